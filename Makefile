@@ -1,0 +1,53 @@
+# imasim — see README.md
+GO      ?= go
+BIN     := bin/imasim
+PKGS    := ./...
+
+.PHONY: all build run test test-short vet fmt-check bench fuzz clean deps
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/imasim
+
+# The main job: the seed thread's regression under every built-in profile.
+run: build
+	./$(BIN) scenario xfs-overlay
+
+# The whole test suite, as CI runs it (.ci/run). Tests needing root, QEMU or
+# swtpm skip with a reason when those are missing.
+test: fmt-check vet
+	$(GO) test -count=1 $(PKGS)
+	@if [ -n "$$($(GO) env CC)" ] && command -v $$($(GO) env CC) >/dev/null && [ -f /usr/include/openssl/evp.h ]; then \
+		echo "== go test -tags tpmsim ./tpm/..."; \
+		$(GO) test -count=1 -tags tpmsim ./tpm/...; \
+	else echo "SKIP -tags tpmsim tests: need gcc and libssl-dev"; fi
+
+test-short:
+	$(GO) test -short $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Short fuzzing pass over every parser (FUZZTIME=30s make fuzz for longer).
+FUZZTIME ?= 10s
+fuzz:
+	@for p in $$($(GO) list $(PKGS)); do \
+		for f in $$($(GO) test -list '^Fuzz' $$p 2>/dev/null | grep '^Fuzz'); do \
+			echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
+		done; \
+	done
+
+# Debian packages the tests and real-kernel runs use (root).
+deps:
+	./.ci/deps
+
+clean:
+	rm -rf bin

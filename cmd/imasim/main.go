@@ -1,0 +1,92 @@
+// Command imasim models how the Linux IMA/EVM integrity cache decides whether
+// to re-evaluate a file, runs scenarios through that model, and compares the
+// results with real kernels.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// Exit codes shared by every verb (DESIGN.md).
+const (
+	exitOK      = 0  // ran, nothing failed
+	exitFail    = 1  // an expectation or comparison failed
+	exitUsage   = 2  // usage or input error
+	exitInconcl = 3  // inconclusive (e.g. lossy audit log)
+	exitCannot  = 32 // cannot run here (no root, no QEMU, missing feature)
+)
+
+// verb is one sub-command. Each verb parses its own flags.
+type verb struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+func verbs() map[string]verb {
+	return map[string]verb{
+		"scenario": {"run a scenario through the model (list, export)", cmdScenario},
+		"profile":  {"list or show kernel profiles", cmdProfile},
+		"matrix":   {"scenario x profile table of verdicts", cmdMatrix},
+		"list":     {"read, show, convert, verify and extend IMA measurement lists", cmdList},
+		"policy":   {"check and explain IMA policies", cmdPolicy},
+		"audit":    {"parse IMA audit records from logs", cmdAudit},
+		"compare":  {"compare a scenario's model with a real audit log", cmdCompare},
+		"vm":       {"run a scenario on a real kernel under QEMU with swtpm", cmdVM},
+		"probe":    {"check filesystem models against real filesystems (root)", cmdProbe},
+		"explore":  {"search operation sequences for missed/excessive re-evaluation", cmdExplore},
+		"version":  {"print the imasim version", cmdVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole CLI; tests call it directly.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	v, ok := verbs()[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "imasim: unknown command %q (try imasim help)\n", args[0])
+		return exitUsage
+	}
+	return v.run(ctx, args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: imasim COMMAND [flags] [args]")
+	fmt.Fprintln(w, "\ncommands:")
+	vs := verbs()
+	names := make([]string, 0, len(vs))
+	for n := range vs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-9s %s\n", n, vs[n].summary)
+	}
+	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 failed, 2 usage/input error, 3 inconclusive, 32 cannot run here")
+	fmt.Fprintln(w, "run 'imasim COMMAND -h' for a command's flags")
+}
+
+var version = "dev"
+
+func cmdVersion(_ context.Context, _ []string, stdout, _ io.Writer) int {
+	fmt.Fprintln(stdout, "imasim", version)
+	return exitOK
+}

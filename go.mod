@@ -1,0 +1,3 @@
+module github.com/imasim/imasim
+
+go 1.26.8
