@@ -1,0 +1,423 @@
+package cache
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// iint flags (Linux v6.12: security/integrity/ima/ima.h).
+const (
+	FlagMeasure   = 0x00000001
+	FlagMeasured  = 0x00000002
+	FlagAppraise  = 0x00000004
+	FlagAppraised = 0x00000008
+	FlagCollected = 0x00000020
+	FlagAudit     = 0x00000040
+	FlagAudited   = 0x00000080
+	FlagHash      = 0x00000100
+	FlagHashed    = 0x00000200
+	FlagNewFile   = 0x04000000
+
+	// DoMask is IMA_DO_MASK; DoneMask is IMA_DONE_MASK.
+	DoMask   = FlagMeasure | FlagAppraise | FlagAudit | FlagHash
+	DoneMask = FlagMeasured | FlagAppraised | FlagAudited | FlagHashed | FlagCollected
+)
+
+// FlagString renders iint flags as IMA_ names.
+func FlagString(f uint64) string {
+	names := []struct {
+		bit  uint64
+		name string
+	}{{FlagMeasure, "MEASURE"}, {FlagMeasured, "MEASURED"}, {FlagAppraise, "APPRAISE"},
+		{FlagAppraised, "APPRAISED"}, {FlagCollected, "COLLECTED"}, {FlagAudit, "AUDIT"},
+		{FlagAudited, "AUDITED"}, {FlagHash, "HASH"}, {FlagHashed, "HASHED"}, {FlagNewFile, "NEW_FILE"}}
+	var out []string
+	for _, n := range names {
+		if f&n.bit != 0 {
+			out = append(out, n.name)
+		}
+	}
+	if len(out) == 0 {
+		return "0"
+	}
+	return strings.Join(out, "|")
+}
+
+// Inode is what the decisions need of a struct inode.
+type Inode interface {
+	ID() string
+	IsIVersion() bool
+	QueryIVersion() uint64 // inode_query_iversion: sets QUERIED
+	PeekIVersion() uint64  // inode_peek_iversion
+	EqIVersion(uint64) bool
+	Queried() bool
+	DevIno() (dev, ino uint64)
+	WriteCount() int // i_writecount
+	ReadCount() int  // i_readcount
+}
+
+// Stat is what vfs_getattr_nosec reports that IMA looks at.
+type Stat struct {
+	HasCookie bool // STATX_CHANGE_COOKIE in result_mask
+	Cookie    uint64
+	Ctime     int64 // ns
+}
+
+// File is what the decisions need of a struct file.
+type File interface {
+	Inode() Inode     // file_inode(file); the overlay inode on overlayfs
+	RealInode() Inode // d_real_inode(file_dentry(file))
+	// Getattr is vfs_getattr_nosec(&file->f_path, ...) asking for the
+	// change cookie and, when ctime is true, STATX_CTIME.
+	Getattr(ctime bool) Stat
+	Writable() bool     // FMODE_WRITE
+	Unverifiable() bool // SB_I_IMA_UNVERIFIABLE_SIGNATURE on file_inode's sb
+	FSName() string     // for explanations ("xfs-mg")
+}
+
+// IInt is analogous to struct ima_iint_cache (integrity_iint_cache before 6.9).
+type IInt struct {
+	Flags        uint64
+	Version      uint64 // integrity_inode_attributes.version
+	Dev, Ino     uint64 // of the real inode at collect time
+	MeasuredPCRs uint32
+	MustMeasure  bool // IMA_MUST_MEASURE atomic flag
+	Digest       []byte
+
+	resetCause string // why DONE flags were last cleared
+	keepCause  string // why the last writer kept them
+	collected  string // how collect got Version
+}
+
+// IMA is the model of one kernel's IMA state: the iint cache under a profile.
+type IMA struct {
+	P     *Profile
+	iints map[string]*IInt
+}
+
+// New returns an empty cache for profile p.
+func New(p *Profile) *IMA { return &IMA{P: p, iints: map[string]*IInt{}} }
+
+// Find is ima_iint_find.
+func (m *IMA) Find(i Inode) *IInt { return m.iints[i.ID()] }
+
+// IInts lists cached inode IDs, sorted.
+func (m *IMA) IInts() []string {
+	var ids []string
+	for id := range m.iints {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Forget drops an inode's iint (inode eviction, Linux: ima_inode_free).
+func (m *IMA) Forget(i Inode) { delete(m.iints, i.ID()) }
+
+// Outcome is what one process_measurement call did and why.
+type Outcome struct {
+	Evaluated bool // collect ran: the file was (re)hashed
+	Measure   bool // ima_store_measurement ran for a new PCR
+	Audit     bool // ima_audit_measurement emitted a record
+	First     bool // no earlier evaluation of this iint
+	Cause     string
+	Digest    []byte // the digest IMA holds after the call
+	Violation []string
+}
+
+// Hook describes the call: the policy's positive actions (Flag* bits of
+// IMA_DO_MASK) and the PCR.
+type Hook struct {
+	Actions uint64
+	PCR     int
+	// ViolationCheck: FILE_CHECK or MMAP_CHECK with a measure rule loaded.
+	ViolationCheck bool
+	// MustMeasure: this policy decision includes measure.
+	MustMeasure bool
+	Readonly    bool // the file is opened without FMODE_WRITE
+}
+
+// Process models process_measurement
+// (Linux v6.12: security/integrity/ima/ima_main.c:process_measurement).
+// hash is called only when IMA would (re)hash the file.
+func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
+	var out Outcome
+	inode := f.Inode()
+	iint := m.iints[inode.ID()]
+	if h.Actions == 0 && !(h.ViolationCheck && iint != nil) {
+		out.Cause = "no policy action"
+		return out
+	}
+	if iint == nil && h.Actions != 0 {
+		iint = &IInt{}
+		m.iints[inode.ID()] = iint
+		out.First = true
+	}
+	if h.ViolationCheck {
+		out.Violation = m.violations(f, iint, h)
+	}
+	if h.Actions == 0 {
+		out.Cause = "no policy action"
+		return out
+	}
+	var why []string
+	// Linux v6.5: ima_main.c:process_measurement re-evaluates on
+	// SB_I_IMA_UNVERIFIABLE_SIGNATURE mounts.
+	if m.P.OverlayUnverifiable && f.Unverifiable() && iint.Flags&DoneMask != 0 {
+		iint.Flags &^= DoneMask
+		iint.MeasuredPCRs = 0
+		iint.resetCause = "SB_I_IMA_UNVERIFIABLE_SIGNATURE on overlayfs: re-evaluate every access"
+	}
+	real := f.RealInode()
+	if m.P.Stacked != StackedNone && real.ID() != inode.ID() && h.Actions&DoMask != 0 && iint.Flags&DoneMask != 0 {
+		changed, how := m.stackedChanged(f, iint, real)
+		if changed {
+			iint.Flags &^= DoneMask
+			iint.MeasuredPCRs = 0
+			iint.resetCause = "stacked check: " + how + " -> IMA_DONE_MASK cleared"
+		} else {
+			why = append(why, "stacked check: "+how)
+		}
+	}
+	// Linux v6.12: ima_main.c:process_measurement: "iint->flags |= action;
+	// action &= ~((iint->flags & (IMA_DONE_MASK ^ IMA_MEASURED)) >> 1)".
+	iint.Flags |= h.Actions
+	action := h.Actions & DoMask
+	action &^= (iint.Flags & (DoneMask ^ FlagMeasured)) >> 1
+	if action&FlagMeasure != 0 && iint.MeasuredPCRs&(1<<uint(h.PCR)) != 0 {
+		action &^= FlagMeasure
+	}
+	if action == 0 {
+		cached := FlagString(iint.Flags & DoneMask)
+		c := "cached " + cached + ", nothing to do"
+		if len(why) > 0 {
+			c += "; " + strings.Join(why, "; ")
+		} else if real.ID() == inode.ID() {
+			c += "; not stacked: only the last writer can clear the flags"
+			if iint.keepCause != "" {
+				c += " (" + iint.keepCause + ")"
+			}
+		}
+		out.Cause = c
+		out.Digest = iint.Digest
+		return out
+	}
+	// ima_collect_measurement (Linux v6.12: ima_api.c).
+	if iint.Flags&FlagCollected == 0 {
+		iint.Version, iint.collected = m.collectVersion(f, real)
+		iint.Dev, iint.Ino = real.DevIno()
+		iint.Digest = hash()
+		iint.Flags |= FlagCollected
+		out.Evaluated = true
+	}
+	if action&FlagMeasure != 0 {
+		iint.Flags |= FlagMeasured
+		iint.MeasuredPCRs |= 1 << uint(h.PCR)
+		out.Measure = true
+	}
+	if action&FlagAudit != 0 && iint.Flags&FlagAudited == 0 {
+		iint.Flags |= FlagAudited
+		out.Audit = true
+	}
+	switch {
+	case out.First:
+		out.Cause = "first evaluation; " + iint.collected
+	case iint.resetCause != "":
+		out.Cause = iint.resetCause + "; re-hash; " + iint.collected
+	default:
+		out.Cause = "actions not yet done (" + FlagString(action) + "); " + iint.collected
+	}
+	iint.resetCause = ""
+	iint.keepCause = ""
+	out.Digest = iint.Digest
+	return out
+}
+
+// collectVersion is the version part of ima_collect_measurement per profile.
+func (m *IMA) collectVersion(f File, real Inode) (uint64, string) {
+	switch m.P.Collect {
+	case CollectQueryFileInode:
+		// Linux v6.1.64 (stable backport): ima_api.c:ima_collect_measurement
+		// caches inode_query_iversion(file_inode(file)).
+		i := f.Inode()
+		if !i.IsIVersion() {
+			return 0, fmt.Sprintf("collect caches 0: file inode %s has no SB_I_VERSION (real inode not consulted)", i.ID())
+		}
+		v := i.QueryIVersion()
+		return v, fmt.Sprintf("collect caches inode_query_iversion(%s) = %d", i.ID(), v)
+	case CollectCookie:
+		// Linux v6.12: ima_api.c:ima_collect_measurement, vfs_getattr_nosec(STATX_CHANGE_COOKIE).
+		st := f.Getattr(false)
+		if st.HasCookie {
+			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d (%s getattr)", st.Cookie, f.FSName())
+		}
+		return 0, fmt.Sprintf("collect caches 0: %s getattr reports no change_cookie", f.FSName())
+	case CollectCookieElseCtime:
+		// fix v2 (seed thread, not merged): cookie, else ctime.
+		st := f.Getattr(true)
+		if st.HasCookie {
+			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d", st.Cookie)
+		}
+		return uint64(st.Ctime), fmt.Sprintf("collect caches ctime %d: %s getattr reports no change_cookie", st.Ctime, f.FSName())
+	case CollectCookieElsePeek:
+		// Linux v7.1: ima_api.c:ima_collect_measurement: cookie, else
+		// inode_peek_iversion(real inode).
+		st := f.Getattr(false)
+		if st.HasCookie {
+			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d", st.Cookie)
+		}
+		if real.IsIVersion() {
+			v := real.PeekIVersion()
+			q := "QUERIED clear"
+			if real.Queried() {
+				q = "QUERIED already set"
+			}
+			return v, fmt.Sprintf("collect: %s getattr reports no change_cookie -> caches inode_peek_iversion(%s) = %d (peek, %s)", f.FSName(), real.ID(), v, q)
+		}
+		return 0, fmt.Sprintf("collect caches 0: no change_cookie and no SB_I_VERSION on %s", real.ID())
+	}
+	return 0, "collect: unknown mode " + m.P.Collect
+}
+
+// stackedChanged is the stacked-filesystem condition in process_measurement
+// (Linux v6.12: ima_main.c:process_measurement with
+// include/linux/integrity.h:integrity_inode_attrs_changed).
+func (m *IMA) stackedChanged(f File, iint *IInt, real Inode) (bool, string) {
+	if !real.IsIVersion() {
+		return true, fmt.Sprintf("!IS_I_VERSION(real %s)", real.ID())
+	}
+	dev, ino := real.DevIno()
+	if dev != iint.Dev || ino != iint.Ino {
+		return true, fmt.Sprintf("real inode changed: dev/ino %d/%d != cached %d/%d (copy-up)", dev, ino, iint.Dev, iint.Ino)
+	}
+	switch m.P.Stacked {
+	case StackedGetattr:
+		st := f.Getattr(true)
+		v, what := uint64(st.Ctime), "ctime"
+		if st.HasCookie {
+			v, what = st.Cookie, "change_cookie"
+		}
+		if v != iint.Version {
+			return true, fmt.Sprintf("%s %d != cached %d", what, v, iint.Version)
+		}
+		return false, fmt.Sprintf("%s %d == cached", what, v)
+	default:
+		if !real.EqIVersion(iint.Version) {
+			return true, fmt.Sprintf("inode_eq_iversion(real %s, cached %d) false (real i_version %d)", real.ID(), iint.Version, real.PeekIVersion())
+		}
+		return false, fmt.Sprintf("inode_eq_iversion(real %s, %d) true", real.ID(), iint.Version)
+	}
+}
+
+// LastWriter models ima_file_free -> ima_check_last_writer for a file
+// being closed (Linux v6.12: ima_main.c:ima_check_last_writer; v7.1:
+// ima_detect_file_change). It reports whether the flags were cleared,
+// and why; applies is false when the check does not run.
+func (m *IMA) LastWriter(f File) (applies, reset bool, cause string) {
+	if !f.Writable() {
+		return false, false, ""
+	}
+	inode := f.Inode()
+	iint := m.iints[inode.ID()]
+	if iint == nil {
+		return false, false, ""
+	}
+	if inode.WriteCount() != 1 {
+		return true, false, fmt.Sprintf("not the last writer (i_writecount %d)", inode.WriteCount())
+	}
+	changed, how := m.writerChanged(f, iint, inode)
+	if iint.Flags&FlagNewFile != 0 {
+		changed, how = true, "IMA_NEW_FILE"
+	}
+	if changed {
+		iint.Flags &^= DoneMask | FlagNewFile
+		iint.MeasuredPCRs = 0
+		iint.resetCause = "last writer: " + how + " -> IMA_DONE_MASK cleared"
+		iint.keepCause = ""
+		return true, true, iint.resetCause
+	}
+	iint.keepCause = "last writer kept flags: " + how
+	return true, false, iint.keepCause
+}
+
+func (m *IMA) writerChanged(f File, iint *IInt, inode Inode) (bool, string) {
+	switch m.P.LastWriter {
+	case LastWriterIVersion:
+		// Linux v6.1: !IS_I_VERSION(inode) || !inode_eq_iversion(inode, iint->version).
+		if !inode.IsIVersion() {
+			return true, fmt.Sprintf("!IS_I_VERSION(%s)", inode.ID())
+		}
+		if !inode.EqIVersion(iint.Version) {
+			return true, fmt.Sprintf("inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
+		}
+		return false, fmt.Sprintf("inode_eq_iversion(%s, %d) true%s", inode.ID(), iint.Version, notBumped(inode))
+	case LastWriterCookie:
+		// Linux v6.12: no cookie reported, or cookie != cached.
+		st := f.Getattr(false)
+		if !st.HasCookie {
+			return true, fmt.Sprintf("%s getattr reports no change_cookie -> assume changed", f.FSName())
+		}
+		if st.Cookie != iint.Version {
+			return true, fmt.Sprintf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+		}
+		return false, fmt.Sprintf("change_cookie %d == cached", st.Cookie)
+	case LastWriterCookieElseCtime:
+		st := f.Getattr(true)
+		if st.HasCookie {
+			if st.Cookie != iint.Version {
+				return true, fmt.Sprintf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+			}
+			return false, fmt.Sprintf("change_cookie %d == cached", st.Cookie)
+		}
+		if uint64(st.Ctime) != iint.Version {
+			return true, fmt.Sprintf("ctime %d != cached %d", st.Ctime, iint.Version)
+		}
+		return false, fmt.Sprintf("ctime %d == cached (ctime did not move)", st.Ctime)
+	case LastWriterDetect:
+		// Linux v7.1: ima_main.c:ima_detect_file_change.
+		st := f.Getattr(false)
+		if st.HasCookie {
+			if st.Cookie != iint.Version {
+				return true, fmt.Sprintf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+			}
+			return false, fmt.Sprintf("change_cookie %d == cached", st.Cookie)
+		}
+		if inode.IsIVersion() {
+			if !inode.EqIVersion(iint.Version) {
+				return true, fmt.Sprintf("no change_cookie; inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
+			}
+			return false, fmt.Sprintf("%s reports no change_cookie; inode_eq_iversion(%s, %d) true%s", f.FSName(), inode.ID(), iint.Version, notBumped(inode))
+		}
+		return true, fmt.Sprintf("no change_cookie and !IS_I_VERSION(%s) -> assume changed", inode.ID())
+	}
+	return true, "unknown last-writer mode " + m.P.LastWriter
+}
+
+func notBumped(i Inode) string {
+	if !i.Queried() {
+		return ": i_version never queried since it was read, so the writes did not bump it (bumps only when forced or QUERIED)"
+	}
+	return ""
+}
+
+// violations models ima_rdwr_violation_check
+// (Linux v6.12: security/integrity/ima/ima_main.c).
+func (m *IMA) violations(f File, iint *IInt, h Hook) []string {
+	inode := f.Inode()
+	var out []string
+	if f.Writable() {
+		if inode.ReadCount() > 0 && iint != nil && iint.MustMeasure {
+			iint.MustMeasure = false
+			out = append(out, "ToMToU")
+		}
+		return out
+	}
+	if h.MustMeasure && iint != nil {
+		iint.MustMeasure = true
+	}
+	if inode.WriteCount() > 0 && h.MustMeasure {
+		out = append(out, "open_writers")
+	}
+	return out
+}

@@ -1,0 +1,395 @@
+package cache
+
+import (
+	"bufio"
+	"embed"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Collect modes: where ima_collect_measurement takes the cached version.
+const (
+	// CollectQueryFileInode: inode_query_iversion(file_inode(file)) — for an
+	// overlay file the overlay inode, whose counter never moves
+	// (6.1.64+ stable with the partial backport).
+	CollectQueryFileInode = "query-file-inode"
+	// CollectCookie: vfs_getattr_nosec(STATX_CHANGE_COOKIE) on the file's
+	// path; 0 when the cookie is not reported (6.4–7.0).
+	CollectCookie = "cookie"
+	// CollectCookieElseCtime: the cookie, else ctime in ns (the v2 fallback
+	// from the seed thread, never merged).
+	CollectCookieElseCtime = "cookie-else-ctime"
+	// CollectCookieElsePeek: the cookie, else inode_peek_iversion(real
+	// inode) when IS_I_VERSION (7.1+).
+	CollectCookieElsePeek = "cookie-else-peek"
+)
+
+// Stacked-filesystem check modes in process_measurement.
+const (
+	StackedNone = "none"
+	// StackedIVersion: !IS_I_VERSION(real) || real dev/ino differ ||
+	// !inode_eq_iversion(real, cached) (integrity_inode_attrs_changed).
+	StackedIVersion = "iversion"
+	// StackedGetattr: recompute cookie-else-ctime through getattr and
+	// compare (fix v2).
+	StackedGetattr = "getattr"
+)
+
+// Last-writer modes in ima_check_last_writer.
+const (
+	// LastWriterIVersion: !IS_I_VERSION || !inode_eq_iversion(inode, cached).
+	LastWriterIVersion = "iversion"
+	// LastWriterCookie: no cookie reported, or cookie != cached.
+	LastWriterCookie = "cookie"
+	// LastWriterCookieElseCtime: cookie, else ctime, else changed (fix v2).
+	LastWriterCookieElseCtime = "cookie-else-ctime"
+	// LastWriterDetect: ima_detect_file_change: cookie, else
+	// !inode_eq_iversion(inode, cached) when IS_I_VERSION, else changed (7.1+).
+	LastWriterDetect = "detect-file-change"
+)
+
+var switchValues = map[string][]string{
+	"collect":     {CollectQueryFileInode, CollectCookie, CollectCookieElseCtime, CollectCookieElsePeek},
+	"stacked":     {StackedNone, StackedIVersion, StackedGetattr},
+	"last-writer": {LastWriterIVersion, LastWriterCookie, LastWriterCookieElseCtime, LastWriterDetect},
+}
+
+// Profile is a kernel era as data: the switches the IMA model follows,
+// the filesystem model variants, and the kernel code each one cites.
+type Profile struct {
+	Name     string
+	About    string
+	Kernels  Range
+	Examples []string
+
+	Collect    string
+	Stacked    string
+	LastWriter string
+	// OverlayUnverifiable: overlayfs sets SB_I_IMA_UNVERIFIABLE_SIGNATURE,
+	// so every access through overlay re-evaluates (Linux v6.5:
+	// fs/overlayfs/super.c, 18b44bc5a672).
+	OverlayUnverifiable bool
+	// ChangeCookie: the kernel has STATX_CHANGE_COOKIE (v6.3+).
+	ChangeCookie bool
+	// FS maps a filesystem type to the model variant this era uses.
+	FS map[string]string
+	// RemountClearsIVersion lists fs types whose remount drops SB_I_VERSION.
+	RemountClearsIVersion map[string]bool
+	// Features maps a feature name to the kernel range that has it.
+	Features map[string]Range
+	Template string
+	HashAlgo string
+	// Auto: --profile auto may pick this profile by kernel version (false
+	// for patch profiles that no released kernel runs).
+	Auto bool
+
+	// Cites holds the kernel citation given for each key.
+	Cites map[string]string
+	// Source is where the profile came from ("builtin:6.13" or a path).
+	Source string
+}
+
+//go:embed profiles/*.profile
+var builtinFS embed.FS
+
+// ProfileError locates a profile file error.
+type ProfileError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *ProfileError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+// ParseProfile reads the profile file format (docs/profiles.md). inherit
+// resolves "inherit:" lines; it may be nil when none are used.
+func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, error)) (*Profile, error) {
+	p := &Profile{FS: map[string]string{}, RemountClearsIVersion: map[string]bool{},
+		Features: map[string]Range{}, Cites: map[string]string{}, Source: name,
+		Collect: CollectCookie, Stacked: StackedIVersion, LastWriter: LastWriterCookie,
+		ChangeCookie: true, Template: "ima-ng", HashAlgo: "sha256", Auto: true}
+	seen := map[string]int{}
+	sc := bufio.NewScanner(r)
+	ln := 0
+	fail := func(f string, a ...any) error { return &ProfileError{name, ln, fmt.Sprintf(f, a...)} }
+	for sc.Scan() {
+		ln++
+		line := sc.Text()
+		cite := ""
+		if i := strings.Index(line, " #"); i >= 0 {
+			cite = strings.TrimSpace(line[i+2:])
+			line = line[:i]
+		}
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, val, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, fail("want 'key: value', got %q", line)
+		}
+		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		if prev, dup := seen[key]; dup {
+			return nil, fail("%s given twice (first on line %d)", key, prev)
+		}
+		seen[key] = ln
+		if cite != "" {
+			p.Cites[key] = cite
+		}
+		switch {
+		case key == "name":
+			p.Name = val
+		case key == "about":
+			p.About = val
+		case key == "kernels":
+			r, err := ParseRange(val)
+			if err != nil {
+				return nil, fail("kernels: %v", err)
+			}
+			p.Kernels = r
+		case key == "examples":
+			p.Examples = splitComma(val)
+		case key == "inherit":
+			if ln != firstKeyLine(seen) {
+				return nil, fail("inherit must be the first setting")
+			}
+			if inherit == nil {
+				return nil, fail("inherit: not available here")
+			}
+			base, err := inherit(val)
+			if err != nil {
+				return nil, fail("inherit: %v", err)
+			}
+			keepSrc := p.Source
+			*p = *base.clone()
+			p.Source = keepSrc
+			p.Name, p.About, p.Examples, p.Kernels, p.Auto = "", "", nil, Range{}, true
+		case switchValues[key] != nil:
+			if !contains(switchValues[key], val) {
+				return nil, fail("%s: unknown value %q (want one of %s)", key, val, strings.Join(switchValues[key], ", "))
+			}
+			switch key {
+			case "collect":
+				p.Collect = val
+			case "stacked":
+				p.Stacked = val
+			case "last-writer":
+				p.LastWriter = val
+			}
+		case key == "overlay-unverifiable" || key == "change-cookie" || key == "auto":
+			b, err := strconv.ParseBool(val)
+			if err != nil {
+				return nil, fail("%s: want true or false, got %q", key, val)
+			}
+			if key == "change-cookie" {
+				p.ChangeCookie = b
+			} else if key == "auto" {
+				p.Auto = b
+			} else {
+				p.OverlayUnverifiable = b
+			}
+		case strings.HasPrefix(key, "fs."):
+			p.FS[strings.TrimPrefix(key, "fs.")] = val
+		case key == "remount-clears-iversion":
+			p.RemountClearsIVersion = map[string]bool{}
+			for _, t := range splitComma(val) {
+				if t != "none" {
+					p.RemountClearsIVersion[t] = true
+				}
+			}
+		case strings.HasPrefix(key, "feature."):
+			r, err := ParseRange(val)
+			if err != nil {
+				return nil, fail("%s: %v", key, err)
+			}
+			p.Features[strings.TrimPrefix(key, "feature.")] = r
+		case key == "template":
+			p.Template = val
+		case key == "hash":
+			p.HashAlgo = val
+		default:
+			return nil, fail("unknown setting %q", key)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if p.Name == "" {
+		return nil, &ProfileError{name, 1, "missing name:"}
+	}
+	if p.Kernels.Min == (KernelVersion{}) {
+		return nil, &ProfileError{name, 1, "missing kernels: (the version range it stands for)"}
+	}
+	return p, nil
+}
+
+func firstKeyLine(seen map[string]int) int {
+	min := 1 << 30
+	for _, l := range seen {
+		if l < min {
+			min = l
+		}
+	}
+	return min
+}
+
+func (p *Profile) clone() *Profile {
+	q := *p
+	q.FS = copyMap(p.FS)
+	q.RemountClearsIVersion = copyMap(p.RemountClearsIVersion)
+	q.Features = copyMap(p.Features)
+	q.Cites = copyMap(p.Cites)
+	q.Examples = append([]string(nil), p.Examples...)
+	return &q
+}
+
+func copyMap[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
+
+// HasFeature reports whether the whole era has feature f; partial tells
+// whether only part of the era's range has it.
+func (p *Profile) HasFeature(f string) (all, partial bool) {
+	r, ok := p.Features[f]
+	if !ok {
+		return false, false
+	}
+	if !p.Kernels.Min.Less(r.Min) {
+		return true, false
+	}
+	return false, p.Kernels.Open || r.Contains(p.Kernels.Max) || r.Min.Less(p.Kernels.Max)
+}
+
+// FSModel names the filesystem model this era uses for fs type t.
+func (p *Profile) FSModel(t string) string {
+	if m, ok := p.FS[t]; ok {
+		return m
+	}
+	return t
+}
+
+// Builtins returns the built-in profiles in version order.
+func Builtins() []*Profile {
+	ents, err := builtinFS.ReadDir("profiles")
+	if err != nil {
+		panic(err)
+	}
+	byName := map[string]*Profile{}
+	var load func(n string, depth int) (*Profile, error)
+	load = func(n string, depth int) (*Profile, error) {
+		if p, ok := byName[n]; ok {
+			return p, nil
+		}
+		if depth > 8 {
+			return nil, fmt.Errorf("inherit loop at %q", n)
+		}
+		f, err := builtinFS.Open("profiles/" + n + ".profile")
+		if err != nil {
+			return nil, fmt.Errorf("no built-in profile %q", n)
+		}
+		defer f.Close()
+		p, err := ParseProfile(f, "builtin:"+n, func(b string) (*Profile, error) { return load(b, depth+1) })
+		if err != nil {
+			return nil, err
+		}
+		byName[n] = p
+		return p, nil
+	}
+	var out []*Profile
+	for _, e := range ents {
+		n := strings.TrimSuffix(e.Name(), ".profile")
+		p, err := load(n, 0)
+		if err != nil {
+			panic(fmt.Sprintf("built-in profile %s: %v", n, err)) // tested
+		}
+		out = append(out, p)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Kernels.Min != out[j].Kernels.Min {
+			return out[i].Kernels.Min.Less(out[j].Kernels.Min)
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// BuiltinNames lists the built-in profile names in version order.
+func BuiltinNames() []string {
+	var ns []string
+	for _, p := range Builtins() {
+		ns = append(ns, p.Name)
+	}
+	return ns
+}
+
+// LoadProfile resolves a name (built-in) or a path to a profile file.
+func LoadProfile(nameOrPath string) (*Profile, error) {
+	for _, p := range Builtins() {
+		if p.Name == nameOrPath {
+			return p, nil
+		}
+	}
+	if strings.ContainsAny(nameOrPath, "/.") {
+		f, err := os.Open(nameOrPath)
+		if err != nil {
+			if os.IsNotExist(err) && !strings.Contains(nameOrPath, "/") {
+				return nil, fmt.Errorf("unknown profile %q (built-in: %s)", nameOrPath, strings.Join(BuiltinNames(), ", "))
+			}
+			return nil, fmt.Errorf("profile: %w", err)
+		}
+		defer f.Close()
+		return ParseProfile(f, nameOrPath, func(b string) (*Profile, error) {
+			if !strings.Contains(b, "/") && !strings.HasSuffix(b, ".profile") {
+				return LoadProfile(b)
+			}
+			return LoadProfile(path.Join(path.Dir(nameOrPath), b))
+		})
+	}
+	return nil, fmt.Errorf("unknown profile %q (built-in: %s; or give a path to a profile file)", nameOrPath, strings.Join(BuiltinNames(), ", "))
+}
+
+// ProfileFor picks the built-in profile whose kernel range contains v;
+// when several do, the narrowest wins.
+func ProfileFor(v KernelVersion) (*Profile, error) {
+	var best *Profile
+	for _, p := range Builtins() {
+		if !p.Auto || !p.Kernels.Contains(v) {
+			continue
+		}
+		if best == nil || best.Kernels.Min.Less(p.Kernels.Min) {
+			best = p
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("no built-in profile covers kernel %s", v)
+	}
+	return best, nil
+}

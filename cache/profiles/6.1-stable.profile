@@ -1,0 +1,17 @@
+# Debian bookworm's 6.1.y and other 6.1.64+ / 5.10.202+ stable trees: the stacked-fs
+# check was backported without the change_cookie plumbing it depends on.
+name: 6.1-stable
+about: 6.1.64+ stable: overlay check backported, collect still queries the overlay inode
+kernels: 6.1.64 .. 6.1
+examples: Debian 6.1.176
+collect: query-file-inode     # Linux v6.1.64: security/integrity/ima/ima_api.c:ima_collect_measurement (inode_query_iversion(file_inode))
+stacked: iversion             # Linux v6.1.64: security/integrity/ima/ima_main.c:process_measurement (b836c4d29f27 backport)
+last-writer: iversion         # Linux v6.1: security/integrity/ima/ima_main.c:ima_check_last_writer
+change-cookie: false          # Linux v6.3: include/linux/stat.h adds STATX_CHANGE_COOKIE
+overlay-unverifiable: false   # Linux v6.1: fs/overlayfs/super.c:ovl_fill_super sets no SB_I_IMA_UNVERIFIABLE_SIGNATURE
+fs.xfs: xfs                   # Linux v6.1: fs/xfs/xfs_iops.c:xfs_vn_getattr (coarse ctime)
+fs.ext4: ext4                 # Linux v6.1: fs/ext4/super.c:__ext4_fill_super (SB_I_VERSION always)
+remount-clears-iversion: ext4, tmpfs  # Linux v6.1: fs/ext4/super.c:ext4_reconfigure, mm/shmem.c:shmem_reconfigure
+feature.execve-check: 6.14 .. # Linux v6.14: fs/exec.c:do_execveat_common (AT_EXECVE_CHECK)
+template: ima-sig             # Debian config: CONFIG_IMA_DEFAULT_TEMPLATE
+hash: sha256                  # Debian config: CONFIG_IMA_DEFAULT_HASH

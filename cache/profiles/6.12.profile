@@ -1,0 +1,17 @@
+# 6.7 to 6.12: IMA caches getattr's change_cookie; the stacked-fs check compares the real
+# inode's i_version with it. XFS still reports the cookie, so overlays on XFS behave.
+name: 6.12
+about: 6.7-6.12: change_cookie cached, stacked check on the real inode, XFS reports the cookie
+kernels: 6.7 .. 6.12
+examples: Debian 6.12.57
+collect: cookie               # Linux v6.12: security/integrity/ima/ima_api.c:ima_collect_measurement (vfs_getattr_nosec STATX_CHANGE_COOKIE)
+stacked: iversion             # Linux v6.12: security/integrity/ima/ima_main.c:process_measurement, include/linux/integrity.h:integrity_inode_attrs_changed
+last-writer: cookie           # Linux v6.12: security/integrity/ima/ima_main.c:ima_check_last_writer
+change-cookie: true           # Linux v6.3: include/linux/stat.h STATX_CHANGE_COOKIE
+overlay-unverifiable: false   # Linux v6.12: fs/overlayfs/super.c:ovl_fill_super
+fs.xfs: xfs                   # Linux v6.12: fs/xfs/xfs_iops.c:xfs_vn_getattr -> generic_fillattr fills change_cookie
+fs.ext4: ext4                 # Linux v6.12: fs/ext4/inode.c:ext4_getattr -> generic_fillattr
+remount-clears-iversion: ext4, tmpfs  # Linux v6.12: fs/ext4/super.c:ext4_reconfigure, mm/shmem.c:shmem_reconfigure
+feature.execve-check: 6.14 .. # Linux v6.14: fs/exec.c:do_execveat_common (AT_EXECVE_CHECK)
+template: ima-sig             # Debian config: CONFIG_IMA_DEFAULT_TEMPLATE
+hash: sha256                  # Debian config: CONFIG_IMA_DEFAULT_HASH

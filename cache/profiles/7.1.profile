@@ -1,0 +1,10 @@
+# 7.1 onwards: "ima: fallback to using i_version to detect file change" as it landed.
+# collect peeks the real inode's i_version when getattr has no cookie.
+inherit: 6.13
+name: 7.1
+about: 7.1+: change_cookie, else peeked i_version of the real inode (as landed)
+kernels: 7.1 ..
+examples: Debian 7.2.13
+collect: cookie-else-peek          # Linux v7.1: security/integrity/ima/ima_api.c:ima_collect_measurement (inode_peek_iversion)
+last-writer: detect-file-change    # Linux v7.1: security/integrity/ima/ima_main.c:ima_detect_file_change
+remount-clears-iversion: none      # Linux v6.17: mm/shmem.c:shmem_reconfigure, fs/ext4/super.c (f2326fd14a22) keep SB_I_VERSION

@@ -1,0 +1,313 @@
+package vfs
+
+import (
+	"fmt"
+	"path"
+)
+
+// OpenFlags describe an open(2).
+type OpenFlags struct {
+	Read, Write, Append, Create, Trunc bool
+	Mode                               uint32 // for Create
+}
+
+// File is analogous to struct file: an open description.
+type File struct {
+	Path    string
+	Inode   *Inode // file_inode(): the overlay inode for overlay paths
+	Backing *Inode // the real inode opened underneath (== Inode off overlay)
+	Flags   OpenFlags
+	closed  bool
+}
+
+// Open opens p. Opening an overlay file for write copies it up first
+// (Linux v6.12: fs/overlayfs/file.c:ovl_open -> ovl_maybe_copy_up).
+func (w *World) Open(p string, fl OpenFlags, uid, gid uint32) (*File, error) {
+	p = path.Clean(p)
+	ino, err := w.Lookup(p)
+	if err != nil {
+		if !fl.Create {
+			return nil, err
+		}
+		if ino, err = w.createPath(p, fl.Mode, uid, gid); err != nil {
+			return nil, err
+		}
+	}
+	f := &File{Path: p, Inode: ino, Backing: ino, Flags: fl}
+	if ino.SB.Model.Overlay {
+		if fl.Write || fl.Trunc {
+			if _, err := w.copyUp(ino); err != nil {
+				return nil, fmt.Errorf("%s: copy-up: %w", p, err)
+			}
+		}
+		f.Backing = w.RealInode(ino)
+	}
+	if fl.Write {
+		f.Inode.Writers++
+		if f.Backing != f.Inode {
+			f.Backing.Writers++
+		}
+	} else {
+		f.Inode.Readers++
+	}
+	if fl.Trunc && len(f.Backing.Content) > 0 {
+		f.Backing.Content = nil
+		f.Backing.fileUpdateTime()
+		f.Backing.maybeInc(f.Backing.SB.Model.TruncateForces)
+	}
+	return f, nil
+}
+
+// createPath creates p, through the overlay's upper layer if needed.
+func (w *World) createPath(p string, mode, uid, gid uint32) (*Inode, error) {
+	sb, rel, err := w.resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	if mode == 0 {
+		mode = 0o644
+	}
+	if sb.Model.Overlay {
+		if sb.upper == "" {
+			return nil, fmt.Errorf("%s: read-only overlay", p)
+		}
+		if _, err := w.create(path.Join(sb.upper, rel), mode, uid, gid); err != nil {
+			return nil, err
+		}
+		return w.Lookup(p)
+	}
+	return w.create(p, mode, uid, gid)
+}
+
+// Write writes data at the end (append) or over the start of the file.
+// A buffered write updates timestamps (file_update_time) and leaves a
+// size extension to writeback.
+func (w *World) Write(f *File, data []byte, appendTo bool) error {
+	if f.closed {
+		return fmt.Errorf("%s: write on closed file", f.Path)
+	}
+	if !f.Flags.Write {
+		return fmt.Errorf("%s: not open for writing", f.Path)
+	}
+	b := f.Backing
+	old := len(b.Content)
+	if appendTo || f.Flags.Append {
+		b.Content = append(append([]byte(nil), b.Content...), data...)
+	} else {
+		nc := append([]byte(nil), b.Content...)
+		if len(data) > len(nc) {
+			nc = append(nc, make([]byte, len(data)-len(nc))...)
+		}
+		copy(nc, data)
+		b.Content = nc
+	}
+	b.fileUpdateTime()
+	if len(b.Content) > old {
+		b.dirtyExtend = true
+	}
+	return nil
+}
+
+// Read reads the file: atime as relatime/strictatime/noatime say. Overlay
+// opens the real file with O_NOATIME when it may
+// (Linux v6.12: fs/overlayfs/file.c:ovl_open_realfile).
+func (w *World) Read(f *File) []byte {
+	if f.Backing == f.Inode {
+		f.Backing.touchAtime()
+	}
+	return f.Backing.Content
+}
+
+// Close drops the open description; the caller runs IMA's file_free first.
+func (w *World) Close(f *File) {
+	if f.closed {
+		return
+	}
+	f.closed = true
+	if f.Flags.Write {
+		f.Inode.Writers--
+		if f.Backing != f.Inode {
+			f.Backing.Writers--
+		}
+	} else {
+		f.Inode.Readers--
+	}
+}
+
+// Closed reports whether Close ran.
+func (f *File) Closed() bool { return f.closed }
+
+// metaTarget returns the real inode a metadata change lands on, copying
+// an overlay file up first (ovl_setattr, ovl_xattr_set copy up).
+func (w *World) metaTarget(p string) (*Inode, error) {
+	i, err := w.Lookup(p)
+	if err != nil {
+		return nil, err
+	}
+	if i.SB.Model.Overlay {
+		return w.copyUp(i)
+	}
+	return i, nil
+}
+
+// Chmod changes the mode (notify_change -> setattr).
+func (w *World) Chmod(p string, mode uint32) error {
+	i, err := w.metaTarget(p)
+	if err != nil {
+		return err
+	}
+	i.Mode = mode
+	i.changeMeta(i.SB.Model.SetattrForces)
+	return nil
+}
+
+// Chown changes owner and group.
+func (w *World) Chown(p string, uid, gid uint32) error {
+	i, err := w.metaTarget(p)
+	if err != nil {
+		return err
+	}
+	i.UID, i.GID = uid, gid
+	i.changeMeta(i.SB.Model.SetattrForces)
+	return nil
+}
+
+// Touch sets atime and mtime to now (utimensat(NULL)).
+func (w *World) Touch(p string) error {
+	i, err := w.metaTarget(p)
+	if err != nil {
+		return err
+	}
+	i.changeMeta(i.SB.Model.SetattrForces)
+	i.Mtime, i.Atime = i.Ctime, i.Ctime
+	return nil
+}
+
+// Setxattr sets an extended attribute.
+func (w *World) Setxattr(p, name, value string) error {
+	i, err := w.metaTarget(p)
+	if err != nil {
+		return err
+	}
+	i.Xattrs[name] = value
+	i.changeMeta(i.SB.Model.XattrForces)
+	return nil
+}
+
+// Truncate sets the size (truncate(2)).
+func (w *World) Truncate(p string, size int) error {
+	i, err := w.metaTarget(p)
+	if err != nil {
+		return err
+	}
+	if size < len(i.Content) {
+		i.Content = append([]byte(nil), i.Content[:size]...)
+	} else {
+		i.Content = append(append([]byte(nil), i.Content...), make([]byte, size-len(i.Content))...)
+	}
+	i.fileUpdateTime()
+	i.maybeInc(i.SB.Model.TruncateForces)
+	return nil
+}
+
+// Rename moves a file within one real filesystem; ctime of the inode moves.
+func (w *World) Rename(from, to string) error {
+	sb, rel, err := w.resolve(from)
+	if err != nil {
+		return err
+	}
+	sb2, rel2, err := w.resolve(to)
+	if err != nil {
+		return err
+	}
+	if sb != sb2 || sb.Model.Overlay {
+		return fmt.Errorf("rename %s -> %s: only within one non-overlay filesystem is modelled", from, to)
+	}
+	i, ok := sb.files[rel]
+	if !ok {
+		return fmt.Errorf("%s: no such file", from)
+	}
+	delete(sb.files, rel)
+	sb.files[rel2] = i
+	i.changeMeta(false)
+	return nil
+}
+
+// Unlink removes a name on a real filesystem.
+func (w *World) Unlink(p string) error {
+	sb, rel, err := w.resolve(p)
+	if err != nil {
+		return err
+	}
+	if sb.Model.Overlay {
+		if up, err := w.Lookup(path.Join(sb.upper, rel)); err == nil && up != nil {
+			return w.Unlink(path.Join(sb.upper, rel))
+		}
+		return fmt.Errorf("unlink %s: whiteouts are not modelled", p)
+	}
+	if _, ok := sb.files[rel]; !ok {
+		return fmt.Errorf("%s: no such file", p)
+	}
+	delete(sb.files, rel)
+	return nil
+}
+
+// Sync writes back all dirty data (sync(2)).
+func (w *World) Sync() {
+	for _, sb := range w.mounts {
+		for _, i := range sb.files {
+			i.writeback()
+		}
+	}
+}
+
+// DirtyExpire is when the flusher writes dirty data back
+// (/proc/sys/vm/dirty_expire_centisecs = 3000).
+const DirtyExpire Time = 30 * 1_000_000_000
+
+// Advance moves the clock; after DirtyExpire the flusher writes back.
+func (w *World) Advance(d Time) {
+	w.Clock.Advance(d)
+	if d >= DirtyExpire {
+		w.Sync()
+	}
+}
+
+// Getattr is vfs_getattr_nosec on a file's path: for an overlay file it
+// forwards to the real inode and remaps st_dev/st_ino
+// (Linux v6.12: fs/overlayfs/inode.c:ovl_getattr).
+func (w *World) Getattr(i *Inode, wantCookie, wantCtime bool) Stat {
+	if !i.SB.Model.Overlay {
+		return i.getattr(wantCookie, wantCtime, w.CookieSupported)
+	}
+	real := w.RealInode(i)
+	st := real.getattr(wantCookie, wantCtime, w.CookieSupported)
+	// Cross-fs layers without xino: st_dev/st_ino of the lower origin.
+	if lower, err := w.lowerOf(i); err == nil {
+		st.Dev, st.Ino = lower.SB.Dev, lower.Ino
+	}
+	return st
+}
+
+func (w *World) lowerOf(oi *Inode) (*Inode, error) {
+	for _, l := range splitLower(oi.SB.lower) {
+		if i, err := w.Lookup(path.Join(l, oi.ovlPath)); err == nil {
+			return i, nil
+		}
+	}
+	return nil, fmt.Errorf("no lower")
+}
+
+func splitLower(s string) []string {
+	var out []string
+	start := 0
+	for k := 0; k <= len(s); k++ {
+		if k == len(s) || s[k] == ':' {
+			if k > start {
+				out = append(out, s[start:k])
+			}
+			start = k + 1
+		}
+	}
+	return out
+}

@@ -1,0 +1,209 @@
+package vfs
+
+import "fmt"
+
+// Super is analogous to struct super_block: one mounted filesystem.
+type Super struct {
+	Model    *Model
+	Dev      uint64
+	IVersion bool // SB_I_VERSION now (remount can drop it)
+	NoAtime  bool
+	StrictAt bool // strictatime; default relatime
+	clock    *Clock
+	nextIno  uint64
+	files    map[string]*Inode // path within the fs -> inode
+	dirs     map[string]bool
+
+	// overlay only
+	lower, upper, work string // world paths of the layers
+	ovlInodes      map[string]*Inode
+}
+
+// Inode is analogous to struct inode.
+type Inode struct {
+	SB  *Super
+	Ino uint64
+
+	iversion uint64 // the counter, without the QUERIED bit
+	queried  bool   // I_VERSION_QUERIED
+	// Timestamps.
+	Ctime, Mtime, Atime Time
+	ctimeQueried        bool // multigrain: ctime was queried since it last changed
+
+	Content []byte
+	Mode    uint32
+	UID     uint32
+	GID     uint32
+	Xattrs  map[string]string
+	Writers int // i_writecount
+	Readers int // i_readcount
+
+	dirtyExtend bool // size-extending data not yet written back
+
+	// overlay: the path inside the overlay, to find the real inode.
+	ovlPath string
+}
+
+// ID names the inode for traces: "xfs:dev=7:ino=131".
+func (i *Inode) ID() string {
+	return fmt.Sprintf("%s:dev=%d:ino=%d", i.SB.Model.Type, i.SB.Dev, i.Ino)
+}
+
+// DevIno returns s_dev and i_ino.
+func (i *Inode) DevIno() (uint64, uint64) { return i.SB.Dev, i.Ino }
+
+// WriteCount is i_writecount.
+func (i *Inode) WriteCount() int { return i.Writers }
+
+// ReadCount is i_readcount.
+func (i *Inode) ReadCount() int { return i.Readers }
+
+// Overlay reports whether this is an overlayfs inode.
+func (i *Inode) Overlay() bool { return i.SB.Model.Overlay }
+
+// IsIVersion is IS_I_VERSION(inode) (Linux: include/linux/fs.h).
+func (i *Inode) IsIVersion() bool { return i.SB.IVersion }
+
+// QueryIVersion is inode_query_iversion: returns the counter and sets
+// QUERIED so the next change bumps it (Linux: include/linux/iversion.h).
+func (i *Inode) QueryIVersion() uint64 {
+	i.queried = true
+	return i.iversion
+}
+
+// PeekIVersion is inode_peek_iversion: returns the counter, leaves QUERIED.
+func (i *Inode) PeekIVersion() uint64 { return i.iversion }
+
+// Queried reports the I_VERSION_QUERIED flag.
+func (i *Inode) Queried() bool { return i.queried }
+
+// EqIVersion is inode_eq_iversion: the counter equals v (no side effect).
+func (i *Inode) EqIVersion(v uint64) bool { return i.iversion == v }
+
+// maybeInc is inode_maybe_inc_iversion: bump when forced or QUERIED, then
+// clear QUERIED. It reports whether it bumped.
+func (i *Inode) maybeInc(force bool) bool {
+	if !i.SB.IVersion {
+		return false
+	}
+	if !force && !i.queried {
+		return false
+	}
+	i.iversion++
+	i.queried = false
+	return true
+}
+
+// setCtimeNow sets ctime to "now" as inode_set_ctime_current does, with
+// multigrain semantics when the model has them (Linux v6.13:
+// fs/inode.c:inode_set_ctime_current). It reports whether ctime changed.
+func (i *Inode) setCtimeNow() bool {
+	c := i.SB.clock
+	t := c.Coarse()
+	if i.SB.Model.Multigrain && i.ctimeQueried {
+		t = c.Now()
+		if t <= i.Ctime {
+			t = i.Ctime + 1
+		}
+	}
+	if t < i.Ctime {
+		t = i.Ctime
+	}
+	i.ctimeQueried = false
+	changed := t != i.Ctime
+	i.Ctime = t
+	return changed
+}
+
+// Stat is what getattr fills (struct kstat), with the request/result mask
+// bits the model tracks.
+type Stat struct {
+	Dev, Ino     uint64
+	Ctime, Mtime Time
+	Cookie       uint64
+	HasCookie    bool // STATX_CHANGE_COOKIE in result_mask
+	Size         int
+	Mode         uint32
+}
+
+// getattr is the filesystem's getattr on a real inode. wantCookie asks for
+// STATX_CHANGE_COOKIE; wantCtime asks for STATX_CTIME (which marks a
+// multigrain ctime as queried).
+// Linux v6.12: fs/stat.c:generic_fillattr, v6.13: fs/stat.c:fill_mg_cmtime.
+func (i *Inode) getattr(wantCookie, wantCtime bool, cookieSupported bool) Stat {
+	st := Stat{Dev: i.SB.Dev, Ino: i.Ino, Ctime: i.Ctime, Mtime: i.Mtime, Size: len(i.Content), Mode: i.Mode}
+	if wantCookie && i.IsIVersion() && cookieSupported {
+		if i.SB.Model.GetattrQueries {
+			st.Cookie = i.QueryIVersion()
+		}
+		if i.SB.Model.Cookie {
+			st.HasCookie = true
+		}
+	}
+	if wantCtime && i.SB.Model.Multigrain {
+		i.ctimeQueried = true
+	}
+	return st
+}
+
+// fileUpdateTime is file_update_time on a data write (Linux v6.12:
+// fs/inode.c:inode_needs_update_time, inode_update_timestamps;
+// fs/xfs/xfs_iops.c:xfs_vn_update_time).
+func (i *Inode) fileUpdateTime() {
+	now := i.SB.clock.Coarse()
+	need := now != i.Mtime || now != i.Ctime ||
+		(i.SB.Model.Multigrain && i.ctimeQueried) ||
+		(i.IsIVersion() && i.queried)
+	if !need {
+		return
+	}
+	changed := i.setCtimeNow()
+	if i.Mtime != i.Ctime {
+		i.Mtime = i.Ctime
+		changed = true
+	}
+	i.maybeInc(i.SB.Model.WriteForces && changed)
+}
+
+// changeMeta is a metadata change (chmod, chown, utimes, setxattr):
+// ctime moves and i_version is bumped as the model says.
+func (i *Inode) changeMeta(force bool) {
+	i.setCtimeNow()
+	i.maybeInc(force)
+}
+
+// touchAtime is touch_atime for a read (Linux v6.12: fs/inode.c:
+// atime_needs_update, relatime_need_update).
+func (i *Inode) touchAtime() {
+	sb := i.SB
+	if sb.NoAtime {
+		return
+	}
+	now := sb.clock.Coarse()
+	if !sb.StrictAt {
+		// relatime: update when atime <= mtime or ctime, or older than a day.
+		if i.Atime > i.Mtime && i.Atime > i.Ctime && now-i.Atime < 24*3600*1_000_000_000 {
+			return
+		}
+	}
+	if i.Atime == now {
+		return
+	}
+	i.Atime = now
+	if sb.Model.AtimeBumpsQueried {
+		i.maybeInc(false)
+	}
+}
+
+// writeback writes dirty data; a size-extending write logs the core
+// inode on XFS, which forces an i_version bump
+// (Linux v6.12: fs/xfs/xfs_aops.c:xfs_setfilesize -> xfs_trans_log_inode(XFS_ILOG_CORE)).
+func (i *Inode) writeback() {
+	if !i.dirtyExtend {
+		return
+	}
+	i.dirtyExtend = false
+	if i.SB.Model.WritebackForces {
+		i.maybeInc(true)
+	}
+}

@@ -1,0 +1,603 @@
+package scenarios
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/cache/vfs"
+	"github.com/imasim/imasim/measure/policy"
+)
+
+// Verdicts.
+const (
+	OK            = "ok"
+	Missed        = "missed"
+	Excessive     = "excessive"
+	Indeterminate = "indeterminate"
+)
+
+// HookCall is one IMA hook call (or last-writer check) and its judgement.
+type HookCall struct {
+	Index     int    `json:"index"`
+	Line      int    `json:"line"`
+	Op        string `json:"op"`
+	Hook      string `json:"hook"`
+	Path      string `json:"path"`
+	Evaluated bool   `json:"evaluated"`
+	Verdict   string `json:"verdict"`
+	Cause     string `json:"cause"`
+}
+
+// AuditRecord is one emitted audit record.
+type AuditRecord struct {
+	Type int    `json:"type"`
+	Step int    `json:"step"`
+	Text string `json:"text"`
+	Path string `json:"path"`
+}
+
+// Measurement is one measurement-list entry.
+type Measurement struct {
+	PCR          int    `json:"pcr"`
+	TemplateHash string `json:"template_hash"`
+	Template     string `json:"template"`
+	FileHash     string `json:"file_hash"`
+	Path         string `json:"path"`
+	Violation    bool   `json:"violation,omitempty"`
+	Data         []byte `json:"-"`
+}
+
+// ExpectResult is one expect line checked against the run.
+type ExpectResult struct {
+	Line int    `json:"line"`
+	Text string `json:"text"`
+	OK   bool   `json:"ok"`
+	Got  string `json:"got"`
+}
+
+// Result is one scenario run under one profile.
+type Result struct {
+	Profile      string            `json:"profile"`
+	NA           string            `json:"not_applicable,omitempty"`
+	AuditRecords map[string]int    `json:"audit_records"`
+	Measurements int               `json:"measurements"`
+	Violations   int               `json:"violations"`
+	Steps        []HookCall        `json:"steps"`
+	Expects      []ExpectResult    `json:"expects,omitempty"`
+	Audit        []AuditRecord     `json:"-"`
+	List         []Measurement     `json:"-"`
+	PCRs         map[string]string `json:"pcrs,omitempty"`
+}
+
+// Count returns how many hook calls got verdict v.
+func (r *Result) Count(v string) int {
+	n := 0
+	for _, s := range r.Steps {
+		if s.Verdict == v {
+			n++
+		}
+	}
+	return n
+}
+
+// StepGap is the simulated time between two steps.
+const StepGap = 10 * 1_000_000
+
+type engine struct {
+	s       *Scenario
+	p       *cache.Profile
+	w       *vfs.World
+	ima     *cache.IMA
+	pol     *policy.Policy
+	measure bool // the policy has a measure rule (ima_policy_flag & IMA_MEASURE)
+	handles map[string]*handle
+	res     *Result
+	listed  map[string]bool // template hash + pcr, for dedup
+	pid     int
+}
+
+type handle struct {
+	f        *vfs.File
+	uid, gid uint32
+}
+
+// Run runs s through the model under profile p.
+func Run(s *Scenario, p *cache.Profile) (*Result, error) {
+	res := &Result{Profile: p.Name, AuditRecords: map[string]int{}}
+	for _, rq := range s.Requires {
+		if rq.Kind == "feature" {
+			all, partial := p.HasFeature(rq.Value)
+			if !all && !partial {
+				res.NA = fmt.Sprintf("requires feature %s, which kernels %s lack", rq.Value, p.Kernels)
+				return res, nil
+			}
+		}
+		if rq.Kind == "kernel" {
+			v, err := cache.ParseKernelVersion(rq.Value)
+			if err != nil {
+				return nil, &Error{s.File, rq.Line, err.Error()}
+			}
+			if !p.Kernels.Open && p.Kernels.Max.Less(v) && !(p.Kernels.Max.Major == v.Major && p.Kernels.Max.Minor == v.Minor) {
+				res.NA = fmt.Sprintf("requires kernel >= %s; profile covers %s", v, p.Kernels)
+				return res, nil
+			}
+		}
+	}
+	var rules strings.Builder
+	for _, pl := range s.Policy {
+		rules.WriteString(pl.Rule + "\n")
+	}
+	pol, err := policy.Parse(strings.NewReader(rules.String()), s.File+" (policy)")
+	if err != nil {
+		return nil, fmt.Errorf("%s: policy: %w", s.File, err)
+	}
+	e := &engine{s: s, p: p, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p), pol: pol,
+		handles: map[string]*handle{}, res: res, listed: map[string]bool{}, pid: 1000}
+	for _, r := range pol.Rules {
+		if r.Action == policy.Measure {
+			e.measure = true
+		}
+	}
+	e.bootAggregate()
+	for _, st := range s.Steps {
+		e.w.Advance(StepGap)
+		if err := e.step(st); err != nil {
+			return nil, &Error{s.File, st.Line, fmt.Sprintf("%s: %v", st.Op, err)}
+		}
+	}
+	e.checkExpects()
+	return res, nil
+}
+
+func (e *engine) step(st Step) error {
+	a := st.Args
+	uid, gid := optU32(st.Opts, "uid", 0), optU32(st.Opts, "gid", optU32(st.Opts, "uid", 0))
+	switch st.Op {
+	case "fs":
+		m, err := vfs.LookupModel(e.p.FSModel(a[0]))
+		if err != nil {
+			return err
+		}
+		if m.Overlay {
+			return fmt.Errorf("use the overlay step for overlayfs")
+		}
+		if err := e.mountpoint(a[1]); err != nil {
+			return err
+		}
+		_, err = e.w.Mount(m, a[1], a[2:])
+		return err
+	case "mkdir":
+		return e.w.Mkdir(a[0])
+	case "overlay":
+		m, _ := vfs.LookupModel("overlay")
+		if err := e.mountpoint(a[0]); err != nil {
+			return err
+		}
+		_, err := e.w.MountOverlay(m, a[0], st.Opts["lower"], st.Opts["upper"], st.Opts["work"])
+		return err
+	case "write", "append", "overwrite":
+		data := []byte(a[1])
+		if h, ok := e.handles[a[0]]; ok {
+			if st.Op == "overwrite" {
+				if len(data) > len(h.f.Backing.Content) {
+					return fmt.Errorf("overwrite is in place: %d bytes do not fit in %d", len(data), len(h.f.Backing.Content))
+				}
+			}
+			return e.w.Write(h.f, data, st.Op == "append")
+		}
+		fl := vfs.OpenFlags{Write: true, Create: st.Op == "write", Trunc: st.Op == "write", Append: st.Op == "append",
+			Mode: uint32(optOct(st.Opts, "mode", 0o644))}
+		if st.Op == "overwrite" {
+			cur, err := e.w.Lookup(a[0])
+			if err != nil {
+				return err
+			}
+			if len(data) > len(e.w.RealInode(cur).Content) {
+				return fmt.Errorf("overwrite is in place: %d bytes do not fit", len(data))
+			}
+		}
+		f, err := e.open(st, a[0], fl, uid, gid)
+		if err != nil {
+			return err
+		}
+		if err := e.w.Write(f, data, st.Op == "append"); err != nil {
+			return err
+		}
+		e.close(st, f)
+		return nil
+	case "truncate":
+		n, _ := strconv.Atoi(a[1])
+		return e.w.Truncate(a[0], n)
+	case "copy":
+		src, err := e.w.Lookup(a[0])
+		if err != nil {
+			return err
+		}
+		data := e.w.RealInode(src).Content
+		f, err := e.open(st, a[1], vfs.OpenFlags{Write: true, Create: true, Trunc: true, Mode: uint32(optOct(st.Opts, "mode", 0o644))}, 0, 0)
+		if err != nil {
+			return err
+		}
+		if err := e.w.Write(f, data, false); err != nil {
+			return err
+		}
+		e.close(st, f)
+		return nil
+	case "chmod":
+		m, _ := strconv.ParseUint(a[1], 8, 32)
+		return e.w.Chmod(a[0], uint32(m))
+	case "chown":
+		u, g, _ := strings.Cut(a[1], ":")
+		uu, _ := strconv.ParseUint(u, 10, 32)
+		gg := uu
+		if g != "" {
+			gg, _ = strconv.ParseUint(g, 10, 32)
+		}
+		return e.w.Chown(a[0], uint32(uu), uint32(gg))
+	case "touch":
+		return e.w.Touch(a[0])
+	case "setxattr":
+		return e.w.Setxattr(a[0], a[1], a[2])
+	case "open":
+		fl := vfs.OpenFlags{}
+		switch a[2] {
+		case "r":
+			fl.Read = true
+		case "w":
+			fl.Write = true
+		case "rw":
+			fl.Read, fl.Write = true, true
+		case "a":
+			fl.Write, fl.Append = true, true
+		case "trunc":
+			fl.Write, fl.Trunc = true, true
+		}
+		f, err := e.open(st, a[1], fl, uid, gid)
+		if err != nil {
+			return err
+		}
+		e.handles[a[0]] = &handle{f: f, uid: uid, gid: gid}
+		return nil
+	case "read":
+		e.w.Read(e.handles[a[0]].f)
+		return nil
+	case "mmap":
+		h := e.handles[a[0]]
+		if a[1] == "exec" {
+			// Linux v6.12: ima_main.c:ima_file_mmap, only for PROT_EXEC.
+			e.hook(st, h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
+		}
+		return nil
+	case "close":
+		h := e.handles[a[0]]
+		delete(e.handles, a[0])
+		e.close(st, h.f)
+		return nil
+	case "exec", "execveat":
+		return e.exec(st, a[0], uid, gid, st.Op == "execveat")
+	case "rename":
+		return e.w.Rename(a[0], a[1])
+	case "unlink":
+		return e.w.Unlink(a[0])
+	case "sync":
+		e.w.Sync()
+		return nil
+	case "sleep":
+		d, _ := ParseDuration(a[0])
+		e.w.Advance(vfs.Time(d))
+		return nil
+	case "remount":
+		return e.w.Remount(a[0], a[1:], e.remountClears(a[0]))
+	}
+	return fmt.Errorf("operation not implemented")
+}
+
+func (e *engine) remountClears(mnt string) bool {
+	for t := range e.p.RemountClearsIVersion {
+		m, err := vfs.LookupModel(e.p.FSModel(t))
+		if err == nil && m.RemountClearsIVersion {
+			_ = mnt
+			return true
+		}
+	}
+	return false
+}
+
+func (e *engine) mountpoint(p string) error {
+	if p == "/" {
+		return nil
+	}
+	parent := path.Dir(p)
+	if parent == "/" {
+		return nil
+	}
+	if !e.w.IsDir(p) {
+		if err := e.w.Mkdir(p); err != nil {
+			return fmt.Errorf("mount point %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// open runs open(2) and IMA's FILE_CHECK hook
+// (Linux v6.12: fs/namei.c:do_open -> ima_file_check).
+func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32) (*vfs.File, error) {
+	f, err := e.w.Open(p, fl, uid, gid)
+	if err != nil {
+		return nil, err
+	}
+	var mask policy.Mask
+	if fl.Read {
+		mask |= policy.MayRead
+	}
+	if fl.Write {
+		mask |= policy.MayWrite
+	}
+	if fl.Append {
+		mask |= policy.MayAppend
+	}
+	e.hook(st, f, policy.FileCheck, mask, uid, gid)
+	return f, nil
+}
+
+// close runs ima_file_free (last-writer check) then drops the file.
+func (e *engine) close(st Step, f *vfs.File) {
+	applies, reset, cause := e.ima.LastWriter(e.file(f))
+	if applies {
+		c := "flags kept: " + cause
+		if reset {
+			c = cause
+		}
+		e.record(st, "last_writer", f.Path, false, OK, c)
+	}
+	e.w.Close(f)
+}
+
+// exec models execve(2) of a binary: FILE_CHECK at open with MAY_EXEC,
+// BPRM_CHECK, MMAP_CHECK of the PROT_EXEC segments, then the close.
+// execveat AT_EXECVE_CHECK stops after BPRM_CHECK
+// (Linux v6.14: fs/exec.c:bprm_execve, is_check).
+func (e *engine) exec(st Step, p string, uid, gid uint32, check bool) error {
+	ino, err := e.w.Lookup(p)
+	if err != nil {
+		return err
+	}
+	if e.w.RealInode(ino).Mode&0o111 == 0 {
+		return fmt.Errorf("%s: permission denied (not executable; write it with mode=0755 or chmod)", p)
+	}
+	if check {
+		if all, partial := e.p.HasFeature("execve-check"); !all && !partial {
+			return fmt.Errorf("AT_EXECVE_CHECK is not in kernels %s", e.p.Kernels)
+		}
+	}
+	f, err := e.w.Open(p, vfs.OpenFlags{Read: true}, uid, gid)
+	if err != nil {
+		return err
+	}
+	e.hook(st, f, policy.FileCheck, policy.MayExec, uid, gid)
+	e.w.Read(f) // prepare_binprm reads the header: atime
+	e.hook(st, f, policy.BprmCheck, policy.MayExec, uid, gid)
+	if !check {
+		e.hook(st, f, policy.MmapCheck, policy.MayExec, uid, gid)
+	}
+	e.close(st, f)
+	e.pid++
+	return nil
+}
+
+// hook runs one IMA hook call and classifies it.
+func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid uint32) {
+	ino := f.Inode
+	d := e.pol.Match(policy.Attrs{Func: fn, Mask: mask, UID: uid, EUID: uid, GID: gid, EGID: gid,
+		FOwner: e.w.RealInode(ino).UID, FGrp: e.w.RealInode(ino).GID, FSMagic: ino.SB.Model.Magic, FSName: ino.SB.Model.Type})
+	actions := uint64(0)
+	if d.Actions&policy.Measure != 0 {
+		actions |= cache.FlagMeasure
+	}
+	if d.Actions&policy.Appraise != 0 {
+		actions |= cache.FlagAppraise
+	}
+	if d.Actions&policy.Audit != 0 {
+		actions |= cache.FlagAudit
+	}
+	if d.Actions&policy.Hash != 0 {
+		actions |= cache.FlagHash
+	}
+	pcr := d.PCR
+	if pcr == 0 {
+		pcr = 10
+	}
+	vc := e.measure && (fn == policy.FileCheck || fn == policy.MmapCheck || fn == policy.MmapCheckReqprot)
+	cf := e.file(f)
+	content := e.w.RealInode(ino).Content
+	truth := digest(content)
+	iint := e.ima.Find(ino)
+	var before []byte
+	if iint != nil {
+		before = iint.Digest
+	}
+	out := e.ima.Process(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
+		MustMeasure: actions&cache.FlagMeasure != 0, Readonly: !f.Flags.Write}, func() []byte { return truth })
+	for _, v := range out.Violation {
+		e.violation(st, f, v)
+	}
+	if actions == 0 {
+		return
+	}
+	verdict := OK
+	cause := out.Cause
+	switch {
+	case out.Evaluated && !out.First && bytes.Equal(before, truth):
+		verdict = Excessive
+		cause += " -- content unchanged since the last evaluation"
+	case !out.Evaluated && out.Digest != nil && !bytes.Equal(out.Digest, truth):
+		verdict = Missed
+		cause += fmt.Sprintf(" -- but content changed: measured %s, now %s", short(out.Digest), short(truth))
+	}
+	e.record(st, fn.String(), f.Path, out.Evaluated, verdict, cause)
+	if out.Measure {
+		e.addMeasurement(f.Path, truth, pcr)
+	}
+	if out.Audit {
+		e.res.AuditRecords[f.Path]++
+		e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1805, Step: len(e.res.Steps), Path: f.Path,
+			Text: fmt.Sprintf("type=1805 audit: file=%q hash=\"sha256:%x\" ppid=1 pid=%d auid=4294967295 uid=%d gid=%d euid=%d suid=%d fsuid=%d egid=%d sgid=%d fsgid=%d tty=(none) ses=4294967295 comm=%q exe=%q res=1",
+				f.Path, truth, e.pid, uid, gid, uid, uid, uid, gid, gid, gid, path.Base(f.Path), f.Path)})
+	}
+}
+
+func (e *engine) record(st Step, hook, p string, evaluated bool, verdict, cause string) {
+	e.res.Steps = append(e.res.Steps, HookCall{Index: len(e.res.Steps) + 1, Line: st.Line, Op: st.Text,
+		Hook: hook, Path: p, Evaluated: evaluated, Verdict: verdict, Cause: cause})
+}
+
+func (e *engine) violation(st Step, f *vfs.File, cause string) {
+	e.res.Violations++
+	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1804, Step: len(e.res.Steps), Path: f.Path,
+		Text: fmt.Sprintf("type=1804 audit: pid=%d uid=0 auid=4294967295 ses=4294967295 op=invalid_pcr cause=%s comm=%q name=%q dev=%q ino=%d res=1",
+			e.pid, cause, path.Base(f.Path), f.Path, f.Inode.SB.Model.Type, f.Inode.Ino)})
+	e.res.List = append(e.res.List, e.entry(f.Path, nil, 10))
+	e.res.Measurements++
+}
+
+func (e *engine) bootAggregate() {
+	// No TPM in the model's kernel view: boot_aggregate is the zero digest
+	// (Linux v6.12: ima_init.c:ima_add_boot_aggregate).
+	e.res.List = append(e.res.List, e.entry("boot_aggregate", make([]byte, 32), 10))
+}
+
+// addMeasurement adds a list entry unless the same template digest is
+// already listed for that PCR (Linux v6.12: ima_queue.c:ima_add_template_entry).
+func (e *engine) addMeasurement(name string, d []byte, pcr int) {
+	m := e.entry(name, d, pcr)
+	key := fmt.Sprintf("%d/%s", pcr, m.TemplateHash)
+	if e.listed[key] {
+		return
+	}
+	e.listed[key] = true
+	e.res.List = append(e.res.List, m)
+	e.res.Measurements++
+}
+
+// entry builds an ima-ng/ima-sig entry; d nil is a violation.
+func (e *engine) entry(name string, d []byte, pcr int) Measurement {
+	tmpl := e.p.Template
+	var data []byte
+	field := func(b []byte) {
+		data = binary.LittleEndian.AppendUint32(data, uint32(len(b)))
+		data = append(data, b...)
+	}
+	fd := d
+	if fd == nil {
+		fd = make([]byte, 32)
+	}
+	field(append([]byte("sha256:\x00"), fd...))
+	field(append([]byte(name), 0))
+	if tmpl == "ima-sig" {
+		field(nil)
+	}
+	th := sha1.Sum(data)
+	if d == nil {
+		th = [20]byte{}
+	}
+	return Measurement{PCR: pcr, TemplateHash: hex.EncodeToString(th[:]), Template: tmpl,
+		FileHash: "sha256:" + hex.EncodeToString(fd), Path: name, Violation: d == nil, Data: data}
+}
+
+func (e *engine) checkExpects() {
+	for _, x := range e.s.Expects {
+		r := ExpectResult{Line: x.Line, Text: x.Text}
+		switch x.Kind {
+		case "audit":
+			n := e.res.AuditRecords[x.Path]
+			r.OK, r.Got = n == x.N, strconv.Itoa(n)
+		case "measurements":
+			r.OK, r.Got = e.res.Measurements == x.N, strconv.Itoa(e.res.Measurements)
+		case "measure":
+			n := 0
+			for _, m := range e.res.List {
+				if m.Path == x.Path && !m.Violation {
+					n++
+				}
+			}
+			r.OK, r.Got = n == x.N, strconv.Itoa(n)
+		case "violations":
+			r.OK, r.Got = e.res.Violations == x.N, strconv.Itoa(e.res.Violations)
+		case "no-missed":
+			n := e.res.Count(Missed)
+			r.OK, r.Got = n == 0, fmt.Sprintf("%d missed", n)
+		case "no-excessive":
+			n := e.res.Count(Excessive)
+			r.OK, r.Got = n == 0, fmt.Sprintf("%d excessive", n)
+		}
+		e.res.Expects = append(e.res.Expects, r)
+	}
+}
+
+// vfsFile adapts a vfs.File to cache.File.
+type vfsFile struct {
+	w *vfs.World
+	f *vfs.File
+}
+
+func (e *engine) file(f *vfs.File) cache.File { return vfsFile{e.w, f} }
+
+func (v vfsFile) Inode() cache.Inode     { return v.f.Inode }
+func (v vfsFile) RealInode() cache.Inode { return v.w.RealInode(v.f.Inode) }
+func (v vfsFile) Getattr(ctime bool) cache.Stat {
+	st := v.w.Getattr(v.f.Inode, true, ctime)
+	return cache.Stat{HasCookie: st.HasCookie, Cookie: st.Cookie, Ctime: int64(st.Ctime)}
+}
+func (v vfsFile) Writable() bool     { return v.f.Flags.Write }
+func (v vfsFile) Unverifiable() bool { return v.f.Inode.SB.Model.Overlay }
+func (v vfsFile) FSName() string {
+	r := v.w.RealInode(v.f.Inode)
+	if v.f.Inode.SB.Model.Overlay {
+		return "overlay->" + r.SB.Model.Name
+	}
+	return r.SB.Model.Name
+}
+
+func digest(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+
+func short(b []byte) string {
+	if len(b) < 4 {
+		return "none"
+	}
+	return hex.EncodeToString(b[:4])
+}
+
+func optU32(m map[string]string, k string, def uint32) uint32 {
+	if v, ok := m[k]; ok {
+		n, _ := strconv.ParseUint(v, 10, 32)
+		return uint32(n)
+	}
+	return def
+}
+
+func optOct(m map[string]string, k string, def uint64) uint64 {
+	if v, ok := m[k]; ok {
+		n, _ := strconv.ParseUint(v, 8, 32)
+		return n
+	}
+	return def
+}
+
+// SortedPaths returns the audit-record paths, sorted.
+func (r *Result) SortedPaths() []string {
+	var ps []string
+	for p := range r.AuditRecords {
+		ps = append(ps, p)
+	}
+	sort.Strings(ps)
+	return ps
+}

@@ -1,0 +1,443 @@
+// Package scenarios holds the scenario format (docs/scenarios.md), the
+// built-in catalogue, the engine that runs a scenario through the IMA
+// cache model under a kernel profile, and the classifier that judges each
+// IMA hook call against ground truth.
+package scenarios
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Scenario is a parsed scenario file.
+type Scenario struct {
+	Name     string
+	About    string
+	Source   string
+	File     string // where it was read from
+	Policy   []PolicyLine
+	Profiles []string
+	Requires []Require
+	Steps    []Step
+	Expects  []Expect
+}
+
+// PolicyLine is one policy rule with its location.
+type PolicyLine struct {
+	Line int
+	Rule string
+}
+
+// Require is a `requires:` item: root, fs=TYPE, feature=NAME, kernel>=V.
+type Require struct {
+	Kind, Value string
+	Line        int
+}
+
+// Step is one operation.
+type Step struct {
+	Line int
+	Op   string
+	Args []string
+	Opts map[string]string
+	Text string
+}
+
+// Expect is one `expect` line, stating correct IMA behaviour.
+type Expect struct {
+	Line int
+	Kind string // audit, measurements, violations, no-missed, no-excessive
+	Path string
+	N    int
+	Text string
+}
+
+// Error locates a scenario error.
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+// opSpec: positional argument counts and allowed key=value options.
+type opSpec struct {
+	min, max int
+	opts     []string
+	usage    string
+}
+
+var ops = map[string]opSpec{
+	"fs":        {2, 6, nil, "fs TYPE MOUNTPOINT [MOUNT-OPTION...]"},
+	"mkdir":     {1, 1, nil, "mkdir PATH"},
+	"overlay":   {1, 1, []string{"lower", "upper", "work"}, "overlay MOUNTPOINT lower=DIR[:DIR] [upper=DIR work=DIR]"},
+	"write":     {2, 2, []string{"mode", "uid", "gid"}, "write PATH|%H CONTENT [mode=0755] [uid=N]"},
+	"append":    {2, 2, []string{"uid", "gid"}, "append PATH|%H CONTENT [uid=N]"},
+	"overwrite": {2, 2, []string{"uid", "gid"}, "overwrite PATH|%H CONTENT (same size, in place)"},
+	"truncate":  {2, 2, nil, "truncate PATH SIZE"},
+	"copy":      {2, 2, []string{"mode"}, "copy SRC DST [mode=0755]"},
+	"chmod":     {2, 2, nil, "chmod PATH MODE"},
+	"chown":     {2, 2, nil, "chown PATH UID[:GID]"},
+	"touch":     {1, 1, nil, "touch PATH"},
+	"setxattr":  {3, 3, nil, "setxattr PATH NAME VALUE"},
+	"open":      {3, 3, []string{"uid", "gid"}, "open %H PATH r|w|rw|a|trunc [uid=N]"},
+	"read":      {1, 1, nil, "read %H"},
+	"mmap":      {2, 2, nil, "mmap %H read|exec"},
+	"close":     {1, 1, nil, "close %H"},
+	"exec":      {1, 1, []string{"uid", "gid"}, "exec PATH [uid=N] [gid=N]"},
+	"execveat":  {2, 2, []string{"uid", "gid"}, "execveat PATH AT_EXECVE_CHECK [uid=N]"},
+	"rename":    {2, 2, nil, "rename FROM TO"},
+	"unlink":    {1, 1, nil, "unlink PATH"},
+	"sync":      {0, 0, nil, "sync"},
+	"sleep":     {1, 1, nil, "sleep DURATION (e.g. 10ms, 31s)"},
+	"remount":   {1, 5, nil, "remount MOUNTPOINT [MOUNT-OPTION...]"},
+}
+
+// OpNames lists the step operations, sorted.
+func OpNames() []string {
+	var out []string
+	for k := range ops {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Parse reads a scenario file; name is used in error locations.
+func Parse(r io.Reader, name string) (*Scenario, error) {
+	s := &Scenario{File: name}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	ln := 0
+	handles := map[string]bool{}
+	fail := func(f string, a ...any) error { return &Error{name, ln, fmt.Sprintf(f, a...)} }
+	for sc.Scan() {
+		ln++
+		raw := sc.Text()
+		line := strings.TrimSpace(raw)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if key, val, ok := headerLine(line); ok {
+			switch key {
+			case "name":
+				s.Name = val
+			case "about":
+				if s.About != "" {
+					s.About += " "
+				}
+				s.About += val
+			case "source":
+				if s.Source != "" {
+					s.Source += " "
+				}
+				s.Source += val
+			case "policy":
+				if val == "" {
+					return nil, fail("policy: empty rule")
+				}
+				s.Policy = append(s.Policy, PolicyLine{ln, val})
+			case "profiles":
+				s.Profiles = append(s.Profiles, splitComma(val)...)
+			case "requires":
+				for _, it := range splitComma(val) {
+					rq, err := parseRequire(it)
+					if err != nil {
+						return nil, fail("requires: %v", err)
+					}
+					rq.Line = ln
+					s.Requires = append(s.Requires, rq)
+				}
+			default:
+				return nil, fail("unknown header %q (want name, about, source, policy, profiles, requires)", key)
+			}
+			continue
+		}
+		toks, err := tokenize(line)
+		if err != nil {
+			return nil, fail("%v", err)
+		}
+		if toks[0] == "expect" {
+			e, err := parseExpect(toks[1:])
+			if err != nil {
+				return nil, fail("%v", err)
+			}
+			e.Line, e.Text = ln, line
+			s.Expects = append(s.Expects, e)
+			continue
+		}
+		spec, ok := ops[toks[0]]
+		if !ok {
+			return nil, fail("unknown operation %q (want one of %s, or expect)", toks[0], strings.Join(OpNames(), " "))
+		}
+		st := Step{Line: ln, Op: toks[0], Opts: map[string]string{}, Text: line}
+		for _, t := range toks[1:] {
+			if k, v, ok := strings.Cut(t, "="); ok && isOptKey(k) {
+				if !contains(spec.opts, k) {
+					return nil, fail("%s: unknown option %q (usage: %s)", st.Op, k, spec.usage)
+				}
+				if _, dup := st.Opts[k]; dup {
+					return nil, fail("%s: option %s given twice", st.Op, k)
+				}
+				st.Opts[k] = v
+				continue
+			}
+			st.Args = append(st.Args, t)
+		}
+		if len(st.Args) < spec.min || len(st.Args) > spec.max {
+			return nil, fail("%s: want %d..%d arguments, got %d (usage: %s)", st.Op, spec.min, spec.max, len(st.Args), spec.usage)
+		}
+		if err := checkStep(&st, handles); err != nil {
+			return nil, fail("%s: %v", st.Op, err)
+		}
+		s.Steps = append(s.Steps, st)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if s.Name == "" {
+		return nil, &Error{name, 1, "missing name: header"}
+	}
+	if len(s.Steps) == 0 {
+		return nil, &Error{name, ln, "no steps"}
+	}
+	return s, nil
+}
+
+func headerLine(line string) (key, val string, ok bool) {
+	k, v, found := strings.Cut(line, ":")
+	if !found || k == "" {
+		return "", "", false
+	}
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z' || c == '-') {
+			return "", "", false
+		}
+	}
+	return k, strings.TrimSpace(v), true
+}
+
+func isOptKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenize splits on blanks; "double quoted" tokens use Go escapes.
+func tokenize(line string) ([]string, error) {
+	var out []string
+	for i := 0; i < len(line); {
+		switch {
+		case line[i] == ' ' || line[i] == '\t':
+			i++
+		case line[i] == '"':
+			j := i + 1
+			for ; j < len(line); j++ {
+				if line[j] == '\\' {
+					j++
+					continue
+				}
+				if line[j] == '"' {
+					break
+				}
+			}
+			if j >= len(line) {
+				return nil, fmt.Errorf("unterminated quote at column %d", i+1)
+			}
+			s, err := strconv.Unquote(line[i : j+1])
+			if err != nil {
+				return nil, fmt.Errorf("bad quoted string at column %d: %v", i+1, err)
+			}
+			out = append(out, s)
+			i = j + 1
+		default:
+			j := i
+			for j < len(line) && line[j] != ' ' && line[j] != '\t' {
+				j++
+			}
+			out = append(out, line[i:j])
+			i = j
+		}
+	}
+	return out, nil
+}
+
+func checkStep(st *Step, handles map[string]bool) error {
+	for _, k := range []string{"uid", "gid"} {
+		if v, ok := st.Opts[k]; ok {
+			if _, err := strconv.ParseUint(v, 10, 32); err != nil {
+				return fmt.Errorf("%s=%q is not a number", k, v)
+			}
+		}
+	}
+	if v, ok := st.Opts["mode"]; ok {
+		if _, err := strconv.ParseUint(v, 8, 32); err != nil {
+			return fmt.Errorf("mode=%q is not an octal mode", v)
+		}
+	}
+	isH := func(a string) bool { return strings.HasPrefix(a, "%") }
+	for _, a := range st.Args {
+		if strings.HasPrefix(a, "/") || isH(a) || st.Op == "fs" || st.Op == "write" || st.Op == "append" || st.Op == "overwrite" {
+			continue
+		}
+	}
+	switch st.Op {
+	case "open":
+		h := st.Args[0]
+		if !isH(h) {
+			return fmt.Errorf("handle name must start with %%, got %q", h)
+		}
+		if handles[h] {
+			return fmt.Errorf("handle %s is already open", h)
+		}
+		if !contains([]string{"r", "w", "rw", "a", "trunc"}, st.Args[2]) {
+			return fmt.Errorf("mode %q: want r, w, rw, a or trunc", st.Args[2])
+		}
+		handles[h] = true
+	case "read", "mmap", "close":
+		if !isH(st.Args[0]) || !handles[st.Args[0]] {
+			return fmt.Errorf("%q is not an open handle", st.Args[0])
+		}
+		if st.Op == "close" {
+			delete(handles, st.Args[0])
+		}
+		if st.Op == "mmap" && !contains([]string{"read", "exec"}, st.Args[1]) {
+			return fmt.Errorf("want read or exec, got %q", st.Args[1])
+		}
+	case "write", "append", "overwrite":
+		if isH(st.Args[0]) && !handles[st.Args[0]] {
+			return fmt.Errorf("%q is not an open handle", st.Args[0])
+		}
+	case "execveat":
+		if st.Args[1] != "AT_EXECVE_CHECK" {
+			return fmt.Errorf("only AT_EXECVE_CHECK is modelled, got %q", st.Args[1])
+		}
+	case "truncate":
+		if _, err := strconv.Atoi(st.Args[1]); err != nil {
+			return fmt.Errorf("size %q is not a number", st.Args[1])
+		}
+	case "chmod":
+		if _, err := strconv.ParseUint(st.Args[1], 8, 32); err != nil {
+			return fmt.Errorf("mode %q is not octal", st.Args[1])
+		}
+	case "chown":
+		u, g, _ := strings.Cut(st.Args[1], ":")
+		if _, err := strconv.ParseUint(u, 10, 32); err != nil {
+			return fmt.Errorf("uid %q is not a number", u)
+		}
+		if g != "" {
+			if _, err := strconv.ParseUint(g, 10, 32); err != nil {
+				return fmt.Errorf("gid %q is not a number", g)
+			}
+		}
+	case "sleep":
+		if _, err := ParseDuration(st.Args[0]); err != nil {
+			return err
+		}
+	case "overlay":
+		if st.Opts["lower"] == "" {
+			return fmt.Errorf("lower= is required")
+		}
+		if (st.Opts["upper"] == "") != (st.Opts["work"] == "") {
+			return fmt.Errorf("upper= and work= go together")
+		}
+	}
+	for _, a := range st.Args {
+		_ = a
+	}
+	return nil
+}
+
+func parseExpect(t []string) (Expect, error) {
+	bad := fmt.Errorf("expect: want 'expect audit PATH N', 'expect measurements N', 'expect measure PATH N', 'expect violations N', 'expect no missed' or 'expect no excessive'")
+	if len(t) == 0 {
+		return Expect{}, bad
+	}
+	num := func(s string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("expect: %q is not a count", s)
+		}
+		return n, nil
+	}
+	switch t[0] {
+	case "audit", "measure":
+		if len(t) != 3 {
+			return Expect{}, bad
+		}
+		n, err := num(t[2])
+		return Expect{Kind: t[0], Path: t[1], N: n}, err
+	case "measurements", "violations":
+		if len(t) != 2 {
+			return Expect{}, bad
+		}
+		n, err := num(t[1])
+		return Expect{Kind: t[0], N: n}, err
+	case "no":
+		if len(t) == 2 && (t[1] == "missed" || t[1] == "excessive") {
+			return Expect{Kind: "no-" + t[1]}, nil
+		}
+	}
+	return Expect{}, bad
+}
+
+func parseRequire(s string) (Require, error) {
+	switch {
+	case s == "root":
+		return Require{Kind: "root"}, nil
+	case strings.HasPrefix(s, "fs="):
+		return Require{Kind: "fs", Value: strings.TrimPrefix(s, "fs=")}, nil
+	case strings.HasPrefix(s, "feature="):
+		return Require{Kind: "feature", Value: strings.TrimPrefix(s, "feature=")}, nil
+	case strings.HasPrefix(s, "kernel>="):
+		return Require{Kind: "kernel", Value: strings.TrimPrefix(s, "kernel>=")}, nil
+	}
+	return Require{}, fmt.Errorf("unknown requirement %q (want root, fs=TYPE, feature=NAME or kernel>=VERSION)", s)
+}
+
+// ParseDuration reads 10ms, 31s, 2m, 500us, 100ns.
+func ParseDuration(s string) (int64, error) {
+	units := []struct {
+		suf string
+		mul int64
+	}{{"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}}
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suf) {
+			n, err := strconv.ParseInt(strings.TrimSuffix(s, u.suf), 10, 64)
+			if err == nil && n >= 0 {
+				return n * u.mul, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("bad duration %q (want e.g. 10ms, 31s, 2m)", s)
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
