@@ -16,7 +16,7 @@ type Super struct {
 
 	// overlay only
 	lower, upper, work string // world paths of the layers
-	ovlInodes      map[string]*Inode
+	ovlInodes          map[string]*Inode
 }
 
 // Inode is analogous to struct inode.
