@@ -82,7 +82,8 @@ type IInt struct {
 	Version      uint64 // integrity_inode_attributes.version
 	Dev, Ino     uint64 // of the real inode at collect time
 	MeasuredPCRs uint32
-	MustMeasure  bool // IMA_MUST_MEASURE atomic flag
+	MustMeasure  bool // IMA_MUST_MEASURE (6.1) / IMA_MAY_EMIT_TOMTOU (6.12+)
+	EmittedOW    bool // IMA_EMITTED_OPENWRITERS (6.12+)
 	Digest       []byte
 
 	resetCause string // why DONE flags were last cleared
@@ -154,7 +155,8 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 		m.iints[inode.ID()] = iint
 		out.First = true
 	}
-	if h.ViolationCheck {
+	// Linux v6.12: the check also needs a measure action or a write open.
+	if h.ViolationCheck && (m.P.Violations == ViolationsEvery || h.MustMeasure || f.Writable()) {
 		out.Violation = m.violations(f, iint, h)
 	}
 	if h.Actions == 0 {
@@ -326,6 +328,7 @@ func (m *IMA) LastWriter(f File) (applies, reset bool, cause string) {
 	if inode.WriteCount() != 1 {
 		return true, false, fmt.Sprintf("not the last writer (i_writecount %d)", inode.WriteCount())
 	}
+	iint.EmittedOW = false // Linux v6.12: cleared by the last writer
 	changed, how := m.writerChanged(f, iint, inode)
 	if iint.Flags&FlagNewFile != 0 {
 		changed, how = true, "IMA_NEW_FILE"
@@ -402,13 +405,16 @@ func notBumped(i Inode) string {
 }
 
 // violations models ima_rdwr_violation_check
-// (Linux v6.12: security/integrity/ima/ima_main.c).
+// (Linux v6.1 and v6.12: security/integrity/ima/ima_main.c).
 func (m *IMA) violations(f File, iint *IInt, h Hook) []string {
 	inode := f.Inode()
+	once := m.P.Violations == ViolationsOnce
 	var out []string
 	if f.Writable() {
 		if inode.ReadCount() > 0 && iint != nil && iint.MustMeasure {
-			iint.MustMeasure = false
+			if once {
+				iint.MustMeasure = false // test_and_clear_bit(IMA_MAY_EMIT_TOMTOU)
+			}
 			out = append(out, "ToMToU")
 		}
 		return out
@@ -417,7 +423,12 @@ func (m *IMA) violations(f File, iint *IInt, h Hook) []string {
 		iint.MustMeasure = true
 	}
 	if inode.WriteCount() > 0 && h.MustMeasure {
-		out = append(out, "open_writers")
+		if !once || iint == nil || !iint.EmittedOW {
+			if iint != nil && once {
+				iint.EmittedOW = true
+			}
+			out = append(out, "open_writers")
+		}
 	}
 	return out
 }

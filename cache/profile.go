@@ -57,7 +57,17 @@ var switchValues = map[string][]string{
 	"collect":     {CollectQueryFileInode, CollectCookie, CollectCookieElseCtime, CollectCookieElsePeek},
 	"stacked":     {StackedNone, StackedIVersion, StackedGetattr},
 	"last-writer": {LastWriterIVersion, LastWriterCookie, LastWriterCookieElseCtime, LastWriterDetect},
+	"violations":  {ViolationsEvery, ViolationsOnce},
 }
+
+// Violation emission modes in ima_rdwr_violation_check.
+const (
+	// ViolationsEvery: ToMToU and open_writers on every qualifying open (6.1).
+	ViolationsEvery = "every"
+	// ViolationsOnce: IMA_MAY_EMIT_TOMTOU / IMA_EMITTED_OPENWRITERS limit
+	// each to once per measurement (6.12+).
+	ViolationsOnce = "once"
+)
 
 // Profile is a kernel era as data: the switches the IMA model follows,
 // the filesystem model variants, and the kernel code each one cites.
@@ -70,6 +80,7 @@ type Profile struct {
 	Collect    string
 	Stacked    string
 	LastWriter string
+	Violations string
 	// OverlayUnverifiable: overlayfs sets SB_I_IMA_UNVERIFIABLE_SIGNATURE,
 	// so every access through overlay re-evaluates (Linux v6.5:
 	// fs/overlayfs/super.c, 18b44bc5a672).
@@ -111,7 +122,7 @@ func (e *ProfileError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, 
 func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, error)) (*Profile, error) {
 	p := &Profile{FS: map[string]string{}, RemountClearsIVersion: map[string]bool{},
 		Features: map[string]Range{}, Cites: map[string]string{}, Source: name,
-		Collect: CollectCookie, Stacked: StackedIVersion, LastWriter: LastWriterCookie,
+		Collect: CollectCookie, Stacked: StackedIVersion, LastWriter: LastWriterCookie, Violations: ViolationsOnce,
 		ChangeCookie: true, Template: "ima-ng", HashAlgo: "sha256", Auto: true}
 	seen := map[string]int{}
 	sc := bufio.NewScanner(r)
@@ -180,6 +191,8 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 				p.Stacked = val
 			case "last-writer":
 				p.LastWriter = val
+			case "violations":
+				p.Violations = val
 			}
 		case key == "overlay-unverifiable" || key == "change-cookie" || key == "auto":
 			b, err := strconv.ParseBool(val)

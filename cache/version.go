@@ -98,5 +98,8 @@ func (r Range) String() string {
 	if r.Open {
 		return r.Min.String() + " .."
 	}
+	if r.Max.Patch == 0 && r.Max.Major == r.Min.Major && r.Max.Minor == r.Min.Minor {
+		return r.Min.String() + " .. " + r.Max.String() + ".y"
+	}
 	return r.Min.String() + " .. " + r.Max.String()
 }

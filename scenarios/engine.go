@@ -296,20 +296,13 @@ func (e *engine) step(st Step) error {
 		e.w.Advance(vfs.Time(d))
 		return nil
 	case "remount":
-		return e.w.Remount(a[0], a[1:], e.remountClears(a[0]))
+		return e.w.Remount(a[0], a[1:], e.remountClears)
 	}
 	return fmt.Errorf("operation not implemented")
 }
 
-func (e *engine) remountClears(mnt string) bool {
-	for t := range e.p.RemountClearsIVersion {
-		m, err := vfs.LookupModel(e.p.FSModel(t))
-		if err == nil && m.RemountClearsIVersion {
-			_ = mnt
-			return true
-		}
-	}
-	return false
+func (e *engine) remountClears(fsType string) bool {
+	return e.p.RemountClearsIVersion[fsType]
 }
 
 func (e *engine) mountpoint(p string) error {

@@ -10,8 +10,10 @@ last-writer: iversion         # Linux v6.1: security/integrity/ima/ima_main.c:im
 change-cookie: false          # Linux v6.3: include/linux/stat.h adds STATX_CHANGE_COOKIE
 overlay-unverifiable: false   # Linux v6.1: fs/overlayfs/super.c:ovl_fill_super sets no SB_I_IMA_UNVERIFIABLE_SIGNATURE
 fs.xfs: xfs                   # Linux v6.1: fs/xfs/xfs_iops.c:xfs_vn_getattr (coarse ctime)
-fs.ext4: ext4                 # Linux v6.1: fs/ext4/super.c:__ext4_fill_super (SB_I_VERSION always)
-remount-clears-iversion: ext4, tmpfs  # Linux v6.1: fs/ext4/super.c:ext4_reconfigure, mm/shmem.c:shmem_reconfigure
+fs.ext4: ext4-6.1             # Linux v6.1: fs/inode.c:generic_update_time (bump only when QUERIED), no change_cookie
+fs.tmpfs: tmpfs-6.1           # Linux v6.1: mm/shmem.c (generic_update_time; new inodes keep i_version 0)
+remount-clears-iversion: tmpfs  # Linux v6.1.176: mm/shmem.c:shmem_reconfigure (ext4's fix f2326fd14a22 is in Debian 6.1)
+violations: every             # Linux v6.1: security/integrity/ima/ima_main.c:ima_rdwr_violation_check (no rate limiting)
 feature.execve-check: 6.14 .. # Linux v6.14: fs/exec.c:do_execveat_common (AT_EXECVE_CHECK)
 template: ima-sig             # Debian config: CONFIG_IMA_DEFAULT_TEMPLATE
 hash: sha256                  # Debian config: CONFIG_IMA_DEFAULT_HASH

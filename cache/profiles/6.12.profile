@@ -3,7 +3,7 @@
 name: 6.12
 about: 6.7-6.12: change_cookie cached, stacked check on the real inode, XFS reports the cookie
 kernels: 6.7 .. 6.12
-examples: Debian 6.12.57
+examples: Debian 6.12.107
 collect: cookie               # Linux v6.12: security/integrity/ima/ima_api.c:ima_collect_measurement (vfs_getattr_nosec STATX_CHANGE_COOKIE)
 stacked: iversion             # Linux v6.12: security/integrity/ima/ima_main.c:process_measurement, include/linux/integrity.h:integrity_inode_attrs_changed
 last-writer: cookie           # Linux v6.12: security/integrity/ima/ima_main.c:ima_check_last_writer
@@ -11,7 +11,8 @@ change-cookie: true           # Linux v6.3: include/linux/stat.h STATX_CHANGE_CO
 overlay-unverifiable: false   # Linux v6.12: fs/overlayfs/super.c:ovl_fill_super
 fs.xfs: xfs                   # Linux v6.12: fs/xfs/xfs_iops.c:xfs_vn_getattr -> generic_fillattr fills change_cookie
 fs.ext4: ext4                 # Linux v6.12: fs/ext4/inode.c:ext4_getattr -> generic_fillattr
-remount-clears-iversion: ext4, tmpfs  # Linux v6.12: fs/ext4/super.c:ext4_reconfigure, mm/shmem.c:shmem_reconfigure
+remount-clears-iversion: tmpfs  # Linux v6.12.107: mm/shmem.c:shmem_reconfigure (ext4's fix f2326fd14a22 is present)
+violations: once              # Linux v6.12: ima_main.c:ima_rdwr_violation_check (IMA_MAY_EMIT_TOMTOU, IMA_EMITTED_OPENWRITERS)
 feature.execve-check: 6.14 .. # Linux v6.14: fs/exec.c:do_execveat_common (AT_EXECVE_CHECK)
 template: ima-sig             # Debian config: CONFIG_IMA_DEFAULT_TEMPLATE
 hash: sha256                  # Debian config: CONFIG_IMA_DEFAULT_HASH

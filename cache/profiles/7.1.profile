@@ -7,4 +7,4 @@ kernels: 7.1 ..
 examples: Debian 7.2.13
 collect: cookie-else-peek          # Linux v7.1: security/integrity/ima/ima_api.c:ima_collect_measurement (inode_peek_iversion)
 last-writer: detect-file-change    # Linux v7.1: security/integrity/ima/ima_main.c:ima_detect_file_change
-remount-clears-iversion: none      # Linux v6.17: mm/shmem.c:shmem_reconfigure, fs/ext4/super.c (f2326fd14a22) keep SB_I_VERSION
+remount-clears-iversion: none      # Linux v7.2.13: mm/shmem.c:shmem_init_fs_context ("tmpfs: preserve SB_I_VERSION on remount")

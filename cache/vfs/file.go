@@ -102,6 +102,7 @@ func (w *World) Write(f *File, data []byte, appendTo bool) error {
 		b.Content = nc
 	}
 	b.fileUpdateTime()
+	b.dataWritten()
 	if len(b.Content) > old {
 		b.dirtyExtend = true
 	}

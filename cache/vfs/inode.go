@@ -165,6 +165,14 @@ func (i *Inode) fileUpdateTime() {
 	i.maybeInc(i.SB.Model.WriteForces && changed)
 }
 
+// dataWritten applies the filesystem's own per-write bump (btrfs forces
+// inode_inc_iversion on every buffered write).
+func (i *Inode) dataWritten() {
+	if i.SB.Model.WriteAlwaysForces {
+		i.maybeInc(true)
+	}
+}
+
 // changeMeta is a metadata change (chmod, chown, utimes, setxattr):
 // ctime moves and i_version is bumped as the model says.
 func (i *Inode) changeMeta(force bool) {

@@ -43,6 +43,8 @@ type Model struct {
 	// i_version bump (generic inode_update_timestamps); false means the
 	// bump happens only when QUERIED (XFS logs XFS_ILOG_TIMESTAMP).
 	WriteForces bool
+	// WriteAlwaysForces: every data write forces a bump (btrfs).
+	WriteAlwaysForces bool
 	// WritebackForces: writeback of a size-extending write forces a bump
 	// (XFS logs the core inode when it updates the on-disk size).
 	WritebackForces bool
@@ -54,7 +56,8 @@ type Model struct {
 	XattrForces bool
 	// AtimeBumpsQueried: an atime-only update bumps i_version when QUERIED.
 	AtimeBumpsQueried bool
-	// RemountClearsIVersion: remount drops SB_I_VERSION.
+	// RemountClearsIVersion: this fs type's remount code can drop
+	// SB_I_VERSION; whether a kernel still does is the profile's call.
 	RemountClearsIVersion bool
 	// Overlay: this is overlayfs (a stacking filesystem).
 	Overlay bool
@@ -70,8 +73,9 @@ func Models() map[string]*Model {
 			IVersion: true,
 			// Linux v6.12: fs/xfs/xfs_iops.c:xfs_vn_getattr -> generic_fillattr.
 			Cookie: true, GetattrQueries: true,
-			// Linux v6.12: fs/xfs/libxfs/xfs_inode_util.c:xfs_inode_init sets 1 (core logged).
-			CreateIVersion: 1,
+			// Linux v6.12: fs/xfs/libxfs/xfs_inode_util.c:xfs_icreate sets 1, then the
+			// create transaction logs the core inode: a forced bump to 2.
+			CreateIVersion: 2,
 			// Linux v6.12: fs/xfs/libxfs/xfs_trans_inode.c:xfs_trans_log_inode:
 			// inode_maybe_inc_iversion(inode, flags & XFS_ILOG_CORE).
 			WriteForces: false, WritebackForces: true,
@@ -86,49 +90,70 @@ func Models() map[string]*Model {
 			// STATX_CHANGE_COOKIE (1cf7e834a6fb "xfs: switch to multigrain timestamps").
 			Cookie: false, GetattrQueries: false,
 			Multigrain:     true,
-			CreateIVersion: 1,
+			CreateIVersion: 2,
 			WriteForces:    false, WritebackForces: true,
 			SetattrForces: true, TruncateForces: true, XattrForces: true,
 			AtimeBumpsQueried: true,
 		},
 		{
+			Name: "ext4-6.1", Type: "ext4", Magic: MagicExt4,
+			About: "ext4 in 6.1: i_version always on, no change_cookie yet, writes bump only when QUERIED",
+			// Linux v6.1: fs/ext4/super.c:ext4_init_fs_context sets SB_I_VERSION (kept on remount).
+			IVersion: true,
+			// Linux v6.1: fs/ext4/super.c:ext4_alloc_inode sets i_version 1.
+			CreateIVersion: 1,
+			// Linux v6.1: fs/inode.c:generic_update_time bumps only with S_VERSION (QUERIED).
+			WriteForces: false,
+			// Linux v6.1: fs/ext4/inode.c:ext4_setattr forces inode_inc_iversion.
+			SetattrForces: true, TruncateForces: true, XattrForces: true,
+		},
+		{
 			Name: "ext4", Type: "ext4", Magic: MagicExt4,
-			About: "ext4 since 6.1: i_version always on, generic change_cookie",
-			// Linux v6.1: fs/ext4/super.c:__ext4_fill_super sets SB_I_VERSION unconditionally.
-			IVersion: true, Cookie: true, GetattrQueries: true,
+			About: "ext4 6.3-6.12: generic change_cookie, writes force a bump when c/mtime change",
+			IVersion: true, CreateIVersion: 1,
+			// Linux v6.12: fs/ext4/inode.c:ext4_getattr -> generic_fillattr (query).
+			Cookie: true, GetattrQueries: true,
 			// Linux v6.12: fs/inode.c:inode_update_timestamps forces the bump
 			// when mtime/ctime changed.
 			WriteForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
-			// Linux v6.1..v6.16: fs/ext4/super.c:ext4_reconfigure clears SB_I_VERSION on
-			// remount unless fixed (f2326fd14a22); the profile decides.
-			RemountClearsIVersion: true,
 		},
 		{
 			Name: "ext4-mg", Type: "ext4", Magic: MagicExt4,
 			About:    "ext4 since 6.13: multigrain ctime, generic change_cookie",
-			IVersion: true, Cookie: true, GetattrQueries: true, Multigrain: true,
+			IVersion: true, CreateIVersion: 1, Cookie: true, GetattrQueries: true, Multigrain: true,
+			// Linux v7.2: fs/inode.c:inode_update_cmtime forces unless lazytime-only.
 			WriteForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
 		},
 		{
+			Name: "tmpfs-6.1", Type: "tmpfs", Magic: MagicTmpfs,
+			About: "tmpfs in 6.1: SB_I_VERSION, no change_cookie yet, writes bump only when QUERIED",
+			// Linux v6.1: mm/shmem.c:shmem_fill_super sets SB_I_VERSION; new inodes keep 0.
+			IVersion: true,
+			// Linux v6.1: fs/inode.c:generic_update_time (QUERIED only).
+			WriteForces: false,
+			// Linux v6.1: mm/shmem.c:shmem_setattr, shmem_truncate_range: inode_inc_iversion.
+			SetattrForces: true, TruncateForces: true, XattrForces: true,
+			// Linux v6.1: mm/shmem.c:shmem_reconfigure drops SB_I_VERSION (MS_RMT_MASK).
+			RemountClearsIVersion: true,
+		},
+		{
 			Name: "tmpfs", Type: "tmpfs", Magic: MagicTmpfs,
-			About: "tmpfs since 6.1: SB_I_VERSION, generic change_cookie",
-			// Linux v6.1: mm/shmem.c:shmem_fill_super sets SB_I_VERSION.
+			About: "tmpfs 6.3+: SB_I_VERSION, generic change_cookie, writes force a bump when c/mtime change",
 			IVersion: true, Cookie: true, GetattrQueries: true,
-			// Linux v6.12: mm/shmem.c:shmem_setattr calls inode_inc_iversion.
+			// Linux v6.12: mm/shmem.c:shmem_file_write_iter -> file_update_time (forced on change).
 			WriteForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
-			// Linux: mm/shmem.c:shmem_reconfigure dropped SB_I_VERSION until
-			// "tmpfs: preserve SB_I_VERSION on remount"; the profile decides.
+			// Linux v6.12: mm/shmem.c:shmem_reconfigure still drops SB_I_VERSION; fixed
+			// by "tmpfs: preserve SB_I_VERSION on remount" (in 7.2.13). The profile decides.
 			RemountClearsIVersion: true,
 		},
 		{
 			Name: "btrfs", Type: "btrfs", Magic: MagicBtrfs,
-			About: "btrfs: SB_I_VERSION, generic change_cookie, forced bumps in its own update paths",
-			// Linux v6.12: fs/btrfs/super.c:btrfs_fill_super sets SB_I_VERSION;
+			About: "btrfs: SB_I_VERSION, generic change_cookie, every write forces a bump",
+			// Linux v6.12: fs/btrfs/super.c:btrfs_init_fs_context sets SB_I_VERSION;
 			// fs/btrfs/inode.c:btrfs_getattr -> generic_fillattr.
 			IVersion: true, Cookie: true, GetattrQueries: true,
-			// Linux v6.12: fs/btrfs/file.c:update_time_for_write and
-			// inode.c:btrfs_setattr call inode_inc_iversion (forced).
-			WriteForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
+			// Linux v6.12: fs/btrfs/file.c:update_time_for_write, btrfs_setattr: inode_inc_iversion.
+			WriteForces: true, WriteAlwaysForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
 		},
 		{
 			Name: "overlay", Type: "overlay", Magic: MagicOverlay, Overlay: true,

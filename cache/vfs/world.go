@@ -64,14 +64,18 @@ func (sb *Super) setOpts(opts []string) error {
 	return nil
 }
 
-// Remount applies options to a mounted filesystem. When the model says so,
-// remounting drops SB_I_VERSION (see Model.RemountClearsIVersion).
-func (w *World) Remount(mnt string, opts []string, clearsIVersion bool) error {
+// Remount applies options to a mounted filesystem. clears(fsType) says
+// whether this kernel drops SB_I_VERSION on remount for that type
+// (Linux v6.12: mm/shmem.c:shmem_reconfigure).
+func (w *World) Remount(mnt string, opts []string, clears func(fsType string) bool) error {
 	sb, ok := w.mounts[path.Clean(mnt)]
 	if !ok {
 		return fmt.Errorf("%s is not a mount point", mnt)
 	}
-	if clearsIVersion && sb.Model.RemountClearsIVersion {
+	if sb.Model.Overlay {
+		return fmt.Errorf("remount of overlayfs is not modelled")
+	}
+	if clears(sb.Model.Type) {
 		sb.IVersion = false
 	}
 	return sb.setOpts(opts)

@@ -2,13 +2,202 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/scenarios"
 )
 
-func cmdScenario(_ context.Context, _ []string, _, stderr io.Writer) int {
-	return notYet("scenario", stderr)
+var scenarioFormats = []string{"text", "json"}
+
+func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "list":
+			return scenarioList(args[1:], stdout, stderr)
+		case "show":
+			return scenarioShow(args[1:], stdout, stderr)
+		case "run":
+			args = args[1:]
+		}
+	}
+	fs := newFlags("scenario", "scenario [run] NAME|FILE [--profile NAME[,NAME]|PATH|auto] [--format text|json]\n"+
+		"       imasim scenario list\n       imasim scenario show NAME", stderr)
+	prof := fs.String("profile", "", "profiles to run: names, paths, or auto (default: every built-in)")
+	fs.StringVar(prof, "profiles", "", "alias of --profile")
+	kver := fs.String("kernel-version", "", "kernel version for --profile auto (default: uname -r)")
+	failOn := fs.String("fail-on", "", "exit 1 when a simulated verdict is one of: missed,excessive")
+	verbose := fs.Bool("v", false, "full hashes and audit records")
+	format := addFormat(fs, scenarioFormats...)
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	ff, err := format.get(scenarioFormats...)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim scenario:", err)
+		return exitUsage
+	}
+	fail, err := parseFailOn(*failOn)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim scenario:", err)
+		return exitUsage
+	}
+	s, err := scenarios.Load(pos[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim scenario:", err)
+		return exitUsage
+	}
+	profiles, err := resolveProfiles(*prof, s.Profiles, *kver)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim scenario:", err)
+		return exitUsage
+	}
+	rep := &scenarios.Report{Scenario: s}
+	for _, p := range profiles {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "imasim scenario: interrupted")
+			return exitUsage
+		}
+		res, err := scenarios.Run(s, p)
+		if err != nil {
+			fmt.Fprintf(stderr, "imasim scenario: profile %s: %v\n", p.Name, err)
+			return exitUsage
+		}
+		rep.Profiles = append(rep.Profiles, scenarios.ProfileInfo{Name: p.Name, About: p.About, Kernels: p.Kernels.String()})
+		rep.Results = append(rep.Results, res)
+	}
+	switch ff {
+	case "json":
+		err = rep.WriteJSON(stdout)
+	default:
+		err = rep.WriteText(stdout, scenarios.TextOptions{Verbose: *verbose, Color: isTTY(stdout)})
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim scenario:", err)
+		return exitUsage
+	}
+	for _, r := range rep.Results {
+		for v := range fail {
+			if r.Count(v) > 0 {
+				return exitFail
+			}
+		}
+	}
+	return exitOK
 }
 
-func cmdProfile(_ context.Context, _ []string, _, stderr io.Writer) int {
-	return notYet("profile", stderr)
+func parseFailOn(s string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, v := range splitList(s) {
+		if v != scenarios.Missed && v != scenarios.Excessive && v != scenarios.Indeterminate {
+			return nil, fmt.Errorf("--fail-on: unknown verdict %q (want missed, excessive, indeterminate)", v)
+		}
+		out[v] = true
+	}
+	return out, nil
+}
+
+// resolveProfiles turns --profile into profiles: names, paths, "auto"
+// (by kernel version), or the scenario's default list, or every built-in.
+func resolveProfiles(spec string, deflt []string, kver string) ([]*cache.Profile, error) {
+	names := splitList(spec)
+	if len(names) == 0 {
+		names = deflt
+	}
+	if len(names) == 0 {
+		return cache.Builtins(), nil
+	}
+	var out []*cache.Profile
+	for _, n := range names {
+		if n == "auto" {
+			v := kver
+			if v == "" {
+				var u unix.Utsname
+				if err := unix.Uname(&u); err != nil {
+					return nil, fmt.Errorf("--profile auto: uname: %w", err)
+				}
+				v = unix.ByteSliceToString(u.Release[:])
+			}
+			kv, err := cache.ParseKernelVersion(v)
+			if err != nil {
+				return nil, fmt.Errorf("--profile auto: %w", err)
+			}
+			p, err := cache.ProfileFor(kv)
+			if err != nil {
+				return nil, fmt.Errorf("--profile auto: %w", err)
+			}
+			out = append(out, p)
+			continue
+		}
+		p, err := cache.LoadProfile(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func scenarioList(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("scenario list", "scenario list", stderr)
+	if _, code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	for _, n := range scenarios.BuiltinNames() {
+		s, err := scenarios.Load(n)
+		if err != nil {
+			fmt.Fprintf(stderr, "imasim scenario list: %v\n", err)
+			return exitUsage
+		}
+		fmt.Fprintf(stdout, "%-24s %s\n", n, clipLine(s.About, 74))
+	}
+	return exitOK
+}
+
+func scenarioShow(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("scenario show", "scenario show NAME", stderr)
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	b, ok := scenarios.BuiltinSource(pos[0])
+	if !ok {
+		var err error
+		if b, err = os.ReadFile(pos[0]); err != nil {
+			fmt.Fprintf(stderr, "imasim scenario show: unknown scenario %q (built-in: %s)\n", pos[0], strings.Join(scenarios.BuiltinNames(), ", "))
+			return exitUsage
+		}
+	}
+	stdout.Write(b)
+	return exitOK
+}
+
+func clipLine(s string, n int) string {
+	if len([]rune(s)) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+func isTTY(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil && os.Getenv("NO_COLOR") == ""
 }
