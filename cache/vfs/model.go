@@ -109,7 +109,7 @@ func Models() map[string]*Model {
 		},
 		{
 			Name: "ext4", Type: "ext4", Magic: MagicExt4,
-			About: "ext4 6.3-6.12: generic change_cookie, writes force a bump when c/mtime change",
+			About:    "ext4 6.3-6.12: generic change_cookie, writes force a bump when c/mtime change",
 			IVersion: true, CreateIVersion: 1,
 			// Linux v6.12: fs/ext4/inode.c:ext4_getattr -> generic_fillattr (query).
 			Cookie: true, GetattrQueries: true,
@@ -138,7 +138,7 @@ func Models() map[string]*Model {
 		},
 		{
 			Name: "tmpfs", Type: "tmpfs", Magic: MagicTmpfs,
-			About: "tmpfs 6.3+: SB_I_VERSION, generic change_cookie, writes force a bump when c/mtime change",
+			About:    "tmpfs 6.3+: SB_I_VERSION, generic change_cookie, writes force a bump when c/mtime change",
 			IVersion: true, Cookie: true, GetattrQueries: true,
 			// Linux v6.12: mm/shmem.c:shmem_file_write_iter -> file_update_time (forced on change).
 			WriteForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
