@@ -2,9 +2,203 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/scenarios"
+	"github.com/imasim/imasim/scenarios/vm"
+	"github.com/imasim/imasim/scenarios/vm/guest"
 )
 
-func cmdVM(_ context.Context, _ []string, _, stderr io.Writer) int {
-	return notYet("vm", stderr)
+var vmFormats = []string{"text", "json"}
+
+const vmSynopsis = `vm --kernel K scenario NAME|FILE [flags]
+       imasim vm --kernel K matrix [flags]
+       imasim vm fetch debian:6.1,debian:6.12,debian:7.2
+
+K is debian:6.1, debian:6.12, debian:7.2 (kernels.lock), a bzImage (with
+--modules DIR), or a comma-separated list of .deb files.`
+
+func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "guest" {
+		// Hidden: the guest agent, started by the initramfs /init.
+		if len(args) != 2 {
+			fmt.Fprintln(stderr, "usage: imasim vm guest JOB.json (inside the VM)")
+			return exitUsage
+		}
+		return guest.Main(args[1], stdout)
+	}
+	fs := newFlags("vm", vmSynopsis, stderr)
+	kernel := fs.String("kernel", "", "kernel: debian:6.1|debian:6.12|debian:7.2, path/bzImage, or a.deb[,b.deb...]")
+	modules := fs.String("modules", "", "modules directory (lib/modules/RELEASE) for --kernel bzImage")
+	cacheDir := fs.String("cache", vm.DefaultCache(), "kernel cache directory")
+	lock := fs.String("lock", "", "kernels.lock to use (default: nearest ./kernels.lock upwards, else built in)")
+	prof := fs.String("profile", "auto", "model profile to compare with (auto: by the kernel's version)")
+	accel := fs.String("accel", "tcg", "QEMU accelerator: tcg or kvm (falls back to tcg)")
+	agent := fs.String("agent", "", "static imasim binary to run in the guest (default: this one)")
+	busybox := fs.String("busybox", "/bin/busybox", "static busybox for the initramfs")
+	keep := fs.Bool("keep", false, "keep the work dir (disks, initramfs, console, results)")
+	verbose := fs.Bool("v", false, "print the QEMU command and the guest console")
+	save := fs.String("save", "", "save the raw captures (audit log, lists, PCRs, console) under DIR/<scenario>/")
+	bootT := fs.Duration("boot-timeout", 90*time.Second, "time until the guest agent starts")
+	idleT := fs.Duration("idle-timeout", 60*time.Second, "time without console output")
+	totalT := fs.Duration("timeout", 10*time.Minute, "total time per boot")
+	format := addFormat(fs, vmFormats...)
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	ff, err := format.get(vmFormats...)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return exitUsage
+	}
+	entries, lockSrc, err := vm.LoadLock(*lock)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return exitUsage
+	}
+	fetcher := &vm.Fetcher{Cache: *cacheDir, Lock: entries, Log: stderr}
+	if pos[0] == "fetch" {
+		if len(pos) != 2 {
+			fmt.Fprintln(stderr, "usage: imasim vm fetch debian:6.1[,debian:6.12...]")
+			return exitUsage
+		}
+		rc := exitOK
+		for _, n := range splitList(pos[1]) {
+			k, err := fetcher.Fetch(ctx, n)
+			if err != nil {
+				fmt.Fprintf(stderr, "imasim vm fetch %s: %v\n", n, err)
+				rc = errCode(err)
+				continue
+			}
+			fmt.Fprintf(stdout, "%-12s %-32s %s\n", n, k.Release, k.Image)
+		}
+		return rc
+	}
+	if *kernel == "" {
+		fmt.Fprintln(stderr, "imasim vm: --kernel is required")
+		fs.Usage()
+		return exitUsage
+	}
+	var ss []*scenarios.Scenario
+	switch pos[0] {
+	case "scenario":
+		if len(pos) != 2 {
+			fs.Usage()
+			return exitUsage
+		}
+		s, err := scenarios.Load(pos[1])
+		if err != nil {
+			fmt.Fprintln(stderr, "imasim vm:", err)
+			return exitUsage
+		}
+		ss = append(ss, s)
+	case "matrix":
+		if len(pos) != 1 {
+			fs.Usage()
+			return exitUsage
+		}
+		for _, n := range scenarios.BuiltinNames() {
+			s, err := scenarios.Load(n)
+			if err != nil {
+				fmt.Fprintln(stderr, "imasim vm:", err)
+				return exitUsage
+			}
+			ss = append(ss, s)
+		}
+	default:
+		fmt.Fprintf(stderr, "imasim vm: unknown sub-command %q (want scenario, matrix or fetch)\n", pos[0])
+		return exitUsage
+	}
+	t0 := time.Now()
+	var k *vm.Kernel
+	if strings.HasPrefix(*kernel, "debian:") {
+		k, err = fetcher.Fetch(ctx, *kernel)
+	} else {
+		k, err = vm.LocalKernel(*kernel, *modules, *cacheDir)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return errCode(err)
+	}
+	p, err := pickProfile(*prof, k)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "imasim vm: kernel %s (%s, lock %s), profile %s, kernel fetch %.1fs\n", k.Release, k.Spec, lockSrc, p.Name, time.Since(t0).Seconds())
+	opts := vm.Options{Kernel: k, Agent: *agent, Busybox: *busybox, Accel: *accel, Keep: *keep,
+		Verbose: *verbose, Log: stderr, Boot: *bootT, Idle: *idleT, Total: *totalT}
+	runs, err := vm.RunAll(ctx, opts, p, ss)
+	if err != nil && len(runs) == 0 {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return errCode(err)
+	}
+	if *save != "" {
+		for _, r := range runs {
+			if err := r.Save(*save); err != nil {
+				fmt.Fprintln(stderr, "imasim vm:", err)
+				return exitUsage
+			}
+		}
+	}
+	switch ff {
+	case "json":
+		err = vm.WriteJSON(stdout, k, p, runs)
+	default:
+		err = vm.WriteText(stdout, k, p, runs, *verbose)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return exitUsage
+	}
+	rc := exitOK
+	for _, r := range runs {
+		c := exitOK
+		switch {
+		case r.Err != nil:
+			c = errCode(r.Err)
+			fmt.Fprintf(stderr, "imasim vm: %s: %v\n", r.Scenario.Name, r.Err)
+		case !r.Agree():
+			c = exitFail
+		}
+		if c > rc || (rc == exitCannot && c == exitFail) {
+			rc = c
+		}
+	}
+	return rc
 }
+
+// pickProfile resolves --profile for kernel k.
+func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, error) {
+	if spec == "" || spec == "auto" {
+		p, err := cache.ProfileFor(k.Version)
+		if err != nil {
+			return nil, fmt.Errorf("--profile auto: kernel %s: %w", k.Release, err)
+		}
+		return p, nil
+	}
+	return cache.LoadProfile(spec)
+}
+
+func errCode(err error) int {
+	switch {
+	case errors.Is(err, vm.ErrUsage):
+		return exitUsage
+	case errors.Is(err, vm.ErrCannotRun):
+		return exitCannot
+	}
+	return exitFail
+}
+
+var _ = os.Stdout
