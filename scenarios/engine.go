@@ -344,13 +344,9 @@ func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32) (*vf
 
 // close runs ima_file_free (last-writer check) then drops the file.
 func (e *engine) close(st Step, f *vfs.File) {
-	applies, reset, cause := e.ima.LastWriter(e.file(f))
+	applies, _, cause := e.ima.LastWriter(e.file(f))
 	if applies {
-		c := "flags kept: " + cause
-		if reset {
-			c = cause
-		}
-		e.record(st, "last_writer", f.Path, false, OK, c)
+		e.record(st, "last_writer", f.Path, false, OK, cause)
 	}
 	e.w.Close(f)
 }
