@@ -123,7 +123,7 @@ func TestLastWriterPerProfile(t *testing.T) {
 		{"6.1-stable", false, true, true},
 		{"6.12", true, false, false},
 		{"6.12", true, true, true},
-		{"6.13", false, false, true}, // no cookie: assume changed
+		{"6.13", false, false, true},    // no cookie: assume changed
 		{"fix-v2", false, false, false}, // ctime did not move either
 		{"fix-v2", false, true, true},
 		{"7.1", false, false, false}, // peek == cached: the XFS miss
