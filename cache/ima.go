@@ -52,6 +52,9 @@ type Inode interface {
 	PeekIVersion() uint64  // inode_peek_iversion
 	EqIVersion(uint64) bool
 	Queried() bool
+	// IVersionStale: the counter may hold a recycled inode's value
+	// (never initialised by the filesystem, not bumped since).
+	IVersionStale() bool
 	DevIno() (dev, ino uint64)
 	WriteCount() int // i_writecount
 	ReadCount() int  // i_readcount
@@ -89,6 +92,7 @@ type IInt struct {
 	resetCause string // why DONE flags were last cleared
 	keepCause  string // why the last writer kept them
 	collected  string // how collect got Version
+	versionOf  string // inode whose counter Version was read from ("" for a constant)
 }
 
 // IMA is the model of one kernel's IMA state: the iint cache under a profile.
@@ -122,9 +126,13 @@ type Outcome struct {
 	Measure   bool // ima_store_measurement ran for a new PCR
 	Audit     bool // ima_audit_measurement emitted a record
 	First     bool // no earlier evaluation of this iint
-	Cause     string
-	Digest    []byte // the digest IMA holds after the call
-	Violation []string
+	// Indeterminate names kernel state the scenario cannot know that
+	// decided this call, and what each value would give; the model went on
+	// with the value it assumes.
+	Indeterminate string
+	Cause         string
+	Digest        []byte // the digest IMA holds after the call
+	Violation     []string
 }
 
 // Hook describes the call: the policy's positive actions (Flag* bits of
@@ -174,6 +182,9 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	real := f.RealInode()
 	if m.P.Stacked != StackedNone && real.ID() != inode.ID() && h.Actions&DoMask != 0 && iint.Flags&DoneMask != 0 {
 		changed, how := m.stackedChanged(f, iint, real)
+		if real.IVersionStale() && iint.versionOf != real.ID() && m.P.Stacked == StackedIVersion {
+			out.Indeterminate = fmt.Sprintf("real %s never had i_version initialised (recycled inode memory): 0 as assumed gives %s, a stale value re-evaluates", real.ID(), map[bool]string{true: "re-evaluation", false: "no re-evaluation"}[changed])
+		}
 		if changed {
 			iint.Flags &^= DoneMask
 			iint.MeasuredPCRs = 0
@@ -207,7 +218,7 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	}
 	// ima_collect_measurement (Linux v6.12: ima_api.c).
 	if iint.Flags&FlagCollected == 0 {
-		iint.Version, iint.collected = m.collectVersion(f, real)
+		iint.Version, iint.collected, iint.versionOf = m.collectVersion(f, real)
 		iint.Dev, iint.Ino = real.DevIno()
 		iint.Digest = hash()
 		iint.Flags |= FlagCollected
@@ -237,37 +248,37 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 }
 
 // collectVersion is the version part of ima_collect_measurement per profile.
-func (m *IMA) collectVersion(f File, real Inode) (uint64, string) {
+func (m *IMA) collectVersion(f File, real Inode) (uint64, string, string) {
 	switch m.P.Collect {
 	case CollectQueryFileInode:
 		// Linux v6.1.64 (stable backport): ima_api.c:ima_collect_measurement
 		// caches inode_query_iversion(file_inode(file)).
 		i := f.Inode()
-		if !i.IsIVersion() {
-			return 0, fmt.Sprintf("collect caches 0: file inode %s has no SB_I_VERSION (real inode not consulted)", i.ID())
-		}
 		v := i.QueryIVersion()
-		return v, fmt.Sprintf("collect caches inode_query_iversion(%s) = %d", i.ID(), v)
+		if !i.IsIVersion() {
+			return v, fmt.Sprintf("collect caches inode_query_iversion(file inode %s) = %d: overlay never bumps it, real inode not consulted", i.ID(), v), ""
+		}
+		return v, fmt.Sprintf("collect caches inode_query_iversion(%s) = %d", i.ID(), v), i.ID()
 	case CollectCookie:
 		// Linux v6.12: ima_api.c:ima_collect_measurement, vfs_getattr_nosec(STATX_CHANGE_COOKIE).
 		st := f.Getattr(false)
 		if st.HasCookie {
-			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d (%s getattr)", st.Cookie, f.FSName())
+			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d (%s getattr)", st.Cookie, f.FSName()), real.ID()
 		}
-		return 0, fmt.Sprintf("collect caches 0: %s getattr reports no change_cookie", f.FSName())
+		return 0, fmt.Sprintf("collect caches 0: %s getattr reports no change_cookie", f.FSName()), ""
 	case CollectCookieElseCtime:
 		// fix v2 (seed thread, not merged): cookie, else ctime.
 		st := f.Getattr(true)
 		if st.HasCookie {
-			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d", st.Cookie)
+			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d", st.Cookie), real.ID()
 		}
-		return uint64(st.Ctime), fmt.Sprintf("collect caches ctime %d: %s getattr reports no change_cookie", st.Ctime, f.FSName())
+		return uint64(st.Ctime), fmt.Sprintf("collect caches ctime %d: %s getattr reports no change_cookie", st.Ctime, f.FSName()), real.ID()
 	case CollectCookieElsePeek:
 		// Linux v7.1: ima_api.c:ima_collect_measurement: cookie, else
 		// inode_peek_iversion(real inode).
 		st := f.Getattr(false)
 		if st.HasCookie {
-			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d", st.Cookie)
+			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d", st.Cookie), real.ID()
 		}
 		if real.IsIVersion() {
 			v := real.PeekIVersion()
@@ -275,11 +286,11 @@ func (m *IMA) collectVersion(f File, real Inode) (uint64, string) {
 			if real.Queried() {
 				q = "QUERIED already set"
 			}
-			return v, fmt.Sprintf("collect: %s getattr reports no change_cookie -> caches inode_peek_iversion(%s) = %d (peek, %s)", f.FSName(), real.ID(), v, q)
+			return v, fmt.Sprintf("collect: %s getattr reports no change_cookie -> caches inode_peek_iversion(%s) = %d (peek, %s)", f.FSName(), real.ID(), v, q), real.ID()
 		}
-		return 0, fmt.Sprintf("collect caches 0: no change_cookie and no SB_I_VERSION on %s", real.ID())
+		return 0, fmt.Sprintf("collect caches 0: no change_cookie and no SB_I_VERSION on %s", real.ID()), ""
 	}
-	return 0, "collect: unknown mode " + m.P.Collect
+	return 0, "collect: unknown mode " + m.P.Collect, ""
 }
 
 // stackedChanged is the stacked-filesystem condition in process_measurement

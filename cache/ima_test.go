@@ -24,6 +24,7 @@ func (i *fakeInode) QueryIVersion() uint64    { i.queried = true; return i.iver 
 func (i *fakeInode) PeekIVersion() uint64     { return i.iver }
 func (i *fakeInode) EqIVersion(v uint64) bool { return i.iver == v }
 func (i *fakeInode) Queried() bool            { return i.queried }
+func (i *fakeInode) IVersionStale() bool      { return false }
 func (i *fakeInode) DevIno() (uint64, uint64) { return i.dev, i.ino }
 func (i *fakeInode) WriteCount() int          { return i.writers }
 func (i *fakeInode) ReadCount() int           { return 0 }

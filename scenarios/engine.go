@@ -425,6 +425,9 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	verdict := OK
 	cause := out.Cause
 	switch {
+	case out.Indeterminate != "":
+		verdict = Indeterminate
+		cause += " -- indeterminate: " + out.Indeterminate
 	case out.Evaluated && !out.First && bytes.Equal(before, truth):
 		verdict = Excessive
 		cause += " -- content unchanged since the last evaluation"

@@ -231,3 +231,48 @@ func BenchmarkXFSOverlayAllProfiles(b *testing.B) {
 		}
 	}
 }
+
+// tmpfs never initialises i_version: 6.1-stable's stacked check compares
+// the real inode's counter with the overlay inode's 0, so the outcome
+// depends on recycled memory — indeterminate, naming that state.
+func TestIndeterminateTmpfsLower(t *testing.T) {
+	s, err := Parse(strings.NewReader(`name: tmpfs-lower
+policy: audit func=BPRM_CHECK uid=65534
+fs tmpfs /lower
+fs tmpfs /t
+mkdir /t/upper
+mkdir /t/work
+write /lower/p "v1" mode=0755
+overlay /ovl lower=/lower upper=/t/upper work=/t/work
+exec /ovl/p uid=65534
+exec /ovl/p uid=65534
+`), "t")
+	require.NoError(t, err)
+	p, _ := cache.LoadProfile("6.1-stable")
+	r, err := Run(s, p)
+	require.NoError(t, err)
+	require.Len(t, r.Steps, 2)
+	assert.Equal(t, Indeterminate, r.Steps[1].Verdict)
+	assert.Contains(t, r.Steps[1].Cause, "recycled inode memory")
+	// With a chmod the counter is bumped (forced): determinate again.
+	s2, err := Parse(strings.NewReader(strings.Replace(`name: t2
+policy: audit func=BPRM_CHECK uid=65534
+fs tmpfs /lower
+fs tmpfs /t
+mkdir /t/upper
+mkdir /t/work
+write /lower/p "v1"
+chmod /lower/p 755
+overlay /ovl lower=/lower upper=/t/upper work=/t/work
+exec /ovl/p uid=65534
+exec /ovl/p uid=65534
+`, "\t", "", -1)), "t2")
+	require.NoError(t, err)
+	r, err = Run(s2, p)
+	require.NoError(t, err)
+	assert.Equal(t, Excessive, r.Steps[1].Verdict)
+	p7, _ := cache.LoadProfile("7.1")
+	r, err = Run(s, p7)
+	require.NoError(t, err)
+	assert.Equal(t, OK, r.Steps[1].Verdict, "a cookie read from the same inode is not affected")
+}

@@ -39,6 +39,11 @@ type Model struct {
 	// CreateIVersion and CreateQueried: i_version at inode creation.
 	CreateIVersion uint64
 	CreateQueried  bool
+	// CreateStale: the filesystem never initialises i_version for a new
+	// inode, so a recycled inode object keeps a stale value (0 only for a
+	// fresh slab object). The model assumes 0 and flags decisions that
+	// depend on it as indeterminate.
+	CreateStale bool
 	// WriteForces: a data write that changes mtime/ctime forces an
 	// i_version bump (generic inode_update_timestamps); false means the
 	// bump happens only when QUERIED (XFS logs XFS_ILOG_TIMESTAMP).
@@ -133,6 +138,9 @@ func Models() map[string]*Model {
 			WriteForces: false,
 			// Linux v6.1: mm/shmem.c:shmem_setattr, shmem_truncate_range: inode_inc_iversion.
 			SetattrForces: true, TruncateForces: true, XattrForces: true,
+			// Linux v6.1: mm/shmem.c has no inode_set_iversion; fs/inode.c:
+			// inode_init_always does not reset i_version.
+			CreateStale: true,
 			// Linux v6.1: mm/shmem.c:shmem_reconfigure drops SB_I_VERSION (MS_RMT_MASK).
 			RemountClearsIVersion: true,
 		},
@@ -142,6 +150,8 @@ func Models() map[string]*Model {
 			IVersion: true, Cookie: true, GetattrQueries: true,
 			// Linux v6.12: mm/shmem.c:shmem_file_write_iter -> file_update_time (forced on change).
 			WriteForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
+			// Linux v6.12: mm/shmem.c never sets i_version for a new inode.
+			CreateStale: true,
 			// Linux v6.12: mm/shmem.c:shmem_reconfigure still drops SB_I_VERSION; fixed
 			// by "tmpfs: preserve SB_I_VERSION on remount" (in 7.2.13). The profile decides.
 			RemountClearsIVersion: true,
