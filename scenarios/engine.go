@@ -102,6 +102,9 @@ type engine struct {
 	handles map[string]*handle
 	res     *Result
 	listed  map[string]bool // template hash + pcr, for dedup
+	// lastEval: content each path had when IMA last hashed it through
+	// that path — the ground truth for "excessive".
+	lastEval map[string][]byte
 	pid     int
 }
 
@@ -141,7 +144,7 @@ func Run(s *Scenario, p *cache.Profile) (*Result, error) {
 		return nil, fmt.Errorf("%s: policy: %w", s.File, err)
 	}
 	e := &engine{s: s, p: p, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p), pol: pol,
-		handles: map[string]*handle{}, res: res, listed: map[string]bool{}, pid: 1000}
+		handles: map[string]*handle{}, res: res, listed: map[string]bool{}, lastEval: map[string][]byte{}, pid: 1000}
 	for _, r := range pol.Rules {
 		if r.Action == policy.Measure {
 			e.measure = true
@@ -291,6 +294,13 @@ func (e *engine) step(st Step) error {
 	case "sync":
 		e.w.Sync()
 		return nil
+	case "drop_caches":
+		// Evicted inodes take their iint with them
+		// (Linux v6.12: security/integrity/ima/ima_iint.c:ima_inode_free).
+		for _, i := range e.w.DropCaches() {
+			e.ima.Forget(i)
+		}
+		return nil
 	case "sleep":
 		d, _ := ParseDuration(a[0])
 		e.w.Advance(vfs.Time(d))
@@ -409,11 +419,7 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	cf := e.file(f)
 	content := e.w.RealInode(ino).Content
 	truth := digest(content)
-	iint := e.ima.Find(ino)
-	var before []byte
-	if iint != nil {
-		before = iint.Digest
-	}
+	before, seen := e.lastEval[f.Path]
 	out := e.ima.Process(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
 		MustMeasure: actions&cache.FlagMeasure != 0, Readonly: !f.Flags.Write}, func() []byte { return truth })
 	for _, v := range out.Violation {
@@ -428,12 +434,18 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	case out.Indeterminate != "":
 		verdict = Indeterminate
 		cause += " -- indeterminate: " + out.Indeterminate
-	case out.Evaluated && !out.First && bytes.Equal(before, truth):
+	case out.Evaluated && seen && bytes.Equal(before, truth):
 		verdict = Excessive
+		if out.First {
+			cause = "new iint (the inode was evicted and read back, IMA forgot it): " + cause
+		}
 		cause += " -- content unchanged since the last evaluation"
 	case !out.Evaluated && out.Digest != nil && !bytes.Equal(out.Digest, truth):
 		verdict = Missed
 		cause += fmt.Sprintf(" -- but content changed: measured %s, now %s", short(out.Digest), short(truth))
+	}
+	if out.Evaluated {
+		e.lastEval[f.Path] = truth
 	}
 	e.record(st, fn.String(), f.Path, out.Evaluated, verdict, cause)
 	if out.Measure {

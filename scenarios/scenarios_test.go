@@ -276,3 +276,43 @@ exec /ovl/p uid=65534
 	require.NoError(t, err)
 	assert.Equal(t, OK, r.Steps[1].Verdict, "a cookie read from the same inode is not affected")
 }
+
+// An XFS inode read back from disk starts QUERIED (xfs_inode_from_disk).
+// With noatime that survives until the append, whose timestamp-only
+// transaction then bumps i_version, and 7.1's last writer sees it. With
+// relatime the exec's own atime update (prepare_binprm reads the file
+// before BPRM_CHECK) spends the QUERIED bit first, and the miss is back.
+// The eviction itself costs one re-evaluation (IMA freed the iint).
+func TestDropCachesXFSReadQueried(t *testing.T) {
+	for opt, missed := range map[string]int{"noatime": 0, "relatime": 1} {
+		s, err := Parse(strings.NewReader(`name: t
+policy: audit func=BPRM_CHECK uid=65534
+fs xfs /mnt `+opt+`
+write /mnt/p "v1" mode=0755
+drop_caches
+exec /mnt/p uid=65534
+append /mnt/p "v2"
+exec /mnt/p uid=65534
+`), "t")
+		require.NoError(t, err)
+		p, _ := cache.LoadProfile("7.1")
+		r, err := Run(s, p)
+		require.NoError(t, err)
+		assert.Equal(t, missed, r.Count(Missed), opt)
+		assert.Equal(t, 2-missed, r.AuditRecords["/mnt/p"], opt)
+	}
+	p, _ := cache.LoadProfile("7.1")
+
+	s2, err := Parse(strings.NewReader(`name: t
+policy: audit func=BPRM_CHECK uid=65534
+fs xfs /mnt
+write /mnt/p "v1" mode=0755
+exec /mnt/p uid=65534
+drop_caches
+exec /mnt/p uid=65534
+`), "t")
+	require.NoError(t, err)
+	r, err = Run(s2, p)
+	require.NoError(t, err)
+	assert.Equal(t, Excessive, r.Steps[1].Verdict, r.Steps[1].Cause)
+}

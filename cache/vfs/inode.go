@@ -40,13 +40,18 @@ type Inode struct {
 	Readers int // i_readcount
 
 	dirtyExtend bool // size-extending data not yet written back
+	gen         int  // bumped when the inode is read back from disk
 
 	// overlay: the path inside the overlay, to find the real inode.
 	ovlPath string
 }
 
 // ID names the inode for traces: "xfs:dev=7:ino=131".
+// A re-read inode is a new struct inode (and a new iint): "ino=131'1".
 func (i *Inode) ID() string {
+	if i.gen > 0 {
+		return fmt.Sprintf("%s:dev=%d:ino=%d'%d", i.SB.Model.Type, i.SB.Dev, i.Ino, i.gen)
+	}
 	return fmt.Sprintf("%s:dev=%d:ino=%d", i.SB.Model.Type, i.SB.Dev, i.Ino)
 }
 
