@@ -312,7 +312,7 @@ drop_caches
 exec /mnt/p uid=65534
 `), "t")
 	require.NoError(t, err)
-	r, err = Run(s2, p)
+	r, err := Run(s2, p)
 	require.NoError(t, err)
 	assert.Equal(t, Excessive, r.Steps[1].Verdict, r.Steps[1].Cause)
 }
