@@ -99,6 +99,34 @@ type IInt struct {
 type IMA struct {
 	P     *Profile
 	iints map[string]*IInt
+	// Quiet skips building cause strings (for search, where only verdicts
+	// matter; found cases are re-run with causes).
+	Quiet bool
+}
+
+func (m *IMA) sayf(format string, a ...any) string {
+	if m.Quiet {
+		return ""
+	}
+	return fmt.Sprintf(format, a...)
+}
+
+// Clone deep-copies the cache.
+func (m *IMA) Clone() *IMA {
+	n := &IMA{P: m.P, Quiet: m.Quiet, iints: make(map[string]*IInt, len(m.iints))}
+	for k, v := range m.iints {
+		c := *v
+		n.iints[k] = &c
+	}
+	return n
+}
+
+// Hash folds the cache state into h (for state deduplication).
+func (m *IMA) Hash(h interface{ Write([]byte) (int, error) }) {
+	for _, id := range m.IInts() {
+		it := m.iints[id]
+		fmt.Fprintf(h, "%s|%x|%d|%d|%d|%x|%x|%v|%v|%s;", id, it.Flags, it.Version, it.Dev, it.Ino, it.MeasuredPCRs, it.Digest, it.MustMeasure, it.EmittedOW, it.versionOf)
+	}
 }
 
 // New returns an empty cache for profile p.
@@ -183,7 +211,7 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	if m.P.Stacked != StackedNone && real.ID() != inode.ID() && h.Actions&DoMask != 0 && iint.Flags&DoneMask != 0 {
 		changed, how := m.stackedChanged(f, iint, real)
 		if real.IVersionStale() && iint.versionOf != real.ID() && m.P.Stacked == StackedIVersion {
-			out.Indeterminate = fmt.Sprintf("real %s never had i_version initialised (recycled inode memory): 0 as assumed gives %s, a stale value re-evaluates", real.ID(), map[bool]string{true: "re-evaluation", false: "no re-evaluation"}[changed])
+			out.Indeterminate = m.sayf("real %s never had i_version initialised (recycled inode memory): 0 as assumed gives %s, a stale value re-evaluates", real.ID(), map[bool]string{true: "re-evaluation", false: "no re-evaluation"}[changed])
 		}
 		if changed {
 			iint.Flags &^= DoneMask
@@ -256,29 +284,29 @@ func (m *IMA) collectVersion(f File, real Inode) (uint64, string, string) {
 		i := f.Inode()
 		v := i.QueryIVersion()
 		if !i.IsIVersion() {
-			return v, fmt.Sprintf("collect caches inode_query_iversion(file inode %s) = %d: overlay never bumps it, real inode not consulted", i.ID(), v), ""
+			return v, m.sayf("collect caches inode_query_iversion(file inode %s) = %d: overlay never bumps it, real inode not consulted", i.ID(), v), ""
 		}
-		return v, fmt.Sprintf("collect caches inode_query_iversion(%s) = %d", i.ID(), v), i.ID()
+		return v, m.sayf("collect caches inode_query_iversion(%s) = %d", i.ID(), v), i.ID()
 	case CollectCookie:
 		// Linux v6.12: ima_api.c:ima_collect_measurement, vfs_getattr_nosec(STATX_CHANGE_COOKIE).
 		st := f.Getattr(false)
 		if st.HasCookie {
-			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d (%s getattr)", st.Cookie, f.FSName()), real.ID()
+			return st.Cookie, m.sayf("collect caches change_cookie %d (%s getattr)", st.Cookie, f.FSName()), real.ID()
 		}
-		return 0, fmt.Sprintf("collect caches 0: %s getattr reports no change_cookie", f.FSName()), ""
+		return 0, m.sayf("collect caches 0: %s getattr reports no change_cookie", f.FSName()), ""
 	case CollectCookieElseCtime:
 		// fix v2 (seed thread, not merged): cookie, else ctime.
 		st := f.Getattr(true)
 		if st.HasCookie {
-			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d", st.Cookie), real.ID()
+			return st.Cookie, m.sayf("collect caches change_cookie %d", st.Cookie), real.ID()
 		}
-		return uint64(st.Ctime), fmt.Sprintf("collect caches ctime %d: %s getattr reports no change_cookie", st.Ctime, f.FSName()), real.ID()
+		return uint64(st.Ctime), m.sayf("collect caches ctime %d: %s getattr reports no change_cookie", st.Ctime, f.FSName()), real.ID()
 	case CollectCookieElsePeek:
 		// Linux v7.1: ima_api.c:ima_collect_measurement: cookie, else
 		// inode_peek_iversion(real inode).
 		st := f.Getattr(false)
 		if st.HasCookie {
-			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d", st.Cookie), real.ID()
+			return st.Cookie, m.sayf("collect caches change_cookie %d", st.Cookie), real.ID()
 		}
 		if real.IsIVersion() {
 			v := real.PeekIVersion()
@@ -286,9 +314,9 @@ func (m *IMA) collectVersion(f File, real Inode) (uint64, string, string) {
 			if real.Queried() {
 				q = "QUERIED already set"
 			}
-			return v, fmt.Sprintf("collect: %s getattr reports no change_cookie -> caches inode_peek_iversion(%s) = %d (peek, %s)", f.FSName(), real.ID(), v, q), real.ID()
+			return v, m.sayf("collect: %s getattr reports no change_cookie -> caches inode_peek_iversion(%s) = %d (peek, %s)", f.FSName(), real.ID(), v, q), real.ID()
 		}
-		return 0, fmt.Sprintf("collect caches 0: no change_cookie and no SB_I_VERSION on %s", real.ID()), ""
+		return 0, m.sayf("collect caches 0: no change_cookie and no SB_I_VERSION on %s", real.ID()), ""
 	}
 	return 0, "collect: unknown mode " + m.P.Collect, ""
 }
@@ -298,11 +326,11 @@ func (m *IMA) collectVersion(f File, real Inode) (uint64, string, string) {
 // include/linux/integrity.h:integrity_inode_attrs_changed).
 func (m *IMA) stackedChanged(f File, iint *IInt, real Inode) (bool, string) {
 	if !real.IsIVersion() {
-		return true, fmt.Sprintf("!IS_I_VERSION(real %s)", real.ID())
+		return true, m.sayf("!IS_I_VERSION(real %s)", real.ID())
 	}
 	dev, ino := real.DevIno()
 	if dev != iint.Dev || ino != iint.Ino {
-		return true, fmt.Sprintf("real inode changed: dev/ino %d/%d != cached %d/%d (copy-up)", dev, ino, iint.Dev, iint.Ino)
+		return true, m.sayf("real inode changed: dev/ino %d/%d != cached %d/%d (copy-up)", dev, ino, iint.Dev, iint.Ino)
 	}
 	switch m.P.Stacked {
 	case StackedGetattr:
@@ -312,14 +340,14 @@ func (m *IMA) stackedChanged(f File, iint *IInt, real Inode) (bool, string) {
 			v, what = st.Cookie, "change_cookie"
 		}
 		if v != iint.Version {
-			return true, fmt.Sprintf("%s %d != cached %d", what, v, iint.Version)
+			return true, m.sayf("%s %d != cached %d", what, v, iint.Version)
 		}
-		return false, fmt.Sprintf("%s %d == cached", what, v)
+		return false, m.sayf("%s %d == cached", what, v)
 	default:
 		if !real.EqIVersion(iint.Version) {
-			return true, fmt.Sprintf("inode_eq_iversion(real %s, cached %d) false (real i_version %d)", real.ID(), iint.Version, real.PeekIVersion())
+			return true, m.sayf("inode_eq_iversion(real %s, cached %d) false (real i_version %d)", real.ID(), iint.Version, real.PeekIVersion())
 		}
-		return false, fmt.Sprintf("inode_eq_iversion(real %s, %d) true", real.ID(), iint.Version)
+		return false, m.sayf("inode_eq_iversion(real %s, %d) true", real.ID(), iint.Version)
 	}
 }
 
@@ -337,7 +365,7 @@ func (m *IMA) LastWriter(f File) (applies, reset bool, cause string) {
 		return false, false, ""
 	}
 	if inode.WriteCount() != 1 {
-		return true, false, fmt.Sprintf("not the last writer (i_writecount %d)", inode.WriteCount())
+		return true, false, m.sayf("not the last writer (i_writecount %d)", inode.WriteCount())
 	}
 	iint.EmittedOW = false // Linux v6.12: cleared by the last writer
 	changed, how := m.writerChanged(f, iint, inode)
@@ -360,50 +388,50 @@ func (m *IMA) writerChanged(f File, iint *IInt, inode Inode) (bool, string) {
 	case LastWriterIVersion:
 		// Linux v6.1: !IS_I_VERSION(inode) || !inode_eq_iversion(inode, iint->version).
 		if !inode.IsIVersion() {
-			return true, fmt.Sprintf("!IS_I_VERSION(%s)", inode.ID())
+			return true, m.sayf("!IS_I_VERSION(%s)", inode.ID())
 		}
 		if !inode.EqIVersion(iint.Version) {
-			return true, fmt.Sprintf("inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
+			return true, m.sayf("inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
 		}
-		return false, fmt.Sprintf("inode_eq_iversion(%s, %d) true%s", inode.ID(), iint.Version, notBumped(inode))
+		return false, m.sayf("inode_eq_iversion(%s, %d) true%s", inode.ID(), iint.Version, notBumped(inode))
 	case LastWriterCookie:
 		// Linux v6.12: no cookie reported, or cookie != cached.
 		st := f.Getattr(false)
 		if !st.HasCookie {
-			return true, fmt.Sprintf("%s getattr reports no change_cookie -> assume changed", f.FSName())
+			return true, m.sayf("%s getattr reports no change_cookie -> assume changed", f.FSName())
 		}
 		if st.Cookie != iint.Version {
-			return true, fmt.Sprintf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+			return true, m.sayf("change_cookie %d != cached %d", st.Cookie, iint.Version)
 		}
-		return false, fmt.Sprintf("change_cookie %d == cached", st.Cookie)
+		return false, m.sayf("change_cookie %d == cached", st.Cookie)
 	case LastWriterCookieElseCtime:
 		st := f.Getattr(true)
 		if st.HasCookie {
 			if st.Cookie != iint.Version {
-				return true, fmt.Sprintf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+				return true, m.sayf("change_cookie %d != cached %d", st.Cookie, iint.Version)
 			}
-			return false, fmt.Sprintf("change_cookie %d == cached", st.Cookie)
+			return false, m.sayf("change_cookie %d == cached", st.Cookie)
 		}
 		if uint64(st.Ctime) != iint.Version {
-			return true, fmt.Sprintf("ctime %d != cached %d", st.Ctime, iint.Version)
+			return true, m.sayf("ctime %d != cached %d", st.Ctime, iint.Version)
 		}
-		return false, fmt.Sprintf("ctime %d == cached (ctime did not move)", st.Ctime)
+		return false, m.sayf("ctime %d == cached (ctime did not move)", st.Ctime)
 	case LastWriterDetect:
 		// Linux v7.1: ima_main.c:ima_detect_file_change.
 		st := f.Getattr(false)
 		if st.HasCookie {
 			if st.Cookie != iint.Version {
-				return true, fmt.Sprintf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+				return true, m.sayf("change_cookie %d != cached %d", st.Cookie, iint.Version)
 			}
-			return false, fmt.Sprintf("change_cookie %d == cached", st.Cookie)
+			return false, m.sayf("change_cookie %d == cached", st.Cookie)
 		}
 		if inode.IsIVersion() {
 			if !inode.EqIVersion(iint.Version) {
-				return true, fmt.Sprintf("no change_cookie; inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
+				return true, m.sayf("no change_cookie; inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
 			}
-			return false, fmt.Sprintf("%s reports no change_cookie; inode_eq_iversion(%s, %d) true%s", f.FSName(), inode.ID(), iint.Version, notBumped(inode))
+			return false, m.sayf("%s reports no change_cookie; inode_eq_iversion(%s, %d) true%s", f.FSName(), inode.ID(), iint.Version, notBumped(inode))
 		}
-		return true, fmt.Sprintf("no change_cookie and !IS_I_VERSION(%s) -> assume changed", inode.ID())
+		return true, m.sayf("no change_cookie and !IS_I_VERSION(%s) -> assume changed", inode.ID())
 	}
 	return true, "unknown last-writer mode " + m.P.LastWriter
 }

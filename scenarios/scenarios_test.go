@@ -316,3 +316,30 @@ exec /mnt/p uid=65534
 	require.NoError(t, err)
 	assert.Equal(t, Excessive, r.Steps[1].Verdict, r.Steps[1].Cause)
 }
+
+// A cloned runner continues exactly as the original would, and does not
+// disturb it.
+func TestRunnerClone(t *testing.T) {
+	s, err := Load("xfs-write")
+	require.NoError(t, err)
+	p, _ := cache.LoadProfile("7.1")
+	full, err := Run(s, p)
+	require.NoError(t, err)
+
+	r, err := NewRunner(s, p, false)
+	require.NoError(t, err)
+	require.True(t, r.Ready())
+	for _, st := range s.Steps[:2] {
+		require.NoError(t, r.Step(st))
+	}
+	h := r.StateHash()
+	c := r.Clone()
+	assert.Equal(t, h, c.StateHash(), "a clone hashes equal")
+	for _, st := range s.Steps[2:] {
+		require.NoError(t, c.Step(st))
+	}
+	assert.Equal(t, full.Steps, c.Result().Steps)
+	assert.Equal(t, full.AuditRecords, c.Result().AuditRecords)
+	assert.Equal(t, h, r.StateHash(), "the original is untouched")
+	assert.NotEqual(t, h, c.StateHash())
+}
