@@ -35,6 +35,7 @@ fmt-check:
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	./scripts/bench-cli.sh $(BIN)
 
 # Short fuzzing pass over every parser (FUZZTIME=30s make fuzz for longer).
 FUZZTIME ?= 10s

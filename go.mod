@@ -2,6 +2,10 @@ module github.com/imasim/imasim
 
 go 1.26.8
 
-require golang.org/x/sys v0.49.0
+require (
+	github.com/stretchr/testify v1.12.1
+	github.com/ulikunitz/xz v0.5.17
+	golang.org/x/sys v0.49.0
+)
 
-require github.com/ulikunitz/xz v0.5.17 // indirect
+require go.yaml.in/yaml/v3 v3.0.5 // indirect

@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"hash/fnv"
 	"path"
 	"sort"
 	"strconv"
@@ -102,7 +104,11 @@ type engine struct {
 	handles map[string]*handle
 	res     *Result
 	listed  map[string]bool // template hash + pcr, for dedup
-	pid     int
+	// lastEval: content each path had when IMA last hashed it through
+	// that path — the ground truth for "excessive".
+	lastEval map[string][]byte
+	pid      int
+	quiet    bool
 }
 
 type handle struct {
@@ -112,13 +118,41 @@ type handle struct {
 
 // Run runs s through the model under profile p.
 func Run(s *Scenario, p *cache.Profile) (*Result, error) {
+	r, err := NewRunner(s, p, false)
+	if err != nil || r.e == nil {
+		if r != nil {
+			return r.res, err
+		}
+		return nil, err
+	}
+	for _, st := range s.Steps {
+		if err := r.Step(st); err != nil {
+			return nil, err
+		}
+	}
+	r.e.checkExpects()
+	return r.res, nil
+}
+
+// Runner runs steps one at a time and can be cloned, so a search can
+// share prefixes (imasim explore).
+type Runner struct {
+	e   *engine
+	res *Result
+}
+
+// NewRunner prepares a run of s under p without running its steps. quiet
+// skips building cause strings and audit texts. When the profile cannot
+// meet the scenario's requires:, the runner's Result has NA set and Step
+// must not be called (Ready reports it).
+func NewRunner(s *Scenario, p *cache.Profile, quiet bool) (*Runner, error) {
 	res := &Result{Profile: p.Name, AuditRecords: map[string]int{}}
 	for _, rq := range s.Requires {
 		if rq.Kind == "feature" {
 			all, partial := p.HasFeature(rq.Value)
 			if !all && !partial {
 				res.NA = fmt.Sprintf("requires feature %s, which kernels %s lack", rq.Value, p.Kernels)
-				return res, nil
+				return &Runner{res: res}, nil
 			}
 		}
 		if rq.Kind == "kernel" {
@@ -128,34 +162,108 @@ func Run(s *Scenario, p *cache.Profile) (*Result, error) {
 			}
 			if !p.Kernels.Open && p.Kernels.Max.Less(v) && !(p.Kernels.Max.Major == v.Major && p.Kernels.Max.Minor == v.Minor) {
 				res.NA = fmt.Sprintf("requires kernel >= %s; profile covers %s", v, p.Kernels)
-				return res, nil
+				return &Runner{res: res}, nil
 			}
 		}
 	}
-	var rules strings.Builder
-	for _, pl := range s.Policy {
-		rules.WriteString(pl.Rule + "\n")
-	}
-	pol, err := policy.Parse(strings.NewReader(rules.String()), s.File+" (policy)")
+	pol, err := ParsePolicy(s)
 	if err != nil {
-		return nil, fmt.Errorf("%s: policy: %w", s.File, err)
+		return nil, err
 	}
 	e := &engine{s: s, p: p, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p), pol: pol,
-		handles: map[string]*handle{}, res: res, listed: map[string]bool{}, pid: 1000}
+		handles: map[string]*handle{}, res: res, listed: map[string]bool{}, lastEval: map[string][]byte{}, pid: 1000, quiet: quiet}
+	e.ima.Quiet = quiet
 	for _, r := range pol.Rules {
 		if r.Action == policy.Measure {
 			e.measure = true
 		}
 	}
 	e.bootAggregate()
-	for _, st := range s.Steps {
-		e.w.Advance(StepGap)
-		if err := e.step(st); err != nil {
-			return nil, &Error{s.File, st.Line, fmt.Sprintf("%s: %v", st.Op, err)}
-		}
+	return &Runner{e: e, res: res}, nil
+}
+
+// ParsePolicy parses the scenario's policy lines, locating errors at the
+// scenario line that holds the rule.
+func ParsePolicy(s *Scenario) (*policy.Policy, error) {
+	var rules strings.Builder
+	for _, pl := range s.Policy {
+		rules.WriteString(pl.Rule + "\n")
 	}
-	e.checkExpects()
-	return res, nil
+	pol, err := policy.Parse(strings.NewReader(rules.String()), s.File)
+	if err != nil {
+		var pe *policy.Error
+		if errors.As(err, &pe) && pe.Line >= 1 && pe.Line <= len(s.Policy) {
+			return nil, &Error{s.File, s.Policy[pe.Line-1].Line, "policy: " + pe.Msg}
+		}
+		return nil, fmt.Errorf("%s: policy: %w", s.File, err)
+	}
+	return pol, nil
+}
+
+// Ready reports whether steps can run (the profile meets requires:).
+func (r *Runner) Ready() bool { return r.e != nil }
+
+// Step runs one step after advancing the clock by StepGap.
+func (r *Runner) Step(st Step) error {
+	e := r.e
+	e.w.Advance(StepGap)
+	if err := e.step(st); err != nil {
+		return &Error{e.s.File, st.Line, fmt.Sprintf("%s: %v", st.Op, err)}
+	}
+	return nil
+}
+
+// Result is the run so far.
+func (r *Runner) Result() *Result { return r.res }
+
+// Clone copies the whole run state.
+func (r *Runner) Clone() *Runner {
+	e := *r.e
+	var remap map[*vfs.Inode]*vfs.Inode
+	e.w, remap = r.e.w.Clone()
+	e.ima = r.e.ima.Clone()
+	e.handles = make(map[string]*handle, len(r.e.handles))
+	for k, h := range r.e.handles {
+		f := *h.f
+		f.Inode, f.Backing = remap[f.Inode], remap[f.Backing]
+		e.handles[k] = &handle{f: &f, uid: h.uid, gid: h.gid}
+	}
+	res := *r.res
+	res.AuditRecords = make(map[string]int, len(r.res.AuditRecords))
+	for k, v := range r.res.AuditRecords {
+		res.AuditRecords[k] = v
+	}
+	res.Steps = append([]HookCall(nil), r.res.Steps...)
+	res.Audit = append([]AuditRecord(nil), r.res.Audit...)
+	res.List = append([]Measurement(nil), r.res.List...)
+	e.res = &res
+	e.listed = make(map[string]bool, len(r.e.listed))
+	for k, v := range r.e.listed {
+		e.listed[k] = v
+	}
+	e.lastEval = make(map[string][]byte, len(r.e.lastEval))
+	for k, v := range r.e.lastEval {
+		e.lastEval[k] = v
+	}
+	return &Runner{e: &e, res: &res}
+}
+
+// StateHash folds the model state that can influence later verdicts
+// (world, iint cache, ground truth) into a 64-bit hash.
+func (r *Runner) StateHash() uint64 {
+	h := fnv.New64a()
+	r.e.w.Hash(h)
+	r.e.ima.Hash(h)
+	keys := make([]string, 0, len(r.e.lastEval))
+	for k := range r.e.lastEval {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "E%s|%x;", k, r.e.lastEval[k])
+	}
+	fmt.Fprintf(h, "H%d", len(r.e.handles))
+	return h.Sum64()
 }
 
 func (e *engine) step(st Step) error {
@@ -291,6 +399,13 @@ func (e *engine) step(st Step) error {
 	case "sync":
 		e.w.Sync()
 		return nil
+	case "drop_caches":
+		// Evicted inodes take their iint with them
+		// (Linux v6.12: security/integrity/ima/ima_iint.c:ima_inode_free).
+		for _, i := range e.w.DropCaches() {
+			e.ima.Forget(i)
+		}
+		return nil
 	case "sleep":
 		d, _ := ParseDuration(a[0])
 		e.w.Advance(vfs.Time(d))
@@ -344,13 +459,9 @@ func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32) (*vf
 
 // close runs ima_file_free (last-writer check) then drops the file.
 func (e *engine) close(st Step, f *vfs.File) {
-	applies, reset, cause := e.ima.LastWriter(e.file(f))
+	applies, _, cause := e.ima.LastWriter(e.file(f))
 	if applies {
-		c := "flags kept: " + cause
-		if reset {
-			c = cause
-		}
-		e.record(st, "last_writer", f.Path, false, OK, c)
+		e.record(st, "last_writer", f.Path, false, OK, cause)
 	}
 	e.w.Close(f)
 }
@@ -413,11 +524,7 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	cf := e.file(f)
 	content := e.w.RealInode(ino).Content
 	truth := digest(content)
-	iint := e.ima.Find(ino)
-	var before []byte
-	if iint != nil {
-		before = iint.Digest
-	}
+	before, seen := e.lastEval[f.Path]
 	out := e.ima.Process(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
 		MustMeasure: actions&cache.FlagMeasure != 0, Readonly: !f.Flags.Write}, func() []byte { return truth })
 	for _, v := range out.Violation {
@@ -429,12 +536,21 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	verdict := OK
 	cause := out.Cause
 	switch {
-	case out.Evaluated && !out.First && bytes.Equal(before, truth):
+	case out.Indeterminate != "":
+		verdict = Indeterminate
+		cause += " -- indeterminate: " + out.Indeterminate
+	case out.Evaluated && seen && bytes.Equal(before, truth):
 		verdict = Excessive
+		if out.First {
+			cause = "new iint (the inode was evicted and read back, IMA forgot it): " + cause
+		}
 		cause += " -- content unchanged since the last evaluation"
 	case !out.Evaluated && out.Digest != nil && !bytes.Equal(out.Digest, truth):
 		verdict = Missed
 		cause += fmt.Sprintf(" -- but content changed: measured %s, now %s", short(out.Digest), short(truth))
+	}
+	if out.Evaluated {
+		e.lastEval[f.Path] = truth
 	}
 	e.record(st, fn.String(), f.Path, out.Evaluated, verdict, cause)
 	if out.Measure {
@@ -442,6 +558,8 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	}
 	if out.Audit {
 		e.res.AuditRecords[f.Path]++
+	}
+	if out.Audit && !e.quiet {
 		e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1805, Step: len(e.res.Steps), Path: f.Path,
 			Text: fmt.Sprintf("type=1805 audit: file=%q hash=\"sha256:%x\" ppid=1 pid=%d auid=4294967295 uid=%d gid=%d euid=%d suid=%d fsuid=%d egid=%d sgid=%d fsgid=%d tty=(none) ses=4294967295 comm=%q exe=%q res=1",
 				f.Path, truth, e.pid, uid, gid, uid, uid, uid, gid, gid, gid, path.Base(f.Path), f.Path)})

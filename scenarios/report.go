@@ -180,7 +180,7 @@ func wrap(s string, n int) []string {
 // compactAudit shortens an audit record for the text view: the type, the
 // hook call it came from, and the fields that identify it.
 func compactAudit(a AuditRecord) string {
-	keep := []string{"file=", "hash=", "uid=", "comm=", "op=", "cause=", "name=", "res="}
+	keep := []string{"file=", "hash=", "uid=", "comm=", "op=", "cause=", "name="}
 	out := []string{fmt.Sprintf("#%d type=%d", a.Step, a.Type)}
 	for _, f := range strings.Fields(a.Text) {
 		for _, k := range keep {

@@ -49,6 +49,9 @@ func (w *World) Open(p string, fl OpenFlags, uid, gid uint32) (*File, error) {
 		}
 	} else {
 		f.Inode.Readers++
+		if f.Backing != f.Inode {
+			f.Backing.Readers++
+		}
 	}
 	if fl.Trunc && len(f.Backing.Content) > 0 {
 		f.Backing.Content = nil
@@ -132,6 +135,9 @@ func (w *World) Close(f *File) {
 		}
 	} else {
 		f.Inode.Readers--
+		if f.Backing != f.Inode {
+			f.Backing.Readers--
+		}
 	}
 }
 
@@ -283,11 +289,77 @@ func (w *World) Getattr(i *Inode, wantCookie, wantCtime bool) Stat {
 	}
 	real := w.RealInode(i)
 	st := real.getattr(wantCookie, wantCtime, w.CookieSupported)
-	// Cross-fs layers without xino: st_dev/st_ino of the lower origin.
+	// Linux v6.12: fs/overlayfs/inode.c:ovl_getattr, ovl_map_dev_ino: a
+	// copied-up file reports its lower origin's st_ino; all layers on one
+	// fs report the overlay's st_dev, otherwise the layer's own device
+	// (pseudo_dev for upper is not modelled: the real dev is shown).
 	if lower, err := w.lowerOf(i); err == nil {
 		st.Dev, st.Ino = lower.SB.Dev, lower.Ino
 	}
+	if w.sameFS(i.SB) {
+		st.Dev = i.SB.Dev
+	}
 	return st
+}
+
+// sameFS reports whether all layers of an overlay are on one filesystem.
+func (w *World) sameFS(ovl *Super) bool {
+	var first *Super
+	dirs := splitLower(ovl.lower)
+	if ovl.upper != "" {
+		dirs = append(dirs, ovl.upper)
+	}
+	for _, d := range dirs {
+		sb, _, err := w.resolve(d)
+		if err != nil {
+			return false
+		}
+		if first == nil {
+			first = sb
+		} else if sb != first {
+			return false
+		}
+	}
+	return first != nil
+}
+
+// DropCaches evicts every inode of a disk filesystem that no file holds
+// open (echo 3 > /proc/sys/vm/drop_caches), and the overlay inodes above
+// them. It returns the evicted inodes so IMA can free their iints
+// (Linux v6.12: fs/inode.c:evict -> security_inode_free). An inode read
+// back from disk starts with QUERIED set on XFS, ext4 and btrfs
+// (fs/xfs/libxfs/xfs_inode_buf.c:xfs_inode_from_disk,
+// fs/ext4/inode.c:ext4_inode_set_iversion_queried).
+func (w *World) DropCaches() []*Inode {
+	var out []*Inode
+	for _, sb := range w.mounts {
+		if sb.Model.Overlay {
+			for rel, oi := range sb.ovlInodes {
+				if oi.Writers == 0 && oi.Readers == 0 {
+					out = append(out, oi)
+					delete(sb.ovlInodes, rel)
+				}
+			}
+			continue
+		}
+		if !sb.Model.OnDisk {
+			continue
+		}
+		for rel, i := range sb.files {
+			if i.Writers != 0 || i.Readers != 0 {
+				continue
+			}
+			i.writeback()
+			out = append(out, i)
+			n := *i
+			n.queried = sb.Model.ReadQueried
+			n.stale = false
+			n.ctimeQueried = false
+			n.gen++
+			sb.files[rel] = &n
+		}
+	}
+	return out
 }
 
 func (w *World) lowerOf(oi *Inode) (*Inode, error) {

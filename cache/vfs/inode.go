@@ -26,6 +26,7 @@ type Inode struct {
 
 	iversion uint64 // the counter, without the QUERIED bit
 	queried  bool   // I_VERSION_QUERIED
+	stale    bool   // value may be a recycled inode's (Model.CreateStale, no bump yet)
 	// Timestamps.
 	Ctime, Mtime, Atime Time
 	ctimeQueried        bool // multigrain: ctime was queried since it last changed
@@ -39,13 +40,18 @@ type Inode struct {
 	Readers int // i_readcount
 
 	dirtyExtend bool // size-extending data not yet written back
+	gen         int  // bumped when the inode is read back from disk
 
 	// overlay: the path inside the overlay, to find the real inode.
 	ovlPath string
 }
 
 // ID names the inode for traces: "xfs:dev=7:ino=131".
+// A re-read inode is a new struct inode (and a new iint): "ino=131'1".
 func (i *Inode) ID() string {
+	if i.gen > 0 {
+		return fmt.Sprintf("%s:dev=%d:ino=%d'%d", i.SB.Model.Type, i.SB.Dev, i.Ino, i.gen)
+	}
 	return fmt.Sprintf("%s:dev=%d:ino=%d", i.SB.Model.Type, i.SB.Dev, i.Ino)
 }
 
@@ -77,6 +83,10 @@ func (i *Inode) PeekIVersion() uint64 { return i.iversion }
 // Queried reports the I_VERSION_QUERIED flag.
 func (i *Inode) Queried() bool { return i.queried }
 
+// IVersionStale reports that the counter may hold a recycled inode's stale
+// value: the filesystem never initialised it and nothing bumped it since.
+func (i *Inode) IVersionStale() bool { return i.stale }
+
 // EqIVersion is inode_eq_iversion: the counter equals v (no side effect).
 func (i *Inode) EqIVersion(v uint64) bool { return i.iversion == v }
 
@@ -91,6 +101,7 @@ func (i *Inode) maybeInc(force bool) bool {
 	}
 	i.iversion++
 	i.queried = false
+	i.stale = false
 	return true
 }
 

@@ -279,7 +279,7 @@ func (w *World) create(p string, mode, uid, gid uint32) (*Inode, error) {
 	now := w.Clock.Coarse()
 	i := &Inode{SB: sb, Ino: sb.nextIno, Mode: mode, UID: uid, GID: gid,
 		Ctime: now, Mtime: now, Atime: now, Xattrs: map[string]string{},
-		iversion: sb.Model.CreateIVersion, queried: sb.Model.CreateQueried}
+		iversion: sb.Model.CreateIVersion, queried: sb.Model.CreateQueried, stale: sb.Model.CreateStale}
 	sb.nextIno++
 	sb.files[rel] = i
 	return i, nil
