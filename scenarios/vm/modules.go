@@ -79,7 +79,7 @@ func ScanModules(dir string) (*ModuleTree, error) {
 		}
 		for n, d := range deps {
 			if m := t.Mods[n]; m != nil {
-				m.Depends = d
+				m.Depends = append([]string{}, d...) // non-nil: known
 			}
 		}
 		return t, nil

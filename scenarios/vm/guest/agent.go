@@ -47,7 +47,7 @@ type agent struct {
 	job     Job
 	rep     *Report
 	files   map[string][]byte
-	kmsg    int // raw fd: os.File would park EAGAIN reads in the netpoller
+	kmsg    int      // raw fd: os.File would park EAGAIN reads in the netpoller
 	audit   []string // every audit record seen
 	pending []string // records since the last take()
 }
