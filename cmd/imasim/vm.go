@@ -40,6 +40,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	lock := fs.String("lock", "", "kernels.lock to use (default: nearest ./kernels.lock upwards, else built in)")
 	prof := fs.String("profile", "auto", "model profile to compare with (auto: by the kernel's version)")
 	accel := fs.String("accel", "tcg", "QEMU accelerator: tcg or kvm (falls back to tcg)")
+	cpu := fs.String("cpu", "", "QEMU -cpu model (default: max under tcg)")
 	agent := fs.String("agent", "", "static imasim binary to run in the guest (default: this one)")
 	busybox := fs.String("busybox", "/bin/busybox", "static busybox for the initramfs")
 	keep := fs.Bool("keep", false, "keep the work dir (disks, initramfs, console, results)")
@@ -137,7 +138,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	fmt.Fprintf(stderr, "imasim vm: kernel %s (%s, lock %s), profile %s, kernel fetch %.1fs\n", k.Release, k.Spec, lockSrc, p.Name, time.Since(t0).Seconds())
-	opts := vm.Options{Kernel: k, Agent: *agent, Busybox: *busybox, Accel: *accel, Keep: *keep,
+	opts := vm.Options{Kernel: k, Agent: *agent, Busybox: *busybox, Accel: *accel, CPU: *cpu, Keep: *keep,
 		Verbose: *verbose, Log: stderr, Boot: *bootT, Idle: *idleT, Total: *totalT}
 	runs, err := vm.RunAll(ctx, opts, p, ss)
 	if err != nil && len(runs) == 0 {

@@ -68,6 +68,7 @@ func (a *agent) phase(name string, t0 time.Time) {
 
 func (a *agent) run() {
 	t0 := time.Now()
+	a.logf("agent started")
 	unix.Umask(0)
 	for _, m := range []struct{ src, dst, typ string }{
 		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"},
