@@ -100,8 +100,32 @@ var diskFS = map[string]struct {
 	"btrfs": {128, []string{"mkfs.btrfs", "-q", "-f"}},
 }
 
-// Boot runs one group in one VM.
-func Boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) {
+// errNoAgent marks a boot whose guest agent never started.
+var errNoAgent = errors.New("the guest agent never started")
+
+// Boot runs one group in one VM. With Accel kvm a boot that hangs before
+// the agent starts (nested KVM does, VM.md) is retried under TCG.
+func Boot(ctx context.Context, o Options, g Group) (*BootResult, error) {
+	if o.Accel != "kvm" {
+		return boot(ctx, o, g)
+	}
+	ko := o
+	ko.Boot = 30 * time.Second
+	if o.Boot != 0 && o.Boot < ko.Boot {
+		ko.Boot = o.Boot
+	}
+	res, err := boot(ctx, ko, g)
+	if err == nil || !errors.Is(err, errNoAgent) || ctx.Err() != nil {
+		return res, err
+	}
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, "imasim vm: WARNING: the KVM boot hung (%v); retrying under TCG\n", strings.SplitN(err.Error(), "\n", 2)[0])
+	}
+	o.Accel = "tcg"
+	return boot(ctx, o, g)
+}
+
+func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) {
 	res = &BootResult{Files: map[string][]byte{}}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -422,6 +446,9 @@ func runQEMU(ctx context.Context, o Options, args []string) (console, error) {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Process.Kill()
 		<-exited
+		if why == "" {
+			return ErrBoot
+		}
 		return fmt.Errorf("%w: %s", ErrBoot, why)
 	}
 	var runErr error
@@ -445,7 +472,8 @@ loop:
 			case el > o.Total:
 				runErr = kill(fmt.Sprintf("total timeout %s", o.Total))
 			case at == 0 && el > o.Boot:
-				runErr = kill(fmt.Sprintf("boot timeout %s: the guest agent never started", o.Boot))
+				runErr = fmt.Errorf("%w (boot timeout %s)", errNoAgent, o.Boot)
+				runErr = fmt.Errorf("%w: %w", kill(""), runErr)
 			case at != 0 && idle > o.Idle:
 				runErr = kill(fmt.Sprintf("idle timeout: no console output for %s", o.Idle))
 			}
