@@ -40,7 +40,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	lock := fs.String("lock", "", "kernels.lock to use (default: nearest ./kernels.lock upwards, else built in)")
 	prof := fs.String("profile", "auto", "model profile to compare with (auto: by the kernel's version)")
 	accel := fs.String("accel", "tcg", "QEMU accelerator: tcg or kvm (falls back to tcg)")
-	cpu := fs.String("cpu", "", "QEMU -cpu model (default: max under tcg)")
+	cpu := fs.String("cpu", "", "QEMU -cpu model (default: QEMU's; max is faster under tcg but enables la57)")
 	agent := fs.String("agent", "", "static imasim binary to run in the guest (default: this one)")
 	busybox := fs.String("busybox", "/bin/busybox", "static busybox for the initramfs")
 	keep := fs.Bool("keep", false, "keep the work dir (disks, initramfs, console, results)")

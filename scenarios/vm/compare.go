@@ -113,6 +113,8 @@ type Run struct {
 	Scenario *scenarios.Scenario      `json:"-"`
 	Name     string                   `json:"scenario"`
 	Kernel   string                   `json:"kernel"`
+	Version  string                   `json:"kernel_version"`
+	Spec     string                   `json:"kernel_spec"`
 	Profile  string                   `json:"profile"`
 	Model    *scenarios.Result        `json:"-"`
 	Real     *guest.ScenarioReport    `json:"-"`
@@ -158,7 +160,8 @@ func RunAll(ctx context.Context, o Options, p *cache.Profile, ss []*scenarios.Sc
 	var runnable []*scenarios.Scenario
 	byName := map[*scenarios.Scenario]*Run{}
 	for _, s := range ss {
-		r := &Run{Scenario: s, Name: s.Name, Kernel: o.Kernel.Release, Profile: p.Name, Timing: map[string]float64{}}
+		r := &Run{Scenario: s, Name: s.Name, Kernel: o.Kernel.Release, Version: o.Kernel.Version.String(), Spec: o.Kernel.Spec,
+			Profile: p.Name, Timing: map[string]float64{}}
 		runs = append(runs, r)
 		byName[s] = r
 		m, err := scenarios.Run(s, p)
@@ -582,6 +585,10 @@ func (r *Run) Save(dir string) error {
 	if err := os.WriteFile(filepath.Join(d, "console.log"), []byte(r.Boot.Console), 0o644); err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
+	info := fmt.Sprintf("release %s\nversion %s\nspec %s\nprofile %s\n", r.Kernel, r.Version, r.Spec, r.Profile)
+	if err := os.WriteFile(filepath.Join(d, "kernel.txt"), []byte(info), 0o644); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
 	var sb strings.Builder
 	if err := WriteText(&sb, &Kernel{Release: r.Kernel, Spec: r.Kernel}, &cache.Profile{Name: r.Profile}, []*Run{r}, false); err != nil {
 		return err
@@ -606,4 +613,47 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// LoadCapture reads a directory written by Run.Save back as a boot result
+// and the kernel facts of kernel.txt (release, version, spec, profile).
+func LoadCapture(dir string) (*BootResult, map[string]string, error) {
+	br := &BootResult{Files: map[string][]byte{}}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("capture: %w", err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, nil, fmt.Errorf("capture: %w", err)
+		}
+		br.Files[e.Name()] = b
+	}
+	if err := json.Unmarshal(br.Files[guest.FileReport], &br.Report); err != nil {
+		return nil, nil, fmt.Errorf("capture %s: report: %w", dir, err)
+	}
+	br.Console = string(br.Files["console.log"])
+	info := map[string]string{}
+	for _, l := range strings.Split(string(br.Files["kernel.txt"]), "\n") {
+		if k, v, ok := strings.Cut(l, " "); ok {
+			info[k] = v
+		}
+	}
+	return br, info, nil
+}
+
+// Compare judges one scenario of a (possibly loaded) boot against the
+// model under p.
+func Compare(s *scenarios.Scenario, p *cache.Profile, kernel string, br *BootResult, idx int) (*Run, error) {
+	m, err := scenarios.Run(s, p)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	if idx >= len(br.Report.Scenarios) {
+		return nil, fmt.Errorf("capture has %d scenarios, want #%d", len(br.Report.Scenarios), idx)
+	}
+	r := &Run{Scenario: s, Name: s.Name, Kernel: kernel, Profile: p.Name, Model: m, Boot: br, Timing: map[string]float64{}}
+	r.compare(&br.Report.Scenarios[idx], br)
+	return r, nil
 }

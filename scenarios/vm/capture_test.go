@@ -1,0 +1,61 @@
+package vm
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/scenarios"
+	"github.com/imasim/imasim/scenarios/vm/guest"
+)
+
+// TestCaptures checks the parsers, the list replay and the model
+// comparison against the real runs committed under testdata/vm.
+func TestCaptures(t *testing.T) {
+	dirs, err := filepath.Glob("../../testdata/vm/*/*")
+	require.NoError(t, err)
+	var n int
+	for _, dir := range dirs {
+		if !strings.HasPrefix(filepath.Base(filepath.Dir(dir)), "debian-") {
+			continue
+		}
+		n++
+		t.Run(filepath.Base(filepath.Dir(dir))+"/"+filepath.Base(dir), func(t *testing.T) {
+			br, info, err := LoadCapture(dir)
+			require.NoError(t, err)
+			list, err := ParseBinaryList(br.Files[guest.FileBinList])
+			require.NoError(t, err)
+			require.NotEmpty(t, list)
+			assert.Equal(t, "boot_aggregate", list[0].Name)
+			assert.Equal(t, "ima-sig", list[0].Template) // Debian CONFIG_IMA_DEFAULT_TEMPLATE
+			rep := Replay(list, map[string]string{"sha1": string(br.Files[guest.FilePCRSHA1]), "sha256": string(br.Files[guest.FilePCR256])})
+			require.Len(t, rep, 2)
+			for _, b := range rep {
+				assert.True(t, b.OK, "PCR 10 %s: replayed %s, real %s", b.Bank, b.Replayed, b.Real)
+			}
+			for _, l := range strings.Split(strings.TrimSpace(string(br.Files[guest.FileAudit])), "\n") {
+				a, err := ParseAuditRecord(l)
+				require.NoError(t, err, l)
+				assert.GreaterOrEqual(t, a.Type, 1800)
+				assert.LessOrEqual(t, a.Type, 1808)
+			}
+			s, err := scenarios.Load(filepath.Base(dir))
+			require.NoError(t, err)
+			v, err := cache.ParseKernelVersion(info["version"])
+			require.NoError(t, err)
+			p, err := cache.ProfileFor(v)
+			require.NoError(t, err)
+			r, err := Compare(s, p, info["release"], br, 0)
+			require.NoError(t, err)
+			require.NoError(t, r.Err)
+			assert.Empty(t, r.Defects, "model %s disagrees with the captured kernel %s", p.Name, info["release"])
+		})
+	}
+	if n == 0 {
+		t.Skip("no captures under testdata/vm")
+	}
+}
