@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/imasim/imasim/cache"
@@ -17,12 +19,13 @@ import (
 
 var vmFormats = []string{"text", "json"}
 
-const vmSynopsis = `vm --kernel K scenario NAME|FILE [flags]
+const vmSynopsis = `vm --kernel K[,K...] scenario NAME|FILE [flags]
        imasim vm --kernel K matrix [flags]
        imasim vm fetch debian:6.1,debian:6.12,debian:7.2
 
 K is debian:6.1, debian:6.12, debian:7.2 (kernels.lock), a bzImage (with
---modules DIR), or a comma-separated list of .deb files.`
+--modules DIR), or a comma-separated list of .deb files. Several debian:X
+kernels, comma-separated, boot in parallel (--jobs).`
 
 func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "guest" {
@@ -43,6 +46,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cpu := fs.String("cpu", "", "QEMU -cpu model (default: QEMU's; max is faster under tcg but enables la57)")
 	agent := fs.String("agent", "", "static imasim binary to run in the guest (default: this one)")
 	busybox := fs.String("busybox", "/bin/busybox", "static busybox for the initramfs")
+	jobs := fs.Int("jobs", runtime.NumCPU(), "kernels booted in parallel (one VM per core)")
 	keep := fs.Bool("keep", false, "keep the work dir (disks, initramfs, console, results)")
 	verbose := fs.Bool("v", false, "print the QEMU command and the guest console")
 	save := fs.String("save", "", "save the raw captures (audit log, lists, PCRs, console) under DIR/<scenario>/")
@@ -121,43 +125,110 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "imasim vm: unknown sub-command %q (want scenario, matrix or fetch)\n", pos[0])
 		return exitUsage
 	}
+	specs := []string{*kernel}
+	if all := splitList(*kernel); len(all) > 1 && allDebian(all) {
+		specs = all // several kernels, one VM per core
+	}
+	kr := kernelRun{ctx: ctx, fetcher: fetcher, modules: *modules, cacheDir: *cacheDir, lockSrc: lockSrc, prof: *prof,
+		format: ff, save: *save, verbose: *verbose, ss: ss,
+		opts: vm.Options{Agent: *agent, Busybox: *busybox, Accel: *accel, CPU: *cpu, Keep: *keep,
+			Verbose: *verbose, Boot: *bootT, Idle: *idleT, Total: *totalT}}
+	if len(specs) == 1 {
+		return kr.run(specs[0], stdout, stderr)
+	}
+	type out struct {
+		o, e bytes.Buffer
+		code int
+	}
+	outs := make([]*out, len(specs))
+	sem := make(chan struct{}, max(1, *jobs))
+	var wg sync.WaitGroup
+	for i, sp := range specs {
+		outs[i] = &out{}
+		wg.Add(1)
+		go func(o *out, sp string) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			o.code = kr.run(sp, &o.o, &o.e)
+		}(outs[i], sp)
+	}
+	wg.Wait()
+	rc := exitOK
+	for _, o := range outs {
+		stderr.Write(o.e.Bytes())
+		stdout.Write(o.o.Bytes())
+		if vmRank[o.code] > vmRank[rc] {
+			rc = o.code
+		}
+	}
+	return rc
+}
+
+func allDebian(specs []string) bool {
+	for _, s := range specs {
+		if !strings.HasPrefix(s, "debian:") {
+			return false
+		}
+	}
+	return true
+}
+
+// kernelRun runs the chosen scenarios on one kernel.
+type kernelRun struct {
+	ctx                              context.Context
+	fetcher                          *vm.Fetcher
+	modules, cacheDir, lockSrc, prof string
+	format, save                     string
+	verbose                          bool
+	ss                               []*scenarios.Scenario
+	opts                             vm.Options
+}
+
+func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 	t0 := time.Now()
-	var k *vm.Kernel
-	if strings.HasPrefix(*kernel, "debian:") {
-		k, err = fetcher.Fetch(ctx, *kernel)
+	var (
+		k   *vm.Kernel
+		err error
+	)
+	if strings.HasPrefix(spec, "debian:") {
+		f := *kr.fetcher
+		f.Log = stderr
+		k, err = f.Fetch(kr.ctx, spec)
 	} else {
-		k, err = vm.LocalKernel(*kernel, *modules, *cacheDir)
+		k, err = vm.LocalKernel(spec, kr.modules, kr.cacheDir)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return errCode(err)
 	}
-	p, err := pickProfile(*prof, k)
+	p, err := pickProfile(kr.prof, k)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return exitUsage
 	}
-	fmt.Fprintf(stderr, "imasim vm: kernel %s (%s, lock %s), profile %s, kernel fetch %.1fs\n", k.Release, k.Spec, lockSrc, p.Name, time.Since(t0).Seconds())
-	opts := vm.Options{Kernel: k, Agent: *agent, Busybox: *busybox, Accel: *accel, CPU: *cpu, Keep: *keep,
-		Verbose: *verbose, Log: stderr, Boot: *bootT, Idle: *idleT, Total: *totalT}
-	runs, err := vm.RunAll(ctx, opts, p, ss)
+	fmt.Fprintf(stderr, "imasim vm: kernel %s (%s, upstream %s, lock %s), profile %s, kernel fetch %.1fs\n",
+		k.Release, k.Spec, k.Version, kr.lockSrc, p.Name, time.Since(t0).Seconds())
+	opts := kr.opts
+	opts.Kernel, opts.Log = k, stderr
+	runs, err := vm.RunAll(kr.ctx, opts, p, kr.ss)
 	if err != nil && len(runs) == 0 {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return errCode(err)
 	}
-	if *save != "" {
+	if kr.save != "" {
 		for _, r := range runs {
-			if err := r.Save(*save); err != nil {
+			if err := r.Save(kr.save); err != nil {
 				fmt.Fprintln(stderr, "imasim vm:", err)
 				return exitUsage
 			}
 		}
 	}
-	switch ff {
+	switch kr.format {
 	case "json":
 		err = vm.WriteJSON(stdout, k, p, runs)
 	default:
-		err = vm.WriteText(stdout, k, p, runs, *verbose)
+		err = vm.WriteText(stdout, k, p, runs, kr.verbose)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
@@ -169,16 +240,21 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		switch {
 		case r.Err != nil:
 			c = errCode(r.Err)
-			fmt.Fprintf(stderr, "imasim vm: %s: %v\n", r.Scenario.Name, r.Err)
+			fmt.Fprintf(stderr, "imasim vm: %s on %s: %v\n", r.Scenario.Name, k.Release, r.Err)
 		case !r.Agree():
 			c = exitFail
 		}
-		if c > rc || (rc == exitCannot && c == exitFail) {
+		if vmRank[c] > vmRank[rc] {
 			rc = c
 		}
 	}
 	return rc
 }
+
+// vmRank orders per-scenario exit codes for the overall one: a usage
+// error wins, then a failure (disagreement, broken expect, broken VM),
+// then "cannot run" (e.g. a scenario needing a feature the kernel lacks).
+var vmRank = map[int]int{exitOK: 0, exitCannot: 1, exitFail: 2, exitUsage: 3}
 
 // pickProfile resolves --profile for kernel k.
 func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, error) {
@@ -202,4 +278,3 @@ func errCode(err error) int {
 	return exitFail
 }
 
-var _ = os.Stdout

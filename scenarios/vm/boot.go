@@ -283,12 +283,13 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 	t0 = time.Now()
 	con, err := runQEMU(ctx, o, args)
 	res.Console = con.text
+	os.WriteFile(filepath.Join(work, "console.log"), []byte(con.text), 0o644) // for --keep
 	res.Timing = append(res.Timing, Phase{"boot", con.agentAt}, Phase{"run", time.Since(t0) - con.agentAt})
 	if err != nil {
 		return res, err
 	}
 	if b := brokenKernel(res.Console); b != "" {
-		return res, fmt.Errorf("%w: kernel %s: %s", ErrBoot, o.Kernel.Release, b)
+		return res, fmt.Errorf("%w: kernel %s: %s\n%s", ErrBoot, o.Kernel.Release, b, oopsExcerpt(res.Console))
 	}
 	rf, err := os.Open(results)
 	if err != nil {
@@ -340,6 +341,35 @@ func brokenKernel(log string) string {
 		}
 	}
 	return ""
+}
+
+// oopsExcerpt returns the first oops/BUG report from a console log: the
+// header, RIP and call trace, without register dumps.
+func oopsExcerpt(log string) string {
+	lines := strings.Split(log, "\n")
+	start := -1
+	for i, l := range lines {
+		if strings.Contains(l, "BUG: ") || strings.Contains(l, "Oops:") || strings.Contains(l, "general protection fault") {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		return ""
+	}
+	var out []string
+	for _, l := range lines[start:] {
+		if strings.Contains(l, "---[ end trace") || len(out) >= 40 {
+			break
+		}
+		if strings.Contains(l, "RSP:") || strings.Contains(l, " RAX: ") || strings.Contains(l, " RDX: ") ||
+			strings.Contains(l, " RBP: ") || strings.Contains(l, " R10: ") || strings.Contains(l, " R13: ") ||
+			strings.Contains(l, "Code: ") {
+			continue
+		}
+		out = append(out, "  "+strings.TrimSpace(l))
+	}
+	return strings.Join(out, "\n")
 }
 
 type swtpm struct {
