@@ -129,3 +129,21 @@ func TestScenarioList(t *testing.T) {
 	assert.Contains(t, out, "xfs-overlay")
 	assert.Contains(t, out, "xfs-write")
 }
+
+func TestExploreCLI(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := imasim("explore", "--profile", "7.1", "--depth", "3", "--out", dir, "--fail-on", "missed")
+	assert.Equal(t, exitFail, code, errs)
+	assert.Contains(t, out, "MISSED")
+	files, err := filepath.Glob(filepath.Join(dir, "*.scn"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	code, out, errs = imasim("scenario", files[0], "--profile", "7.1", "--json")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, `"verdict": "missed"`)
+	code, _, _ = imasim("explore", "--profile", "6.12", "--depth", "3", "--fail-on", "missed")
+	assert.Equal(t, exitOK, code, "6.12 misses nothing")
+	code, _, errs = imasim("explore", "--diff-profiles", "6.12")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, "two profiles")
+}
