@@ -135,7 +135,7 @@ func TestExploreCLI(t *testing.T) {
 	code, out, errs := imasim("explore", "--profile", "7.1", "--depth", "3", "--out", dir, "--fail-on", "missed")
 	assert.Equal(t, exitFail, code, errs)
 	assert.Contains(t, out, "MISSED")
-	files, err := filepath.Glob(filepath.Join(dir, "*.scn"))
+	files, err := filepath.Glob(filepath.Join(dir, "explore-missed-*.scn"))
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	code, out, errs = imasim("scenario", files[0], "--profile", "7.1", "--json")
