@@ -135,3 +135,23 @@ func TestMatchActions(t *testing.T) {
 	assert.Equal(t, Audit, d.Actions)
 	assert.Equal(t, []int{1}, d.Rules)
 }
+
+func BenchmarkMatchTCB(b *testing.B) {
+	p, err := Builtin("tcb|appraise_tcb")
+	require.NoError(b, err)
+	a := fsAttrs(b, "xfs", Attrs{Func: FileCheck, Mask: MayRead, UID: 1000, EUID: 1000, FOwner: 0})
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = p.Match(a)
+	}
+}
+
+func BenchmarkParseTCB(b *testing.B) {
+	text := func() string { p, _ := Builtin("tcb|appraise_tcb|secure_boot"); return p.String() }()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(strings.NewReader(text), "bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -196,6 +196,11 @@ func (p *parser) word(t token) *lineErr {
 	}
 	i := strings.IndexAny(w, "=<>")
 	if i < 0 {
+		if w[0] == '/' && p.r.Action == 0 {
+			// Linux v7.2: ima_fs.c:ima_write_policy loads a path only when
+			// it starts the write; inside a policy it is a bad rule.
+			return errAt(t.col, "%q: a policy file path is only loaded when written alone to the policy file (echo PATH > /sys/kernel/security/ima/policy)", w)
+		}
 		return errAt(t.col, "unknown word %q (not an action, condition or option)", w)
 	}
 	key, op, val := w[:i], w[i], w[i+1:]

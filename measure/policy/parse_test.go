@@ -140,6 +140,7 @@ func TestParseErrors(t *testing.T) {
 		{"verity then imasig", k72, "appraise digest_type=verity appraise_type=imasig", 29, "conflicts with digest_type=verity"},
 		{"bad digest type", k72, "measure digest_type=sha256", 9, "the only digest type is verity"},
 		{"permit_directio with value", k72, "measure permit_directio=1", 9, `unknown condition or option "permit_directio="`},
+		{"path line", k72, "/etc/ima/ima-policy", 1, "policy file path is only loaded when written alone"},
 		{"crlf", k72, "measure func=BPRM_CHECK\r", 9, `unknown func "BPRM_CHECK\r"`},
 		{"dont_audit before 6.19", k612, "dont_audit func=BPRM_CHECK", 1, "dont_audit needs Linux 6.19"},
 		{"fs_subtype before 6.19", k612, "audit fs_subtype=sshfs", 7, "fs_subtype= needs Linux 6.19"},
