@@ -89,6 +89,7 @@ func BuiltinKernel(spec string, k Kernel) (*Policy, error) {
 		p.Rules = append(p.Rules, Rule{Action: Measure, Func: CriticalData, Flags: FlagFunc})
 	}
 	for i := range p.Rules {
+		p.Rules[i].era = k.version()
 		p.Rules[i].Text = p.Rules[i].String()
 	}
 	return p, nil

@@ -155,6 +155,7 @@ func parseLine(line string, k Kernel) (r Rule, skip bool, e *lineErr, warns []li
 		return Rule{}, true, nil, nil
 	}
 	p := &parser{k: k, cols: map[Flag]int{}}
+	p.r.era = k.version()
 	p.r.Text = strings.TrimRight(rest, " \t")
 	for _, t := range splitWords(rest, lead) {
 		if t.s[0] == '#' {

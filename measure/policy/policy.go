@@ -407,6 +407,8 @@ type Rule struct {
 	Keyrings     []string
 	Labels       []string
 	LSM          [numLSM]string // "" when absent
+
+	era Version // the kernel the rule was parsed for (String follows it)
 }
 
 // Policy is an ordered rule list.

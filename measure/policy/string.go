@@ -6,10 +6,10 @@ import (
 )
 
 // String writes the rule in policy syntax, in the order ima_policy_show
-// uses (Linux v7.2: ima_policy.c:ima_policy_show), except that
-// digest_type= comes before appraise_type= so that kernels before 7.0
-// accept the text too. It does not write appraise_flag= (ignored since
-// 6.3), so an older kernel's check_blacklist flag does not round-trip.
+// uses (Linux v7.2: ima_policy.c:ima_policy_show), except that the
+// signature options are ordered so that the kernel the rule was parsed for
+// reads the text back to the same rule (digest_type= before
+// appraise_type=sigv3; appraise_flag=check_blacklist before 6.3).
 func (r *Rule) String() string {
 	var b []string
 	b = append(b, r.Action.String())
@@ -79,23 +79,46 @@ func (r *Rule) String() string {
 	if r.Template != "" {
 		b = append(b, "template="+r.Template)
 	}
-	if f&VerityRequired != 0 {
-		b = append(b, "digest_type=verity")
-	}
-	if f&DigsigRequired != 0 {
-		switch {
-		case f&Sigv3Required != 0 || f&VerityRequired != 0:
-			b = append(b, "appraise_type=sigv3")
-		case f&ModsigAllowed != 0:
-			b = append(b, "appraise_type=imasig|modsig")
-		default:
-			b = append(b, "appraise_type=imasig")
-		}
-	}
+	b = append(b, r.sigOptions()...)
 	if f&PermitDirectio != 0 {
 		b = append(b, "permit_directio")
 	}
 	return strings.Join(b, " ")
+}
+
+// sigOptions writes digest_type= and appraise_type= (and before 6.3
+// appraise_flag=) so that the rule's kernel reads back the same flags.
+func (r *Rule) sigOptions() []string {
+	f, era := r.Flags, r.era
+	if era == (Version{}) {
+		era = Newest
+	}
+	k := Kernel{Version: era}
+	verity := f&VerityRequired != 0
+	var out []string
+	switch {
+	case f&DigsigRequired == 0:
+		if verity {
+			out = append(out, "digest_type=verity")
+		}
+	case f&Sigv3Required != 0 || (verity && !k.has(sinceSigv3Files)):
+		// Before 7.0 sigv3 means verity, and digest_type= must come first.
+		if verity {
+			out = append(out, "digest_type=verity")
+		}
+		out = append(out, "appraise_type=sigv3")
+	case f&ModsigAllowed != 0:
+		out = append(out, "appraise_type=imasig|modsig")
+	default:
+		out = append(out, "appraise_type=imasig")
+		if verity { // 7.0+: imasig, then digest_type=verity
+			out = append(out, "digest_type=verity")
+		}
+	}
+	if f&CheckBlacklist != 0 && !k.has(sinceBlacklistAlways) {
+		out = append(out, "appraise_flag=check_blacklist")
+	}
+	return out
 }
 
 // String writes the policy, one rule a line.
