@@ -169,3 +169,32 @@ func defaultAppraiseRules(k Kernel) []Rule {
 	}
 	return append(out, r)
 }
+
+// ParseSpec returns the built-in policy when spec names built-ins (see
+// IsBuiltin) and otherwise parses spec as policy text; name is used in
+// error locations. Scenario headers use it for "policy: tcb" as well as
+// for rule lines.
+func ParseSpec(spec, name string, k Kernel) (*Policy, error) {
+	if IsBuiltin(strings.TrimSpace(spec)) {
+		return BuiltinKernel(strings.TrimSpace(spec), k)
+	}
+	return ParseKernel(strings.NewReader(spec), name, k)
+}
+
+// Concat returns the rules of ps in order, as the kernel's rule list is
+// after several policy writes: the first write replaces the boot policy,
+// later ones (only with CONFIG_IMA_WRITE_POLICY) are appended
+// (Linux v7.2: ima_policy.c:ima_update_policy). FailSecurely is kept if
+// any part has it; Name joins the parts' names with "+".
+func Concat(ps ...*Policy) *Policy {
+	out := &Policy{}
+	var names []string
+	for _, p := range ps {
+		names = append(names, p.Name)
+		out.Rules = append(out.Rules, p.Rules...)
+		out.Warnings = append(out.Warnings, p.Warnings...)
+		out.FailSecurely = out.FailSecurely || p.FailSecurely
+	}
+	out.Name = strings.Join(names, "+")
+	return out
+}

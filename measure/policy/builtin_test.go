@@ -110,3 +110,20 @@ func TestFS(t *testing.T) {
 	assert.ErrorContains(t, err, "unknown filesystem")
 	assert.True(t, strings.Contains(strings.Join(FSNames(), " "), "overlay"))
 }
+
+func TestParseSpecAndConcat(t *testing.T) {
+	p, err := ParseSpec("tcb", "hdr", k612)
+	require.NoError(t, err)
+	assert.Len(t, p.Rules, 20)
+	q, err := ParseSpec("audit func=BPRM_CHECK uid=65534\n", "hdr", k612)
+	require.NoError(t, err)
+	require.Len(t, q.Rules, 1)
+	_, err = ParseSpec("audit func=BPRM", "hdr", k612)
+	assert.EqualError(t, err, `hdr:1:7: unknown func "BPRM"`)
+
+	both := Concat(q, p)
+	assert.Equal(t, "hdr+tcb", both.Name)
+	d := both.Match(fsAttrs(t, "xfs", Attrs{Func: BprmCheck, Mask: MayExec, UID: 65534, EUID: 65534}))
+	assert.Equal(t, Audit|Measure, d.Actions)
+	assert.Equal(t, []int{0, 15}, d.Rules)
+}
