@@ -137,6 +137,7 @@ type parser struct {
 	r     Rule
 	cols  map[Flag]int // column of the word that set each flag
 	acol  int          // column of the action word
+	first int          // column of the first word
 	tcol  int          // column of template=
 	lcols [numLSM]int
 	// the kernel's "already set" tests
@@ -154,24 +155,34 @@ func parseLine(line string, k Kernel) (r Rule, skip bool, e *lineErr, warns []li
 	if rest == "" || rest[0] == '#' {
 		return Rule{}, true, nil, nil
 	}
-	p := &parser{k: k, cols: map[Flag]int{}}
+	p := &parser{k: k, cols: map[Flag]int{}, first: lead + 1}
 	p.r.era = k.version()
 	p.r.Text = strings.TrimRight(rest, " \t")
+	e = p.words(rest, lead)
+	if e != nil && strings.HasSuffix(line, "\r") {
+		e.msg += " (the line ends in \\r: the kernel splits rules on \\n only)"
+	}
+	if e != nil {
+		return Rule{}, false, e, p.warns
+	}
+	return p.r, false, nil, p.warns
+}
+
+// words parses the words of a rule and validates it.
+func (p *parser) words(rest string, lead int) *lineErr {
+	k := p.k
 	for _, t := range splitWords(rest, lead) {
 		if t.s[0] == '#' {
 			if k.has(sinceSuffixComment) {
 				break // "ima: ignore suffixed policy rule comments"
 			}
-			return Rule{}, false, errAt(t.col, "%q: a comment after a rule needs Linux 6.14 or newer (older kernels reject the rule)", t.s), p.warns
+			return errAt(t.col, "%q: a comment after a rule needs Linux 6.14 or newer (older kernels reject the rule)", t.s)
 		}
 		if err := p.word(t); err != nil {
-			return Rule{}, false, err, p.warns
+			return err
 		}
 	}
-	if err := p.validate(); err != nil {
-		return Rule{}, false, err, p.warns
-	}
-	return p.r, false, nil, p.warns
+	return p.validate()
 }
 
 func (p *parser) warn(col int, format string, args ...any) {
@@ -509,7 +520,11 @@ func (p *parser) appraiseFlag(t token, val string) *lineErr {
 func (p *parser) validate() *lineErr {
 	r, k := &p.r, p.k
 	if r.Action == 0 {
-		return errAt(1, "rule has no action (measure, dont_measure, appraise, dont_appraise, audit, %shash, dont_hash)", map[bool]string{true: "dont_audit, "}[k.has(sinceDontAudit)])
+		actions := "measure, dont_measure, appraise, dont_appraise, audit, hash, dont_hash"
+		if k.has(sinceDontAudit) {
+			actions = "measure, dont_measure, appraise, dont_appraise, audit, dont_audit, hash, dont_hash"
+		}
+		return errAt(p.first, "rule has no action (%s)", actions)
 	}
 	if r.Action != Measure && r.Flags&FlagPCR != 0 {
 		return errAt(p.cols[FlagPCR], "pcr= is only valid with measure")
