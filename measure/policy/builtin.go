@@ -19,7 +19,7 @@ func IsBuiltin(spec string) bool {
 	return spec != ""
 }
 
-func isBootSep(r rune) bool { return r == ' ' || r == '|' || r == '\n' || r == ',' }
+func isBootSep(r rune) bool { return r == ' ' || r == '|' || r == '\n' }
 
 func contains(l []string, s string) bool {
 	for _, x := range l {

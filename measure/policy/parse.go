@@ -138,7 +138,6 @@ type parser struct {
 	cols  map[Flag]int // column of the word that set each flag
 	acol  int          // column of the action word
 	first int          // column of the first word
-	tcol  int          // column of template=
 	lcols [numLSM]int
 	// the kernel's "already set" tests
 	uidSet, gidSet, fownerSet, fgroupSet bool
@@ -347,7 +346,7 @@ func (p *parser) word(t token) *lineErr {
 		if p.r.Template != "" {
 			return errAt(t.col, "template= given twice")
 		}
-		p.r.Template, p.tcol = name, t.col
+		p.r.Template = name
 	}
 	return nil
 }
