@@ -52,7 +52,7 @@ type kernelFlags struct{ version, kconfig string }
 func addKernel(fs *flag.FlagSet) *kernelFlags {
 	k := &kernelFlags{}
 	fs.StringVar(&k.version, "kernel", "", "kernel version whose policy language to follow (e.g. 6.1, 6.12.107; default: newest modelled, "+policy.Newest.String()+")")
-	fs.StringVar(&k.kconfig, "kconfig", "", "comma-separated config changes: no-modsig, no-keycheck, write-policy, signed-init")
+	fs.StringVar(&k.kconfig, "kconfig", "", "comma-separated config changes from Debian's: modsig (CONFIG_IMA_APPRAISE_MODSIG), no-keycheck, write-policy, signed-init")
 	return k
 }
 
@@ -67,8 +67,8 @@ func (kf *kernelFlags) get() (policy.Kernel, error) {
 	}
 	for _, c := range splitList(kf.kconfig) {
 		switch c {
-		case "no-modsig":
-			k.NoModsig = true
+		case "modsig":
+			k.Modsig = true
 		case "no-keycheck":
 			k.NoKeyCheck = true
 		case "write-policy":
@@ -76,7 +76,7 @@ func (kf *kernelFlags) get() (policy.Kernel, error) {
 		case "signed-init":
 			k.AppraiseSignedInit = true
 		default:
-			return k, fmt.Errorf("unknown --kconfig item %q (want no-modsig, no-keycheck, write-policy, signed-init)", c)
+			return k, fmt.Errorf("unknown --kconfig item %q (want modsig, no-keycheck, write-policy, signed-init)", c)
 		}
 	}
 	return k, nil

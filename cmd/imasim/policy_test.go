@@ -43,12 +43,14 @@ func TestPolicyCLI(t *testing.T) {
 		{"check invalid", []string{"check", policyDir + "measure-invalid.policy"}, exitUsage, nil,
 			[]string{"measure-invalid.policy:4:1: unknown word \"dont_measur\"", "measure-invalid.policy:16:9: pcr= is only valid with measure"}, true, nil},
 		{"check era", []string{"check", "--kernel", "6.12", policyDir + "appraise.policy"}, exitUsage, nil,
-			[]string{"appraise.policy:2:30: \"#\": a comment after a rule needs Linux 6.14", "appraise.policy:11:1: dont_audit needs Linux 6.19"}, true, nil},
-		{"check warning", []string{"check", policyDir + "appraise.policy"}, exitOK, []string{"ok, 13 rules"}, nil, false, nil},
+			[]string{"appraise.policy:2:30: \"#\": a comment after a rule needs Linux 6.14", "appraise.policy:10:1: dont_audit needs Linux 6.19"}, true, nil},
+		{"check warning", []string{"check", policyDir + "appraise.policy"}, exitOK, []string{"ok, 12 rules"}, nil, false, nil},
 		{"check missing file", []string{"check", policyDir + "nope.policy"}, exitUsage, nil, []string{"nope.policy", "no such file"}, true, nil},
 		{"check no file", []string{"check"}, exitUsage, nil, []string{"usage: imasim policy check"}, true, nil},
 		{"check bad kernel", []string{"check", "--kernel", "six", policyDir + "kexec.policy"}, exitUsage, nil, []string{"kernel version"}, true, nil},
 		{"check bad kconfig", []string{"check", "--kconfig", "x", policyDir + "kexec.policy"}, exitUsage, nil, []string{"unknown --kconfig item"}, true, nil},
+		{"check modsig default", []string{"check", policyDir + "appraise-modsig.policy"}, exitUsage, nil, []string{"appraise-modsig.policy:3:34: appraise_type=imasig|modsig needs CONFIG_IMA_APPRAISE_MODSIG"}, true, nil},
+		{"check modsig kconfig", []string{"check", "--kconfig", "modsig", policyDir + "appraise-modsig.policy"}, exitOK, []string{"ok, 2 rules"}, nil, false, nil},
 		{"check keys without config", []string{"check", "--kconfig", "no-keycheck", policyDir + "keys.policy"}, exitUsage, nil, []string{"keys.policy:2:9: func=KEY_CHECK needs CONFIG_IMA_MEASURE_ASYMMETRIC_KEYS"}, true, nil},
 		{"explain seed", []string{"explain", policyDir + "conditionals.policy", "--func", "BPRM_CHECK", "--uid", "65534", "--fs", "xfs"}, exitOK,
 			[]string{"line 7:   audit func=BPRM_CHECK uid=65534", "actions:  audit", "pcr:      10"}, nil, false, nil},
@@ -113,7 +115,7 @@ func TestPolicyCheckJSON(t *testing.T) {
 	assert.Len(t, res[0].Errors, 6)
 	assert.Equal(t, jsonPos{Line: 7, Col: 14, Msg: "fsmagic=tmpfs: not a hex number"}, res[0].Errors[1])
 	assert.True(t, res[1].Valid)
-	assert.Equal(t, 13, res[1].Rules)
+	assert.Equal(t, 12, res[1].Rules)
 	assert.Empty(t, res[1].Errors)
 }
 

@@ -46,13 +46,16 @@ func (v Version) Less(w Version) bool {
 
 // Kernel selects the kernel the parser and the built-in policies follow:
 // its version and the config options that change the language. The zero
-// value is the newest modelled kernel with Debian's IMA options.
+// value is the newest modelled kernel with the IMA options of Debian's
+// cloud kernels (6.1.176, 6.12.107 configs): no CONFIG_IMA_APPRAISE_MODSIG,
+// CONFIG_IMA_MEASURE_ASYMMETRIC_KEYS=y, no CONFIG_IMA_WRITE_POLICY.
 type Kernel struct {
 	Version Version // zero: Newest
 
-	// NoModsig: CONFIG_IMA_APPRAISE_MODSIG is off, so
-	// appraise_type=imasig|modsig is rejected.
-	NoModsig bool
+	// Modsig: CONFIG_IMA_APPRAISE_MODSIG is on, so
+	// appraise_type=imasig|modsig (and before 6.3 appraise_flag=) is
+	// accepted.
+	Modsig bool
 	// NoKeyCheck: CONFIG_IMA_MEASURE_ASYMMETRIC_KEYS is off, so func=KEY_CHECK
 	// and keyrings= are rejected.
 	NoKeyCheck bool

@@ -489,7 +489,7 @@ func (p *parser) appraiseType(t token, val string) *lineErr {
 			return errAt(t.col, "appraise_type=sigv3 needs digest_type=verity before it on kernels before 7.0")
 		}
 	case "imasig|modsig":
-		if p.k.NoModsig {
+		if !p.k.Modsig {
 			return errAt(t.col, "appraise_type=imasig|modsig needs CONFIG_IMA_APPRAISE_MODSIG")
 		}
 		if verity || p.r.Flags&Sigv3Required != 0 {
@@ -507,7 +507,7 @@ func (p *parser) appraiseFlag(t token, val string) *lineErr {
 		p.warn(t.col, "appraise_flag= is ignored since Linux 6.3 (the blacklist check is always on)")
 		return nil
 	}
-	if p.k.NoModsig || !strings.Contains(val, "blacklist") {
+	if !p.k.Modsig || !strings.Contains(val, "blacklist") {
 		return errAt(t.col, "appraise_flag=%s: only check_blacklist, with CONFIG_IMA_APPRAISE_MODSIG", val)
 	}
 	p.set(CheckBlacklist, t.col)

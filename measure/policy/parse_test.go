@@ -15,6 +15,8 @@ var (
 	k61  = Kernel{Version: Version{6, 1}}
 	k612 = Kernel{Version: Version{6, 12}}
 	k72  = Kernel{}
+	// kmod has CONFIG_IMA_APPRAISE_MODSIG, which Debian's kernels lack.
+	kmod = Kernel{Modsig: true}
 )
 
 // The examples of Documentation/ABI/testing/ima_policy, written out by
@@ -56,14 +58,14 @@ func TestDocumentedExamples(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := ParseRule(tc.rule, k72)
+			r, err := ParseRule(tc.rule, kmod)
 			if tc.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.wantErr)
 				return
 			}
 			require.NoError(t, err, "ParseRule(%q)", tc.rule)
-			assertRoundTrip(t, r, k72)
+			assertRoundTrip(t, r, kmod)
 		})
 	}
 }
@@ -134,7 +136,7 @@ func TestParseErrors(t *testing.T) {
 		{"label outside critical", k72, "measure label=selinux", 9, "label= is not allowed with a rule without func="},
 		{"cmdline mask", k72, "measure func=KEXEC_CMDLINE mask=MAY_READ", 28, "mask= is not allowed with func=KEXEC_CMDLINE"},
 		{"cmdline appraise", k72, "appraise func=KEXEC_CMDLINE", 1, "allows only measure"},
-		{"modsig on bprm", k72, "appraise func=BPRM_CHECK appraise_type=imasig|modsig", 26, "appraise_type= is not allowed with func=BPRM_CHECK"},
+		{"modsig on bprm", kmod, "appraise func=BPRM_CHECK appraise_type=imasig|modsig", 26, "appraise_type= is not allowed with func=BPRM_CHECK"},
 		{"verity on module", k72, "measure func=MODULE_CHECK digest_type=verity", 27, "digest_type= is not allowed with func=MODULE_CHECK"},
 		{"verity appraise without sig", k72, "appraise func=BPRM_CHECK digest_type=verity", 26, "needs appraise_type=sigv3"},
 		{"verity then imasig", k72, "appraise digest_type=verity appraise_type=imasig", 29, "conflicts with digest_type=verity"},
@@ -149,10 +151,10 @@ func TestParseErrors(t *testing.T) {
 		{"reqprot before 6.3", k61, "measure func=MMAP_CHECK_REQPROT", 9, "needs Linux 6.3"},
 		{"sigv3 without verity before 7.0", k612, "appraise func=BPRM_CHECK appraise_type=sigv3", 26, "needs digest_type=verity"},
 		{"digest_type after appraise_type before 7.0", k612, "appraise appraise_type=imasig digest_type=verity", 31, "must come before appraise_type="},
-		{"appraise_flag alone 6.1", k61, "appraise func=MODULE_CHECK appraise_flag=check_blacklist", 28, "needs appraise_type=imasig|modsig"},
+		{"appraise_flag alone 6.1", Kernel{Version: Version{6, 1}, Modsig: true}, "appraise func=MODULE_CHECK appraise_flag=check_blacklist", 28, "needs appraise_type=imasig|modsig"},
 		{"appraise_flag other 6.1", k61, "appraise func=MODULE_CHECK appraise_flag=yes", 28, "only check_blacklist"},
 		{"key_check without config", Kernel{NoKeyCheck: true}, "measure func=KEY_CHECK", 9, "CONFIG_IMA_MEASURE_ASYMMETRIC_KEYS"},
-		{"modsig without config", Kernel{NoModsig: true}, "appraise func=MODULE_CHECK appraise_type=imasig|modsig", 28, "CONFIG_IMA_APPRAISE_MODSIG"},
+		{"modsig without config", Kernel{}, "appraise func=MODULE_CHECK appraise_type=imasig|modsig", 28, "CONFIG_IMA_APPRAISE_MODSIG"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,7 +184,7 @@ func TestEraDifferences(t *testing.T) {
 	for _, tc := range tests {
 		for v, want := range tc.accepted {
 			t.Run(tc.name+"/"+v.String(), func(t *testing.T) {
-				_, errs, err := ParseAll(strings.NewReader(tc.rule), "x", Kernel{Version: v})
+				_, errs, err := ParseAll(strings.NewReader(tc.rule), "x", Kernel{Version: v, Modsig: true})
 				require.NoError(t, err)
 				assert.Equal(t, want, len(errs) == 0, "Linux %s accepts %q: %v", v, tc.rule, errs)
 			})
@@ -199,7 +201,7 @@ func TestParseFlags(t *testing.T) {
 	}{
 		{"imasig 7.2", k72, "appraise appraise_type=imasig", DigsigRequired | CheckBlacklist},
 		{"imasig 6.1", k61, "appraise appraise_type=imasig", DigsigRequired},
-		{"modsig 6.1 flag", k61, "appraise func=MODULE_CHECK appraise_type=imasig|modsig appraise_flag=check_blacklist", FlagFunc | DigsigRequired | ModsigAllowed | CheckBlacklist},
+		{"modsig 6.1 flag", Kernel{Version: Version{6, 1}, Modsig: true}, "appraise func=MODULE_CHECK appraise_type=imasig|modsig appraise_flag=check_blacklist", FlagFunc | DigsigRequired | ModsigAllowed | CheckBlacklist},
 		{"sigv3 7.2", k72, "appraise appraise_type=sigv3", Sigv3Required | DigsigRequired | CheckBlacklist},
 		{"sigv3 verity 6.12", k612, "appraise digest_type=verity appraise_type=sigv3", VerityRequired | DigsigRequired | CheckBlacklist},
 		{"inmask euid", k72, "measure func=FILE_CHECK mask=^MAY_READ euid=0", FlagFunc | FlagInMask | FlagEUID},
@@ -253,13 +255,17 @@ func TestPolicyFiles(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			data, err := os.ReadFile(f)
 			require.NoError(t, err)
-			p, errs, err := ParseAll(strings.NewReader(string(data)), f, k72)
+			k := k72
+			if strings.Contains(f, "modsig") {
+				k = kmod
+			}
+			p, errs, err := ParseAll(strings.NewReader(string(data)), f, k)
 			require.NoError(t, err)
 			if !strings.HasSuffix(f, "-invalid.policy") {
 				require.Empty(t, errs)
 				require.NotEmpty(t, p.Rules)
 				for _, r := range p.Rules {
-					assertRoundTrip(t, r, k72)
+					assertRoundTrip(t, r, k)
 				}
 				return
 			}
