@@ -308,6 +308,10 @@ func (p *parser) word(t token) *lineErr {
 			return errAt(t.col, "%s= given twice", key)
 		}
 		p.r.LSM[slot], p.lcols[slot] = val, t.col
+		// ima_lsm_rule_init: a label no active LSM knows fails the write
+		// that replaces the boot policy; later writes keep a rule that
+		// never matches (seen on Debian kernels with AppArmor).
+		p.warn(t.col, "%s= needs an active LSM that knows %q (e.g. SELinux); otherwise the kernel rejects the rule on the first policy write", key, val)
 	case "digest_type":
 		return p.digestType(t, val)
 	case "appraise_type":
