@@ -82,3 +82,43 @@ func TestKernelOracle(t *testing.T) {
 }
 
 func fmtSscan(s string, n *int, res *string) (int, error) { return fmt.Sscan(s, n, res) }
+
+// TestKernelMatchOracle compares the tcb built-in's decisions with what real
+// kernels booted with ima_policy=tcb measured on tmpfs (match-linux-*.txt):
+// the init program and a program run from a fresh tmpfs (BPRM_CHECK as
+// root), and a file read there (FILE_CHECK MAY_READ as root).
+func TestKernelMatchOracle(t *testing.T) {
+	for _, ok := range oracleKernels {
+		t.Run(ok.file, func(t *testing.T) {
+			data, err := os.ReadFile("../../testdata/policies/oracle/match-" + ok.file)
+			require.NoError(t, err)
+			p, err := BuiltinKernel("tcb", ok.k)
+			require.NoError(t, err)
+			magic := map[string]uint64{}
+			seen := 0
+			for _, l := range strings.Split(string(data), "\n") {
+				f := strings.Fields(l)
+				switch {
+				case len(f) == 3 && f[0] == "FS":
+					m, ok := kstrtoul(f[2], 16)
+					require.True(t, ok, "line %q", l)
+					magic[f[1]] = m
+				case len(f) == 3 && f[0] == "MEASURED":
+					a := Attrs{Func: BprmCheck, Mask: MayExec, CapSetUID: true, CapSetGID: true}
+					dir := "/t"
+					switch f[1] {
+					case "/agent":
+						dir = "/"
+					case "/t/data":
+						a.Func, a.Mask = FileCheck, MayRead
+					}
+					a.FSMagic = magic[dir]
+					d := p.Match(a)
+					assert.Equal(t, f[2] == "yes", d.Actions&Measure != 0, "%s on %#x: kernel measured=%s, model %+v", f[1], a.FSMagic, f[2], d)
+					seen++
+				}
+			}
+			assert.Equal(t, 3, seen)
+		})
+	}
+}

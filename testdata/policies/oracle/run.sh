@@ -5,10 +5,18 @@
 # prints "N ok|fail" lines. Nothing is loaded (the agent ends with a bad
 # rule, so the kernel drops the policy at close).
 #
-# usage: run.sh KERNEL-IMAGE > linux-VERSION.txt
+# With "match" it boots with ima_policy=tcb instead and reports which
+# accesses on a fresh tmpfs (exec, root read) the built-in policy measured.
+#
+# usage: run.sh KERNEL-IMAGE [match] > linux-VERSION.txt
 # needs: go, qemu-system-x86_64, busybox (static), cpio, gzip
 set -eu
 kernel=$1
+mode=${2:-rules}
+append="console=ttyS0 panic=-1 quiet"
+if [ "$mode" = match ]; then
+	append="$append ima_policy=tcb"
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -24,13 +32,14 @@ cat > "$work/root/init" <<'INIT'
 /bin/busybox mount -t sysfs sys /sys
 /bin/busybox mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 echo "ORACLE-KERNEL $(/bin/busybox uname -r)"
-/agent
+/agent $(/bin/busybox cat /mode)
 /bin/busybox poweroff -f
 INIT
 chmod +x "$work/root/init"
+if [ "$mode" = match ]; then echo match > "$work/root/mode"; else : > "$work/root/mode"; fi
 (cd "$work/root" && find . | cpio -o -H newc --quiet | gzip -1 > "$work/initrd.gz")
 timeout 300 qemu-system-x86_64 -accel tcg -m 512 -kernel "$kernel" -initrd "$work/initrd.gz" \
-	-append "console=ttyS0 panic=-1 quiet" -nodefaults -display none -serial stdio -no-reboot \
+	-append "$append" -nodefaults -display none -serial stdio -no-reboot \
 	> "$work/out.txt" 2>&1 || true
 if ! grep -q '^ORACLE-END' "$work/out.txt"; then
 	echo "run.sh: the guest did not finish; its console said:" >&2
@@ -38,5 +47,10 @@ if ! grep -q '^ORACLE-END' "$work/out.txt"; then
 	exit 1
 fi
 ver=$(sed -n 's/^ORACLE-KERNEL //p' "$work/out.txt" | tr -d '\r')
+if [ "$mode" = match ]; then
+	echo "# $ver under QEMU (TCG) with ima_policy=tcb: statfs magics, then measured or not"
+	sed -n 's/^ORACLE-\(FS\|MEASURED\) /\1 /p' "$work/out.txt" | tr -d '\r'
+	exit 0
+fi
 echo "# $ver under QEMU (TCG), rules.txt line -> ok|fail of its write(2) to ima/policy"
 sed -n 's/^ORACLE \([0-9]\)/\1/p' "$work/out.txt" | tr -d '\r'
