@@ -108,7 +108,7 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	}
 	if ff == "json" {
-		code := writeJSON(stdout, stderr, map[string]any{"schema": 1, "profiles": profileNames(p, q), "stats": st, "findings": found, "files": files})
+		code := printJSON(stdout, stderr, map[string]any{"schema": 1, "profiles": profileNames(p, q), "stats": st, "findings": found, "files": files})
 		if code != exitOK {
 			return code
 		}
