@@ -15,7 +15,7 @@ const NumPCRs = 24
 // Software is a pure-Go PCR bank set, analogous to a TPM's PCR banks after
 // TPM2_Startup(CLEAR): all PCRs zero, PCR = H(PCR || digest) on extend.
 type Software struct {
-	mu    sync.Mutex
+	mu     sync.Mutex
 	banks  []crypto.Hash
 	pcrs   map[crypto.Hash]*[NumPCRs][]byte
 	closed bool

@@ -69,12 +69,12 @@ func ParseSpec(spec string) (Spec, error) {
 		return bad("want swtpm:unix:DATA_SOCK[,ctrl=CTRL_SOCK] or swtpm:tcp:HOST:PORT[,ctrl=PORT]")
 	}
 	s := Spec{Backend: name, Network: network}
-	addr, opts, _ := strings.Cut(rest, ",")
+	addr, opts, hasOpts := strings.Cut(rest, ",")
 	if addr == "" {
 		return bad("missing %s address", network)
 	}
 	for opt := range strings.SplitSeq(opts, ",") {
-		if opt == "" && opts == "" {
+		if !hasOpts {
 			break
 		}
 		k, v, _ := strings.Cut(opt, "=")

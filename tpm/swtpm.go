@@ -50,6 +50,9 @@ func (s *streamTPM) Send(cmd []byte) ([]byte, error) {
 		return nil, fmt.Errorf("set deadline: %w", err)
 	}
 	if _, err := s.conn.Write(cmd); err != nil {
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			return nil, fmt.Errorf("send command: connection lost (swtpm gone?): %w", err)
+		}
 		return nil, fmt.Errorf("send command: %w", err)
 	}
 	rsp := make([]byte, 10)
