@@ -6,9 +6,7 @@ require (
 	github.com/google/go-tpm v0.9.8
 	github.com/google/go-tpm-tools v0.4.11
 	github.com/stretchr/testify v1.12.1
+	golang.org/x/sys v0.45.0
 )
 
-require (
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	golang.org/x/sys v0.45.0 // indirect
-)
+require go.yaml.in/yaml/v3 v3.0.5 // indirect

@@ -161,24 +161,6 @@ func TestStandIn(t *testing.T) {
 	assert.Equal(t, make([]byte, 20), real10[crypto.SHA1], "the real PCR 10 was left alone")
 }
 
-func TestDeviceMissing(t *testing.T) {
-	path := t.TempDir() + "/tpmrm9"
-	_, err := Open("device:" + path)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "tpm device: open "+path)
-	assert.ErrorIs(t, err, os.ErrNotExist)
-
-	// A regular file is not a TPM.
-	f := t.TempDir() + "/file"
-	require.NoError(t, os.WriteFile(f, nil, 0o600))
-	_, err = Open("device:" + f)
-	assert.ErrorContains(t, err, "not a device")
-
-	// The real-PCR guard fires before the device is touched.
-	_, err = OpenContext(context.Background(), "device:"+path, Options{PCR: 10})
-	assert.ErrorContains(t, err, "cannot be reset")
-}
-
 // TestBackendsAgree is the bit-for-bit check: the same extends give the same
 // PCR values on every backend this machine has.
 func TestBackendsAgree(t *testing.T) {
@@ -210,6 +192,8 @@ func TestBackendsAgree(t *testing.T) {
 			s := startExternalSwtpm(t, "tcp")
 			return "swtpm:tcp:" + s.data + ",ctrl=" + s.ctrl
 		}, Options{}},
+		{"device-pty", func(t *testing.T) string { return "device:" + startPtySwtpm(t) }, Options{}},
+		{"device-pty-real-pcr", func(t *testing.T) string { return "device:" + startPtySwtpm(t) }, Options{PCR: 10, AllowRealPCR: true}},
 		{"simulator", func(t *testing.T) string {
 			if !SimulatorAvailable {
 				t.Skip("simulator not in this build: go test -tags tpmsim")
