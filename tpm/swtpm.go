@@ -41,11 +41,25 @@ const (
 type streamTPM struct {
 	conn    net.Conn
 	timeout time.Duration
+	// broken is the first I/O error: after it, a late response could be
+	// taken for the next command's, so every later Send fails.
+	broken error
 }
 
 // Send implements transport.TPM: write the command, read the 10-byte
 // response header (tag, size, code), then the rest of the response.
 func (s *streamTPM) Send(cmd []byte) ([]byte, error) {
+	if s.broken != nil {
+		return nil, fmt.Errorf("connection unusable after an earlier error: %w", s.broken)
+	}
+	rsp, err := s.send(cmd)
+	if err != nil {
+		s.broken = err
+	}
+	return rsp, err
+}
+
+func (s *streamTPM) send(cmd []byte) ([]byte, error) {
 	if err := s.conn.SetDeadline(time.Now().Add(s.timeout)); err != nil {
 		return nil, fmt.Errorf("set deadline: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -317,15 +318,41 @@ func TestFaultSwtpmKilled(t *testing.T) {
 		require.NoError(t, p.Close())
 		assert.NoDirExists(t, proc.dir)
 	})
-	t.Run("connected", func(t *testing.T) {
-		s := startExternalSwtpm(t, "unix")
-		p := openT(t, "swtpm:unix:"+s.data+",ctrl="+s.ctrl, Options{})
-		extendSeq(t, p, IMAPCR, 3)
-		s.kill()
-		err := p.Extend(IMAPCR, digestsOf(p.Banks(), "after kill"))
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "tpm swtpm: extend PCR 10 (")
-	})
+	for _, network := range []string{"unix", "tcp"} {
+		t.Run("connected-"+network, func(t *testing.T) {
+			s := startExternalSwtpm(t, network)
+			p := openT(t, "swtpm:"+network+":"+s.data+",ctrl="+s.ctrl, Options{})
+			extendSeq(t, p, IMAPCR, 3)
+			s.kill()
+			err := p.Extend(IMAPCR, digestsOf(p.Banks(), "after kill"))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "tpm swtpm: extend PCR 10 (")
+		})
+	}
+}
+
+// TestFaultSwtpmHung: swtpm stops answering; the extend times out, and the
+// connection is not trusted again (a late answer must not pass for the
+// next command's).
+func TestFaultSwtpmHung(t *testing.T) {
+	needSwtpm(t)
+	banks := []crypto.Hash{crypto.SHA256}
+	p := openT(t, "swtpm", Options{Banks: banks})
+	c := p.(*chip)
+	c.tpm.(*streamTPM).timeout = 200 * time.Millisecond
+	extendSeq(t, p, IMAPCR, 1)
+	proc := c.swtpm.cmd.Process
+	require.NoError(t, proc.Signal(syscall.SIGSTOP))
+	err := p.Extend(IMAPCR, digestsOf(banks, "while stopped"))
+	require.NoError(t, proc.Signal(syscall.SIGCONT))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "tpm swtpm: extend PCR 10 (sha256): read response: ")
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+
+	// swtpm runs again and has answered by now, but the backend stays failed.
+	time.Sleep(50 * time.Millisecond)
+	_, err = p.Read(IMAPCR)
+	assert.ErrorContains(t, err, "tpm swtpm: read PCR 10: connection unusable after an earlier error")
 }
 
 // TestFaultSocketMissing: nothing listens where the spec points.
