@@ -242,8 +242,8 @@ func (p *swtpmProc) stop() error {
 
 // startSwtpm runs `swtpm socket --tpm2` with fresh state in a temp dir,
 // Unix data and control sockets, then INIT + Startup(CLEAR) through them.
-// The process is killed and the dir removed on Close, on ctx cancel, and
-// (Pdeathsig) if this process dies.
+// The process is killed and the dir removed on Close, on ctx cancel; it
+// exits by itself (Pdeathsig, --terminate) if this process dies.
 func startSwtpm(ctx context.Context, opts Options) (PCRs, error) {
 	bin, err := exec.LookPath("swtpm")
 	if err != nil {
@@ -260,7 +260,9 @@ func startSwtpm(ctx context.Context, opts Options) (PCRs, error) {
 		return nil, fmt.Errorf("tpm swtpm: start: %w", err)
 	}
 	p := &swtpmProc{dir: dir, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "socket", "--tpm2",
+	// --terminate: swtpm exits when the data connection closes, so it
+	// cannot outlive this process even where Pdeathsig does not fire.
+	p.cmd = exec.Command(bin, "socket", "--tpm2", "--terminate",
 		"--tpmstate", "dir="+state,
 		"--server", "type=unixio,path="+data,
 		"--ctrl", "type=unixio,path="+ctrl)
