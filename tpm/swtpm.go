@@ -89,8 +89,8 @@ func (s *streamTPM) send(cmd []byte) ([]byte, error) {
 
 // swtpmInit sends CMD_INIT on a swtpm control channel: the TPM is (re)started
 // as at power-on, so all PCRs are back to their reset values after Startup.
-func swtpmInit(network, addr string, retryUntil time.Time) error {
-	conn, err := dial(network, addr, retryUntil)
+func swtpmInit(ctx context.Context, network, addr string, retryUntil time.Time) error {
+	conn, err := dial(ctx, network, addr, retryUntil)
 	if err != nil {
 		return fmt.Errorf("connect control channel: %w", err)
 	}
@@ -108,7 +108,7 @@ func swtpmInit(network, addr string, retryUntil time.Time) error {
 		return fmt.Errorf("read CMD_INIT result: %w", err)
 	}
 	if rc := binary.BigEndian.Uint32(res[:]); rc != 0 {
-		return fmt.Errorf("CMD_INIT: %w", tpm2.TPMRC(rc))
+		return fmt.Errorf("CMD_INIT: swtpm result 0x%x", rc)
 	}
 	return nil
 }
@@ -129,9 +129,10 @@ func startup(backend string, t transport.TPM) error {
 
 // dial connects, retrying a refused or missing Unix socket until deadline
 // (a starting swtpm creates its socket just before it listens).
-func dial(network, addr string, deadline time.Time) (net.Conn, error) {
+func dial(ctx context.Context, network, addr string, deadline time.Time) (net.Conn, error) {
+	d := net.Dialer{Timeout: swtpmCommandTimeout}
 	for {
-		conn, err := net.DialTimeout(network, addr, swtpmCommandTimeout)
+		conn, err := d.DialContext(ctx, network, addr)
 		if err == nil || time.Now().After(deadline) ||
 			!(errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)) {
 			return conn, err
@@ -145,7 +146,7 @@ func openSwtpm(ctx context.Context, s Spec, opts Options) (PCRs, error) {
 	if s.Network == "" {
 		return startSwtpm(ctx, opts)
 	}
-	c, err := connectSwtpm(s.Network, s.Addr, s.Ctrl, time.Time{}, nil, opts)
+	c, err := connectSwtpm(ctx, s.Network, s.Addr, s.Ctrl, time.Time{}, nil, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +158,7 @@ func openSwtpm(ctx context.Context, s Spec, opts Options) (PCRs, error) {
 // connectSwtpm connects to the data channel of a running swtpm; with ctrl it
 // first sends CMD_INIT. Dials are retried until retryUntil. extra runs after
 // closing the connection, on Close or on error.
-func connectSwtpm(network, addr, ctrl string, retryUntil time.Time, extra func() error, opts Options) (*chip, error) {
+func connectSwtpm(ctx context.Context, network, addr, ctrl string, retryUntil time.Time, extra func() error, opts Options) (*chip, error) {
 	fail := func(step string, err error) (*chip, error) {
 		err = fmt.Errorf("tpm swtpm: %s: %w", step, err)
 		if extra != nil {
@@ -166,11 +167,11 @@ func connectSwtpm(network, addr, ctrl string, retryUntil time.Time, extra func()
 		return nil, err
 	}
 	if ctrl != "" {
-		if err := swtpmInit(network, ctrl, retryUntil); err != nil {
+		if err := swtpmInit(ctx, network, ctrl, retryUntil); err != nil {
 			return fail("init via control channel "+ctrl, err)
 		}
 	}
-	conn, err := dial(network, addr, retryUntil)
+	conn, err := dial(ctx, network, addr, retryUntil)
 	if err != nil {
 		return fail("connect data channel", err)
 	}
@@ -277,7 +278,7 @@ func startSwtpm(ctx context.Context, opts Options) (PCRs, error) {
 	if err := waitSockets(ctx, p, data, ctrl); err != nil {
 		return nil, errors.Join(fmt.Errorf("tpm swtpm: start: %w", err), p.stop())
 	}
-	c, err := connectSwtpm("unix", data, ctrl, time.Now().Add(swtpmStartTimeout), p.stop, opts)
+	c, err := connectSwtpm(ctx, "unix", data, ctrl, time.Now().Add(swtpmStartTimeout), p.stop, opts)
 	if err != nil {
 		return nil, err
 	}
