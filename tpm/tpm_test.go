@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -418,4 +421,40 @@ func TestSwtpmBanksOption(t *testing.T) {
 	_, err := OpenContext(context.Background(), "swtpm", Options{Banks: []crypto.Hash{crypto.SHA3_256}})
 	assert.ErrorContains(t, err, "tpm swtpm: bank SHA3-256 not allocated")
 	assert.Empty(t, swtpmChildren())
+}
+
+// TestConcurrentExtends: goroutines extending different PCRs at once on one
+// backend each get the same values as a sequential software run.
+func TestConcurrentExtends(t *testing.T) {
+	specs := []string{"software"}
+	if _, err := exec.LookPath("swtpm"); err == nil {
+		specs = append(specs, "swtpm")
+	}
+	if SimulatorAvailable {
+		specs = append(specs, "simulator")
+	}
+	banks := []crypto.Hash{crypto.SHA1, crypto.SHA256}
+	want := NewSoftware(banks...)
+	extendSeq(t, want, 0, 20)
+	wantPCR, err := want.Read(0)
+	require.NoError(t, err)
+	for _, spec := range specs {
+		t.Run(spec, func(t *testing.T) {
+			p := openT(t, spec, Options{Banks: banks})
+			var wg sync.WaitGroup
+			for pcr := range 8 {
+				wg.Go(func() { // assert, not require: not the test goroutine
+					for i := range 20 {
+						assert.NoError(t, p.Extend(pcr, digestsOf(banks, fmt.Sprintf("imasim %d", i))))
+					}
+				})
+			}
+			wg.Wait()
+			for pcr := range 8 {
+				got, err := p.Read(pcr)
+				require.NoError(t, err)
+				assert.Equal(t, wantPCR, got, "%s PCR %d", spec, pcr)
+			}
+		})
+	}
 }
