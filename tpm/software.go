@@ -21,7 +21,8 @@ type Software struct {
 	closed bool
 }
 
-// NewSoftware returns zeroed banks for the given algorithms.
+// NewSoftware returns zeroed banks for the given algorithms, which must be
+// distinct and available (linked into the binary).
 func NewSoftware(banks ...crypto.Hash) *Software {
 	s := &Software{banks: banks, pcrs: map[crypto.Hash]*[NumPCRs][]byte{}}
 	for _, h := range banks {

@@ -107,6 +107,11 @@ func OpenContext(ctx context.Context, spec string, opts Options) (PCRs, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i, h := range opts.Banks {
+		if slices.Contains(opts.Banks[:i], h) {
+			return nil, fmt.Errorf("tpm %s: bank %s given twice", s.Backend, HashName(h))
+		}
+	}
 	var p PCRs
 	switch s.Backend {
 	case BackendSoftware:

@@ -111,7 +111,10 @@ func TestOpenDefaults(t *testing.T) {
 	p := openT(t, "software", Options{Banks: []crypto.Hash{crypto.SHA384}})
 	assert.Equal(t, []crypto.Hash{crypto.SHA384}, p.Banks())
 
-	_, err := Open("tpm3")
+	_, err := OpenContext(context.Background(), "software", Options{Banks: []crypto.Hash{crypto.SHA1, crypto.SHA1}})
+	assert.ErrorContains(t, err, "tpm software: bank sha1 given twice")
+
+	_, err = Open("tpm3")
 	assert.ErrorContains(t, err, `unknown backend "tpm3"`)
 }
 
