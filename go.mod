@@ -3,6 +3,8 @@ module github.com/imasim/imasim
 go 1.26.8
 
 require (
+	github.com/google/go-tpm v0.9.8
+	github.com/google/go-tpm-tools v0.4.11
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/sys v0.49.0
 )
