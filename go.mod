@@ -1,3 +1,13 @@
 module github.com/imasim/imasim
 
 go 1.26.8
+
+require (
+	github.com/emmansun/gmsm v0.15.5
+	github.com/stretchr/testify v1.12.1
+)
+
+require (
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/sys v0.3.0 // indirect
+)
