@@ -39,6 +39,8 @@ type EntryReader interface {
 	Next() (*Entry, error)
 }
 
+const hdrMax = 4 + MaxDigestSize + 4
+
 // Reader streams entries from a binary_runtime_measurements file, as
 // written by Linux v6.12: ima_fs.c:ima_measurements_show. Memory stays
 // bounded by the largest entry.
@@ -52,7 +54,7 @@ type Reader struct {
 	err   error
 
 	e      Entry
-	hdr    [4 + MaxDigestSize + 4]byte
+	hdr    [hdrMax + 4]byte // entry header, then the data length
 	name   []byte
 	data   []byte
 	fields [][]byte
@@ -245,11 +247,11 @@ func (r *Reader) readIMA(start int64) error {
 }
 
 func (r *Reader) readData(start int64, t *Template) error {
-	var lb [4]byte
-	if _, err := r.readFull(lb[:]); err != nil {
+	lb := r.hdr[hdrMax:]
+	if _, err := r.readFull(lb); err != nil {
 		return r.fail(start, truncated(err, "template data length"))
 	}
-	dl := r.order.Uint32(lb[:])
+	dl := r.order.Uint32(lb)
 	if uint64(dl) > uint64(r.opt.maxData()) {
 		return r.fail(start, fmt.Errorf("%w: template data length %d (max %d)", ErrTooLong, dl, r.opt.maxData()))
 	}

@@ -2,6 +2,9 @@ package measure
 
 import (
 	"bytes"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -78,7 +81,7 @@ type track struct {
 	used    [NumPCRs]bool
 	want    [NumPCRs][]byte
 	matches [NumPCRs][]int
-	ext     [MaxDigestSize]byte
+	buf     [2 * MaxDigestSize]byte // PCR || digest, the extend input
 }
 
 // Replayer replays entries into software PCR banks, in every configured
@@ -87,12 +90,11 @@ type track struct {
 // are replayed and every template digest is checked.
 type Replayer struct {
 	tracks     []*track
-	hashers    map[Algo]hash.Hash
-	th         map[Algo]*[MaxDigestSize]byte
+	hashers    [SM3 + 1]hash.Hash
+	th         [SM3 + 1][MaxDigestSize]byte // this entry's template hash per algorithm
 	need       []Algo
 	scratch    []byte
 	n          int
-	offset     int64
 	violations int
 	digestErrs []int
 	nDigestErr int
@@ -118,7 +120,7 @@ func NewReplayer(cfg ReplayConfig) (*Replayer, error) {
 	if len(modes) == 0 {
 		modes = Modes
 	}
-	r := &Replayer{hashers: map[Algo]hash.Hash{}, th: map[Algo]*[MaxDigestSize]byte{}}
+	r := &Replayer{}
 	seen := map[[2]uint8]bool{}
 	for _, b := range banks {
 		if !b.valid() {
@@ -156,12 +158,59 @@ func NewReplayer(cfg ReplayConfig) (*Replayer, error) {
 }
 
 func (r *Replayer) addNeed(a Algo) {
-	if _, ok := r.hashers[a]; ok {
+	if r.hashers[a] != nil {
 		return
 	}
 	r.hashers[a] = a.New()
-	r.th[a] = new([MaxDigestSize]byte)
 	r.need = append(r.need, a)
+}
+
+// templateHash computes e's template hash with a into r.th[a], with
+// one-shot hashing for the common case of raw template data.
+func (r *Replayer) templateHash(a Algo, e *Entry) {
+	if e.raw != nil && !e.Template.IsIMA() {
+		switch a {
+		case SHA1:
+			s := sha1.Sum(e.raw)
+			copy(r.th[a][:], s[:])
+			return
+		case SHA256:
+			s := sha256.Sum256(e.raw)
+			copy(r.th[a][:], s[:])
+			return
+		}
+	}
+	h := r.hashers[a]
+	h.Reset()
+	r.scratch = e.writeHashInput(h, e.order(), r.scratch)
+	h.Sum(r.th[a][:0])
+}
+
+// extend sets PCR p to H(PCR || d) where d already sits in t.buf after
+// the PCR's size (Linux v6.12: drivers/char/tpm/tpm2-cmd.c:tpm2_pcr_extend
+// as the TPM computes it).
+func (t *track) extend(p int) {
+	n := t.size
+	copy(t.buf[:n], t.pcr[p])
+	in := t.buf[:2*n]
+	switch t.bank {
+	case SHA1:
+		s := sha1.Sum(in)
+		copy(t.pcr[p], s[:])
+	case SHA256:
+		s := sha256.Sum256(in)
+		copy(t.pcr[p], s[:])
+	case SHA384:
+		s := sha512.Sum384(in)
+		copy(t.pcr[p], s[:])
+	case SHA512:
+		s := sha512.Sum512(in)
+		copy(t.pcr[p], s[:])
+	default:
+		t.h.Reset()
+		t.h.Write(in)
+		t.h.Sum(t.pcr[p][:0])
+	}
 }
 
 // Add replays one entry.
@@ -174,14 +223,11 @@ func (r *Replayer) Add(e *Entry) error {
 		r.violations++
 	} else {
 		da := e.digestAlgo()
-		if _, ok := r.hashers[da]; !ok {
+		if r.hashers[da] == nil {
 			r.addNeed(da)
 		}
 		for _, a := range r.need {
-			h := r.hashers[a]
-			h.Reset()
-			r.scratch = e.writeHashInput(h, e.order(), r.scratch)
-			h.Sum(r.th[a][:0])
+			r.templateHash(a, e)
 		}
 		if !bytes.Equal(e.Digest, r.th[da][:da.Size()]) {
 			r.nDigestErr++
@@ -192,7 +238,7 @@ func (r *Replayer) Add(e *Entry) error {
 	}
 	p := e.PCR
 	for _, t := range r.tracks {
-		d := t.ext[:t.size]
+		d := t.buf[t.size : 2*t.size]
 		switch {
 		case viol && t.mode == SHA1Padded:
 			clear(d)
@@ -206,13 +252,10 @@ func (r *Replayer) Add(e *Entry) error {
 		case t.mode == PerBank:
 			copy(d, r.th[t.bank][:t.size])
 		default:
-			clear(d)
 			copy(d, r.th[SHA1][:20])
+			clear(d[20:])
 		}
-		t.h.Reset()
-		t.h.Write(t.pcr[p])
-		t.h.Write(d)
-		t.h.Sum(t.pcr[p][:0])
+		t.extend(p)
 		t.used[p] = true
 		if w := t.want[p]; w != nil && bytes.Equal(w, t.pcr[p]) {
 			t.matches[p] = append(t.matches[p], r.n)
@@ -448,7 +491,7 @@ func (r *Replayer) Resume(s State) error {
 			return fmt.Errorf("replay resume: state has no %s %s track", t.bank, t.mode)
 		}
 	}
-	r.n, r.offset, r.violations = s.Entries, s.Offset, s.Violations
+	r.n, r.violations = s.Entries, s.Violations
 	return nil
 }
 
