@@ -69,6 +69,9 @@ type ReplayConfig struct {
 	Modes []Mode
 	// Quote to match; may be nil to just compute PCR values.
 	Quote Quote
+	// OnlyExtended compares only the quoted PCRs the list extends (for a
+	// quote of all PCRs read from a TPM, where firmware owns PCRs 0-9).
+	OnlyExtended bool
 }
 
 // track is one (bank, mode) replay.
@@ -93,6 +96,7 @@ type Replayer struct {
 	hashers    [SM3 + 1]hash.Hash
 	th         [SM3 + 1][MaxDigestSize]byte // this entry's template hash per algorithm
 	need       []Algo
+	onlyExt    bool
 	scratch    []byte
 	n          int
 	violations int
@@ -120,7 +124,7 @@ func NewReplayer(cfg ReplayConfig) (*Replayer, error) {
 	if len(modes) == 0 {
 		modes = Modes
 	}
-	r := &Replayer{}
+	r := &Replayer{onlyExt: cfg.OnlyExtended}
 	seen := map[[2]uint8]bool{}
 	for _, b := range banks {
 		if !b.valid() {
@@ -321,7 +325,7 @@ func (r *Replayer) Result() *Result {
 	for _, t := range r.tracks {
 		tr := TrackResult{Bank: t.bank, Mode: t.mode}
 		for i := range t.pcr {
-			if !t.used[i] && t.want[i] == nil {
+			if !t.used[i] && (t.want[i] == nil || r.onlyExt) {
 				continue
 			}
 			pr := PCRResult{PCR: i, Value: bytes.Clone(t.pcr[i]), Want: t.want[i],
@@ -417,11 +421,12 @@ func (res *Result) Verify() error {
 }
 
 // State is a replay checkpoint for incremental verification: the number of
-// entries consumed, the byte offset after them (binary lists), and the
-// running PCR values of every track (hex).
+// entries consumed, the byte offset after them and the byte order (binary
+// lists), and the running PCR values of every track (hex).
 type State struct {
 	Entries    int          `json:"entries"`
 	Offset     int64        `json:"offset,omitempty"`
+	Order      string       `json:"order,omitempty"` // "le" or "be"; set by the caller
 	Violations int          `json:"violations"`
 	Tracks     []TrackState `json:"tracks"`
 }
