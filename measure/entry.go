@@ -310,13 +310,18 @@ func newFileLike(template string, pcr int, algo Algo, digest []byte, name string
 	if err != nil {
 		return nil, err
 	}
-	if digest == nil {
+	violation := digest == nil
+	if violation {
 		digest = make([]byte, algo.Size())
 	}
 	fs := make([][]byte, len(t.Fields))
 	for i, f := range t.Fields {
 		switch f.ID {
 		case "d":
+			if violation { // Linux v6.12: ima_eventdigest_init_common, IMA_DIGEST_SIZE
+				fs[i] = make([]byte, 20)
+				continue
+			}
 			if t.IsIMA() && len(digest) != 20 {
 				return nil, fmt.Errorf("new ima entry: the ima template holds only 20-byte digests, got %s", algo)
 			}

@@ -224,6 +224,7 @@ func allTemplates(tb testing.TB) *List {
 	add(NewEntry("d|n", 12, bytes.Repeat([]byte{5}, 20), Name("/custom-dn")))
 	add(NewViolation("ima-ng", 10, SHA256, "/tmp/tomtou"))
 	add(NewViolation("ima", 10, SHA1, "/tmp/old"))
+	add(NewViolation("ima", 10, SHA256, "/tmp/old-sha256-kernel"))
 	pcrs := make([][]byte, 10)
 	for i := range pcrs {
 		pcrs[i] = bytes.Repeat([]byte{byte(i)}, 32)
@@ -310,7 +311,7 @@ func TestASCIIRendering(t *testing.T) {
 	res, err := l2.Replay(ReplayConfig{})
 	require.NoError(t, err)
 	assert.Zero(t, res.DigestErrorCount, "digest errors at %v", res.DigestErrors)
-	assert.Equal(t, 2, res.Violations)
+	assert.Equal(t, 3, res.Violations)
 }
 
 func TestPerBankASCII(t *testing.T) {

@@ -28,7 +28,9 @@ const (
 	SHA1Padded
 	// Fallback: a bank the kernel cannot hash (no crypto transform, e.g. sm3
 	// without CONFIG_CRYPTO_SM3) on kernels ≥ 5.8: padded SHA-1 digests,
-	// but violations 0xFF of the full bank size.
+	// but violations 0xFF of the full bank size. (A TPM algorithm the
+	// kernel does not know at all gets 0xFF×20 zero-padded violations,
+	// which is SHA1Padded.)
 	Fallback
 )
 

@@ -30,7 +30,8 @@ subcommands:
   extend FILE --tpm SPEC    extend a list's entries into a TPM (prime a verifier's TPM)
 
 FILE may be binary_runtime_measurements[_ALG] or ascii_runtime_measurements[_ALG]; the format,
-the byte order and (from a "_ALG" suffix) the digest bank are detected. Run
+the byte order and (from a "_ALG" suffix) the digest bank are detected. Entry indices in
+reports are 0-based (entry 0 is boot_aggregate). Run
 'imasim list SUBCOMMAND -h' for flags.
 `
 
