@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -386,6 +387,26 @@ func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		cfg.Modes = append(cfg.Modes, m)
 	}
+	var st *measure.State
+	if *stateIn != "" {
+		if st, err = readState(*stateIn); err != nil {
+			return bad(err)
+		}
+		// Without --banks/--modes, resume exactly the saved tracks.
+		for _, ts := range st.Tracks {
+			a, aerr := measure.ParseAlgo(ts.Bank)
+			m, merr := measure.ParseMode(ts.Mode)
+			if aerr != nil || merr != nil {
+				return bad(fmt.Errorf("--state %s: bad track %s %s", *stateIn, ts.Bank, ts.Mode))
+			}
+			if *banksF == "" && !slices.Contains(cfg.Banks, a) {
+				cfg.Banks = append(cfg.Banks, a)
+			}
+			if *modesF == "" && !slices.Contains(cfg.Modes, m) {
+				cfg.Modes = append(cfg.Modes, m)
+			}
+		}
+	}
 	rp, err := measure.NewReplayer(cfg)
 	if err != nil {
 		return bad(err)
@@ -396,9 +417,9 @@ func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		return bad(err)
 	}
 	defer ol.Close()
-	if *stateIn != "" {
-		if code := resumeState(*stateIn, rp, ol, stderr); code != exitOK {
-			return code
+	if st != nil {
+		if err := resumeState(*st, rp, ol); err != nil {
+			return bad(fmt.Errorf("--state %s: %w", *stateIn, err))
 		}
 	}
 	if err := rp.AddAll(ol.rd); err != nil {
@@ -431,21 +452,28 @@ func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
-// resumeState loads a saved state into rp and positions the list after
-// the entries it covers: by seeking a binary file, else by skipping.
-func resumeState(path string, rp *measure.Replayer, ol *openedList, stderr io.Writer) int {
+func readState(path string) (*measure.State, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return inputError(stderr, "verify", fmt.Errorf("--state: %w", err))
+		return nil, fmt.Errorf("--state: %w", err)
 	}
 	var st measure.State
 	if err := json.Unmarshal(b, &st); err != nil {
-		return inputError(stderr, "verify", fmt.Errorf("--state %s: %w", path, err))
+		return nil, fmt.Errorf("--state %s: %w", path, err)
 	}
+	return &st, nil
+}
+
+// resumeState loads a saved state into rp and positions the list after
+// the entries it covers: by seeking a binary file, else by skipping.
+func resumeState(st measure.State, rp *measure.Replayer, ol *openedList) error {
 	if err := rp.Resume(st); err != nil {
-		return inputError(stderr, "verify", fmt.Errorf("--state %s: %w", path, err))
+		return err
 	}
 	if f, ok := ol.closer.(*os.File); ok && ol.bin != nil && st.Offset > 0 {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < st.Offset {
+			return fmt.Errorf("list has %d bytes, fewer than the saved state's %d", fi.Size(), st.Offset)
+		}
 		if _, err := f.Seek(st.Offset, io.SeekStart); err == nil {
 			order, _ := parseOrder(st.Order, false)
 			if order == nil {
@@ -454,7 +482,7 @@ func resumeState(path string, rp *measure.Replayer, ol *openedList, stderr io.Wr
 			ol.bin = measure.NewReader(f, measure.ReadOptions{Order: order, Bank: ol.bank})
 			ol.rd = ol.bin
 			ol.base = st.Offset
-			return exitOK
+			return nil
 		}
 	}
 	for i := 0; i < st.Entries; i++ {
@@ -462,10 +490,10 @@ func resumeState(path string, rp *measure.Replayer, ol *openedList, stderr io.Wr
 			if err == io.EOF {
 				err = fmt.Errorf("list has fewer entries than the saved state's %d", st.Entries)
 			}
-			return inputError(stderr, "verify", fmt.Errorf("--state: %w", err))
+			return err
 		}
 	}
-	return exitOK
+	return nil
 }
 
 func writeVerifyText(w io.Writer, res *measure.Result, quoted bool) {

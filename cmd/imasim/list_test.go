@@ -226,6 +226,12 @@ func TestListVerifyIncremental(t *testing.T) {
 	assert.Contains(t, out, "entries: 6")
 	assert.Contains(t, out, "PCR 10 at entry 4")
 
+	// A list shorter than the state (another boot) is bad input.
+	require.NoError(t, os.WriteFile(list, b1.Bytes(), 0o644))
+	code, _, errs = runList(t, "verify", list, "--state", state)
+	require.Equal(t, 2, code)
+	assert.Contains(t, errs, "fewer than the saved state")
+
 	var st measure.State
 	b, err := os.ReadFile(state)
 	require.NoError(t, err)
