@@ -296,17 +296,16 @@ func loadPCRs(specs []string) (measure.Quote, error) {
 	return q, nil
 }
 
-// tpmBanks maps a backend's banks to measure algorithms; unknown ones are
-// returned separately.
-func tpmBanks(p tpm.PCRs) (known []measure.Algo, unknown []crypto.Hash) {
+// tpmBanks maps a backend's banks to measure algorithms, dropping the ones
+// imasim cannot hash.
+func tpmBanks(p tpm.PCRs) []measure.Algo {
+	var known []measure.Algo
 	for _, h := range p.Banks() {
 		if a, ok := measure.AlgoFromCrypto(h); ok {
 			known = append(known, a)
-		} else {
-			unknown = append(unknown, h)
 		}
 	}
-	return known, unknown
+	return known
 }
 
 // quoteFromTPM reads every PCR of every bank the backend has.
@@ -317,7 +316,7 @@ func quoteFromTPM(spec string) (measure.Quote, error) {
 	}
 	defer p.Close()
 	q := measure.Quote{}
-	known, _ := tpmBanks(p)
+	known := tpmBanks(p)
 	for i := 0; i < measure.NumPCRs; i++ {
 		vals, err := p.Read(i)
 		if err != nil {
