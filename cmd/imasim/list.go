@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto"
 	"encoding/binary"
@@ -643,10 +642,16 @@ func listConvert(_ context.Context, args []string, stdout, stderr io.Writer) int
 	if format != "binary" && format != "ascii" {
 		return bad(fmt.Errorf("--to %q: want binary|ascii", format))
 	}
-	var buf bytes.Buffer
-	var w io.Writer = &buf
-	if pos[1] == "-" {
-		w = stdout
+	// Stream into OUT.tmp and rename, so a bad input leaves no partial OUT.
+	var w io.Writer = stdout
+	var tmp *os.File
+	if pos[1] != "-" {
+		if tmp, err = os.Create(pos[1] + ".tmp"); err != nil {
+			return bad(err)
+		}
+		defer os.Remove(tmp.Name())
+		defer tmp.Close()
+		w = tmp
 	}
 	if format == "ascii" {
 		err = measure.WriteASCII(w, ol.rd, bank)
@@ -656,8 +661,11 @@ func listConvert(_ context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return bad(err)
 	}
-	if pos[1] != "-" {
-		if err := os.WriteFile(pos[1], buf.Bytes(), 0o644); err != nil {
+	if tmp != nil {
+		if err := tmp.Close(); err != nil {
+			return bad(err)
+		}
+		if err := os.Rename(tmp.Name(), pos[1]); err != nil {
 			return bad(err)
 		}
 	}
