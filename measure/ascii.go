@@ -247,3 +247,19 @@ func parseField(f Field, s []byte, ima bool, o binary.ByteOrder) ([]byte, error)
 	}
 	return bytes.Clone(s), nil
 }
+
+// FieldText returns field i of e as the ASCII list shows it ("" for an
+// empty field).
+func (e *Entry) FieldText(i int) string {
+	return string(appendField(nil, e.Template.Fields[i], e.Fields[i], e.order()))
+}
+
+// DigestIn returns e's template digest as a list of bank a shows it: the
+// stored digest when it is of that bank, zero for a violation, else the
+// template hash computed with a.
+func (e *Entry) DigestIn(a Algo) []byte {
+	if a == 0 {
+		a = SHA1
+	}
+	return e.digestFor(a, e.order())
+}

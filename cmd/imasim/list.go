@@ -225,7 +225,6 @@ type jsonEntry struct {
 
 func showJSON(w io.Writer, rd measure.EntryReader, bank measure.Algo) error {
 	fmt.Fprint(w, "{\"schema\":1,\"entries\":[")
-	var line []byte
 	for i := 0; ; i++ {
 		e, err := rd.Next()
 		if err == io.EOF {
@@ -234,10 +233,11 @@ func showJSON(w io.Writer, rd measure.EntryReader, bank measure.Algo) error {
 		if err != nil {
 			return err
 		}
-		// The ASCII rendering gives the digest and the fields as text.
-		line = measure.AppendASCII(line[:0], e, bank)
-		cols := strings.Split(strings.TrimSuffix(strings.TrimLeft(string(line), " "), "\n"), " ")
-		je := jsonEntry{Index: i, PCR: e.PCR, Digest: cols[1], Template: cols[2], Violation: e.IsViolation(), Fields: cols[3:]}
+		je := jsonEntry{Index: i, PCR: e.PCR, Digest: hex.EncodeToString(e.DigestIn(bank)),
+			Template: e.Template.ListName(), Violation: e.IsViolation(), Fields: make([]string, len(e.Fields))}
+		for j := range e.Fields {
+			je.Fields[j] = e.FieldText(j)
+		}
 		if p, d, ok := e.FileDigest(); ok {
 			je.Algo, je.File = p, hex.EncodeToString(d)
 		}

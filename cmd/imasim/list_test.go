@@ -157,6 +157,7 @@ func TestListShow(t *testing.T) {
 		assert.Equal(t, "/init", doc.Entries[1].Name)
 		assert.True(t, doc.Entries[4].Violation)
 		assert.Equal(t, 11, doc.Entries[5].PCR)
+		assert.Equal(t, []string{"sha256:" + strings.Repeat("11", 32), "/usr/bin/signed", "030204aabb"}, doc.Entries[3].Fields)
 	})
 }
 
