@@ -124,7 +124,7 @@ func (r *Reader) detect(start int64) error {
 	case ok(binary.BigEndian):
 		r.order = binary.BigEndian
 	default:
-		return r.fail(start, fmt.Errorf("%w: PCR %d and name length %d are implausible in either order",
+		return r.fail(start, fmt.Errorf("%w: PCR %d and name length %d are implausible in either order (not a binary list, or a wrong digest bank?)",
 			ErrByteOrder, binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4+r.dsize:])))
 	}
 	return nil
