@@ -343,7 +343,7 @@ func TestHostEnvironmentFS(t *testing.T) {
 		"proc/meminfo":              {Data: []byte("MemTotal:        4000000 kB\nMemFree: 1 kB\nSwapTotal:             0 kB\n")},
 	}
 	assert.Equal(t, Environment{Distribution: "debian", DistributionVersion: "13",
-		Kernel: "Linux 6.12.48-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.12.48-1",
+		Kernel:  "Linux 6.12.48-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.12.48-1",
 		Cmdline: "BOOT_IMAGE=/vmlinuz ima_policy=tcb", Arch: "x86_64", CPU: "AMD EPYC",
 		Swap: "0 kB", RAM: "4000000 kB"}, HostEnvironmentFS(fsys))
 

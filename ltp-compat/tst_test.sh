@@ -257,13 +257,17 @@ shim_setup_timer()
 	[ "$mul" -ge 1 ] || tst_brk TBROK "LTP_TIMEOUT_MUL must be number >= 1! ($mul)"
 	sec=$((sec * mul))
 	tst_res TINFO "timeout per run is $((sec / 3600))h $((sec / 60 % 60))m $((sec % 60))s"
-	# The timer signals this shell; the TERM trap reports and cleans up.
-	# Its own sleep dies with it, and it holds no pipe of ours open.
+	# The timer signals this shell; the USR1 trap reports and cleans up.
+	# It sleeps in one-second steps so that killing it (default TERM action,
+	# no trap to race with) leaves at most a one-second sleep behind, which
+	# holds none of our output pipes open.
 	(
-		trap 'kill $sp 2>/dev/null; exit 0' TERM
-		sleep "$sec" &
-		sp=$!
-		wait $sp && kill -USR1 $$
+		left=$sec
+		while [ "$left" -gt 0 ]; do
+			sleep 1
+			left=$((left - 1))
+		done
+		kill -USR1 $$
 	) </dev/null >/dev/null 2>&1 &
 	SHIM_TIMER_PID=$!
 }
