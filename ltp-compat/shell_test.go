@@ -35,6 +35,7 @@ func runShell(t *testing.T, script string, env ...string) shellRun {
 	script, err = filepath.Abs(script)
 	require.NoError(t, err)
 	cmd := exec.CommandContext(ctx, "/bin/sh", script)
+	// Later entries win (os/exec keeps the last of duplicate keys).
 	cmd.Env = append([]string{
 		"PATH=" + shim + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"TMPDIR=" + tmp,
@@ -494,4 +495,31 @@ func TestRuntest(t *testing.T) {
 		n++
 	}
 	assert.Equal(t, 2, n)
+}
+
+// TestUnderLTP runs the tests with LTP's own shell library when an LTP
+// install is named by LTPROOT (as kirk runs them); it checks only what holds
+// for any LTP version: kirk reads the Summary, no TWARN about reserved or
+// private names, and the verdicts match the shim's.
+func TestUnderLTP(t *testing.T) {
+	root := os.Getenv("LTPROOT")
+	if root == "" {
+		t.Skip("no LTP install: set LTPROOT to run the tests under LTP's tst_test.sh")
+	}
+	if _, err := os.Stat(filepath.Join(root, "testcases", "bin", "tst_test.sh")); err != nil {
+		t.Skipf("LTPROOT=%s has no testcases/bin/tst_test.sh", root)
+	}
+	path := "PATH=" + filepath.Join(root, "testcases", "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	dir := goldenDirWith(t, map[string][]string{"xfs-overlay": {res612, res613}})
+	bin := fakeImasim(t, map[string]string{"6.12": res612, "6.13": res613}, 0)
+	r := runShell(t, "imasim_model.sh", "LTPROOT="+root, path, "IMASIM="+bin, "IMASIM_GOLDEN_DIR="+dir)
+	assert.Equal(t, 0, r.code)
+	assert.NotContains(t, r.out, "TWARN")
+	assert.Contains(t, r.out, "imasim_model 1 TPASS: xfs-overlay/6.13: model matches golden")
+	if isRoot() {
+		r = runShell(t, "imasim_overlay_xfs.sh", "LTPROOT="+root, path, "IMA_SECURITYFS=/nonexistent/ima")
+		assert.Equal(t, 32, r.code)
+		assert.Contains(t, r.out, "imasim_overlay_xfs 1 TCONF: IMA not enabled in kernel")
+		assert.NotContains(t, r.out, "TWARN")
+	}
 }
