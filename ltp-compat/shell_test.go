@@ -289,6 +289,9 @@ func TestOverlayXFSPolicy(t *testing.T) {
 }
 
 func TestOverlayXFSFake(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the XFS loop device + overlay run")
+	}
 	if why := canMountXFSOverlay(); why != "" {
 		t.Skip("XFS loop device + overlay: " + why)
 	}
