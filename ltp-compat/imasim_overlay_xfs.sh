@@ -105,7 +105,8 @@ setup()
 	grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null
 	grep -qw overlay /proc/filesystems || tst_brk TCONF "Cannot mount overlay type, missing driver?"
 
-	if command -v setpriv >/dev/null 2>&1; then
+	# util-linux setpriv, else su (busybox's setpriv cannot change uids).
+	if setpriv --reuid=0 --regid=0 --clear-groups -- true 2>/dev/null; then
 		run_as_nobody="setpriv --reuid=65534 --regid=65534 --clear-groups --"
 	elif command -v su >/dev/null 2>&1; then
 		run_as_nobody="su_nobody"
@@ -119,7 +120,10 @@ setup()
 	mkdir lower t ovl || tst_brk TBROK "mkdir in $PWD failed"
 	ROD truncate -s 320M xfs.img
 	ROD_SILENT mkfs.xfs -f -q xfs.img
-	lower_dev=$(losetup -f --show xfs.img) || tst_brk TBROK "losetup -f --show xfs.img failed"
+	# util-linux has --show; busybox's losetup needs two steps.
+	lower_dev=$(losetup -f --show xfs.img 2>/dev/null) ||
+		{ lower_dev=$(losetup -f) && losetup "$lower_dev" xfs.img; } ||
+		{ lower_dev=; tst_brk TBROK "losetup -f xfs.img failed"; }
 	mount -t xfs "$lower_dev" lower || tst_brk TBROK "mounting $lower_dev (xfs) failed"
 	mounted="lower"
 	ROD mount -t tmpfs tmpfs t

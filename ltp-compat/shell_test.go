@@ -27,6 +27,26 @@ type shellRun struct {
 // the one the Summary implies, every result line has the script's TST_ID.
 func runShell(t *testing.T, script string, env ...string) shellRun {
 	t.Helper()
+	return runShellWith(t, []string{"/bin/sh"}, script, env...)
+}
+
+// testShells lists the shells the tests run under: /bin/sh, and bash and
+// busybox sh when installed (kirk runs tests by their #!/bin/sh line, which
+// is dash, bash or busybox depending on the system).
+func testShells() map[string][]string {
+	m := map[string][]string{"sh": {"/bin/sh"}}
+	if p, err := exec.LookPath("bash"); err == nil {
+		m["bash"] = []string{p}
+	}
+	if p, err := exec.LookPath("busybox"); err == nil {
+		m["busybox"] = []string{p, "sh"}
+	}
+	return m
+}
+
+// runShellWith is runShell with the shell command given.
+func runShellWith(t *testing.T, shell []string, script string, env ...string) shellRun {
+	t.Helper()
 	shim, err := filepath.Abs(".")
 	require.NoError(t, err)
 	tmp := openTempDir(t)
@@ -34,7 +54,7 @@ func runShell(t *testing.T, script string, env ...string) shellRun {
 	defer cancel()
 	script, err = filepath.Abs(script)
 	require.NoError(t, err)
-	cmd := exec.CommandContext(ctx, "/bin/sh", script)
+	cmd := exec.CommandContext(ctx, shell[0], append(shell[1:], script)...)
 	// Later entries win (os/exec keeps the last of duplicate keys).
 	cmd.Env = append([]string{
 		"PATH=" + shim + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -149,21 +169,24 @@ func TestShimResults(t *testing.T) {
 			lines: []string{"shimt 1 TPASS: in tmpdir"},
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			script := filepath.Join(dir, "shimt.sh")
-			require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\n"+tc.body+". tst_test.sh\ntst_run\n"), 0o755))
-			r := runShell(t, script, tc.env...)
-			assert.Equal(t, tc.code, r.code)
-			var got []string
-			for _, l := range strings.Split(r.out, "\n") {
-				if strings.HasPrefix(l, "shimt ") && !strings.Contains(l, "timeout per run is 0h 5m") {
-					got = append(got, l)
+	for shName, sh := range testShells() {
+		for _, tc := range tests {
+			t.Run(shName+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				dir := t.TempDir()
+				script := filepath.Join(dir, "shimt.sh")
+				require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\n"+tc.body+". tst_test.sh\ntst_run\n"), 0o755))
+				r := runShellWith(t, sh, script, tc.env...)
+				assert.Equal(t, tc.code, r.code)
+				var got []string
+				for _, l := range strings.Split(r.out, "\n") {
+					if strings.HasPrefix(l, "shimt ") && !strings.Contains(l, "timeout per run is 0h 5m") {
+						got = append(got, l)
+					}
 				}
-			}
-			assert.Equal(t, tc.lines, got)
-		})
+				assert.Equal(t, tc.lines, got)
+			})
+		}
 	}
 }
 
@@ -308,34 +331,36 @@ func TestOverlayXFSFake(t *testing.T) {
 		{"fixed: 1 record", "audit func=BPRM_CHECK uid=65534 \n", true, false, 0,
 			"TPASS: 1 INTEGRITY_RULE record for 3 executions of an unchanged program on overlay over xfs"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			ima, log, prog := fakeIMA(t, tc.policy, 0o600, tc.once)
-			env := []string{"IMA_SECURITYFS=" + ima, "IMASIM_AUDIT_LOG=" + log, "IMASIM_PROG=" + prog}
-			if tc.load {
-				env = append(env, "LTP_IMA_LOAD_POLICY=1")
-			}
-			r := runShell(t, "imasim_overlay_xfs.sh", env...)
-			assert.Equal(t, tc.code, r.code)
-			assert.Contains(t, r.out, "imasim_overlay_xfs 1 "+tc.want+"\n")
+	for shName, sh := range testShells() {
+		for _, tc := range tests {
+			t.Run(shName+"/"+tc.name, func(t *testing.T) {
+				ima, log, prog := fakeIMA(t, tc.policy, 0o600, tc.once)
+				env := []string{"IMA_SECURITYFS=" + ima, "IMASIM_AUDIT_LOG=" + log, "IMASIM_PROG=" + prog}
+				if tc.load {
+					env = append(env, "LTP_IMA_LOAD_POLICY=1")
+				}
+				r := runShellWith(t, sh, "imasim_overlay_xfs.sh", env...)
+				assert.Equal(t, tc.code, r.code)
+				assert.Contains(t, r.out, "imasim_overlay_xfs 1 "+tc.want+"\n")
 
-			pol, err := os.ReadFile(filepath.Join(ima, "policy"))
-			require.NoError(t, err)
-			if tc.load {
-				assert.Equal(t, "measure func=BPRM_CHECK uid=65534\naudit func=BPRM_CHECK uid=65534\n", string(pol))
-			}
-			logText, err := os.ReadFile(log)
-			require.NoError(t, err)
-			assert.Contains(t, string(logText), "uid=65534", "program ran as nobody")
-			assert.NotContains(t, string(logText), "uid=0")
+				pol, err := os.ReadFile(filepath.Join(ima, "policy"))
+				require.NoError(t, err)
+				if tc.load {
+					assert.Equal(t, "measure func=BPRM_CHECK uid=65534\naudit func=BPRM_CHECK uid=65534\n", string(pol))
+				}
+				logText, err := os.ReadFile(log)
+				require.NoError(t, err)
+				assert.Contains(t, string(logText), "uid=65534", "program ran as nobody")
+				assert.NotContains(t, string(logText), "uid=0")
 
-			// Cleanup left nothing mounted or attached.
-			mounts, err := os.ReadFile("/proc/mounts")
-			require.NoError(t, err)
-			assert.NotContains(t, string(mounts), "LTP_imasim_overlay_xfs")
-			loops, _ := exec.Command("losetup", "-a").CombinedOutput()
-			assert.NotContains(t, string(loops), "LTP_imasim_overlay_xfs")
-		})
+				// Cleanup left nothing mounted or attached.
+				mounts, err := os.ReadFile("/proc/mounts")
+				require.NoError(t, err)
+				assert.NotContains(t, string(mounts), "LTP_imasim_overlay_xfs")
+				loops, _ := exec.Command("losetup", "-a").CombinedOutput()
+				assert.NotContains(t, string(loops), "LTP_imasim_overlay_xfs")
+			})
+		}
 	}
 }
 
@@ -425,23 +450,26 @@ func TestModelShell(t *testing.T) {
 			lines: []string{"imasim_model 1 TCONF: no golden files in "},
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := goldenDirWith(t, tc.goldens)
-			bin := fakeImasim(t, tc.imasim, tc.code)
-			r := runShell(t, "imasim_model.sh", "IMASIM="+bin, "IMASIM_GOLDEN_DIR="+dir)
-			assert.Equal(t, tc.want, r.code)
-			var got []string
-			for _, l := range strings.Split(r.out, "\n") {
-				if strings.HasPrefix(l, "imasim_model ") && !strings.Contains(l, " TINFO: ") {
-					got = append(got, l)
+	for shName, sh := range testShells() {
+		for _, tc := range tests {
+			t.Run(shName+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				dir := goldenDirWith(t, tc.goldens)
+				bin := fakeImasim(t, tc.imasim, tc.code)
+				r := runShellWith(t, sh, "imasim_model.sh", "IMASIM="+bin, "IMASIM_GOLDEN_DIR="+dir)
+				assert.Equal(t, tc.want, r.code)
+				var got []string
+				for _, l := range strings.Split(r.out, "\n") {
+					if strings.HasPrefix(l, "imasim_model ") && !strings.Contains(l, " TINFO: ") {
+						got = append(got, l)
+					}
 				}
-			}
-			require.Len(t, got, len(tc.lines))
-			for i := range got {
-				assert.True(t, strings.HasPrefix(got[i], tc.lines[i]), "line %d = %q, want prefix %q", i, got[i], tc.lines[i])
-			}
-		})
+				require.Len(t, got, len(tc.lines))
+				for i := range got {
+					assert.True(t, strings.HasPrefix(got[i], tc.lines[i]), "line %d = %q, want prefix %q", i, got[i], tc.lines[i])
+				}
+			})
+		}
 	}
 
 	t.Run("no imasim", func(t *testing.T) {
