@@ -332,7 +332,10 @@ func TestOverlayXFSFake(t *testing.T) {
 			"TPASS: 1 INTEGRITY_RULE record for 3 executions of an unchanged program on overlay over xfs"},
 	}
 	for shName, sh := range testShells() {
-		for _, tc := range tests {
+		for i, tc := range tests {
+			if shName != "sh" && i > 0 {
+				continue // other shells: the first case is enough
+			}
 			t.Run(shName+"/"+tc.name, func(t *testing.T) {
 				ima, log, prog := fakeIMA(t, tc.policy, 0o600, tc.once)
 				env := []string{"IMA_SECURITYFS=" + ima, "IMASIM_AUDIT_LOG=" + log, "IMASIM_PROG=" + prog}
