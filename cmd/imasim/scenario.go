@@ -17,7 +17,7 @@ import (
 	"github.com/imasim/imasim/tpm"
 )
 
-var scenarioFormats = []string{"text", "json"}
+var scenarioFormats = append([]string{"text", "json"}, ciFormats...)
 
 func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
@@ -104,9 +104,19 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		rep.Profiles = append(rep.Profiles, scenarios.ProfileInfo{Name: p.Name, About: p.About, Kernels: p.Kernels.String()})
 		rep.Results = append(rep.Results, res)
 	}
-	switch ff {
-	case "json":
+	code = exitOK
+	for _, r := range rep.Results {
+		for v := range fail {
+			if r.Count(v) > 0 {
+				code = exitFail
+			}
+		}
+	}
+	switch {
+	case ff == "json":
 		err = rep.WriteJSON(stdout)
+	case isCIFormat(ff):
+		code, err = writeCI(stdout, ff, "scenario", scenarioCases(rep, fail, nil), code)
 	default:
 		err = rep.WriteText(stdout, scenarios.TextOptions{Verbose: *verbose, Color: isTTY(stdout)})
 	}
@@ -114,14 +124,7 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "imasim scenario:", err)
 		return exitUsage
 	}
-	for _, r := range rep.Results {
-		for v := range fail {
-			if r.Count(v) > 0 {
-				return exitFail
-			}
-		}
-	}
-	return exitOK
+	return code
 }
 
 // runOne runs s under p on a freshly opened PCR backend.
