@@ -311,6 +311,15 @@ type Attrs struct {
 	FuncData string
 }
 
+// WithDefaultCaps returns a with CapSetUID and CapSetGID as a task without
+// capability tweaks has them: all capabilities while its euid is 0, none
+// otherwise (capabilities(7): a nonzero euid clears the effective set).
+// Checked on real kernels (testdata/policies/oracle/custom-*).
+func (a Attrs) WithDefaultCaps() Attrs {
+	a.CapSetUID, a.CapSetGID = a.EUID == 0, a.EUID == 0
+	return a
+}
+
 // Decision is the result of matching (ima_match_policy): the accumulated
 // positive actions, the appraisal sub-action and non-action flags the
 // matching rules contributed, the PCR and template of the last rule that
