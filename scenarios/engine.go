@@ -213,7 +213,7 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 			}
 		}
 	}
-	pol, err := ParsePolicy(s)
+	pol, err := ParsePolicyFor(s, p)
 	if err != nil {
 		return nil, err
 	}
@@ -241,14 +241,22 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 	return &Runner{e: e, res: res}, nil
 }
 
-// ParsePolicy parses the scenario's policy lines, locating errors at the
-// scenario line that holds the rule.
-func ParsePolicy(s *Scenario) (*policy.Policy, error) {
+// ParsePolicy parses the scenario's policy lines as the newest kernel
+// would, locating errors at the scenario line that holds the rule.
+func ParsePolicy(s *Scenario) (*policy.Policy, error) { return ParsePolicyFor(s, nil) }
+
+// ParsePolicyFor parses the policy as the oldest kernel of profile p
+// would (the language changed across eras: dont_audit, comments...).
+func ParsePolicyFor(s *Scenario, p *cache.Profile) (*policy.Policy, error) {
 	var rules strings.Builder
 	for _, pl := range s.Policy {
 		rules.WriteString(pl.Rule + "\n")
 	}
-	pol, err := policy.Parse(strings.NewReader(rules.String()), s.File)
+	var k policy.Kernel
+	if p != nil {
+		k.Version = policy.Version{Major: p.Kernels.Min.Major, Minor: p.Kernels.Min.Minor}
+	}
+	pol, err := policy.ParseKernel(strings.NewReader(rules.String()), s.File, k)
 	if err != nil {
 		var pe *policy.Error
 		if errors.As(err, &pe) && pe.Line >= 1 && pe.Line <= len(s.Policy) {
@@ -575,7 +583,7 @@ func (e *engine) exec(st Step, p string, uid, gid uint32, check bool) error {
 func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid uint32) {
 	ino := f.Inode
 	d := e.pol.Match(policy.Attrs{Func: fn, Mask: mask, UID: uid, EUID: uid, GID: gid, EGID: gid,
-		FOwner: e.w.RealInode(ino).UID, FGrp: e.w.RealInode(ino).GID, FSMagic: ino.SB.Model.Magic, FSName: ino.SB.Model.Type})
+		FOwner: e.w.RealInode(ino).UID, FGrp: e.w.RealInode(ino).GID, FSMagic: ino.SB.Model.Magic, FSName: ino.SB.Model.Type}.WithDefaultCaps())
 	actions := uint64(0)
 	if d.Actions&policy.Measure != 0 {
 		actions |= cache.FlagMeasure
