@@ -72,7 +72,7 @@ type Loss struct {
 }
 
 // Lossy reports whether any evidence of loss was found.
-func (l *Loss) Lossy() bool { return len(l.Evidence) > 0 || l.More > 0 }
+func (l Loss) Lossy() bool { return len(l.Evidence) > 0 || l.More > 0 }
 
 // MaxEvidence bounds the evidence a Scanner keeps, so memory stays
 // independent of the log size.
@@ -103,25 +103,39 @@ func (l *Loss) note(s string) {
 // tasks' higher serials can come first.
 const serialWindow = 1 << 16
 
+// maxSerial is the largest audit serial: the kernel's counter is an
+// unsigned int (Linux: kernel/audit.c:audit_serial).
+const maxSerial = 1<<32 - 1
+
 // serials tracks which audit serials were seen, in a sliding window.
 type serials struct {
 	started bool
 	base    uint64 // every serial below base has been judged
 	max     uint64
-	seen    [serialWindow / 64]uint64
-	lines   [serialWindow]uint32 // input line of a seen serial
-	gapFrom uint64               // start of an open gap run (0 = none)
-	gapPrev int                  // line before the open gap
-	prev    int                  // line of the last seen serial judged
-	late    int                  // serials arriving after being judged
+	seen    *[serialWindow / 64]uint64 // allocated on first use
+	lines   *[serialWindow]uint32      // input line of a seen serial
+	gapFrom uint64                     // start of an open gap run (0 = none)
+	gapPrev int                        // line before the open gap
+	prev    int                        // line of the last seen serial judged
+	late    int                        // serials arriving after being judged
 }
 
-func (s *serials) reset() { *s = serials{} }
+func (s *serials) reset() {
+	seen, lines := s.seen, s.lines
+	*s = serials{seen: seen, lines: lines}
+	if seen != nil {
+		*seen = [serialWindow / 64]uint64{}
+	}
+}
 
 // observe records serial seen at line; gaps found are reported to loss.
 func (s *serials) observe(serial uint64, line int, loss *Loss) {
-	if serial == 0 {
+	if serial == 0 || serial > maxSerial {
 		return
+	}
+	if s.seen == nil {
+		s.seen = new([serialWindow / 64]uint64)
+		s.lines = new([serialWindow]uint32)
 	}
 	if !s.started {
 		s.started = true
@@ -153,12 +167,29 @@ func (s *serials) observe(serial uint64, line int, loss *Loss) {
 // serials missing before the first record seen count too.
 func (s *serials) startAt(first uint64) {
 	s.reset()
+	if s.seen == nil {
+		s.seen = new([serialWindow / 64]uint64)
+		s.lines = new([serialWindow]uint32)
+	}
 	s.started = true
 	s.base, s.max = first, first-1
 }
 
 // judge decides every serial below upTo.
 func (s *serials) judge(upTo uint64, loss *Loss) {
+	if upTo <= s.base {
+		return
+	}
+	if upTo-s.base > serialWindow {
+		// Nothing beyond the window was seen: judge the window, then the
+		// rest is one run of missing serials (no per-serial loop).
+		s.judge(s.base+serialWindow, loss)
+		if s.gapFrom == 0 {
+			s.gapFrom, s.gapPrev = s.base, s.prev
+		}
+		s.base = upTo
+		return
+	}
 	for s.base < upTo {
 		i := s.base % serialWindow
 		w := i / 64
@@ -325,4 +356,3 @@ func atou(b []byte) (uint64, bool) {
 	}
 	return n, true
 }
-

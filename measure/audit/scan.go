@@ -68,7 +68,7 @@ type Scanner struct {
 	kmsgSeq    uint64
 	kmsgSeen   bool
 	dupSet     map[uint64]struct{}
-	dupRing    [dupWindow]uint64
+	dupRing    *[dupWindow]uint64
 	dupN       int
 	fieldsHint int
 }
@@ -88,9 +88,8 @@ func NewScannerOptions(r io.Reader, opts Options) *Scanner {
 		opts.MaxLine = defaultMaxLine
 	}
 	s := &Scanner{
-		r:      bufio.NewReaderSize(r, 64<<10),
-		opts:   opts,
-		dupSet: make(map[uint64]struct{}, dupWindow),
+		r:    bufio.NewReaderSize(r, 64<<10),
+		opts: opts,
 	}
 	s.stats.ByType = map[Type]int{}
 	s.fieldsHint = 24
@@ -467,8 +466,14 @@ func (s *Scanner) duplicate(t Type, serial uint64, text string) bool {
 	h.Write(hdr[:])
 	h.Write([]byte(trimSpace(text)))
 	k := h.Sum64()
+	if s.dupSet == nil {
+		s.dupSet = make(map[uint64]struct{})
+	}
 	if _, ok := s.dupSet[k]; ok {
 		return true
+	}
+	if s.dupRing == nil {
+		s.dupRing = new([dupWindow]uint64)
 	}
 	slot := s.dupN % dupWindow
 	if s.dupN >= dupWindow {
