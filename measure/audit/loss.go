@@ -156,8 +156,10 @@ func (s *serials) observe(serial uint64, line int, loss *Loss) {
 		s.judge(serial-serialWindow+1, loss)
 	}
 	i := serial % serialWindow
-	s.seen[i/64] |= 1 << (i % 64)
-	s.lines[i] = uint32(line)
+	if s.seen[i/64]&(1<<(i%64)) == 0 {
+		s.seen[i/64] |= 1 << (i % 64)
+		s.lines[i] = uint32(line)
+	}
 	if serial > s.max {
 		s.max = serial
 	}

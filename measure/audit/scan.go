@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -124,9 +125,15 @@ func (s *Scanner) Err() error { return s.err }
 // Stats returns the counts so far.
 func (s *Scanner) Stats() Stats { return s.stats }
 
-// Loss returns the loss evidence. Serial gaps are final only after Scan
-// returned false.
-func (s *Scanner) Loss() Loss { return s.loss }
+// Loss returns the loss evidence, ordered by line. Serial gaps are final
+// only after Scan returned false.
+func (s *Scanner) Loss() Loss {
+	l := s.loss
+	l.Evidence = slices.Clone(l.Evidence)
+	slices.SortStableFunc(l.Evidence, func(a, b Evidence) int { return a.Line - b.Line })
+	l.Notes = slices.Clone(l.Notes)
+	return l
+}
 
 // KernelVersion returns the kernel release from the last "Linux version"
 // boot banner in the log and its line, or "" and 0.
