@@ -112,6 +112,7 @@ func TestTestdata(t *testing.T) {
 				{TypeUserspace, 505, "/tmp/s.py", 8}, {TypePolicyRule, 506, "", 9}, {TypeRule, 509, "/usr/bin/true", 10},
 			},
 			form:    FormAuditLog,
+			kernel:  "6.12.57+deb13-cloud-amd64",
 			lossy:   []EvidenceKind{SerialGap},
 			missing: 2,
 			checked: true,
@@ -136,6 +137,15 @@ func TestTestdata(t *testing.T) {
 			missing: 70,
 			checked: true,
 			dups:    1,
+		},
+		{
+			name: "journalctl short text",
+			file: "journal-short.txt",
+			want: []summary{
+				{TypeRule, 0, "/ovl/test_prog", 3}, {TypeUserspace, 0, "/tmp/s.py", 5}, {TypePolicyRule, 0, "", 6},
+			},
+			form:   FormJournal,
+			kernel: "6.12.57+deb13-cloud-amd64",
 		},
 		{
 			name: "wrapped lines",

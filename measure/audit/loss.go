@@ -118,11 +118,12 @@ type serials struct {
 	gapPrev int                        // line before the open gap
 	prev    int                        // line of the last seen serial judged
 	late    int                        // serials arriving after being judged
+	any     bool                       // some serial was observed (kept across resets)
 }
 
 func (s *serials) reset() {
-	seen, lines := s.seen, s.lines
-	*s = serials{seen: seen, lines: lines}
+	seen, lines, anySeen := s.seen, s.lines, s.any
+	*s = serials{seen: seen, lines: lines, any: anySeen}
 	if seen != nil {
 		*seen = [serialWindow / 64]uint64{}
 	}
@@ -137,6 +138,7 @@ func (s *serials) observe(serial uint64, line int, loss *Loss) {
 		s.seen = new([serialWindow / 64]uint64)
 		s.lines = new([serialWindow]uint32)
 	}
+	s.any = true
 	if !s.started {
 		s.started = true
 		s.base, s.max = serial, serial
