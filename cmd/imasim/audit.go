@@ -108,8 +108,11 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	st := s.Stats()
 	loss := s.Loss()
-	kv, kl := s.KernelVersion()
-	p.end(auditResult{Stats: st, Loss: loss, Kernel: kv, KernelLine: kl, PerFile: perFile})
+	res := auditResult{Stats: st, Loss: loss, PerFile: perFile}
+	if k, ok := s.Kernel(); ok {
+		res.Kernel = &k
+	}
+	p.end(res)
 	if err := out.Flush(); err != nil {
 		fmt.Fprintf(stderr, "imasim audit: writing output: %v\n", err)
 		return exitUsage
@@ -179,11 +182,10 @@ func (c ctxReader) Read(p []byte) (int, error) {
 }
 
 type auditResult struct {
-	Stats      audit.Stats
-	Loss       audit.Loss
-	Kernel     string
-	KernelLine int
-	PerFile    map[string]int
+	Stats   audit.Stats
+	Loss    audit.Loss
+	Kernel  *audit.Kernel
+	PerFile map[string]int
 }
 
 type auditPrinter interface {
@@ -285,8 +287,12 @@ func (t *auditText) end(res auditResult) {
 	if t.n > 0 {
 		fmt.Fprintln(w)
 	}
-	if res.Kernel != "" {
-		fmt.Fprintf(w, "kernel: %s (line %d)\n", res.Kernel, res.KernelLine)
+	if k := res.Kernel; k != nil {
+		fmt.Fprintf(w, "kernel: %s", k.Release)
+		if k.Upstream != "" && !strings.HasPrefix(k.Release, k.Upstream) {
+			fmt.Fprintf(w, " (upstream %s)", k.Upstream)
+		}
+		fmt.Fprintf(w, " from line %d\n", k.Line)
 	}
 	st := res.Stats
 	fmt.Fprintf(w, "records: %d integrity", st.Records)
@@ -405,8 +411,7 @@ func (j *auditJSON) end(res auditResult) {
 		evidence = []audit.Evidence{}
 	}
 	tail := struct {
-		Kernel        string           `json:"kernel,omitempty"`
-		KernelLine    int              `json:"kernel_line,omitempty"`
+		Kernel        *audit.Kernel    `json:"kernel,omitempty"`
 		Lines         int              `json:"lines"`
 		Records       int              `json:"record_count"`
 		ByType        map[string]int   `json:"by_type"`
@@ -421,7 +426,7 @@ func (j *auditJSON) end(res auditResult) {
 		Missing       uint64           `json:"missing_serials"`
 		SerialChecked bool             `json:"serials_checked"`
 		Notes         []string         `json:"notes,omitempty"`
-	}{res.Kernel, res.KernelLine, res.Stats.Lines, res.Stats.Records, byType, res.Stats.OtherAudit,
+	}{res.Kernel, res.Stats.Lines, res.Stats.Records, byType, res.Stats.OtherAudit,
 		res.Stats.Skipped, res.Stats.Duplicates, res.Stats.Joined, sortedCounts(res.PerFile),
 		res.Loss.Lossy(), evidence, res.Loss.More, res.Loss.MissingSerials, res.Loss.SerialsChecked, res.Loss.Notes}
 	b := mustJSON(tail)

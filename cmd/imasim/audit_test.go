@@ -79,10 +79,10 @@ func TestAuditJSON(t *testing.T) {
 				Key, Op, Value, Encoding string
 			} `json:"fields"`
 		} `json:"records"`
-		Count   int    `json:"record_count"`
-		Kernel  string `json:"kernel"`
-		Lossy   bool   `json:"lossy"`
-		Missing uint64 `json:"missing_serials"`
+		Count   int                                `json:"record_count"`
+		Kernel  struct{ Release, Upstream string } `json:"kernel"`
+		Lossy   bool                               `json:"lossy"`
+		Missing uint64                             `json:"missing_serials"`
 		PerFile []struct {
 			Path  string
 			Count int
@@ -95,7 +95,8 @@ func TestAuditJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &v), out)
 	assert.Len(t, v.Records, 11)
 	assert.Equal(t, 11, v.Count)
-	assert.Equal(t, "6.12.57+deb13-cloud-amd64", v.Kernel)
+	assert.Equal(t, "6.12.57+deb13-cloud-amd64", v.Kernel.Release)
+	assert.Equal(t, "6.12.57", v.Kernel.Upstream)
 	assert.True(t, v.Lossy)
 	assert.Equal(t, uint64(3), v.Missing)
 	assert.Len(t, v.Evidence, 5)

@@ -320,3 +320,61 @@ func TestTypeNames(t *testing.T) {
 	_, ok = typeByName([]byte("SYSCALL"))
 	assert.False(t, ok)
 }
+
+func TestKernel(t *testing.T) {
+	tests := []struct {
+		file string
+		want Kernel
+	}{
+		{"dmesg-ratelimited.txt", Kernel{Release: "6.12.57+deb13-cloud-amd64", Upstream: "6.12.57", Line: 1}},
+		{"journal.json", Kernel{Release: "6.1.0-41-amd64", Upstream: "6.1.158", Line: 1}},
+		{"kmsg.txt", Kernel{Release: "7.2.13", Upstream: "7.2.13", Line: 1}},
+		{"audit.log", Kernel{Release: "6.12.57+deb13-cloud-amd64", Upstream: "6.12.57", Line: 1}},
+	}
+	for _, tt := range tests {
+		_, s := scanFile(t, tt.file)
+		got, ok := s.Kernel()
+		require.True(t, ok, tt.file)
+		got.Banner = ""
+		assert.Equal(t, tt.want, got, tt.file)
+	}
+	_, s := scanFile(t, "wrapped.txt")
+	_, ok := s.Kernel()
+	assert.False(t, ok)
+
+	ub := "Linux version 6.8.0-49-generic (buildd@lcy02) (gcc 13) #49-Ubuntu SMP PREEMPT_DYNAMIC Mon Nov  4 02:06:24 UTC 2024 (Ubuntu 6.8.0-49.49-generic 6.8.12)"
+	assert.Equal(t, "6.8.12", upstreamVersion(ub, "6.8.0-49-generic"))
+}
+
+func TestParseRelease(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Release
+		ok   bool
+	}{
+		{"6.12.57+deb13-cloud-amd64", Release{6, 12, 57, "+deb13-cloud-amd64"}, true},
+		{"6.1.0-41-amd64", Release{6, 1, 0, "-41-amd64"}, true},
+		{"7.2-rc1", Release{7, 2, -1, "-rc1"}, true},
+		{"7.2.13", Release{7, 2, 13, ""}, true},
+		{"6.", Release{}, false},
+		{"linux", Release{}, false},
+	}
+	for _, tt := range tests {
+		got, ok := ParseRelease(tt.in)
+		assert.Equal(t, tt.ok, ok, "ParseRelease(%q)", tt.in)
+		assert.Equal(t, tt.want, got, "ParseRelease(%q)", tt.in)
+	}
+}
+
+func TestCount(t *testing.T) {
+	f, err := os.Open(filepath.Join(testdata, "dmesg-ratelimited.txt"))
+	require.NoError(t, err)
+	defer f.Close()
+	tl, err := Count(f, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"/ovl/test_prog": 3, "/tmp/a b/prog": 1}, tl.Rules)
+	assert.Equal(t, map[string]map[string]int{"/tmp/f": {"ToMToU": 1, "open_writers": 1}}, tl.Violations)
+	assert.True(t, tl.Loss.Lossy())
+	require.NotNil(t, tl.Kernel)
+	assert.Equal(t, "6.12.57", tl.Kernel.Upstream)
+}

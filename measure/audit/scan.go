@@ -63,6 +63,7 @@ type Scanner struct {
 	loss   Loss
 	sers   serials
 	kernel string
+	banner string
 	kernLn int
 
 	ausearch   bool // ausearch markers or interpreted records seen
@@ -281,7 +282,7 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 					v = v[:e]
 				}
 				if len(v) > 0 && v[0] >= '0' && v[0] <= '9' {
-					s.kernel, s.kernLn = string(v), n
+					s.kernel, s.kernLn, s.banner = string(v), n, ""
 				}
 			}
 		}
@@ -419,6 +420,7 @@ func (s *Scanner) handleOther(msg []byte, n int) bool {
 	}
 	if v, ok := kernelVersion(msg); ok {
 		s.kernel, s.kernLn = v, n
+		s.banner = string(bytes.TrimSpace(msg[bytes.Index(msg, mLinuxVersion):]))
 		s.stats.Recognized++
 		if s.serialsOn() {
 			s.sers.finish(&s.loss)
