@@ -160,11 +160,11 @@ func (e Encoding) MarshalText() ([]byte, error) { return []byte(e.String()), nil
 
 // Field is one key/value pair of a record, in log order.
 type Field struct {
-	Key string `json:"key"`
+	Key   string `json:"key"`
+	Value string `json:"value"`
 	// Op is '=' for ordinary fields; policy rule records (1807) also use
 	// '<' and '>' (uid<1000); 0 for a bare token without a value.
 	Op       byte     `json:"-"`
-	Value    string   `json:"value"`
 	Encoding Encoding `json:"encoding"`
 }
 

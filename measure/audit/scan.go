@@ -5,9 +5,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -334,7 +334,7 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 		s.stats.Duplicates++
 		return false
 	}
-	fields := make([]Field, 0, s.fieldsHint)
+	fields := make([]Field, 0, strings.Count(text, "=")+2)
 	if interpreted {
 		rec.Fields = parseInterpreted(text, fields)
 	} else {
@@ -530,15 +530,18 @@ func (s *Scanner) duplicate(t Type, serial uint64, text string) bool {
 	if i := indexByteString(text, 0x1d); i >= 0 {
 		text = text[:i] // auditd's enriched section is not in kernel copies
 	}
-	h := fnv.New64a()
-	var hdr [10]byte
-	hdr[0], hdr[1] = byte(t), byte(t>>8)
+	// FNV-1a over type, serial and text, without allocating.
+	k := uint64(14695981039346656037)
+	mix := func(c byte) { k = (k ^ uint64(c)) * 1099511628211 }
+	mix(byte(t))
+	mix(byte(t >> 8))
 	for i := 0; i < 8; i++ {
-		hdr[2+i] = byte(serial >> (8 * i))
+		mix(byte(serial >> (8 * i)))
 	}
-	h.Write(hdr[:])
-	h.Write([]byte(trimSpace(text)))
-	k := h.Sum64()
+	text = trimSpace(text)
+	for i := 0; i < len(text); i++ {
+		mix(text[i])
+	}
 	if s.dupSet == nil {
 		s.dupSet = make(map[uint64]struct{})
 	}
