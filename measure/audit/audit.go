@@ -11,6 +11,28 @@
 // refuse a count-based verdict on a lossy log, and the kernel version when the
 // log carries the boot banner.
 //
+// # What counts as evidence of loss
+//
+// The audit serial is one kernel-wide counter (Linux: kernel/audit.c:
+// audit_serial) shared by every record type; the records of one syscall
+// share one serial, EOE records are never printed, and records excluded by
+// an audit filter never get a serial. So in a stream that carries every
+// printed record — the kernel log, or auditd's raw log — a missing serial
+// means a record of some type that did not reach this log: printk rate
+// limiting (kauditd_printk_skb), the audit rate limit, a ring buffer
+// overrun, or auditd having taken over the stream. Records are allowed to
+// arrive out of order within a window of 65536 serials. A boot banner
+// restarts the count at serial 1. Serial gaps are not judged for `ausearch`
+// output (usually filtered by type), for journald's short text form (no
+// serials), or when Options.NoSerialGaps says the log was filtered.
+//
+// Not every loss is visible: records dropped after the last printed record
+// leave no gap, and records dropped at the kernel's backlog limit never get
+// a serial (only the "backlog limit exceeded" message, itself rate
+// limited, shows them). A clean Loss is therefore necessary, not
+// sufficient; logs meant for counting should come from a kernel with
+// printk_ratelimit=0 or from NETLINK_AUDIT.
+//
 // The package imports nothing of imasim.
 package audit
 

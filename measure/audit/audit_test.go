@@ -267,6 +267,7 @@ func TestScannerEdges(t *testing.T) {
 		{name: "unrelated callbacks suppressed", in: "net_ratelimit: 3 callbacks suppressed\n"},
 		{name: "audit rate limit", in: "audit: rate limit exceeded\n", lossy: []EvidenceKind{AuditLimit}},
 		{name: "hold queue", in: "[ 1.0] audit: kauditd hold queue overflow\n", lossy: []EvidenceKind{AuditLimit}},
+		{name: "console drops", in: "[ 5.1] ** 27 printk messages dropped **\n", lossy: []EvidenceKind{ConsoleDrop}},
 		{name: "not a record", in: "type=1805 hello\nfoo type=INTEGRITY_RULE bar\n"},
 		{name: "bad json", in: "{\"MESSAGE\": audit\n"},
 	}

@@ -31,6 +31,10 @@ const (
 	KmsgGap EvidenceKind = "kmsg-gap"
 	// JournalMissed: journald's "Missed N kernel messages".
 	JournalMissed EvidenceKind = "journal-missed"
+	// ConsoleDrop: "** N printk messages dropped **" — the console (a serial
+	// console capture) could not keep up with the ring buffer
+	// (Linux: kernel/printk/printk.c:console_prepend_dropped).
+	ConsoleDrop EvidenceKind = "console-drop"
 	// LongLine: an input line longer than the scanner's limit was cut.
 	LongLine EvidenceKind = "long-line"
 )
@@ -252,6 +256,7 @@ var (
 	mAuditLost    = []byte("audit_lost=")
 	mLinuxVersion = []byte("Linux version ")
 	mMissed       = []byte("Missed ")
+	mDropped      = []byte(" printk messages dropped")
 	mKernelMsgs   = []byte(" kernel messages")
 	auditLimits   = [][]byte{
 		[]byte("backlog limit exceeded"),
@@ -311,6 +316,15 @@ func lossMarker(msg []byte, line int, loss *Loss) bool {
 				return true
 			}
 		}
+	}
+	if i := bytes.Index(msg, mDropped); i >= 0 {
+		k := i
+		for k > 0 && msg[k-1] >= '0' && msg[k-1] <= '9' {
+			k--
+		}
+		n, _ := atou(msg[k:i])
+		loss.add(Evidence{Kind: ConsoleDrop, Line: line, Count: n, Text: string(bytes.TrimSpace(msg))})
+		return true
 	}
 	if i := bytes.Index(msg, mMissed); i >= 0 && bytes.Contains(msg[i:], mKernelMsgs) {
 		j := i + len(mMissed)

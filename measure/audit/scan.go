@@ -66,13 +66,14 @@ type Scanner struct {
 	banner string
 	kernLn int
 
-	ausearch   bool // ausearch markers or interpreted records seen
-	kmsgSeq    uint64
-	kmsgSeen   bool
-	dupSet     map[uint64]struct{}
-	dupRing    *[dupWindow]uint64
-	dupN       int
-	fieldsHint int
+	ausearch    bool // ausearch markers or interpreted records seen
+	sawAuditLog bool // auditd-form records seen
+	kmsgSeq     uint64
+	kmsgSeen    bool
+	dupSet      map[uint64]struct{}
+	dupRing     *[dupWindow]uint64
+	dupN        int
+	fieldsHint  int
 }
 
 const (
@@ -145,6 +146,9 @@ func (s *Scanner) finish() {
 		return
 	}
 	s.done = true
+	if s.sawAuditLog {
+		s.loss.note("auditd's log cannot show records the kernel dropped at its backlog limit: they get no serial and leave no gap (compare the lost counter of `auditctl -s` before and after)")
+	}
 	if s.serialsOn() {
 		s.sers.finish(&s.loss)
 		s.loss.SerialsChecked = s.sers.any
@@ -290,6 +294,7 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 		if form == FormKernel {
 			form = FormAuditLog
 		}
+		s.sawAuditLog = true
 	}
 	s.stats.Recognized++
 	cp := bytes.IndexByte(rest, ')')
