@@ -379,3 +379,49 @@ func TestCount(t *testing.T) {
 	require.NotNil(t, tl.Kernel)
 	assert.Equal(t, "6.12.57", tl.Kernel.Upstream)
 }
+
+func TestSerialGaps(t *testing.T) {
+	type gap struct{ From, To uint64 }
+	tests := []struct {
+		name    string
+		serials []uint64
+		boot    bool // startAt(1) first, as after a boot banner
+		want    []gap
+		notes   int
+	}{
+		{name: "contiguous", serials: []uint64{5, 6, 7, 8}},
+		{name: "repeats share a serial", serials: []uint64{5, 5, 6, 6, 6, 7}},
+		{name: "one gap", serials: []uint64{5, 6, 9, 10}, want: []gap{{7, 8}}},
+		{name: "reordered", serials: []uint64{5, 8, 6, 7, 9}},
+		{name: "after boot", serials: []uint64{4, 5}, boot: true, want: []gap{{1, 3}}},
+		{name: "huge jump", serials: []uint64{1, 2, 1 << 20, 1<<20 + 1}, want: []gap{{3, 1<<20 - 1}}},
+		{name: "jump beyond window twice", serials: []uint64{10, 10 + serialWindow*3, 10 + serialWindow*3 + 2}, want: []gap{{11, 9 + serialWindow*3}, {11 + serialWindow*3, 11 + serialWindow*3}}},
+		{name: "gap spanning a slide", serials: []uint64{1, 3, serialWindow + 10, serialWindow + 11}, want: []gap{{2, 2}, {4, serialWindow + 9}}},
+		{name: "counter went back", serials: []uint64{1 << 20, 1<<20 + 1, 1, 2, 4}, want: []gap{{3, 3}}},
+		{name: "late arrival", serials: []uint64{1, 2, 3, serialWindow + 5, 4}, want: []gap{{4, serialWindow + 4}}, notes: 1},
+		{name: "serial beyond u32 ignored", serials: []uint64{1, 1 << 40, 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s serials
+			var l Loss
+			if tt.boot {
+				s.startAt(1)
+			}
+			for i, n := range tt.serials {
+				s.observe(n, i+1, &l)
+			}
+			s.finish(&l)
+			var got []gap
+			var missing uint64
+			for _, e := range l.Evidence {
+				require.Equal(t, SerialGap, e.Kind)
+				got = append(got, gap{e.From, e.To})
+				missing += e.To - e.From + 1
+			}
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, missing, l.MissingSerials)
+			assert.Len(t, l.Notes, tt.notes)
+		})
+	}
+}

@@ -79,7 +79,7 @@ func (s *Scanner) handleJSON(line []byte, n int) bool {
 	if us, err := strconv.ParseInt(e.SourceRT, 10, 64); err == nil {
 		rec.Time = time.UnixMicro(us).UTC()
 	}
-	rec.Fields, rec.Truncated = parseFields(text, make([]Field, 0, s.fieldsHint))
+	rec.Fields, rec.Truncated = parseFields(text, newFields(text))
 	s.rec = rec
 	s.stats.Records++
 	s.stats.ByType[typ]++

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -73,7 +74,6 @@ type Scanner struct {
 	dupSet      map[uint64]struct{}
 	dupRing     *[dupWindow]uint64
 	dupN        int
-	fieldsHint  int
 }
 
 const (
@@ -95,7 +95,6 @@ func NewScannerOptions(r io.Reader, opts Options) *Scanner {
 		opts: opts,
 	}
 	s.stats.ByType = map[Type]int{}
-	s.fieldsHint = 24
 	return s
 }
 
@@ -125,7 +124,11 @@ func (s *Scanner) Record() Record { return s.rec }
 func (s *Scanner) Err() error { return s.err }
 
 // Stats returns the counts so far.
-func (s *Scanner) Stats() Stats { return s.stats }
+func (s *Scanner) Stats() Stats {
+	st := s.stats
+	st.ByType = maps.Clone(st.ByType)
+	return st
+}
 
 // Loss returns the loss evidence, ordered by line. Serial gaps are final
 // only after Scan returned false.
@@ -339,7 +342,7 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 		s.stats.Duplicates++
 		return false
 	}
-	fields := make([]Field, 0, strings.Count(text, "=")+2)
+	fields := newFields(text)
 	if interpreted {
 		rec.Fields = parseInterpreted(text, fields)
 	} else {
@@ -349,6 +352,11 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	s.stats.Records++
 	s.stats.ByType[typ]++
 	return true
+}
+
+// newFields returns an empty field slice with room for text's fields.
+func newFields(text string) []Field {
+	return make([]Field, 0, strings.Count(text, "=")+2)
 }
 
 // joinWrapped appends following lines that continue the current record: a
@@ -477,7 +485,7 @@ func (s *Scanner) journalShort(msg []byte, n int) bool {
 	s.joinWrapped()
 	text := string(s.cur)
 	rec := Record{Type: typ, Line: n, Form: FormJournal}
-	rec.Fields, rec.Truncated = parseFields(text, make([]Field, 0, s.fieldsHint))
+	rec.Fields, rec.Truncated = parseFields(text, newFields(text))
 	s.loss.note("journal short-format records carry no audit serial; serial gaps cannot be checked for them")
 	s.rec = rec
 	s.stats.Records++
