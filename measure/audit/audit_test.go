@@ -139,6 +139,16 @@ func TestTestdata(t *testing.T) {
 			dups:    1,
 		},
 		{
+			name: "dmesg and audit.log concatenated, serials out of order",
+			file: "mixed.txt",
+			want: []summary{
+				{TypeRule, 301, "/opt/app", 1}, {TypeRule, 303, "/opt/app", 5}, {TypeRule, 304, "/opt/app", 8},
+			},
+			form:    FormKernel,
+			checked: true,
+			dups:    2,
+		},
+		{
 			name: "journalctl short text",
 			file: "journal-short.txt",
 			want: []summary{
