@@ -403,6 +403,8 @@ func TestSerialGaps(t *testing.T) {
 		{name: "repeats share a serial", serials: []uint64{5, 5, 6, 6, 6, 7}},
 		{name: "one gap", serials: []uint64{5, 6, 9, 10}, want: []gap{{7, 8}}},
 		{name: "reordered", serials: []uint64{5, 8, 6, 7, 9}},
+		{name: "earlier serial after the first", serials: []uint64{301, 302, 300, 300, 303}},
+		{name: "earlier serial with a gap", serials: []uint64{301, 298, 302}, want: []gap{{299, 300}}},
 		{name: "after boot", serials: []uint64{4, 5}, boot: true, want: []gap{{1, 3}}},
 		{name: "huge jump", serials: []uint64{1, 2, 1 << 20, 1<<20 + 1}, want: []gap{{3, 1<<20 - 1}}},
 		{name: "jump beyond window twice", serials: []uint64{10, 10 + serialWindow*3, 10 + serialWindow*3 + 2}, want: []gap{{11, 9 + serialWindow*3}, {11 + serialWindow*3, 11 + serialWindow*3}}},

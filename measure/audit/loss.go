@@ -123,6 +123,7 @@ type serials struct {
 	prev    int                        // line of the last seen serial judged
 	late    int                        // serials arriving after being judged
 	any     bool                       // some serial was observed (kept across resets)
+	judged  bool                       // base has advanced past a judged serial
 }
 
 func (s *serials) reset() {
@@ -155,8 +156,13 @@ func (s *serials) observe(serial uint64, line int, loss *Loss) {
 			s.observe(serial, line, loss)
 			return
 		}
-		s.late++
-		return
+		if !s.judged && s.max-serial < serialWindow {
+			// Nothing judged yet: widen the window downwards.
+			s.base = serial
+		} else {
+			s.late++
+			return
+		}
 	}
 	if serial >= s.base+serialWindow {
 		s.judge(serial-serialWindow+1, loss)
@@ -198,6 +204,7 @@ func (s *serials) judge(upTo uint64, loss *Loss) {
 		s.base = upTo
 		return
 	}
+	s.judged = true
 	for s.base < upTo {
 		i := s.base % serialWindow
 		w := i / 64
@@ -245,7 +252,7 @@ func (s *serials) finish(loss *Loss) {
 	}
 	s.judge(s.max+1, loss)
 	if s.late > 0 {
-		loss.note(fmt.Sprintf("%d records arrived more than %d serials out of order; serial gaps may be overstated", s.late, serialWindow))
+		loss.note(fmt.Sprintf("%d records arrived after their serial range had been judged (more than %d serials out of order); serial gaps may be overstated", s.late, serialWindow))
 	}
 }
 
