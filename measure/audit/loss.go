@@ -208,11 +208,21 @@ func (s *serials) judge(upTo uint64, loss *Loss) {
 	for s.base < upTo {
 		i := s.base % serialWindow
 		w := i / 64
-		if i%64 == 0 && s.base+64 <= upTo && s.seen[w] == ^uint64(0) && s.gapFrom == 0 {
-			s.prev = int(s.lines[i+63])
-			s.seen[w] = 0
-			s.base += 64
-			continue
+		if i%64 == 0 && s.base+64 <= upTo {
+			// Whole words at a time: all seen, or none seen.
+			if s.seen[w] == ^uint64(0) && s.gapFrom == 0 {
+				s.prev = int(s.lines[i+63])
+				s.seen[w] = 0
+				s.base += 64
+				continue
+			}
+			if s.seen[w] == 0 {
+				if s.gapFrom == 0 {
+					s.gapFrom, s.gapPrev = s.base, s.prev
+				}
+				s.base += 64
+				continue
+			}
 		}
 		bit := uint64(1) << (i % 64)
 		if s.seen[w]&bit != 0 {
