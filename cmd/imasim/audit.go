@@ -41,6 +41,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	strict := fs.Bool("strict", false, "exit 3 when the log shows evidence of lost records")
 	summary := fs.Bool("summary", false, "print only counts and loss evidence, not each record")
 	noGaps := fs.Bool("no-serial-gaps", false, "do not treat audit serial gaps as loss (for logs filtered by type)")
+	marker := fs.String("marker", "", "also print log lines containing this text (e.g. step markers written to /dev/kmsg)")
 	types := fs.String("types", "", "comma-separated record types to print, by number or name (e.g. 1805,INTEGRITY_PCR); default all")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -89,7 +90,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	} else {
 		p = &auditText{w: out, summary: *summary}
 	}
-	s := audit.NewScannerOptions(in, audit.Options{NoSerialGaps: *noGaps})
+	s := audit.NewScannerOptions(in, audit.Options{NoSerialGaps: *noGaps, Marker: *marker})
 	perFile := map[string]int{}
 	p.begin(name)
 	for s.Scan() {
@@ -97,7 +98,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if r.Type == audit.TypeRule {
 			perFile[r.Path()]++
 		}
-		if want == nil || want[r.Type] {
+		if r.Marker != "" || want == nil || want[r.Type] {
 			p.record(r)
 		}
 	}
@@ -279,6 +280,10 @@ func (t *auditText) record(r audit.Record) {
 		fmt.Fprintf(t.w, "%-6s %-22s %-8s %-24s %s\n", "LINE", "TYPE", "SERIAL", "PATH", "DETAIL")
 	}
 	t.n++
+	if r.Marker != "" {
+		fmt.Fprintf(t.w, "%-6d %-22s %-8s %-24s %s\n", r.Line, "MARKER", "-", "-", r.Marker)
+		return
+	}
 	fmt.Fprintf(t.w, "%-6d %-22s %-8d %-24s %s\n", r.Line, r.Type, r.Serial, showPath(r.Path()), detail(r))
 }
 
@@ -359,6 +364,7 @@ type jsonField struct {
 
 type jsonRecord struct {
 	Line      int         `json:"line"`
+	Marker    string      `json:"marker,omitempty"`
 	Type      int         `json:"type"`
 	TypeName  string      `json:"type_name"`
 	Serial    uint64      `json:"serial"`
@@ -379,7 +385,11 @@ func (j *auditJSON) record(r audit.Record) {
 	if j.summary {
 		return
 	}
-	jr := jsonRecord{Line: r.Line, Type: int(r.Type), TypeName: r.Type.String(), Serial: r.Serial,
+	name := r.Type.String()
+	if r.Marker != "" {
+		name = "MARKER"
+	}
+	jr := jsonRecord{Line: r.Line, Marker: r.Marker, Type: int(r.Type), TypeName: name, Serial: r.Serial,
 		Form: r.Form.String(), Path: r.Path(), Hash: r.Hash(), Violation: r.Violation(), Truncated: r.Truncated,
 		Fields: make([]jsonField, 0, len(r.Fields))}
 	if !r.Time.IsZero() {

@@ -121,6 +121,8 @@ func TestAuditInputs(t *testing.T) {
 	require.NoError(t, os.WriteFile(gz, b.Bytes(), 0o644))
 	junk := filepath.Join(dir, "junk")
 	require.NoError(t, os.WriteFile(junk, []byte("hello\nworld\n"), 0o644))
+	marked := filepath.Join(dir, "marked")
+	require.NoError(t, os.WriteFile(marked, []byte("imasim-step 1 exec /ovl/x\n"+strings.SplitN(string(plain), "\n", 3)[1]+"\n[ 9.0] imasim-step 2 done\n"), 0o644))
 	empty := filepath.Join(dir, "empty")
 	require.NoError(t, os.WriteFile(empty, nil, 0o644))
 
@@ -140,6 +142,7 @@ func TestAuditInputs(t *testing.T) {
 		{name: "bad type", args: []string{"--types", "SYSCALL", gz}, code: exitUsage, err: "unknown integrity record type"},
 		{name: "flags after file", args: []string{gz, "--summary", "--strict"}, out: "no evidence of lost records"},
 		{name: "help", args: []string{"-h"}, code: exitOK},
+		{name: "markers", args: []string{"--marker", "imasim-step", "--types", "1804", marked}, out: "MARKER                 -        -                        imasim-step 2 done"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

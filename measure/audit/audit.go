@@ -216,6 +216,9 @@ type Record struct {
 	// Truncated is set when the record ended inside a quoted value (printk
 	// truncates long lines) or the line exceeded the scanner's limit.
 	Truncated bool `json:"truncated,omitempty"`
+	// Marker is the text of a marker line (Options.Marker); such a
+	// "record" has Type 0 and no fields.
+	Marker string `json:"marker,omitempty"`
 }
 
 // Get returns the value of the first field named key.

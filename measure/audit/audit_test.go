@@ -437,3 +437,20 @@ func TestSerialGaps(t *testing.T) {
 		})
 	}
 }
+
+func TestMarkers(t *testing.T) {
+	in := "5,1,100,-;imasim-step 1 open /t/f\n" +
+		"5,2,101,-;audit: type=1805 audit(1.5:9): file=\"/t/f\" hash=\"sha256:00\"\n" +
+		"5,3,102,-;unrelated\n" +
+		"5,4,103,-;imasim-step 2 close\n"
+	s := NewScannerOptions(strings.NewReader(in), Options{Marker: "imasim-step"})
+	recs := scanAll(t, s)
+	require.Len(t, recs, 3)
+	assert.Equal(t, "imasim-step 1 open /t/f", recs[0].Marker)
+	assert.Equal(t, Type(0), recs[0].Type)
+	assert.Equal(t, TypeRule, recs[1].Type)
+	assert.Equal(t, "imasim-step 2 close", recs[2].Marker)
+	assert.Equal(t, 4, recs[2].Line)
+	assert.Equal(t, 1, s.Stats().Records)
+	assert.Equal(t, 2, s.Stats().Markers)
+}

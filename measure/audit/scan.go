@@ -20,6 +20,11 @@ type Options struct {
 	// NoSerialGaps turns serial-gap evidence off, for logs known to be
 	// filtered (e.g. `ausearch -m INTEGRITY_RULE --raw`).
 	NoSerialGaps bool
+	// Marker, when set, makes the Scanner also yield the non-record lines
+	// that contain it (from the marker to the end of the line) as records
+	// with Type 0 and Record.Marker set — e.g. step markers a test harness
+	// wrote to /dev/kmsg between operations.
+	Marker string
 }
 
 // Stats counts what a Scanner read.
@@ -41,6 +46,8 @@ type Stats struct {
 	Duplicates int `json:"duplicates"`
 	// Joined counts wrapped continuation lines appended to a record.
 	Joined int `json:"joined"`
+	// Markers counts marker lines yielded (Options.Marker).
+	Markers int `json:"markers,omitempty"`
 }
 
 // Scanner reads integrity audit records from a log, one at a time, like
@@ -98,8 +105,9 @@ func NewScannerOptions(r io.Reader, opts Options) *Scanner {
 	return s
 }
 
-// Scan advances to the next integrity record. It returns false at the end
-// of input or on a read error (see Err).
+// Scan advances to the next integrity record (or marker line, see
+// Options.Marker). It returns false at the end of input or on a read error
+// (see Err).
 func (s *Scanner) Scan() bool {
 	if s.done {
 		return false
@@ -430,6 +438,14 @@ func (s *Scanner) handleOther(msg []byte, n int) bool {
 	if s.journalShort(msg, n) {
 		s.stats.Skipped--
 		return true
+	}
+	if s.opts.Marker != "" {
+		if i := bytes.Index(msg, []byte(s.opts.Marker)); i >= 0 {
+			s.stats.Skipped--
+			s.stats.Markers++
+			s.rec = Record{Line: n, Marker: string(bytes.TrimSpace(msg[i:]))}
+			return true
+		}
 	}
 	if v, ok := kernelVersion(msg); ok {
 		s.kernel, s.kernLn = v, n
