@@ -376,7 +376,7 @@ func (s *Scanner) joinWrapped() {
 		if !ok {
 			return
 		}
-		if !continuation(b, s.cur) {
+		if !continuation(b, s.cur) || (s.opts.Marker != "" && bytes.Contains(b, []byte(s.opts.Marker))) {
 			s.pend = append(s.pend[:0], b...)
 			s.pendLine, s.pendOK = n, true
 			return
