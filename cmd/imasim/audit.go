@@ -22,13 +22,17 @@ Print the IMA/EVM integrity audit records (types 1800-1899) of a log, the
 number of INTEGRITY_RULE (1805) records per file, and any evidence that the
 log lost records. FILE is dmesg or console text (with or without printk
 timestamps), /dev/kmsg records, /var/log/audit/audit.log (raw or
-'ausearch -i'), or 'journalctl -o json' output; gzip is undone; - is stdin.
+'ausearch -i'), 'journalctl -o json' or journalctl text; gzip is undone;
+- is stdin. The kernel version is taken from a boot banner or auditd's
+DAEMON_START record when the log has one.
 
 Loss evidence: gaps in audit serial numbers (not checked for ausearch
 output), printk rate limiting ("kauditd_printk_skb: N callbacks
 suppressed", "printk: N messages suppressed"), audit_lost=/backlog/rate
-limit messages, /dev/kmsg sequence gaps, journald "Missed N kernel
-messages", over-long lines. A record count from a lossy log may be short.
+limit messages, /dev/kmsg sequence gaps, console "printk messages
+dropped", journald "Missed N kernel messages", over-long lines. A record
+count from a lossy log may be short; a clean log can still have lost
+records after its last one.
 
 Exit status: 0 parsed (loss evidence is reported but not an error unless
 --strict); 2 usage error, unreadable input, or no line in a known log form;
