@@ -228,7 +228,20 @@ func showPath(p string) string {
 	return p
 }
 
-// detailKeys are the fields shown after the path, per record type.
+// showValue quotes a value that would not read as one token.
+func showValue(v string) string {
+	if v == "" {
+		return `""`
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c > '~' || c == '"' {
+			return strconv.Quote(v)
+		}
+	}
+	return v
+}
+
+// detail renders the fields shown after the path, per record type.
 func detail(r audit.Record) string {
 	var keys []string
 	switch r.Type {
@@ -244,7 +257,11 @@ func detail(r audit.Record) string {
 		if b.Len() > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(f.String())
+		b.WriteString(f.Key)
+		if f.Op != 0 {
+			b.WriteByte(f.Op)
+			b.WriteString(showValue(f.Value))
+		}
 	}
 	if keys == nil {
 		for _, f := range r.Fields {

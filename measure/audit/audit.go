@@ -37,8 +37,10 @@
 package audit
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -190,12 +192,24 @@ type Field struct {
 	Encoding Encoding `json:"encoding"`
 }
 
-// String renders f as key=value (quoted when the value needs it).
+// String renders f as the log wrote it: hex-encoded values as upper-case
+// hex again, quoted values in quotes, so that parsing String gives f back.
 func (f Field) String() string {
 	if f.Op == 0 {
 		return f.Key
 	}
-	return f.Key + string(f.Op) + quoteIfNeeded(f.Value)
+	v := f.Value
+	switch f.Encoding {
+	case Hex:
+		v = strings.ToUpper(hex.EncodeToString([]byte(v)))
+	case Quoted:
+		q := `"`
+		if strings.Contains(v, `"`) {
+			q = "'"
+		}
+		v = q + v + q
+	}
+	return f.Key + string(f.Op) + v
 }
 
 // Record is one integrity audit record.
@@ -277,16 +291,4 @@ func (r Record) String() string {
 		b = append(b, f.String()...)
 	}
 	return string(b)
-}
-
-func quoteIfNeeded(v string) string {
-	if v == "" {
-		return `""`
-	}
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c <= ' ' || c == '"' || c > '~' {
-			return `"` + v + `"`
-		}
-	}
-	return v
 }
