@@ -316,6 +316,29 @@ func TestParseFields(t *testing.T) {
 	}
 }
 
+func TestParseInterpreted(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []Field
+	}{
+		{in: `file=/tmp/a b hash=sha256:00 uid=root`, want: []Field{
+			{Key: "file", Op: '=', Value: "/tmp/a b", Encoding: Interpreted},
+			{Key: "hash", Op: '=', Value: "sha256:00", Encoding: Interpreted},
+			{Key: "uid", Op: '=', Value: "root", Encoding: Interpreted}}},
+		{in: `action=measure func=BPRM_CHECK uid<1000 res=yes`, want: []Field{
+			{Key: "action", Op: '=', Value: "measure", Encoding: Interpreted},
+			{Key: "func", Op: '=', Value: "BPRM_CHECK", Encoding: Interpreted},
+			{Key: "uid", Op: '<', Value: "1000", Encoding: Interpreted},
+			{Key: "res", Op: '=', Value: "yes", Encoding: Interpreted}}},
+		{in: `dev="vda" permit_directio`, want: []Field{
+			{Key: "dev", Op: '=', Value: "vda", Encoding: Interpreted},
+			{Key: "permit_directio", Encoding: Interpreted}}},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, parseInterpreted(tt.in, nil), "parseInterpreted(%q)", tt.in)
+	}
+}
+
 func TestTypeNames(t *testing.T) {
 	for ty, name := range typeNames {
 		assert.Equal(t, name, ty.String())

@@ -83,7 +83,7 @@ func parseInterpreted(body string, fields []Field) []Field {
 			break
 		}
 		start := i
-		for i < n && body[i] != '=' && body[i] != ' ' {
+		for i < n && body[i] != '=' && body[i] != '<' && body[i] != '>' && body[i] != ' ' {
 			i++
 		}
 		key := body[start:i]
@@ -91,7 +91,16 @@ func parseInterpreted(body string, fields []Field) []Field {
 			fields = append(fields, Field{Key: key, Encoding: Interpreted})
 			continue
 		}
-		i++ // '='
+		op := body[i]
+		i++
+		if i < n && (body[i] == '"' || body[i] == '\'') {
+			// A quoted value ends at its closing quote.
+			if e := strings.IndexByte(body[i+1:], body[i]); e >= 0 && (i+2+e == n || body[i+2+e] == ' ') {
+				fields = append(fields, Field{Key: key, Op: op, Value: body[i+1 : i+1+e], Encoding: Interpreted})
+				i += e + 2
+				continue
+			}
+		}
 		vs := i
 		end := n
 		for j := i; j < n; j++ {
@@ -104,13 +113,14 @@ func parseInterpreted(body string, fields []Field) []Field {
 		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
 			v = v[1 : len(v)-1]
 		}
-		fields = append(fields, Field{Key: key, Op: '=', Value: v, Encoding: Interpreted})
+		fields = append(fields, Field{Key: key, Op: op, Value: v, Encoding: Interpreted})
 		i = end
 	}
 	return fields
 }
 
-// startsKey reports whether s begins with an identifier followed by '='.
+// startsKey reports whether s begins with an identifier followed by '='
+// (or '<', '>' as in policy rule records).
 func startsKey(s string) bool {
 	i := 0
 	for i < len(s) {
@@ -121,7 +131,7 @@ func startsKey(s string) bool {
 		}
 		break
 	}
-	return i > 0 && i < len(s) && s[i] == '='
+	return i > 0 && i < len(s) && (s[i] == '=' || s[i] == '<' || s[i] == '>')
 }
 
 // unhex decodes an upper-case hex string as the kernel writes it
