@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -476,4 +477,45 @@ func TestMarkers(t *testing.T) {
 	assert.Equal(t, 4, recs[2].Line)
 	assert.Equal(t, 1, s.Stats().Records)
 	assert.Equal(t, 2, s.Stats().Markers)
+}
+
+func TestAll(t *testing.T) {
+	f, err := os.Open(filepath.Join(testdata, "kmsg.txt"))
+	require.NoError(t, err)
+	defer f.Close()
+	s := NewScanner(f)
+	var serials []uint64
+	for r := range s.All() {
+		serials = append(serials, r.Serial)
+		if len(serials) == 2 {
+			break
+		}
+	}
+	require.NoError(t, s.Err())
+	assert.Equal(t, []uint64{2, 3}, serials)
+}
+
+// errReader fails after its data.
+type errReader struct{ data string }
+
+func (e *errReader) Read(p []byte) (int, error) {
+	if e.data == "" {
+		return 0, errors.New("disk on fire")
+	}
+	n := copy(p, e.data)
+	e.data = e.data[n:]
+	return n, nil
+}
+
+func TestReadError(t *testing.T) {
+	s := NewScanner(&errReader{data: "audit: type=1805 audit(1.1:1): file=\"/a\"\n"})
+	n := 0
+	for s.Scan() {
+		n++
+	}
+	assert.Equal(t, 1, n)
+	require.Error(t, s.Err())
+	assert.Contains(t, s.Err().Error(), "reading log after line 1")
+	_, err := Count(&errReader{}, Options{})
+	assert.ErrorContains(t, err, "disk on fire")
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
@@ -127,6 +128,18 @@ func (s *Scanner) Scan() bool {
 // Record returns the record found by the last successful Scan. The record
 // and its fields stay valid after further calls.
 func (s *Scanner) Record() Record { return s.rec }
+
+// All returns an iterator over the remaining records; check Err after the
+// loop.
+func (s *Scanner) All() iter.Seq[Record] {
+	return func(yield func(Record) bool) {
+		for s.Scan() {
+			if !yield(s.rec) {
+				return
+			}
+		}
+	}
+}
 
 // Err returns the first read error (not io.EOF).
 func (s *Scanner) Err() error { return s.err }
