@@ -435,6 +435,7 @@ func TestSerialGaps(t *testing.T) {
 		{name: "gap spanning a slide", serials: []uint64{1, 3, serialWindow + 10, serialWindow + 11}, want: []gap{{2, 2}, {4, serialWindow + 9}}},
 		{name: "counter went back", serials: []uint64{1 << 20, 1<<20 + 1, 1, 2, 4}, want: []gap{{3, 3}}},
 		{name: "late arrival", serials: []uint64{1, 2, 3, serialWindow + 5, 4}, want: []gap{{4, serialWindow + 4}}, notes: 1},
+		{name: "late copy of a seen serial", serials: []uint64{1, 2, 3, serialWindow + 4, 2}, want: []gap{{4, serialWindow + 3}}},
 		{name: "serial beyond u32 ignored", serials: []uint64{1, 1 << 40, 2}},
 	}
 	for _, tt := range tests {

@@ -121,7 +121,7 @@ type serials struct {
 	gapFrom uint64                     // start of an open gap run (0 = none)
 	gapPrev int                        // line before the open gap
 	prev    int                        // line of the last seen serial judged
-	late    int                        // serials arriving after being judged
+	late    int                        // serials arriving after being judged missing
 	any     bool                       // some serial was observed (kept across resets)
 	judged  bool                       // base has advanced past a judged serial
 }
@@ -160,7 +160,17 @@ func (s *serials) observe(serial uint64, line int, loss *Loss) {
 			// Nothing judged yet: widen the window downwards.
 			s.base = serial
 		} else {
-			s.late++
+			// Already judged: it matters only if it was judged missing.
+			if s.gapFrom != 0 && serial >= s.gapFrom {
+				s.late++
+				return
+			}
+			for _, e := range loss.Evidence {
+				if e.Kind == SerialGap && e.From <= serial && serial <= e.To {
+					s.late++
+					break
+				}
+			}
 			return
 		}
 	}
@@ -262,7 +272,7 @@ func (s *serials) finish(loss *Loss) {
 	}
 	s.judge(s.max+1, loss)
 	if s.late > 0 {
-		loss.note(fmt.Sprintf("%d records arrived after their serial range had been judged (more than %d serials out of order); serial gaps may be overstated", s.late, serialWindow))
+		loss.note(fmt.Sprintf("%d records arrived after their serials had been reported missing (more than %d serials out of order); serial gaps are overstated", s.late, serialWindow))
 	}
 }
 
