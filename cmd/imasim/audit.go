@@ -280,6 +280,9 @@ func detail(r audit.Record) string {
 	if r.Truncated {
 		b.WriteString(" (truncated)")
 	}
+	if r.Joined > 0 {
+		fmt.Fprintf(&b, " (joined %d wrapped lines)", r.Joined)
+	}
 	return b.String()
 }
 
@@ -395,6 +398,7 @@ type jsonRecord struct {
 	Hash      string      `json:"hash,omitempty"`
 	Violation bool        `json:"violation,omitempty"`
 	Truncated bool        `json:"truncated,omitempty"`
+	Joined    int         `json:"joined,omitempty"`
 	Fields    []jsonField `json:"fields"`
 }
 
@@ -411,7 +415,7 @@ func (j *auditJSON) record(r audit.Record) {
 		name = "MARKER"
 	}
 	jr := jsonRecord{Line: r.Line, Marker: r.Marker, Type: int(r.Type), TypeName: name, Serial: r.Serial,
-		Form: r.Form.String(), Path: r.Path(), Hash: r.Hash(), Violation: r.Violation(), Truncated: r.Truncated,
+		Form: r.Form.String(), Path: r.Path(), Hash: r.Hash(), Violation: r.Violation(), Truncated: r.Truncated, Joined: r.Joined,
 		Fields: make([]jsonField, 0, len(r.Fields))}
 	if !r.Time.IsZero() {
 		t := r.Time

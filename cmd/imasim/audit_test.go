@@ -43,6 +43,7 @@ func TestAuditGolden(t *testing.T) {
 		{file: "wrapped.txt"},
 		{file: "journal-short.txt"},
 		{file: "mixed.txt"},
+		{file: "interleaved.txt"},
 		{file: "dmesg-ratelimited.txt", args: []string{"--strict", "--summary"}, code: exitInconcl},
 		{file: "dmesg-nots.txt", args: []string{"--strict"}},
 		{file: "audit.log", args: []string{"--json", "--types", "INTEGRITY_PCR,1808"}},

@@ -230,6 +230,10 @@ type Record struct {
 	// Truncated is set when the record ended inside a quoted value (printk
 	// truncates long lines) or the line exceeded the scanner's limit.
 	Truncated bool `json:"truncated,omitempty"`
+	// Joined counts the following lines appended to this record because
+	// they looked like its continuation (a wrapped or interleaved console
+	// line); such a record's last fields may be damaged.
+	Joined int `json:"joined,omitempty"`
 	// Marker is the text of a marker line (Options.Marker); such a
 	// "record" has Type 0 and no fields.
 	Marker string `json:"marker,omitempty"`

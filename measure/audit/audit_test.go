@@ -150,6 +150,15 @@ func TestTestdata(t *testing.T) {
 			dups:    2,
 		},
 		{
+			name: "console capture with agent output interleaved",
+			file: "interleaved.txt",
+			want: []summary{
+				{TypeRule, 40, "/ovl/test_prog", 2}, {TypeRule, 41, "/ovl/test_prog", 4}, {TypeRule, 42, "/ovl/test_prog", 6},
+			},
+			form:    FormKernel,
+			checked: true,
+		},
+		{
 			name: "journalctl short text",
 			file: "journal-short.txt",
 			want: []summary{
@@ -231,6 +240,18 @@ func TestRecordFields(t *testing.T) {
 	s := byLine[9]
 	assert.Equal(t, "policy_update", s.Value("op"))
 	assert.Equal(t, "completed", s.Value("cause"))
+}
+
+func TestInterleaved(t *testing.T) {
+	recs, s := scanFile(t, "interleaved.txt")
+	require.Len(t, recs, 3)
+	assert.Equal(t, 0, recs[1].Joined)
+	// The cut record is put back together, but its hash holds the agent's
+	// text: Joined tells the caller not to trust its late fields.
+	assert.Equal(t, 1, recs[2].Joined)
+	assert.Contains(t, recs[2].Hash(), "IMASIM1")
+	assert.Equal(t, "302", recs[2].Value("pid"))
+	assert.Equal(t, 1, s.Stats().Joined)
 }
 
 func TestAusearchInterpreted(t *testing.T) {

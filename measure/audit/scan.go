@@ -352,9 +352,9 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	body = bytes.TrimPrefix(body, []byte(":"))
 	body = bytes.TrimPrefix(body, []byte(" "))
 	s.cur = append(s.cur[:0], body...)
-	s.joinWrapped()
+	joined := s.joinWrapped()
 
-	rec := Record{Type: typ, Serial: serial, Line: n, Form: form}
+	rec := Record{Type: typ, Serial: serial, Line: n, Form: form, Joined: joined}
 	if colon >= 0 {
 		rec.Time = parseStamp(hdr[:colon], interpreted)
 	}
@@ -383,17 +383,18 @@ func newFields(text string) []Field {
 // joinWrapped appends following lines that continue the current record: a
 // line in no known log form, after a record left inside a quoted value or
 // starting with a known field name.
-func (s *Scanner) joinWrapped() {
+func (s *Scanner) joinWrapped() (joined int) {
 	for k := 0; k < maxJoin; k++ {
 		b, n, ok := s.read()
 		if !ok {
-			return
+			return joined
 		}
 		if !continuation(b, s.cur) || (s.opts.Marker != "" && bytes.Contains(b, []byte(s.opts.Marker))) {
 			s.pend = append(s.pend[:0], b...)
 			s.pendLine, s.pendOK = n, true
-			return
+			return joined
 		}
+		joined++
 		s.stats.Joined++
 		s.stats.Recognized++
 		if startsKey(string(b)) && !openQuote(s.cur) {
@@ -401,6 +402,7 @@ func (s *Scanner) joinWrapped() {
 		}
 		s.cur = append(s.cur, b...)
 	}
+	return joined
 }
 
 var knownKeys = map[string]bool{
@@ -511,9 +513,9 @@ func (s *Scanner) journalShort(msg []byte, n int) bool {
 	}
 	s.stats.Recognized++
 	s.cur = append(s.cur[:0], rest[sp+1:]...)
-	s.joinWrapped()
+	joined := s.joinWrapped()
 	text := string(s.cur)
-	rec := Record{Type: typ, Line: n, Form: FormJournal}
+	rec := Record{Type: typ, Line: n, Form: FormJournal, Joined: joined}
 	rec.Fields, rec.Truncated = parseFields(text, newFields(text))
 	s.loss.note("journal short-format records carry no audit serial; serial gaps cannot be checked for them")
 	s.rec = rec
