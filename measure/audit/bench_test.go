@@ -158,3 +158,33 @@ func BenchmarkScanDmesgRules(b *testing.B) {
 		}
 	}
 }
+
+// TestNoAllocationPerOtherLine checks that lines which are not integrity
+// records cost no allocation: scanning 10x more of them allocates the same.
+func TestNoAllocationPerOtherLine(t *testing.T) {
+	mallocs := func(lines int) uint64 {
+		var b bytes.Buffer
+		b.WriteString("[    0.000000] Linux version 6.12.57+deb13-cloud-amd64 (x) #1\n")
+		for i := 0; i < lines; i++ {
+			fmt.Fprintf(&b, "type=SYSCALL msg=audit(1763805600.%03d:%d): arch=c000003e syscall=257 success=yes exit=3 comm=\"cat\" exe=\"/usr/bin/cat\"\n", i%1000, i+1)
+			fmt.Fprintf(&b, "[%5d.000000] virtio_net virtio0 enp0s3: renamed from eth0\n", i)
+		}
+		data := b.Bytes()
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s := NewScanner(bytes.NewReader(data))
+		for s.Scan() {
+		}
+		runtime.ReadMemStats(&after)
+		if s.Err() != nil || s.Stats().Skipped != 2*lines+1 {
+			t.Fatalf("scan: %v, %+v", s.Err(), s.Stats())
+		}
+		return after.Mallocs - before.Mallocs
+	}
+	small, big := mallocs(2000), mallocs(20000)
+	t.Logf("allocations: %d lines %d, %d lines %d", 4000, small, 40000, big)
+	if big > small+20 {
+		t.Errorf("allocations grow with other lines: %d -> %d", small, big)
+	}
+}
