@@ -111,6 +111,7 @@ func TestTestdata(t *testing.T) {
 			want: []summary{
 				{TypeRule, 501, "/usr/bin/true", 3}, {TypeRule, 502, "/tmp/a b/prog", 5}, {TypePCR, 504, "/var/log/x", 7},
 				{TypeUserspace, 505, "/tmp/s.py", 8}, {TypePolicyRule, 506, "", 9}, {TypeRule, 509, "/usr/bin/true", 10},
+				{TypeEVMXattr, 510, "", 11},
 			},
 			form:    FormAuditLog,
 			kernel:  "6.12.57+deb13-cloud-amd64",
@@ -275,6 +276,7 @@ func TestAuditLogEnriched(t *testing.T) {
 	assert.Equal(t, "unconfined", recs[0].Value("subj"))
 	assert.Equal(t, "INTEGRITY_USERSPACE", recs[3].Type.String())
 	assert.Equal(t, "IMA-signature-required", recs[3].Value("cause"))
+	assert.Equal(t, "security.my xattr ", recs[6].Value("xattr"))
 }
 
 func TestScannerEdges(t *testing.T) {

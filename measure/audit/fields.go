@@ -5,10 +5,11 @@ import "strings"
 // untrusted lists the fields the kernel writes with audit_log_untrustedstring
 // (or audit_log_n_untrustedstring): quoted when clean, hex-encoded otherwise.
 // Linux v6.12: ima_api.c:ima_audit_measurement (file), integrity_audit.c
-// (comm, name, dev), audit.c:audit_log_task_info (comm, exe via d_path).
+// (comm, name, dev), audit.c:audit_log_task_info (comm, exe via d_path),
+// evm_secfs.c:evm_write_xattrs (xattr).
 var untrusted = map[string]bool{
 	"file": true, "name": true, "comm": true, "exe": true, "dev": true,
-	"cwd": true, "path": true, "key": true,
+	"cwd": true, "path": true, "key": true, "xattr": true,
 }
 
 // parseFields splits a record body into fields. body is a string the
