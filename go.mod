@@ -3,6 +3,9 @@ module github.com/imasim/imasim
 go 1.26.8
 
 require (
+	github.com/emmansun/gmsm v0.15.5
+	github.com/google/go-tpm v0.9.8
+	github.com/google/go-tpm-tools v0.4.11
 	github.com/stretchr/testify v1.12.1
 	github.com/ulikunitz/xz v0.5.17
 	golang.org/x/sys v0.49.0

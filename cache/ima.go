@@ -122,10 +122,23 @@ func (m *IMA) Clone() *IMA {
 }
 
 // Hash folds the cache state into h (for state deduplication).
-func (m *IMA) Hash(h interface{ Write([]byte) (int, error) }) {
+func (m *IMA) Hash(h interface {
+	U(uint64)
+	S(string)
+	B(bool)
+}) {
 	for _, id := range m.IInts() {
 		it := m.iints[id]
-		fmt.Fprintf(h, "%s|%x|%d|%d|%d|%x|%x|%v|%v|%s;", id, it.Flags, it.Version, it.Dev, it.Ino, it.MeasuredPCRs, it.Digest, it.MustMeasure, it.EmittedOW, it.versionOf)
+		h.S(id)
+		h.U(it.Flags)
+		h.U(it.Version)
+		h.U(it.Dev)
+		h.U(it.Ino)
+		h.U(uint64(it.MeasuredPCRs))
+		h.S(string(it.Digest))
+		h.B(it.MustMeasure)
+		h.B(it.EmittedOW)
+		h.S(it.versionOf)
 	}
 }
 

@@ -2,9 +2,8 @@ package scenarios
 
 import (
 	"bytes"
-	"crypto/sha1"
+	"crypto"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,7 +15,9 @@ import (
 
 	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/cache/vfs"
+	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/measure/policy"
+	"github.com/imasim/imasim/tpm"
 )
 
 // Verdicts.
@@ -68,16 +69,18 @@ type ExpectResult struct {
 
 // Result is one scenario run under one profile.
 type Result struct {
-	Profile      string            `json:"profile"`
-	NA           string            `json:"not_applicable,omitempty"`
-	AuditRecords map[string]int    `json:"audit_records"`
-	Measurements int               `json:"measurements"`
-	Violations   int               `json:"violations"`
-	Steps        []HookCall        `json:"steps"`
-	Expects      []ExpectResult    `json:"expects,omitempty"`
-	Audit        []AuditRecord     `json:"-"`
-	List         []Measurement     `json:"-"`
-	PCRs         map[string]string `json:"pcrs,omitempty"`
+	Profile      string         `json:"profile"`
+	NA           string         `json:"not_applicable,omitempty"`
+	AuditRecords map[string]int `json:"audit_records"`
+	Measurements int            `json:"measurements"`
+	Violations   int            `json:"violations"`
+	Steps        []HookCall     `json:"steps"`
+	Expects      []ExpectResult `json:"expects,omitempty"`
+	Audit        []AuditRecord  `json:"-"`
+	List         []Measurement  `json:"-"`
+	// ML is the measurement list as the kernel would hold it.
+	ML   *measure.List     `json:"-"`
+	PCRs map[string]string `json:"pcrs,omitempty"`
 }
 
 // Count returns how many hook calls got verdict v.
@@ -109,6 +112,9 @@ type engine struct {
 	lastEval map[string][]byte
 	pid      int
 	quiet    bool
+	tpm      tpm.PCRs // extended for every list entry; nil in quiet mode
+	hashAlgo measure.Algo
+	err      error // first list or TPM failure, reported after the step
 }
 
 type handle struct {
@@ -116,9 +122,23 @@ type handle struct {
 	uid, gid uint32
 }
 
-// Run runs s through the model under profile p.
+// Run runs s through the model under profile p with software PCR banks.
 func Run(s *Scenario, p *cache.Profile) (*Result, error) {
-	r, err := NewRunner(s, p, false)
+	return RunWith(s, p, Options{})
+}
+
+// Options tune a run.
+type Options struct {
+	// Quiet skips causes, audit texts and the measurement list (search).
+	Quiet bool
+	// TPM receives the PCR extends; nil means fresh software SHA-1 and
+	// SHA-256 banks. The caller owns (and closes) it.
+	TPM tpm.PCRs
+}
+
+// RunWith runs s through the model under profile p.
+func RunWith(s *Scenario, p *cache.Profile, o Options) (*Result, error) {
+	r, err := NewRunnerWith(s, p, o)
 	if err != nil || r.e == nil {
 		if r != nil {
 			return r.res, err
@@ -131,7 +151,28 @@ func Run(s *Scenario, p *cache.Profile) (*Result, error) {
 		}
 	}
 	r.e.checkExpects()
+	if err := r.e.readPCRs(); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.File, err)
+	}
 	return r.res, nil
+}
+
+// readPCRs records PCR 10 of every bank in the result.
+func (e *engine) readPCRs() error {
+	if e.tpm == nil {
+		return nil
+	}
+	v, err := e.tpm.Read(10)
+	if err != nil {
+		return fmt.Errorf("reading PCR 10: %w", err)
+	}
+	e.res.PCRs = map[string]string{}
+	for h, d := range v {
+		if a, ok := measure.AlgoFromCrypto(h); ok {
+			e.res.PCRs[a.String()] = hex.EncodeToString(d)
+		}
+	}
+	return nil
 }
 
 // Runner runs steps one at a time and can be cloned, so a search can
@@ -146,6 +187,12 @@ type Runner struct {
 // meet the scenario's requires:, the runner's Result has NA set and Step
 // must not be called (Ready reports it).
 func NewRunner(s *Scenario, p *cache.Profile, quiet bool) (*Runner, error) {
+	return NewRunnerWith(s, p, Options{Quiet: quiet})
+}
+
+// NewRunnerWith is NewRunner with options.
+func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
+	quiet := o.Quiet
 	res := &Result{Profile: p.Name, AuditRecords: map[string]int{}}
 	for _, rq := range s.Requires {
 		if rq.Kind == "feature" {
@@ -166,7 +213,7 @@ func NewRunner(s *Scenario, p *cache.Profile, quiet bool) (*Runner, error) {
 			}
 		}
 	}
-	pol, err := ParsePolicy(s)
+	pol, err := ParsePolicyFor(s, p)
 	if err != nil {
 		return nil, err
 	}
@@ -178,18 +225,38 @@ func NewRunner(s *Scenario, p *cache.Profile, quiet bool) (*Runner, error) {
 			e.measure = true
 		}
 	}
-	e.bootAggregate()
+	if !quiet {
+		res.ML = &measure.List{}
+		e.tpm = o.TPM
+		if e.tpm == nil {
+			e.tpm = tpm.NewSoftware(crypto.SHA1, crypto.SHA256)
+		}
+		if e.hashAlgo, err = measure.ParseAlgo(p.HashAlgo); err != nil {
+			return nil, fmt.Errorf("profile %s: hash: %w", p.Name, err)
+		}
+		if err := e.bootAggregate(); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File, err)
+		}
+	}
 	return &Runner{e: e, res: res}, nil
 }
 
-// ParsePolicy parses the scenario's policy lines, locating errors at the
-// scenario line that holds the rule.
-func ParsePolicy(s *Scenario) (*policy.Policy, error) {
+// ParsePolicy parses the scenario's policy lines as the newest kernel
+// would, locating errors at the scenario line that holds the rule.
+func ParsePolicy(s *Scenario) (*policy.Policy, error) { return ParsePolicyFor(s, nil) }
+
+// ParsePolicyFor parses the policy as the oldest kernel of profile p
+// would (the language changed across eras: dont_audit, comments...).
+func ParsePolicyFor(s *Scenario, p *cache.Profile) (*policy.Policy, error) {
 	var rules strings.Builder
 	for _, pl := range s.Policy {
 		rules.WriteString(pl.Rule + "\n")
 	}
-	pol, err := policy.Parse(strings.NewReader(rules.String()), s.File)
+	var k policy.Kernel
+	if p != nil {
+		k.Version = policy.Version{Major: p.Kernels.Min.Major, Minor: p.Kernels.Min.Minor}
+	}
+	pol, err := policy.ParseKernel(strings.NewReader(rules.String()), s.File, k)
 	if err != nil {
 		var pe *policy.Error
 		if errors.As(err, &pe) && pe.Line >= 1 && pe.Line <= len(s.Policy) {
@@ -209,6 +276,9 @@ func (r *Runner) Step(st Step) error {
 	e.w.Advance(StepGap)
 	if err := e.step(st); err != nil {
 		return &Error{e.s.File, st.Line, fmt.Sprintf("%s: %v", st.Op, err)}
+	}
+	if e.err != nil {
+		return fmt.Errorf("%s:%d: %s: %w", e.s.File, st.Line, st.Op, e.err)
 	}
 	return nil
 }
@@ -233,9 +303,19 @@ func (r *Runner) Clone() *Runner {
 	for k, v := range r.res.AuditRecords {
 		res.AuditRecords[k] = v
 	}
-	res.Steps = append([]HookCall(nil), r.res.Steps...)
-	res.Audit = append([]AuditRecord(nil), r.res.Audit...)
-	res.List = append([]Measurement(nil), r.res.List...)
+	// Full slice expressions: appends in either copy reallocate, so the
+	// shared prefix is never written twice.
+	res.Steps = r.res.Steps[:len(r.res.Steps):len(r.res.Steps)]
+	res.Audit = r.res.Audit[:len(r.res.Audit):len(r.res.Audit)]
+	res.List = r.res.List[:len(r.res.List):len(r.res.List)]
+	if r.res.ML != nil {
+		// Verbose clones (rare) get their own list; quiet runs have none.
+		// They share the TPM, so only quiet runners should be cloned for a search.
+		res.ML = &measure.List{}
+		for _, en := range r.res.ML.Entries {
+			res.ML.Append(en)
+		}
+	}
 	e.res = &res
 	e.listed = make(map[string]bool, len(r.e.listed))
 	for k, v := range r.e.listed {
@@ -251,7 +331,7 @@ func (r *Runner) Clone() *Runner {
 // StateHash folds the model state that can influence later verdicts
 // (world, iint cache, ground truth) into a 64-bit hash.
 func (r *Runner) StateHash() uint64 {
-	h := fnv.New64a()
+	h := &vfs.Hasher{H: fnv.New64a()}
 	r.e.w.Hash(h)
 	r.e.ima.Hash(h)
 	keys := make([]string, 0, len(r.e.lastEval))
@@ -260,10 +340,11 @@ func (r *Runner) StateHash() uint64 {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(h, "E%s|%x;", k, r.e.lastEval[k])
+		h.S(k)
+		h.S(string(r.e.lastEval[k]))
 	}
-	fmt.Fprintf(h, "H%d", len(r.e.handles))
-	return h.Sum64()
+	h.U(uint64(len(r.e.handles)))
+	return h.H.Sum64()
 }
 
 func (e *engine) step(st Step) error {
@@ -502,7 +583,7 @@ func (e *engine) exec(st Step, p string, uid, gid uint32, check bool) error {
 func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid uint32) {
 	ino := f.Inode
 	d := e.pol.Match(policy.Attrs{Func: fn, Mask: mask, UID: uid, EUID: uid, GID: gid, EGID: gid,
-		FOwner: e.w.RealInode(ino).UID, FGrp: e.w.RealInode(ino).GID, FSMagic: ino.SB.Model.Magic, FSName: ino.SB.Model.Type})
+		FOwner: e.w.RealInode(ino).UID, FGrp: e.w.RealInode(ino).GID, FSMagic: ino.SB.Model.Magic, FSName: ino.SB.Model.Type}.WithDefaultCaps())
 	actions := uint64(0)
 	if d.Actions&policy.Measure != 0 {
 		actions |= cache.FlagMeasure
@@ -523,7 +604,12 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	vc := e.measure && (fn == policy.FileCheck || fn == policy.MmapCheck || fn == policy.MmapCheckReqprot)
 	cf := e.file(f)
 	content := e.w.RealInode(ino).Content
-	truth := digest(content)
+	var truth []byte
+	if e.quiet {
+		truth = content // the search compares contents; no hashing needed
+	} else {
+		truth = digest(content)
+	}
 	before, seen := e.lastEval[f.Path]
 	out := e.ima.Process(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
 		MustMeasure: actions&cache.FlagMeasure != 0, Readonly: !f.Flags.Write}, func() []byte { return truth })
@@ -576,52 +662,101 @@ func (e *engine) violation(st Step, f *vfs.File, cause string) {
 	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1804, Step: len(e.res.Steps), Path: f.Path,
 		Text: fmt.Sprintf("type=1804 audit: pid=%d uid=0 auid=4294967295 ses=4294967295 op=invalid_pcr cause=%s comm=%q name=%q dev=%q ino=%d res=1",
 			e.pid, cause, path.Base(f.Path), f.Path, f.Inode.SB.Model.Type, f.Inode.Ino)})
-	e.res.List = append(e.res.List, e.entry(f.Path, nil, 10))
 	e.res.Measurements++
+	if e.quiet {
+		return
+	}
+	v, err := measure.NewViolation(e.p.Template, 10, e.hashAlgo, f.Path)
+	if err == nil {
+		err = e.append(v)
+	}
+	if err != nil && e.err == nil {
+		e.err = err
+	}
 }
 
-func (e *engine) bootAggregate() {
-	// No TPM in the model's kernel view: boot_aggregate is the zero digest
-	// (Linux v6.12: ima_init.c:ima_add_boot_aggregate).
-	e.res.List = append(e.res.List, e.entry("boot_aggregate", make([]byte, 32), 10))
+func (e *engine) bootAggregate() error {
+	// Linux v6.12: security/integrity/ima/ima_init.c:ima_add_boot_aggregate,
+	// ima_crypto.c:ima_calc_boot_aggregate: PCRs 0-9 of the chosen bank.
+	if e.quiet {
+		return nil
+	}
+	var banks []measure.Algo
+	for _, h := range e.tpm.Banks() {
+		if a, ok := measure.AlgoFromCrypto(h); ok {
+			banks = append(banks, a)
+		}
+	}
+	bank, ok := measure.BootAggregateBank(banks, e.hashAlgo)
+	var pcrs [][]byte
+	if ok {
+		ch, _ := bank.CryptoHash()
+		for i := 0; i < 10; i++ {
+			v, err := e.tpm.Read(i)
+			if err != nil {
+				return fmt.Errorf("boot_aggregate: %w", err)
+			}
+			pcrs = append(pcrs, v[ch])
+		}
+	} else {
+		bank = e.hashAlgo
+	}
+	ba, err := measure.NewBootAggregate(e.p.Template, bank, pcrs)
+	if err != nil {
+		return fmt.Errorf("boot_aggregate: %w", err)
+	}
+	return e.append(ba)
+}
+
+// append adds an entry under the kernel's dedup rule and extends the PCR
+// in every bank when it was added
+// (Linux v6.12: security/integrity/ima/ima_queue.c:ima_add_template_entry).
+func (e *engine) append(en *measure.Entry) error {
+	if !e.res.ML.Append(en) {
+		return nil
+	}
+	digests := map[crypto.Hash][]byte{}
+	for _, h := range e.tpm.Banks() {
+		a, ok := measure.AlgoFromCrypto(h)
+		if !ok {
+			return fmt.Errorf("tpm bank %v has no IMA hash algorithm", h)
+		}
+		digests[h] = en.DigestIn(a)
+	}
+	if err := e.tpm.Extend(en.PCR, digests); err != nil {
+		return err
+	}
+	m := Measurement{PCR: en.PCR, TemplateHash: hex.EncodeToString(en.Digest), Template: en.Template.Name, Violation: en.IsViolation()}
+	if pre, d, ok := en.FileDigest(); ok {
+		m.FileHash = strings.TrimSuffix(pre, ":") + ":" + hex.EncodeToString(d)
+	}
+	m.Path, _ = en.FileName()
+	e.res.List = append(e.res.List, m)
+	return nil
 }
 
 // addMeasurement adds a list entry unless the same template digest is
 // already listed for that PCR (Linux v6.12: ima_queue.c:ima_add_template_entry).
 func (e *engine) addMeasurement(name string, d []byte, pcr int) {
-	m := e.entry(name, d, pcr)
-	key := fmt.Sprintf("%d/%s", pcr, m.TemplateHash)
-	if e.listed[key] {
+	if e.quiet {
+		key := strconv.Itoa(pcr) + "/" + name + "/" + string(d)
+		if !e.listed[key] {
+			e.listed[key] = true
+			e.res.Measurements++
+		}
 		return
 	}
-	e.listed[key] = true
-	e.res.List = append(e.res.List, m)
-	e.res.Measurements++
-}
-
-// entry builds an ima-ng/ima-sig entry; d nil is a violation.
-func (e *engine) entry(name string, d []byte, pcr int) Measurement {
-	tmpl := e.p.Template
-	var data []byte
-	field := func(b []byte) {
-		data = binary.LittleEndian.AppendUint32(data, uint32(len(b)))
-		data = append(data, b...)
+	en, err := measure.NewFileEntry(e.p.Template, pcr, e.hashAlgo, d, name)
+	if err == nil {
+		before := e.res.ML.Len()
+		err = e.append(en)
+		if e.res.ML.Len() > before {
+			e.res.Measurements++
+		}
 	}
-	fd := d
-	if fd == nil {
-		fd = make([]byte, 32)
+	if err != nil && e.err == nil {
+		e.err = err
 	}
-	field(append([]byte("sha256:\x00"), fd...))
-	field(append([]byte(name), 0))
-	if tmpl == "ima-sig" {
-		field(nil)
-	}
-	th := sha1.Sum(data)
-	if d == nil {
-		th = [20]byte{}
-	}
-	return Measurement{PCR: pcr, TemplateHash: hex.EncodeToString(th[:]), Template: tmpl,
-		FileHash: "sha256:" + hex.EncodeToString(fd), Path: name, Violation: d == nil, Data: data}
 }
 
 func (e *engine) checkExpects() {

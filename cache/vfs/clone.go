@@ -1,10 +1,6 @@
 package vfs
 
-import (
-	"fmt"
-	"io"
-	"sort"
-)
+import "sort"
 
 // Clone deep-copies the world. The map tells callers holding inode
 // pointers (open files) where each inode went.
@@ -52,9 +48,9 @@ func cloneInode(i *Inode, sb *Super) *Inode {
 // Hash writes a canonical form of the world's state to h: times relative
 // to now (and the tick phase), so states that differ only by when they
 // happened compare equal.
-func (w *World) Hash(h io.Writer) {
+func (w *World) Hash(h *Hasher) {
 	now := w.Clock.now
-	fmt.Fprintf(h, "phase=%d;", now%Tick)
+	h.I(int64(now % Tick))
 	mnts := make([]string, 0, len(w.mounts))
 	for m := range w.mounts {
 		mnts = append(mnts, m)
@@ -62,7 +58,11 @@ func (w *World) Hash(h io.Writer) {
 	sort.Strings(mnts)
 	for _, m := range mnts {
 		sb := w.mounts[m]
-		fmt.Fprintf(h, "M%s|%s|%v|%v|%v;", m, sb.Model.Name, sb.IVersion, sb.NoAtime, sb.StrictAt)
+		h.S(m)
+		h.S(sb.Model.Name)
+		h.B(sb.IVersion)
+		h.B(sb.NoAtime)
+		h.B(sb.StrictAt)
 		for _, set := range []map[string]*Inode{sb.files, sb.ovlInodes} {
 			rels := make([]string, 0, len(set))
 			for r := range set {
@@ -71,8 +71,21 @@ func (w *World) Hash(h io.Writer) {
 			sort.Strings(rels)
 			for _, r := range rels {
 				i := set[r]
-				fmt.Fprintf(h, "I%s|%d|%d|%v|%v|%d|%d|%d|%v|%q|%o|%d|%d|%d|%d|%v|%d;", r, i.Ino, i.iversion, i.queried, i.stale,
-					now-i.Ctime, now-i.Mtime, now-i.Atime, i.ctimeQueried, i.Content, i.Mode, i.UID, i.GID, i.Writers, i.Readers, i.dirtyExtend, i.gen)
+				h.S(r)
+				h.U(i.Ino)
+				h.U(i.iversion)
+				h.B(i.queried)
+				h.B(i.stale)
+				h.I(int64(now - i.Ctime))
+				h.I(int64(now - i.Mtime))
+				h.I(int64(now - i.Atime))
+				h.B(i.ctimeQueried)
+				h.S(string(i.Content))
+				h.U(uint64(i.Mode)<<32 | uint64(i.UID))
+				h.U(uint64(i.GID)<<32 | uint64(uint32(i.Writers)))
+				h.I(int64(i.Readers))
+				h.B(i.dirtyExtend)
+				h.I(int64(i.gen))
 			}
 		}
 	}
