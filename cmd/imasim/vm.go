@@ -241,6 +241,8 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 		case r.Err != nil:
 			c = errCode(r.Err)
 			fmt.Fprintf(stderr, "imasim vm: %s on %s: %v\n", r.Scenario.Name, k.Release, r.Err)
+		case r.Lossy != "":
+			c = exitInconcl
 		case !r.Agree():
 			c = exitFail
 		}
@@ -253,8 +255,8 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 
 // vmRank orders per-scenario exit codes for the overall one: a usage
 // error wins, then a failure (disagreement, broken expect, broken VM),
-// then "cannot run" (e.g. a scenario needing a feature the kernel lacks).
-var vmRank = map[int]int{exitOK: 0, exitCannot: 1, exitFail: 2, exitUsage: 3}
+// then inconclusive (the kernel log lost audit records), then "cannot run" (e.g. a scenario needing a feature the kernel lacks).
+var vmRank = map[int]int{exitOK: 0, exitCannot: 1, exitInconcl: 2, exitFail: 3, exitUsage: 4}
 
 // pickProfile resolves --profile for kernel k.
 func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, error) {
@@ -277,4 +279,3 @@ func errCode(err error) int {
 	}
 	return exitFail
 }
-

@@ -53,6 +53,7 @@ func TestCaptures(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, r.Err)
 			assert.Empty(t, r.Defects, "model %s disagrees with the captured kernel %s", p.Name, info["release"])
+			assert.Empty(t, r.Lossy, "the captured kernel log lost audit records")
 		})
 	}
 	if n == 0 {

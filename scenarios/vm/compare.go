@@ -1,8 +1,8 @@
 package vm
 
 import (
+	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/measure/audit"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/vm/guest"
 )
@@ -29,65 +30,47 @@ type AuditRecord struct {
 	Raw    string            `json:"raw"`
 }
 
-// ParseAuditRecord reads "type=1805 audit(T:S): key=value ..." as the
-// kernel prints it (Linux v6.12: kernel/audit.c:kauditd_printk_skb).
-// Quoted values are unquoted; file=/name= given as hex (the kernel's
-// audit_log_untrustedstring for odd characters) are decoded.
+// ParseAuditRecord reads one record as the agent stores it: the kernel
+// log text after "audit: " (Linux v6.12: kernel/audit.c:kauditd_printk_skb),
+// with package measure/audit.
 func ParseAuditRecord(s string) (AuditRecord, error) {
 	r := AuditRecord{Raw: s, Fields: map[string]string{}}
-	rest, ok := strings.CutPrefix(s, "type=")
-	if !ok {
-		return r, fmt.Errorf("audit record without type=: %q", s)
-	}
-	i := strings.IndexByte(rest, ' ')
-	if i < 0 {
-		i = len(rest)
-	}
-	t, err := strconv.Atoi(rest[:i])
-	if err != nil {
-		return r, fmt.Errorf("audit record: bad type in %q", s)
-	}
-	r.Type = t
-	rest = rest[i:]
-	if j := strings.Index(rest, "): "); j >= 0 {
-		rest = rest[j+3:]
-	}
-	for len(rest) > 0 {
-		rest = strings.TrimLeft(rest, " ")
-		eq := strings.IndexByte(rest, '=')
-		if eq <= 0 {
-			break
+	sc := audit.NewScanner(strings.NewReader("audit: " + s + "\n"))
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return r, fmt.Errorf("audit record %q: %w", s, err)
 		}
-		k := rest[:eq]
-		rest = rest[eq+1:]
-		var v string
-		if strings.HasPrefix(rest, `"`) {
-			end := strings.IndexByte(rest[1:], '"')
-			if end < 0 {
-				v, rest = rest[1:], ""
-			} else {
-				v, rest = rest[1:end+1], rest[end+2:]
-			}
-		} else {
-			end := strings.IndexByte(rest, ' ')
-			if end < 0 {
-				end = len(rest)
-			}
-			v, rest = rest[:end], rest[end:]
-			if (k == "file" || k == "name") && len(v)%2 == 0 {
-				if b, err := hex.DecodeString(v); err == nil {
-					v = string(b)
-				}
-			}
+		return r, fmt.Errorf("not an integrity audit record: %q", s)
+	}
+	rec := sc.Record()
+	r.Type = int(rec.Type)
+	for _, f := range rec.Fields {
+		if _, dup := r.Fields[f.Key]; !dup {
+			r.Fields[f.Key] = f.Value
 		}
-		r.Fields[k] = v
 	}
-	r.Path = r.Fields["file"]
-	if r.Path == "" {
-		r.Path = r.Fields["name"]
-	}
-	r.Hash = r.Fields["hash"]
+	r.Path, r.Hash = rec.Path(), rec.Hash()
 	return r, nil
+}
+
+// lossIn looks for evidence that the kernel log lost audit records
+// (serial gaps, printk rate limiting, audit_lost) with measure/audit.
+func lossIn(dmesg []byte) string {
+	sc := audit.NewScanner(bytes.NewReader(dmesg))
+	for sc.Scan() {
+	}
+	l := sc.Loss()
+	if !l.Lossy() {
+		return ""
+	}
+	var parts []string
+	for _, e := range l.Evidence {
+		parts = append(parts, fmt.Sprintf("%+v", e))
+	}
+	if l.More > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", l.More))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // StepCmp is model vs real for one scenario line and path (1805 records).
@@ -126,6 +109,7 @@ type Run struct {
 	Findings []Finding                `json:"findings,omitempty"`
 	Replay   []BankReplay             `json:"replay"`
 	Defects  []string                 `json:"model_defects,omitempty"`
+	Lossy    string                   `json:"audit_loss,omitempty"` // evidence the log lost records: counts inconclusive
 	Timing   map[string]float64       `json:"timing_s"`
 	Boot     *BootResult              `json:"-"`
 	List     []ListEntry              `json:"-"`
@@ -225,6 +209,7 @@ func RunAll(ctx context.Context, o Options, p *cache.Profile, ss []*scenarios.Sc
 // compare fills the run from the guest's report.
 func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 	r.Real = rep
+	r.Lossy = lossIn(br.Files[guest.FileDmesg])
 	if rep.Err != "" {
 		r.Err = fmt.Errorf("%w: scenario %s failed in the guest: %s", ErrBoot, r.Name, rep.Err)
 	}
@@ -527,6 +512,9 @@ func WriteText(w io.Writer, k *Kernel, p *cache.Profile, runs []*Run, verbose bo
 				mark = "BROKEN on this kernel"
 			}
 			ew.f("  %s: real %s — %s\n", x.Text, x.Got, mark)
+		}
+		if r.Lossy != "" {
+			ew.f("  INCONCLUSIVE: the kernel log lost audit records: %s\n", r.Lossy)
 		}
 		if len(r.Defects) == 0 && r.Err == nil {
 			ew.f("  model and kernel agree\n")
