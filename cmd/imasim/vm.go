@@ -47,6 +47,8 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	agent := fs.String("agent", "", "static imasim binary to run in the guest (default: this one)")
 	busybox := fs.String("busybox", "/bin/busybox", "static busybox for the initramfs")
 	jobs := fs.Int("jobs", runtime.NumCPU(), "kernels booted in parallel (one VM per core)")
+	retries := fs.Int("retries", 1, "repeat a boot whose kernel crashed (panic/oops) this often; crashes are reported")
+	appendCmd := fs.String("append", "", "extra kernel command line")
 	keep := fs.Bool("keep", false, "keep the work dir (disks, initramfs, console, results)")
 	verbose := fs.Bool("v", false, "print the QEMU command and the guest console")
 	save := fs.String("save", "", "save the raw captures (audit log, lists, PCRs, console) under DIR/<scenario>/")
@@ -131,7 +133,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	kr := kernelRun{ctx: ctx, fetcher: fetcher, modules: *modules, cacheDir: *cacheDir, lockSrc: lockSrc, prof: *prof,
 		format: ff, save: *save, verbose: *verbose, ss: ss,
-		opts: vm.Options{Agent: *agent, Busybox: *busybox, Accel: *accel, CPU: *cpu, Keep: *keep,
+		opts: vm.Options{Agent: *agent, Busybox: *busybox, Accel: *accel, CPU: *cpu, Keep: *keep, Retries: *retries, Append: *appendCmd,
 			Verbose: *verbose, Boot: *bootT, Idle: *idleT, Total: *totalT}}
 	if len(specs) == 1 {
 		return kr.run(specs[0], stdout, stderr)

@@ -171,6 +171,12 @@ func RunAll(ctx context.Context, o Options, p *cache.Profile, ss []*scenarios.Sc
 		}
 		t0 := time.Now()
 		br, err := Boot(ctx, o, g)
+		for try := 1; try <= o.Retries && errors.Is(err, ErrKernelCrash) && ctx.Err() == nil; try++ {
+			if o.Log != nil {
+				fmt.Fprintf(o.Log, "imasim vm: WARNING: %v\nimasim vm: retrying the boot (%d of %d)\n", err, try, o.Retries)
+			}
+			br, err = Boot(ctx, o, g)
+		}
 		total := time.Since(t0)
 		for i, s := range g.Scenarios {
 			r := byName[s]

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 )
 
 // Error classes the CLI maps to exit codes.
@@ -14,6 +15,8 @@ var (
 	ErrUsage = errors.New("usage")
 	// ErrBoot: the VM broke (panic, oops, TPM-bypass, timeout, truncated results).
 	ErrBoot = errors.New("vm run failed")
+	// ErrKernelCrash: the guest kernel panicked or oopsed (wraps ErrBoot).
+	ErrKernelCrash = fmt.Errorf("%w: kernel crashed", ErrBoot)
 )
 
 func shortHash(s string) string {
