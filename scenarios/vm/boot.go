@@ -31,6 +31,7 @@ type Options struct {
 	Accel   string // tcg (default) or kvm (falls back to tcg)
 	MemMB   int
 	CPU     string        // QEMU -cpu model ("" = QEMU's default)
+	Append  string        // extra kernel command line
 	Boot    time.Duration // until the agent's first line
 	Idle    time.Duration // without console output
 	Total   time.Duration
