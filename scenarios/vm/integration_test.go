@@ -72,7 +72,7 @@ func TestBootXFSOverlay(t *testing.T) {
 	require.NoError(t, err)
 	p, err := cache.ProfileFor(k.Version)
 	require.NoError(t, err)
-	o := Options{Kernel: k, Agent: buildAgent(t), WorkDir: work, Total: 3 * time.Minute, Log: testWriter{t}}
+	o := Options{Kernel: k, Agent: buildAgent(t), WorkDir: work, Total: 3 * time.Minute, Log: testWriter{t}, Retries: 2}
 	runs, err := RunAll(t.Context(), o, p, []*scenarios.Scenario{s})
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
