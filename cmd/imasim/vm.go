@@ -47,7 +47,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	agent := fs.String("agent", "", "static imasim binary to run in the guest (default: this one)")
 	busybox := fs.String("busybox", "/bin/busybox", "static busybox for the initramfs")
 	jobs := fs.Int("jobs", runtime.NumCPU(), "kernels booted in parallel (one VM per core)")
-	retries := fs.Int("retries", 1, "repeat a boot whose kernel crashed (panic/oops) this often; crashes are reported")
+	retries := fs.Int("retries", 2, "repeat a boot whose kernel crashed (panic/oops) this often; crashes are reported")
 	appendCmd := fs.String("append", "", "extra kernel command line")
 	keep := fs.Bool("keep", false, "keep the work dir (disks, initramfs, console, results)")
 	verbose := fs.Bool("v", false, "print the QEMU command and the guest console")

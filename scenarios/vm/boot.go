@@ -43,7 +43,7 @@ type Options struct {
 	// Retries is how often a boot whose kernel crashed is repeated. Debian
 	// 6.12.107 double-faults in __kmalloc_noprof in roughly one TCG boot of
 	// three on this project's machines (during ACPI probing too, before the
-	// agent runs), so a crash is retried once by default; every crash is
+	// agent runs), so the CLI retries a crashed boot twice; every crash is
 	// still reported.
 	Retries int
 }
