@@ -471,7 +471,7 @@ func (r *Run) expects(meas, viol int, audit map[string]int) {
 func WriteText(w io.Writer, k *Kernel, p *cache.Profile, runs []*Run, verbose bool) error {
 	ew := &errW{w: w}
 	for _, r := range runs {
-		ew.f("== %s on %s (%s) vs model profile %s\n", r.Name, k.Release, k.Spec, p.Name)
+		ew.f("== %s on %s (%s) vs model profile %s\n", r.Name, k.Release, shortSpec(k.Spec), p.Name)
 		if r.Err != nil && r.Real == nil {
 			ew.f("  not run: %v\n\n", r.Err)
 			continue
@@ -650,4 +650,13 @@ func Compare(s *scenarios.Scenario, p *cache.Profile, kernel string, br *BootRes
 	r := &Run{Scenario: s, Name: s.Name, Kernel: kernel, Profile: p.Name, Model: m, Boot: br, Timing: map[string]float64{}}
 	r.compare(&br.Report.Scenarios[idx], br)
 	return r, nil
+}
+
+// shortSpec shows file specs by base name.
+func shortSpec(spec string) string {
+	var out []string
+	for _, p := range strings.Split(spec, ",") {
+		out = append(out, filepath.Base(p))
+	}
+	return strings.Join(out, ",")
 }

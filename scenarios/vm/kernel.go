@@ -235,6 +235,11 @@ func (f *Fetcher) fromDir(spec, dir, version string) (*Kernel, error) {
 		return nil, err
 	}
 	k.Spec, k.Package = spec, version
+	// Debian 6.1's release is 6.1.0-ABI; when the image had no version
+	// string to read, the package version names the stable release.
+	if v, err := cache.ParseKernelVersion(version); err == nil && v.Major == k.Version.Major && v.Minor == k.Version.Minor && k.Version.Patch == 0 {
+		k.Version = v
+	}
 	return k, nil
 }
 

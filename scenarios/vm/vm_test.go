@@ -395,3 +395,74 @@ func FuzzParseBinaryList(f *testing.F) {
 }
 
 var _ = io.EOF
+
+// fakeApt puts apt-cache/apt-get scripts on PATH that answer from canned
+// text: the archive has moved on from the locked 6.1.176-1.
+func fakeApt(t *testing.T) string {
+	dir := t.TempDir()
+	script := `#!/bin/sh
+case "$1 $2" in
+"search --names-only")
+  echo "linux-image-6.1.0-50-cloud-amd64-unsigned - Linux 6.1 for x86-64 cloud"
+  echo "linux-image-6.1.0-56-cloud-amd64-unsigned - Linux 6.1 for x86-64 cloud"
+  echo "linux-image-6.1.0-56-cloud-amd64-unsigned-dbg - debug" ;;
+"madison linux-image-6.1.0-56-cloud-amd64-unsigned")
+  echo " linux-image-6.1.0-56-cloud-amd64-unsigned | 6.1.192-2 | http://deb.debian.org/debian bookworm/main amd64 Packages"
+  echo " linux-image-6.1.0-56-cloud-amd64-unsigned | 6.1.199-1 | http://deb.debian.org/debian-security bookworm-security/main amd64 Packages" ;;
+"madison linux-image-6.1.0-50-cloud-amd64-unsigned")
+  echo " linux-image-6.1.0-50-cloud-amd64-unsigned | 6.1.170-3 | http://deb.debian.org/debian bookworm/main amd64 Packages" ;;
+esac
+`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "apt-cache"), []byte(script), 0o755))
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	return dir
+}
+
+func TestNewestInSuite(t *testing.T) {
+	fakeApt(t)
+	es, err := ParseLock(strings.NewReader(DefaultLock))
+	require.NoError(t, err)
+	f := &Fetcher{Lock: es, Log: io.Discard}
+	assert.False(t, f.available(t.Context(), es[0].Packages[0], es[0].Version), "6.1.176-1 is gone in the fake archive")
+	assert.True(t, f.available(t.Context(), es[0].Packages[0], "6.1.170-3"))
+	pkgs, v, err := f.newest(t.Context(), &es[0])
+	require.NoError(t, err)
+	assert.Equal(t, []string{"linux-image-6.1.0-56-cloud-amd64-unsigned"}, pkgs)
+	assert.Equal(t, "6.1.192-2", v, "bookworm only, not bookworm-security")
+	// Split 7.x packages follow the binary package's release.
+	le := es[2]
+	le.Packages = []string{"linux-binary-7.2.13+deb14-cloud-amd64", "linux-modules-7.2.13+deb14-cloud-amd64"}
+	assert.Equal(t, "linux-modules-7.2.20+deb14-cloud-amd64",
+		strings.Replace(le.Packages[1], releaseOf(le.Packages[0]), releaseOf("linux-binary-7.2.20+deb14-cloud-amd64"), 1))
+}
+
+// Fetch when the archive moved on: warn loudly, take the newest in the
+// suite, unpack it into the cache, map the version.
+func TestFetchMovedOn(t *testing.T) {
+	bin := fakeApt(t)
+	deb := makeDeb(t, "xz", map[string]string{"./boot/vmlinuz-6.1.0-56-cloud-amd64": "kernel"})
+	dir := filepath.Dir(deb)
+	getter := "#!/bin/sh\n[ \"$1\" = download ] || exit 1\ncp " + deb + " ./linux-image-6.1.0-56-cloud-amd64-unsigned_6.1.192-2_amd64.deb\necho \"$@\" > " + dir + "/args\n"
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "apt-get"), []byte(getter), 0o755))
+	es, err := ParseLock(strings.NewReader(DefaultLock))
+	require.NoError(t, err)
+	var log bytes.Buffer
+	f := &Fetcher{Cache: t.TempDir(), Lock: es, Log: &log, AptRoot: t.TempDir()}
+	k, err := f.Fetch(t.Context(), "debian:6.1")
+	require.NoError(t, err, log.String())
+	assert.Contains(t, log.String(), "WARNING: linux-image-6.1.0-50-cloud-amd64-unsigned 6.1.176-1 (kernels.lock) is no longer in bookworm")
+	assert.Contains(t, log.String(), "6.1.192-2")
+	assert.Equal(t, "6.1.0-56-cloud-amd64", k.Release)
+	assert.Equal(t, "6.1.192", k.Version.String())
+	args, _ := os.ReadFile(filepath.Join(dir, "args"))
+	assert.Equal(t, "download -q linux-image-6.1.0-56-cloud-amd64-unsigned=6.1.192-2\n", string(args))
+	// Second time: from the cache, no warning needed for the download.
+	log.Reset()
+	require.NoError(t, os.Remove(filepath.Join(dir, "args")))
+	_, err = f.Fetch(t.Context(), "debian:6.1")
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(dir, "args"))
+	assert.True(t, os.IsNotExist(err), "apt-get download ran again")
+	_, err = f.Fetch(t.Context(), "debian:9")
+	assert.ErrorIs(t, err, ErrUsage)
+}
