@@ -41,21 +41,25 @@ func needRoot(t testing.TB, tools ...string) {
 	}
 }
 
-// snapshot is the machine state Run must leave as it found it.
+// snapshot is the machine state Run must leave as it found it: the
+// mounts and loop devices whose text mentions dir (other tests may mount
+// and attach loops meanwhile; "" takes everything).
 type snapshot struct{ mounts, loops []string }
 
-func takeSnapshot(t testing.TB) snapshot {
+func takeSnapshot(t testing.TB, dir string) snapshot {
 	t.Helper()
 	mi, err := ReadMountinfo()
 	require.NoError(t, err)
 	var s snapshot
 	for _, m := range mi {
-		s.mounts = append(s.mounts, m.Mountpoint+" "+m.FSType+" "+m.Source)
+		if l := m.Mountpoint + " " + m.FSType + " " + m.Source; strings.Contains(l, dir) {
+			s.mounts = append(s.mounts, l)
+		}
 	}
 	out, err := exec.Command("losetup", "-a").CombinedOutput()
 	require.NoError(t, err, "losetup -a: %s", out)
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l != "" {
+		if l != "" && strings.Contains(l, dir) {
 			s.loops = append(s.loops, l)
 		}
 	}
@@ -136,13 +140,14 @@ func TestRunCleansUp(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := takeSnapshot(t)
+			work := traversableDir(t)
+			before := takeSnapshot(t, work)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			work := traversableDir(t)
 			root := filepath.Join(work, "root")
 			require.NoError(t, os.Mkdir(root, 0o755))
 			var steps int
+			var mid snapshot
 			var afterUnmount []Filesystem
 			env := Env{Root: root, Disks: &Loop{Dir: work}, MaxSleep: time.Second,
 				AfterUnmount: func(fss []Filesystem) error { afterUnmount = fss; return nil }}
@@ -150,6 +155,9 @@ func TestRunCleansUp(t *testing.T) {
 				steps++
 				if ev.Err != nil {
 					return ev.Err
+				}
+				if ev.Index == 6 {
+					mid = takeSnapshot(t, work)
 				}
 				if ev.Index == tc.stopAt {
 					return errors.New("injected")
@@ -165,12 +173,14 @@ func TestRunCleansUp(t *testing.T) {
 				require.Len(t, afterUnmount, 3)
 				assert.Equal(t, "/ovl", afterUnmount[2].Mountpoint)
 				assert.NotEmpty(t, afterUnmount[0].Dev)
+				assert.Len(t, mid.mounts, 3, "xfs, tmpfs and overlay mounted during the run")
+				assert.Len(t, mid.loops, 1, "one loop device during the run")
 			} else {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.wantErr)
 				assert.Nil(t, afterUnmount, "AfterUnmount runs only on success")
 			}
-			after := takeSnapshot(t)
+			after := takeSnapshot(t, work)
 			assert.Equal(t, before, after, "mounts and loop devices after the run")
 			ents, err := os.ReadDir(root)
 			require.NoError(t, err)
@@ -184,14 +194,14 @@ func TestRunCleansUp(t *testing.T) {
 func TestRunTempRootAndStepError(t *testing.T) {
 	needRoot(t)
 	s := parse(t, "name: t\nfs tmpfs /t\nexec /t/missing\n")
-	before := takeSnapshot(t)
+	before := takeSnapshot(t, "imasim-real-")
 	var root string
 	err := RunWith(context.Background(), s, Env{}, func(r *Runner) Observer {
 		return func(ev Event) error { root = r.Root(); return ev.Err }
 	})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "test.scn:3: exec")
-	assert.Equal(t, before, takeSnapshot(t))
+	assert.Equal(t, before, takeSnapshot(t, "imasim-real-"))
 	_, statErr := os.Stat(root)
 	assert.True(t, errors.Is(statErr, os.ErrNotExist), "temporary root %s removed", root)
 }
