@@ -56,6 +56,8 @@ type Loop struct {
 	Dir string
 	// Size is the image size in bytes; 0 means DefaultImageSize.
 	Size int64
+	// Keep leaves the images in Dir (the loop devices are still detached).
+	Keep bool
 }
 
 // DefaultImageSize fits mkfs.xfs's 300 MB minimum (xfsprogs 6.x) and
@@ -95,6 +97,9 @@ func (l *Loop) Prepare(ctx context.Context, fsType string, index int) (string, f
 		return "", nil, fmt.Errorf("creating image: %w", err)
 	}
 	rmImage := func() error {
+		if l.Keep {
+			return nil
+		}
 		if err := os.Remove(img); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("removing image %s: %w", img, err)
 		}
