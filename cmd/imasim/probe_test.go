@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,7 +47,57 @@ func TestProbeHelperProcess(t *testing.T) {
 	if os.Getenv("IMASIM_PROBE_HELPER") != "1" {
 		t.Skip("helper process for TestProbeWithoutRoot")
 	}
-	os.Exit(run(context.Background(), []string{"probe", "xfs-overlay"}, os.Stdout, os.Stderr))
+	args := []string{"probe", "xfs-overlay"}
+	if a := os.Getenv("IMASIM_PROBE_ARGS"); a != "" {
+		args = strings.Fields(a)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// TestProbeSIGINT interrupts a probe in the middle of a sleep step: it
+// must unmount, detach its loop device and remove its directories.
+func TestProbeSIGINT(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("imasim probe needs root")
+	}
+	if _, err := exec.LookPath("mkfs.xfs"); err != nil {
+		t.Skip("needs mkfs.xfs")
+	}
+	dir := t.TempDir()
+	scn := filepath.Join(dir, "sleepy.scn")
+	require.NoError(t, os.WriteFile(scn, []byte("name: sleepy\nfs xfs /m\nfs tmpfs /t\nwrite /m/f \"x\"\nsleep 30s\n"), 0o644))
+	tmp := filepath.Join(dir, "tmp")
+	require.NoError(t, os.Mkdir(tmp, 0o755))
+	cmd := exec.Command(os.Args[0], "-test.run=^TestProbeHelperProcess$")
+	cmd.Env = append(os.Environ(), "IMASIM_PROBE_HELPER=1", "TMPDIR="+tmp, "IMASIM_PROBE_ARGS=probe "+scn)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	mounted := func() int {
+		mi, err := os.ReadFile("/proc/self/mountinfo")
+		require.NoError(t, err)
+		return strings.Count(string(mi), tmp)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for mounted() < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Equal(t, 2, mounted(), "both filesystems mounted before the signal")
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "stderr: %s", stderr.String())
+	assert.Contains(t, stderr.String(), "context canceled")
+	assert.Zero(t, mounted(), "mounts left after SIGINT")
+	lo, err := exec.Command("losetup", "-a").Output()
+	require.NoError(t, err)
+	assert.NotContains(t, string(lo), tmp, "loop devices left after SIGINT")
+	ents, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "work directory removed")
 }
 
 // TestProbeWithoutRoot runs `imasim probe` as uid 65534: exit 32 with a
