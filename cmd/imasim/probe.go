@@ -62,11 +62,11 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case errors.As(err, &cr):
 		fmt.Fprintf(stderr, "imasim probe: TCONF: %s\n", cr.Reason)
 		return exitCannot
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintln(stderr, "imasim probe: interrupted, cleaned up:", err)
+		return exitInconcl
 	case err != nil && rep == nil:
 		fmt.Fprintln(stderr, "imasim probe:", err)
-		if ctx.Err() != nil {
-			return exitInconcl
-		}
 		return exitFail
 	}
 	if ff == "json" {

@@ -90,6 +90,8 @@ func TestProbeSIGINT(t *testing.T) {
 	err := cmd.Wait()
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee, "stderr: %s", stderr.String())
+	assert.Equal(t, exitInconcl, ee.ExitCode())
+	assert.Contains(t, stderr.String(), "interrupted, cleaned up")
 	assert.Contains(t, stderr.String(), "context canceled")
 	assert.Zero(t, mounted(), "mounts left after SIGINT")
 	lo, err := exec.Command("losetup", "-a").Output()

@@ -394,6 +394,9 @@ func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*Report, err
 // observe runs after each real step: the same step in the model, then
 // statx and getattr of every tracked path, then the comparisons.
 func (pr *prober) observe(ev real.Event) error {
+	if err := pr.ctx.Err(); err != nil {
+		return err // interrupted: not a host-only failure
+	}
 	var cr *real.CannotRunError
 	if errors.As(ev.Err, &cr) {
 		return ev.Err
