@@ -19,10 +19,11 @@ var probeFormats = []string{"text", "json"}
 // filesystems and compares statx and the on-disk i_version with the
 // filesystem models (scenarios/probe).
 func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("probe", "probe SCENARIO [--profile NAME|PATH] [--keep] [-v] [--format text|json]", stderr)
+	fs := newFlags("probe", "probe SCENARIO [--profile NAME|PATH] [--iversion-steps] [--keep] [-v] [--format text|json]", stderr)
 	prof := fs.String("profile", "", "compare with this profile's filesystem models (default: the host kernel's era)")
 	keep := fs.Bool("keep", false, "keep the work directory and disk images (filesystems are still unmounted)")
 	verbose := fs.Bool("v", false, "show every step's statx and model getattr, and log real actions to stderr")
+	ivSteps := fs.Bool("iversion-steps", false, "also rerun each prefix of the scenario to find the steps where the on-disk i_version departs from the model")
 	maxSleep := fs.Duration("max-sleep", real.DefaultMaxSleep, "cap on each sleep step")
 	format := addFormat(fs, probeFormats...)
 	pos, code, ok := parseFlags(fs, args)
@@ -43,7 +44,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "imasim probe:", err)
 		return exitUsage
 	}
-	opts := probe.Options{Keep: *keep, MaxSleep: *maxSleep}
+	opts := probe.Options{Keep: *keep, MaxSleep: *maxSleep, IVersionSteps: *ivSteps}
 	if *maxSleep <= 0 {
 		opts.MaxSleep = time.Nanosecond
 	}

@@ -46,6 +46,10 @@ type Options struct {
 	MaxSleep time.Duration
 	// Log receives a line per real action when set.
 	Log io.Writer
+	// IVersionSteps also runs every prefix of the scenario (steps 1..k,
+	// each on fresh filesystems) to find the steps after which the
+	// on-disk i_version departs from the model's.
+	IVersionSteps bool
 }
 
 // Report is a probe run's outcome. JSON carries "schema": 1.
@@ -59,6 +63,9 @@ type Report struct {
 	Steps      []StepRecord      `json:"steps"`
 	Mismatches []Mismatch        `json:"mismatches"`
 	IVersion   []IVersionCheck   `json:"i_version"`
+	// IVersionSteps holds, with Options.IVersionSteps, the on-disk and
+	// model i_version after each prefix of the scenario.
+	IVersionSteps []IVersionStep `json:"i_version_steps,omitempty"`
 	Notes      []string          `json:"notes,omitempty"`
 	Stopped    string            `json:"stopped,omitempty"` // why the run ended early
 }
@@ -136,6 +143,17 @@ type IVersionCheck struct {
 	Err   string `json:"error,omitempty"`
 }
 
+// IVersionStep is the i_version of one file after running the scenario
+// up to and including one step, then unmounting.
+type IVersionStep struct {
+	Step  int    `json:"step"`
+	Line  int    `json:"line"`
+	Text  string `json:"text"`
+	Path  string `json:"path"`
+	Model uint64 `json:"model"`
+	Disk  uint64 `json:"disk"`
+}
+
 // Checks, as they appear in Mismatch.Check.
 const (
 	CheckOutcome  = "outcome"       // the step worked on one side only
@@ -150,7 +168,7 @@ const (
 	CheckIdentity = "identity"       // st_dev/st_ino (overlay mapping, copy-up)
 	CheckOrder    = "ctime-order"    // ctime order between two files
 	CheckAttrs    = "attributes"     // statx attributes (verity etc.)
-	CheckIVersion = "i_version"      // on-disk change counter after unmount
+	CheckIVersion = "i_version-delta" // on-disk counter moved differently in a step (IVersionSteps)
 )
 
 // HostKernel returns uname -r.
@@ -325,6 +343,43 @@ var errStopped = errors.New("probe stopped")
 // host cannot (see Check); other errors are failures to run, not
 // mismatches, which are in the report.
 func Run(ctx context.Context, s *scenarios.Scenario, opts Options) (*Report, error) {
+	rep, err := runOnce(ctx, s, opts)
+	if err != nil || !opts.IVersionSteps || rep.Stopped != "" {
+		return rep, err
+	}
+	sub := *s
+	prev := map[string]IVersionStep{}
+	for k := 1; k <= len(s.Steps); k++ {
+		sub.Steps = s.Steps[:k]
+		o := opts
+		o.Keep, o.WorkDir, o.Log = false, "", nil
+		pre, err := runOnce(ctx, &sub, o)
+		if err != nil {
+			return rep, fmt.Errorf("i_version after step %d: %w", k, err)
+		}
+		st := s.Steps[k-1]
+		for _, c := range pre.IVersion {
+			if c.Err != "" {
+				continue
+			}
+			cur := IVersionStep{Step: k - 1, Line: st.Line, Text: st.Text, Path: c.Path, Model: c.Model, Disk: c.Disk}
+			rep.IVersionSteps = append(rep.IVersionSteps, cur)
+			p, seen := prev[c.Path]
+			dm, dd := int64(cur.Model), int64(cur.Disk)
+			if seen {
+				dm, dd = dm-int64(p.Model), dd-int64(p.Disk)
+			}
+			if dm != dd {
+				rep.Mismatches = append(rep.Mismatches, Mismatch{Step: k - 1, Line: st.Line, Text: st.Text, Path: c.Path,
+					Check: CheckIVersion, Model: fmt.Sprintf("%+d (to %d)", dm, cur.Model), Real: fmt.Sprintf("%+d (to %d)", dd, cur.Disk)})
+			}
+			prev[c.Path] = cur
+		}
+	}
+	return rep, nil
+}
+
+func runOnce(ctx context.Context, s *scenarios.Scenario, opts Options) (*Report, error) {
 	if err := Check(s); err != nil {
 		return nil, err
 	}
@@ -662,6 +717,10 @@ func (pr *prober) afterUnmount(fss []real.Filesystem) error {
 		if _, err := exec.LookPath(tool); tool == "" || err != nil {
 			pr.rep.Notes = append(pr.rep.Notes, fmt.Sprintf("%s: no %s to read the on-disk i_version of %s", p, tool, fs.Type))
 			continue
+		}
+		if pr.prevR[p].Exe {
+			pr.rep.Notes = append(pr.rep.Notes, fmt.Sprintf("%s carries the %d-byte executable prefix, written with its first content: "+
+				"a file created empty on the model side had one data write more on the host", p, len(pr.r.Exe())))
 		}
 		c := IVersionCheck{Path: p, FS: fs.Type, Ino: pr.prevR[p].Ino}
 		mv, err := pr.model.IVersion(p)

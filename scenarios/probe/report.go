@@ -62,9 +62,9 @@ func (r *Report) WriteText(w io.Writer, verbose bool) error {
 		ew.printf("\n")
 	}
 	if len(r.Mismatches) == 0 {
-		ew.printf("statx: the model matches the host at every step\n")
+		ew.printf("the model matches the host at every step\n")
 	} else {
-		ew.printf("statx: %d mismatches\n", len(r.Mismatches))
+		ew.printf("%d mismatches:\n", len(r.Mismatches))
 		for _, m := range r.Mismatches {
 			where := m.Path
 			if where != "" {
@@ -84,6 +84,12 @@ func (r *Report) WriteText(w io.Writer, verbose bool) error {
 			default:
 				ew.printf("  %s (%s ino %d): MISMATCH model %d, disk %d\n", c.Path, c.FS, c.Ino, c.Model, c.Disk)
 			}
+		}
+	}
+	if verbose && len(r.IVersionSteps) > 0 {
+		ew.printf("on-disk i_version after each prefix of the scenario (model / disk):\n")
+		for _, c := range r.IVersionSteps {
+			ew.printf("  line %d `%s`: %s %d / %d\n", c.Line, c.Text, c.Path, c.Model, c.Disk)
 		}
 	}
 	for _, n := range r.Notes {
