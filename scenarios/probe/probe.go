@@ -66,8 +66,8 @@ type Report struct {
 	// IVersionSteps holds, with Options.IVersionSteps, the on-disk and
 	// model i_version after each prefix of the scenario.
 	IVersionSteps []IVersionStep `json:"i_version_steps,omitempty"`
-	Notes      []string          `json:"notes,omitempty"`
-	Stopped    string            `json:"stopped,omitempty"` // why the run ended early
+	Notes         []string       `json:"notes,omitempty"`
+	Stopped       string         `json:"stopped,omitempty"` // why the run ended early
 }
 
 // StepRecord is one step with both sides' observations.
@@ -164,10 +164,10 @@ const (
 	CheckCtime    = "ctime-changed" // ctime moved in this step or not
 	CheckMtime    = "mtime-changed"
 	CheckAtime    = "atime-changed"
-	CheckCMOrder  = "ctime-vs-mtime" // ctime <, = or > mtime
-	CheckIdentity = "identity"       // st_dev/st_ino (overlay mapping, copy-up)
-	CheckOrder    = "ctime-order"    // ctime order between two files
-	CheckAttrs    = "attributes"     // statx attributes (verity etc.)
+	CheckCMOrder  = "ctime-vs-mtime"  // ctime <, = or > mtime
+	CheckIdentity = "identity"        // st_dev/st_ino (overlay mapping, copy-up)
+	CheckOrder    = "ctime-order"     // ctime order between two files
+	CheckAttrs    = "attributes"      // statx attributes (verity etc.)
 	CheckIVersion = "i_version-delta" // on-disk counter moved differently in a step (IVersionSteps)
 )
 
@@ -334,6 +334,8 @@ type prober struct {
 	prevR   map[string]RealStat
 	prevM   map[string]ModelStat
 	shown   map[string]string // path+check -> last reported state
+	// emptyExe: files created empty that got the executable prefix.
+	emptyExe map[string]bool
 }
 
 // errStopped ends a run after a step failed for real only.
@@ -429,7 +431,8 @@ func runOnce(ctx context.Context, s *scenarios.Scenario, opts Options) (*Report,
 		defer os.Remove(root)
 	}
 	pr := &prober{ctx: ctx, s: s, model: NewModel(p), rep: rep, paths: TrackedPaths(s), overlay: map[string]bool{},
-		realDev: map[string]string{}, prevR: map[string]RealStat{}, prevM: map[string]ModelStat{}, shown: map[string]string{}}
+		realDev: map[string]string{}, prevR: map[string]RealStat{}, prevM: map[string]ModelStat{}, shown: map[string]string{},
+		emptyExe: map[string]bool{}}
 	env := real.Env{Root: root, Disks: &real.Loop{Dir: work, Keep: opts.Keep}, StepGap: time.Duration(scenarios.StepGap),
 		MaxSleep: opts.MaxSleep, Log: opts.Log, AfterUnmount: pr.afterUnmount}
 	err = real.RunWith(ctx, s, env, func(r *real.Runner) real.Observer {
@@ -535,6 +538,9 @@ func (pr *prober) observeFiles(ev real.Event, rec *StepRecord) {
 		rec.Files = append(rec.Files, FileRecord{Path: p, Real: r, Model: m})
 	}
 	for _, p := range pr.paths {
+		if r, m := rs[p], ms[p]; r.Exe && m.Exists && m.Size == 0 && !pr.prevR[p].Exists {
+			pr.emptyExe[p] = true
+		}
 		pr.compare(ev, p, rs[p], ms[p], pr.prevR[p], pr.prevM[p])
 	}
 	pr.compareOrder(ev, rs, ms)
@@ -718,9 +724,9 @@ func (pr *prober) afterUnmount(fss []real.Filesystem) error {
 			pr.rep.Notes = append(pr.rep.Notes, fmt.Sprintf("%s: no %s to read the on-disk i_version of %s", p, tool, fs.Type))
 			continue
 		}
-		if pr.prevR[p].Exe {
-			pr.rep.Notes = append(pr.rep.Notes, fmt.Sprintf("%s carries the %d-byte executable prefix, written with its first content: "+
-				"a file created empty on the model side had one data write more on the host", p, len(pr.r.Exe())))
+		if pr.emptyExe[p] {
+			pr.rep.Notes = append(pr.rep.Notes, fmt.Sprintf("%s was created empty but carries the %d-byte executable prefix: "+
+				"one data write more on the host than in the model", p, len(pr.r.Exe())))
 		}
 		c := IVersionCheck{Path: p, FS: fs.Type, Ino: pr.prevR[p].Ino}
 		mv, err := pr.model.IVersion(p)
