@@ -24,6 +24,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	keep := fs.Bool("keep", false, "keep the work directory and disk images (filesystems are still unmounted)")
 	verbose := fs.Bool("v", false, "show every step's statx and model getattr, and log real actions to stderr")
 	ivSteps := fs.Bool("iversion-steps", false, "also rerun each prefix of the scenario to find the steps where the on-disk i_version departs from the model")
+	gap := fs.Duration("gap", 10*time.Millisecond, "pause before each step, host and model alike; below a jiffy (e.g. 0) steps share coarse timestamps (multigrain checks; repeat to rule out tick-boundary timing)")
 	maxSleep := fs.Duration("max-sleep", real.DefaultMaxSleep, "cap on each sleep step")
 	format := addFormat(fs, probeFormats...)
 	pos, code, ok := parseFlags(fs, args)
@@ -44,7 +45,10 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "imasim probe:", err)
 		return exitUsage
 	}
-	opts := probe.Options{Keep: *keep, MaxSleep: *maxSleep, IVersionSteps: *ivSteps}
+	opts := probe.Options{Keep: *keep, MaxSleep: *maxSleep, IVersionSteps: *ivSteps, Gap: *gap}
+	if *gap <= 0 {
+		opts.Gap = -1
+	}
 	if *maxSleep <= 0 {
 		opts.MaxSleep = time.Nanosecond
 	}

@@ -15,6 +15,8 @@ import (
 // does, without IMA: no hooks, no iint, only the filesystems. It is what
 // the probe compares the host with, step by step.
 type Model struct {
+	// Gap is the simulated time before each step (scenarios.StepGap).
+	Gap     vfs.Time
 	W       *vfs.World
 	Profile *cache.Profile
 	handles map[string]*vfs.File
@@ -23,7 +25,7 @@ type Model struct {
 
 // NewModel returns an empty world for profile p.
 func NewModel(p *cache.Profile) *Model {
-	return &Model{W: vfs.NewWorld(p.ChangeCookie), Profile: p, handles: map[string]*vfs.File{}, mounts: map[uint64]string{}}
+	return &Model{Gap: scenarios.StepGap, W: vfs.NewWorld(p.ChangeCookie), Profile: p, handles: map[string]*vfs.File{}, mounts: map[uint64]string{}}
 }
 
 // MountOf names the mountpoint of the model superblock with dev.
@@ -32,10 +34,10 @@ func (m *Model) MountOf(dev uint64) (string, bool) {
 	return mp, ok
 }
 
-// Step advances the clock by scenarios.StepGap and applies st, as the
+// Step advances the clock by Gap and applies st, as the
 // engine does (scenarios/engine.go: engine.step), minus the IMA hooks.
 func (m *Model) Step(st scenarios.Step) error {
-	m.W.Advance(scenarios.StepGap)
+	m.W.Advance(m.Gap)
 	a := st.Args
 	uid, gid := optU32(st.Opts, "uid", 0), optU32(st.Opts, "gid", optU32(st.Opts, "uid", 0))
 	w := m.W

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/cache/vfs"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/real"
 )
@@ -46,6 +47,12 @@ type Options struct {
 	MaxSleep time.Duration
 	// Log receives a line per real action when set.
 	Log io.Writer
+	// Gap is the pause before each step on both sides; 0 means
+	// scenarios.StepGap (10 ms), negative means none. Below the host's
+	// jiffy (4 ms at HZ=250) steps share coarse timestamps, which shows
+	// multigrain behaviour, but a step can straddle a tick on the host:
+	// repeat a run before trusting a single ctime mismatch.
+	Gap time.Duration
 	// IVersionSteps also runs every prefix of the scenario (steps 1..k,
 	// each on fresh filesystems) to find the steps after which the
 	// on-disk i_version departs from the model's.
@@ -430,10 +437,19 @@ func runOnce(ctx context.Context, s *scenarios.Scenario, opts Options) (*Report,
 	} else {
 		defer os.Remove(root)
 	}
-	pr := &prober{ctx: ctx, s: s, model: NewModel(p), rep: rep, paths: TrackedPaths(s), overlay: map[string]bool{},
+	gap := opts.Gap
+	switch {
+	case gap == 0:
+		gap = time.Duration(scenarios.StepGap)
+	case gap < 0:
+		gap = 0
+	}
+	model := NewModel(p)
+	model.Gap = vfs.Time(gap)
+	pr := &prober{ctx: ctx, s: s, model: model, rep: rep, paths: TrackedPaths(s), overlay: map[string]bool{},
 		realDev: map[string]string{}, prevR: map[string]RealStat{}, prevM: map[string]ModelStat{}, shown: map[string]string{},
 		emptyExe: map[string]bool{}}
-	env := real.Env{Root: root, Disks: &real.Loop{Dir: work, Keep: opts.Keep}, StepGap: time.Duration(scenarios.StepGap),
+	env := real.Env{Root: root, Disks: &real.Loop{Dir: work, Keep: opts.Keep}, StepGap: gap,
 		MaxSleep: opts.MaxSleep, Log: opts.Log, AfterUnmount: pr.afterUnmount}
 	err = real.RunWith(ctx, s, env, func(r *real.Runner) real.Observer {
 		pr.r = r

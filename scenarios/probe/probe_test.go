@@ -264,20 +264,29 @@ func TestProbeScenarios(t *testing.T) {
 	}
 }
 
-// TestProbeFindsKnownDifferences pins differences between the 6.13
-// models and a 6.18 host that the probe found (see testdata/probe/README).
-func TestProbeFindsKnownDifferences(t *testing.T) {
-	s, err := scenarios.Load("../../testdata/probe/overlay-samefs.scn")
-	require.NoError(t, err)
+// TestProbeFindsADifference compares a multigrain host (6.13+) with the
+// 6.12 XFS model, which is not multigrain, with no gap between steps: the
+// append right after statx queried the ctime must move it on the host
+// (fine-grained), while the coarse model clock has not ticked. On a
+// pre-6.13 host the append lands in the same tick and nothing differs.
+func TestProbeFindsADifference(t *testing.T) {
+	s := parse(t, "name: t\nfs xfs /x\nwrite /x/f \"a\"\nappend /x/f \"b\"\n")
 	needProbe(t, s)
-	rep, err := Run(context.Background(), s, Options{})
+	rel, err := HostKernel()
 	require.NoError(t, err)
-	var got []string
-	for _, m := range rep.Mismatches {
-		got = append(got, m.Path+" "+m.Check+": "+m.Model+" / "+m.Real)
+	v, err := cache.ParseKernelVersion(rel)
+	require.NoError(t, err)
+	if v.Less(cache.KernelVersion{Major: 6, Minor: 13}) {
+		t.Skipf("host kernel %s has no multigrain timestamps", rel)
 	}
-	assert.Contains(t, got, "/ovl/prog identity: dev=/t ino=/t/lower/prog / dev=/ovl ino=/t/lower/prog",
-		"same-fs overlay reports its own st_dev and the origin's st_ino (Linux v6.12: fs/overlayfs/inode.c:ovl_map_dev_ino)")
+	p, err := cache.LoadProfile("6.12")
+	require.NoError(t, err)
+	rep, err := Run(context.Background(), s, Options{Profile: p, Gap: -1})
+	require.NoError(t, err)
+	assert.Equal(t, "xfs", rep.Models["xfs"])
+	assert.Contains(t, rep.Mismatches, Mismatch{Step: 2, Line: 4, Text: `append /x/f "b"`, Path: "/x/f",
+		Check: CheckCtime, Model: "changed no", Real: "changed yes"})
+	assert.True(t, rep.Failed())
 }
 
 func TestProbeStopsAndCleansUpOnHostOnlyFailure(t *testing.T) {
