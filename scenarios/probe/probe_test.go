@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -235,14 +236,24 @@ func probeScenarios(t *testing.T) []*scenarios.Scenario {
 // testdata/probe scenario this host can run. Mismatches are findings
 // about the models, not test failures; the test checks the run itself:
 // every step observed, statx recorded, i_version read, nothing left over.
+// Sleeps are capped at 1s to keep the suite short.
 func TestProbeScenarios(t *testing.T) {
 	for _, s := range probeScenarios(t) {
 		t.Run(s.Name, func(t *testing.T) {
 			needProbe(t, s)
 			before := leftovers(t)
-			rep, err := Run(context.Background(), s, Options{})
+			rep, err := Run(context.Background(), s, Options{MaxSleep: time.Second})
+			var cr *real.CannotRunError
+			if errors.As(err, &cr) {
+				t.Skipf("the host cannot perform a step: %s", cr.Reason)
+			}
 			require.NoError(t, err)
 			assert.Equal(t, before, leftovers(t), "mounts and loop devices left behind")
+			if rep.Stopped != "" && strings.HasPrefix(s.File, "builtin:") {
+				// A built-in scenario may use a step this host refuses
+				// where the model allows it: that is a finding, reported.
+				t.Skipf("the host cannot perform all steps: %s", rep.Stopped)
+			}
 			assert.Empty(t, rep.Stopped)
 			require.Len(t, rep.Steps, len(s.Steps))
 			for _, st := range rep.Steps {

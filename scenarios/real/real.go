@@ -55,8 +55,9 @@ func (e *CannotRunError) Error() string { return "cannot run here: " + e.Reason 
 // Env is where and how Run executes.
 type Env struct {
 	// Root is the directory scenario paths are mapped under ("/lower" is
-	// Root+"/lower"). Empty: Run makes a temporary directory and removes
-	// it afterwards.
+	// Root+"/lower"); it and its parents must be searchable by the uids
+	// the scenario uses. Empty: Run makes a temporary directory (0755)
+	// and removes it afterwards. A guest agent can pass "/".
 	Root string
 	// Disks provides block devices for xfs, ext4 and btrfs fs steps.
 	Disks Disks
@@ -175,10 +176,10 @@ func (r *Runner) run(ctx context.Context, s *scenarios.Scenario, obs Observer) (
 		}
 		r.root = dir
 		r.push(undoDir, "remove "+dir, func() error { return r.removeTree(dir) })
-	}
-	// Scenario users (uid=65534) must reach files under Root.
-	if err := os.Chmod(r.root, 0o755); err != nil {
-		return fmt.Errorf("root directory: %w", err)
+		// Scenario users (uid=65534) must reach files under Root.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			return fmt.Errorf("root directory: %w", err)
+		}
 	}
 	old := unix.Umask(0) // modes are the scenario's (mode=0755), not the caller's umask
 	defer unix.Umask(old)
