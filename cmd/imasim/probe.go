@@ -19,7 +19,7 @@ var probeFormats = []string{"text", "json"}
 // filesystems and compares statx and the on-disk i_version with the
 // filesystem models (scenarios/probe).
 func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("probe", "probe SCENARIO [--profile NAME|PATH] [--iversion-steps] [--keep] [-v] [--format text|json]", stderr)
+	fs := newFlags("probe", "probe SCENARIO [--profile NAME|PATH] [--gap DURATION] [--iversion-steps] [--max-sleep DURATION] [--keep] [-v] [--format text|json]", stderr)
 	prof := fs.String("profile", "", "compare with this profile's filesystem models (default: the host kernel's era)")
 	keep := fs.Bool("keep", false, "keep the work directory and disk images (filesystems are still unmounted)")
 	verbose := fs.Bool("v", false, "show every step's statx and model getattr, and log real actions to stderr")

@@ -44,3 +44,13 @@ func FuzzParseMountinfo(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseMountinfo(b *testing.B) {
+	text := strings.Repeat(sampleMountinfo, 30)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		if _, err := ParseMountinfo(strings.NewReader(text)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
