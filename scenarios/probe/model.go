@@ -207,10 +207,12 @@ func (m *Model) mountpoint(p string) error {
 	return nil
 }
 
-// Stat is statx(2) on p in the model: getattr asking for the ctime but
-// not the change cookie, as a userspace statx does (STATX_CHANGE_COOKIE
-// is kernel-internal; Linux v6.12: fs/stat.c:cp_statx masks it out).
-// On a multigrain filesystem this marks ctime as queried.
+// Stat is the probe's statx(2) on p in the model: getattr asking for the
+// ctime but not the change cookie, which the probe does not request
+// (STATX_CHANGE_COOKIE is kernel-internal; Linux v6.12: fs/stat.c:cp_statx
+// hides it from userspace), so i_version is not queried. On a multigrain
+// filesystem this marks ctime as queried
+// (Linux v6.13: fs/stat.c:fill_mg_cmtime).
 func (m *Model) Stat(p string) (vfs.Stat, *vfs.Inode, error) {
 	ino, err := m.W.Lookup(p)
 	if err != nil {
