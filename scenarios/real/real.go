@@ -118,6 +118,7 @@ type handle struct {
 	f    *os.File
 	maps [][]byte
 	app  bool
+	off  int64 // where the scenario's content starts (after an executable prefix)
 }
 
 type undo struct {
@@ -582,11 +583,7 @@ func (r *Runner) write(st scenarios.Step, uid, gid uint32, ids bool) error {
 			_, err := h.f.Write(data)
 			return err
 		}
-		off := int64(0)
-		if r.hasExe("/proc/self/fd/" + strconv.Itoa(int(h.f.Fd()))) {
-			off = int64(len(r.exe))
-		}
-		_, err := h.f.WriteAt(data, off)
+		_, err := h.f.WriteAt(data, h.off)
 		return err
 	}
 	p, err := r.target(st.Args[0])
@@ -679,14 +676,18 @@ func (r *Runner) open(st scenarios.Step, uid, gid uint32, ids bool) error {
 			if err := f.Truncate(int64(len(r.exe))); err != nil {
 				return errors.Join(err, f.Close())
 			}
-			r.handles[st.Args[0]] = &handle{f: f}
+			r.handles[st.Args[0]] = &handle{f: f, off: int64(len(r.exe))}
 			return nil
+		}
+		var off int64
+		if r.hasExe(p) {
+			off = int64(len(r.exe))
 		}
 		f, err := os.OpenFile(p, fl, 0)
 		if err != nil {
 			return err
 		}
-		r.handles[st.Args[0]] = &handle{f: f, app: st.Args[2] == "a"}
+		r.handles[st.Args[0]] = &handle{f: f, app: st.Args[2] == "a", off: off}
 		return nil
 	})
 }
