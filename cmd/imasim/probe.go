@@ -19,12 +19,13 @@ var probeFormats = []string{"text", "json"}
 // filesystems and compares statx and the on-disk i_version with the
 // filesystem models (scenarios/probe).
 func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("probe", "probe SCENARIO [--profile NAME|PATH] [--gap DURATION] [--iversion-steps] [--max-sleep DURATION] [--keep] [-v] [--format text|json]", stderr)
+	fs := newFlags("probe", "probe SCENARIO [--profile NAME|PATH] [--gap DURATION] [--query-cookie] [--iversion-steps] [--max-sleep DURATION] [--keep] [-v] [--format text|json]", stderr)
 	prof := fs.String("profile", "", "compare with this profile's filesystem models (default: the host kernel's era)")
 	keep := fs.Bool("keep", false, "keep the work directory and disk images (filesystems are still unmounted)")
 	verbose := fs.Bool("v", false, "show every step's statx and model getattr, and log real actions to stderr")
 	ivSteps := fs.Bool("iversion-steps", false, "also rerun each prefix of the scenario to find the steps where the on-disk i_version departs from the model")
 	gap := fs.Duration("gap", 10*time.Millisecond, "pause before each step, host and model alike; below a jiffy (e.g. 0) steps share coarse timestamps (multigrain checks; repeat to rule out tick-boundary timing)")
+	query := fs.Bool("query-cookie", false, "every statx also requests STATX_CHANGE_COOKIE, so the kernel queries i_version as IMA's getattr does")
 	maxSleep := fs.Duration("max-sleep", real.DefaultMaxSleep, "cap on each sleep step")
 	format := addFormat(fs, probeFormats...)
 	pos, code, ok := parseFlags(fs, args)
@@ -45,7 +46,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "imasim probe:", err)
 		return exitUsage
 	}
-	opts := probe.Options{Keep: *keep, MaxSleep: *maxSleep, IVersionSteps: *ivSteps, Gap: *gap}
+	opts := probe.Options{Keep: *keep, MaxSleep: *maxSleep, IVersionSteps: *ivSteps, Gap: *gap, QueryCookie: *query}
 	if *gap <= 0 {
 		opts.Gap = -1
 	}

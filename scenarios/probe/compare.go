@@ -117,7 +117,7 @@ func (pr *prober) statReal(p string) RealStat {
 	var sx unix.Statx_t
 	rp := pr.r.Path(p)
 	err := unix.Statx(unix.AT_FDCWD, rp, unix.AT_SYMLINK_NOFOLLOW,
-		unix.STATX_BASIC_STATS|unix.STATX_BTIME|unix.STATX_MNT_ID, &sx)
+		pr.statxMask, &sx)
 	if err != nil || sx.Mode&unix.S_IFMT != unix.S_IFREG {
 		return RealStat{}
 	}

@@ -16,11 +16,14 @@ import (
 // the probe compares the host with, step by step.
 type Model struct {
 	// Gap is the simulated time before each step (scenarios.StepGap).
-	Gap     vfs.Time
-	W       *vfs.World
-	Profile *cache.Profile
-	handles map[string]*vfs.File
-	mounts  map[uint64]string // Super.Dev -> mountpoint
+	Gap vfs.Time
+	// QueryCookie makes Stat ask for the change cookie too, as the
+	// probe's statx does with Options.QueryCookie.
+	QueryCookie bool
+	W           *vfs.World
+	Profile     *cache.Profile
+	handles     map[string]*vfs.File
+	mounts      map[uint64]string // Super.Dev -> mountpoint
 }
 
 // NewModel returns an empty world for profile p.
@@ -208,17 +211,16 @@ func (m *Model) mountpoint(p string) error {
 }
 
 // Stat is the probe's statx(2) on p in the model: getattr asking for the
-// ctime but not the change cookie, which the probe does not request
-// (STATX_CHANGE_COOKIE is kernel-internal; Linux v6.12: fs/stat.c:cp_statx
-// hides it from userspace), so i_version is not queried. On a multigrain
-// filesystem this marks ctime as queried
+// ctime, and for the change cookie only with QueryCookie (by default the
+// probe does not request STATX_CHANGE_COOKIE, so i_version is not
+// queried). On a multigrain filesystem this marks ctime as queried
 // (Linux v6.13: fs/stat.c:fill_mg_cmtime).
 func (m *Model) Stat(p string) (vfs.Stat, *vfs.Inode, error) {
 	ino, err := m.W.Lookup(p)
 	if err != nil {
 		return vfs.Stat{}, nil, err
 	}
-	return m.W.Getattr(ino, false, true), ino, nil
+	return m.W.Getattr(ino, m.QueryCookie, true), ino, nil
 }
 
 // Unmount writes back dirty data, as unmounting does (sync_filesystem).

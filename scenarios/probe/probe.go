@@ -19,6 +19,8 @@ import (
 	"path"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/cache/vfs"
 	"github.com/imasim/imasim/scenarios"
@@ -45,6 +47,12 @@ type Options struct {
 	// multigrain behaviour, but a step can straddle a tick on the host:
 	// repeat a run before trusting a single ctime mismatch.
 	Gap time.Duration
+	// QueryCookie makes every statx also request STATX_CHANGE_COOKIE. The
+	// kernel hides the cookie from userspace (Linux v6.12: fs/stat.c:cp_statx)
+	// but still passes the request to getattr, which then queries
+	// i_version as IMA's getattr does (checked on 6.18 ext4); the model's
+	// getattr asks for the cookie too.
+	QueryCookie bool
 	// IVersionSteps also runs every prefix of the scenario (steps 1..k,
 	// each on fresh filesystems) to find the steps after which the
 	// on-disk i_version departs from the model's.
@@ -185,7 +193,13 @@ type prober struct {
 	shown   map[string]string // path+check -> last reported state
 	// emptyExe: files created empty that got the executable prefix.
 	emptyExe map[string]bool
+	// statxMask is what statx asks for after each step.
+	statxMask int
 }
+
+// StatxChangeCookie is STATX_CHANGE_COOKIE, kernel-internal and absent
+// from the uapi headers (Linux v6.3+: include/linux/stat.h, 0x40000000).
+const StatxChangeCookie = 0x40000000
 
 // errStopped ends a run after a step failed for real only.
 var errStopped = errors.New("probe stopped")
@@ -288,9 +302,14 @@ func runOnce(ctx context.Context, s *scenarios.Scenario, opts Options) (*Report,
 	}
 	model := NewModel(p)
 	model.Gap = vfs.Time(gap)
+	model.QueryCookie = opts.QueryCookie
+	mask := unix.STATX_BASIC_STATS | unix.STATX_BTIME | unix.STATX_MNT_ID
+	if opts.QueryCookie {
+		mask |= StatxChangeCookie
+	}
 	pr := &prober{ctx: ctx, s: s, model: model, rep: rep, paths: TrackedPaths(s), overlay: map[string]bool{},
 		realDev: map[string]string{}, prevR: map[string]RealStat{}, prevM: map[string]ModelStat{}, shown: map[string]string{},
-		emptyExe: map[string]bool{}}
+		emptyExe: map[string]bool{}, statxMask: mask}
 	env := real.Env{Root: root, Disks: &real.Loop{Dir: work, Keep: opts.Keep}, StepGap: gap,
 		MaxSleep: opts.MaxSleep, Log: opts.Log, AfterUnmount: pr.afterUnmount}
 	err = real.RunWith(ctx, s, env, func(r *real.Runner) real.Observer {
