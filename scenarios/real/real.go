@@ -129,7 +129,12 @@ const (
 
 // Run executes s's steps under env, calling obs after each, and undoes
 // everything it set up before it returns. The error joins the step or
-// observer error that stopped the run with any cleanup errors.
+// observer error that stopped the run with any cleanup errors; a step the
+// machine cannot perform (execveat AT_EXECVE_CHECK before 6.14, no disks)
+// is a *CannotRunError. While it runs the process umask is 0 (modes are
+// the scenario's), and steps with uid=/gid= switch fsuid/fsgid on a
+// locked thread (open, write) or run a child with those credentials
+// (exec). Run is not safe for concurrent use within one process.
 func Run(ctx context.Context, s *scenarios.Scenario, env Env, obs Observer) (err error) {
 	r, err := newRunner(s, env)
 	if err != nil {
