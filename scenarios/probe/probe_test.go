@@ -351,3 +351,15 @@ func TestProbeQueryCookie(t *testing.T) {
 	assert.Empty(t, rep.IVersion[0].Err)
 	assert.NotZero(t, rep.IVersion[0].Disk)
 }
+
+func TestCheckKernelRequirement(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("Check stops at the root test first")
+	}
+	s := parse(t, "name: t\nrequires: kernel>=99.0\nfs tmpfs /t\n")
+	var cr *real.CannotRunError
+	require.ErrorAs(t, Check(s), &cr)
+	assert.Contains(t, cr.Reason, "requires kernel >= 99.0")
+	_, err := Run(context.Background(), s, Options{})
+	require.ErrorAs(t, err, &cr, "Run checks first and creates nothing")
+}
