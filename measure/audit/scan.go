@@ -174,14 +174,15 @@ func (s *Scanner) finish() {
 	if s.sawAuditLog {
 		s.loss.note("auditd's log cannot show records the kernel dropped at its backlog limit: they get no serial and leave no gap (compare the lost counter of `auditctl -s` before and after)")
 	}
-	if s.journalAudit && s.serialsOn() {
-		// journald got records over the audit netlink multicast, which does
-		// not pass through printk: printk rate limiting of the kernel
-		// copies says nothing about them. Serial gaps still would.
+	if (s.journalAudit || s.sawAuditLog) && s.serialsOn() {
+		// Records that came over netlink (journald's audit transport,
+		// auditd's log) do not pass through printk: printk rate limiting
+		// of the kernel copies says nothing about them, while a record
+		// missing from both would still leave a serial gap.
 		kept := s.loss.Evidence[:0]
 		for _, e := range s.loss.Evidence {
 			if e.Kind == Ratelimit {
-				s.loss.note(fmt.Sprintf("line %d: printk rate limiting (%s) only affects the journal's kernel copies; its audit transport bypasses printk", e.Line, e.Text))
+				s.loss.note(fmt.Sprintf("line %d: printk rate limiting (%s) only affects kernel-log copies; the records that came over netlink (journal audit transport, auditd) bypass printk", e.Line, e.Text))
 				continue
 			}
 			kept = append(kept, e)
