@@ -116,11 +116,18 @@ func (w *World) Write(f *File, data []byte, appendTo bool) error {
 // opens the real file with O_NOATIME when it may
 // (Linux v6.12: fs/overlayfs/file.c:ovl_open_realfile).
 func (w *World) Read(f *File) []byte {
-	if f.Backing == f.Inode {
+	// Lower layers sit on private noatime mounts (fs/overlayfs/super.c), so
+	// only a direct file or a copied-up (upper) file gets atime updates;
+	// imasim probe saw upper atime move on the host.
+	if f.Backing == f.Inode || w.IsUpper(f.Inode) {
 		f.Backing.touchAtime()
 	}
 	return f.Backing.Content
 }
+
+// Mmap maps the file: mmap updates atime like a read
+// (Linux v6.12: mm/filemap.c:generic_file_mmap -> file_accessed).
+func (w *World) Mmap(f *File) { w.Read(f) }
 
 // Close drops the open description; the caller runs IMA's file_free first.
 func (w *World) Close(f *File) {
@@ -291,13 +298,15 @@ func (w *World) Getattr(i *Inode, wantCookie, wantCtime bool) Stat {
 	st := real.getattr(wantCookie, wantCtime, w.CookieSupported)
 	// Linux v6.12: fs/overlayfs/inode.c:ovl_getattr, ovl_map_dev_ino: a
 	// copied-up file reports its lower origin's st_ino; all layers on one
-	// fs report the overlay's st_dev, otherwise the layer's own device
-	// (pseudo_dev for upper is not modelled: the real dev is shown).
+	// fs report the overlay's st_dev, otherwise an anonymous per-layer
+	// device (pseudo_dev), also after copy-up (confirmed by imasim probe).
 	if lower, err := w.lowerOf(i); err == nil {
-		st.Dev, st.Ino = lower.SB.Dev, lower.Ino
+		st.Ino = lower.Ino
 	}
 	if w.sameFS(i.SB) {
 		st.Dev = i.SB.Dev
+	} else {
+		st.Dev = i.SB.pseudoDev
 	}
 	return st
 }

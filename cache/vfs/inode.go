@@ -16,6 +16,7 @@ type Super struct {
 
 	// overlay only
 	lower, upper, work string // world paths of the layers
+	pseudoDev          uint64 // anonymous st_dev for the lower layer (cross-fs, no xino)
 	ovlInodes          map[string]*Inode
 }
 

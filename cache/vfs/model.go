@@ -161,6 +161,21 @@ func Models() map[string]*Model {
 			RemountClearsIVersion: true,
 		},
 		{
+			Name: "tmpfs-mg", Type: "tmpfs", Magic: MagicTmpfs,
+			About:    "tmpfs since 6.13: multigrain ctime, generic change_cookie",
+			IVersion: true, Cookie: true, GetattrQueries: true, Multigrain: true,
+			// Linux v7.2: mm/shmem.c: shmem_fs_type has FS_MGTIME.
+			WriteForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
+			CreateStale: true, RemountClearsIVersion: true,
+		},
+		{
+			Name: "btrfs-mg", OnDisk: true, ReadQueried: true, Type: "btrfs", Magic: MagicBtrfs,
+			About:    "btrfs since 6.13: multigrain ctime, every write forces a bump",
+			IVersion: true, Cookie: true, GetattrQueries: true, Multigrain: true,
+			// Linux v7.2: fs/btrfs/super.c: btrfs_fs_type has FS_MGTIME.
+			WriteForces: true, WriteAlwaysForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
+		},
+		{
 			Name: "btrfs", OnDisk: true, ReadQueried: true, Type: "btrfs", Magic: MagicBtrfs,
 			About: "btrfs: SB_I_VERSION, generic change_cookie, every write forces a bump",
 			// Linux v6.12: fs/btrfs/super.c:btrfs_init_fs_context sets SB_I_VERSION;
