@@ -108,6 +108,9 @@ func (w *World) Write(f *File, data []byte, appendTo bool) error {
 	b.dataWritten()
 	if len(b.Content) > old {
 		b.dirtyExtend = true
+		if blocks(len(b.Content)) > blocks(old) {
+			b.dirtyAlloc = true
+		}
 	}
 	return nil
 }
@@ -219,8 +222,15 @@ func (w *World) Truncate(p string, size int) error {
 	} else {
 		i.Content = append(append([]byte(nil), i.Content...), make([]byte, size-len(i.Content))...)
 	}
-	i.fileUpdateTime()
-	i.maybeInc(i.SB.Model.TruncateForces)
+	// Linux v6.12: notify_change -> ->setattr sets c/mtime and bumps once
+	// (fs/ext4/inode.c:ext4_setattr, mm/shmem.c:shmem_setattr); XFS logs
+	// the core inode in two transactions (fs/xfs/xfs_iops.c:xfs_setattr_size:
+	// the size change, then xfs_itruncate_extents), +2 on disk per probe.
+	i.setCtimeNow()
+	i.Mtime = i.Ctime
+	for n := 0; n < max(1, i.SB.Model.TruncateBumps); n++ {
+		i.maybeInc(i.SB.Model.TruncateForces)
+	}
 	return nil
 }
 
@@ -243,7 +253,10 @@ func (w *World) Rename(from, to string) error {
 	}
 	delete(sb.files, rel)
 	sb.files[rel2] = i
-	i.changeMeta(false)
+	// Linux v6.12: fs/xfs/xfs_inode.c:xfs_rename logs the moved inode's
+	// core (forced bump; +1 on disk per probe); generic filesystems only
+	// move ctime.
+	i.changeMeta(i.SB.Model.RenameForces)
 	return nil
 }
 

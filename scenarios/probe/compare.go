@@ -155,7 +155,7 @@ func (pr *prober) realIdentity(p string, rs map[string]RealStat) string {
 	r := rs[p]
 	dev, ok := pr.realDev[r.Dev]
 	if !ok {
-		dev = "anon(" + r.Dev + ")"
+		dev = "anon" // an anonymous device (overlay pseudo_dev): its number is arbitrary
 	}
 	ino := "own"
 	best := 0
@@ -179,14 +179,23 @@ func (pr *prober) modelIdentity(p string, ms map[string]ModelStat) string {
 	m := ms[p]
 	dev, ok := pr.model.MountOf(m.Dev)
 	if !ok {
-		dev = fmt.Sprintf("anon(%d)", m.Dev)
+		dev = "anon"
 	}
+	// Same rule as realIdentity: an inode number match, preferring one on
+	// the same device.
 	ino := "own"
+	best := 0
 	for _, q := range pr.paths {
 		o := ms[q]
-		if !pr.overlay[q] && o.Exists && o.Ino == m.Ino && o.Dev == m.Dev {
-			ino = q
-			break
+		if pr.overlay[q] || !o.Exists || o.Ino != m.Ino {
+			continue
+		}
+		score := 1
+		if o.Dev == m.Dev {
+			score = 2
+		}
+		if score > best {
+			ino, best = q, score
 		}
 	}
 	return "dev=" + dev + " ino=" + ino
