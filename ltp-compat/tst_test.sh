@@ -108,7 +108,9 @@ shim_exit()
 		cd / && rm -rf "$TST_TMPDIR"
 	fi
 	if [ -n "$SHIM_TIMER_PID" ]; then
-		kill "$SHIM_TIMER_PID" 2>/dev/null
+		# SIGKILL: a TERM can be lost while the forked timer still has
+		# this shell's traps.
+		kill -9 "$SHIM_TIMER_PID" 2>/dev/null
 		wait "$SHIM_TIMER_PID" 2>/dev/null
 	fi
 
@@ -258,9 +260,8 @@ shim_setup_timer()
 	sec=$((sec * mul))
 	tst_res TINFO "timeout per run is $((sec / 3600))h $((sec / 60 % 60))m $((sec % 60))s"
 	# The timer signals this shell; the USR1 trap reports and cleans up.
-	# It sleeps in one-second steps so that killing it (default TERM action,
-	# no trap to race with) leaves at most a one-second sleep behind, which
-	# holds none of our output pipes open.
+	# It sleeps in one-second steps so that killing it leaves at most a
+	# one-second sleep behind, which holds none of our output pipes open.
 	(
 		left=$sec
 		while [ "$left" -gt 0 ]; do

@@ -461,6 +461,7 @@ func (e *engine) step(st Step) error {
 		return nil
 	case "mmap":
 		h := e.handles[a[0]]
+		e.w.Mmap(h.f)
 		if a[1] == "exec" {
 			// Linux v6.12: ima_main.c:ima_file_mmap, only for PROT_EXEC.
 			e.hook(st, h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)

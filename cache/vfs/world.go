@@ -103,6 +103,8 @@ func (w *World) MountOverlay(m *Model, mnt, lower, upper, work string) (*Super, 
 		sb.upper = ""
 	}
 	w.nextDev++
+	sb.pseudoDev = w.nextDev
+	w.nextDev++
 	w.mounts[mnt] = sb
 	return sb, nil
 }

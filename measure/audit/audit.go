@@ -2,14 +2,17 @@
 // subsystem out of the logs they end up in: the kernel log (dmesg text with or
 // without printk timestamps, /dev/kmsg records), auditd's
 // /var/log/audit/audit.log (raw, and `ausearch -i` interpreted) and systemd's
-// journal exported with `journalctl -o json`.
+// journal (`journalctl -o json`, or its text output). Lines of several forms
+// may be mixed in one input; a record seen twice (kernel and auditd/journald
+// copies) is reported once.
 //
 // A Scanner streams the records; its memory does not grow with the size of the
 // log. Alongside the records it gathers the evidence that the log lost
-// records (gaps in audit serial numbers, printk rate limiting, audit_lost
-// messages, /dev/kmsg sequence gaps), so that a caller counting records can
-// refuse a count-based verdict on a lossy log, and the kernel version when the
-// log carries the boot banner.
+// records (gaps in audit serial numbers, printk rate limiting, audit_lost and
+// backlog messages, /dev/kmsg sequence gaps, console drops, journald's
+// "Missed N kernel messages"), so that a caller counting records can refuse
+// a count-based verdict on a lossy log, and the kernel version when the log
+// carries the boot banner or auditd's DAEMON_START record.
 //
 // # What counts as evidence of loss
 //
@@ -24,7 +27,10 @@
 // arrive out of order within a window of 65536 serials. A boot banner
 // restarts the count at serial 1. Serial gaps are not judged for `ausearch`
 // output (usually filtered by type), for journald's short text form (no
-// serials), or when Options.NoSerialGaps says the log was filtered.
+// serials), or when Options.NoSerialGaps says the log was filtered. When a
+// log also holds records that came over netlink (auditd, journald's audit
+// transport), printk rate limiting only touched the kernel-log copies and
+// is reported as a note; serial gaps still show records missing from both.
 //
 // Not every loss is visible: records dropped after the last printed record
 // leave no gap, and records dropped at the kernel's backlog limit never get

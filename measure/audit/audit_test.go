@@ -508,6 +508,24 @@ func TestMarkers(t *testing.T) {
 	assert.Equal(t, 2, s.Stats().Markers)
 }
 
+func TestJournalRatelimitOnlyKernelCopies(t *testing.T) {
+	rule := `file=\"/x\" hash=\"sha256:00\" pid=1`
+	in := `{"_TRANSPORT":"audit","_AUDIT_TYPE":"1805","_AUDIT_ID":"5","MESSAGE":"INTEGRITY_RULE ` + rule + `"}` + "\n" +
+		`{"_TRANSPORT":"kernel","MESSAGE":"kauditd_printk_skb: 9 callbacks suppressed"}` + "\n" +
+		`{"_TRANSPORT":"audit","_AUDIT_TYPE":"1805","_AUDIT_ID":"6","MESSAGE":"INTEGRITY_RULE ` + rule + `"}` + "\n"
+	s := NewScanner(strings.NewReader(in))
+	require.Len(t, scanAll(t, s), 2)
+	l := s.Loss()
+	assert.False(t, l.Lossy(), "%v", l.Evidence)
+	require.Len(t, l.Notes, 1)
+	assert.Contains(t, l.Notes[0], "bypass printk")
+
+	// Without audit-transport entries the same message is evidence.
+	s = NewScanner(strings.NewReader(`{"_TRANSPORT":"kernel","MESSAGE":"kauditd_printk_skb: 9 callbacks suppressed"}` + "\n"))
+	scanAll(t, s)
+	assert.True(t, s.Loss().Lossy())
+}
+
 func TestAll(t *testing.T) {
 	f, err := os.Open(filepath.Join(testdata, "kmsg.txt"))
 	require.NoError(t, err)

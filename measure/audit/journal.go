@@ -52,6 +52,7 @@ func (s *Scanner) handleJSON(line []byte, n int) bool {
 	if e.Transport != "audit" || e.AuditType == "" {
 		return s.handleText(msg, n, FormJournal)
 	}
+	s.journalAudit = true
 	num, ok1 := atou([]byte(e.AuditType))
 	serial, _ := atou([]byte(e.AuditID))
 	if ok1 && s.serialsOn() {

@@ -75,13 +75,14 @@ type Scanner struct {
 	banner string
 	kernLn int
 
-	ausearch    bool // ausearch markers or interpreted records seen
-	sawAuditLog bool // auditd-form records seen
-	kmsgSeq     uint64
-	kmsgSeen    bool
-	dupSet      map[uint64]struct{}
-	dupRing     *[dupWindow]uint64
-	dupN        int
+	ausearch     bool // ausearch markers or interpreted records seen
+	sawAuditLog  bool // auditd-form records seen
+	journalAudit bool // journal entries from the audit transport seen
+	kmsgSeq      uint64
+	kmsgSeen     bool
+	dupSet       map[uint64]struct{}
+	dupRing      *[dupWindow]uint64
+	dupN         int
 }
 
 const (
@@ -172,6 +173,21 @@ func (s *Scanner) finish() {
 	s.done = true
 	if s.sawAuditLog {
 		s.loss.note("auditd's log cannot show records the kernel dropped at its backlog limit: they get no serial and leave no gap (compare the lost counter of `auditctl -s` before and after)")
+	}
+	if (s.journalAudit || s.sawAuditLog) && s.serialsOn() {
+		// Records that came over netlink (journald's audit transport,
+		// auditd's log) do not pass through printk: printk rate limiting
+		// of the kernel copies says nothing about them, while a record
+		// missing from both would still leave a serial gap.
+		kept := s.loss.Evidence[:0]
+		for _, e := range s.loss.Evidence {
+			if e.Kind == Ratelimit {
+				s.loss.note(fmt.Sprintf("line %d: printk rate limiting (%s) only affects kernel-log copies; the records that came over netlink (journal audit transport, auditd) bypass printk", e.Line, e.Text))
+				continue
+			}
+			kept = append(kept, e)
+		}
+		s.loss.Evidence = kept
 	}
 	if s.serialsOn() {
 		s.sers.finish(&s.loss)
