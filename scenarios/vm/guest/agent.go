@@ -154,18 +154,28 @@ func (a *agent) drain() int {
 		if m <= 0 {
 			return n
 		}
-		rec := string(buf[:m])
-		_, msg, ok := strings.Cut(rec, ";")
-		if !ok {
-			continue
-		}
-		msg, _, _ = strings.Cut(msg, "\n")
-		if r, ok := strings.CutPrefix(msg, "audit: "); ok && strings.HasPrefix(r, "type=18") {
+		if r, ok := kmsgAudit(string(buf[:m])); ok {
 			a.audit = append(a.audit, r)
 			a.pending = append(a.pending, r)
 			n++
 		}
 	}
+}
+
+// kmsgAudit returns the integrity audit record (types 1800-1899, text
+// after "audit: ") in one /dev/kmsg record ("pri,seq,usec,flags;msg\n"
+// plus " KEY=value" continuation lines; Documentation/ABI/testing/dev-kmsg).
+func kmsgAudit(rec string) (string, bool) {
+	_, msg, ok := strings.Cut(rec, ";")
+	if !ok {
+		return "", false
+	}
+	msg, _, _ = strings.Cut(msg, "\n")
+	r, ok := strings.CutPrefix(msg, "audit: ")
+	if !ok || !strings.HasPrefix(r, "type=18") {
+		return "", false
+	}
+	return r, true
 }
 
 // settle waits until no new audit record arrived for job.Settle.

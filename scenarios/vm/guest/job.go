@@ -5,9 +5,9 @@
 // binary measurement list, the violations counter and PCR 10 of each bank,
 // and ships them to the host over the frame channel.
 //
-// This is a minimal executor for the steps the built-in scenarios and most
-// hand-written ones use; scenarios/real (the host-probe executor) covers
-// the same ground for the host and may replace it.
+// The steps run through scenarios/real, the executor `imasim probe` uses
+// on the host; the agent adds the VM side: modules, policy, audit record
+// collection per step, and the results channel.
 package guest
 
 import "time"
@@ -50,10 +50,13 @@ type Report struct {
 
 // ScenarioReport is one scenario's real run.
 type ScenarioReport struct {
-	Name  string       `json:"name"`
-	Root  string       `json:"root"`
-	Err   string       `json:"error,omitempty"`
-	Steps []StepReport `json:"steps"`
+	Name string `json:"name"`
+	Root string `json:"root"`
+	Err  string `json:"error,omitempty"`
+	// Unsupported is set when the executor cannot perform a step here
+	// (real.CannotRunError, e.g. AT_EXECVE_CHECK before 6.14).
+	Unsupported string       `json:"unsupported,omitempty"`
+	Steps       []StepReport `json:"steps"`
 	// Final is the sha256 of each scenario file path at the end of the
 	// run (scenario path, without Root), hashed after the last step so the
 	// reads cannot disturb the experiment.
