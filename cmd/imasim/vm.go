@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -32,6 +33,11 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// Hidden: the guest agent, started by the initramfs /init.
 		if len(args) != 2 {
 			fmt.Fprintln(stderr, "usage: imasim vm guest JOB.json (inside the VM)")
+			return exitUsage
+		}
+		if os.Getenv(guest.EnvMarker) != "1" {
+			// It mounts over /dev and /sys and powers the machine off.
+			fmt.Fprintf(stderr, "imasim vm guest: runs only inside an imasim VM (%s=1 is set by its /init)\n", guest.EnvMarker)
 			return exitUsage
 		}
 		return guest.Main(args[1], stdout)

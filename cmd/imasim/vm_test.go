@@ -21,6 +21,7 @@ func TestVMUsage(t *testing.T) {
 		{"unknown scenario", []string{"vm", "--kernel", "debian:6.12", "scenario", "nosuch"}, exitUsage, "unknown scenario"},
 		{"bad format", []string{"vm", "--kernel", "debian:6.12", "--format", "xml", "matrix"}, exitUsage, "unknown --format"},
 		{"guest without job", []string{"vm", "guest"}, exitUsage, "usage: imasim vm guest"},
+		{"guest on the host", []string{"vm", "guest", "/job.json"}, exitUsage, "runs only inside an imasim VM"},
 		{"fetch without kernels", []string{"vm", "fetch"}, exitUsage, "usage: imasim vm fetch"},
 		{"fetch unknown", []string{"vm", "fetch", "debian:1.0"}, exitUsage, "unknown kernel"},
 	} {

@@ -17,7 +17,7 @@ import (
 // loads modules and powers off. If the agent cannot start, power off so
 // the host sees a truncated run instead of a hang.
 const initScript = `#!/bin/busybox sh
-/imasim vm guest /job.json
+IMASIM_GUEST=1 /imasim vm guest /job.json
 echo "imasim-guest: agent exited with status $?"
 /bin/busybox poweroff -f
 `

@@ -240,7 +240,7 @@ func (a *agent) finish() {
 	}
 	unix.Sync()
 	a.logf("done, powering off")
-	if os.Getpid() == 1 {
+	if os.Getpid() == 1 || os.Getenv(EnvMarker) == "1" {
 		unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 		select {}
 	}

@@ -12,6 +12,10 @@ package guest
 
 import "time"
 
+// EnvMarker is set to 1 by the initramfs /init; the agent refuses to run
+// without it (it mounts over /dev and powers the machine off).
+const EnvMarker = "IMASIM_GUEST"
+
 // Job is what the host puts into the initramfs (as JSON).
 type Job struct {
 	Nonce     string     `json:"nonce"`
