@@ -7,6 +7,14 @@
 // Layout: kernel.go (kernel specs, kernels.lock, apt), deb.go (.deb
 // extraction), modules.go (module dependency order), cpio.go (newc
 // writer), initramfs.go, boot.go (swtpm + QEMU), compare.go (model vs
-// real, list replay). The guest side lives in scenarios/vm/guest and the
-// wire format in scenarios/vm/frame.
+// real, list replay with package measure). The guest agent lives in
+// scenarios/vm/guest (it runs the steps through scenarios/real, the
+// executor imasim probe uses on the host) and the wire format in
+// scenarios/vm/frame.
+//
+// Known limitation: Debian 6.12.107 oopses (double fault in kmalloc, also
+// during ACPI probing before any scenario step) in roughly one boot of
+// three under QEMU 7.2 TCG on this project's machines, with any -cpu
+// model; 6.1 and 7.2 never did. A crashed boot is reported and retried
+// (Options.Retries).
 package vm
