@@ -19,6 +19,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ulikunitz/xz"
+
+	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/scenarios"
 )
 
 // readNewc is a test-only newc reader: name -> (mode, data, rdev).
@@ -465,4 +468,27 @@ func TestFetchMovedOn(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "apt-get download ran again")
 	_, err = f.Fetch(t.Context(), "debian:9")
 	assert.ErrorIs(t, err, ErrUsage)
+}
+
+// A scenario needing a feature the kernel's profile lacks is not booted:
+// ErrCannotRun (exit 32).
+func TestRunAllFeatureMissing(t *testing.T) {
+	s, err := scenarios.Parse(strings.NewReader(`name: check
+requires: feature=execve-check
+policy: audit func=BPRM_CHECK
+fs tmpfs /t
+write /t/p "x" mode=0755
+execveat /t/p AT_EXECVE_CHECK
+`), "check.scn")
+	require.NoError(t, err)
+	p, err := cache.LoadProfile("6.12")
+	require.NoError(t, err)
+	runs, err := RunAll(t.Context(), Options{Kernel: &Kernel{Release: "6.12.107+deb13-cloud-amd64"}}, p, []*scenarios.Scenario{s})
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	require.ErrorIs(t, runs[0].Err, ErrCannotRun)
+	assert.Contains(t, runs[0].Err.Error(), "execve-check")
+	var b bytes.Buffer
+	require.NoError(t, WriteText(&b, &Kernel{Release: "6.12.107"}, p, runs, false))
+	assert.Contains(t, b.String(), "not run:")
 }
