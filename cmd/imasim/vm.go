@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -57,7 +58,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	appendCmd := fs.String("append", "", "extra kernel command line")
 	keep := fs.Bool("keep", false, "keep the work dir (disks, initramfs, console, results)")
 	verbose := fs.Bool("v", false, "print the QEMU command and the guest console")
-	save := fs.String("save", "", "save the raw captures (audit log, lists, PCRs, console) under DIR/<scenario>/")
+	save := fs.String("save", "", "save the raw captures (audit log, lists, PCRs, console) under DIR/<scenario>/ (DIR/debian-X/<scenario>/ for several kernels)")
 	bootT := fs.Duration("boot-timeout", 90*time.Second, "time until the guest agent starts")
 	idleT := fs.Duration("idle-timeout", 60*time.Second, "time without console output")
 	totalT := fs.Duration("timeout", 10*time.Minute, "total time per boot")
@@ -144,6 +145,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(specs) == 1 {
 		return kr.run(specs[0], stdout, stderr)
 	}
+	kr.multi = true
 	type out struct {
 		o, e bytes.Buffer
 		code int
@@ -189,6 +191,7 @@ type kernelRun struct {
 	modules, cacheDir, lockSrc, prof string
 	format, save                     string
 	verbose                          bool
+	multi                            bool // several kernels: --save DIR/debian-X/<scenario>
 	ss                               []*scenarios.Scenario
 	opts                             vm.Options
 }
@@ -225,8 +228,12 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 		return errCode(err)
 	}
 	if kr.save != "" {
+		dir := kr.save
+		if kr.multi {
+			dir = filepath.Join(dir, strings.ReplaceAll(spec, ":", "-")) // DIR/debian-6.12/<scenario>
+		}
 		for _, r := range runs {
-			if err := r.Save(kr.save); err != nil {
+			if err := r.Save(dir); err != nil {
 				fmt.Fprintln(stderr, "imasim vm:", err)
 				return exitUsage
 			}
