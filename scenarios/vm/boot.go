@@ -80,6 +80,20 @@ func PolicyText(s *scenarios.Scenario) string {
 	return b.String()
 }
 
+// ScenarioSource returns the text a scenario was parsed from.
+func ScenarioSource(s *scenarios.Scenario) ([]byte, error) {
+	if name, ok := strings.CutPrefix(s.File, "builtin:"); ok {
+		if b, ok := scenarios.BuiltinSource(name); ok {
+			return b, nil
+		}
+	}
+	b, err := os.ReadFile(s.File)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", s.Name, err)
+	}
+	return b, nil
+}
+
 // BootResult is what one boot produced.
 type BootResult struct {
 	Files   map[string][]byte
@@ -181,15 +195,11 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 	var drives []string
 	need := map[string]bool{}
 	for i, s := range g.Scenarios {
-		var src bytes.Buffer
-		if b, ok := scenarios.BuiltinSource(strings.TrimPrefix(s.File, "builtin:")); ok && strings.HasPrefix(s.File, "builtin:") {
-			src.Write(b)
-		} else if b, err := os.ReadFile(s.File); err == nil {
-			src.Write(b)
-		} else {
-			return res, fmt.Errorf("scenario %s: %w", s.Name, err)
+		src, err := ScenarioSource(s)
+		if err != nil {
+			return res, err
 		}
-		js := guest.Scenario{Name: s.Name, Source: src.String(), Root: fmt.Sprintf("/s%d", i), Disks: map[int]guest.Disk{}}
+		js := guest.Scenario{Name: s.Name, Source: string(src), Root: fmt.Sprintf("/s%d", i), Disks: map[int]guest.Disk{}}
 		for _, st := range s.Steps {
 			switch st.Op {
 			case "overlay":

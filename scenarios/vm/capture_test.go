@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"bytes"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,11 +44,8 @@ func TestCaptures(t *testing.T) {
 				assert.GreaterOrEqual(t, a.Type, 1800)
 				assert.LessOrEqual(t, a.Type, 1808)
 			}
-			name := filepath.Base(dir)
-			if _, ok := scenarios.BuiltinSource(name); !ok {
-				name = filepath.Join("../../testdata/vm/scenarios", name+".scn")
-			}
-			s, err := scenarios.Load(name)
+			// The scenario text the capture was made with (line numbers matter).
+			s, err := scenarios.Parse(bytes.NewReader(br.Files["scenario.scn"]), filepath.Join(dir, "scenario.scn"))
 			require.NoError(t, err)
 			v, err := cache.ParseKernelVersion(info["version"])
 			require.NoError(t, err)

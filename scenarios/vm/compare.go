@@ -579,6 +579,11 @@ func (r *Run) Save(dir string) error {
 	if err := os.WriteFile(filepath.Join(d, "console.log"), []byte(r.Boot.Console), 0o644); err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
+	if src, err := ScenarioSource(r.Scenario); err == nil {
+		if err := os.WriteFile(filepath.Join(d, "scenario.scn"), src, 0o644); err != nil {
+			return fmt.Errorf("save: %w", err)
+		}
+	}
 	info := fmt.Sprintf("release %s\nversion %s\nspec %s\nprofile %s\n", r.Kernel, r.Version, r.Spec, r.Profile)
 	if err := os.WriteFile(filepath.Join(d, "kernel.txt"), []byte(info), 0o644); err != nil {
 		return fmt.Errorf("save: %w", err)
