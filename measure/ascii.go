@@ -149,6 +149,10 @@ func (r *ASCIIReader) Next() (*Entry, error) {
 }
 
 func (r *ASCIIReader) parse(line []byte) (*Entry, error) {
+	if bytes.IndexByte(line, 0) >= 0 {
+		// The kernel prints C strings: a NUL cannot appear.
+		return nil, fmt.Errorf("%w: NUL byte in line", ErrSyntax)
+	}
 	line = bytes.TrimLeft(line, " ")
 	tok := bytes.Split(line, []byte{' '})
 	if len(tok) < 3 {
