@@ -98,3 +98,32 @@ func TestEvmctlVerifiesWrittenList(t *testing.T) {
 		require.Error(t, err, "evmctl: %s", out)
 	})
 }
+
+// evmctl agrees with the TPM on a list a real kernel wrote (it warns about
+// templates it does not parse fully, but replays them).
+func TestEvmctlOnCapturedList(t *testing.T) {
+	evmctl, err := exec.LookPath("evmctl")
+	if err != nil {
+		t.Skip("evmctl not installed (Debian package ima-evm-utils)")
+	}
+	dir := filepath.Join("..", "testdata", "lists", "kernel", "linux-7.2.13")
+	pf, err := os.Open(filepath.Join(dir, "pcrs"))
+	require.NoError(t, err)
+	q, err := ParsePCRs(pf, 0)
+	pf.Close()
+	require.NoError(t, err)
+	tmp := t.TempDir()
+	args := []string{"ima_measurement", "--ignore-violations"}
+	for _, a := range []Algo{SHA1, SHA256} {
+		res := &Result{Tracks: []TrackResult{{Bank: a, Mode: PerBank}}}
+		for i, v := range q[a] {
+			res.Tracks[0].PCRs = append(res.Tracks[0].PCRs, PCRResult{PCR: i, Value: v})
+		}
+		p := filepath.Join(tmp, a.String())
+		writeEvmctlPCRs(t, p, a, res, PerBank)
+		args = append(args, "--pcrs", a.String()+","+p)
+	}
+	out, err := exec.Command(evmctl, append(args, filepath.Join(dir, "binary_runtime_measurements"))...).CombinedOutput()
+	require.NoError(t, err, "evmctl: %s", out)
+	require.Contains(t, string(out), "Matched per TPM bank")
+}
