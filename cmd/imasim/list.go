@@ -339,7 +339,7 @@ func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	in := addInputFlags(fs, "")
 	var pcrs pcrsFlag
 	fs.Var(&pcrs, "pcrs", "quoted PCRs: [ALG,]FILE with 'PCR-NN: hex' lines (sparse is fine), tpm2_pcrread output,\nor one bare hex value (taken as PCR 10); ALG inferred from 20/48/64-byte values (repeatable)")
-	tpmSpec := fs.String("tpm", "", "read the quoted PCRs from this TPM backend (software, swtpm:…, /dev/tpmrm0, …);\nonly PCRs the list extends are compared")
+	tpmSpec := fs.String("tpm", "", "read the quoted PCRs from this TPM backend (software, swtpm:…, /dev/tpmrm0, …);\nof all quoted PCRs, only those the list extends are compared")
 	banksF := fs.String("banks", "", "banks to replay, comma-separated (default: the quoted banks, else sha1,sha256)")
 	modesF := fs.String("modes", "", "replay modes: per-bank,sha1-padded,fallback (default: all)")
 	stateIn := fs.String("state", "", "resume from this saved replay state (JSON) instead of replaying from the start")
@@ -370,7 +370,9 @@ func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		quote.Merge(tq)
 	}
-	cfg := measure.ReplayConfig{Quote: quote, OnlyExtended: *tpmSpec != ""}
+	// Like evmctl, compare only the PCRs the list extends: a full PCR dump
+	// also holds firmware PCRs.
+	cfg := measure.ReplayConfig{Quote: quote, OnlyExtended: true}
 	for _, s := range splitList(*banksF) {
 		a, err := measure.ParseAlgo(s)
 		if err != nil {
@@ -438,6 +440,9 @@ func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	verr := res.Verify()
+	if verr == nil && len(quote) > 0 && len(res.Verdicts()) == 0 {
+		verr = fmt.Errorf("none of the quoted PCRs is extended by the list (%d entries)", res.Entries)
+	}
 	if format == "json" {
 		writeVerifyJSON(stdout, res, verr)
 	} else {

@@ -199,6 +199,13 @@ func TestListVerify(t *testing.T) {
 			assert.Contains(t, out, tc.out)
 		})
 	}
+	t.Run("quoted PCRs the list never extends", func(t *testing.T) {
+		empty := filepath.Join(t.TempDir(), "binary_runtime_measurements")
+		require.NoError(t, os.WriteFile(empty, nil, 0o644))
+		code, _, errs := runList(t, "verify", empty, "--pcrs", lists("sample-pcrs-sha1.txt"))
+		assert.Equal(t, 1, code)
+		assert.Contains(t, errs, "none of the quoted PCRs")
+	})
 	t.Run("json", func(t *testing.T) {
 		code, out, _ := runList(t, "verify", "--format", "json", lists("sample.bin"), "--pcrs", lists("sample-pcrs-wrong.txt"))
 		require.Equal(t, 1, code)
