@@ -579,3 +579,40 @@ func (q Quote) SortedPCRs(a Algo) []int {
 	sort.Ints(out)
 	return out
 }
+
+// ExtendDigest returns what the kernel extends into bank a for e in mode m
+// (Linux v6.12: ima_crypto.c:ima_calc_field_array_hash,
+// ima_queue.c:ima_add_template_entry, ima_init_digests): the template hash
+// in a (PerBank) or the SHA-1 one zero-padded (SHA1Padded, Fallback); for a
+// violation 0xFF over the bank's size, or over 20 bytes zero-padded in
+// SHA1Padded mode. The SHA-1 bank always gets the SHA-1 digest.
+func (e *Entry) ExtendDigest(a Algo, m Mode) []byte {
+	if a == SHA1 {
+		m = PerBank
+	}
+	switch {
+	case e.IsViolation() && m == SHA1Padded:
+		return e.PaddedDigest(a.Size())
+	case e.IsViolation():
+		return bytes.Repeat([]byte{0xff}, a.Size())
+	case m == PerBank:
+		return e.TemplateHash(a)
+	}
+	return e.PaddedDigest(a.Size())
+}
+
+// PaddedDigest returns e's SHA-1 template digest (0xFF×20 for a violation)
+// zero-padded to size bytes: what kernels before 5.8 extend into every
+// TPM 2.0 bank, and what newer ones extend into banks of algorithms they do
+// not know (Linux v6.12: ima_queue.c:ima_init_digests, HASH_ALGO__LAST).
+func (e *Entry) PaddedDigest(size int) []byte {
+	d := make([]byte, max(size, 20))
+	if e.IsViolation() {
+		for i := 0; i < 20; i++ {
+			d[i] = 0xff
+		}
+	} else {
+		copy(d, e.TemplateHash(SHA1))
+	}
+	return d[:size]
+}

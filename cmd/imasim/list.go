@@ -760,36 +760,17 @@ func listExtend(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
-// extendDigests gives one digest per TPM bank for e, as the kernel computes
-// them (Linux v6.12: ima_crypto.c:ima_calc_field_array_hash,
-// ima_queue.c:ima_add_template_entry): the bank's own template hash, or for
-// banks the kernel cannot hash (and in sha1-padded mode) the SHA-1 digest
-// zero-padded; violations 0xFF (only the first 20 bytes when padded).
+// extendDigests gives one digest per TPM bank for e, as the kernel
+// computes them; banks imasim does not know get the padded SHA-1 digest, as
+// the kernel gives banks it does not know.
 func extendDigests(e *measure.Entry, banks []crypto.Hash, mode measure.Mode) map[crypto.Hash][]byte {
 	out := map[crypto.Hash][]byte{}
-	var sha1d []byte
 	for _, h := range banks {
-		d := make([]byte, h.Size())
-		a, known := measure.AlgoFromCrypto(h)
-		padded := mode == measure.SHA1Padded || !known
-		switch {
-		case e.IsViolation() && padded:
-			for i := 0; i < 20 && i < len(d); i++ {
-				d[i] = 0xff
-			}
-		case e.IsViolation():
-			for i := range d {
-				d[i] = 0xff
-			}
-		case padded:
-			if sha1d == nil {
-				sha1d = e.TemplateHash(measure.SHA1)
-			}
-			copy(d, sha1d)
-		default:
-			d = e.TemplateHash(a)
+		if a, ok := measure.AlgoFromCrypto(h); ok {
+			out[h] = e.ExtendDigest(a, mode)
+		} else {
+			out[h] = e.PaddedDigest(h.Size())
 		}
-		out[h] = d
 	}
 	return out
 }
