@@ -617,7 +617,7 @@ func listConvert(_ context.Context, args []string, stdout, stderr io.Writer) int
 	in := addInputFlags(fs, "in-")
 	to := fs.String("to", "", "output format: binary|ascii (default: the other one)")
 	order := fs.String("order", "le", "output byte order for binary: le|be (digests are recomputed when it changes)")
-	bankF := fs.String("bank", "sha1", "output template digest bank (sha1 for the legacy files, else a _ALG file)")
+	bankF := fs.String("bank", "", "output template digest bank: sha1 for the legacy files, else a _ALG file\n(default: the input's, from its _ALG name suffix or --in-bank; sha1 for binary output otherwise)")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -631,15 +631,17 @@ func listConvert(_ context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return bad(err)
 	}
-	bank, err := measure.ParseAlgo(*bankF)
-	if err != nil {
-		return bad(err)
-	}
 	ol, err := openList(pos[0], in, os.Stdin)
 	if err != nil {
 		return bad(err)
 	}
 	defer ol.Close()
+	bank := ol.bank
+	if *bankF != "" {
+		if bank, err = measure.ParseAlgo(*bankF); err != nil {
+			return bad(err)
+		}
+	}
 	format := *to
 	if format == "" {
 		format = map[bool]string{true: "binary", false: "ascii"}[ol.ascii]
