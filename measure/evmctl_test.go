@@ -127,3 +127,34 @@ func TestEvmctlOnCapturedList(t *testing.T) {
 	require.NoError(t, err, "evmctl: %s", out)
 	require.Contains(t, string(out), "Matched per TPM bank")
 }
+
+// A sparse PCR file (only PCR 10) is what a verifier has; evmctl 1.4 reads
+// PCR-NN lines in sequence and misses it, ParsePCRs does not.
+func TestSparsePCRFileVersusEvmctl(t *testing.T) {
+	l := evmctlList(t, 3)
+	res, err := l.Replay(ReplayConfig{Banks: []Algo{SHA1}})
+	require.NoError(t, err)
+	sparse := fmt.Sprintf("PCR-10: %x\n", res.Tracks[0].PCRs[0].Value)
+	q, err := ParsePCRs(strings.NewReader(sparse), 0)
+	require.NoError(t, err)
+	res, err = l.Replay(ReplayConfig{Quote: q})
+	require.NoError(t, err)
+	require.NoError(t, res.Verify())
+
+	evmctl, err := exec.LookPath("evmctl")
+	if err != nil {
+		t.Skip("evmctl not installed (Debian package ima-evm-utils)")
+	}
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	require.NoError(t, l.WriteBinary(&buf, WriteOptions{}))
+	list, pcrs := filepath.Join(dir, "list"), filepath.Join(dir, "pcrs")
+	require.NoError(t, os.WriteFile(list, buf.Bytes(), 0o644))
+	require.NoError(t, os.WriteFile(pcrs, []byte(sparse), 0o644))
+	out, err := exec.Command(evmctl, "ima_measurement", "--ignore-violations", "--pcrs", "sha1,"+pcrs, list).CombinedOutput()
+	if err == nil && strings.Contains(string(out), "Matched") {
+		t.Logf("this evmctl reads sparse PCR files: %s", out)
+		return
+	}
+	t.Logf("evmctl misses the sparse PCR 10 as expected: %s", bytes.TrimSpace(out))
+}
