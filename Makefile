@@ -36,6 +36,9 @@ fmt-check:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	./scripts/bench-cli.sh $(BIN)
+	./measure/bench.sh
+	@echo "== tpm simulator (needs -tags tpmsim: cgo, libssl-dev)"
+	-$(GO) test -tags tpmsim -run '^$$' -bench Extend ./tpm/
 
 # Short fuzzing pass over every parser (FUZZTIME=30s make fuzz for longer).
 FUZZTIME ?= 10s
