@@ -21,7 +21,7 @@ import (
 
 var vmFormats = []string{"text", "json"}
 
-const vmSynopsis = `vm --kernel K[,K...] scenario NAME|FILE [flags]
+const vmSynopsis = `vm --kernel K[,K...] scenario NAME|FILE... [flags]
        imasim vm --kernel K matrix [flags]
        imasim vm fetch debian:6.1,debian:6.12,debian:7.2
 
@@ -107,16 +107,18 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var ss []*scenarios.Scenario
 	switch pos[0] {
 	case "scenario":
-		if len(pos) != 2 {
+		if len(pos) < 2 {
 			fs.Usage()
 			return exitUsage
 		}
-		s, err := scenarios.Load(pos[1])
-		if err != nil {
-			fmt.Fprintln(stderr, "imasim vm:", err)
-			return exitUsage
+		for _, n := range pos[1:] { // several: grouped by policy, one boot per group
+			s, err := scenarios.Load(n)
+			if err != nil {
+				fmt.Fprintln(stderr, "imasim vm:", err)
+				return exitUsage
+			}
+			ss = append(ss, s)
 		}
-		ss = append(ss, s)
 	case "matrix":
 		if len(pos) != 1 {
 			fs.Usage()

@@ -381,7 +381,7 @@ func upstreamVersion(image string) (cache.KernelVersion, error) {
 func LocalKernel(spec, modules, cacheDir string) (*Kernel, error) {
 	parts := strings.Split(spec, ",")
 	if strings.HasSuffix(parts[0], ".deb") {
-		sum := strings.Join(parts, "|")
+		// The cache key covers name, size and mtime of every .deb.
 		st := []string{}
 		for _, p := range parts {
 			fi, err := os.Stat(p)
@@ -390,7 +390,6 @@ func LocalKernel(spec, modules, cacheDir string) (*Kernel, error) {
 			}
 			st = append(st, fmt.Sprintf("%s:%d:%d", filepath.Base(p), fi.Size(), fi.ModTime().Unix()))
 		}
-		_ = sum
 		dir := filepath.Join(cacheDir, "local", shortHash(strings.Join(st, "|")))
 		if k, err := FindKernel(filepath.Join(dir, "root")); err == nil {
 			k.Spec = spec
