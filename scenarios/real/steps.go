@@ -387,19 +387,35 @@ func execveCheck(p string) error {
 	return nil
 }
 
-// asUser runs fn on a locked OS thread with fsuid/fsgid switched to uid
-// and gid (when ids), so files are created and checked as that user.
+// asUser runs fn on a locked OS thread whose real and effective ids (and
+// so fsuid/fsgid) are uid and gid (when ids), so files are created and
+// checked as that user and IMA policy rules with uid=/euid= match it as
+// they match a process of that user (Linux v6.12: ima_policy.c:
+// ima_match_rules compares cred->uid / cred->euid, not fsuid). The raw
+// setresuid/setresgid syscalls change only this thread; the saved ids stay
+// 0 so the thread can switch back. A thread that could not be restored is
+// left locked, so the runtime discards it.
 func asUser(uid, gid uint32, ids bool, fn func() error) error {
 	if !ids {
 		return fn()
 	}
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	oldG, _ := unix.SetfsgidRetGid(int(gid))
-	oldU, _ := unix.SetfsuidRetUid(int(uid))
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), 0); e != 0 {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("setresgid %d: %w", gid, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), 0); e != 0 {
+		if _, _, e2 := unix.RawSyscall(unix.SYS_SETRESGID, 0, 0, 0); e2 == 0 {
+			runtime.UnlockOSThread()
+		}
+		return fmt.Errorf("setresuid %d: %w", uid, e)
+	}
 	err := fn()
-	unix.SetfsuidRetUid(oldU)
-	unix.SetfsgidRetGid(oldG)
+	_, _, e1 := unix.RawSyscall(unix.SYS_SETRESUID, 0, 0, 0)
+	_, _, e2 := unix.RawSyscall(unix.SYS_SETRESGID, 0, 0, 0)
+	if e1 == 0 && e2 == 0 {
+		runtime.UnlockOSThread()
+	}
 	return err
 }
 
