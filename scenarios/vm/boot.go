@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/imasim/imasim/scenarios"
+	"github.com/imasim/imasim/scenarios/real"
 	"github.com/imasim/imasim/scenarios/vm/frame"
 	"github.com/imasim/imasim/scenarios/vm/guest"
 )
@@ -67,6 +68,34 @@ func GroupByPolicy(ss []*scenarios.Scenario) []Group {
 			out = append(out, Group{Policy: p})
 		}
 		out[i].Scenarios = append(out[i].Scenarios, s)
+	}
+	return out
+}
+
+// MaxDisks bounds the virtio disks of one boot: each is a PCI device and
+// QEMU's i440FX machine has 32 slots, some taken (measured: the 61st
+// disk fails with "PCI: no slot/function available").
+const MaxDisks = 24
+
+// SplitByDisks splits groups so that no boot needs more than max disks
+// (a scenario needing more gets a boot of its own).
+func SplitByDisks(groups []Group, max int) []Group {
+	var out []Group
+	for _, g := range groups {
+		cur := Group{Policy: g.Policy}
+		n := 0
+		for _, s := range g.Scenarios {
+			d := len(real.DiskTypes(s))
+			if len(cur.Scenarios) > 0 && n+d > max {
+				out = append(out, cur)
+				cur, n = Group{Policy: g.Policy}, 0
+			}
+			cur.Scenarios = append(cur.Scenarios, s)
+			n += d
+		}
+		if len(cur.Scenarios) > 0 {
+			out = append(out, cur)
+		}
 	}
 	return out
 }

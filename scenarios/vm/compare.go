@@ -161,7 +161,7 @@ func RunAll(ctx context.Context, o Options, p *cache.Profile, ss []*scenarios.Sc
 		runnable = append(runnable, s)
 	}
 	var firstErr error
-	for _, g := range GroupByPolicy(runnable) {
+	for _, g := range SplitByDisks(GroupByPolicy(runnable), MaxDisks) {
 		names := []string{}
 		for _, s := range g.Scenarios {
 			names = append(names, s.Name)

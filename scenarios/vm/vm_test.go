@@ -492,3 +492,29 @@ execveat /t/p AT_EXECVE_CHECK
 	require.NoError(t, WriteText(&b, &Kernel{Release: "6.12.107"}, p, runs, false))
 	assert.Contains(t, b.String(), "not run:")
 }
+
+func TestGroups(t *testing.T) {
+	mk := func(name, policy string, disks int) *scenarios.Scenario {
+		src := "name: " + name + "\npolicy: " + policy + "\n"
+		for i := 0; i < disks; i++ {
+			src += fmt.Sprintf("fs xfs /d%d\n", i)
+		}
+		src += "fs tmpfs /t\n"
+		s, err := scenarios.Parse(strings.NewReader(src), name)
+		require.NoError(t, err)
+		return s
+	}
+	ss := []*scenarios.Scenario{mk("a", "audit func=BPRM_CHECK", 10), mk("b", "measure func=BPRM_CHECK", 1),
+		mk("c", "audit func=BPRM_CHECK", 10), mk("d", "audit func=BPRM_CHECK", 10), mk("e", "audit func=BPRM_CHECK", 30)}
+	gs := SplitByDisks(GroupByPolicy(ss), 24)
+	var got [][]string
+	for _, g := range gs {
+		var names []string
+		for _, s := range g.Scenarios {
+			names = append(names, s.Name)
+		}
+		got = append(got, names)
+	}
+	assert.Equal(t, [][]string{{"a", "c"}, {"d"}, {"e"}, {"b"}}, got)
+	assert.Equal(t, "audit func=BPRM_CHECK\n", gs[0].Policy)
+}
