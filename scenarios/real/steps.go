@@ -100,7 +100,13 @@ func (r *Runner) step(ctx context.Context, st scenarios.Step) (note string, err 
 		if a[1] == "exec" {
 			prot |= unix.PROT_EXEC
 		}
-		m, err := unix.Mmap(int(h.f.Fd()), 0, 4096, prot, unix.MAP_SHARED)
+		// As the opener: IMA's MMAP_CHECK matches the mapping process's
+		// creds (Linux v6.12: ima_main.c:ima_file_mmap, current_cred()).
+		var m []byte
+		err := asUser(h.uid, h.gid, h.ids, func() (err error) {
+			m, err = unix.Mmap(int(h.f.Fd()), 0, 4096, prot, unix.MAP_SHARED)
+			return err
+		})
 		if err != nil {
 			return "", fmt.Errorf("mmap %s: %w", a[1], err)
 		}
@@ -335,7 +341,7 @@ func (r *Runner) open(st scenarios.Step, uid, gid uint32, ids bool) error {
 			if err := f.Truncate(int64(len(r.exe))); err != nil {
 				return errors.Join(err, f.Close())
 			}
-			r.handles[st.Args[0]] = &handle{f: f, off: int64(len(r.exe))}
+			r.handles[st.Args[0]] = &handle{f: f, off: int64(len(r.exe)), uid: uid, gid: gid, ids: ids}
 			return nil
 		}
 		var off int64
@@ -346,7 +352,7 @@ func (r *Runner) open(st scenarios.Step, uid, gid uint32, ids bool) error {
 		if err != nil {
 			return err
 		}
-		r.handles[st.Args[0]] = &handle{f: f, app: st.Args[2] == "a", off: off}
+		r.handles[st.Args[0]] = &handle{f: f, app: st.Args[2] == "a", off: off, uid: uid, gid: gid, ids: ids}
 		return nil
 	})
 }
