@@ -503,6 +503,8 @@ func runQEMU(ctx context.Context, o Options, args []string) (console, error) {
 				mu.Unlock()
 				if o.Verbose {
 					o.Log.Write(b[:n])
+				} else {
+					progress(o.Log, b[:n])
 				}
 			}
 			if err != nil {
@@ -564,6 +566,17 @@ loop:
 		runErr = fmt.Errorf("%w (console tail:\n%s)", runErr, tail(c.text, 15))
 	}
 	return c, runErr
+}
+
+// progress forwards the agent's "scenario NAME" lines (one per scenario)
+// so a long boot shows where it is without -v. Lines split across reads
+// are rare and harmless to miss.
+func progress(w io.Writer, b []byte) {
+	for _, l := range strings.Split(string(b), "\n") {
+		if i := strings.Index(l, "imasim-guest: scenario "); i >= 0 {
+			fmt.Fprintf(w, "imasim vm: guest: %s\n", strings.TrimSpace(l[i+len("imasim-guest: "):]))
+		}
+	}
 }
 
 func tail(s string, n int) string {
