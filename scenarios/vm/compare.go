@@ -216,9 +216,18 @@ func RunAll(ctx context.Context, o Options, p *cache.Profile, ss []*scenarios.Sc
 func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 	r.Real = rep
 	r.Lossy = lossIn(br.Files[guest.FileDmesg])
-	if rep.Err != "" {
+	switch {
+	case rep.Unsupported != "":
+		r.Err = fmt.Errorf("%w: scenario %s: the guest cannot run it: %s", ErrCannotRun, r.Name, rep.Unsupported)
+	case rep.Err != "":
 		r.Err = fmt.Errorf("%w: scenario %s failed in the guest: %s", ErrBoot, r.Name, rep.Err)
 	}
+	// The steps after a failed one never ran: no model comparison then.
+	defer func() {
+		if rep.Err != "" {
+			r.Defects = nil
+		}
+	}()
 	strip := func(p string) string {
 		if rest, ok := strings.CutPrefix(p, rep.Root+"/"); ok {
 			return "/" + rest
