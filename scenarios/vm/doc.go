@@ -12,7 +12,9 @@
 // executor imasim probe uses on the host) and the wire format in
 // scenarios/vm/frame.
 //
-// Known limitation: Debian 6.12.107 oopses (double fault in kmalloc, also
+// Known limitations: files carry no security.ima signatures, so with an
+// appraise rule the kernel (ima_appraise=enforce) denies the exec; such
+// scenarios fail in the guest. Debian 6.12.107 oopses (double fault in kmalloc, also
 // during ACPI probing before any scenario step) in roughly one boot of
 // three under QEMU 7.2 TCG on this project's machines, with any -cpu
 // model; 6.1 and 7.2 never did. A crashed boot is reported and retried
