@@ -1,0 +1,191 @@
+package cache
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeInode is a hand-written inode for decision tests.
+type fakeInode struct {
+	id       string
+	iver     uint64
+	queried  bool
+	hasIVer  bool
+	dev, ino uint64
+	writers  int
+}
+
+func (i *fakeInode) ID() string               { return i.id }
+func (i *fakeInode) IsIVersion() bool         { return i.hasIVer }
+func (i *fakeInode) QueryIVersion() uint64    { i.queried = true; return i.iver }
+func (i *fakeInode) PeekIVersion() uint64     { return i.iver }
+func (i *fakeInode) EqIVersion(v uint64) bool { return i.iver == v }
+func (i *fakeInode) Queried() bool            { return i.queried }
+func (i *fakeInode) DevIno() (uint64, uint64) { return i.dev, i.ino }
+func (i *fakeInode) WriteCount() int          { return i.writers }
+func (i *fakeInode) ReadCount() int           { return 0 }
+
+// fakeFile: file inode, real inode, and what getattr reports.
+type fakeFile struct {
+	inode, real *fakeInode
+	cookie      bool // real fs reports change_cookie
+	ctime       int64
+	writable    bool
+}
+
+func (f *fakeFile) Inode() Inode     { return f.inode }
+func (f *fakeFile) RealInode() Inode { return f.real }
+func (f *fakeFile) Getattr(bool) Stat {
+	if f.cookie {
+		return Stat{HasCookie: true, Cookie: f.real.QueryIVersion(), Ctime: f.ctime}
+	}
+	return Stat{Ctime: f.ctime}
+}
+func (f *fakeFile) Writable() bool     { return f.writable }
+func (f *fakeFile) Unverifiable() bool { return f.inode != f.real }
+func (f *fakeFile) FSName() string     { return "fake" }
+
+func profile(t *testing.T, n string) *Profile {
+	t.Helper()
+	p, err := LoadProfile(n)
+	require.NoError(t, err)
+	return p
+}
+
+func overlayFile(cookie bool) *fakeFile {
+	real := &fakeInode{id: "real", iver: 2, hasIVer: true, dev: 7, ino: 131}
+	ovl := &fakeInode{id: "ovl", dev: 9, ino: 1}
+	return &fakeFile{inode: ovl, real: real, cookie: cookie, ctime: 100}
+}
+
+var audit = Hook{Actions: FlagAudit, PCR: 10}
+
+func TestStackedCheckPerProfile(t *testing.T) {
+	// Two accesses to an unchanged lower file through overlay: does the
+	// second one re-evaluate?
+	cases := []struct {
+		profile string
+		cookie  bool // real fs reports a change_cookie (xfs before 6.13)
+		reeval  bool
+	}{
+		{"6.1-stable", false, true},  // caches the overlay inode's 0
+		{"6.1-interim", false, true}, // SB_I_IMA_UNVERIFIABLE_SIGNATURE
+		{"6.12", true, false},
+		{"6.13", false, true}, // caches 0, real i_version 2
+		{"6.13", true, false}, // ext4/tmpfs lower still report a cookie
+		{"fix-v2", false, false},
+		{"7.1", false, false},
+		{"7.1", true, false},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/cookie=%v", c.profile, c.cookie), func(t *testing.T) {
+			m := New(profile(t, c.profile))
+			f := overlayFile(c.cookie)
+			hash := func() []byte { return []byte{1} }
+			o1 := m.Process(f, audit, hash)
+			require.True(t, o1.Evaluated && o1.First && o1.Audit)
+			o2 := m.Process(f, audit, hash)
+			assert.Equal(t, c.reeval, o2.Evaluated, "second access: %s", o2.Cause)
+			assert.Equal(t, c.reeval, o2.Audit)
+		})
+	}
+}
+
+func TestStackedCheckSeesCopyUp(t *testing.T) {
+	for _, n := range BuiltinNames() {
+		p := profile(t, n)
+		if p.Stacked == StackedNone {
+			continue
+		}
+		m := New(p)
+		f := overlayFile(true)
+		m.Process(f, audit, func() []byte { return []byte{1} })
+		f.real = &fakeInode{id: "upper", iver: 2, hasIVer: true, dev: 8, ino: 5}
+		o := m.Process(f, audit, func() []byte { return []byte{1} })
+		assert.True(t, o.Evaluated, "%s: copy-up must re-evaluate", n)
+		assert.Contains(t, o.Cause, "real inode changed", n)
+	}
+}
+
+func TestLastWriterPerProfile(t *testing.T) {
+	// A direct (non-stacked) file, measured, then written without any
+	// i_version movement (an unqueried XFS timestamp-only write).
+	cases := []struct {
+		profile string
+		cookie  bool
+		bumped  bool
+		reset   bool
+	}{
+		{"6.1-stable", false, false, false},
+		{"6.1-stable", false, true, true},
+		{"6.12", true, false, false},
+		{"6.12", true, true, true},
+		{"6.13", false, false, true}, // no cookie: assume changed
+		{"fix-v2", false, false, false}, // ctime did not move either
+		{"fix-v2", false, true, true},
+		{"7.1", false, false, false}, // peek == cached: the XFS miss
+		{"7.1", false, true, true},
+		{"7.1", true, true, true},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/cookie=%v/bumped=%v", c.profile, c.cookie, c.bumped), func(t *testing.T) {
+			m := New(profile(t, c.profile))
+			ino := &fakeInode{id: "x", iver: 2, hasIVer: true, dev: 7, ino: 131}
+			f := &fakeFile{inode: ino, real: ino, cookie: c.cookie, ctime: 100}
+			m.Process(f, audit, func() []byte { return []byte{1} })
+			ino.writers = 1
+			f.writable = true
+			if c.bumped {
+				ino.iver++
+				f.ctime++
+			}
+			applies, reset, cause := m.LastWriter(f)
+			require.True(t, applies)
+			assert.Equal(t, c.reset, reset, cause)
+			o := m.Process(&fakeFile{inode: ino, real: ino, cookie: c.cookie, ctime: f.ctime}, audit, func() []byte { return []byte{2} })
+			assert.Equal(t, c.reset, o.Evaluated, o.Cause)
+		})
+	}
+}
+
+func TestLastWriterOnlyLast(t *testing.T) {
+	m := New(profile(t, "6.13"))
+	ino := &fakeInode{id: "x", iver: 2, hasIVer: true, writers: 2}
+	f := &fakeFile{inode: ino, real: ino, writable: true}
+	m.Process(f, audit, func() []byte { return nil })
+	applies, reset, cause := m.LastWriter(f)
+	assert.True(t, applies)
+	assert.False(t, reset)
+	assert.Contains(t, cause, "not the last writer")
+	applies, _, _ = m.LastWriter(&fakeFile{inode: ino, real: ino})
+	assert.False(t, applies, "read-only close runs no last-writer check")
+}
+
+func TestMeasuredPerPCR(t *testing.T) {
+	m := New(profile(t, "6.12"))
+	f := overlayFile(true)
+	o := m.Process(f, Hook{Actions: FlagMeasure, PCR: 10}, func() []byte { return []byte{1} })
+	assert.True(t, o.Measure)
+	o = m.Process(f, Hook{Actions: FlagMeasure, PCR: 11}, func() []byte { t.Fatal("no re-hash for another PCR"); return nil })
+	assert.True(t, o.Measure, "a new PCR is measured again from the cached hash")
+	assert.False(t, o.Evaluated)
+}
+
+func TestViolations(t *testing.T) {
+	for _, c := range []struct {
+		profile string
+		second  bool
+	}{{"6.1-stable", true}, {"6.12", false}} {
+		m := New(profile(t, c.profile))
+		ino := &fakeInode{id: "x", iver: 2, hasIVer: true, writers: 1}
+		f := &fakeFile{inode: ino, real: ino}
+		h := Hook{Actions: FlagMeasure, PCR: 10, ViolationCheck: true, MustMeasure: true}
+		o := m.Process(f, h, func() []byte { return []byte{1} })
+		assert.Equal(t, []string{"open_writers"}, o.Violation, c.profile)
+		o = m.Process(f, h, func() []byte { return []byte{1} })
+		assert.Equal(t, c.second, len(o.Violation) == 1, "%s: second open_writers", c.profile)
+	}
+}

@@ -1,0 +1,106 @@
+package cache
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestBuiltinsParseAndCite(t *testing.T) {
+	ps := Builtins()
+	names := map[string]bool{}
+	for _, p := range ps {
+		names[p.Name] = true
+		for _, k := range []string{"collect", "stacked", "last-writer", "change-cookie", "fs.xfs"} {
+			assert.NotEmpty(t, p.Cites[k], "profile %s: switch %s has no kernel citation", p.Name, k)
+			assert.Contains(t, p.Cites[k], ":", "profile %s: %s citation should name a file:function", p.Name, k)
+		}
+	}
+	for _, want := range []string{"6.1-stable", "6.12", "6.13", "fix-v2", "7.1"} {
+		assert.True(t, names[want], "built-in profile %s missing", want)
+	}
+}
+
+func TestProfileFor(t *testing.T) {
+	cases := map[string]string{
+		"6.1.176":                    "6.1-stable",
+		"6.1.60":                     "6.1-interim",
+		"6.12.107+deb13-cloud-amd64": "6.12",
+		"6.8":                        "6.12",
+		"6.13.2":                     "6.13",
+		"7.0.9":                      "6.13",
+		"7.2.13+deb14-cloud-amd64":   "7.1",
+	}
+	for v, want := range cases {
+		kv, err := ParseKernelVersion(v)
+		require.NoError(t, err, v)
+		p, err := ProfileFor(kv)
+		require.NoError(t, err, v)
+		assert.Equal(t, want, p.Name, "ProfileFor(%s)", v)
+	}
+	kv, _ := ParseKernelVersion("5.4")
+	_, err := ProfileFor(kv)
+	assert.Error(t, err)
+}
+
+func TestParseProfileErrors(t *testing.T) {
+	cases := []struct{ name, text, want string }{
+		{"no colon", "name x\n", "p:1: want 'key: value'"},
+		{"bad switch", "name: x\nkernels: 6.1\ncollect: magic\n", "p:3: collect: unknown value \"magic\""},
+		{"dup", "name: x\nname: y\n", "p:2: name given twice"},
+		{"unknown key", "name: x\nkernels: 6.1\nfoo: 1\n", "p:3: unknown setting \"foo\""},
+		{"no kernels", "name: x\n", "missing kernels"},
+		{"bad range", "name: x\nkernels: 7.0 .. 6.1\n", "end before start"},
+		{"inherit late", "name: x\ninherit: 6.12\n", "inherit must be the first setting"},
+		{"bad bool", "name: x\nkernels: 6.1\nauto: maybe\n", "want true or false"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseProfile(strings.NewReader(c.text), "p", func(n string) (*Profile, error) { return LoadProfile(n) })
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+}
+
+func TestUserProfileInherits(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "mine.profile")
+	require.NoError(t, os.WriteFile(f, []byte("inherit: 7.1\nname: my-patch\nkernels: 7.3 ..\nlast-writer: cookie # my patch: ima_main.c:ima_check_last_writer\n"), 0o644))
+	p, err := LoadProfile(f)
+	require.NoError(t, err)
+	assert.Equal(t, "my-patch", p.Name)
+	assert.Equal(t, LastWriterCookie, p.LastWriter)
+	assert.Equal(t, CollectCookieElsePeek, p.Collect, "inherited")
+	assert.Equal(t, "xfs-mg", p.FSModel("xfs"))
+	_, err = LoadProfile("no-such-profile")
+	assert.ErrorContains(t, err, "unknown profile")
+}
+
+func TestRangeContains(t *testing.T) {
+	r, err := ParseRange("6.13 .. 7.0")
+	require.NoError(t, err)
+	for v, want := range map[string]bool{"6.12.9": false, "6.13": true, "7.0.5": true, "7.1": false} {
+		kv, _ := ParseKernelVersion(v)
+		assert.Equal(t, want, r.Contains(kv), v)
+	}
+}
+
+func FuzzParseProfile(f *testing.F) {
+	ents, _ := builtinFS.ReadDir("profiles")
+	for _, e := range ents {
+		b, _ := builtinFS.ReadFile("profiles/" + e.Name())
+		f.Add(string(b))
+	}
+	f.Add("name: x\nkernels: 6.1 ..\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseProfile(strings.NewReader(s), "fuzz", nil)
+		if err == nil && (p.Name == "" || p.Kernels.Min == (KernelVersion{})) {
+			t.Fatalf("accepted a profile without name or kernels: %q", s)
+		}
+	})
+}

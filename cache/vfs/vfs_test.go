@@ -1,0 +1,183 @@
+package vfs
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func mustModel(t testing.TB, n string) *Model {
+	t.Helper()
+	m, err := LookupModel(n)
+	require.NoError(t, err)
+	return m
+}
+
+func newFile(t testing.TB, w *World, model, mnt, p string) *Inode {
+	t.Helper()
+	_, err := w.Mount(mustModel(t, model), mnt, nil)
+	require.NoError(t, err)
+	f, err := w.Open(p, OpenFlags{Write: true, Create: true, Mode: 0o755}, 0, 0)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(f, []byte("v1"), false))
+	w.Close(f)
+	i, err := w.Lookup(p)
+	require.NoError(t, err)
+	return i
+}
+
+func TestIVersionQueryPeek(t *testing.T) {
+	w := NewWorld(true)
+	i := newFile(t, w, "xfs-mg", "/x", "/x/f")
+	v := i.PeekIVersion()
+	assert.Equal(t, uint64(2), v, "XFS create leaves i_version 2")
+	assert.False(t, i.Queried())
+	// A timestamp-only write does not bump an unqueried XFS inode.
+	w.Advance(Tick * 3)
+	f, err := w.Open("/x/f", OpenFlags{Write: true, Append: true}, 0, 0)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(f, []byte("more"), true))
+	w.Close(f)
+	assert.Equal(t, v, i.PeekIVersion(), "peeked XFS i_version must not move on a data write")
+	// After a query, the next write bumps.
+	i.QueryIVersion()
+	w.Advance(Tick * 3)
+	f, _ = w.Open("/x/f", OpenFlags{Write: true, Append: true}, 0, 0)
+	require.NoError(t, w.Write(f, []byte("x"), true))
+	w.Close(f)
+	assert.Equal(t, v+1, i.PeekIVersion())
+	assert.False(t, i.Queried(), "a bump clears QUERIED")
+	// Writeback of a size extension logs the core inode: forced bump.
+	w.Sync()
+	assert.Equal(t, v+2, i.PeekIVersion())
+}
+
+func TestWriteBumpRulesPerModel(t *testing.T) {
+	cases := []struct {
+		model string
+		bumps bool
+	}{
+		{"xfs", false}, {"xfs-mg", false}, {"ext4-6.1", false}, {"tmpfs-6.1", false},
+		{"ext4", true}, {"ext4-mg", true}, {"tmpfs", true}, {"btrfs", true},
+	}
+	for _, c := range cases {
+		t.Run(c.model, func(t *testing.T) {
+			w := NewWorld(true)
+			i := newFile(t, w, c.model, "/m", "/m/f")
+			before := i.PeekIVersion()
+			w.Advance(Tick * 2)
+			f, err := w.Open("/m/f", OpenFlags{Write: true}, 0, 0)
+			require.NoError(t, err)
+			require.NoError(t, w.Write(f, []byte("v2"), false))
+			w.Close(f)
+			assert.Equal(t, c.bumps, i.PeekIVersion() != before, "unqueried write bump on %s", c.model)
+		})
+	}
+}
+
+func TestGetattrCookie(t *testing.T) {
+	for _, c := range []struct {
+		model          string
+		cookie, query  bool
+		cookieInKernel bool
+	}{
+		{"xfs", true, true, true}, {"xfs-mg", false, false, true}, {"ext4", true, true, true},
+		{"tmpfs", true, true, true}, {"xfs", false, false, false},
+	} {
+		w := NewWorld(c.cookieInKernel)
+		i := newFile(t, w, c.model, "/m", "/m/f")
+		st := w.Getattr(i, true, false)
+		assert.Equal(t, c.cookie, st.HasCookie, "%s cookie", c.model)
+		assert.Equal(t, c.query, i.Queried(), "%s getattr sets QUERIED", c.model)
+	}
+}
+
+func TestMultigrainCtime(t *testing.T) {
+	w := NewWorld(true)
+	i := newFile(t, w, "xfs-mg", "/m", "/m/f")
+	c0 := i.Ctime
+	w.Getattr(i, false, true) // query ctime
+	w.Clock.Advance(1000)     // same tick
+	require.NoError(t, w.Chmod("/m/f", 0o700))
+	assert.Greater(t, int64(i.Ctime), int64(c0), "queried multigrain ctime must move within a tick")
+	assert.NotZero(t, i.Ctime%Tick, "fine-grained ctime")
+
+	w2 := NewWorld(true)
+	j := newFile(t, w2, "xfs", "/m", "/m/f")
+	d0 := j.Ctime
+	w2.Getattr(j, false, true)
+	w2.Clock.Advance(1000)
+	require.NoError(t, w2.Chmod("/m/f", 0o700))
+	assert.Equal(t, d0, j.Ctime, "coarse ctime does not move within a tick")
+}
+
+func TestOverlayCopyUp(t *testing.T) {
+	w := NewWorld(true)
+	lower := newFile(t, w, "xfs", "/lower", "/lower/f")
+	_, err := w.Mount(mustModel(t, "tmpfs"), "/t", nil)
+	require.NoError(t, err)
+	require.NoError(t, w.Mkdir("/t/upper"))
+	require.NoError(t, w.Mkdir("/t/work"))
+	_, err = w.MountOverlay(mustModel(t, "overlay"), "/ovl", "/lower", "/t/upper", "/t/work")
+	require.NoError(t, err)
+	oi, err := w.Lookup("/ovl/f")
+	require.NoError(t, err)
+	assert.Same(t, lower, w.RealInode(oi))
+	assert.False(t, oi.IsIVersion(), "overlay inode has no SB_I_VERSION")
+
+	// A write to the lower layer is visible through the overlay.
+	f, err := w.Open("/lower/f", OpenFlags{Write: true, Append: true}, 0, 0)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(f, []byte("+lower"), true))
+	w.Close(f)
+	assert.Equal(t, "v1+lower", string(w.RealInode(oi).Content))
+
+	// Opening for write through the overlay copies up: new dev/ino.
+	f, err = w.Open("/ovl/f", OpenFlags{Write: true, Append: true}, 0, 0)
+	require.NoError(t, err)
+	real := w.RealInode(oi)
+	assert.NotSame(t, lower, real)
+	assert.True(t, w.IsUpper(oi))
+	ld, li := lower.DevIno()
+	ud, ui := real.DevIno()
+	assert.NotEqual(t, [2]uint64{ld, li}, [2]uint64{ud, ui})
+	require.NoError(t, w.Write(f, []byte("+upper"), true))
+	w.Close(f)
+	assert.Equal(t, "v1+lower", string(lower.Content), "lower untouched after copy-up")
+	assert.Equal(t, "v1+lower+upper", string(real.Content))
+	// Cross-fs overlay reports the lower origin's st_dev/st_ino.
+	st := w.Getattr(oi, false, false)
+	assert.Equal(t, [2]uint64{ld, li}, [2]uint64{st.Dev, st.Ino})
+}
+
+func TestRemountClearsIVersion(t *testing.T) {
+	w := NewWorld(true)
+	i := newFile(t, w, "tmpfs", "/t", "/t/f")
+	require.NoError(t, w.Remount("/t", []string{"noatime"}, func(string) bool { return true }))
+	assert.False(t, i.IsIVersion())
+	require.Error(t, w.Remount("/nope", nil, func(string) bool { return false }))
+}
+
+func TestAtimeBumpsQueriedXFS(t *testing.T) {
+	w := NewWorld(true)
+	i := newFile(t, w, "xfs", "/x", "/x/f")
+	i.QueryIVersion()
+	v := i.PeekIVersion()
+	w.Advance(Tick * 2)
+	f, err := w.Open("/x/f", OpenFlags{Read: true}, 0, 0)
+	require.NoError(t, err)
+	w.Read(f) // relatime: atime <= mtime -> update -> XFS logs timestamps -> bump (queried)
+	w.Close(f)
+	assert.Equal(t, v+1, i.PeekIVersion())
+}
+
+func TestErrors(t *testing.T) {
+	w := NewWorld(true)
+	_, err := w.Open("/nowhere/f", OpenFlags{Read: true}, 0, 0)
+	assert.ErrorContains(t, err, "not on any mounted filesystem")
+	_, err = LookupModel("zfs")
+	assert.ErrorContains(t, err, "unknown filesystem model")
+	_, err = w.Mount(mustModel(t, "xfs"), "/x", []string{"bogus"})
+	assert.ErrorContains(t, err, "unsupported mount option")
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var updateCLI = flag.Bool("update", false, "rewrite CLI golden files")
+
+// imasim runs the CLI in-process.
+func imasim(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(context.Background(), args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestScenarioGoldenCLI(t *testing.T) {
+	cases := []struct{ name, golden string }{
+		{"xfs-overlay text", "scenario-xfs-overlay.txt"},
+		{"xfs-overlay json", "scenario-xfs-overlay.json"},
+		{"xfs-write 7.1 text", "scenario-xfs-write-7.1.txt"},
+	}
+	args := [][]string{
+		{"scenario", "xfs-overlay"},
+		{"scenario", "xfs-overlay", "--json"},
+		{"scenario", "--profile", "7.1", "xfs-write"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errs := imasim(args[i]...)
+			require.Equal(t, exitOK, code, errs)
+			p := filepath.Join("..", "..", "testdata", "golden", "cli", c.golden)
+			if *updateCLI {
+				require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+				require.NoError(t, os.WriteFile(p, []byte(out), 0o644))
+				return
+			}
+			want, err := os.ReadFile(p)
+			require.NoError(t, err, "run go test ./cmd/imasim -update")
+			assert.Equal(t, string(want), out)
+		})
+	}
+}
+
+func TestScenarioJSONSchema(t *testing.T) {
+	code, out, _ := imasim("scenario", "xfs-overlay", "--format", "json", "--profile", "6.13,7.1")
+	require.Equal(t, 0, code)
+	var doc struct {
+		Schema   int    `json:"schema"`
+		Scenario string `json:"scenario"`
+		Results  []struct {
+			Profile      string         `json:"profile"`
+			AuditRecords map[string]int `json:"audit_records"`
+			Measurements int            `json:"measurements"`
+			Steps        []struct {
+				Index     int    `json:"index"`
+				Op        string `json:"op"`
+				Hook      string `json:"hook"`
+				Evaluated bool   `json:"evaluated"`
+				Verdict   string `json:"verdict"`
+				Cause     string `json:"cause"`
+			} `json:"steps"`
+		} `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &doc))
+	assert.Equal(t, 1, doc.Schema)
+	assert.Equal(t, "xfs-overlay", doc.Scenario)
+	require.Len(t, doc.Results, 2)
+	assert.Equal(t, 3, doc.Results[0].AuditRecords["/ovl/test_prog"])
+	assert.Equal(t, 1, doc.Results[1].AuditRecords["/ovl/test_prog"])
+	assert.Equal(t, "excessive", doc.Results[0].Steps[1].Verdict)
+	assert.Equal(t, 2, doc.Results[0].Steps[1].Index)
+	assert.NotEmpty(t, doc.Results[0].Steps[1].Cause)
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.scn")
+	require.NoError(t, os.WriteFile(bad, []byte("name: bad\nfs xfs /m\nexplode /m\n"), 0o644))
+	badProf := filepath.Join(dir, "bad.profile")
+	require.NoError(t, os.WriteFile(badProf, []byte("name: p\nkernels: 6.1\ncollect: nope\n"), 0o644))
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"buggy profile is not a failure", []string{"scenario", "xfs-overlay", "--profile", "6.13"}, 0, ""},
+		{"fail-on excessive", []string{"scenario", "xfs-overlay", "--profile", "6.13", "--fail-on", "excessive"}, 1, ""},
+		{"fail-on missed ok", []string{"scenario", "xfs-overlay", "--profile", "6.13", "--fail-on", "missed"}, 0, ""},
+		{"fail-on missed 7.1", []string{"scenario", "xfs-write", "--fail-on", "missed", "--profile", "7.1"}, 1, ""},
+		{"unknown scenario", []string{"scenario", "nope"}, 2, "unknown scenario \"nope\""},
+		{"malformed scenario", []string{"scenario", bad}, 2, "bad.scn:3: unknown operation \"explode\""},
+		{"unknown profile", []string{"scenario", "xfs-overlay", "--profile", "9.9"}, 2, "unknown profile"},
+		{"malformed profile", []string{"scenario", "xfs-overlay", "--profile", badProf}, 2, "bad.profile:3: collect: unknown value"},
+		{"bad format", []string{"scenario", "xfs-overlay", "--format", "yaml"}, 2, "unknown --format"},
+		{"auto", []string{"scenario", "xfs-overlay", "--profile", "auto", "--kernel-version", "6.1.176"}, 0, ""},
+		{"unknown verb", []string{"frob"}, 2, "unknown command"},
+		{"no args", nil, 2, ""},
+		{"profile show", []string{"profile", "show", "7.1"}, 0, ""},
+		{"profile show unknown", []string{"profile", "show", "x"}, 2, "unknown profile"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errs := imasim(c.args...)
+			assert.Equal(t, c.code, code, errs)
+			assert.Contains(t, errs, c.stderr)
+		})
+	}
+}
+
+func TestProfileAutoPicks(t *testing.T) {
+	code, out, _ := imasim("scenario", "xfs-overlay", "--json", "--profile", "auto", "--kernel-version", "7.2.13+deb14-cloud-amd64")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, `"profile": "7.1"`)
+}
+
+func TestScenarioList(t *testing.T) {
+	code, out, _ := imasim("scenario", "list")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "xfs-overlay")
+	assert.Contains(t, out, "xfs-write")
+}
