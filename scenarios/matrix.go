@@ -305,7 +305,8 @@ func (c MatrixCell) summary() string {
 }
 
 // short is the text/markdown cell: the verdict, "a" and the number of
-// INTEGRITY_RULE records, "!" when an expect line is broken.
+// INTEGRITY_RULE records (or "m" and the measurement-list entries when
+// there are none), "!" when an expect line is broken.
 func (c MatrixCell) short() string {
 	if c.Verdict == NA {
 		return NA
@@ -320,6 +321,9 @@ func (c MatrixCell) short() string {
 		v = "INDET"
 	}
 	s := fmt.Sprintf("%s a%d", v, c.AuditRecords)
+	if c.AuditRecords == 0 && c.Measurements > 0 {
+		s = fmt.Sprintf("%s m%d", v, c.Measurements) // a measure-only policy
+	}
 	if c.ExpectsBroken > 0 {
 		s += " !"
 	}
@@ -347,7 +351,8 @@ func (c MatrixCell) color() string {
 
 // matrixLegend explains the cells in text and markdown output.
 const matrixLegend = "cells: the worst verdict (MISSED, EXCESS(ive), INDET(erminate), ok; n/a: requires: not met),\n" +
-	"aN: INTEGRITY_RULE audit records, !: an expect line (correct IMA behaviour) is broken"
+	"aN: INTEGRITY_RULE audit records (mN: measurement entries, incl. violations, when there are none),\n" +
+	"!: an expect line (correct IMA behaviour) is broken"
 
 // WriteText writes the table for people; Color adds ANSI colours.
 func (m *Matrix) WriteText(w io.Writer, o TextOptions) error {

@@ -221,6 +221,10 @@ func TestCatalogueExpectations(t *testing.T) {
 		{"ext4-write", map[string]string{"6.1-stable": OK, "6.12": OK, "7.1": OK}},
 		{"xfs-filecheck-rdwr", map[string]string{"6.12": OK, "6.13": Excessive, "7.1": OK}},
 		{"execve-check-toctou", map[string]string{"6.1-stable": NA, "6.12": NA, "7.1": OK}},
+		{"overlay-lower-write", map[string]string{"6.12": OK, "7.1": Missed}},
+		{"overlay-lower-write-sleep", map[string]string{"6.12": OK, "7.1": OK}},
+		{"overlay-tmpfs-remount", map[string]string{"6.1-stable": Excessive, "6.12": Excessive, "7.1": OK}},
+		{"xfs-create-filecheck", map[string]string{"6.12": OK, "6.13": OK, "7.1": Missed}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.scenario, func(t *testing.T) {
