@@ -243,7 +243,7 @@ func (e *exporter) step(st Step) error {
 		case "append":
 			e.line("as_user %s %s sh -c 'cat \"$1\" >>\"$2\"' sh %s %s", u, g, d, p(a[0]))
 		case "overwrite":
-			e.line("as_user %s %s dd if=%s of=%s conv=notrunc status=none", u, g, d, p(a[0]))
+			e.line("overwrite_file %s %s %s %s", u, g, p(a[0]), d)
 		}
 	case "truncate":
 		e.line("truncate -s %s %s", a[1], p(a[0]))
@@ -469,6 +469,14 @@ write_file() {
 	umask_for=$(printf '%03o' $((0777 & ~0$3)))
 	(umask "$umask_for" && as_user "$1" "$2" sh -c 'cat "$1" >"$2"' sh "$5" "$4") || exit 1
 	[ "$(stat -c %a "$4")" = "$(printf '%o' $((0$3)))" ] || chmod "$3" "$4"
+}
+# overwrite_file UID GID FILE DATA: in place, one open without O_TRUNC. In a
+# file made by write_exec the scenario's content starts after the ELF.
+overwrite_file() {
+	off=0
+	n=$(stat -c %s "$ELF")
+	if [ "$(stat -c %s "$3")" -gt "$n" ] && cmp -s -n "$n" "$ELF" "$3"; then off=$n; fi
+	as_user "$1" "$2" dd if="$4" of="$3" bs=1 seek="$off" conv=notrunc status=none || exit 1
 }
 sleep_ns() {
 	s=$(($1 / 1000000000))
