@@ -344,6 +344,7 @@ for arg in "$@"; do
 done
 
 umask 022
+set -f # no pathname expansion: policy rules and paths are split on blanks only
 IMA=/sys/kernel/security/ima
 W=
 R=
@@ -560,8 +561,16 @@ elif [ "$LOAD_POLICY" = 1 ]; then
 		conf "IMA policy already loaded and kernel not configured to enable multiple writes to it (need CONFIG_IMA_WRITE_POLICY=y)"
 	say "loaded the scenario's IMA policy"
 elif [ -r "$IMA/policy" ]; then
+	# Compare rules as sets of words: the kernel prints its own order and a trailing blank.
+	loaded=$(while IFS= read -r rule; do
+		# shellcheck disable=SC2086
+		printf '%s\n' $rule | sort | tr '\n' ' '
+		echo
+	done <"$IMA/policy")
 	missing=$(printf '%s' "$POLICY" | while IFS= read -r rule; do
-		grep -qxF "$rule" "$IMA/policy" || echo "$rule"
+		# shellcheck disable=SC2086
+		want=$(printf '%s\n' $rule | sort | tr '\n' ' ')
+		printf '%s\n' "$loaded" | grep -qxF "$want" || echo "$rule"
 	done)
 	[ -z "$missing" ] || skip_counts "missing required policy ($missing); rerun with --load-policy (changes the IMA policy until reboot)"
 else
