@@ -38,10 +38,11 @@ func ExportShell(w io.Writer, s *Scenario, o ExportOptions) error {
 	ew.printf("#!/bin/sh\n")
 	ew.printf("# %s: standalone reproducer exported by imasim (imasim scenario export %s --sh).\n", s.Name, s.Name)
 	for _, l := range wrap(s.About, 96) {
-		ew.printf("# %s\n", l)
+		ew.printf("# %s\n", strings.TrimSpace(l))
 	}
 	if s.Source != "" {
 		for i, l := range wrap("Source: "+s.Source, 96) {
+			l = strings.TrimSpace(l)
 			if i > 0 {
 				l = "  " + l
 			}
