@@ -52,6 +52,9 @@ type Inode interface {
 	PeekIVersion() uint64  // inode_peek_iversion
 	EqIVersion(uint64) bool
 	Queried() bool
+	// IVersionStale: the counter may hold a recycled inode's value
+	// (never initialised by the filesystem, not bumped since).
+	IVersionStale() bool
 	DevIno() (dev, ino uint64)
 	WriteCount() int // i_writecount
 	ReadCount() int  // i_readcount
@@ -89,12 +92,54 @@ type IInt struct {
 	resetCause string // why DONE flags were last cleared
 	keepCause  string // why the last writer kept them
 	collected  string // how collect got Version
+	versionOf  string // inode whose counter Version was read from ("" for a constant)
 }
 
 // IMA is the model of one kernel's IMA state: the iint cache under a profile.
 type IMA struct {
 	P     *Profile
 	iints map[string]*IInt
+	// Quiet skips building cause strings (for search, where only verdicts
+	// matter; found cases are re-run with causes).
+	Quiet bool
+}
+
+func (m *IMA) sayf(format string, a ...any) string {
+	if m.Quiet {
+		return ""
+	}
+	return fmt.Sprintf(format, a...)
+}
+
+// Clone deep-copies the cache.
+func (m *IMA) Clone() *IMA {
+	n := &IMA{P: m.P, Quiet: m.Quiet, iints: make(map[string]*IInt, len(m.iints))}
+	for k, v := range m.iints {
+		c := *v
+		n.iints[k] = &c
+	}
+	return n
+}
+
+// Hash folds the cache state into h (for state deduplication).
+func (m *IMA) Hash(h interface {
+	U(uint64)
+	S(string)
+	B(bool)
+}) {
+	for _, id := range m.IInts() {
+		it := m.iints[id]
+		h.S(id)
+		h.U(it.Flags)
+		h.U(it.Version)
+		h.U(it.Dev)
+		h.U(it.Ino)
+		h.U(uint64(it.MeasuredPCRs))
+		h.S(string(it.Digest))
+		h.B(it.MustMeasure)
+		h.B(it.EmittedOW)
+		h.S(it.versionOf)
+	}
 }
 
 // New returns an empty cache for profile p.
@@ -122,9 +167,13 @@ type Outcome struct {
 	Measure   bool // ima_store_measurement ran for a new PCR
 	Audit     bool // ima_audit_measurement emitted a record
 	First     bool // no earlier evaluation of this iint
-	Cause     string
-	Digest    []byte // the digest IMA holds after the call
-	Violation []string
+	// Indeterminate names kernel state the scenario cannot know that
+	// decided this call, and what each value would give; the model went on
+	// with the value it assumes.
+	Indeterminate string
+	Cause         string
+	Digest        []byte // the digest IMA holds after the call
+	Violation     []string
 }
 
 // Hook describes the call: the policy's positive actions (Flag* bits of
@@ -174,6 +223,9 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	real := f.RealInode()
 	if m.P.Stacked != StackedNone && real.ID() != inode.ID() && h.Actions&DoMask != 0 && iint.Flags&DoneMask != 0 {
 		changed, how := m.stackedChanged(f, iint, real)
+		if real.IVersionStale() && iint.versionOf != real.ID() && m.P.Stacked == StackedIVersion {
+			out.Indeterminate = m.sayf("real %s never had i_version initialised (recycled inode memory): 0 as assumed gives %s, a stale value re-evaluates", real.ID(), map[bool]string{true: "re-evaluation", false: "no re-evaluation"}[changed])
+		}
 		if changed {
 			iint.Flags &^= DoneMask
 			iint.MeasuredPCRs = 0
@@ -207,7 +259,7 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	}
 	// ima_collect_measurement (Linux v6.12: ima_api.c).
 	if iint.Flags&FlagCollected == 0 {
-		iint.Version, iint.collected = m.collectVersion(f, real)
+		iint.Version, iint.collected, iint.versionOf = m.collectVersion(f, real)
 		iint.Dev, iint.Ino = real.DevIno()
 		iint.Digest = hash()
 		iint.Flags |= FlagCollected
@@ -237,37 +289,37 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 }
 
 // collectVersion is the version part of ima_collect_measurement per profile.
-func (m *IMA) collectVersion(f File, real Inode) (uint64, string) {
+func (m *IMA) collectVersion(f File, real Inode) (uint64, string, string) {
 	switch m.P.Collect {
 	case CollectQueryFileInode:
 		// Linux v6.1.64 (stable backport): ima_api.c:ima_collect_measurement
 		// caches inode_query_iversion(file_inode(file)).
 		i := f.Inode()
-		if !i.IsIVersion() {
-			return 0, fmt.Sprintf("collect caches 0: file inode %s has no SB_I_VERSION (real inode not consulted)", i.ID())
-		}
 		v := i.QueryIVersion()
-		return v, fmt.Sprintf("collect caches inode_query_iversion(%s) = %d", i.ID(), v)
+		if !i.IsIVersion() {
+			return v, m.sayf("collect caches inode_query_iversion(file inode %s) = %d: overlay never bumps it, real inode not consulted", i.ID(), v), ""
+		}
+		return v, m.sayf("collect caches inode_query_iversion(%s) = %d", i.ID(), v), i.ID()
 	case CollectCookie:
 		// Linux v6.12: ima_api.c:ima_collect_measurement, vfs_getattr_nosec(STATX_CHANGE_COOKIE).
 		st := f.Getattr(false)
 		if st.HasCookie {
-			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d (%s getattr)", st.Cookie, f.FSName())
+			return st.Cookie, m.sayf("collect caches change_cookie %d (%s getattr)", st.Cookie, f.FSName()), real.ID()
 		}
-		return 0, fmt.Sprintf("collect caches 0: %s getattr reports no change_cookie", f.FSName())
+		return 0, m.sayf("collect caches 0: %s getattr reports no change_cookie", f.FSName()), ""
 	case CollectCookieElseCtime:
 		// fix v2 (seed thread, not merged): cookie, else ctime.
 		st := f.Getattr(true)
 		if st.HasCookie {
-			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d", st.Cookie)
+			return st.Cookie, m.sayf("collect caches change_cookie %d", st.Cookie), real.ID()
 		}
-		return uint64(st.Ctime), fmt.Sprintf("collect caches ctime %d: %s getattr reports no change_cookie", st.Ctime, f.FSName())
+		return uint64(st.Ctime), m.sayf("collect caches ctime %d: %s getattr reports no change_cookie", st.Ctime, f.FSName()), real.ID()
 	case CollectCookieElsePeek:
 		// Linux v7.1: ima_api.c:ima_collect_measurement: cookie, else
 		// inode_peek_iversion(real inode).
 		st := f.Getattr(false)
 		if st.HasCookie {
-			return st.Cookie, fmt.Sprintf("collect caches change_cookie %d", st.Cookie)
+			return st.Cookie, m.sayf("collect caches change_cookie %d", st.Cookie), real.ID()
 		}
 		if real.IsIVersion() {
 			v := real.PeekIVersion()
@@ -275,11 +327,11 @@ func (m *IMA) collectVersion(f File, real Inode) (uint64, string) {
 			if real.Queried() {
 				q = "QUERIED already set"
 			}
-			return v, fmt.Sprintf("collect: %s getattr reports no change_cookie -> caches inode_peek_iversion(%s) = %d (peek, %s)", f.FSName(), real.ID(), v, q)
+			return v, m.sayf("collect: %s getattr reports no change_cookie -> caches inode_peek_iversion(%s) = %d (peek, %s)", f.FSName(), real.ID(), v, q), real.ID()
 		}
-		return 0, fmt.Sprintf("collect caches 0: no change_cookie and no SB_I_VERSION on %s", real.ID())
+		return 0, m.sayf("collect caches 0: no change_cookie and no SB_I_VERSION on %s", real.ID()), ""
 	}
-	return 0, "collect: unknown mode " + m.P.Collect
+	return 0, "collect: unknown mode " + m.P.Collect, ""
 }
 
 // stackedChanged is the stacked-filesystem condition in process_measurement
@@ -287,11 +339,11 @@ func (m *IMA) collectVersion(f File, real Inode) (uint64, string) {
 // include/linux/integrity.h:integrity_inode_attrs_changed).
 func (m *IMA) stackedChanged(f File, iint *IInt, real Inode) (bool, string) {
 	if !real.IsIVersion() {
-		return true, fmt.Sprintf("!IS_I_VERSION(real %s)", real.ID())
+		return true, m.sayf("!IS_I_VERSION(real %s)", real.ID())
 	}
 	dev, ino := real.DevIno()
 	if dev != iint.Dev || ino != iint.Ino {
-		return true, fmt.Sprintf("real inode changed: dev/ino %d/%d != cached %d/%d (copy-up)", dev, ino, iint.Dev, iint.Ino)
+		return true, m.sayf("real inode changed: dev/ino %d/%d != cached %d/%d (copy-up)", dev, ino, iint.Dev, iint.Ino)
 	}
 	switch m.P.Stacked {
 	case StackedGetattr:
@@ -301,14 +353,14 @@ func (m *IMA) stackedChanged(f File, iint *IInt, real Inode) (bool, string) {
 			v, what = st.Cookie, "change_cookie"
 		}
 		if v != iint.Version {
-			return true, fmt.Sprintf("%s %d != cached %d", what, v, iint.Version)
+			return true, m.sayf("%s %d != cached %d", what, v, iint.Version)
 		}
-		return false, fmt.Sprintf("%s %d == cached", what, v)
+		return false, m.sayf("%s %d == cached", what, v)
 	default:
 		if !real.EqIVersion(iint.Version) {
-			return true, fmt.Sprintf("inode_eq_iversion(real %s, cached %d) false (real i_version %d)", real.ID(), iint.Version, real.PeekIVersion())
+			return true, m.sayf("inode_eq_iversion(real %s, cached %d) false (real i_version %d)", real.ID(), iint.Version, real.PeekIVersion())
 		}
-		return false, fmt.Sprintf("inode_eq_iversion(real %s, %d) true", real.ID(), iint.Version)
+		return false, m.sayf("inode_eq_iversion(real %s, %d) true", real.ID(), iint.Version)
 	}
 }
 
@@ -326,7 +378,7 @@ func (m *IMA) LastWriter(f File) (applies, reset bool, cause string) {
 		return false, false, ""
 	}
 	if inode.WriteCount() != 1 {
-		return true, false, fmt.Sprintf("not the last writer (i_writecount %d)", inode.WriteCount())
+		return true, false, m.sayf("not the last writer (i_writecount %d)", inode.WriteCount())
 	}
 	iint.EmittedOW = false // Linux v6.12: cleared by the last writer
 	changed, how := m.writerChanged(f, iint, inode)
@@ -349,50 +401,50 @@ func (m *IMA) writerChanged(f File, iint *IInt, inode Inode) (bool, string) {
 	case LastWriterIVersion:
 		// Linux v6.1: !IS_I_VERSION(inode) || !inode_eq_iversion(inode, iint->version).
 		if !inode.IsIVersion() {
-			return true, fmt.Sprintf("!IS_I_VERSION(%s)", inode.ID())
+			return true, m.sayf("!IS_I_VERSION(%s)", inode.ID())
 		}
 		if !inode.EqIVersion(iint.Version) {
-			return true, fmt.Sprintf("inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
+			return true, m.sayf("inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
 		}
-		return false, fmt.Sprintf("inode_eq_iversion(%s, %d) true%s", inode.ID(), iint.Version, notBumped(inode))
+		return false, m.sayf("inode_eq_iversion(%s, %d) true%s", inode.ID(), iint.Version, notBumped(inode))
 	case LastWriterCookie:
 		// Linux v6.12: no cookie reported, or cookie != cached.
 		st := f.Getattr(false)
 		if !st.HasCookie {
-			return true, fmt.Sprintf("%s getattr reports no change_cookie -> assume changed", f.FSName())
+			return true, m.sayf("%s getattr reports no change_cookie -> assume changed", f.FSName())
 		}
 		if st.Cookie != iint.Version {
-			return true, fmt.Sprintf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+			return true, m.sayf("change_cookie %d != cached %d", st.Cookie, iint.Version)
 		}
-		return false, fmt.Sprintf("change_cookie %d == cached", st.Cookie)
+		return false, m.sayf("change_cookie %d == cached", st.Cookie)
 	case LastWriterCookieElseCtime:
 		st := f.Getattr(true)
 		if st.HasCookie {
 			if st.Cookie != iint.Version {
-				return true, fmt.Sprintf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+				return true, m.sayf("change_cookie %d != cached %d", st.Cookie, iint.Version)
 			}
-			return false, fmt.Sprintf("change_cookie %d == cached", st.Cookie)
+			return false, m.sayf("change_cookie %d == cached", st.Cookie)
 		}
 		if uint64(st.Ctime) != iint.Version {
-			return true, fmt.Sprintf("ctime %d != cached %d", st.Ctime, iint.Version)
+			return true, m.sayf("ctime %d != cached %d", st.Ctime, iint.Version)
 		}
-		return false, fmt.Sprintf("ctime %d == cached (ctime did not move)", st.Ctime)
+		return false, m.sayf("ctime %d == cached (ctime did not move)", st.Ctime)
 	case LastWriterDetect:
 		// Linux v7.1: ima_main.c:ima_detect_file_change.
 		st := f.Getattr(false)
 		if st.HasCookie {
 			if st.Cookie != iint.Version {
-				return true, fmt.Sprintf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+				return true, m.sayf("change_cookie %d != cached %d", st.Cookie, iint.Version)
 			}
-			return false, fmt.Sprintf("change_cookie %d == cached", st.Cookie)
+			return false, m.sayf("change_cookie %d == cached", st.Cookie)
 		}
 		if inode.IsIVersion() {
 			if !inode.EqIVersion(iint.Version) {
-				return true, fmt.Sprintf("no change_cookie; inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
+				return true, m.sayf("no change_cookie; inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
 			}
-			return false, fmt.Sprintf("%s reports no change_cookie; inode_eq_iversion(%s, %d) true%s", f.FSName(), inode.ID(), iint.Version, notBumped(inode))
+			return false, m.sayf("%s reports no change_cookie; inode_eq_iversion(%s, %d) true%s", f.FSName(), inode.ID(), iint.Version, notBumped(inode))
 		}
-		return true, fmt.Sprintf("no change_cookie and !IS_I_VERSION(%s) -> assume changed", inode.ID())
+		return true, m.sayf("no change_cookie and !IS_I_VERSION(%s) -> assume changed", inode.ID())
 	}
 	return true, "unknown last-writer mode " + m.P.LastWriter
 }

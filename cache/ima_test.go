@@ -24,6 +24,7 @@ func (i *fakeInode) QueryIVersion() uint64    { i.queried = true; return i.iver 
 func (i *fakeInode) PeekIVersion() uint64     { return i.iver }
 func (i *fakeInode) EqIVersion(v uint64) bool { return i.iver == v }
 func (i *fakeInode) Queried() bool            { return i.queried }
+func (i *fakeInode) IVersionStale() bool      { return false }
 func (i *fakeInode) DevIno() (uint64, uint64) { return i.dev, i.ino }
 func (i *fakeInode) WriteCount() int          { return i.writers }
 func (i *fakeInode) ReadCount() int           { return 0 }
@@ -123,7 +124,7 @@ func TestLastWriterPerProfile(t *testing.T) {
 		{"6.1-stable", false, true, true},
 		{"6.12", true, false, false},
 		{"6.12", true, true, true},
-		{"6.13", false, false, true}, // no cookie: assume changed
+		{"6.13", false, false, true},    // no cookie: assume changed
 		{"fix-v2", false, false, false}, // ctime did not move either
 		{"fix-v2", false, true, true},
 		{"7.1", false, false, false}, // peek == cached: the XFS miss

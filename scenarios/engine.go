@@ -2,11 +2,12 @@ package scenarios
 
 import (
 	"bytes"
-	"crypto/sha1"
+	"crypto"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"hash/fnv"
 	"path"
 	"sort"
 	"strconv"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/cache/vfs"
+	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/measure/policy"
+	"github.com/imasim/imasim/tpm"
 )
 
 // Verdicts.
@@ -66,16 +69,18 @@ type ExpectResult struct {
 
 // Result is one scenario run under one profile.
 type Result struct {
-	Profile      string            `json:"profile"`
-	NA           string            `json:"not_applicable,omitempty"`
-	AuditRecords map[string]int    `json:"audit_records"`
-	Measurements int               `json:"measurements"`
-	Violations   int               `json:"violations"`
-	Steps        []HookCall        `json:"steps"`
-	Expects      []ExpectResult    `json:"expects,omitempty"`
-	Audit        []AuditRecord     `json:"-"`
-	List         []Measurement     `json:"-"`
-	PCRs         map[string]string `json:"pcrs,omitempty"`
+	Profile      string         `json:"profile"`
+	NA           string         `json:"not_applicable,omitempty"`
+	AuditRecords map[string]int `json:"audit_records"`
+	Measurements int            `json:"measurements"`
+	Violations   int            `json:"violations"`
+	Steps        []HookCall     `json:"steps"`
+	Expects      []ExpectResult `json:"expects,omitempty"`
+	Audit        []AuditRecord  `json:"-"`
+	List         []Measurement  `json:"-"`
+	// ML is the measurement list as the kernel would hold it.
+	ML   *measure.List     `json:"-"`
+	PCRs map[string]string `json:"pcrs,omitempty"`
 }
 
 // Count returns how many hook calls got verdict v.
@@ -102,7 +107,14 @@ type engine struct {
 	handles map[string]*handle
 	res     *Result
 	listed  map[string]bool // template hash + pcr, for dedup
-	pid     int
+	// lastEval: content each path had when IMA last hashed it through
+	// that path — the ground truth for "excessive".
+	lastEval map[string][]byte
+	pid      int
+	quiet    bool
+	tpm      tpm.PCRs // extended for every list entry; nil in quiet mode
+	hashAlgo measure.Algo
+	err      error // first list or TPM failure, reported after the step
 }
 
 type handle struct {
@@ -110,15 +122,84 @@ type handle struct {
 	uid, gid uint32
 }
 
-// Run runs s through the model under profile p.
+// Run runs s through the model under profile p with software PCR banks.
 func Run(s *Scenario, p *cache.Profile) (*Result, error) {
+	return RunWith(s, p, Options{})
+}
+
+// Options tune a run.
+type Options struct {
+	// Quiet skips causes, audit texts and the measurement list (search).
+	Quiet bool
+	// TPM receives the PCR extends; nil means fresh software SHA-1 and
+	// SHA-256 banks. The caller owns (and closes) it.
+	TPM tpm.PCRs
+}
+
+// RunWith runs s through the model under profile p.
+func RunWith(s *Scenario, p *cache.Profile, o Options) (*Result, error) {
+	r, err := NewRunnerWith(s, p, o)
+	if err != nil || r.e == nil {
+		if r != nil {
+			return r.res, err
+		}
+		return nil, err
+	}
+	for _, st := range s.Steps {
+		if err := r.Step(st); err != nil {
+			return nil, err
+		}
+	}
+	r.e.checkExpects()
+	if err := r.e.readPCRs(); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.File, err)
+	}
+	return r.res, nil
+}
+
+// readPCRs records PCR 10 of every bank in the result.
+func (e *engine) readPCRs() error {
+	if e.tpm == nil {
+		return nil
+	}
+	v, err := e.tpm.Read(10)
+	if err != nil {
+		return fmt.Errorf("reading PCR 10: %w", err)
+	}
+	e.res.PCRs = map[string]string{}
+	for h, d := range v {
+		if a, ok := measure.AlgoFromCrypto(h); ok {
+			e.res.PCRs[a.String()] = hex.EncodeToString(d)
+		}
+	}
+	return nil
+}
+
+// Runner runs steps one at a time and can be cloned, so a search can
+// share prefixes (imasim explore).
+type Runner struct {
+	e   *engine
+	res *Result
+}
+
+// NewRunner prepares a run of s under p without running its steps. quiet
+// skips building cause strings and audit texts. When the profile cannot
+// meet the scenario's requires:, the runner's Result has NA set and Step
+// must not be called (Ready reports it).
+func NewRunner(s *Scenario, p *cache.Profile, quiet bool) (*Runner, error) {
+	return NewRunnerWith(s, p, Options{Quiet: quiet})
+}
+
+// NewRunnerWith is NewRunner with options.
+func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
+	quiet := o.Quiet
 	res := &Result{Profile: p.Name, AuditRecords: map[string]int{}}
 	for _, rq := range s.Requires {
 		if rq.Kind == "feature" {
 			all, partial := p.HasFeature(rq.Value)
 			if !all && !partial {
 				res.NA = fmt.Sprintf("requires feature %s, which kernels %s lack", rq.Value, p.Kernels)
-				return res, nil
+				return &Runner{res: res}, nil
 			}
 		}
 		if rq.Kind == "kernel" {
@@ -128,34 +209,142 @@ func Run(s *Scenario, p *cache.Profile) (*Result, error) {
 			}
 			if !p.Kernels.Open && p.Kernels.Max.Less(v) && !(p.Kernels.Max.Major == v.Major && p.Kernels.Max.Minor == v.Minor) {
 				res.NA = fmt.Sprintf("requires kernel >= %s; profile covers %s", v, p.Kernels)
-				return res, nil
+				return &Runner{res: res}, nil
 			}
 		}
 	}
-	var rules strings.Builder
-	for _, pl := range s.Policy {
-		rules.WriteString(pl.Rule + "\n")
-	}
-	pol, err := policy.Parse(strings.NewReader(rules.String()), s.File+" (policy)")
+	pol, err := ParsePolicyFor(s, p)
 	if err != nil {
-		return nil, fmt.Errorf("%s: policy: %w", s.File, err)
+		return nil, err
 	}
 	e := &engine{s: s, p: p, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p), pol: pol,
-		handles: map[string]*handle{}, res: res, listed: map[string]bool{}, pid: 1000}
+		handles: map[string]*handle{}, res: res, listed: map[string]bool{}, lastEval: map[string][]byte{}, pid: 1000, quiet: quiet}
+	e.ima.Quiet = quiet
 	for _, r := range pol.Rules {
 		if r.Action == policy.Measure {
 			e.measure = true
 		}
 	}
-	e.bootAggregate()
-	for _, st := range s.Steps {
-		e.w.Advance(StepGap)
-		if err := e.step(st); err != nil {
-			return nil, &Error{s.File, st.Line, fmt.Sprintf("%s: %v", st.Op, err)}
+	if !quiet {
+		res.ML = &measure.List{}
+		e.tpm = o.TPM
+		if e.tpm == nil {
+			e.tpm = tpm.NewSoftware(crypto.SHA1, crypto.SHA256)
+		}
+		if e.hashAlgo, err = measure.ParseAlgo(p.HashAlgo); err != nil {
+			return nil, fmt.Errorf("profile %s: hash: %w", p.Name, err)
+		}
+		if err := e.bootAggregate(); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File, err)
 		}
 	}
-	e.checkExpects()
-	return res, nil
+	return &Runner{e: e, res: res}, nil
+}
+
+// ParsePolicy parses the scenario's policy lines as the newest kernel
+// would, locating errors at the scenario line that holds the rule.
+func ParsePolicy(s *Scenario) (*policy.Policy, error) { return ParsePolicyFor(s, nil) }
+
+// ParsePolicyFor parses the policy as the oldest kernel of profile p
+// would (the language changed across eras: dont_audit, comments...).
+func ParsePolicyFor(s *Scenario, p *cache.Profile) (*policy.Policy, error) {
+	var rules strings.Builder
+	for _, pl := range s.Policy {
+		rules.WriteString(pl.Rule + "\n")
+	}
+	var k policy.Kernel
+	if p != nil {
+		k.Version = policy.Version{Major: p.Kernels.Min.Major, Minor: p.Kernels.Min.Minor}
+	}
+	pol, err := policy.ParseKernel(strings.NewReader(rules.String()), s.File, k)
+	if err != nil {
+		var pe *policy.Error
+		if errors.As(err, &pe) && pe.Line >= 1 && pe.Line <= len(s.Policy) {
+			return nil, &Error{s.File, s.Policy[pe.Line-1].Line, "policy: " + pe.Msg}
+		}
+		return nil, fmt.Errorf("%s: policy: %w", s.File, err)
+	}
+	return pol, nil
+}
+
+// Ready reports whether steps can run (the profile meets requires:).
+func (r *Runner) Ready() bool { return r.e != nil }
+
+// Step runs one step after advancing the clock by StepGap.
+func (r *Runner) Step(st Step) error {
+	e := r.e
+	e.w.Advance(StepGap)
+	if err := e.step(st); err != nil {
+		return &Error{e.s.File, st.Line, fmt.Sprintf("%s: %v", st.Op, err)}
+	}
+	if e.err != nil {
+		return fmt.Errorf("%s:%d: %s: %w", e.s.File, st.Line, st.Op, e.err)
+	}
+	return nil
+}
+
+// Result is the run so far.
+func (r *Runner) Result() *Result { return r.res }
+
+// Clone copies the whole run state.
+func (r *Runner) Clone() *Runner {
+	e := *r.e
+	var remap map[*vfs.Inode]*vfs.Inode
+	e.w, remap = r.e.w.Clone()
+	e.ima = r.e.ima.Clone()
+	e.handles = make(map[string]*handle, len(r.e.handles))
+	for k, h := range r.e.handles {
+		f := *h.f
+		f.Inode, f.Backing = remap[f.Inode], remap[f.Backing]
+		e.handles[k] = &handle{f: &f, uid: h.uid, gid: h.gid}
+	}
+	res := *r.res
+	res.AuditRecords = make(map[string]int, len(r.res.AuditRecords))
+	for k, v := range r.res.AuditRecords {
+		res.AuditRecords[k] = v
+	}
+	// Full slice expressions: appends in either copy reallocate, so the
+	// shared prefix is never written twice.
+	res.Steps = r.res.Steps[:len(r.res.Steps):len(r.res.Steps)]
+	res.Audit = r.res.Audit[:len(r.res.Audit):len(r.res.Audit)]
+	res.List = r.res.List[:len(r.res.List):len(r.res.List)]
+	if r.res.ML != nil {
+		// Verbose clones (rare) get their own list; quiet runs have none.
+		// They share the TPM, so only quiet runners should be cloned for a search.
+		res.ML = &measure.List{}
+		for _, en := range r.res.ML.Entries {
+			res.ML.Append(en)
+		}
+	}
+	e.res = &res
+	e.listed = make(map[string]bool, len(r.e.listed))
+	for k, v := range r.e.listed {
+		e.listed[k] = v
+	}
+	e.lastEval = make(map[string][]byte, len(r.e.lastEval))
+	for k, v := range r.e.lastEval {
+		e.lastEval[k] = v
+	}
+	return &Runner{e: &e, res: &res}
+}
+
+// StateHash folds the model state that can influence later verdicts
+// (world, iint cache, ground truth) into a 64-bit hash.
+func (r *Runner) StateHash() uint64 {
+	h := &vfs.Hasher{H: fnv.New64a()}
+	r.e.w.Hash(h)
+	r.e.ima.Hash(h)
+	keys := make([]string, 0, len(r.e.lastEval))
+	for k := range r.e.lastEval {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		h.S(k)
+		h.S(string(r.e.lastEval[k]))
+	}
+	h.U(uint64(len(r.e.handles)))
+	return h.H.Sum64()
 }
 
 func (e *engine) step(st Step) error {
@@ -272,6 +461,7 @@ func (e *engine) step(st Step) error {
 		return nil
 	case "mmap":
 		h := e.handles[a[0]]
+		e.w.Mmap(h.f)
 		if a[1] == "exec" {
 			// Linux v6.12: ima_main.c:ima_file_mmap, only for PROT_EXEC.
 			e.hook(st, h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
@@ -290,6 +480,13 @@ func (e *engine) step(st Step) error {
 		return e.w.Unlink(a[0])
 	case "sync":
 		e.w.Sync()
+		return nil
+	case "drop_caches":
+		// Evicted inodes take their iint with them
+		// (Linux v6.12: security/integrity/ima/ima_iint.c:ima_inode_free).
+		for _, i := range e.w.DropCaches() {
+			e.ima.Forget(i)
+		}
 		return nil
 	case "sleep":
 		d, _ := ParseDuration(a[0])
@@ -344,13 +541,9 @@ func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32) (*vf
 
 // close runs ima_file_free (last-writer check) then drops the file.
 func (e *engine) close(st Step, f *vfs.File) {
-	applies, reset, cause := e.ima.LastWriter(e.file(f))
+	applies, _, cause := e.ima.LastWriter(e.file(f))
 	if applies {
-		c := "flags kept: " + cause
-		if reset {
-			c = cause
-		}
-		e.record(st, "last_writer", f.Path, false, OK, c)
+		e.record(st, "last_writer", f.Path, false, OK, cause)
 	}
 	e.w.Close(f)
 }
@@ -391,7 +584,7 @@ func (e *engine) exec(st Step, p string, uid, gid uint32, check bool) error {
 func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid uint32) {
 	ino := f.Inode
 	d := e.pol.Match(policy.Attrs{Func: fn, Mask: mask, UID: uid, EUID: uid, GID: gid, EGID: gid,
-		FOwner: e.w.RealInode(ino).UID, FGrp: e.w.RealInode(ino).GID, FSMagic: ino.SB.Model.Magic, FSName: ino.SB.Model.Type})
+		FOwner: e.w.RealInode(ino).UID, FGrp: e.w.RealInode(ino).GID, FSMagic: ino.SB.Model.Magic, FSName: ino.SB.Model.Type}.WithDefaultCaps())
 	actions := uint64(0)
 	if d.Actions&policy.Measure != 0 {
 		actions |= cache.FlagMeasure
@@ -412,12 +605,13 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	vc := e.measure && (fn == policy.FileCheck || fn == policy.MmapCheck || fn == policy.MmapCheckReqprot)
 	cf := e.file(f)
 	content := e.w.RealInode(ino).Content
-	truth := digest(content)
-	iint := e.ima.Find(ino)
-	var before []byte
-	if iint != nil {
-		before = iint.Digest
+	var truth []byte
+	if e.quiet {
+		truth = content // the search compares contents; no hashing needed
+	} else {
+		truth = digest(content)
 	}
+	before, seen := e.lastEval[f.Path]
 	out := e.ima.Process(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
 		MustMeasure: actions&cache.FlagMeasure != 0, Readonly: !f.Flags.Write}, func() []byte { return truth })
 	for _, v := range out.Violation {
@@ -429,12 +623,21 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	verdict := OK
 	cause := out.Cause
 	switch {
-	case out.Evaluated && !out.First && bytes.Equal(before, truth):
+	case out.Indeterminate != "":
+		verdict = Indeterminate
+		cause += " -- indeterminate: " + out.Indeterminate
+	case out.Evaluated && seen && bytes.Equal(before, truth):
 		verdict = Excessive
+		if out.First {
+			cause = "new iint (the inode was evicted and read back, IMA forgot it): " + cause
+		}
 		cause += " -- content unchanged since the last evaluation"
 	case !out.Evaluated && out.Digest != nil && !bytes.Equal(out.Digest, truth):
 		verdict = Missed
 		cause += fmt.Sprintf(" -- but content changed: measured %s, now %s", short(out.Digest), short(truth))
+	}
+	if out.Evaluated {
+		e.lastEval[f.Path] = truth
 	}
 	e.record(st, fn.String(), f.Path, out.Evaluated, verdict, cause)
 	if out.Measure {
@@ -442,6 +645,8 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	}
 	if out.Audit {
 		e.res.AuditRecords[f.Path]++
+	}
+	if out.Audit && !e.quiet {
 		e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1805, Step: len(e.res.Steps), Path: f.Path,
 			Text: fmt.Sprintf("type=1805 audit: file=%q hash=\"sha256:%x\" ppid=1 pid=%d auid=4294967295 uid=%d gid=%d euid=%d suid=%d fsuid=%d egid=%d sgid=%d fsgid=%d tty=(none) ses=4294967295 comm=%q exe=%q res=1",
 				f.Path, truth, e.pid, uid, gid, uid, uid, uid, gid, gid, gid, path.Base(f.Path), f.Path)})
@@ -458,52 +663,101 @@ func (e *engine) violation(st Step, f *vfs.File, cause string) {
 	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1804, Step: len(e.res.Steps), Path: f.Path,
 		Text: fmt.Sprintf("type=1804 audit: pid=%d uid=0 auid=4294967295 ses=4294967295 op=invalid_pcr cause=%s comm=%q name=%q dev=%q ino=%d res=1",
 			e.pid, cause, path.Base(f.Path), f.Path, f.Inode.SB.Model.Type, f.Inode.Ino)})
-	e.res.List = append(e.res.List, e.entry(f.Path, nil, 10))
 	e.res.Measurements++
+	if e.quiet {
+		return
+	}
+	v, err := measure.NewViolation(e.p.Template, 10, e.hashAlgo, f.Path)
+	if err == nil {
+		err = e.append(v)
+	}
+	if err != nil && e.err == nil {
+		e.err = err
+	}
 }
 
-func (e *engine) bootAggregate() {
-	// No TPM in the model's kernel view: boot_aggregate is the zero digest
-	// (Linux v6.12: ima_init.c:ima_add_boot_aggregate).
-	e.res.List = append(e.res.List, e.entry("boot_aggregate", make([]byte, 32), 10))
+func (e *engine) bootAggregate() error {
+	// Linux v6.12: security/integrity/ima/ima_init.c:ima_add_boot_aggregate,
+	// ima_crypto.c:ima_calc_boot_aggregate: PCRs 0-9 of the chosen bank.
+	if e.quiet {
+		return nil
+	}
+	var banks []measure.Algo
+	for _, h := range e.tpm.Banks() {
+		if a, ok := measure.AlgoFromCrypto(h); ok {
+			banks = append(banks, a)
+		}
+	}
+	bank, ok := measure.BootAggregateBank(banks, e.hashAlgo)
+	var pcrs [][]byte
+	if ok {
+		ch, _ := bank.CryptoHash()
+		for i := 0; i < 10; i++ {
+			v, err := e.tpm.Read(i)
+			if err != nil {
+				return fmt.Errorf("boot_aggregate: %w", err)
+			}
+			pcrs = append(pcrs, v[ch])
+		}
+	} else {
+		bank = e.hashAlgo
+	}
+	ba, err := measure.NewBootAggregate(e.p.Template, bank, pcrs)
+	if err != nil {
+		return fmt.Errorf("boot_aggregate: %w", err)
+	}
+	return e.append(ba)
+}
+
+// append adds an entry under the kernel's dedup rule and extends the PCR
+// in every bank when it was added
+// (Linux v6.12: security/integrity/ima/ima_queue.c:ima_add_template_entry).
+func (e *engine) append(en *measure.Entry) error {
+	if !e.res.ML.Append(en) {
+		return nil
+	}
+	digests := map[crypto.Hash][]byte{}
+	for _, h := range e.tpm.Banks() {
+		a, ok := measure.AlgoFromCrypto(h)
+		if !ok {
+			return fmt.Errorf("tpm bank %v has no IMA hash algorithm", h)
+		}
+		digests[h] = en.DigestIn(a)
+	}
+	if err := e.tpm.Extend(en.PCR, digests); err != nil {
+		return err
+	}
+	m := Measurement{PCR: en.PCR, TemplateHash: hex.EncodeToString(en.Digest), Template: en.Template.Name, Violation: en.IsViolation()}
+	if pre, d, ok := en.FileDigest(); ok {
+		m.FileHash = strings.TrimSuffix(pre, ":") + ":" + hex.EncodeToString(d)
+	}
+	m.Path, _ = en.FileName()
+	e.res.List = append(e.res.List, m)
+	return nil
 }
 
 // addMeasurement adds a list entry unless the same template digest is
 // already listed for that PCR (Linux v6.12: ima_queue.c:ima_add_template_entry).
 func (e *engine) addMeasurement(name string, d []byte, pcr int) {
-	m := e.entry(name, d, pcr)
-	key := fmt.Sprintf("%d/%s", pcr, m.TemplateHash)
-	if e.listed[key] {
+	if e.quiet {
+		key := strconv.Itoa(pcr) + "/" + name + "/" + string(d)
+		if !e.listed[key] {
+			e.listed[key] = true
+			e.res.Measurements++
+		}
 		return
 	}
-	e.listed[key] = true
-	e.res.List = append(e.res.List, m)
-	e.res.Measurements++
-}
-
-// entry builds an ima-ng/ima-sig entry; d nil is a violation.
-func (e *engine) entry(name string, d []byte, pcr int) Measurement {
-	tmpl := e.p.Template
-	var data []byte
-	field := func(b []byte) {
-		data = binary.LittleEndian.AppendUint32(data, uint32(len(b)))
-		data = append(data, b...)
+	en, err := measure.NewFileEntry(e.p.Template, pcr, e.hashAlgo, d, name)
+	if err == nil {
+		before := e.res.ML.Len()
+		err = e.append(en)
+		if e.res.ML.Len() > before {
+			e.res.Measurements++
+		}
 	}
-	fd := d
-	if fd == nil {
-		fd = make([]byte, 32)
+	if err != nil && e.err == nil {
+		e.err = err
 	}
-	field(append([]byte("sha256:\x00"), fd...))
-	field(append([]byte(name), 0))
-	if tmpl == "ima-sig" {
-		field(nil)
-	}
-	th := sha1.Sum(data)
-	if d == nil {
-		th = [20]byte{}
-	}
-	return Measurement{PCR: pcr, TemplateHash: hex.EncodeToString(th[:]), Template: tmpl,
-		FileHash: "sha256:" + hex.EncodeToString(fd), Path: name, Violation: d == nil, Data: data}
 }
 
 func (e *engine) checkExpects() {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -109,6 +110,20 @@ func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 			}
 			bw.printf("    %2d %s %s %s %s\n", m.PCR, th, m.Template, fh, m.Path)
 		}
+		if len(res.PCRs) > 0 {
+			var banks []string
+			for b := range res.PCRs {
+				banks = append(banks, b)
+			}
+			sort.Strings(banks)
+			for _, b := range banks {
+				v := res.PCRs[b]
+				if !o.Verbose && len(v) > 40 {
+					v = v[:40] + "…"
+				}
+				bw.printf("  PCR 10 %-7s %s\n", b+":", v)
+			}
+		}
 		for _, x := range res.Expects {
 			mark := "holds"
 			if !x.OK {
@@ -180,7 +195,7 @@ func wrap(s string, n int) []string {
 // compactAudit shortens an audit record for the text view: the type, the
 // hook call it came from, and the fields that identify it.
 func compactAudit(a AuditRecord) string {
-	keep := []string{"file=", "hash=", "uid=", "comm=", "op=", "cause=", "name=", "res="}
+	keep := []string{"file=", "hash=", "uid=", "comm=", "op=", "cause=", "name="}
 	out := []string{fmt.Sprintf("#%d type=%d", a.Step, a.Type)}
 	for _, f := range strings.Fields(a.Text) {
 		for _, k := range keep {

@@ -2,6 +2,8 @@ package scenarios
 
 import (
 	"bytes"
+	"crypto"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/tpm"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -230,4 +233,149 @@ func BenchmarkXFSOverlayAllProfiles(b *testing.B) {
 			}
 		}
 	}
+}
+
+// tmpfs never initialises i_version: 6.1-stable's stacked check compares
+// the real inode's counter with the overlay inode's 0, so the outcome
+// depends on recycled memory — indeterminate, naming that state.
+func TestIndeterminateTmpfsLower(t *testing.T) {
+	s, err := Parse(strings.NewReader(`name: tmpfs-lower
+policy: audit func=BPRM_CHECK uid=65534
+fs tmpfs /lower
+fs tmpfs /t
+mkdir /t/upper
+mkdir /t/work
+write /lower/p "v1" mode=0755
+overlay /ovl lower=/lower upper=/t/upper work=/t/work
+exec /ovl/p uid=65534
+exec /ovl/p uid=65534
+`), "t")
+	require.NoError(t, err)
+	p, _ := cache.LoadProfile("6.1-stable")
+	r, err := Run(s, p)
+	require.NoError(t, err)
+	require.Len(t, r.Steps, 2)
+	assert.Equal(t, Indeterminate, r.Steps[1].Verdict)
+	assert.Contains(t, r.Steps[1].Cause, "recycled inode memory")
+	// With a chmod the counter is bumped (forced): determinate again.
+	s2, err := Parse(strings.NewReader(strings.Replace(`name: t2
+policy: audit func=BPRM_CHECK uid=65534
+fs tmpfs /lower
+fs tmpfs /t
+mkdir /t/upper
+mkdir /t/work
+write /lower/p "v1"
+chmod /lower/p 755
+overlay /ovl lower=/lower upper=/t/upper work=/t/work
+exec /ovl/p uid=65534
+exec /ovl/p uid=65534
+`, "\t", "", -1)), "t2")
+	require.NoError(t, err)
+	r, err = Run(s2, p)
+	require.NoError(t, err)
+	assert.Equal(t, Excessive, r.Steps[1].Verdict)
+	p7, _ := cache.LoadProfile("7.1")
+	r, err = Run(s, p7)
+	require.NoError(t, err)
+	assert.Equal(t, OK, r.Steps[1].Verdict, "a cookie read from the same inode is not affected")
+}
+
+// An XFS inode read back from disk starts QUERIED (xfs_inode_from_disk).
+// With noatime that survives until the append, whose timestamp-only
+// transaction then bumps i_version, and 7.1's last writer sees it. With
+// relatime the exec's own atime update (prepare_binprm reads the file
+// before BPRM_CHECK) spends the QUERIED bit first, and the miss is back.
+// The eviction itself costs one re-evaluation (IMA freed the iint).
+func TestDropCachesXFSReadQueried(t *testing.T) {
+	for opt, missed := range map[string]int{"noatime": 0, "relatime": 1} {
+		s, err := Parse(strings.NewReader(`name: t
+policy: audit func=BPRM_CHECK uid=65534
+fs xfs /mnt `+opt+`
+write /mnt/p "v1" mode=0755
+drop_caches
+exec /mnt/p uid=65534
+append /mnt/p "v2"
+exec /mnt/p uid=65534
+`), "t")
+		require.NoError(t, err)
+		p, _ := cache.LoadProfile("7.1")
+		r, err := Run(s, p)
+		require.NoError(t, err)
+		assert.Equal(t, missed, r.Count(Missed), opt)
+		assert.Equal(t, 2-missed, r.AuditRecords["/mnt/p"], opt)
+	}
+	p, _ := cache.LoadProfile("7.1")
+
+	s2, err := Parse(strings.NewReader(`name: t
+policy: audit func=BPRM_CHECK uid=65534
+fs xfs /mnt
+write /mnt/p "v1" mode=0755
+exec /mnt/p uid=65534
+drop_caches
+exec /mnt/p uid=65534
+`), "t")
+	require.NoError(t, err)
+	r, err := Run(s2, p)
+	require.NoError(t, err)
+	assert.Equal(t, Excessive, r.Steps[1].Verdict, r.Steps[1].Cause)
+}
+
+// A cloned runner continues exactly as the original would, and does not
+// disturb it.
+func TestRunnerClone(t *testing.T) {
+	s, err := Load("xfs-write")
+	require.NoError(t, err)
+	p, _ := cache.LoadProfile("7.1")
+	full, err := Run(s, p)
+	require.NoError(t, err)
+
+	r, err := NewRunner(s, p, false)
+	require.NoError(t, err)
+	require.True(t, r.Ready())
+	for _, st := range s.Steps[:2] {
+		require.NoError(t, r.Step(st))
+	}
+	h := r.StateHash()
+	c := r.Clone()
+	assert.Equal(t, h, c.StateHash(), "a clone hashes equal")
+	for _, st := range s.Steps[2:] {
+		require.NoError(t, c.Step(st))
+	}
+	assert.Equal(t, full.Steps, c.Result().Steps)
+	assert.Equal(t, full.AuditRecords, c.Result().AuditRecords)
+	assert.Equal(t, h, r.StateHash(), "the original is untouched")
+	assert.NotEqual(t, h, c.StateHash())
+}
+
+// failingTPM fails its nth extend, as a swtpm killed mid-run does.
+type failingTPM struct {
+	tpm.PCRs
+	n int
+}
+
+func (f *failingTPM) Extend(pcr int, d map[crypto.Hash][]byte) error {
+	f.n--
+	if f.n < 0 {
+		return errors.New("tpm swtpm: extend PCR 10 (sha1,sha256): connection lost")
+	}
+	return f.PCRs.Extend(pcr, d)
+}
+
+func TestTPMFailureFailsTheRun(t *testing.T) {
+	s, err := Parse(strings.NewReader(`name: m
+policy: measure func=BPRM_CHECK
+fs xfs /mnt
+write /mnt/a "one" mode=0755
+write /mnt/b "two" mode=0755
+exec /mnt/a
+exec /mnt/b
+`), "m.scn")
+	require.NoError(t, err)
+	p, _ := cache.LoadProfile("6.12")
+	// boot_aggregate and /mnt/a succeed, /mnt/b's extend fails.
+	res, err := RunWith(s, p, Options{TPM: &failingTPM{PCRs: tpm.NewSoftware(crypto.SHA1, crypto.SHA256), n: 2}})
+	require.Error(t, err)
+	assert.Nil(t, res, "no result with a PCR that was not extended")
+	assert.Contains(t, err.Error(), "m.scn:7: exec")
+	assert.Contains(t, err.Error(), "tpm swtpm: extend PCR 10")
 }

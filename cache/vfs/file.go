@@ -49,6 +49,9 @@ func (w *World) Open(p string, fl OpenFlags, uid, gid uint32) (*File, error) {
 		}
 	} else {
 		f.Inode.Readers++
+		if f.Backing != f.Inode {
+			f.Backing.Readers++
+		}
 	}
 	if fl.Trunc && len(f.Backing.Content) > 0 {
 		f.Backing.Content = nil
@@ -105,6 +108,9 @@ func (w *World) Write(f *File, data []byte, appendTo bool) error {
 	b.dataWritten()
 	if len(b.Content) > old {
 		b.dirtyExtend = true
+		if blocks(len(b.Content)) > blocks(old) {
+			b.dirtyAlloc = true
+		}
 	}
 	return nil
 }
@@ -113,11 +119,18 @@ func (w *World) Write(f *File, data []byte, appendTo bool) error {
 // opens the real file with O_NOATIME when it may
 // (Linux v6.12: fs/overlayfs/file.c:ovl_open_realfile).
 func (w *World) Read(f *File) []byte {
-	if f.Backing == f.Inode {
+	// Lower layers sit on private noatime mounts (fs/overlayfs/super.c), so
+	// only a direct file or a copied-up (upper) file gets atime updates;
+	// imasim probe saw upper atime move on the host.
+	if f.Backing == f.Inode || w.IsUpper(f.Inode) {
 		f.Backing.touchAtime()
 	}
 	return f.Backing.Content
 }
+
+// Mmap maps the file: mmap updates atime like a read
+// (Linux v6.12: mm/filemap.c:generic_file_mmap -> file_accessed).
+func (w *World) Mmap(f *File) { w.Read(f) }
 
 // Close drops the open description; the caller runs IMA's file_free first.
 func (w *World) Close(f *File) {
@@ -132,6 +145,9 @@ func (w *World) Close(f *File) {
 		}
 	} else {
 		f.Inode.Readers--
+		if f.Backing != f.Inode {
+			f.Backing.Readers--
+		}
 	}
 }
 
@@ -206,8 +222,15 @@ func (w *World) Truncate(p string, size int) error {
 	} else {
 		i.Content = append(append([]byte(nil), i.Content...), make([]byte, size-len(i.Content))...)
 	}
-	i.fileUpdateTime()
-	i.maybeInc(i.SB.Model.TruncateForces)
+	// Linux v6.12: notify_change -> ->setattr sets c/mtime and bumps once
+	// (fs/ext4/inode.c:ext4_setattr, mm/shmem.c:shmem_setattr); XFS logs
+	// the core inode in two transactions (fs/xfs/xfs_iops.c:xfs_setattr_size:
+	// the size change, then xfs_itruncate_extents), +2 on disk per probe.
+	i.setCtimeNow()
+	i.Mtime = i.Ctime
+	for n := 0; n < max(1, i.SB.Model.TruncateBumps); n++ {
+		i.maybeInc(i.SB.Model.TruncateForces)
+	}
 	return nil
 }
 
@@ -230,7 +253,10 @@ func (w *World) Rename(from, to string) error {
 	}
 	delete(sb.files, rel)
 	sb.files[rel2] = i
-	i.changeMeta(false)
+	// Linux v6.12: fs/xfs/xfs_inode.c:xfs_rename logs the moved inode's
+	// core (forced bump; +1 on disk per probe); generic filesystems only
+	// move ctime.
+	i.changeMeta(i.SB.Model.RenameForces)
 	return nil
 }
 
@@ -283,11 +309,79 @@ func (w *World) Getattr(i *Inode, wantCookie, wantCtime bool) Stat {
 	}
 	real := w.RealInode(i)
 	st := real.getattr(wantCookie, wantCtime, w.CookieSupported)
-	// Cross-fs layers without xino: st_dev/st_ino of the lower origin.
+	// Linux v6.12: fs/overlayfs/inode.c:ovl_getattr, ovl_map_dev_ino: a
+	// copied-up file reports its lower origin's st_ino; all layers on one
+	// fs report the overlay's st_dev, otherwise an anonymous per-layer
+	// device (pseudo_dev), also after copy-up (confirmed by imasim probe).
 	if lower, err := w.lowerOf(i); err == nil {
-		st.Dev, st.Ino = lower.SB.Dev, lower.Ino
+		st.Ino = lower.Ino
+	}
+	if w.sameFS(i.SB) {
+		st.Dev = i.SB.Dev
+	} else {
+		st.Dev = i.SB.pseudoDev
 	}
 	return st
+}
+
+// sameFS reports whether all layers of an overlay are on one filesystem.
+func (w *World) sameFS(ovl *Super) bool {
+	var first *Super
+	dirs := splitLower(ovl.lower)
+	if ovl.upper != "" {
+		dirs = append(dirs, ovl.upper)
+	}
+	for _, d := range dirs {
+		sb, _, err := w.resolve(d)
+		if err != nil {
+			return false
+		}
+		if first == nil {
+			first = sb
+		} else if sb != first {
+			return false
+		}
+	}
+	return first != nil
+}
+
+// DropCaches evicts every inode of a disk filesystem that no file holds
+// open (echo 3 > /proc/sys/vm/drop_caches), and the overlay inodes above
+// them. It returns the evicted inodes so IMA can free their iints
+// (Linux v6.12: fs/inode.c:evict -> security_inode_free). An inode read
+// back from disk starts with QUERIED set on XFS, ext4 and btrfs
+// (fs/xfs/libxfs/xfs_inode_buf.c:xfs_inode_from_disk,
+// fs/ext4/inode.c:ext4_inode_set_iversion_queried).
+func (w *World) DropCaches() []*Inode {
+	var out []*Inode
+	for _, sb := range w.mounts {
+		if sb.Model.Overlay {
+			for rel, oi := range sb.ovlInodes {
+				if oi.Writers == 0 && oi.Readers == 0 {
+					out = append(out, oi)
+					delete(sb.ovlInodes, rel)
+				}
+			}
+			continue
+		}
+		if !sb.Model.OnDisk {
+			continue
+		}
+		for rel, i := range sb.files {
+			if i.Writers != 0 || i.Readers != 0 {
+				continue
+			}
+			i.writeback()
+			out = append(out, i)
+			n := *i
+			n.queried = sb.Model.ReadQueried
+			n.stale = false
+			n.ctimeQueried = false
+			n.gen++
+			sb.files[rel] = &n
+		}
+	}
+	return out
 }
 
 func (w *World) lowerOf(oi *Inode) (*Inode, error) {

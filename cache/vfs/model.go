@@ -39,6 +39,11 @@ type Model struct {
 	// CreateIVersion and CreateQueried: i_version at inode creation.
 	CreateIVersion uint64
 	CreateQueried  bool
+	// CreateStale: the filesystem never initialises i_version for a new
+	// inode, so a recycled inode object keeps a stale value (0 only for a
+	// fresh slab object). The model assumes 0 and flags decisions that
+	// depend on it as indeterminate.
+	CreateStale bool
 	// WriteForces: a data write that changes mtime/ctime forces an
 	// i_version bump (generic inode_update_timestamps); false means the
 	// bump happens only when QUERIED (XFS logs XFS_ILOG_TIMESTAMP).
@@ -50,8 +55,12 @@ type Model struct {
 	WritebackForces bool
 	// SetattrForces: chmod/chown/utimes force a bump.
 	SetattrForces bool
-	// TruncateForces: truncate forces a bump.
+	// TruncateForces: truncate forces a bump; TruncateBumps how many
+	// (0 means 1).
 	TruncateForces bool
+	TruncateBumps  int
+	// RenameForces: rename forces a bump of the moved inode.
+	RenameForces bool
 	// XattrForces: setxattr forces a bump.
 	XattrForces bool
 	// AtimeBumpsQueried: an atime-only update bumps i_version when QUERIED.
@@ -61,13 +70,17 @@ type Model struct {
 	RemountClearsIVersion bool
 	// Overlay: this is overlayfs (a stacking filesystem).
 	Overlay bool
+	// OnDisk: inodes can be evicted and read back (not tmpfs).
+	OnDisk bool
+	// ReadQueried: an inode read from disk starts with QUERIED set.
+	ReadQueried bool
 }
 
 // Models lists every built-in filesystem model by name.
 func Models() map[string]*Model {
 	ms := []*Model{
 		{
-			Name: "xfs", Type: "xfs", Magic: MagicXFS,
+			Name: "xfs", OnDisk: true, ReadQueried: true, Type: "xfs", Magic: MagicXFS,
 			About: "XFS before 6.13: getattr reports change_cookie, coarse ctime",
 			// Linux v6.12: fs/xfs/xfs_super.c:xfs_fs_fill_super sets SB_I_VERSION.
 			IVersion: true,
@@ -79,11 +92,11 @@ func Models() map[string]*Model {
 			// Linux v6.12: fs/xfs/libxfs/xfs_trans_inode.c:xfs_trans_log_inode:
 			// inode_maybe_inc_iversion(inode, flags & XFS_ILOG_CORE).
 			WriteForces: false, WritebackForces: true,
-			SetattrForces: true, TruncateForces: true, XattrForces: true,
+			SetattrForces: true, TruncateForces: true, TruncateBumps: 2, RenameForces: true, XattrForces: true,
 			AtimeBumpsQueried: true,
 		},
 		{
-			Name: "xfs-mg", Type: "xfs", Magic: MagicXFS,
+			Name: "xfs-mg", OnDisk: true, ReadQueried: true, Type: "xfs", Magic: MagicXFS,
 			About:    "XFS since 6.13: multigrain ctime, getattr no longer reports change_cookie",
 			IVersion: true,
 			// Linux v6.13: fs/xfs/xfs_iops.c:xfs_vn_getattr drops
@@ -92,11 +105,11 @@ func Models() map[string]*Model {
 			Multigrain:     true,
 			CreateIVersion: 2,
 			WriteForces:    false, WritebackForces: true,
-			SetattrForces: true, TruncateForces: true, XattrForces: true,
+			SetattrForces: true, TruncateForces: true, TruncateBumps: 2, RenameForces: true, XattrForces: true,
 			AtimeBumpsQueried: true,
 		},
 		{
-			Name: "ext4-6.1", Type: "ext4", Magic: MagicExt4,
+			Name: "ext4-6.1", OnDisk: true, ReadQueried: true, Type: "ext4", Magic: MagicExt4,
 			About: "ext4 in 6.1: i_version always on, no change_cookie yet, writes bump only when QUERIED",
 			// Linux v6.1: fs/ext4/super.c:ext4_init_fs_context sets SB_I_VERSION (kept on remount).
 			IVersion: true,
@@ -108,7 +121,7 @@ func Models() map[string]*Model {
 			SetattrForces: true, TruncateForces: true, XattrForces: true,
 		},
 		{
-			Name: "ext4", Type: "ext4", Magic: MagicExt4,
+			Name: "ext4", OnDisk: true, ReadQueried: true, Type: "ext4", Magic: MagicExt4,
 			About:    "ext4 6.3-6.12: generic change_cookie, writes force a bump when c/mtime change",
 			IVersion: true, CreateIVersion: 1,
 			// Linux v6.12: fs/ext4/inode.c:ext4_getattr -> generic_fillattr (query).
@@ -118,7 +131,7 @@ func Models() map[string]*Model {
 			WriteForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
 		},
 		{
-			Name: "ext4-mg", Type: "ext4", Magic: MagicExt4,
+			Name: "ext4-mg", OnDisk: true, ReadQueried: true, Type: "ext4", Magic: MagicExt4,
 			About:    "ext4 since 6.13: multigrain ctime, generic change_cookie",
 			IVersion: true, CreateIVersion: 1, Cookie: true, GetattrQueries: true, Multigrain: true,
 			// Linux v7.2: fs/inode.c:inode_update_cmtime forces unless lazytime-only.
@@ -133,6 +146,9 @@ func Models() map[string]*Model {
 			WriteForces: false,
 			// Linux v6.1: mm/shmem.c:shmem_setattr, shmem_truncate_range: inode_inc_iversion.
 			SetattrForces: true, TruncateForces: true, XattrForces: true,
+			// Linux v6.1: mm/shmem.c has no inode_set_iversion; fs/inode.c:
+			// inode_init_always does not reset i_version.
+			CreateStale: true,
 			// Linux v6.1: mm/shmem.c:shmem_reconfigure drops SB_I_VERSION (MS_RMT_MASK).
 			RemountClearsIVersion: true,
 		},
@@ -142,12 +158,29 @@ func Models() map[string]*Model {
 			IVersion: true, Cookie: true, GetattrQueries: true,
 			// Linux v6.12: mm/shmem.c:shmem_file_write_iter -> file_update_time (forced on change).
 			WriteForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
+			// Linux v6.12: mm/shmem.c never sets i_version for a new inode.
+			CreateStale: true,
 			// Linux v6.12: mm/shmem.c:shmem_reconfigure still drops SB_I_VERSION; fixed
 			// by "tmpfs: preserve SB_I_VERSION on remount" (in 7.2.13). The profile decides.
 			RemountClearsIVersion: true,
 		},
 		{
-			Name: "btrfs", Type: "btrfs", Magic: MagicBtrfs,
+			Name: "tmpfs-mg", Type: "tmpfs", Magic: MagicTmpfs,
+			About:    "tmpfs since 6.13: multigrain ctime, generic change_cookie",
+			IVersion: true, Cookie: true, GetattrQueries: true, Multigrain: true,
+			// Linux v7.2: mm/shmem.c: shmem_fs_type has FS_MGTIME.
+			WriteForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
+			CreateStale: true, RemountClearsIVersion: true,
+		},
+		{
+			Name: "btrfs-mg", OnDisk: true, ReadQueried: true, Type: "btrfs", Magic: MagicBtrfs,
+			About:    "btrfs since 6.13: multigrain ctime, every write forces a bump",
+			IVersion: true, Cookie: true, GetattrQueries: true, Multigrain: true,
+			// Linux v7.2: fs/btrfs/super.c: btrfs_fs_type has FS_MGTIME.
+			WriteForces: true, WriteAlwaysForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
+		},
+		{
+			Name: "btrfs", OnDisk: true, ReadQueried: true, Type: "btrfs", Magic: MagicBtrfs,
 			About: "btrfs: SB_I_VERSION, generic change_cookie, every write forces a bump",
 			// Linux v6.12: fs/btrfs/super.c:btrfs_init_fs_context sets SB_I_VERSION;
 			// fs/btrfs/inode.c:btrfs_getattr -> generic_fillattr.

@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -102,6 +103,8 @@ func (w *World) MountOverlay(m *Model, mnt, lower, upper, work string) (*Super, 
 		sb.upper = ""
 	}
 	w.nextDev++
+	sb.pseudoDev = w.nextDev
+	w.nextDev++
 	w.mounts[mnt] = sb
 	return sb, nil
 }
@@ -192,16 +195,35 @@ func (w *World) Lookup(p string) (*Inode, error) {
 // (Linux v6.12: fs/overlayfs/super.c:ovl_d_real).
 func (w *World) ovlReal(sb *Super, rel string) (*Inode, error) {
 	if sb.upper != "" {
-		if i, err := w.Lookup(path.Join(sb.upper, rel)); err == nil {
+		if i := w.lookupReal(sb.upper, rel); i != nil {
 			return i, nil
 		}
 	}
-	for _, l := range strings.Split(sb.lower, ":") {
-		if i, err := w.Lookup(path.Join(l, rel)); err == nil {
+	for _, l := range splitLower(sb.lower) {
+		if i := w.lookupReal(l, rel); i != nil {
 			return i, nil
 		}
 	}
-	return nil, fmt.Errorf("no such file")
+	return nil, errNoEnt
+}
+
+var errNoEnt = errors.New("no such file")
+
+// lookupReal finds dir/rel on a real (or stacked) filesystem without
+// building errors: the hot path of overlay resolution.
+func (w *World) lookupReal(dir, rel string) *Inode {
+	sb, r, err := w.resolve(dir + "/" + rel)
+	if err != nil {
+		return nil
+	}
+	if sb.Model.Overlay {
+		i, err := w.Lookup(dir + "/" + rel)
+		if err != nil {
+			return nil
+		}
+		return i
+	}
+	return sb.files[r]
 }
 
 // RealInode is d_real_inode(file_dentry(file)) for the inode at hand: the
@@ -279,7 +301,7 @@ func (w *World) create(p string, mode, uid, gid uint32) (*Inode, error) {
 	now := w.Clock.Coarse()
 	i := &Inode{SB: sb, Ino: sb.nextIno, Mode: mode, UID: uid, GID: gid,
 		Ctime: now, Mtime: now, Atime: now, Xattrs: map[string]string{},
-		iversion: sb.Model.CreateIVersion, queried: sb.Model.CreateQueried}
+		iversion: sb.Model.CreateIVersion, queried: sb.Model.CreateQueried, stale: sb.Model.CreateStale}
 	sb.nextIno++
 	sb.files[rel] = i
 	return i, nil

@@ -30,7 +30,7 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	if args[0] == "list" {
 		ps := cache.Builtins()
 		if ff == "json" {
-			return writeJSON(stdout, stderr, ps)
+			return printJSON(stdout, stderr, ps)
 		}
 		for _, p := range ps {
 			auto := ""
@@ -51,7 +51,7 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	if ff == "json" {
-		return writeJSON(stdout, stderr, p)
+		return printJSON(stdout, stderr, p)
 	}
 	fmt.Fprintf(stdout, "name:        %s\nabout:       %s\nkernels:     %s\n", p.Name, p.About, p.Kernels)
 	if len(p.Examples) > 0 {
@@ -96,7 +96,7 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
-func writeJSON(stdout, stderr io.Writer, v any) int {
+func printJSON(stdout, stderr io.Writer, v any) int {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {

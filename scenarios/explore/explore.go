@@ -1,0 +1,553 @@
+// Package explore searches sequences of operations for missed and
+// excessive re-evaluation: exhaustively up to a depth (sharing prefixes by
+// cloning the model and skipping states already seen), randomly beyond,
+// under one profile or the difference between two. Findings are shrunk to
+// minimal counterexamples, grouped by cause, and written out as scenario
+// files that `imasim scenario` and `imasim vm` accept.
+package explore
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/scenarios"
+)
+
+// Op is one operation of the search alphabet: a few scenario steps.
+type Op struct {
+	Name  string
+	Lines []string
+	steps []scenarios.Step
+}
+
+// World is the search's fixed starting point and its operations.
+type World struct {
+	Prelude string // scenario text without steps beyond the setup
+	Ops     []Op
+}
+
+// DefaultWorld is a program on a lowerFS lower layer under an overlay with
+// a tmpfs upper, reachable directly and through the overlay, with the
+// default operation set (12 operations).
+func DefaultWorld(lowerFS string) World {
+	return World{
+		Prelude: fmt.Sprintf(`name: explore
+about: found by imasim explore
+policy: measure func=BPRM_CHECK
+policy: audit func=BPRM_CHECK
+fs %s /lower
+fs tmpfs /t
+mkdir /t/upper
+mkdir /t/work
+write /lower/prog "v0" mode=0755
+overlay /ovl lower=/lower upper=/t/upper work=/t/work
+`, lowerFS),
+		Ops: []Op{
+			{Name: "exec-ovl", Lines: []string{"exec /ovl/prog uid=65534"}},
+			{Name: "exec-direct", Lines: []string{"exec /lower/prog uid=65534"}},
+			{Name: "append-lower", Lines: []string{`append /lower/prog "+"`}},
+			{Name: "overwrite-lower", Lines: []string{`overwrite /lower/prog "X"`}},
+			{Name: "append-ovl", Lines: []string{`append /ovl/prog "*"`}},
+			{Name: "chmod-lower", Lines: []string{"chmod /lower/prog 755"}},
+			{Name: "chmod-ovl", Lines: []string{"chmod /ovl/prog 755"}},
+			{Name: "rdwr-close", Lines: []string{"open %h /lower/prog rw", "close %h"}},
+			{Name: "read-direct", Lines: []string{"open %h /lower/prog r", "read %h", "close %h"}},
+			{Name: "sync", Lines: []string{"sync"}},
+			{Name: "sleep-31s", Lines: []string{"sleep 31s"}},
+			{Name: "drop-caches", Lines: []string{"drop_caches"}},
+		},
+	}
+}
+
+// OpNames lists the world's operation names.
+func (w World) OpNames() []string {
+	var out []string
+	for _, o := range w.Ops {
+		out = append(out, o.Name)
+	}
+	return out
+}
+
+// Select keeps only the named operations.
+func (w World) Select(names []string) (World, error) {
+	if len(names) == 0 {
+		return w, nil
+	}
+	byName := map[string]Op{}
+	for _, o := range w.Ops {
+		byName[o.Name] = o
+	}
+	var ops []Op
+	for _, n := range names {
+		o, ok := byName[n]
+		if !ok {
+			return w, fmt.Errorf("unknown operation %q (have %s)", n, strings.Join(w.OpNames(), ", "))
+		}
+		ops = append(ops, o)
+	}
+	w.Ops = ops
+	return w, nil
+}
+
+// Options tune a search.
+type Options struct {
+	Depth    int   // exhaustive up to this many operations
+	Random   int   // random sequences beyond the exhaustive part
+	Length   int   // length of random sequences
+	Seed     int64 // for random sequences
+	Workers  int   // default GOMAXPROCS
+	Progress func(states, findings int64)
+}
+
+// Finding is one minimal counterexample and how many sequences hit its group.
+type Finding struct {
+	Verdict  string   `json:"verdict"` // missed, excessive, or "differs"
+	Group    string   `json:"group"`   // the cause with values abstracted
+	Cause    string   `json:"cause"`   // the shrunk example's full cause
+	Hook     string   `json:"hook"`
+	Ops      []string `json:"ops"`
+	Hits     int      `json:"hits"`
+	Profiles []string `json:"profiles"`
+}
+
+// Stats counts the work done.
+type Stats struct {
+	States     int64 `json:"states"`     // operation applications
+	Operations int64 `json:"operations"` // scenario steps simulated
+	Deduped    int64 `json:"deduped"`    // subtrees skipped as already seen
+	Complete   bool  `json:"complete"`   // not interrupted
+}
+
+// Search looks for missed and excessive verdicts under profile p, or, with
+// q non-nil, for sequences on which p and q disagree.
+func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Finding, Stats, error) {
+	prelude, err := scenarios.Parse(strings.NewReader(w.Prelude), "explore-prelude")
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	for i := range w.Ops {
+		if err := w.Ops[i].parse(i); err != nil {
+			return nil, Stats{}, err
+		}
+	}
+	s := &search{w: w, prelude: prelude, p: p, q: q, opt: o, found: map[string]*raw{}}
+	root, err := s.start()
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	workers := o.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	// Exhaustive: the first operation of each sequence is the unit of work.
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				// A fresh table per first operation keeps results
+				// independent of how jobs land on workers.
+				s.dfs(ctx, root, []int{i}, map[uint64]int{})
+			}
+		}()
+	}
+	for i := range w.Ops {
+		if o.Depth < 1 || ctx.Err() != nil {
+			break
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	// Random sequences beyond the depth, deterministic per seed.
+	if o.Random > 0 && ctx.Err() == nil {
+		rng := rand.New(rand.NewSource(o.Seed))
+		seqs := make([][]int, o.Random)
+		for i := range seqs {
+			seqs[i] = make([]int, o.Length)
+			for j := range seqs[i] {
+				seqs[i][j] = rng.Intn(len(w.Ops))
+			}
+		}
+		var next int64 = -1
+		var wg2 sync.WaitGroup
+		for k := 0; k < workers; k++ {
+			wg2.Add(1)
+			go func() {
+				defer wg2.Done()
+				for ctx.Err() == nil {
+					i := atomic.AddInt64(&next, 1)
+					if int(i) >= len(seqs) {
+						return
+					}
+					s.walk(root, seqs[i])
+				}
+			}()
+		}
+		wg2.Wait()
+	}
+	st := Stats{States: s.states.Load(), Operations: s.ops.Load(), Deduped: s.dedup.Load(), Complete: ctx.Err() == nil}
+	return s.finish(), st, nil
+}
+
+func (o *Op) parse(idx int) error {
+	if o.steps != nil {
+		return nil
+	}
+	sc, err := scenarios.Parse(strings.NewReader("name: op\n"+strings.Join(o.Lines, "\n")+"\n"), "op "+o.Name)
+	if err != nil {
+		return err
+	}
+	for _, st := range sc.Steps {
+		st.Line = 1000 + idx
+		o.steps = append(o.steps, st)
+	}
+	return nil
+}
+
+type search struct {
+	w       World
+	prelude *scenarios.Scenario
+	p, q    *cache.Profile
+	opt     Options
+
+	mu    sync.Mutex
+	found map[string]*raw // by sequence key
+
+	states, ops, dedup atomic.Int64
+	findings           atomic.Int64
+}
+
+type raw struct {
+	seq     []int
+	verdict string
+}
+
+// pair is the model under p (and q when diffing).
+type pair struct{ a, b *scenarios.Runner }
+
+func (s *search) start() (pair, error) {
+	mk := func(p *cache.Profile) (*scenarios.Runner, error) {
+		if p == nil {
+			return nil, nil
+		}
+		r, err := scenarios.NewRunner(s.prelude, p, true)
+		if err != nil {
+			return nil, err
+		}
+		if !r.Ready() {
+			return nil, fmt.Errorf("profile %s: %s", p.Name, r.Result().NA)
+		}
+		for _, st := range s.prelude.Steps {
+			if err := r.Step(st); err != nil {
+				return nil, err
+			}
+		}
+		return r, nil
+	}
+	a, err := mk(s.p)
+	if err != nil {
+		return pair{}, err
+	}
+	b, err := mk(s.q)
+	return pair{a, b}, err
+}
+
+func (pr pair) clone() pair {
+	c := pair{a: pr.a.Clone()}
+	if pr.b != nil {
+		c.b = pr.b.Clone()
+	}
+	return c
+}
+
+func (pr pair) hash() uint64 {
+	h := pr.a.StateHash()
+	if pr.b != nil {
+		h = h*1099511628211 ^ pr.b.StateHash()
+	}
+	return h
+}
+
+// apply runs op i and reports the worst new verdict ("" when none).
+func (s *search) apply(pr pair, i int) (string, bool) {
+	s.states.Add(1)
+	na := len(pr.a.Result().Steps)
+	nb := 0
+	if pr.b != nil {
+		nb = len(pr.b.Result().Steps)
+	}
+	for _, st := range s.w.Ops[i].steps {
+		s.ops.Add(1)
+		if pr.a.Step(st) != nil {
+			return "", false // the operation does not apply in this state
+		}
+		if pr.b != nil && pr.b.Step(st) != nil {
+			return "", false
+		}
+	}
+	if pr.b != nil {
+		va, vb := verdicts(pr.a.Result().Steps[na:]), verdicts(pr.b.Result().Steps[nb:])
+		if va != vb {
+			return "differs", true
+		}
+		return "", true
+	}
+	worst := ""
+	for _, h := range pr.a.Result().Steps[na:] {
+		if h.Verdict == scenarios.Missed {
+			return scenarios.Missed, true
+		}
+		if h.Verdict == scenarios.Excessive {
+			worst = scenarios.Excessive
+		}
+	}
+	return worst, true
+}
+
+func verdicts(hs []scenarios.HookCall) string {
+	var b strings.Builder
+	for _, h := range hs {
+		b.WriteString(h.Hook)
+		b.WriteByte('=')
+		b.WriteString(h.Verdict)
+		b.WriteByte(';')
+	}
+	return b.String()
+}
+
+func (s *search) record(seq []int, verdict string) {
+	s.findings.Add(1)
+	k := fmt.Sprint(seq)
+	s.mu.Lock()
+	if _, ok := s.found[k]; !ok {
+		s.found[k] = &raw{seq: append([]int(nil), seq...), verdict: verdict}
+	}
+	s.mu.Unlock()
+}
+
+// dfs explores below the sequence seq (whose last element is not applied
+// yet) from the state parent.
+func (s *search) dfs(ctx context.Context, parent pair, seq []int, seen map[uint64]int) {
+	if ctx.Err() != nil {
+		return
+	}
+	pr := parent.clone()
+	v, ok := s.apply(pr, seq[len(seq)-1])
+	if !ok {
+		return
+	}
+	if s.opt.Progress != nil && s.states.Load()%4096 == 0 {
+		s.opt.Progress(s.states.Load(), s.findings.Load())
+	}
+	if v != "" {
+		s.record(seq, v)
+		return // a shorter prefix already shows it; deeper ones add nothing new
+	}
+	if len(seq) >= s.opt.Depth {
+		return
+	}
+	h := pr.hash()
+	if d, ok := seen[h]; ok && d <= len(seq) {
+		s.dedup.Add(1)
+		return
+	}
+	seen[h] = len(seq)
+	for i := range s.w.Ops {
+		s.dfs(ctx, pr, append(seq, i), seen)
+	}
+}
+
+// walk runs one random sequence and records its first bad prefix.
+func (s *search) walk(root pair, seq []int) {
+	pr := root.clone()
+	for n, i := range seq {
+		v, ok := s.apply(pr, i)
+		if !ok {
+			return
+		}
+		if v != "" {
+			s.record(seq[:n+1], v)
+			return
+		}
+	}
+}
+
+// replay runs seq with causes and returns the hook calls of its last op.
+func (s *search) replay(seq []int) (pair, []scenarios.HookCall, []scenarios.HookCall, error) {
+	mk := func(p *cache.Profile) (*scenarios.Runner, int, error) {
+		r, err := scenarios.NewRunner(s.prelude, p, false)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, st := range s.prelude.Steps {
+			if err := r.Step(st); err != nil {
+				return nil, 0, err
+			}
+		}
+		last := 0
+		for n, i := range seq {
+			if n == len(seq)-1 {
+				last = len(r.Result().Steps)
+			}
+			for _, st := range s.w.Ops[i].steps {
+				if err := r.Step(st); err != nil {
+					return nil, 0, err
+				}
+			}
+		}
+		return r, last, nil
+	}
+	a, la, err := mk(s.p)
+	if err != nil {
+		return pair{}, nil, nil, err
+	}
+	var hb []scenarios.HookCall
+	pr := pair{a: a}
+	if s.q != nil {
+		b, lb, err := mk(s.q)
+		if err != nil {
+			return pair{}, nil, nil, err
+		}
+		pr.b = b
+		hb = b.Result().Steps[lb:]
+	}
+	return pr, a.Result().Steps[la:], hb, nil
+}
+
+var numbers = regexp.MustCompile(`[0-9a-f]{6,}|\d+`)
+
+// group abstracts a cause: values and inode numbers become N.
+func group(verdict, hook, cause string) string {
+	c := cause
+	if i := strings.Index(c, " -- "); i >= 0 {
+		c = c[:i]
+	}
+	return verdict + " " + hook + ": " + numbers.ReplaceAllString(c, "N")
+}
+
+// bad reports whether seq still ends in the given verdict, and its group.
+func (s *search) bad(seq []int, verdict string) (string, string, string, bool) {
+	_, ha, hb, err := s.replay(seq)
+	if err != nil {
+		return "", "", "", false
+	}
+	if s.q != nil {
+		if verdicts(ha) == verdicts(hb) {
+			return "", "", "", false
+		}
+		var c []string
+		for i := range ha {
+			if i < len(hb) && ha[i].Verdict != hb[i].Verdict {
+				return group("differs", ha[i].Hook, s.p.Name+" "+ha[i].Verdict+" vs "+s.q.Name+" "+hb[i].Verdict+": "+ha[i].Cause), ha[i].Cause + " | " + hb[i].Cause, ha[i].Hook, true
+			}
+			c = append(c, ha[i].Verdict)
+		}
+		return group("differs", "", strings.Join(c, ",")), "", "", true
+	}
+	for _, h := range ha {
+		if h.Verdict == verdict {
+			return group(verdict, h.Hook, h.Cause), h.Cause, h.Hook, true
+		}
+	}
+	return "", "", "", false
+}
+
+// shrink removes operations one at a time while the same group persists.
+func (s *search) shrink(seq []int, verdict, grp string) []int {
+	cur := append([]int(nil), seq...)
+	for changed := true; changed; {
+		changed = false
+		for i := 0; i < len(cur)-1; i++ {
+			cand := append(append([]int(nil), cur[:i]...), cur[i+1:]...)
+			if g, _, _, ok := s.bad(cand, verdict); ok && g == grp {
+				cur, changed = cand, true
+				break
+			}
+		}
+	}
+	return cur
+}
+
+func (s *search) finish() []Finding {
+	keys := make([]string, 0, len(s.found))
+	for k := range s.found {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := s.found[keys[i]], s.found[keys[j]]
+		if len(a.seq) != len(b.seq) {
+			return len(a.seq) < len(b.seq)
+		}
+		return keys[i] < keys[j]
+	})
+	groups := map[string]*Finding{}
+	var order []string
+	for _, k := range keys {
+		r := s.found[k]
+		g, _, _, ok := s.bad(r.seq, r.verdict)
+		if !ok {
+			continue
+		}
+		if f, ok := groups[g]; ok {
+			f.Hits++
+			continue
+		}
+		min := s.shrink(r.seq, r.verdict, g)
+		_, cause, hook, _ := s.bad(min, r.verdict)
+		f := &Finding{Verdict: r.verdict, Group: g, Cause: cause, Hook: hook, Hits: 1, Profiles: []string{s.p.Name}}
+		if s.q != nil {
+			f.Profiles = append(f.Profiles, s.q.Name)
+		}
+		for _, i := range min {
+			f.Ops = append(f.Ops, s.w.Ops[i].Name)
+		}
+		groups[g] = f
+		order = append(order, g)
+	}
+	out := make([]Finding, 0, len(order))
+	for _, g := range order {
+		out = append(out, *groups[g])
+	}
+	rank := map[string]int{scenarios.Missed: 0, "differs": 1, scenarios.Excessive: 2}
+	sort.SliceStable(out, func(i, j int) bool {
+		if rank[out[i].Verdict] != rank[out[j].Verdict] {
+			return rank[out[i].Verdict] < rank[out[j].Verdict]
+		}
+		if len(out[i].Ops) != len(out[j].Ops) {
+			return len(out[i].Ops) < len(out[j].Ops)
+		}
+		return out[i].Group < out[j].Group
+	})
+	return out
+}
+
+// Scenario renders a finding as a scenario file.
+func (w World) Scenario(f Finding, name string) string {
+	var b strings.Builder
+	pre := strings.Replace(w.Prelude, "name: explore", "name: "+name, 1)
+	b.WriteString(pre)
+	fmt.Fprintf(&b, "# found by imasim explore under %s: %s\n", strings.Join(f.Profiles, " vs "), f.Group)
+	byName := map[string]Op{}
+	for _, o := range w.Ops {
+		byName[o.Name] = o
+	}
+	for _, n := range f.Ops {
+		fmt.Fprintf(&b, "# op %s\n", n)
+		for _, l := range byName[n].Lines {
+			b.WriteString(l + "\n")
+		}
+	}
+	b.WriteString("\nexpect no missed\nexpect no excessive\n")
+	return b.String()
+}
