@@ -289,6 +289,9 @@ func (e *exporter) step(st Step) error {
 		e.line("rm -f %s", p(a[0]))
 	case "sync":
 		e.line("sync")
+	case "drop_caches":
+		// Host-wide, as on a real machine: evicts clean inodes (and their iints).
+		e.line("sync && echo 3 >/proc/sys/vm/drop_caches")
 	case "sleep":
 		ns, _ := ParseDuration(a[0])
 		e.line("sleep_ns %d", ns)

@@ -161,3 +161,26 @@ func TestExportRunsAsRoot(t *testing.T) {
 	require.Len(t, ents, 1, "work directory left behind: %v", ents)
 	assert.Equal(t, "xfs-overlay.sh", ents[0].Name())
 }
+
+// Every step operation of the format has a shell form.
+func TestExportCoversEveryOp(t *testing.T) {
+	for _, op := range OpNames() {
+		e := &exporter{s: &Scenario{Name: "x"}, handles: map[string]int{"%h": 1}}
+		st := Step{Op: op, Opts: map[string]string{}, Args: []string{"/a", "b", "c"}}
+		switch op {
+		case "fs":
+			st.Args = []string{"xfs", "/m"}
+		case "overlay":
+			st.Args, st.Opts = []string{"/o"}, map[string]string{"lower": "/l"}
+		case "open":
+			st.Args = []string{"%g", "/a", "r"}
+		case "read", "close":
+			st.Args = []string{"%h"}
+		case "mmap":
+			st.Args = []string{"%h", "exec"}
+		case "sleep":
+			st.Args = []string{"10ms"}
+		}
+		assert.NoError(t, e.step(st), op)
+	}
+}
