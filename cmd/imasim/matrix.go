@@ -5,21 +5,38 @@ import (
 	"fmt"
 	"io"
 
+	ltpcompat "github.com/imasim/imasim/ltp-compat"
 	"github.com/imasim/imasim/scenarios"
 )
 
-// matrixFormats are the --format values of imasim matrix. The CI formats
-// are rendered by matrixCI.
-var matrixFormats = []string{"text", "json", "markdown", "ltp", "kirk-json", "junit", "ktap"}
+// matrixFormats are the --format values of imasim matrix; the CI formats
+// (ltp, kirk-json, junit, ktap) are written through package ltpcompat.
+var matrixFormats = append([]string{"text", "json", "markdown"}, ciFormats...)
 
-// matrixCI renders the CI formats (ltp, kirk-json, junit, ktap) from the
-// matrix's test cases (scenarios.Matrix.Cases: one case per scenario ×
-// profile, expect lines as subtests). Hook for the ltp-compat package:
-// convert []scenarios.MatrixCase into its report and call its writer here.
-// It returns false when the format is not available in this build.
-func matrixCI(format string, w io.Writer, cases []scenarios.MatrixCase) (bool, error) {
-	_, _, _ = format, w, cases
-	return false, nil
+// matrixCases turns the matrix into CI test cases: one per scenario ×
+// profile, the expect lines as informational subtests (they state correct
+// kernel behaviour; a simulated cell fails only through --fail-on).
+func matrixCases(cases []scenarios.MatrixCase) []ltpcompat.Case {
+	var out []ltpcompat.Case
+	for _, mc := range cases {
+		c := ltpcompat.Case{Name: mc.Name, Message: mc.Message,
+			Args: []string{"matrix", "--scenarios", mc.Scenario, "--profiles", mc.Profile}}
+		switch mc.Status {
+		case "skip":
+			c.Status = ltpcompat.Conf
+		case "fail":
+			c.Status = ltpcompat.Fail
+		}
+		for _, x := range mc.Expects {
+			msg := "holds in the model (got " + x.Got + ")"
+			if !x.OK {
+				msg = "model predicts a kernel of this era breaks it (got " + x.Got + ")"
+			}
+			c.Subtests = append(c.Subtests, ltpcompat.Subtest{Name: x.Text, Message: msg})
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -130,12 +147,15 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case "text":
 		err = m.WriteText(stdout, scenarios.TextOptions{Color: color})
 	default:
-		var done bool
-		done, err = matrixCI(ff, stdout, m.Cases(failSet))
-		if err == nil && !done {
-			fmt.Fprintf(stderr, "imasim matrix: --format %s is not available in this build yet (ltp-compat)\n", ff)
-			return exitCannot
+		ours := exitOK
+		if m.Failing(failSet) {
+			ours = exitFail
 		}
+		code, err := writeCI(stdout, ff, "matrix", matrixCases(m.Cases(failSet)), ours)
+		if err != nil {
+			return fail("writing output: %v", err)
+		}
+		return code
 	}
 	if err != nil {
 		return fail("writing output: %v", err)

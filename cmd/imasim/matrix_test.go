@@ -29,7 +29,10 @@ func TestMatrixExitCodes(t *testing.T) {
 		{"unknown scenario", []string{"matrix", "--scenarios", "nope"}, 2, "", "unknown scenario"},
 		{"bad fail-on", []string{"matrix", "--fail-on", "bad"}, 2, "", "--fail-on"},
 		{"stray argument", []string{"matrix", "xfs-write"}, 2, "", "usage"},
-		{"CI format hook", []string{"matrix", "--scenarios", "xfs-write", "--format", "junit"}, 32, "", "not available"},
+		{"junit", []string{"matrix", "--scenarios", "xfs-write", "--format", "junit"}, 0, `<testcase name="xfs-write/7.1"`, ""},
+		{"ktap fail-on", []string{"matrix", "--scenarios", "xfs-write", "--profiles", "7.1", "--format", "ktap", "--fail-on", "missed"}, 1, "not ok 1 xfs-write/7.1", ""},
+		{"ltp n/a", []string{"matrix", "--scenarios", "execve-check-toctou", "--profiles", "6.12", "--format", "ltp"}, 32, "imasim_matrix 1 TCONF: execve-check-toctou/6.12", ""},
+		{"kirk-json", []string{"matrix", "--scenarios", "xfs-overlay", "--profiles", "6.12", "--format", "kirk-json"}, 0, `"test_fqn": "xfs-overlay/6.12"`, ""},
 		{"bad format", []string{"matrix", "--format", "yaml"}, 2, "", "unknown --format"},
 		{"n/a", []string{"matrix", "--scenarios", "execve-check-toctou", "--profiles", "6.12,7.1"}, 0, "n/a", ""},
 	}
