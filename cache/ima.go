@@ -223,7 +223,9 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	real := f.RealInode()
 	if m.P.Stacked != StackedNone && real.ID() != inode.ID() && h.Actions&DoMask != 0 && iint.Flags&DoneMask != 0 {
 		changed, how := m.stackedChanged(f, iint, real)
-		if real.IVersionStale() && iint.versionOf != real.ID() && m.P.Stacked == StackedIVersion {
+		dev, ino := real.DevIno()
+		valueDecides := real.IsIVersion() && dev == iint.Dev && ino == iint.Ino
+		if valueDecides && real.IVersionStale() && iint.versionOf != real.ID() && m.P.Stacked == StackedIVersion {
 			out.Indeterminate = m.sayf("real %s never had i_version initialised (recycled inode memory): 0 as assumed gives %s, a stale value re-evaluates", real.ID(), map[bool]string{true: "re-evaluation", false: "no re-evaluation"}[changed])
 		}
 		if changed {

@@ -627,6 +627,13 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	for _, v := range out.Violation {
 		e.violation(st, f, v)
 	}
+	if out.Evaluated {
+		// IMA hashes through the kernel read path, which updates atime
+		// (Linux v6.12: ima_crypto.c:ima_calc_file_hash -> __kernel_read ->
+		// file_accessed); overlay lowers are opened O_NOATIME. On XFS a
+		// queried i_version moves with it (real 6.1/6.12 confirm).
+		e.w.Read(f)
+	}
 	if actions == 0 {
 		return
 	}
