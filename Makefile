@@ -1,4 +1,6 @@
 # imasim — see README.md
+# Debian's golang-go is too old (go.mod wants 1.26): prefer /usr/local/go.
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO      ?= go
 BIN     := bin/imasim
 PKGS    := ./...
@@ -19,8 +21,8 @@ run: build
 test: fmt-check vet
 	$(GO) test -count=1 $(PKGS)
 	@if [ -n "$$($(GO) env CC)" ] && command -v $$($(GO) env CC) >/dev/null && [ -f /usr/include/openssl/evp.h ]; then \
-		echo "== go test -tags tpmsim ./tpm/..."; \
-		$(GO) test -count=1 -tags tpmsim ./tpm/...; \
+		echo "== go vet + go test -tags tpmsim (TPM simulator)"; \
+		$(GO) vet -tags tpmsim ./... && $(GO) test -count=1 -tags tpmsim ./tpm/... ./cmd/...; \
 	else echo "SKIP -tags tpmsim tests: need gcc and libssl-dev"; fi
 
 test-short:
@@ -30,6 +32,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 fmt-check:
+	@command -v gofmt >/dev/null || { echo "gofmt not found (install Go 1.26 at /usr/local/go)"; exit 1; }
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 

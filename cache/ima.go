@@ -223,7 +223,9 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	real := f.RealInode()
 	if m.P.Stacked != StackedNone && real.ID() != inode.ID() && h.Actions&DoMask != 0 && iint.Flags&DoneMask != 0 {
 		changed, how := m.stackedChanged(f, iint, real)
-		if real.IVersionStale() && iint.versionOf != real.ID() && m.P.Stacked == StackedIVersion {
+		dev, ino := real.DevIno()
+		valueDecides := real.IsIVersion() && dev == iint.Dev && ino == iint.Ino
+		if valueDecides && real.IVersionStale() && iint.versionOf != real.ID() && m.P.Stacked == StackedIVersion {
 			out.Indeterminate = m.sayf("real %s never had i_version initialised (recycled inode memory): 0 as assumed gives %s, a stale value re-evaluates", real.ID(), map[bool]string{true: "re-evaluation", false: "no re-evaluation"}[changed])
 		}
 		if changed {
@@ -362,6 +364,24 @@ func (m *IMA) stackedChanged(f File, iint *IInt, real Inode) (bool, string) {
 		}
 		return false, m.sayf("inode_eq_iversion(real %s, %d) true", real.ID(), iint.Version)
 	}
+}
+
+// Truncate models IMA's truncate hooks (Linux v7.2 and v6.12.105+:
+// security/integrity/ima/ima_main.c:ima_path_truncate, ima_file_truncate ->
+// ima_reset_action_flags). It reports whether the flags were cleared.
+func (m *IMA) Truncate(inode Inode) bool {
+	if !m.P.TruncateResets {
+		return false
+	}
+	iint := m.iints[inode.ID()]
+	if iint == nil {
+		return false
+	}
+	iint.Flags &^= DoneMask
+	iint.MeasuredPCRs = 0
+	iint.resetCause = "truncate hook (ima_reset_action_flags) -> IMA_DONE_MASK cleared"
+	iint.keepCause = ""
+	return true
 }
 
 // LastWriter models ima_file_free -> ima_check_last_writer for a file

@@ -78,6 +78,9 @@ func ReadObserved(s *Scenario, log io.Reader, list io.Reader, root string) (*Obs
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading log: %w", err)
 	}
+	if st := sc.Stats(); st.Recognized == 0 {
+		return nil, fmt.Errorf("no line in a known log form (dmesg/kmsg, audit.log, ausearch -i, journalctl -o json): %d lines read", st.Lines)
+	}
 	ob.Loss = sc.Loss()
 	if k, ok := sc.Kernel(); ok {
 		ob.Kernel = k.Upstream
@@ -94,7 +97,7 @@ func ReadObserved(s *Scenario, log io.Reader, list io.Reader, root string) (*Obs
 	if list != nil {
 		l, err := measure.ReadList(list, measure.ReadOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("reading measurement list: %w", err)
+			return nil, &ListError{err}
 		}
 		ob.Measurements = 0
 		for _, e := range l.Entries {
@@ -106,6 +109,12 @@ func ReadObserved(s *Scenario, log io.Reader, list io.Reader, root string) (*Obs
 	}
 	return ob, nil
 }
+
+// ListError wraps a measurement-list error, so callers name the list file.
+type ListError struct{ Err error }
+
+func (e *ListError) Error() string { return "reading measurement list: " + e.Err.Error() }
+func (e *ListError) Unwrap() error { return e.Err }
 
 func markerLine(m string) (int, bool) {
 	i := strings.Index(m, "line=")

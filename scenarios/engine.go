@@ -405,6 +405,10 @@ func (e *engine) step(st Step) error {
 		return nil
 	case "truncate":
 		n, _ := strconv.Atoi(a[1])
+		// security_path_truncate runs before the size changes.
+		if ino, err := e.w.Lookup(a[0]); err == nil {
+			e.ima.Truncate(ino)
+		}
 		return e.w.Truncate(a[0], n)
 	case "copy":
 		src, err := e.w.Lookup(a[0])
@@ -521,9 +525,15 @@ func (e *engine) mountpoint(p string) error {
 // open runs open(2) and IMA's FILE_CHECK hook
 // (Linux v6.12: fs/namei.c:do_open -> ima_file_check).
 func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32) (*vfs.File, error) {
+	_, existed := e.w.Lookup(p)
 	f, err := e.w.Open(p, fl, uid, gid)
 	if err != nil {
 		return nil, err
+	}
+	// O_TRUNC on an existing file: handle_truncate -> security_file_truncate
+	// (Linux v6.12: fs/namei.c:do_open, after ima_file_check).
+	if fl.Trunc && existed == nil {
+		defer e.ima.Truncate(f.Inode)
 	}
 	var mask policy.Mask
 	if fl.Read {
@@ -616,6 +626,13 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 		MustMeasure: actions&cache.FlagMeasure != 0, Readonly: !f.Flags.Write}, func() []byte { return truth })
 	for _, v := range out.Violation {
 		e.violation(st, f, v)
+	}
+	if out.Evaluated {
+		// IMA hashes through the kernel read path, which updates atime
+		// (Linux v6.12: ima_crypto.c:ima_calc_file_hash -> __kernel_read ->
+		// file_accessed); overlay lowers are opened O_NOATIME. On XFS a
+		// queried i_version moves with it (real 6.1/6.12 confirm).
+		e.w.Read(f)
 	}
 	if actions == 0 {
 		return

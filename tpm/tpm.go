@@ -263,3 +263,7 @@ func pickBanks(backend string, allocated, want []crypto.Hash) ([]crypto.Hash, er
 	}
 	return slices.Clone(want), nil
 }
+
+// ErrNoSimulator is returned when opening the simulator in a build without
+// it (defined in every build so callers can test for it).
+var ErrNoSimulator = errors.New("tpm simulator: not in this build; rebuild with -tags tpmsim (needs cgo and libssl-dev)")

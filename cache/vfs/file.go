@@ -3,6 +3,7 @@ package vfs
 import (
 	"fmt"
 	"path"
+	"strings"
 )
 
 // OpenFlags describe an open(2).
@@ -202,6 +203,11 @@ func (w *World) Touch(p string) error {
 
 // Setxattr sets an extended attribute.
 func (w *World) Setxattr(p, name, value string) error {
+	if ino, err := w.Lookup(p); err == nil {
+		if r := w.RealInode(ino); r.SB.Model.NoUserXattrs && strings.HasPrefix(name, "user.") {
+			return fmt.Errorf("setxattr %s %s: operation not supported (%s has no user.* xattrs)", p, name, r.SB.Model.Name)
+		}
+	}
 	i, err := w.metaTarget(p)
 	if err != nil {
 		return err

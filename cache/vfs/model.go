@@ -63,6 +63,8 @@ type Model struct {
 	RenameForces bool
 	// XattrForces: setxattr forces a bump.
 	XattrForces bool
+	// NoUserXattrs: user.* xattrs are refused (tmpfs before 6.6).
+	NoUserXattrs bool
 	// AtimeBumpsQueried: an atime-only update bumps i_version when QUERIED.
 	AtimeBumpsQueried bool
 	// RemountClearsIVersion: this fs type's remount code can drop
@@ -151,6 +153,8 @@ func Models() map[string]*Model {
 			CreateStale: true,
 			// Linux v6.1: mm/shmem.c:shmem_reconfigure drops SB_I_VERSION (MS_RMT_MASK).
 			RemountClearsIVersion: true,
+			// Linux v6.1: mm/shmem.c:shmem_xattr_handlers has no user handler (6.6 added it).
+			NoUserXattrs: true,
 		},
 		{
 			Name: "tmpfs", Type: "tmpfs", Magic: MagicTmpfs,

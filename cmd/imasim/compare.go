@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/imasim/imasim/cache"
@@ -63,7 +65,12 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	ob, err := scenarios.ReadObserved(s, log, list, *root)
 	if err != nil {
-		fmt.Fprintf(stderr, "imasim compare: %s: %v\n", *logf, err)
+		where := *logf
+		var le *scenarios.ListError
+		if errors.As(err, &le) {
+			where = *listf
+		}
+		fmt.Fprintf(stderr, "imasim compare: %s: %v\n", where, err)
 		return exitUsage
 	}
 	// The profile to judge against.
@@ -88,6 +95,8 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	} else if judge, err = cache.LoadProfile(*prof); err != nil {
 		fmt.Fprintln(stderr, "imasim compare:", err)
 		return exitUsage
+	} else {
+		why = "--profile " + *prof
 	}
 	// Every built-in's prediction, to name the ones the log is consistent with.
 	var consistent []string
@@ -122,20 +131,27 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	lossy := ob.Loss.Lossy() && !*force
 	code = exitOK
 	verdict := ""
+	// The scenario's expect lines state correct IMA behaviour: a real
+	// kernel that breaks one fails, whatever the model predicted.
+	broken := brokenExpects(s, ob)
+	expects := "the log satisfies the scenario's expect lines"
+	if len(broken) > 0 {
+		expects = "the kernel breaks the scenario's expect lines: " + strings.Join(broken, "; ")
+	}
 	switch {
 	case lossy:
 		code, verdict = exitInconcl, "inconclusive: the log shows evidence of lost audit records; counts may be short (use a log from auditd or printk_ratelimit=0, or --force)"
 	case judged != nil && judged.Agree:
-		verdict = fmt.Sprintf("the log agrees with the model of %s (%s)", judge.Name, why)
+		verdict = fmt.Sprintf("the log agrees with the model of %s (%s); %s", judge.Name, why, expects)
+		if len(broken) > 0 {
+			code = exitFail
+		}
 	case judged != nil:
-		code, verdict = exitFail, fmt.Sprintf("the log DISAGREES with the model of %s (%s): a model defect, or a kernel unlike its profile", judge.Name, why)
+		code, verdict = exitFail, fmt.Sprintf("the log DISAGREES with the model of %s (%s): a model defect, or a kernel unlike its profile; %s", judge.Name, why, expects)
 	default:
-		// No profile: judge by the scenario's expect lines (correct IMA behaviour).
-		broken := brokenExpects(s, ob)
-		if len(broken) == 0 {
-			verdict = "no profile to judge by (the log names no kernel); the log satisfies the scenario's expect lines"
-		} else {
-			code, verdict = exitFail, "no profile to judge by; the log breaks: "+strings.Join(broken, "; ")
+		verdict = "no profile to judge by (the log names no kernel; give --profile or --kernel-version); " + expects
+		if len(broken) > 0 {
+			code = exitFail
 		}
 	}
 	switch {
@@ -245,8 +261,15 @@ func writeCompareText(w io.Writer, s *scenarios.Scenario, ob *scenarios.Observed
 			fmt.Fprintln(w, "  (the log has no imasim-step markers: records are compared per file, not per step)")
 		}
 	} else {
+		var ps []string
 		for p, n := range ob.Audit {
-			fmt.Fprintf(w, "%-40s %7s %9d\n", p, "-", n)
+			if n > 0 {
+				ps = append(ps, p)
+			}
+		}
+		sort.Strings(ps)
+		for _, p := range ps {
+			fmt.Fprintf(w, "%-40s %7s %9d\n", p, "-", ob.Audit[p])
 		}
 	}
 	_ = res
@@ -256,8 +279,10 @@ func writeCompareText(w io.Writer, s *scenarios.Scenario, ob *scenarios.Observed
 			fmt.Fprintf(w, "  line %d: %s\n", e.Line, e.String())
 		}
 	}
-	if len(consistent) > 0 {
-		fmt.Fprintf(w, "\nthe log is consistent with: %s (behaves like %s)\n", strings.Join(consistent, ", "), consistent[0])
+	if len(consistent) == 1 {
+		fmt.Fprintf(w, "\nthe log behaves like %s\n", consistent[0])
+	} else if len(consistent) > 1 {
+		fmt.Fprintf(w, "\nthe log is consistent with each of: %s\n", strings.Join(consistent, ", "))
 	} else {
 		fmt.Fprintln(w, "\nthe log is consistent with no built-in profile")
 	}

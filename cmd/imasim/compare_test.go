@@ -43,11 +43,13 @@ func TestCompare(t *testing.T) {
 		code    int
 		contain string
 	}{
-		{"6.13 log agrees with 6.13", "6.13.2", 3, nil, exitOK, "agrees with the model of 6.13"},
+		// The model is right about 6.13, and the kernel still breaks the
+		// scenario's expect line (correct IMA behaviour): exit 1.
+		{"6.13 log agrees with 6.13 and breaks the expect", "6.13.2", 3, nil, exitFail, "agrees with the model of 6.13 (kernel 6.13.2 from the log); the kernel breaks"},
 		{"6.12 log agrees", "6.12.107+deb13-cloud-amd64", 1, nil, exitOK, "agrees with the model of 6.12"},
 		{"6.12 kernel behaving like 6.13 disagrees", "6.12.107+deb13-cloud-amd64", 3, nil, exitFail, "DISAGREES with the model of 6.12"},
-		{"explicit profile", "", 3, []string{"--profile", "6.13"}, exitOK, "agrees"},
-		{"no version: judge by expects", "", 3, nil, exitFail, "the log breaks: expect audit /ovl/test_prog 1 (observed 3)"},
+		{"explicit profile", "", 1, []string{"--profile", "7.1"}, exitOK, "agrees with the model of 7.1 (--profile 7.1)"},
+		{"no version: judge by expects", "", 3, nil, exitFail, "breaks the scenario's expect lines: expect audit /ovl/test_prog 1 (observed 3)"},
 		{"no version: expects hold", "", 1, nil, exitOK, "satisfies the scenario's expect lines"},
 	}
 	for _, c := range cases {
@@ -76,7 +78,7 @@ func TestCompareConsistentProfiles(t *testing.T) {
 func TestCompareMarkersPerStep(t *testing.T) {
 	log := dmesgLog(t, "6.13.1", "/ovl/test_prog", 3, []int{14, 15, 16})
 	code, out, _ := imasim("compare", "xfs-overlay", "--log", log, "--json")
-	require.Equal(t, exitOK, code, out)
+	require.Equal(t, exitFail, code, "agrees with 6.13, breaks the expect line: %s", out)
 	var doc struct {
 		Comparison struct {
 			Steps []struct {
@@ -119,5 +121,10 @@ func TestCompareBadInput(t *testing.T) {
 	log := dmesgLog(t, "", "/ovl/test_prog", 1, nil)
 	code, _, errs = imasim("compare", "xfs-overlay", "--log", log, "--list", bad)
 	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, errs, "measurement list")
+	assert.Contains(t, errs, bad+": reading measurement list")
+	junk := filepath.Join(t.TempDir(), "junk")
+	require.NoError(t, os.WriteFile(junk, []byte("\x00\x01 not a log at all\n"), 0o644))
+	code, _, errs = imasim("compare", "xfs-overlay", "--log", junk)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, "no line in a known log form")
 }

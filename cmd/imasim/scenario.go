@@ -26,12 +26,14 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			return scenarioList(args[1:], stdout, stderr)
 		case "show":
 			return scenarioShow(args[1:], stdout, stderr)
+		case "export":
+			return scenarioExport(args[1:], stdout, stderr)
 		case "run":
 			args = args[1:]
 		}
 	}
 	fs := newFlags("scenario", "scenario [run] NAME|FILE [--profile NAME[,NAME]|PATH|auto] [--format text|json]\n"+
-		"       imasim scenario list\n       imasim scenario show NAME", stderr)
+		"       imasim scenario list\n       imasim scenario show NAME\n       imasim scenario export NAME|FILE --sh [-o FILE] [--load-policy]", stderr)
 	prof := fs.String("profile", "", "profiles to run: names, paths, or auto (default: every built-in)")
 	fs.StringVar(prof, "profiles", "", "alias of --profile")
 	kver := fs.String("kernel-version", "", "kernel version for --profile auto (default: uname -r)")
