@@ -50,7 +50,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	lock := fs.String("lock", "", "kernels.lock to use (default: nearest ./kernels.lock upwards, else built in)")
 	prof := fs.String("profile", "auto", "model profile to compare with (auto: by the kernel's version)")
 	accel := fs.String("accel", "tcg", "QEMU accelerator: tcg or kvm (falls back to tcg)")
-	cpu := fs.String("cpu", "", "QEMU -cpu model (default: QEMU's; max is faster under tcg but enables la57)")
+	cpu := fs.String("cpu", "", "QEMU -cpu model (default under tcg: qemu64,-cx16; see scenarios/vm/boot.go)")
 	agent := fs.String("agent", "", "static imasim binary to run in the guest (default: this one)")
 	busybox := fs.String("busybox", "/bin/busybox", "static busybox for the initramfs")
 	jobs := fs.Int("jobs", runtime.NumCPU(), "kernels booted in parallel (one VM per core)")
