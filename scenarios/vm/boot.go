@@ -41,11 +41,9 @@ type Options struct {
 	Verbose bool   // print the QEMU command, the console
 	Log     io.Writer
 	Settle  time.Duration
-	// Retries is how often a boot whose kernel crashed is repeated. Debian
-	// 6.12.107 double-faults in __kmalloc_noprof in roughly one TCG boot of
-	// three on this project's machines (during ACPI probing too, before the
-	// agent runs), so the CLI retries a crashed boot twice; every crash is
-	// still reported.
+	// Retries is how often a boot whose kernel crashed is repeated (every
+	// crash is still reported). Kernel crashes under TCG are not always the
+	// kernel's fault: see the -cx16 note in boot.
 	Retries int
 }
 

@@ -14,9 +14,8 @@
 //
 // Known limitations: files carry no security.ima signatures, so with an
 // appraise rule the kernel (ima_appraise=enforce) denies the exec; such
-// scenarios fail in the guest. Debian 6.12.107 oopses (double fault in kmalloc, also
-// during ACPI probing before any scenario step) in roughly one boot of
-// three under QEMU 7.2 TCG on this project's machines, with any -cpu
-// model; 6.1 and 7.2 never did. A crashed boot is reported and retried
-// (Options.Retries).
+// scenarios fail in the guest. Debian 6.12.107 double-faults in SLUB's
+// cmpxchg16b fast path in about one TCG boot of three under QEMU 7.2
+// unless the CPU model lacks cx16, so TCG boots use -cpu qemu64,-cx16; a
+// crashed boot is still reported and retried (Options.Retries).
 package vm
