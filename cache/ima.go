@@ -252,7 +252,7 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 		} else if real.ID() == inode.ID() {
 			c += "; not stacked: only the last writer can clear the flags"
 			if iint.keepCause != "" {
-				c += " (" + iint.keepCause + ")"
+				c += "; " + iint.keepCause
 			}
 		}
 		out.Cause = c
@@ -471,7 +471,7 @@ func (m *IMA) writerChanged(f File, iint *IInt, inode Inode) (bool, string) {
 
 func notBumped(i Inode) string {
 	if !i.Queried() {
-		return ": i_version never queried since it was read, so the writes did not bump it (bumps only when forced or QUERIED)"
+		return ": the cached value was read without setting QUERIED (peek, or a query the filesystem's own bump cleared) and nothing queried it since, so the writes did not bump i_version (it moves only when forced, e.g. XFS core-inode logging at writeback, chmod, truncate, or when QUERIED)"
 	}
 	return ""
 }

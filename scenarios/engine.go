@@ -643,11 +643,12 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	case out.Indeterminate != "":
 		verdict = Indeterminate
 		cause += " -- indeterminate: " + out.Indeterminate
+	case out.Evaluated && seen && bytes.Equal(before, truth) && out.First:
+		// The inode was evicted: its iint went with it. Re-evaluating is
+		// the design, not a cache decision (Linux: ima_inode_free).
+		cause = "new iint (the inode was evicted and read back; IMA's cache went with it, so re-evaluating is by design): " + cause
 	case out.Evaluated && seen && bytes.Equal(before, truth):
 		verdict = Excessive
-		if out.First {
-			cause = "new iint (the inode was evicted and read back, IMA forgot it): " + cause
-		}
 		cause += " -- content unchanged since the last evaluation"
 	case !out.Evaluated && out.Digest != nil && !bytes.Equal(out.Digest, truth):
 		verdict = Missed

@@ -68,7 +68,7 @@ func TestXFSWriteMissedOn71(t *testing.T) {
 	// The causal chain comes from the mechanisms: peek at collect, no
 	// QUERIED, so the write did not bump, so the last writer kept flags.
 	assert.Contains(t, missed.Cause, "inode_eq_iversion")
-	assert.Contains(t, missed.Cause, "never queried")
+	assert.Contains(t, missed.Cause, "peek")
 	assert.Equal(t, 1, r.AuditRecords["/mnt/test_prog"])
 
 	for _, p := range []string{"6.1-stable", "6.12", "6.13", "fix-v2"} {
