@@ -8,11 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"maps"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/cache/vfs"
@@ -105,10 +106,45 @@ type engine struct {
 	res     *Result
 	listed  map[string]bool // template hash + pcr, for dedup
 	// lastEval: content each path had when IMA last hashed it through
-	// that path — the ground truth for "excessive".
-	lastEval map[string][]byte
+	// that path — the ground truth for "excessive". Sorted by path.
+	lastEval []evaluated
 	pid      int
 	quiet    bool
+	// decisions caches policy decisions; shared by clones.
+	decisions *decisionCache
+	cf        vfsFile // reused by file() so hooks do not allocate
+}
+
+// evaluated is the content a path had when IMA last hashed it.
+type evaluated struct {
+	path  string
+	truth []byte
+}
+
+// lastEvaluated returns the content p had at its last evaluation.
+func (e *engine) lastEvaluated(p string) ([]byte, bool) {
+	for _, le := range e.lastEval {
+		if le.path == p {
+			return le.truth, true
+		}
+	}
+	return nil, false
+}
+
+// setEvaluated records p's content at an evaluation, keeping the list
+// sorted. The slice is replaced, never written in place: clones share it.
+func (e *engine) setEvaluated(p string, truth []byte) {
+	k := 0
+	for k < len(e.lastEval) && e.lastEval[k].path < p {
+		k++
+	}
+	n := make([]evaluated, 0, len(e.lastEval)+1)
+	n = append(n, e.lastEval[:k]...)
+	n = append(n, evaluated{p, truth})
+	if k < len(e.lastEval) && e.lastEval[k].path == p {
+		k++
+	}
+	e.lastEval = append(n, e.lastEval[k:]...)
 }
 
 type handle struct {
@@ -171,7 +207,7 @@ func NewRunner(s *Scenario, p *cache.Profile, quiet bool) (*Runner, error) {
 		return nil, err
 	}
 	e := &engine{s: s, p: p, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p), pol: pol,
-		handles: map[string]*handle{}, res: res, listed: map[string]bool{}, lastEval: map[string][]byte{}, pid: 1000, quiet: quiet}
+		handles: map[string]*handle{}, res: res, listed: map[string]bool{}, pid: 1000, quiet: quiet, decisions: &decisionCache{}}
 	e.ima.Quiet = quiet
 	for _, r := range pol.Rules {
 		if r.Action == policy.Measure {
@@ -216,57 +252,113 @@ func (r *Runner) Step(st Step) error {
 // Result is the run so far.
 func (r *Runner) Result() *Result { return r.res }
 
-// Clone copies the whole run state.
+// Clone copies the whole run state. It only reads r, so goroutines may
+// clone one runner at once.
 func (r *Runner) Clone() *Runner {
-	e := *r.e
-	var remap map[*vfs.Inode]*vfs.Inode
-	e.w, remap = r.e.w.Clone()
+	// One allocation for the runner, its engine and its result.
+	b := &struct {
+		r   Runner
+		e   engine
+		res Result
+	}{e: *r.e, res: *r.res}
+	e := &b.e
+	e.w = r.e.w.Clone()
 	e.ima = r.e.ima.Clone()
-	e.handles = make(map[string]*handle, len(r.e.handles))
-	for k, h := range r.e.handles {
-		f := *h.f
-		f.Inode, f.Backing = remap[f.Inode], remap[f.Backing]
-		e.handles[k] = &handle{f: &f, uid: h.uid, gid: h.gid}
+	e.handles = nil // step makes the map when a file is opened
+	if len(r.e.handles) > 0 {
+		e.handles = make(map[string]*handle, len(r.e.handles))
+		for k, h := range r.e.handles {
+			f := *h.f
+			f.Inode, f.Backing = e.w.Translate(r.e.w, f.Inode), e.w.Translate(r.e.w, f.Backing)
+			e.handles[k] = &handle{f: &f, uid: h.uid, gid: h.gid}
+		}
 	}
-	res := *r.res
-	res.AuditRecords = make(map[string]int, len(r.res.AuditRecords))
-	for k, v := range r.res.AuditRecords {
-		res.AuditRecords[k] = v
-	}
+	res := &b.res
+	res.AuditRecords = maps.Clone(r.res.AuditRecords)
 	// Full slice expressions: appends in either copy reallocate, so the
 	// shared prefix is never written twice.
 	res.Steps = r.res.Steps[:len(r.res.Steps):len(r.res.Steps)]
 	res.Audit = r.res.Audit[:len(r.res.Audit):len(r.res.Audit)]
 	res.List = r.res.List[:len(r.res.List):len(r.res.List)]
-	e.res = &res
-	e.listed = make(map[string]bool, len(r.e.listed))
-	for k, v := range r.e.listed {
-		e.listed[k] = v
-	}
-	e.lastEval = make(map[string][]byte, len(r.e.lastEval))
-	for k, v := range r.e.lastEval {
-		e.lastEval[k] = v
-	}
-	return &Runner{e: &e, res: &res}
+	e.res = res
+	e.listed = maps.Clone(r.e.listed)
+	// lastEval is replaced on change, never written in place: share it.
+	b.r = Runner{e: e, res: res}
+	return &b.r
 }
 
 // StateHash folds the model state that can influence later verdicts
 // (world, iint cache, ground truth) into a 64-bit hash.
 func (r *Runner) StateHash() uint64 {
-	h := &vfs.Hasher{H: fnv.New64a()}
-	r.e.w.Hash(h)
-	r.e.ima.Hash(h)
-	keys := make([]string, 0, len(r.e.lastEval))
-	for k := range r.e.lastEval {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		h.S(k)
-		h.S(string(r.e.lastEval[k]))
+	var h vfs.Hasher
+	r.e.w.Hash(&h)
+	r.e.ima.Hash(&h)
+	for _, le := range r.e.lastEval { // sorted by path
+		h.S(le.path)
+		h.S(string(le.truth))
 	}
 	h.U(uint64(len(r.e.handles)))
-	return h.H.Sum64()
+	return h.Sum64()
+}
+
+// decisionCache remembers policy decisions by the attributes the engine
+// passes: the policy is fixed for a run, and a search asks the same few
+// questions millions of times. Readers load an immutable slice; a miss
+// publishes a longer copy.
+type decisionCache struct {
+	list atomic.Pointer[[]decision]
+}
+
+type decisionKey struct {
+	fn             policy.Func
+	mask           policy.Mask
+	uid, gid       uint32
+	fowner, fgroup uint32
+	magic          uint64
+	fsName         string
+}
+
+type decision struct {
+	key     decisionKey
+	actions uint64 // cache.Flag* bits
+	pcr     int
+}
+
+// decide returns the cached decision for k, asking pol on a miss.
+func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) decision {
+	if l := c.list.Load(); l != nil {
+		for _, d := range *l {
+			if d.key == k {
+				return d
+			}
+		}
+	}
+	d := pol.Match(policy.Attrs{Func: k.fn, Mask: k.mask, UID: k.uid, EUID: k.uid, GID: k.gid, EGID: k.gid,
+		FOwner: k.fowner, FGrp: k.fgroup, FSMagic: k.magic, FSName: k.fsName})
+	out := decision{key: k, pcr: d.PCR}
+	if d.Actions&policy.Measure != 0 {
+		out.actions |= cache.FlagMeasure
+	}
+	if d.Actions&policy.Appraise != 0 {
+		out.actions |= cache.FlagAppraise
+	}
+	if d.Actions&policy.Audit != 0 {
+		out.actions |= cache.FlagAudit
+	}
+	if d.Actions&policy.Hash != 0 {
+		out.actions |= cache.FlagHash
+	}
+	for {
+		old := c.list.Load()
+		var l []decision
+		if old != nil {
+			l = append(l, *old...)
+		}
+		l = append(l, out)
+		if c.list.CompareAndSwap(old, &l) {
+			return out
+		}
+	}
 }
 
 func (e *engine) step(st Step) error {
@@ -375,6 +467,9 @@ func (e *engine) step(st Step) error {
 		f, err := e.open(st, a[1], fl, uid, gid)
 		if err != nil {
 			return err
+		}
+		if e.handles == nil {
+			e.handles = map[string]*handle{}
 		}
 		e.handles[a[0]] = &handle{f: f, uid: uid, gid: gid}
 		return nil
@@ -504,35 +599,24 @@ func (e *engine) exec(st Step, p string, uid, gid uint32, check bool) error {
 // hook runs one IMA hook call and classifies it.
 func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid uint32) {
 	ino := f.Inode
-	d := e.pol.Match(policy.Attrs{Func: fn, Mask: mask, UID: uid, EUID: uid, GID: gid, EGID: gid,
-		FOwner: e.w.RealInode(ino).UID, FGrp: e.w.RealInode(ino).GID, FSMagic: ino.SB.Model.Magic, FSName: ino.SB.Model.Type})
-	actions := uint64(0)
-	if d.Actions&policy.Measure != 0 {
-		actions |= cache.FlagMeasure
-	}
-	if d.Actions&policy.Appraise != 0 {
-		actions |= cache.FlagAppraise
-	}
-	if d.Actions&policy.Audit != 0 {
-		actions |= cache.FlagAudit
-	}
-	if d.Actions&policy.Hash != 0 {
-		actions |= cache.FlagHash
-	}
-	pcr := d.PCR
+	real := e.w.RealInode(ino)
+	d := e.decisions.decide(e.pol, decisionKey{fn: fn, mask: mask, uid: uid, gid: gid,
+		fowner: real.UID, fgroup: real.GID, magic: ino.SB.Model.Magic, fsName: ino.SB.Model.Type})
+	actions := d.actions
+	pcr := d.pcr
 	if pcr == 0 {
 		pcr = 10
 	}
 	vc := e.measure && (fn == policy.FileCheck || fn == policy.MmapCheck || fn == policy.MmapCheckReqprot)
 	cf := e.file(f)
-	content := e.w.RealInode(ino).Content
+	content := real.Content
 	var truth []byte
 	if e.quiet {
 		truth = content // the search compares contents; no hashing needed
 	} else {
 		truth = digest(content)
 	}
-	before, seen := e.lastEval[f.Path]
+	before, seen := e.lastEvaluated(f.Path)
 	out := e.ima.Process(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
 		MustMeasure: actions&cache.FlagMeasure != 0, Readonly: !f.Flags.Write}, func() []byte { return truth })
 	for _, v := range out.Violation {
@@ -549,16 +633,21 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 		cause += " -- indeterminate: " + out.Indeterminate
 	case out.Evaluated && seen && bytes.Equal(before, truth):
 		verdict = Excessive
+		if e.quiet {
+			break
+		}
 		if out.First {
 			cause = "new iint (the inode was evicted and read back, IMA forgot it): " + cause
 		}
 		cause += " -- content unchanged since the last evaluation"
 	case !out.Evaluated && out.Digest != nil && !bytes.Equal(out.Digest, truth):
 		verdict = Missed
-		cause += fmt.Sprintf(" -- but content changed: measured %s, now %s", short(out.Digest), short(truth))
+		if !e.quiet {
+			cause += fmt.Sprintf(" -- but content changed: measured %s, now %s", short(out.Digest), short(truth))
+		}
 	}
 	if out.Evaluated {
-		e.lastEval[f.Path] = truth
+		e.setEvaluated(f.Path, truth)
 	}
 	e.record(st, fn.String(), f.Path, out.Evaluated, verdict, cause)
 	if out.Measure {
@@ -676,7 +765,10 @@ type vfsFile struct {
 	f *vfs.File
 }
 
-func (e *engine) file(f *vfs.File) cache.File { return vfsFile{e.w, f} }
+func (e *engine) file(f *vfs.File) cache.File {
+	e.cf = vfsFile{e.w, f}
+	return &e.cf
+}
 
 func (v vfsFile) Inode() cache.Inode     { return v.f.Inode }
 func (v vfsFile) RealInode() cache.Inode { return v.w.RealInode(v.f.Inode) }

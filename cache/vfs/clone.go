@@ -1,48 +1,83 @@
 package vfs
 
-import "sort"
-
-// Clone deep-copies the world. The map tells callers holding inode
-// pointers (open files) where each inode went.
-func (w *World) Clone() (*World, map[*Inode]*Inode) {
-	n := &World{Clock: &Clock{now: w.Clock.now}, mounts: map[string]*Super{}, nextDev: w.nextDev, CookieSupported: w.CookieSupported}
-	remap := map[*Inode]*Inode{}
-	for mnt, sb := range w.mounts {
-		c := *sb
-		c.clock = n.Clock
-		c.files = make(map[string]*Inode, len(sb.files))
-		c.dirs = make(map[string]bool, len(sb.dirs))
-		for k, v := range sb.dirs {
-			c.dirs[k] = v
-		}
-		if sb.ovlInodes != nil {
-			c.ovlInodes = make(map[string]*Inode, len(sb.ovlInodes))
-		}
-		for rel, i := range sb.files {
-			ci := cloneInode(i, &c)
-			c.files[rel] = ci
-			remap[i] = ci
-		}
-		for rel, i := range sb.ovlInodes {
-			ci := cloneInode(i, &c)
-			c.ovlInodes[rel] = ci
-			remap[i] = ci
-		}
-		n.mounts[mnt] = &c
+// Clone deep-copies the world with a few allocations: one block each for
+// the superblocks, the inodes and the name slices. File contents and
+// xattr maps are copy-on-write and shared; directory lists only grow and
+// are shared with no spare capacity, so an append in either world
+// reallocates. Clone only reads w, so several goroutines may clone one
+// world at once.
+func (w *World) Clone() *World {
+	type block struct {
+		w World
+		c Clock
 	}
-	return n, remap
+	b := &block{w: *w, c: *w.Clock}
+	n := &b.w
+	n.Clock = &b.c
+	total := 0
+	for _, m := range w.mounts {
+		total += len(m.sb.files) + len(m.sb.ovlInodes)
+	}
+	supers := make([]Super, len(w.mounts))
+	n.mounts = make([]mount, len(w.mounts))
+	inodes := make([]Inode, total)
+	ents := make([]dirent, total)
+	k := 0
+	// copyEnts copies a name slice into ents and its inodes into inodes.
+	copyEnts := func(from []dirent, sb *Super) []dirent {
+		if len(from) == 0 {
+			return nil
+		}
+		to := ents[k : k+len(from) : k+len(from)]
+		for j, e := range from {
+			ci := &inodes[k+j]
+			*ci = *e.ino
+			ci.SB = sb
+			ci.real = nil // points into w
+			to[j] = dirent{e.rel, ci}
+		}
+		k += len(from)
+		return to
+	}
+	for j, m := range w.mounts {
+		c := &supers[j]
+		*c = *m.sb
+		c.clock = n.Clock
+		c.dirs = m.sb.dirs[:len(m.sb.dirs):len(m.sb.dirs)]
+		c.files = copyEnts(m.sb.files, c)
+		c.ovlInodes = copyEnts(m.sb.ovlInodes, c)
+		n.mounts[j] = mount{m.at, c}
+	}
+	return n
 }
 
-func cloneInode(i *Inode, sb *Super) *Inode {
-	c := *i
-	c.SB = sb
-	if i.Xattrs != nil {
-		c.Xattrs = make(map[string]string, len(i.Xattrs))
-		for k, v := range i.Xattrs {
-			c.Xattrs[k] = v
+// Translate returns the inode of w that was i in from, where w is a clone
+// of from not changed since. An inode no longer named in from (an open
+// file's unlinked inode) is copied into w.
+func (w *World) Translate(from *World, i *Inode) *Inode {
+	if i == nil {
+		return nil
+	}
+	for j, m := range from.mounts {
+		for x, e := range m.sb.files {
+			if e.ino == i {
+				return w.mounts[j].sb.files[x].ino
+			}
+		}
+		for x, e := range m.sb.ovlInodes {
+			if e.ino == i {
+				return w.mounts[j].sb.ovlInodes[x].ino
+			}
 		}
 	}
-	return &c // Content is copy-on-write everywhere: sharing is safe
+	c := *i
+	c.real = nil
+	for j, m := range from.mounts {
+		if m.sb == i.SB {
+			c.SB = w.mounts[j].sb
+		}
+	}
+	return &c
 }
 
 // Hash writes a canonical form of the world's state to h: times relative
@@ -51,27 +86,17 @@ func cloneInode(i *Inode, sb *Super) *Inode {
 func (w *World) Hash(h *Hasher) {
 	now := w.Clock.now
 	h.I(int64(now % Tick))
-	mnts := make([]string, 0, len(w.mounts))
-	for m := range w.mounts {
-		mnts = append(mnts, m)
-	}
-	sort.Strings(mnts)
-	for _, m := range mnts {
-		sb := w.mounts[m]
-		h.S(m)
+	for _, m := range w.mounts { // sorted by mount point
+		sb := m.sb
+		h.S(m.at)
 		h.S(sb.Model.Name)
 		h.B(sb.IVersion)
 		h.B(sb.NoAtime)
 		h.B(sb.StrictAt)
-		for _, set := range []map[string]*Inode{sb.files, sb.ovlInodes} {
-			rels := make([]string, 0, len(set))
-			for r := range set {
-				rels = append(rels, r)
-			}
-			sort.Strings(rels)
-			for _, r := range rels {
-				i := set[r]
-				h.S(r)
+		for _, set := range [2][]dirent{sb.files, sb.ovlInodes} {
+			for _, e := range set { // sorted by path
+				i := e.ino
+				h.S(e.rel)
 				h.U(i.Ino)
 				h.U(i.iversion)
 				h.B(i.queried)

@@ -11,12 +11,14 @@ type Super struct {
 	StrictAt bool // strictatime; default relatime
 	clock    *Clock
 	nextIno  uint64
-	files    map[string]*Inode // path within the fs -> inode
-	dirs     map[string]bool
+	files    []dirent // path within the fs -> inode, sorted by path
+	// dirs lists directory paths within the fs ("" is the root). It only
+	// grows, by append, so clones share it (see World.Clone).
+	dirs []string
 
 	// overlay only
-	lower, upper, work string // world paths of the layers
-	ovlInodes          map[string]*Inode
+	lower, upper, work string   // world paths of the layers
+	ovlInodes          []dirent // overlay inodes by path, sorted
 }
 
 // Inode is analogous to struct inode.
@@ -44,11 +46,24 @@ type Inode struct {
 
 	// overlay: the path inside the overlay, to find the real inode.
 	ovlPath string
+	// real caches RealInode for an overlay inode while the world's
+	// namespace generation is realGen.
+	real    *Inode
+	realGen uint64
+
+	id string // ID(), set when the inode is made
 }
 
 // ID names the inode for traces: "xfs:dev=7:ino=131".
 // A re-read inode is a new struct inode (and a new iint): "ino=131'1".
 func (i *Inode) ID() string {
+	if i.id != "" {
+		return i.id
+	}
+	return i.makeID()
+}
+
+func (i *Inode) makeID() string {
 	if i.gen > 0 {
 		return fmt.Sprintf("%s:dev=%d:ino=%d'%d", i.SB.Model.Type, i.SB.Dev, i.Ino, i.gen)
 	}
