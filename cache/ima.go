@@ -141,12 +141,16 @@ func (m *IMA) add(id string) *IInt {
 }
 
 // Clone deep-copies the cache.
-func (m *IMA) Clone() *IMA {
-	n := &IMA{P: m.P, Quiet: m.Quiet}
-	if len(m.iints) > 0 {
-		n.iints = append([]idIInt(nil), m.iints...)
+func (m *IMA) Clone() *IMA { return m.CloneInto(nil) }
+
+// CloneInto is Clone reusing dst's memory (nil: fresh memory).
+func (m *IMA) CloneInto(dst *IMA) *IMA {
+	if dst == nil {
+		dst = &IMA{}
 	}
-	return n
+	dst.P, dst.Quiet = m.P, m.Quiet
+	dst.iints = append(dst.iints[:0], m.iints...)
+	return dst
 }
 
 // Hash folds the cache state into h (for state deduplication).

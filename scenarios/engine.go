@@ -132,19 +132,19 @@ func (e *engine) lastEvaluated(p string) ([]byte, bool) {
 }
 
 // setEvaluated records p's content at an evaluation, keeping the list
-// sorted. The slice is replaced, never written in place: clones share it.
+// sorted.
 func (e *engine) setEvaluated(p string, truth []byte) {
 	k := 0
 	for k < len(e.lastEval) && e.lastEval[k].path < p {
 		k++
 	}
-	n := make([]evaluated, 0, len(e.lastEval)+1)
-	n = append(n, e.lastEval[:k]...)
-	n = append(n, evaluated{p, truth})
 	if k < len(e.lastEval) && e.lastEval[k].path == p {
-		k++
+		e.lastEval[k].truth = truth
+		return
 	}
-	e.lastEval = append(n, e.lastEval[k:]...)
+	e.lastEval = append(e.lastEval, evaluated{})
+	copy(e.lastEval[k+1:], e.lastEval[k:])
+	e.lastEval[k] = evaluated{p, truth}
 }
 
 type handle struct {
@@ -254,37 +254,62 @@ func (r *Runner) Result() *Result { return r.res }
 
 // Clone copies the whole run state. It only reads r, so goroutines may
 // clone one runner at once.
-func (r *Runner) Clone() *Runner {
-	// One allocation for the runner, its engine and its result.
-	b := &struct {
-		r   Runner
-		e   engine
-		res Result
-	}{e: *r.e, res: *r.res}
-	e := &b.e
-	e.w = r.e.w.Clone()
-	e.ima = r.e.ima.Clone()
-	e.handles = nil // step makes the map when a file is opened
+func (r *Runner) Clone() *Runner { return r.CloneInto(nil) }
+
+// CloneInto is Clone reusing the memory of dst, a runner made by an
+// earlier Clone or CloneInto that the caller no longer needs (nil: fresh
+// memory). A search clones into the same few runners and stops allocating.
+func (r *Runner) CloneInto(dst *Runner) *Runner {
+	if dst == nil || dst.e == nil || dst.e == r.e {
+		// One allocation for the runner, its engine and its result.
+		b := &struct {
+			r   Runner
+			e   engine
+			res Result
+		}{}
+		b.r = Runner{e: &b.e, res: &b.res}
+		dst = &b.r
+	}
+	e, res := dst.e, dst.res
+	// The destination's own buffers, reused below.
+	w, ima, handles, listed, lastEval := e.w, e.ima, e.handles, e.listed, e.lastEval
+	audit, steps, audits, list := res.AuditRecords, res.Steps, res.Audit, res.List
+	*e = *r.e
+	*res = *r.res
+	e.res = res
+	e.w = r.e.w.CloneInto(w)
+	e.ima = r.e.ima.CloneInto(ima)
+	e.handles = nil
 	if len(r.e.handles) > 0 {
-		e.handles = make(map[string]*handle, len(r.e.handles))
-		for k, h := range r.e.handles {
+		e.handles = copyMap(handles, r.e.handles)
+		for k, h := range e.handles {
 			f := *h.f
 			f.Inode, f.Backing = e.w.Translate(r.e.w, f.Inode), e.w.Translate(r.e.w, f.Backing)
 			e.handles[k] = &handle{f: &f, uid: h.uid, gid: h.gid}
 		}
 	}
-	res := &b.res
-	res.AuditRecords = maps.Clone(r.res.AuditRecords)
-	// Full slice expressions: appends in either copy reallocate, so the
-	// shared prefix is never written twice.
-	res.Steps = r.res.Steps[:len(r.res.Steps):len(r.res.Steps)]
-	res.Audit = r.res.Audit[:len(r.res.Audit):len(r.res.Audit)]
-	res.List = r.res.List[:len(r.res.List):len(r.res.List)]
-	e.res = res
-	e.listed = maps.Clone(r.e.listed)
-	// lastEval is replaced on change, never written in place: share it.
-	b.r = Runner{e: e, res: res}
-	return &b.r
+	e.listed = copyMap(listed, r.e.listed)
+	e.lastEval = append(lastEval[:0], r.e.lastEval...)
+	res.AuditRecords = copyMap(audit, r.res.AuditRecords)
+	res.Steps = append(steps[:0], r.res.Steps...)
+	res.Audit = append(audits[:0], r.res.Audit...)
+	res.List = append(list[:0], r.res.List...)
+	return dst
+}
+
+// copyMap copies src into dst, emptied first (nil dst: a new map).
+func copyMap[K comparable, V any](dst, src map[K]V) map[K]V {
+	if src == nil {
+		return nil
+	}
+	if dst == nil {
+		return maps.Clone(src)
+	}
+	clear(dst)
+	for k, v := range src {
+		dst[k] = v
+	}
+	return dst
 }
 
 // StateHash folds the model state that can influence later verdicts

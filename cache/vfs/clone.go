@@ -1,36 +1,56 @@
 package vfs
 
-// Clone deep-copies the world with a few allocations: one block each for
-// the superblocks, the inodes and the name slices. File contents and
-// xattr maps are copy-on-write and shared; directory lists only grow and
-// are shared with no spare capacity, so an append in either world
-// reallocates. Clone only reads w, so several goroutines may clone one
-// world at once.
-func (w *World) Clone() *World {
-	type block struct {
-		w World
-		c Clock
+// arena holds the buffers a world cloned into reuses, so a search that
+// clones into the same few worlds over and over stops allocating.
+type arena struct {
+	supers []Super
+	inodes []Inode
+	ents   []dirent
+}
+
+// Clone deep-copies the world. File contents and xattr maps are
+// copy-on-write and shared; directory lists only grow and are shared with
+// no spare capacity, so an append in either world reallocates. Clone only
+// reads w, so several goroutines may clone one world at once.
+func (w *World) Clone() *World { return w.CloneInto(nil) }
+
+// CloneInto is Clone reusing the memory of dst (nil: fresh memory), which
+// must not be used afterwards except through the returned world: its
+// inodes and superblocks are overwritten.
+func (w *World) CloneInto(dst *World) *World {
+	var clock *Clock
+	var mounts []mount
+	var ar *arena
+	if dst != nil {
+		clock, mounts, ar = dst.Clock, dst.mounts[:0], dst.arena
+	} else {
+		dst = &World{}
 	}
-	b := &block{w: *w, c: *w.Clock}
-	n := &b.w
-	n.Clock = &b.c
+	if clock == nil {
+		clock = new(Clock)
+	}
+	if ar == nil {
+		ar = new(arena)
+	}
+	*dst = *w
+	*clock = *w.Clock
+	dst.Clock, dst.arena = clock, ar
 	total := 0
 	for _, m := range w.mounts {
 		total += len(m.sb.files) + len(m.sb.ovlInodes)
 	}
-	supers := make([]Super, len(w.mounts))
-	n.mounts = make([]mount, len(w.mounts))
-	inodes := make([]Inode, total)
-	ents := make([]dirent, total)
+	ar.supers = resize(ar.supers, len(w.mounts))
+	ar.inodes = resize(ar.inodes, total)
+	ar.ents = resize(ar.ents, total)
 	k := 0
-	// copyEnts copies a name slice into ents and its inodes into inodes.
+	// copyEnts copies a name slice into the arena, with its inodes.
 	copyEnts := func(from []dirent, sb *Super) []dirent {
 		if len(from) == 0 {
 			return nil
 		}
-		to := ents[k : k+len(from) : k+len(from)]
+		to := ar.ents[k : k+len(from) : k+len(from)]
 		for j, e := range from {
-			ci := &inodes[k+j]
+			ci := &ar.inodes[k+j]
 			*ci = *e.ino
 			ci.SB = sb
 			ci.real = nil // points into w
@@ -40,15 +60,24 @@ func (w *World) Clone() *World {
 		return to
 	}
 	for j, m := range w.mounts {
-		c := &supers[j]
+		c := &ar.supers[j]
 		*c = *m.sb
-		c.clock = n.Clock
+		c.clock = clock
 		c.dirs = m.sb.dirs[:len(m.sb.dirs):len(m.sb.dirs)]
 		c.files = copyEnts(m.sb.files, c)
 		c.ovlInodes = copyEnts(m.sb.ovlInodes, c)
-		n.mounts[j] = mount{m.at, c}
+		mounts = append(mounts, mount{m.at, c})
 	}
-	return n
+	dst.mounts = mounts
+	return dst
+}
+
+// resize returns s with length n, reusing its memory when it is enough.
+func resize[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]T, n, n+n/2+2)
 }
 
 // Translate returns the inode of w that was i in from, where w is a clone

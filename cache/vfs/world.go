@@ -19,7 +19,8 @@ type World struct {
 	// gen counts namespace changes (files created, removed, renamed or
 	// read back; mounts): cached overlay real inodes are valid while it
 	// stands still.
-	gen uint64
+	gen   uint64
+	arena *arena // memory CloneInto reuses
 }
 
 // mount is one mount point and its superblock.

@@ -154,10 +154,14 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			wk := s.newWorker()
+			defer wk.flush()
+			seq := make([]int, 1, o.Depth+1)
 			for i := range jobs {
 				// A fresh table per first operation keeps results
 				// independent of how jobs land on workers.
-				s.dfs(ctx, root, []int{i}, map[uint64]int{})
+				seq[0] = i
+				wk.dfs(ctx, root, seq, map[uint64]int{})
 			}
 		}()
 	}
@@ -185,19 +189,21 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 			wg2.Add(1)
 			go func() {
 				defer wg2.Done()
+				wk := s.newWorker()
+				defer wk.flush()
 				for ctx.Err() == nil {
 					i := atomic.AddInt64(&next, 1)
 					if int(i) >= len(seqs) {
 						return
 					}
-					s.walk(root, seqs[i])
+					wk.walk(root, seqs[i])
 				}
 			}()
 		}
 		wg2.Wait()
 	}
 	st := Stats{States: s.states.Load(), Operations: s.ops.Load(), Deduped: s.dedup.Load(), Complete: ctx.Err() == nil}
-	return s.finish(), st, nil
+	return s.finish(workers), st, nil
 }
 
 func (o *Op) parse(idx int) error {
@@ -226,6 +232,44 @@ type search struct {
 
 	states, ops, dedup atomic.Int64
 	findings           atomic.Int64
+
+	fullOnce sync.Once
+	full     pair // the prelude run with causes, for replays
+	fullErr  error
+}
+
+// worker is one goroutine's share of a search: runners to clone into,
+// one per depth, and counters flushed to the search now and then (shared
+// counters bumped per state cost more than the state).
+type worker struct {
+	s                  *search
+	scratch            []pair
+	states, ops, dedup int64
+	reported           int64 // states already added to s.states
+}
+
+func (s *search) newWorker() *worker { return &worker{s: s} }
+
+// flush adds the worker's counts to the search's.
+func (wk *worker) flush() {
+	wk.s.states.Add(wk.states - wk.reported)
+	wk.reported = wk.states
+	wk.s.ops.Add(wk.ops)
+	wk.s.dedup.Add(wk.dedup)
+	wk.ops, wk.dedup = 0, 0
+}
+
+// at returns the runner pair for depth d, cloned from parent.
+func (wk *worker) at(d int, parent pair) pair {
+	for len(wk.scratch) <= d {
+		wk.scratch = append(wk.scratch, pair{})
+	}
+	pr := &wk.scratch[d]
+	pr.a = parent.a.CloneInto(pr.a)
+	if parent.b != nil {
+		pr.b = parent.b.CloneInto(pr.b)
+	}
+	return *pr
 }
 
 type raw struct {
@@ -263,14 +307,6 @@ func (s *search) start() (pair, error) {
 	return pair{a, b}, err
 }
 
-func (pr pair) clone() pair {
-	c := pair{a: pr.a.Clone()}
-	if pr.b != nil {
-		c.b = pr.b.Clone()
-	}
-	return c
-}
-
 func (pr pair) hash() uint64 {
 	h := pr.a.StateHash()
 	if pr.b != nil {
@@ -280,15 +316,16 @@ func (pr pair) hash() uint64 {
 }
 
 // apply runs op i and reports the worst new verdict ("" when none).
-func (s *search) apply(pr pair, i int) (string, bool) {
-	s.states.Add(1)
+func (wk *worker) apply(pr pair, i int) (string, bool) {
+	s := wk.s
+	wk.states++
 	na := len(pr.a.Result().Steps)
 	nb := 0
 	if pr.b != nil {
 		nb = len(pr.b.Result().Steps)
 	}
 	for _, st := range s.w.Ops[i].steps {
-		s.ops.Add(1)
+		wk.ops++
 		if pr.a.Step(st) != nil {
 			return "", false // the operation does not apply in this state
 		}
@@ -338,17 +375,21 @@ func (s *search) record(seq []int, verdict string) {
 
 // dfs explores below the sequence seq (whose last element is not applied
 // yet) from the state parent.
-func (s *search) dfs(ctx context.Context, parent pair, seq []int, seen map[uint64]int) {
+func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen map[uint64]int) {
+	s := wk.s
 	if ctx.Err() != nil {
 		return
 	}
-	pr := parent.clone()
-	v, ok := s.apply(pr, seq[len(seq)-1])
+	pr := wk.at(len(seq), parent)
+	v, ok := wk.apply(pr, seq[len(seq)-1])
 	if !ok {
 		return
 	}
-	if s.opt.Progress != nil && s.states.Load()%4096 == 0 {
-		s.opt.Progress(s.states.Load(), s.findings.Load())
+	if wk.states-wk.reported >= 4096 {
+		wk.flush()
+		if s.opt.Progress != nil {
+			s.opt.Progress(s.states.Load(), s.findings.Load())
+		}
 	}
 	if v != "" {
 		s.record(seq, v)
@@ -359,42 +400,60 @@ func (s *search) dfs(ctx context.Context, parent pair, seq []int, seen map[uint6
 	}
 	h := pr.hash()
 	if d, ok := seen[h]; ok && d <= len(seq) {
-		s.dedup.Add(1)
+		wk.dedup++
 		return
 	}
 	seen[h] = len(seq)
 	for i := range s.w.Ops {
-		s.dfs(ctx, pr, append(seq, i), seen)
+		wk.dfs(ctx, pr, append(seq, i), seen)
 	}
 }
 
 // walk runs one random sequence and records its first bad prefix.
-func (s *search) walk(root pair, seq []int) {
-	pr := root.clone()
+func (wk *worker) walk(root pair, seq []int) {
+	pr := wk.at(0, root)
 	for n, i := range seq {
-		v, ok := s.apply(pr, i)
+		v, ok := wk.apply(pr, i)
 		if !ok {
 			return
 		}
 		if v != "" {
-			s.record(seq[:n+1], v)
+			wk.s.record(seq[:n+1], v)
 			return
 		}
 	}
 }
 
-// replay runs seq with causes and returns the hook calls of its last op.
-func (s *search) replay(seq []int) (pair, []scenarios.HookCall, []scenarios.HookCall, error) {
-	mk := func(p *cache.Profile) (*scenarios.Runner, int, error) {
-		r, err := scenarios.NewRunner(s.prelude, p, false)
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, st := range s.prelude.Steps {
-			if err := r.Step(st); err != nil {
-				return nil, 0, err
+// fullRoot returns the prelude run with causes (built once).
+func (s *search) fullRoot() (pair, error) {
+	s.fullOnce.Do(func() {
+		mk := func(p *cache.Profile) (*scenarios.Runner, error) {
+			r, err := scenarios.NewRunner(s.prelude, p, false)
+			if err != nil {
+				return nil, err
 			}
+			for _, st := range s.prelude.Steps {
+				if err := r.Step(st); err != nil {
+					return nil, err
+				}
+			}
+			return r, nil
 		}
+		if s.full.a, s.fullErr = mk(s.p); s.fullErr == nil && s.q != nil {
+			s.full.b, s.fullErr = mk(s.q)
+		}
+	})
+	return s.full, s.fullErr
+}
+
+// replay runs seq with causes, cloning into into (nil: fresh runners),
+// and returns the runners and the hook calls of seq's last op.
+func (s *search) replay(seq []int, into pair) (pair, []scenarios.HookCall, []scenarios.HookCall, error) {
+	root, err := s.fullRoot()
+	if err != nil {
+		return pair{}, nil, nil, err
+	}
+	run := func(r *scenarios.Runner) (int, error) {
 		last := 0
 		for n, i := range seq {
 			if n == len(seq)-1 {
@@ -402,27 +461,27 @@ func (s *search) replay(seq []int) (pair, []scenarios.HookCall, []scenarios.Hook
 			}
 			for _, st := range s.w.Ops[i].steps {
 				if err := r.Step(st); err != nil {
-					return nil, 0, err
+					return 0, err
 				}
 			}
 		}
-		return r, last, nil
+		return last, nil
 	}
-	a, la, err := mk(s.p)
+	pr := pair{a: root.a.CloneInto(into.a)}
+	la, err := run(pr.a)
 	if err != nil {
 		return pair{}, nil, nil, err
 	}
 	var hb []scenarios.HookCall
-	pr := pair{a: a}
 	if s.q != nil {
-		b, lb, err := mk(s.q)
+		pr.b = root.b.CloneInto(into.b)
+		lb, err := run(pr.b)
 		if err != nil {
 			return pair{}, nil, nil, err
 		}
-		pr.b = b
-		hb = b.Result().Steps[lb:]
+		hb = pr.b.Result().Steps[lb:]
 	}
-	return pr, a.Result().Steps[la:], hb, nil
+	return pr, pr.a.Result().Steps[la:], hb, nil
 }
 
 var numbers = regexp.MustCompile(`[0-9a-f]{6,}|\d+`)
@@ -438,7 +497,17 @@ func group(verdict, hook, cause string) string {
 
 // bad reports whether seq still ends in the given verdict, and its group.
 func (s *search) bad(seq []int, verdict string) (string, string, string, bool) {
-	_, ha, hb, err := s.replay(seq)
+	var scratch pair
+	return s.badInto(seq, verdict, &scratch)
+}
+
+// badInto is bad replaying into the runners in *scratch, which it sets
+// to the runners used, for the next call to reuse.
+func (s *search) badInto(seq []int, verdict string, scratch *pair) (string, string, string, bool) {
+	pr, ha, hb, err := s.replay(seq, *scratch)
+	if pr.a != nil {
+		*scratch = pr
+	}
 	if err != nil {
 		return "", "", "", false
 	}
@@ -479,7 +548,7 @@ func (s *search) shrink(seq []int, verdict, grp string) []int {
 	return cur
 }
 
-func (s *search) finish() []Finding {
+func (s *search) finish(workers int) []Finding {
 	keys := make([]string, 0, len(s.found))
 	for k := range s.found {
 		keys = append(keys, k)
@@ -491,11 +560,37 @@ func (s *search) finish() []Finding {
 		}
 		return keys[i] < keys[j]
 	})
+	// Every bad sequence is replayed with causes to find its group: in
+	// parallel, each worker replaying into its own runners.
+	type grouped struct {
+		g  string
+		ok bool
+	}
+	gs := make([]grouped, len(keys))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var scratch pair
+			for {
+				n := int(next.Add(1) - 1)
+				if n >= len(keys) {
+					return
+				}
+				r := s.found[keys[n]]
+				g, _, _, ok := s.badInto(r.seq, r.verdict, &scratch)
+				gs[n] = grouped{g, ok}
+			}
+		}()
+	}
+	wg.Wait()
 	groups := map[string]*Finding{}
 	var order []string
-	for _, k := range keys {
+	for n, k := range keys {
 		r := s.found[k]
-		g, _, _, ok := s.bad(r.seq, r.verdict)
+		g, ok := gs[n].g, gs[n].ok
 		if !ok {
 			continue
 		}
