@@ -112,7 +112,8 @@ type engine struct {
 	quiet    bool
 	// decisions caches policy decisions; shared by clones.
 	decisions *decisionCache
-	cf        vfsFile // reused by file() so hooks do not allocate
+	cf        vfsFile  // reused by file() so hooks do not allocate
+	tmp       vfs.File // a file opened and closed within one step
 }
 
 // evaluated is the content a path had when IMA last hashed it.
@@ -148,7 +149,8 @@ func (e *engine) setEvaluated(p string, truth []byte) {
 }
 
 type handle struct {
-	f        *vfs.File
+	f        *vfs.File // &file
+	file     vfs.File
 	uid, gid uint32
 }
 
@@ -279,14 +281,16 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 	e.res = res
 	e.w = r.e.w.CloneInto(w)
 	e.ima = r.e.ima.CloneInto(ima)
-	e.handles = nil
-	if len(r.e.handles) > 0 {
-		e.handles = copyMap(handles, r.e.handles)
-		for k, h := range e.handles {
-			f := *h.f
-			f.Inode, f.Backing = e.w.Translate(r.e.w, f.Inode), e.w.Translate(r.e.w, f.Backing)
-			e.handles[k] = &handle{f: &f, uid: h.uid, gid: h.gid}
+	e.handles = handles // step makes the map when a file is opened
+	clear(e.handles)
+	for k, h := range r.e.handles {
+		if e.handles == nil {
+			e.handles = map[string]*handle{}
 		}
+		c := &handle{file: *h.f, uid: h.uid, gid: h.gid}
+		c.f = &c.file
+		c.file.Inode, c.file.Backing = e.w.Translate(r.e.w, h.f.Inode), e.w.Translate(r.e.w, h.f.Backing)
+		e.handles[k] = c
 	}
 	e.listed = copyMap(listed, r.e.listed)
 	e.lastEval = append(lastEval[:0], r.e.lastEval...)
@@ -433,7 +437,7 @@ func (e *engine) step(st Step) error {
 				return fmt.Errorf("overwrite is in place: %d bytes do not fit", len(data))
 			}
 		}
-		f, err := e.open(st, a[0], fl, uid, gid)
+		f, err := e.open(st, a[0], fl, uid, gid, &e.tmp)
 		if err != nil {
 			return err
 		}
@@ -451,7 +455,7 @@ func (e *engine) step(st Step) error {
 			return err
 		}
 		data := e.w.RealInode(src).Content
-		f, err := e.open(st, a[1], vfs.OpenFlags{Write: true, Create: true, Trunc: true, Mode: uint32(optOct(st.Opts, "mode", 0o644))}, 0, 0)
+		f, err := e.open(st, a[1], vfs.OpenFlags{Write: true, Create: true, Trunc: true, Mode: uint32(optOct(st.Opts, "mode", 0o644))}, 0, 0, &e.tmp)
 		if err != nil {
 			return err
 		}
@@ -489,14 +493,16 @@ func (e *engine) step(st Step) error {
 		case "trunc":
 			fl.Write, fl.Trunc = true, true
 		}
-		f, err := e.open(st, a[1], fl, uid, gid)
+		h := &handle{uid: uid, gid: gid}
+		f, err := e.open(st, a[1], fl, uid, gid, &h.file)
 		if err != nil {
 			return err
 		}
+		h.f = f
 		if e.handles == nil {
 			e.handles = map[string]*handle{}
 		}
-		e.handles[a[0]] = &handle{f: f, uid: uid, gid: gid}
+		e.handles[a[0]] = h
 		return nil
 	case "read":
 		e.w.Read(e.handles[a[0]].f)
@@ -561,9 +567,9 @@ func (e *engine) mountpoint(p string) error {
 
 // open runs open(2) and IMA's FILE_CHECK hook
 // (Linux v6.12: fs/namei.c:do_open -> ima_file_check).
-func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32) (*vfs.File, error) {
-	f, err := e.w.Open(p, fl, uid, gid)
-	if err != nil {
+// The file is opened into f.
+func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32, f *vfs.File) (*vfs.File, error) {
+	if err := e.w.OpenInto(f, p, fl, uid, gid); err != nil {
 		return nil, err
 	}
 	var mask policy.Mask
@@ -606,8 +612,8 @@ func (e *engine) exec(st Step, p string, uid, gid uint32, check bool) error {
 			return fmt.Errorf("AT_EXECVE_CHECK is not in kernels %s", e.p.Kernels)
 		}
 	}
-	f, err := e.w.Open(p, vfs.OpenFlags{Read: true}, uid, gid)
-	if err != nil {
+	f := &e.tmp
+	if err := e.w.OpenInto(f, p, vfs.OpenFlags{Read: true}, uid, gid); err != nil {
 		return err
 	}
 	e.hook(st, f, policy.FileCheck, policy.MayExec, uid, gid)

@@ -24,21 +24,31 @@ type File struct {
 // Open opens p. Opening an overlay file for write copies it up first
 // (Linux v6.12: fs/overlayfs/file.c:ovl_open -> ovl_maybe_copy_up).
 func (w *World) Open(p string, fl OpenFlags, uid, gid uint32) (*File, error) {
+	f := &File{}
+	if err := w.OpenInto(f, p, fl, uid, gid); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// OpenInto is Open filling in f, for callers that keep files in memory
+// of their own.
+func (w *World) OpenInto(f *File, p string, fl OpenFlags, uid, gid uint32) error {
 	p = path.Clean(p)
 	ino, err := w.Lookup(p)
 	if err != nil {
 		if !fl.Create {
-			return nil, err
+			return err
 		}
 		if ino, err = w.createPath(p, fl.Mode, uid, gid); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	f := &File{Path: p, Inode: ino, Backing: ino, Flags: fl}
+	*f = File{Path: p, Inode: ino, Backing: ino, Flags: fl}
 	if ino.SB.Model.Overlay {
 		if fl.Write || fl.Trunc {
 			if _, err := w.copyUp(ino); err != nil {
-				return nil, fmt.Errorf("%s: copy-up: %w", p, err)
+				return fmt.Errorf("%s: copy-up: %w", p, err)
 			}
 		}
 		f.Backing = w.RealInode(ino)
@@ -59,7 +69,7 @@ func (w *World) Open(p string, fl OpenFlags, uid, gid uint32) (*File, error) {
 		f.Backing.fileUpdateTime()
 		f.Backing.maybeInc(f.Backing.SB.Model.TruncateForces)
 	}
-	return f, nil
+	return nil
 }
 
 // createPath creates p, through the overlay's upper layer if needed.

@@ -1,6 +1,6 @@
 package vfs
 
-import "fmt"
+import "strconv"
 
 // Super is analogous to struct super_block: one mounted filesystem.
 type Super struct {
@@ -64,10 +64,17 @@ func (i *Inode) ID() string {
 }
 
 func (i *Inode) makeID() string {
+	var buf [64]byte
+	b := append(buf[:0], i.SB.Model.Type...)
+	b = append(b, ":dev="...)
+	b = strconv.AppendUint(b, i.SB.Dev, 10)
+	b = append(b, ":ino="...)
+	b = strconv.AppendUint(b, i.Ino, 10)
 	if i.gen > 0 {
-		return fmt.Sprintf("%s:dev=%d:ino=%d'%d", i.SB.Model.Type, i.SB.Dev, i.Ino, i.gen)
+		b = append(b, '\'')
+		b = strconv.AppendInt(b, int64(i.gen), 10)
 	}
-	return fmt.Sprintf("%s:dev=%d:ino=%d", i.SB.Model.Type, i.SB.Dev, i.Ino)
+	return string(b)
 }
 
 // DevIno returns s_dev and i_ino.

@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
-	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -484,15 +483,41 @@ func (s *search) replay(seq []int, into pair) (pair, []scenarios.HookCall, []sce
 	return pr, pr.a.Result().Steps[la:], hb, nil
 }
 
-var numbers = regexp.MustCompile(`[0-9a-f]{6,}|\d+`)
-
 // group abstracts a cause: values and inode numbers become N.
 func group(verdict, hook, cause string) string {
 	c := cause
 	if i := strings.Index(c, " -- "); i >= 0 {
 		c = c[:i]
 	}
-	return verdict + " " + hook + ": " + numbers.ReplaceAllString(c, "N")
+	return verdict + " " + hook + ": " + abstractNumbers(c)
+}
+
+// abstractNumbers replaces each match of [0-9a-f]{6,}|\d+ (leftmost
+// first, as regexp.ReplaceAllString would) with N, without a regexp: it
+// runs for every bad sequence found.
+func abstractNumbers(c string) string {
+	isHex := func(b byte) bool { return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' }
+	isDigit := func(b byte) bool { return '0' <= b && b <= '9' }
+	var b strings.Builder
+	b.Grow(len(c))
+	for i := 0; i < len(c); {
+		j := i
+		for j < len(c) && isHex(c[j]) {
+			j++
+		}
+		if j-i < 6 {
+			for j = i; j < len(c) && isDigit(c[j]); j++ {
+			}
+		}
+		if j > i {
+			b.WriteByte('N')
+			i = j
+			continue
+		}
+		b.WriteByte(c[i])
+		i++
+	}
+	return b.String()
 }
 
 // bad reports whether seq still ends in the given verdict, and its group.

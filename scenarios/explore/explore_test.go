@@ -2,6 +2,7 @@ package explore
 
 import (
 	"context"
+	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
@@ -82,6 +83,14 @@ func TestDeterministicAndScenarioRoundTrip(t *testing.T) {
 	r, err := scenarios.Run(s, prof(t, "7.1"))
 	require.NoError(t, err)
 	assert.Positive(t, r.Count(a[0].Verdict), text)
+}
+
+func TestAbstractNumbers(t *testing.T) {
+	re := regexp.MustCompile(`[0-9a-f]{6,}|\d+`)
+	for _, c := range []string{"", "abc", "ab12", "xabcde1 y", "ino=131'1, 4) true", "measured 0270da4d, now c4802bb3",
+		"dev=7:ino=131", "deadbeef00", "abcdef", "abcde", "12ab34cd", "é1ü22", "a1b2c3d4e5f6g7"} {
+		assert.Equal(t, re.ReplaceAllString(c, "N"), abstractNumbers(c), "abstractNumbers(%q)", c)
+	}
 }
 
 func TestCancel(t *testing.T) {
