@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/rand"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -522,20 +523,16 @@ func abstractNumbers(c string) string {
 
 // bad reports whether seq still ends in the given verdict, and its group.
 func (s *search) bad(seq []int, verdict string) (string, string, string, bool) {
-	var scratch pair
-	return s.badInto(seq, verdict, &scratch)
-}
-
-// badInto is bad replaying into the runners in *scratch, which it sets
-// to the runners used, for the next call to reuse.
-func (s *search) badInto(seq []int, verdict string, scratch *pair) (string, string, string, bool) {
-	pr, ha, hb, err := s.replay(seq, *scratch)
-	if pr.a != nil {
-		*scratch = pr
-	}
+	_, ha, hb, err := s.replay(seq, pair{})
 	if err != nil {
 		return "", "", "", false
 	}
+	return s.classify(verdict, ha, hb)
+}
+
+// classify finds the group of a sequence from the hook calls (with
+// causes) of its last operation under p and q.
+func (s *search) classify(verdict string, ha, hb []scenarios.HookCall) (string, string, string, bool) {
 	if s.q != nil {
 		if verdicts(ha) == verdicts(hb) {
 			return "", "", "", false
@@ -555,6 +552,110 @@ func (s *search) badInto(seq []int, verdict string, scratch *pair) (string, stri
 		}
 	}
 	return "", "", "", false
+}
+
+// grouped is the group of one bad sequence; ok is false when it no
+// longer shows its verdict when replayed with causes.
+type grouped struct {
+	g  string
+	ok bool
+}
+
+// groupAll replays every found sequence with causes to find its group,
+// as bad would, sharing common prefixes: the sequences, sorted, form a
+// trie walked depth first with one runner pair per depth. Subtrees of
+// different first operations run in parallel.
+func (s *search) groupAll(keys []string, workers int) []grouped {
+	gs := make([]grouped, len(keys))
+	root, err := s.fullRoot()
+	if err != nil {
+		return gs
+	}
+	idx := make([]int, len(keys))
+	for n := range idx {
+		idx[n] = n
+	}
+	raws := make([]*raw, len(keys))
+	for n, k := range keys {
+		raws[n] = s.found[k]
+	}
+	sort.Slice(idx, func(i, j int) bool { return slices.Compare(raws[idx[i]].seq, raws[idx[j]].seq) < 0 })
+	// Jobs: runs of idx with the same first operation.
+	var jobs [][]int
+	for lo := 0; lo < len(idx); {
+		hi := lo
+		for hi < len(idx) && raws[idx[hi]].seq[0] == raws[idx[lo]].seq[0] {
+			hi++
+		}
+		jobs = append(jobs, idx[lo:hi])
+		lo = hi
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wk := s.newWorker()
+			for {
+				j := int(next.Add(1) - 1)
+				if j >= len(jobs) {
+					return
+				}
+				wk.groupTrie(jobs[j], 0, root, raws, gs)
+			}
+		}()
+	}
+	wg.Wait()
+	return gs
+}
+
+// groupTrie replays the sorted sequences ns, which share their first d
+// operations (applied in parent) and are all longer than d.
+func (wk *worker) groupTrie(ns []int, d int, parent pair, raws []*raw, gs []grouped) {
+	s := wk.s
+	for lo := 0; lo < len(ns); {
+		op := raws[ns[lo]].seq[d]
+		hi := lo
+		for hi < len(ns) && raws[ns[hi]].seq[d] == op {
+			hi++
+		}
+		pr := wk.at(d+1, parent)
+		na := len(pr.a.Result().Steps)
+		ok := runOp(pr.a, s.w.Ops[op].steps)
+		nb := 0
+		if ok && pr.b != nil {
+			nb = len(pr.b.Result().Steps)
+			ok = runOp(pr.b, s.w.Ops[op].steps)
+		}
+		// Sorted: the sequences ending here come first.
+		mid := lo
+		for ; mid < hi && len(raws[ns[mid]].seq) == d+1; mid++ {
+			if !ok {
+				continue
+			}
+			var hb []scenarios.HookCall
+			if pr.b != nil {
+				hb = pr.b.Result().Steps[nb:]
+			}
+			g, _, _, good := s.classify(raws[ns[mid]].verdict, pr.a.Result().Steps[na:], hb)
+			gs[ns[mid]] = grouped{g, good}
+		}
+		if ok && mid < hi {
+			wk.groupTrie(ns[mid:hi], d+1, pr, raws, gs)
+		}
+		lo = hi
+	}
+}
+
+// runOp runs an operation's steps, reporting whether all applied.
+func runOp(r *scenarios.Runner, steps []scenarios.Step) bool {
+	for _, st := range steps {
+		if r.Step(st) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // shrink removes operations one at a time while the same group persists.
@@ -585,32 +686,7 @@ func (s *search) finish(workers int) []Finding {
 		}
 		return keys[i] < keys[j]
 	})
-	// Every bad sequence is replayed with causes to find its group: in
-	// parallel, each worker replaying into its own runners.
-	type grouped struct {
-		g  string
-		ok bool
-	}
-	gs := make([]grouped, len(keys))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for k := 0; k < workers; k++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var scratch pair
-			for {
-				n := int(next.Add(1) - 1)
-				if n >= len(keys) {
-					return
-				}
-				r := s.found[keys[n]]
-				g, _, _, ok := s.badInto(r.seq, r.verdict, &scratch)
-				gs[n] = grouped{g, ok}
-			}
-		}()
-	}
-	wg.Wait()
+	gs := s.groupAll(keys, workers)
 	groups := map[string]*Finding{}
 	var order []string
 	for n, k := range keys {
