@@ -9,6 +9,7 @@ package explore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand"
 	"runtime"
 	"slices"
@@ -147,30 +148,61 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	// Exhaustive: the first operation of each sequence is the unit of work.
-	var wg sync.WaitGroup
-	jobs := make(chan int)
+	// Exhaustive, in batches by first operation. In a batch each second
+	// operation is a job with its own table of states seen (hash -> least
+	// depth); every job also skips states that earlier batches saw, in a
+	// table frozen while the batch runs and merged into after it. So what
+	// is explored depends neither on the worker count nor on timing.
+	type job struct {
+		from pair
+		seq  []int
+		seen map[uint64]int
+	}
+	frozen := map[uint64]int{}
+	jobs := make(chan job)
+	var batch, wg sync.WaitGroup
 	for k := 0; k < workers; k++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			wk := s.newWorker()
 			defer wk.flush()
-			seq := make([]int, 1, o.Depth+1)
-			for i := range jobs {
-				// A fresh table per first operation keeps results
-				// independent of how jobs land on workers.
-				seq[0] = i
-				wk.dfs(ctx, root, seq, map[uint64]int{})
+			for j := range jobs {
+				wk.dfs(ctx, j.from, j.seq, j.seen, frozen)
+				batch.Done()
 			}
 		}()
 	}
+	first := s.newWorker() // applies each batch's first operation
 	for i := range w.Ops {
 		if o.Depth < 1 || ctx.Err() != nil {
 			break
 		}
-		jobs <- i
+		seen := map[uint64]int{}
+		pr, ok := first.node(root, []int{i}, seen, frozen)
+		if !ok {
+			continue
+		}
+		var batchJobs []job
+		for k := range w.Ops {
+			seq := make([]int, 2, o.Depth+1)
+			seq[0], seq[1] = i, k
+			batchJobs = append(batchJobs, job{pr, seq, maps.Clone(seen)})
+		}
+		batch.Add(len(batchJobs))
+		for _, j := range batchJobs {
+			jobs <- j
+		}
+		batch.Wait()
+		for _, t := range append(batchJobs, job{seen: seen}) {
+			for h, d := range t.seen {
+				if old, ok := frozen[h]; !ok || d < old {
+					frozen[h] = d
+				}
+			}
+		}
 	}
+	first.flush()
 	close(jobs)
 	wg.Wait()
 	// Random sequences beyond the depth, deterministic per seed.
@@ -375,15 +407,30 @@ func (s *search) record(seq []int, verdict string) {
 
 // dfs explores below the sequence seq (whose last element is not applied
 // yet) from the state parent.
-func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen map[uint64]int) {
-	s := wk.s
+func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen map[uint64]int) {
 	if ctx.Err() != nil {
 		return
 	}
+	pr, ok := wk.node(parent, seq, seen, frozen)
+	if !ok {
+		return
+	}
+	for i := range wk.s.w.Ops {
+		wk.dfs(ctx, pr, append(seq, i), seen, frozen)
+	}
+}
+
+// node applies seq's last operation to a clone of parent and reports
+// whether to explore below the state reached: not when the operation
+// does not apply, shows a bad verdict (recorded), ends the depth, or
+// reaches a state seen before at a depth no greater (in seen or frozen;
+// seen gains the state otherwise).
+func (wk *worker) node(parent pair, seq []int, seen, frozen map[uint64]int) (pair, bool) {
+	s := wk.s
 	pr := wk.at(len(seq), parent)
 	v, ok := wk.apply(pr, seq[len(seq)-1])
 	if !ok {
-		return
+		return pr, false
 	}
 	if wk.states-wk.reported >= 4096 {
 		wk.flush()
@@ -393,20 +440,22 @@ func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen map[uint
 	}
 	if v != "" {
 		s.record(seq, v)
-		return // a shorter prefix already shows it; deeper ones add nothing new
+		return pr, false // a shorter prefix already shows it; deeper ones add nothing new
 	}
 	if len(seq) >= s.opt.Depth {
-		return
+		return pr, false
 	}
 	h := pr.hash()
 	if d, ok := seen[h]; ok && d <= len(seq) {
 		wk.dedup++
-		return
+		return pr, false
+	}
+	if d, ok := frozen[h]; ok && d <= len(seq) {
+		wk.dedup++
+		return pr, false
 	}
 	seen[h] = len(seq)
-	for i := range s.w.Ops {
-		wk.dfs(ctx, pr, append(seq, i), seen)
-	}
+	return pr, true
 }
 
 // walk runs one random sequence and records its first bad prefix.
