@@ -112,8 +112,26 @@ type engine struct {
 	quiet    bool
 	// decisions caches policy decisions; shared by clones.
 	decisions *decisionCache
-	cf        vfsFile  // reused by file() so hooks do not allocate
-	tmp       vfs.File // a file opened and closed within one step
+	// cow says whether res.AuditRecords and listed may be shared with
+	// clones; hook copies them before writing (see own). Each engine has
+	// its own flag.
+	cow *cowFlag
+	cf  vfsFile  // reused by file() so hooks do not allocate
+	tmp vfs.File // a file opened and closed within one step
+}
+
+// cowFlag is set when an engine's maps are shared. It is atomic because
+// several goroutines may clone one runner (and so set it) at once.
+type cowFlag struct{ shared atomic.Bool }
+
+// own gives the engine private copies of the maps it may share with
+// clones, before it writes to them.
+func (e *engine) own() {
+	if e.cow.shared.Load() {
+		e.res.AuditRecords = maps.Clone(e.res.AuditRecords)
+		e.listed = maps.Clone(e.listed)
+		e.cow.shared.Store(false)
+	}
 }
 
 // evaluated is the content a path had when IMA last hashed it.
@@ -209,7 +227,7 @@ func NewRunner(s *Scenario, p *cache.Profile, quiet bool) (*Runner, error) {
 		return nil, err
 	}
 	e := &engine{s: s, p: p, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p), pol: pol,
-		handles: map[string]*handle{}, res: res, listed: map[string]bool{}, pid: 1000, quiet: quiet, decisions: &decisionCache{}}
+		handles: map[string]*handle{}, res: res, listed: map[string]bool{}, pid: 1000, quiet: quiet, decisions: &decisionCache{}, cow: &cowFlag{}}
 	e.ima.Quiet = quiet
 	for _, r := range pol.Rules {
 		if r.Action == policy.Measure {
@@ -274,8 +292,8 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 	}
 	e, res := dst.e, dst.res
 	// The destination's own buffers, reused below.
-	w, ima, handles, listed, lastEval := e.w, e.ima, e.handles, e.listed, e.lastEval
-	audit, steps, audits, list := res.AuditRecords, res.Steps, res.Audit, res.List
+	w, ima, handles, lastEval, cow := e.w, e.ima, e.handles, e.lastEval, e.cow
+	steps, audits, list := res.Steps, res.Audit, res.List
 	*e = *r.e
 	*res = *r.res
 	e.res = res
@@ -292,27 +310,19 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 		c.file.Inode, c.file.Backing = e.w.Translate(r.e.w, h.f.Inode), e.w.Translate(r.e.w, h.f.Backing)
 		e.handles[k] = c
 	}
-	e.listed = copyMap(listed, r.e.listed)
+	// The maps hook writes are shared until one side writes (own).
+	if cow == nil {
+		cow = &cowFlag{}
+	}
+	e.cow = cow
+	e.cow.shared.Store(true)
+	if !r.e.cow.shared.Load() {
+		r.e.cow.shared.Store(true)
+	}
 	e.lastEval = append(lastEval[:0], r.e.lastEval...)
-	res.AuditRecords = copyMap(audit, r.res.AuditRecords)
 	res.Steps = append(steps[:0], r.res.Steps...)
 	res.Audit = append(audits[:0], r.res.Audit...)
 	res.List = append(list[:0], r.res.List...)
-	return dst
-}
-
-// copyMap copies src into dst, emptied first (nil dst: a new map).
-func copyMap[K comparable, V any](dst, src map[K]V) map[K]V {
-	if src == nil {
-		return nil
-	}
-	if dst == nil {
-		return maps.Clone(src)
-	}
-	clear(dst)
-	for k, v := range src {
-		dst[k] = v
-	}
 	return dst
 }
 
@@ -681,6 +691,9 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 		e.setEvaluated(f.Path, truth)
 	}
 	e.record(st, fn.String(), f.Path, out.Evaluated, verdict, cause)
+	if out.Measure || out.Audit {
+		e.own()
+	}
 	if out.Measure {
 		e.addMeasurement(f.Path, truth, pcr)
 	}

@@ -34,7 +34,7 @@ func (w *World) Open(p string, fl OpenFlags, uid, gid uint32) (*File, error) {
 // OpenInto is Open filling in f, for callers that keep files in memory
 // of their own.
 func (w *World) OpenInto(f *File, p string, fl OpenFlags, uid, gid uint32) error {
-	p = path.Clean(p)
+	p = clean(p)
 	ino, err := w.Lookup(p)
 	if err != nil {
 		if !fl.Create {

@@ -1,5 +1,10 @@
 package vfs
 
+import (
+	"path"
+	"strings"
+)
+
 // A world holds a handful of files, so names live in small sorted
 // slices: cheaper to clone and to search than maps.
 
@@ -85,6 +90,36 @@ func (sb *Super) addDir(rel string) {
 	if !sb.isDir(rel) {
 		sb.dirs = append(sb.dirs, rel)
 	}
+}
+
+// clean is path.Clean, quick for the absolute clean paths steps use.
+func clean(p string) string {
+	if isClean(p) {
+		return p
+	}
+	return path.Clean(p)
+}
+
+// isClean reports whether p is absolute and path.Clean(p) == p: no empty,
+// "." or ".." elements and no trailing slash.
+func isClean(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		rest := p[i+1:]
+		switch {
+		case rest == "":
+			return len(p) == 1 // only "/" may end in a slash
+		case rest[0] == '/', rest == ".", rest == "..",
+			strings.HasPrefix(rest, "./"), strings.HasPrefix(rest, "../"):
+			return false
+		}
+	}
+	return true
 }
 
 // nextLower iterates a colon-separated lowerdir list without allocating:

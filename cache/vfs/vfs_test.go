@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"path"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -180,4 +181,11 @@ func TestErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "unknown filesystem model")
 	_, err = w.Mount(mustModel(t, "xfs"), "/x", []string{"bogus"})
 	assert.ErrorContains(t, err, "unsupported mount option")
+}
+
+func TestClean(t *testing.T) {
+	for _, p := range []string{"", "/", "//", "/a", "/a/", "/a//b", "/a/./b", "/a/../b", "/a/.", "/a/..", "/.", "/..",
+		"/.a", "/a./b", "/..a/b", "/a/b..", "a", "a/b", "./a", "/lower/prog", "/t/upper/prog"} {
+		assert.Equal(t, path.Clean(p), clean(p), "clean(%q)", p)
+	}
 }

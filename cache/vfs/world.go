@@ -141,7 +141,7 @@ func (w *World) MountOverlay(m *Model, mnt, lower, upper, work string) (*Super, 
 
 // resolve finds the superblock holding p and the path inside it.
 func (w *World) resolve(p string) (*Super, string, error) {
-	p = path.Clean(p)
+	p = clean(p)
 	if !strings.HasPrefix(p, "/") {
 		return nil, "", fmt.Errorf("%s: path must be absolute", p)
 	}
