@@ -102,7 +102,7 @@ type engine struct {
 	ima     *cache.IMA
 	pol     *policy.Policy
 	measure bool // the policy has a measure rule (ima_policy_flag & IMA_MEASURE)
-	handles map[string]*handle
+	handles map[string]handle
 	res     *Result
 	listed  map[string]bool // template hash + pcr, for dedup
 	// lastEval: content each path had when IMA last hashed it through
@@ -112,26 +112,8 @@ type engine struct {
 	quiet    bool
 	// decisions caches policy decisions; shared by clones.
 	decisions *decisionCache
-	// cow says whether res.AuditRecords and listed may be shared with
-	// clones; hook copies them before writing (see own). Each engine has
-	// its own flag.
-	cow *cowFlag
-	cf  vfsFile  // reused by file() so hooks do not allocate
-	tmp vfs.File // a file opened and closed within one step
-}
-
-// cowFlag is set when an engine's maps are shared. It is atomic because
-// several goroutines may clone one runner (and so set it) at once.
-type cowFlag struct{ shared atomic.Bool }
-
-// own gives the engine private copies of the maps it may share with
-// clones, before it writes to them.
-func (e *engine) own() {
-	if e.cow.shared.Load() {
-		e.res.AuditRecords = maps.Clone(e.res.AuditRecords)
-		e.listed = maps.Clone(e.listed)
-		e.cow.shared.Store(false)
-	}
+	cf        vfsFile  // reused by file() so hooks do not allocate
+	tmp       vfs.File // a file opened and closed within one step
 }
 
 // evaluated is the content a path had when IMA last hashed it.
@@ -166,9 +148,10 @@ func (e *engine) setEvaluated(p string, truth []byte) {
 	e.lastEval[k] = evaluated{p, truth}
 }
 
+// handle is an open file of the scenario. Held by value: the world keeps
+// no pointers to files, so a copy is the same open file.
 type handle struct {
-	f        *vfs.File // &file
-	file     vfs.File
+	f        vfs.File
 	uid, gid uint32
 }
 
@@ -227,7 +210,7 @@ func NewRunner(s *Scenario, p *cache.Profile, quiet bool) (*Runner, error) {
 		return nil, err
 	}
 	e := &engine{s: s, p: p, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p), pol: pol,
-		handles: map[string]*handle{}, res: res, listed: map[string]bool{}, pid: 1000, quiet: quiet, decisions: &decisionCache{}, cow: &cowFlag{}}
+		handles: map[string]handle{}, res: res, listed: map[string]bool{}, pid: 1000, quiet: quiet, decisions: &decisionCache{}}
 	e.ima.Quiet = quiet
 	for _, r := range pol.Rules {
 		if r.Action == policy.Measure {
@@ -292,7 +275,8 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 	}
 	e, res := dst.e, dst.res
 	// The destination's own buffers, reused below.
-	w, ima, handles, lastEval, cow := e.w, e.ima, e.handles, e.lastEval, e.cow
+	w, ima, handles, lastEval := e.w, e.ima, e.handles, e.lastEval
+	audit, listed := res.AuditRecords, e.listed
 	steps, audits, list := res.Steps, res.Audit, res.List
 	*e = *r.e
 	*res = *r.res
@@ -303,26 +287,29 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 	clear(e.handles)
 	for k, h := range r.e.handles {
 		if e.handles == nil {
-			e.handles = map[string]*handle{}
+			e.handles = map[string]handle{}
 		}
-		c := &handle{file: *h.f, uid: h.uid, gid: h.gid}
-		c.f = &c.file
-		c.file.Inode, c.file.Backing = e.w.Translate(r.e.w, h.f.Inode), e.w.Translate(r.e.w, h.f.Backing)
-		e.handles[k] = c
+		h.f.Inode, h.f.Backing = e.w.Translate(r.e.w, h.f.Inode), e.w.Translate(r.e.w, h.f.Backing)
+		e.handles[k] = h
 	}
-	// The maps hook writes are shared until one side writes (own).
-	if cow == nil {
-		cow = &cowFlag{}
-	}
-	e.cow = cow
-	e.cow.shared.Store(true)
-	if !r.e.cow.shared.Load() {
-		r.e.cow.shared.Store(true)
-	}
+	e.res.AuditRecords = copyMap(audit, r.res.AuditRecords)
+	e.listed = copyMap(listed, r.e.listed)
 	e.lastEval = append(lastEval[:0], r.e.lastEval...)
 	res.Steps = append(steps[:0], r.res.Steps...)
 	res.Audit = append(audits[:0], r.res.Audit...)
 	res.List = append(list[:0], r.res.List...)
+	return dst
+}
+
+// copyMap copies src into dst, emptied first (nil dst: a new map).
+func copyMap[K comparable, V any](dst, src map[K]V) map[K]V {
+	if dst == nil || src == nil {
+		return maps.Clone(src)
+	}
+	clear(dst)
+	for k, v := range src {
+		dst[k] = v
+	}
 	return dst
 }
 
@@ -434,7 +421,7 @@ func (e *engine) step(st Step) error {
 					return fmt.Errorf("overwrite is in place: %d bytes do not fit in %d", len(data), len(h.f.Backing.Content))
 				}
 			}
-			return e.w.Write(h.f, data, st.Op == "append")
+			return e.w.Write(&h.f, data, st.Op == "append")
 		}
 		fl := vfs.OpenFlags{Write: true, Create: st.Op == "write", Trunc: st.Op == "write", Append: st.Op == "append",
 			Mode: uint32(optOct(st.Opts, "mode", 0o644))}
@@ -503,31 +490,30 @@ func (e *engine) step(st Step) error {
 		case "trunc":
 			fl.Write, fl.Trunc = true, true
 		}
-		h := &handle{uid: uid, gid: gid}
-		f, err := e.open(st, a[1], fl, uid, gid, &h.file)
-		if err != nil {
+		h := handle{uid: uid, gid: gid}
+		if _, err := e.open(st, a[1], fl, uid, gid, &h.f); err != nil {
 			return err
 		}
-		h.f = f
 		if e.handles == nil {
-			e.handles = map[string]*handle{}
+			e.handles = map[string]handle{}
 		}
 		e.handles[a[0]] = h
 		return nil
 	case "read":
-		e.w.Read(e.handles[a[0]].f)
+		h := e.handles[a[0]]
+		e.w.Read(&h.f)
 		return nil
 	case "mmap":
 		h := e.handles[a[0]]
 		if a[1] == "exec" {
 			// Linux v6.12: ima_main.c:ima_file_mmap, only for PROT_EXEC.
-			e.hook(st, h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
+			e.hook(st, &h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
 		}
 		return nil
 	case "close":
 		h := e.handles[a[0]]
 		delete(e.handles, a[0])
-		e.close(st, h.f)
+		e.close(st, &h.f)
 		return nil
 	case "exec", "execveat":
 		return e.exec(st, a[0], uid, gid, st.Op == "execveat")
@@ -691,9 +677,6 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 		e.setEvaluated(f.Path, truth)
 	}
 	e.record(st, fn.String(), f.Path, out.Evaluated, verdict, cause)
-	if out.Measure || out.Audit {
-		e.own()
-	}
 	if out.Measure {
 		e.addMeasurement(f.Path, truth, pcr)
 	}
