@@ -148,11 +148,21 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	// Exhaustive, in batches by first operation. In a batch each second
-	// operation is a job with its own table of states seen (hash -> least
-	// depth); every job also skips states that earlier batches saw, in a
-	// table frozen while the batch runs and merged into after it. So what
-	// is explored depends neither on the worker count nor on timing.
+	s.exhaustive(ctx, root, workers)
+	if o.Random > 0 && ctx.Err() == nil {
+		s.random(ctx, root, workers)
+	}
+	st := Stats{States: s.states.Load(), Operations: s.ops.Load(), Deduped: s.dedup.Load(), Complete: ctx.Err() == nil}
+	return s.finish(workers), st, nil
+}
+
+// exhaustive searches every sequence up to the depth. It runs in batches
+// by first operation. In a batch each second operation is a job with its
+// own table of states seen (hash -> least depth); every job also skips
+// states that earlier batches saw, in a table frozen while the batch runs
+// and merged into after it. So what is explored depends neither on the
+// worker count nor on timing.
+func (s *search) exhaustive(ctx context.Context, root pair, workers int) {
 	type job struct {
 		from pair
 		seq  []int
@@ -174,8 +184,8 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 		}()
 	}
 	first := s.newWorker() // applies each batch's first operation
-	for i := range w.Ops {
-		if o.Depth < 1 || ctx.Err() != nil {
+	for i := range s.w.Ops {
+		if s.opt.Depth < 1 || ctx.Err() != nil {
 			break
 		}
 		seen := map[uint64]int{}
@@ -184,8 +194,8 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 			continue
 		}
 		var batchJobs []job
-		for k := range w.Ops {
-			seq := make([]int, 2, o.Depth+1)
+		for k := range s.w.Ops {
+			seq := make([]int, 2, s.opt.Depth+1)
 			seq[0], seq[1] = i, k
 			batchJobs = append(batchJobs, job{pr, seq, maps.Clone(seen)})
 		}
@@ -194,48 +204,53 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 			jobs <- j
 		}
 		batch.Wait()
-		for _, t := range append(batchJobs, job{seen: seen}) {
-			for h, d := range t.seen {
-				if old, ok := frozen[h]; !ok || d < old {
-					frozen[h] = d
-				}
-			}
+		merge(frozen, seen)
+		for _, j := range batchJobs {
+			merge(frozen, j.seen)
 		}
 	}
 	first.flush()
 	close(jobs)
 	wg.Wait()
-	// Random sequences beyond the depth, deterministic per seed.
-	if o.Random > 0 && ctx.Err() == nil {
-		rng := rand.New(rand.NewSource(o.Seed))
-		seqs := make([][]int, o.Random)
-		for i := range seqs {
-			seqs[i] = make([]int, o.Length)
-			for j := range seqs[i] {
-				seqs[i][j] = rng.Intn(len(w.Ops))
-			}
+}
+
+// merge adds the states of t to the table into, keeping least depths.
+func merge(into, t map[uint64]int) {
+	for h, d := range t {
+		if old, ok := into[h]; !ok || d < old {
+			into[h] = d
 		}
-		var next int64 = -1
-		var wg2 sync.WaitGroup
-		for k := 0; k < workers; k++ {
-			wg2.Add(1)
-			go func() {
-				defer wg2.Done()
-				wk := s.newWorker()
-				defer wk.flush()
-				for ctx.Err() == nil {
-					i := atomic.AddInt64(&next, 1)
-					if int(i) >= len(seqs) {
-						return
-					}
-					wk.walk(root, seqs[i])
-				}
-			}()
-		}
-		wg2.Wait()
 	}
-	st := Stats{States: s.states.Load(), Operations: s.ops.Load(), Deduped: s.dedup.Load(), Complete: ctx.Err() == nil}
-	return s.finish(workers), st, nil
+}
+
+// random runs random sequences beyond the depth, deterministic per seed.
+func (s *search) random(ctx context.Context, root pair, workers int) {
+	rng := rand.New(rand.NewSource(s.opt.Seed))
+	seqs := make([][]int, s.opt.Random)
+	for i := range seqs {
+		seqs[i] = make([]int, s.opt.Length)
+		for j := range seqs[i] {
+			seqs[i][j] = rng.Intn(len(s.w.Ops))
+		}
+	}
+	var next int64 = -1
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wk := s.newWorker()
+			defer wk.flush()
+			for ctx.Err() == nil {
+				i := atomic.AddInt64(&next, 1)
+				if int(i) >= len(seqs) {
+					return
+				}
+				wk.walk(root, seqs[i])
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (o *Op) parse(idx int) error {
@@ -495,12 +510,12 @@ func (s *search) fullRoot() (pair, error) {
 	return s.full, s.fullErr
 }
 
-// replay runs seq with causes, cloning into into (nil: fresh runners),
-// and returns the runners and the hook calls of seq's last op.
-func (s *search) replay(seq []int, into pair) (pair, []scenarios.HookCall, []scenarios.HookCall, error) {
+// replay runs seq with causes and returns the hook calls of its last op
+// under p and q.
+func (s *search) replay(seq []int) ([]scenarios.HookCall, []scenarios.HookCall, error) {
 	root, err := s.fullRoot()
 	if err != nil {
-		return pair{}, nil, nil, err
+		return nil, nil, err
 	}
 	run := func(r *scenarios.Runner) (int, error) {
 		last := 0
@@ -516,21 +531,21 @@ func (s *search) replay(seq []int, into pair) (pair, []scenarios.HookCall, []sce
 		}
 		return last, nil
 	}
-	pr := pair{a: root.a.CloneInto(into.a)}
+	pr := pair{a: root.a.Clone()}
 	la, err := run(pr.a)
 	if err != nil {
-		return pair{}, nil, nil, err
+		return nil, nil, err
 	}
 	var hb []scenarios.HookCall
 	if s.q != nil {
-		pr.b = root.b.CloneInto(into.b)
+		pr.b = root.b.Clone()
 		lb, err := run(pr.b)
 		if err != nil {
-			return pair{}, nil, nil, err
+			return nil, nil, err
 		}
 		hb = pr.b.Result().Steps[lb:]
 	}
-	return pr, pr.a.Result().Steps[la:], hb, nil
+	return pr.a.Result().Steps[la:], hb, nil
 }
 
 // group abstracts a cause: values and inode numbers become N.
@@ -572,7 +587,7 @@ func abstractNumbers(c string) string {
 
 // bad reports whether seq still ends in the given verdict, and its group.
 func (s *search) bad(seq []int, verdict string) (string, string, string, bool) {
-	_, ha, hb, err := s.replay(seq, pair{})
+	ha, hb, err := s.replay(seq)
 	if err != nil {
 		return "", "", "", false
 	}
