@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/imasim
 PKGS    := ./...
 
-.PHONY: all build run test test-short vet fmt-check bench fuzz clean deps
+.PHONY: all build run test test-short vet fmt-check bench fuzz clean deps install-ltp
 
 all: build
 
@@ -36,6 +36,9 @@ fmt-check:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	./scripts/bench-cli.sh $(BIN)
+	./measure/bench.sh
+	@echo "== tpm simulator (needs -tags tpmsim: cgo, libssl-dev)"
+	-$(GO) test -tags tpmsim -run '^$$' -bench Extend ./tpm/
 
 # Short fuzzing pass over every parser (FUZZTIME=30s make fuzz for longer).
 FUZZTIME ?= 10s
@@ -45,6 +48,12 @@ fuzz:
 			echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
 		done; \
 	done
+
+# Install the LTP shell tests, runtest file, data and binary into an LTP tree
+# (make install-ltp LTPROOT=/opt/ltp), where kirk finds them.
+install-ltp: build
+	@test -n "$(LTPROOT)" || { echo "usage: make install-ltp LTPROOT=/path/to/ltp"; exit 2; }
+	IMASIM=$(CURDIR)/$(BIN) ./ltp-compat/install.sh "$(LTPROOT)"
 
 # Debian packages the tests and real-kernel runs use (root).
 deps:

@@ -6,8 +6,12 @@ require (
 	github.com/emmansun/gmsm v0.15.5
 	github.com/google/go-tpm v0.9.8
 	github.com/google/go-tpm-tools v0.4.11
+	github.com/hashicorp/go-multierror v1.1.1
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/sys v0.49.0
 )
 
-require go.yaml.in/yaml/v3 v3.0.5 // indirect
+require (
+	github.com/hashicorp/errwrap v1.0.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+)

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/imasim/imasim/cache/vfs"
 )
 
 // Collect modes: where ima_collect_measurement takes the cached version.
@@ -207,6 +209,13 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 				p.OverlayUnverifiable = b
 			}
 		case strings.HasPrefix(key, "fs."):
+			m, err := vfs.LookupModel(val)
+			if err != nil {
+				return nil, fail("%s: %v", key, err)
+			}
+			if t := strings.TrimPrefix(key, "fs."); m.Type != t {
+				return nil, fail("%s: model %s is for %s, not %s", key, val, m.Type, t)
+			}
 			p.FS[strings.TrimPrefix(key, "fs.")] = val
 		case key == "remount-clears-iversion":
 			p.RemountClearsIVersion = map[string]bool{}

@@ -11,13 +11,14 @@ import (
 )
 
 // AppendASCII appends e as one line of ascii_runtime_measurements (or of
-// the "_<algo>" file for bank; 0 means SHA1), byte for byte as
+// the "_<algo>" file for bank; 0 means e's own digest bank, SHA-1 unless it
+// was read from a per-bank file), byte for byte as
 // Linux v6.12: ima_fs.c:ima_ascii_measurements_show prints it: "%2d" PCR,
 // template digest in hex, template name, then each field after a space —
 // an empty field leaves just the space.
 func AppendASCII(dst []byte, e *Entry, bank Algo) []byte {
 	if bank == 0 {
-		bank = SHA1
+		bank = e.digestAlgo()
 	}
 	if e.PCR < 10 && e.PCR >= 0 {
 		dst = append(dst, ' ')
@@ -73,7 +74,8 @@ func appendField(dst []byte, f Field, data []byte, o binary.ByteOrder) []byte {
 	return dst
 }
 
-// WriteASCII writes entries read from r as an ASCII list.
+// WriteASCII writes entries read from r as an ASCII list with template
+// digests of bank (0: each entry's own).
 func WriteASCII(w io.Writer, r EntryReader, bank Algo) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var line []byte
@@ -149,6 +151,10 @@ func (r *ASCIIReader) Next() (*Entry, error) {
 }
 
 func (r *ASCIIReader) parse(line []byte) (*Entry, error) {
+	if bytes.IndexByte(line, 0) >= 0 {
+		// The kernel prints C strings: a NUL cannot appear.
+		return nil, fmt.Errorf("%w: NUL byte in line", ErrSyntax)
+	}
 	line = bytes.TrimLeft(line, " ")
 	tok := bytes.Split(line, []byte{' '})
 	if len(tok) < 3 {

@@ -31,6 +31,9 @@
 //
 // NewEntry(template, pcr, fields...) builds any template from raw field
 // data (DigestNG, DigestNGv2, Name, Uint32, Uint16 or plain bytes).
+// e.ExtendDigest(bank, mode) is what the kernel extends into a TPM bank for
+// an entry the list added (PaddedDigest for banks of unknown algorithms), so
+// a model extends its TPM exactly as the list replays.
 //
 // # Replay
 //

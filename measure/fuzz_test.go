@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -32,6 +34,9 @@ func FuzzBinaryReader(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add(bytes.Repeat([]byte{0xff}, 64))
+	for _, s := range capturedSeeds(f, "binary_runtime_measurements") {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rd := NewReader(bytes.NewReader(data), ReadOptions{MaxDataLen: 1 << 16})
 		var l List
@@ -74,6 +79,9 @@ func FuzzASCIIReader(f *testing.F) {
 		}
 	}
 	f.Add(" 9 0000 ima-ng :00 x\n")
+	for _, s := range capturedSeeds(f, "ascii_runtime_measurements") {
+		f.Add(string(s))
+	}
 	f.Fuzz(func(t *testing.T, text string) {
 		l, err := ReadASCIIList(strings.NewReader(text), ReadOptions{MaxDataLen: 1 << 16})
 		if err != nil {
@@ -114,4 +122,16 @@ func FuzzParsePCRs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// capturedSeeds returns the legacy lists real kernels wrote (testdata).
+func capturedSeeds(tb testing.TB, name string) [][]byte {
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "lists", "kernel", "*", name))
+	var out [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(tb, err)
+		out = append(out, b)
+	}
+	return out
 }

@@ -69,8 +69,8 @@ func (l *List) WriteBinary(w io.Writer, opt WriteOptions) error {
 	return bw.Flush()
 }
 
-// WriteASCII writes the list as ascii_runtime_measurements (bank 0 or
-// SHA1) or ascii_runtime_measurements_<bank>.
+// WriteASCII writes the list as ascii_runtime_measurements (bank SHA1; 0
+// keeps each entry's own digest) or ascii_runtime_measurements_<bank>.
 func (l *List) WriteASCII(w io.Writer, bank Algo) error {
 	return WriteASCII(w, l.Reader(), bank)
 }

@@ -640,3 +640,32 @@ func TestTemplates(t *testing.T) {
 	_, err = NewFileEntry("ima", 10, SHA256, make([]byte, 32), "/x")
 	require.Error(t, err, "ima template holds only 20-byte digests")
 }
+
+// Extending entry by entry with ExtendDigest gives what the Replayer gives,
+// in every mode and bank.
+func TestExtendDigestMatchesReplay(t *testing.T) {
+	l := allTemplates(t)
+	banks := []Algo{SHA1, SHA256, SHA384, SHA512, SM3}
+	res, err := l.Replay(ReplayConfig{Banks: banks})
+	require.NoError(t, err)
+	for _, tr := range res.Tracks {
+		pcrs := map[int][]byte{}
+		for _, e := range l.Entries {
+			old, ok := pcrs[e.PCR]
+			if !ok {
+				old = make([]byte, tr.Bank.Size())
+			}
+			h := tr.Bank.New()
+			h.Write(old)
+			h.Write(e.ExtendDigest(tr.Bank, tr.Mode))
+			pcrs[e.PCR] = h.Sum(nil)
+		}
+		for _, p := range tr.PCRs {
+			assert.Equal(t, hex.EncodeToString(pcrs[p.PCR]), hex.EncodeToString(p.Value), "%s %s PCR %d", tr.Bank, tr.Mode, p.PCR)
+		}
+	}
+	v, err := NewViolation("ima-ng", 10, SHA256, "/v")
+	require.NoError(t, err)
+	assert.Equal(t, append(bytes.Repeat([]byte{0xff}, 20), make([]byte, 12)...), v.PaddedDigest(32))
+	assert.Equal(t, bytes.Repeat([]byte{0xff}, 32), v.ExtendDigest(SHA256, Fallback))
+}

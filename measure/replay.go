@@ -87,6 +87,18 @@ type track struct {
 	want    [NumPCRs][]byte
 	matches [NumPCRs][]int
 	buf     [2 * MaxDigestSize]byte // PCR || digest, the extend input
+	// A Fallback track equals its bank's SHA1Padded track (twin) until the
+	// first violation; while shared it reuses the twin's values.
+	twin   *track
+	shared bool
+}
+
+// val returns the current value of PCR i.
+func (t *track) val(i int) []byte {
+	if t.shared {
+		return t.twin.pcr[i]
+	}
+	return t.pcr[i]
 }
 
 // Replayer replays entries into software PCR banks, in every configured
@@ -150,6 +162,13 @@ func NewReplayer(cfg ReplayConfig) (*Replayer, error) {
 			r.addNeed(SHA1) // stored digests are checked, padded modes use it
 			if m == PerBank {
 				r.addNeed(b)
+			}
+		}
+	}
+	for i, t := range r.tracks {
+		for _, p := range r.tracks[:i] {
+			if t.mode == Fallback && p.mode == SHA1Padded && p.bank == t.bank {
+				t.twin, t.shared = p, true
 			}
 		}
 	}
@@ -243,7 +262,24 @@ func (r *Replayer) Add(e *Entry) error {
 		}
 	}
 	p := e.PCR
+	if viol {
+		for _, t := range r.tracks {
+			if t.shared { // diverge from the twin before it extends
+				for i := range t.pcr {
+					copy(t.pcr[i], t.twin.pcr[i])
+				}
+				t.shared = false
+			}
+		}
+	}
 	for _, t := range r.tracks {
+		if t.shared {
+			t.used[p] = true
+			if w := t.want[p]; w != nil && bytes.Equal(w, t.twin.pcr[p]) {
+				t.matches[p] = append(t.matches[p], r.n)
+			}
+			continue
+		}
 		d := t.buf[t.size : 2*t.size]
 		switch {
 		case viol && t.mode == SHA1Padded:
@@ -282,7 +318,7 @@ func (r *Replayer) PCR(a Algo, m Mode, pcr int) ([]byte, bool) {
 	}
 	for _, t := range r.tracks {
 		if t.bank == a && t.mode == m && pcr >= 0 && pcr < NumPCRs {
-			return bytes.Clone(t.pcr[pcr]), true
+			return bytes.Clone(t.val(pcr)), true
 		}
 	}
 	return nil, false
@@ -330,7 +366,7 @@ func (r *Replayer) Result() *Result {
 			if !t.used[i] && (t.want[i] == nil || r.onlyExt) {
 				continue
 			}
-			pr := PCRResult{PCR: i, Value: bytes.Clone(t.pcr[i]), Want: t.want[i],
+			pr := PCRResult{PCR: i, Value: bytes.Clone(t.val(i)), Want: t.want[i],
 				Matches: append([]int(nil), t.matches[i]...)}
 			if !t.used[i] && pr.Want != nil && bytes.Equal(pr.Want, pr.Value) {
 				pr.Matches = []int{-1}
@@ -448,7 +484,7 @@ func (r *Replayer) State(offset int64) State {
 		ts := TrackState{Bank: t.bank.String(), Mode: t.mode.String(), PCRs: map[int]string{}}
 		for i := range t.pcr {
 			if t.used[i] {
-				ts.PCRs[i] = hex.EncodeToString(t.pcr[i])
+				ts.PCRs[i] = hex.EncodeToString(t.val(i))
 			}
 		}
 		s.Tracks = append(s.Tracks, ts)
@@ -461,6 +497,9 @@ func (r *Replayer) State(offset int64) State {
 func (r *Replayer) Resume(s State) error {
 	if r.n != 0 {
 		return errors.New("replay resume: replayer already used")
+	}
+	for _, t := range r.tracks {
+		t.shared = false // the state holds each track's own values
 	}
 	for _, ts := range s.Tracks {
 		a, err := ParseAlgo(ts.Bank)
@@ -539,4 +578,41 @@ func (q Quote) SortedPCRs(a Algo) []int {
 	}
 	sort.Ints(out)
 	return out
+}
+
+// ExtendDigest returns what the kernel extends into bank a for e in mode m
+// (Linux v6.12: ima_crypto.c:ima_calc_field_array_hash,
+// ima_queue.c:ima_add_template_entry, ima_init_digests): the template hash
+// in a (PerBank) or the SHA-1 one zero-padded (SHA1Padded, Fallback); for a
+// violation 0xFF over the bank's size, or over 20 bytes zero-padded in
+// SHA1Padded mode. The SHA-1 bank always gets the SHA-1 digest.
+func (e *Entry) ExtendDigest(a Algo, m Mode) []byte {
+	if a == SHA1 {
+		m = PerBank
+	}
+	switch {
+	case e.IsViolation() && m == SHA1Padded:
+		return e.PaddedDigest(a.Size())
+	case e.IsViolation():
+		return bytes.Repeat([]byte{0xff}, a.Size())
+	case m == PerBank:
+		return e.TemplateHash(a)
+	}
+	return e.PaddedDigest(a.Size())
+}
+
+// PaddedDigest returns e's SHA-1 template digest (0xFF×20 for a violation)
+// zero-padded to size bytes: what kernels before 5.8 extend into every
+// TPM 2.0 bank, and what newer ones extend into banks of algorithms they do
+// not know (Linux v6.12: ima_queue.c:ima_init_digests, HASH_ALGO__LAST).
+func (e *Entry) PaddedDigest(size int) []byte {
+	d := make([]byte, max(size, 20))
+	if e.IsViolation() {
+		for i := 0; i < 20; i++ {
+			d[i] = 0xff
+		}
+	} else {
+		copy(d, e.TemplateHash(SHA1))
+	}
+	return d[:size]
 }

@@ -2,9 +2,8 @@ package scenarios
 
 import (
 	"bytes"
-	"crypto/sha1"
+	"crypto"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,7 +16,9 @@ import (
 
 	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/cache/vfs"
+	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/measure/policy"
+	"github.com/imasim/imasim/tpm"
 )
 
 // Verdicts.
@@ -69,16 +70,18 @@ type ExpectResult struct {
 
 // Result is one scenario run under one profile.
 type Result struct {
-	Profile      string            `json:"profile"`
-	NA           string            `json:"not_applicable,omitempty"`
-	AuditRecords map[string]int    `json:"audit_records"`
-	Measurements int               `json:"measurements"`
-	Violations   int               `json:"violations"`
-	Steps        []HookCall        `json:"steps"`
-	Expects      []ExpectResult    `json:"expects,omitempty"`
-	Audit        []AuditRecord     `json:"-"`
-	List         []Measurement     `json:"-"`
-	PCRs         map[string]string `json:"pcrs,omitempty"`
+	Profile      string         `json:"profile"`
+	NA           string         `json:"not_applicable,omitempty"`
+	AuditRecords map[string]int `json:"audit_records"`
+	Measurements int            `json:"measurements"`
+	Violations   int            `json:"violations"`
+	Steps        []HookCall     `json:"steps"`
+	Expects      []ExpectResult `json:"expects,omitempty"`
+	Audit        []AuditRecord  `json:"-"`
+	List         []Measurement  `json:"-"`
+	// ML is the measurement list as the kernel would hold it.
+	ML   *measure.List     `json:"-"`
+	PCRs map[string]string `json:"pcrs,omitempty"`
 }
 
 // Count returns how many hook calls got verdict v.
@@ -114,6 +117,9 @@ type engine struct {
 	decisions *decisionCache
 	cf        vfsFile  // reused by file() so hooks do not allocate
 	tmp       vfs.File // a file opened and closed within one step
+	tpm       tpm.PCRs // extended for every list entry; nil in quiet mode
+	hashAlgo  measure.Algo
+	err       error // first list or TPM failure, reported after the step
 }
 
 // evaluated is the content a path had when IMA last hashed it.
@@ -155,9 +161,23 @@ type handle struct {
 	uid, gid uint32
 }
 
-// Run runs s through the model under profile p.
+// Run runs s through the model under profile p with software PCR banks.
 func Run(s *Scenario, p *cache.Profile) (*Result, error) {
-	r, err := NewRunner(s, p, false)
+	return RunWith(s, p, Options{})
+}
+
+// Options tune a run.
+type Options struct {
+	// Quiet skips causes, audit texts and the measurement list (search).
+	Quiet bool
+	// TPM receives the PCR extends; nil means fresh software SHA-1 and
+	// SHA-256 banks. The caller owns (and closes) it.
+	TPM tpm.PCRs
+}
+
+// RunWith runs s through the model under profile p.
+func RunWith(s *Scenario, p *cache.Profile, o Options) (*Result, error) {
+	r, err := NewRunnerWith(s, p, o)
 	if err != nil || r.e == nil {
 		if r != nil {
 			return r.res, err
@@ -170,7 +190,28 @@ func Run(s *Scenario, p *cache.Profile) (*Result, error) {
 		}
 	}
 	r.e.checkExpects()
+	if err := r.e.readPCRs(); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.File, err)
+	}
 	return r.res, nil
+}
+
+// readPCRs records PCR 10 of every bank in the result.
+func (e *engine) readPCRs() error {
+	if e.tpm == nil {
+		return nil
+	}
+	v, err := e.tpm.Read(10)
+	if err != nil {
+		return fmt.Errorf("reading PCR 10: %w", err)
+	}
+	e.res.PCRs = map[string]string{}
+	for h, d := range v {
+		if a, ok := measure.AlgoFromCrypto(h); ok {
+			e.res.PCRs[a.String()] = hex.EncodeToString(d)
+		}
+	}
+	return nil
 }
 
 // Runner runs steps one at a time and can be cloned, so a search can
@@ -185,6 +226,12 @@ type Runner struct {
 // meet the scenario's requires:, the runner's Result has NA set and Step
 // must not be called (Ready reports it).
 func NewRunner(s *Scenario, p *cache.Profile, quiet bool) (*Runner, error) {
+	return NewRunnerWith(s, p, Options{Quiet: quiet})
+}
+
+// NewRunnerWith is NewRunner with options.
+func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
+	quiet := o.Quiet
 	res := &Result{Profile: p.Name, AuditRecords: map[string]int{}}
 	for _, rq := range s.Requires {
 		if rq.Kind == "feature" {
@@ -205,7 +252,7 @@ func NewRunner(s *Scenario, p *cache.Profile, quiet bool) (*Runner, error) {
 			}
 		}
 	}
-	pol, err := ParsePolicy(s)
+	pol, err := ParsePolicyFor(s, p)
 	if err != nil {
 		return nil, err
 	}
@@ -217,18 +264,38 @@ func NewRunner(s *Scenario, p *cache.Profile, quiet bool) (*Runner, error) {
 			e.measure = true
 		}
 	}
-	e.bootAggregate()
+	if !quiet {
+		res.ML = &measure.List{}
+		e.tpm = o.TPM
+		if e.tpm == nil {
+			e.tpm = tpm.NewSoftware(crypto.SHA1, crypto.SHA256)
+		}
+		if e.hashAlgo, err = measure.ParseAlgo(p.HashAlgo); err != nil {
+			return nil, fmt.Errorf("profile %s: hash: %w", p.Name, err)
+		}
+		if err := e.bootAggregate(); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.File, err)
+		}
+	}
 	return &Runner{e: e, res: res}, nil
 }
 
-// ParsePolicy parses the scenario's policy lines, locating errors at the
-// scenario line that holds the rule.
-func ParsePolicy(s *Scenario) (*policy.Policy, error) {
+// ParsePolicy parses the scenario's policy lines as the newest kernel
+// would, locating errors at the scenario line that holds the rule.
+func ParsePolicy(s *Scenario) (*policy.Policy, error) { return ParsePolicyFor(s, nil) }
+
+// ParsePolicyFor parses the policy as the oldest kernel of profile p
+// would (the language changed across eras: dont_audit, comments...).
+func ParsePolicyFor(s *Scenario, p *cache.Profile) (*policy.Policy, error) {
 	var rules strings.Builder
 	for _, pl := range s.Policy {
 		rules.WriteString(pl.Rule + "\n")
 	}
-	pol, err := policy.Parse(strings.NewReader(rules.String()), s.File)
+	var k policy.Kernel
+	if p != nil {
+		k.Version = policy.Version{Major: p.Kernels.Min.Major, Minor: p.Kernels.Min.Minor}
+	}
+	pol, err := policy.ParseKernel(strings.NewReader(rules.String()), s.File, k)
 	if err != nil {
 		var pe *policy.Error
 		if errors.As(err, &pe) && pe.Line >= 1 && pe.Line <= len(s.Policy) {
@@ -248,6 +315,9 @@ func (r *Runner) Step(st Step) error {
 	e.w.Advance(StepGap)
 	if err := e.step(st); err != nil {
 		return &Error{e.s.File, st.Line, fmt.Sprintf("%s: %v", st.Op, err)}
+	}
+	if e.err != nil {
+		return fmt.Errorf("%s:%d: %s: %w", e.s.File, st.Line, st.Op, e.err)
 	}
 	return nil
 }
@@ -281,6 +351,14 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 	*e = *r.e
 	*res = *r.res
 	e.res = res
+	if r.res.ML != nil {
+		// Verbose clones get their own list; quiet runs have none. They
+		// share the TPM, so only quiet runners should be cloned for a search.
+		res.ML = &measure.List{DisableHTable: r.res.ML.DisableHTable}
+		for _, en := range r.res.ML.Entries {
+			res.ML.Append(en)
+		}
+	}
 	e.w = r.e.w.CloneInto(w)
 	e.ima = r.e.ima.CloneInto(ima)
 	e.handles = handles // step makes the map when a file is opened
@@ -360,7 +438,7 @@ func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) decision {
 		}
 	}
 	d := pol.Match(policy.Attrs{Func: k.fn, Mask: k.mask, UID: k.uid, EUID: k.uid, GID: k.gid, EGID: k.gid,
-		FOwner: k.fowner, FGrp: k.fgroup, FSMagic: k.magic, FSName: k.fsName})
+		FOwner: k.fowner, FGrp: k.fgroup, FSMagic: k.magic, FSName: k.fsName}.WithDefaultCaps())
 	out := decision{key: k, pcr: d.PCR}
 	if d.Actions&policy.Measure != 0 {
 		out.actions |= cache.FlagMeasure
@@ -505,6 +583,7 @@ func (e *engine) step(st Step) error {
 		return nil
 	case "mmap":
 		h := e.handles[a[0]]
+		e.w.Mmap(&h.f)
 		if a[1] == "exec" {
 			// Linux v6.12: ima_main.c:ima_file_mmap, only for PROT_EXEC.
 			e.hook(st, &h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
@@ -700,14 +779,77 @@ func (e *engine) violation(st Step, f *vfs.File, cause string) {
 	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1804, Step: len(e.res.Steps), Path: f.Path,
 		Text: fmt.Sprintf("type=1804 audit: pid=%d uid=0 auid=4294967295 ses=4294967295 op=invalid_pcr cause=%s comm=%q name=%q dev=%q ino=%d res=1",
 			e.pid, cause, path.Base(f.Path), f.Path, f.Inode.SB.Model.Type, f.Inode.Ino)})
-	e.res.List = append(e.res.List, e.entry(f.Path, nil, 10))
 	e.res.Measurements++
+	if e.quiet {
+		return
+	}
+	v, err := measure.NewViolation(e.p.Template, 10, e.hashAlgo, f.Path)
+	if err == nil {
+		err = e.append(v)
+	}
+	if err != nil && e.err == nil {
+		e.err = err
+	}
 }
 
-func (e *engine) bootAggregate() {
-	// No TPM in the model's kernel view: boot_aggregate is the zero digest
-	// (Linux v6.12: ima_init.c:ima_add_boot_aggregate).
-	e.res.List = append(e.res.List, e.entry("boot_aggregate", make([]byte, 32), 10))
+func (e *engine) bootAggregate() error {
+	// Linux v6.12: security/integrity/ima/ima_init.c:ima_add_boot_aggregate,
+	// ima_crypto.c:ima_calc_boot_aggregate: PCRs 0-9 of the chosen bank.
+	if e.quiet {
+		return nil
+	}
+	var banks []measure.Algo
+	for _, h := range e.tpm.Banks() {
+		if a, ok := measure.AlgoFromCrypto(h); ok {
+			banks = append(banks, a)
+		}
+	}
+	bank, ok := measure.BootAggregateBank(banks, e.hashAlgo)
+	var pcrs [][]byte
+	if ok {
+		ch, _ := bank.CryptoHash()
+		for i := 0; i < 10; i++ {
+			v, err := e.tpm.Read(i)
+			if err != nil {
+				return fmt.Errorf("boot_aggregate: %w", err)
+			}
+			pcrs = append(pcrs, v[ch])
+		}
+	} else {
+		bank = e.hashAlgo
+	}
+	ba, err := measure.NewBootAggregate(e.p.Template, bank, pcrs)
+	if err != nil {
+		return fmt.Errorf("boot_aggregate: %w", err)
+	}
+	return e.append(ba)
+}
+
+// append adds an entry under the kernel's dedup rule and extends the PCR
+// in every bank when it was added
+// (Linux v6.12: security/integrity/ima/ima_queue.c:ima_add_template_entry).
+func (e *engine) append(en *measure.Entry) error {
+	if !e.res.ML.Append(en) {
+		return nil
+	}
+	digests := map[crypto.Hash][]byte{}
+	for _, h := range e.tpm.Banks() {
+		a, ok := measure.AlgoFromCrypto(h)
+		if !ok {
+			return fmt.Errorf("tpm bank %v has no IMA hash algorithm", h)
+		}
+		digests[h] = en.DigestIn(a)
+	}
+	if err := e.tpm.Extend(en.PCR, digests); err != nil {
+		return err
+	}
+	m := Measurement{PCR: en.PCR, TemplateHash: hex.EncodeToString(en.Digest), Template: en.Template.Name, Violation: en.IsViolation()}
+	if pre, d, ok := en.FileDigest(); ok {
+		m.FileHash = strings.TrimSuffix(pre, ":") + ":" + hex.EncodeToString(d)
+	}
+	m.Path, _ = en.FileName()
+	e.res.List = append(e.res.List, m)
+	return nil
 }
 
 // addMeasurement adds a list entry unless the same template digest is
@@ -721,39 +863,17 @@ func (e *engine) addMeasurement(name string, d []byte, pcr int) {
 		}
 		return
 	}
-	m := e.entry(name, d, pcr)
-	key := fmt.Sprintf("%d/%s", pcr, m.TemplateHash)
-	if e.listed[key] {
-		return
+	en, err := measure.NewFileEntry(e.p.Template, pcr, e.hashAlgo, d, name)
+	if err == nil {
+		before := e.res.ML.Len()
+		err = e.append(en)
+		if e.res.ML.Len() > before {
+			e.res.Measurements++
+		}
 	}
-	e.listed[key] = true
-	e.res.List = append(e.res.List, m)
-	e.res.Measurements++
-}
-
-// entry builds an ima-ng/ima-sig entry; d nil is a violation.
-func (e *engine) entry(name string, d []byte, pcr int) Measurement {
-	tmpl := e.p.Template
-	var data []byte
-	field := func(b []byte) {
-		data = binary.LittleEndian.AppendUint32(data, uint32(len(b)))
-		data = append(data, b...)
+	if err != nil && e.err == nil {
+		e.err = err
 	}
-	fd := d
-	if fd == nil {
-		fd = make([]byte, 32)
-	}
-	field(append([]byte("sha256:\x00"), fd...))
-	field(append([]byte(name), 0))
-	if tmpl == "ima-sig" {
-		field(nil)
-	}
-	th := sha1.Sum(data)
-	if d == nil {
-		th = [20]byte{}
-	}
-	return Measurement{PCR: pcr, TemplateHash: hex.EncodeToString(th[:]), Template: tmpl,
-		FileHash: "sha256:" + hex.EncodeToString(fd), Path: name, Violation: d == nil, Data: data}
 }
 
 func (e *engine) checkExpects() {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -108,6 +109,20 @@ func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 				th, fh = th[:12]+"…", fh[:19]+"…"
 			}
 			bw.printf("    %2d %s %s %s %s\n", m.PCR, th, m.Template, fh, m.Path)
+		}
+		if len(res.PCRs) > 0 {
+			var banks []string
+			for b := range res.PCRs {
+				banks = append(banks, b)
+			}
+			sort.Strings(banks)
+			for _, b := range banks {
+				v := res.PCRs[b]
+				if !o.Verbose && len(v) > 40 {
+					v = v[:40] + "…"
+				}
+				bw.printf("  PCR 10 %-7s %s\n", b+":", v)
+			}
 		}
 		for _, x := range res.Expects {
 			mark := "holds"

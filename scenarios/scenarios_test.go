@@ -2,6 +2,8 @@ package scenarios
 
 import (
 	"bytes"
+	"crypto"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/tpm"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -342,4 +345,37 @@ func TestRunnerClone(t *testing.T) {
 	assert.Equal(t, full.AuditRecords, c.Result().AuditRecords)
 	assert.Equal(t, h, r.StateHash(), "the original is untouched")
 	assert.NotEqual(t, h, c.StateHash())
+}
+
+// failingTPM fails its nth extend, as a swtpm killed mid-run does.
+type failingTPM struct {
+	tpm.PCRs
+	n int
+}
+
+func (f *failingTPM) Extend(pcr int, d map[crypto.Hash][]byte) error {
+	f.n--
+	if f.n < 0 {
+		return errors.New("tpm swtpm: extend PCR 10 (sha1,sha256): connection lost")
+	}
+	return f.PCRs.Extend(pcr, d)
+}
+
+func TestTPMFailureFailsTheRun(t *testing.T) {
+	s, err := Parse(strings.NewReader(`name: m
+policy: measure func=BPRM_CHECK
+fs xfs /mnt
+write /mnt/a "one" mode=0755
+write /mnt/b "two" mode=0755
+exec /mnt/a
+exec /mnt/b
+`), "m.scn")
+	require.NoError(t, err)
+	p, _ := cache.LoadProfile("6.12")
+	// boot_aggregate and /mnt/a succeed, /mnt/b's extend fails.
+	res, err := RunWith(s, p, Options{TPM: &failingTPM{PCRs: tpm.NewSoftware(crypto.SHA1, crypto.SHA256), n: 2}})
+	require.Error(t, err)
+	assert.Nil(t, res, "no result with a PCR that was not extended")
+	assert.Contains(t, err.Error(), "m.scn:7: exec")
+	assert.Contains(t, err.Error(), "tpm swtpm: extend PCR 10")
 }

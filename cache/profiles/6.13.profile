@@ -7,3 +7,5 @@ kernels: 6.13 .. 7.0
 examples: upstream 6.13 - 7.0
 fs.xfs: xfs-mg                # Linux v6.13: fs/xfs/xfs_iops.c:xfs_vn_getattr (1cf7e834a6fb, multigrain timestamps)
 fs.ext4: ext4-mg              # Linux v6.13: fs/ext4/super.c (FS_MGTIME), getattr still fills change_cookie
+fs.tmpfs: tmpfs-mg            # Linux v6.13: mm/shmem.c (FS_MGTIME)
+fs.btrfs: btrfs-mg            # Linux v6.13: fs/btrfs/super.c (FS_MGTIME)

@@ -139,6 +139,7 @@ func (w *World) Hash(h *Hasher) {
 				h.U(uint64(i.GID)<<32 | uint64(uint32(i.Writers)))
 				h.I(int64(i.Readers))
 				h.B(i.dirtyExtend)
+				h.B(i.dirtyAlloc)
 				h.I(int64(i.gen))
 			}
 		}

@@ -119,6 +119,9 @@ func (w *World) Write(f *File, data []byte, appendTo bool) error {
 	b.dataWritten()
 	if len(b.Content) > old {
 		b.dirtyExtend = true
+		if blocks(len(b.Content)) > blocks(old) {
+			b.dirtyAlloc = true
+		}
 	}
 	return nil
 }
@@ -127,11 +130,18 @@ func (w *World) Write(f *File, data []byte, appendTo bool) error {
 // opens the real file with O_NOATIME when it may
 // (Linux v6.12: fs/overlayfs/file.c:ovl_open_realfile).
 func (w *World) Read(f *File) []byte {
-	if f.Backing == f.Inode {
+	// Lower layers sit on private noatime mounts (fs/overlayfs/super.c), so
+	// only a direct file or a copied-up (upper) file gets atime updates;
+	// imasim probe saw upper atime move on the host.
+	if f.Backing == f.Inode || w.IsUpper(f.Inode) {
 		f.Backing.touchAtime()
 	}
 	return f.Backing.Content
 }
+
+// Mmap maps the file: mmap updates atime like a read
+// (Linux v6.12: mm/filemap.c:generic_file_mmap -> file_accessed).
+func (w *World) Mmap(f *File) { w.Read(f) }
 
 // Close drops the open description; the caller runs IMA's file_free first.
 func (w *World) Close(f *File) {
@@ -229,8 +239,15 @@ func (w *World) Truncate(p string, size int) error {
 	} else {
 		i.Content = append(append([]byte(nil), i.Content...), make([]byte, size-len(i.Content))...)
 	}
-	i.fileUpdateTime()
-	i.maybeInc(i.SB.Model.TruncateForces)
+	// Linux v6.12: notify_change -> ->setattr sets c/mtime and bumps once
+	// (fs/ext4/inode.c:ext4_setattr, mm/shmem.c:shmem_setattr); XFS logs
+	// the core inode in two transactions (fs/xfs/xfs_iops.c:xfs_setattr_size:
+	// the size change, then xfs_itruncate_extents), +2 on disk per probe.
+	i.setCtimeNow()
+	i.Mtime = i.Ctime
+	for n := 0; n < max(1, i.SB.Model.TruncateBumps); n++ {
+		i.maybeInc(i.SB.Model.TruncateForces)
+	}
 	return nil
 }
 
@@ -253,7 +270,10 @@ func (w *World) Rename(from, to string) error {
 	}
 	sb.files = put(del(sb.files, rel), rel2, i)
 	w.gen++
-	i.changeMeta(false)
+	// Linux v6.12: fs/xfs/xfs_inode.c:xfs_rename logs the moved inode's
+	// core (forced bump; +1 on disk per probe); generic filesystems only
+	// move ctime.
+	i.changeMeta(i.SB.Model.RenameForces)
 	return nil
 }
 
@@ -309,13 +329,15 @@ func (w *World) Getattr(i *Inode, wantCookie, wantCtime bool) Stat {
 	st := real.getattr(wantCookie, wantCtime, w.CookieSupported)
 	// Linux v6.12: fs/overlayfs/inode.c:ovl_getattr, ovl_map_dev_ino: a
 	// copied-up file reports its lower origin's st_ino; all layers on one
-	// fs report the overlay's st_dev, otherwise the layer's own device
-	// (pseudo_dev for upper is not modelled: the real dev is shown).
+	// fs report the overlay's st_dev, otherwise an anonymous per-layer
+	// device (pseudo_dev), also after copy-up (confirmed by imasim probe).
 	if lower, err := w.lowerOf(i); err == nil {
-		st.Dev, st.Ino = lower.SB.Dev, lower.Ino
+		st.Ino = lower.Ino
 	}
 	if w.sameFS(i.SB) {
 		st.Dev = i.SB.Dev
+	} else {
+		st.Dev = i.SB.pseudoDev
 	}
 	return st
 }

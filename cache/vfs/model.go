@@ -55,8 +55,12 @@ type Model struct {
 	WritebackForces bool
 	// SetattrForces: chmod/chown/utimes force a bump.
 	SetattrForces bool
-	// TruncateForces: truncate forces a bump.
+	// TruncateForces: truncate forces a bump; TruncateBumps how many
+	// (0 means 1).
 	TruncateForces bool
+	TruncateBumps  int
+	// RenameForces: rename forces a bump of the moved inode.
+	RenameForces bool
 	// XattrForces: setxattr forces a bump.
 	XattrForces bool
 	// AtimeBumpsQueried: an atime-only update bumps i_version when QUERIED.
@@ -88,7 +92,7 @@ func Models() map[string]*Model {
 			// Linux v6.12: fs/xfs/libxfs/xfs_trans_inode.c:xfs_trans_log_inode:
 			// inode_maybe_inc_iversion(inode, flags & XFS_ILOG_CORE).
 			WriteForces: false, WritebackForces: true,
-			SetattrForces: true, TruncateForces: true, XattrForces: true,
+			SetattrForces: true, TruncateForces: true, TruncateBumps: 2, RenameForces: true, XattrForces: true,
 			AtimeBumpsQueried: true,
 		},
 		{
@@ -101,7 +105,7 @@ func Models() map[string]*Model {
 			Multigrain:     true,
 			CreateIVersion: 2,
 			WriteForces:    false, WritebackForces: true,
-			SetattrForces: true, TruncateForces: true, XattrForces: true,
+			SetattrForces: true, TruncateForces: true, TruncateBumps: 2, RenameForces: true, XattrForces: true,
 			AtimeBumpsQueried: true,
 		},
 		{
@@ -159,6 +163,21 @@ func Models() map[string]*Model {
 			// Linux v6.12: mm/shmem.c:shmem_reconfigure still drops SB_I_VERSION; fixed
 			// by "tmpfs: preserve SB_I_VERSION on remount" (in 7.2.13). The profile decides.
 			RemountClearsIVersion: true,
+		},
+		{
+			Name: "tmpfs-mg", Type: "tmpfs", Magic: MagicTmpfs,
+			About:    "tmpfs since 6.13: multigrain ctime, generic change_cookie",
+			IVersion: true, Cookie: true, GetattrQueries: true, Multigrain: true,
+			// Linux v7.2: mm/shmem.c: shmem_fs_type has FS_MGTIME.
+			WriteForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
+			CreateStale: true, RemountClearsIVersion: true,
+		},
+		{
+			Name: "btrfs-mg", OnDisk: true, ReadQueried: true, Type: "btrfs", Magic: MagicBtrfs,
+			About:    "btrfs since 6.13: multigrain ctime, every write forces a bump",
+			IVersion: true, Cookie: true, GetattrQueries: true, Multigrain: true,
+			// Linux v7.2: fs/btrfs/super.c: btrfs_fs_type has FS_MGTIME.
+			WriteForces: true, WriteAlwaysForces: true, SetattrForces: true, TruncateForces: true, XattrForces: true,
 		},
 		{
 			Name: "btrfs", OnDisk: true, ReadQueried: true, Type: "btrfs", Magic: MagicBtrfs,

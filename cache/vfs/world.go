@@ -135,6 +135,8 @@ func (w *World) MountOverlay(m *Model, mnt, lower, upper, work string) (*Super, 
 		sb.upper = ""
 	}
 	w.nextDev++
+	sb.pseudoDev = w.nextDev
+	w.nextDev++
 	w.addMount(mnt, sb)
 	return sb, nil
 }
@@ -312,8 +314,7 @@ func (w *World) IsUpper(i *Inode) bool {
 	if !i.SB.Model.Overlay || i.SB.upper == "" {
 		return false
 	}
-	_, err := w.Lookup(path.Join(i.SB.upper, i.ovlPath))
-	return err == nil
+	return w.lookupReal(i.SB.upper, i.ovlPath) != nil
 }
 
 // copyUp is ovl_copy_up for a regular file: a new upper inode with the

@@ -2,9 +2,264 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
+	"strings"
+
+	"github.com/imasim/imasim/cache"
+	ltpcompat "github.com/imasim/imasim/ltp-compat"
+	"github.com/imasim/imasim/scenarios"
 )
 
-func cmdCompare(_ context.Context, _ []string, _, stderr io.Writer) int {
-	return notYet("compare", stderr)
+var compareFormats = append([]string{"text", "json"}, ciFormats...)
+
+func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("compare", "compare SCENARIO --log FILE [--list binary_runtime_measurements] [--profile P|auto] [--root PREFIX] [--format text|json|ltp|kirk-json|junit|ktap]", stderr)
+	logf := fs.String("log", "", "audit log: dmesg/kmsg text, audit.log (raw or ausearch -i), journalctl -o json; - for stdin")
+	listf := fs.String("list", "", "binary measurement list captured with the log (optional)")
+	prof := fs.String("profile", "auto", "profile the log is judged against: a name, a path, or auto (kernel version from the log)")
+	kver := fs.String("kernel-version", "", "kernel version for --profile auto when the log carries none")
+	root := fs.String("root", "", "prefix the real run put before the scenario's paths (default: match by path suffix)")
+	force := fs.Bool("force", false, "give a count-based verdict even when the log shows evidence of lost records")
+	format := addFormat(fs, compareFormats...)
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 || *logf == "" {
+		fs.Usage()
+		return exitUsage
+	}
+	ff, err := format.get(compareFormats...)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim compare:", err)
+		return exitUsage
+	}
+	s, err := scenarios.Load(pos[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim compare:", err)
+		return exitUsage
+	}
+	var log io.Reader = os.Stdin
+	if *logf != "-" {
+		f, err := os.Open(*logf)
+		if err != nil {
+			fmt.Fprintln(stderr, "imasim compare:", err)
+			return exitUsage
+		}
+		defer f.Close()
+		log = f
+	}
+	var list io.Reader
+	if *listf != "" {
+		f, err := os.Open(*listf)
+		if err != nil {
+			fmt.Fprintln(stderr, "imasim compare:", err)
+			return exitUsage
+		}
+		defer f.Close()
+		list = f
+	}
+	ob, err := scenarios.ReadObserved(s, log, list, *root)
+	if err != nil {
+		fmt.Fprintf(stderr, "imasim compare: %s: %v\n", *logf, err)
+		return exitUsage
+	}
+	// The profile to judge against.
+	var judge *cache.Profile
+	why := ""
+	if *prof == "auto" {
+		v := ob.Kernel
+		if v == "" {
+			v = *kver
+		}
+		if v != "" {
+			kv, err := cache.ParseKernelVersion(v)
+			if err == nil {
+				if judge, err = cache.ProfileFor(kv); err == nil {
+					why = "kernel " + v + " from the log"
+					if ob.Kernel == "" {
+						why = "kernel " + v + " (--kernel-version)"
+					}
+				}
+			}
+		}
+	} else if judge, err = cache.LoadProfile(*prof); err != nil {
+		fmt.Fprintln(stderr, "imasim compare:", err)
+		return exitUsage
+	}
+	// Every built-in's prediction, to name the ones the log is consistent with.
+	var consistent []string
+	var cmps []scenarios.Comparison
+	var judged *scenarios.Comparison
+	var judgedRes *scenarios.Result
+	profiles := cache.Builtins()
+	if judge != nil && !isBuiltin(judge.Name) {
+		profiles = append(profiles, judge)
+	}
+	for _, p := range profiles {
+		if ctx.Err() != nil {
+			return exitUsage
+		}
+		res, err := scenarios.Run(s, p)
+		if err != nil {
+			fmt.Fprintf(stderr, "imasim compare: profile %s: %v\n", p.Name, err)
+			return exitUsage
+		}
+		if res.NA != "" {
+			continue
+		}
+		c := scenarios.Compare(res, ob)
+		cmps = append(cmps, c)
+		if c.Agree {
+			consistent = append(consistent, p.Name)
+		}
+		if judge != nil && p.Name == judge.Name {
+			judged, judgedRes = &cmps[len(cmps)-1], res
+		}
+	}
+	lossy := ob.Loss.Lossy() && !*force
+	code = exitOK
+	verdict := ""
+	switch {
+	case lossy:
+		code, verdict = exitInconcl, "inconclusive: the log shows evidence of lost audit records; counts may be short (use a log from auditd or printk_ratelimit=0, or --force)"
+	case judged != nil && judged.Agree:
+		verdict = fmt.Sprintf("the log agrees with the model of %s (%s)", judge.Name, why)
+	case judged != nil:
+		code, verdict = exitFail, fmt.Sprintf("the log DISAGREES with the model of %s (%s): a model defect, or a kernel unlike its profile", judge.Name, why)
+	default:
+		// No profile: judge by the scenario's expect lines (correct IMA behaviour).
+		broken := brokenExpects(s, ob)
+		if len(broken) == 0 {
+			verdict = "no profile to judge by (the log names no kernel); the log satisfies the scenario's expect lines"
+		} else {
+			code, verdict = exitFail, "no profile to judge by; the log breaks: "+strings.Join(broken, "; ")
+		}
+	}
+	switch {
+	case ff == "json":
+		doc := map[string]any{"schema": 1, "scenario": s.Name, "observed": ob, "consistent_with": consistent, "verdict": verdict, "exit": code}
+		if judged != nil {
+			doc["profile"] = judge.Name
+			doc["comparison"] = judged
+		}
+		if c := printJSON(stdout, stderr, doc); c != exitOK {
+			return c
+		}
+	case isCIFormat(ff):
+		c := ltpcompat.Case{Name: s.Name + "/" + *logf, Message: verdict}
+		switch code {
+		case exitFail:
+			c.Status = ltpcompat.Fail
+		case exitInconcl:
+			c.Status = ltpcompat.Conf
+		}
+		if judged != nil {
+			for _, p := range judged.Paths {
+				st := ltpcompat.Pass
+				if p.Model != p.Observed && !lossy {
+					st = ltpcompat.Fail
+				}
+				c.Subtests = append(c.Subtests, ltpcompat.Subtest{Name: "audit " + p.Path, Status: st, Message: fmt.Sprintf("model %d, observed %d", p.Model, p.Observed)})
+			}
+		}
+		var err error
+		if code, err = writeCI(stdout, ff, "compare", []ltpcompat.Case{c}, code); err != nil {
+			fmt.Fprintln(stderr, "imasim compare:", err)
+			return exitUsage
+		}
+	default:
+		writeCompareText(stdout, s, ob, judge, judged, judgedRes, consistent, verdict)
+	}
+	return code
+}
+
+func isBuiltin(name string) bool {
+	for _, n := range cache.BuiltinNames() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// brokenExpects checks the observation against the scenario's expect lines.
+func brokenExpects(s *scenarios.Scenario, ob *scenarios.Observed) []string {
+	var out []string
+	for _, x := range s.Expects {
+		switch x.Kind {
+		case "audit":
+			if ob.Audit[x.Path] != x.N {
+				out = append(out, fmt.Sprintf("%s (observed %d)", x.Text, ob.Audit[x.Path]))
+			}
+		case "violations":
+			if ob.Violations != x.N {
+				out = append(out, fmt.Sprintf("%s (observed %d)", x.Text, ob.Violations))
+			}
+		case "measurements":
+			if ob.Measurements >= 0 && ob.Measurements != x.N {
+				out = append(out, fmt.Sprintf("%s (observed %d)", x.Text, ob.Measurements))
+			}
+		}
+	}
+	return out
+}
+
+func writeCompareText(w io.Writer, s *scenarios.Scenario, ob *scenarios.Observed, judge *cache.Profile, c *scenarios.Comparison, res *scenarios.Result, consistent []string, verdict string) {
+	kern := ob.Kernel
+	if kern == "" {
+		kern = "not named in the log"
+	}
+	fmt.Fprintf(w, "compare %s with a %s log (kernel: %s)\n", s.Name, ob.Form, kern)
+	if judge != nil {
+		fmt.Fprintf(w, "model profile: %s (%s)\n", judge.Name, judge.About)
+	}
+	fmt.Fprintf(w, "\n%-40s %7s %9s\n", "INTEGRITY_RULE records", "model", "observed")
+	if c != nil {
+		for _, p := range c.Paths {
+			mark := ""
+			if p.Model != p.Observed {
+				mark = "  <- differs"
+			}
+			fmt.Fprintf(w, "%-40s %7d %9d%s\n", p.Path, p.Model, p.Observed, mark)
+		}
+		if ob.Measurements >= 0 {
+			fmt.Fprintf(w, "%-40s %7d %9d\n", "measurement entries (no boot_aggregate)", c.Measurements[0], c.Measurements[1])
+		}
+		fmt.Fprintf(w, "%-40s %7d %9d\n", "violations", c.Violations[0], c.Violations[1])
+		fmt.Fprintln(w, "\nper step:")
+		for _, st := range c.Steps {
+			m := "cached"
+			if st.Model {
+				m = "audit"
+			}
+			o := "?"
+			if st.Observed >= 0 {
+				o = fmt.Sprint(st.Observed)
+			}
+			fmt.Fprintf(w, "  #%-2d line %-3d %-34s %-11s model: %-6s (%s)  observed: %s\n", st.Index, st.Line, clipLine(st.Op, 34), st.Hook, m, st.Verdict, o)
+		}
+		if !ob.Markers {
+			fmt.Fprintln(w, "  (the log has no imasim-step markers: records are compared per file, not per step)")
+		}
+	} else {
+		for p, n := range ob.Audit {
+			fmt.Fprintf(w, "%-40s %7s %9d\n", p, "-", n)
+		}
+	}
+	_ = res
+	if ob.Loss.Lossy() {
+		fmt.Fprintln(w, "\nevidence of lost records:")
+		for _, e := range ob.Loss.Evidence {
+			fmt.Fprintf(w, "  line %d: %s\n", e.Line, e.String())
+		}
+	}
+	if len(consistent) > 0 {
+		fmt.Fprintf(w, "\nthe log is consistent with: %s (behaves like %s)\n", strings.Join(consistent, ", "), consistent[0])
+	} else {
+		fmt.Fprintln(w, "\nthe log is consistent with no built-in profile")
+	}
+	fmt.Fprintln(w, "verdict:", verdict)
 }

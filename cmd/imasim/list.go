@@ -339,7 +339,7 @@ func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	in := addInputFlags(fs, "")
 	var pcrs pcrsFlag
 	fs.Var(&pcrs, "pcrs", "quoted PCRs: [ALG,]FILE with 'PCR-NN: hex' lines (sparse is fine), tpm2_pcrread output,\nor one bare hex value (taken as PCR 10); ALG inferred from 20/48/64-byte values (repeatable)")
-	tpmSpec := fs.String("tpm", "", "read the quoted PCRs from this TPM backend (software, swtpm:…, /dev/tpmrm0, …);\nonly PCRs the list extends are compared")
+	tpmSpec := fs.String("tpm", "", "read the quoted PCRs from this TPM backend (software, swtpm:…, /dev/tpmrm0, …);\nof all quoted PCRs, only those the list extends are compared")
 	banksF := fs.String("banks", "", "banks to replay, comma-separated (default: the quoted banks, else sha1,sha256)")
 	modesF := fs.String("modes", "", "replay modes: per-bank,sha1-padded,fallback (default: all)")
 	stateIn := fs.String("state", "", "resume from this saved replay state (JSON) instead of replaying from the start")
@@ -370,7 +370,9 @@ func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		quote.Merge(tq)
 	}
-	cfg := measure.ReplayConfig{Quote: quote, OnlyExtended: *tpmSpec != ""}
+	// Like evmctl, compare only the PCRs the list extends: a full PCR dump
+	// also holds firmware PCRs.
+	cfg := measure.ReplayConfig{Quote: quote, OnlyExtended: true}
 	for _, s := range splitList(*banksF) {
 		a, err := measure.ParseAlgo(s)
 		if err != nil {
@@ -438,6 +440,9 @@ func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	verr := res.Verify()
+	if verr == nil && len(quote) > 0 && len(res.Verdicts()) == 0 {
+		verr = fmt.Errorf("none of the quoted PCRs is extended by the list (%d entries)", res.Entries)
+	}
 	if format == "json" {
 		writeVerifyJSON(stdout, res, verr)
 	} else {
@@ -612,7 +617,7 @@ func listConvert(_ context.Context, args []string, stdout, stderr io.Writer) int
 	in := addInputFlags(fs, "in-")
 	to := fs.String("to", "", "output format: binary|ascii (default: the other one)")
 	order := fs.String("order", "le", "output byte order for binary: le|be (digests are recomputed when it changes)")
-	bankF := fs.String("bank", "sha1", "output template digest bank (sha1 for the legacy files, else a _ALG file)")
+	bankF := fs.String("bank", "", "output template digest bank: sha1 for the legacy files, else a _ALG file\n(default: the input's, from its _ALG name suffix or --in-bank; sha1 for binary output otherwise)")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -626,15 +631,17 @@ func listConvert(_ context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return bad(err)
 	}
-	bank, err := measure.ParseAlgo(*bankF)
-	if err != nil {
-		return bad(err)
-	}
 	ol, err := openList(pos[0], in, os.Stdin)
 	if err != nil {
 		return bad(err)
 	}
 	defer ol.Close()
+	bank := ol.bank
+	if *bankF != "" {
+		if bank, err = measure.ParseAlgo(*bankF); err != nil {
+			return bad(err)
+		}
+	}
 	format := *to
 	if format == "" {
 		format = map[bool]string{true: "binary", false: "ascii"}[ol.ascii]
@@ -755,36 +762,17 @@ func listExtend(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
-// extendDigests gives one digest per TPM bank for e, as the kernel computes
-// them (Linux v6.12: ima_crypto.c:ima_calc_field_array_hash,
-// ima_queue.c:ima_add_template_entry): the bank's own template hash, or for
-// banks the kernel cannot hash (and in sha1-padded mode) the SHA-1 digest
-// zero-padded; violations 0xFF (only the first 20 bytes when padded).
+// extendDigests gives one digest per TPM bank for e, as the kernel
+// computes them; banks imasim does not know get the padded SHA-1 digest, as
+// the kernel gives banks it does not know.
 func extendDigests(e *measure.Entry, banks []crypto.Hash, mode measure.Mode) map[crypto.Hash][]byte {
 	out := map[crypto.Hash][]byte{}
-	var sha1d []byte
 	for _, h := range banks {
-		d := make([]byte, h.Size())
-		a, known := measure.AlgoFromCrypto(h)
-		padded := mode == measure.SHA1Padded || !known
-		switch {
-		case e.IsViolation() && padded:
-			for i := 0; i < 20 && i < len(d); i++ {
-				d[i] = 0xff
-			}
-		case e.IsViolation():
-			for i := range d {
-				d[i] = 0xff
-			}
-		case padded:
-			if sha1d == nil {
-				sha1d = e.TemplateHash(measure.SHA1)
-			}
-			copy(d, sha1d)
-		default:
-			d = e.TemplateHash(a)
+		if a, ok := measure.AlgoFromCrypto(h); ok {
+			out[h] = e.ExtendDigest(a, mode)
+		} else {
+			out[h] = e.PaddedDigest(h.Size())
 		}
-		out[h] = d
 	}
 	return out
 }

@@ -134,6 +134,13 @@ func TestListShow(t *testing.T) {
 			}
 		})
 	}
+	t.Run("real kernel per-bank file", func(t *testing.T) {
+		want, err := os.ReadFile(lists("kernel/linux-7.2.13/ascii_runtime_measurements_sha256"))
+		require.NoError(t, err)
+		code, out, errs := runList(t, "show", lists("kernel/linux-7.2.13/binary_runtime_measurements_sha256"))
+		require.Equal(t, 0, code, errs)
+		assert.Equal(t, string(want), out)
+	})
 	t.Run("truncated names the entry", func(t *testing.T) {
 		_, out, errs := runList(t, "show", lists("truncated.bin"))
 		assert.Contains(t, errs, "entry 5 at offset")
@@ -180,6 +187,10 @@ func TestListVerify(t *testing.T) {
 		{"ambiguous 32-byte value", []string{lists("sample.bin"), "--pcrs", lists("sha256-ambiguous.hex")}, 2, ""},
 		{"bad list", []string{lists("garbage.bin"), "--pcrs", lists("sample-pcrs-sha1.txt")}, 2, ""},
 		{"bad mode", []string{lists("sample.bin"), "--modes", "sideways"}, 2, ""},
+		{"real 6.1 kernel, all four banks", []string{lists("kernel/linux-6.1.176/binary_runtime_measurements"), "--pcrs", lists("kernel/linux-6.1.176/pcrs")}, 0,
+			"sha384: match (fallback): PCR 10 at entry 15, PCR 11 at entry 9"},
+		{"real 7.2 kernel, per-bank file", []string{lists("kernel/linux-7.2.13/binary_runtime_measurements_sha512"), "--pcrs", lists("kernel/linux-7.2.13/pcrs")}, 0,
+			"sha512: match (per-bank): PCR 10 at entry 15"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,6 +199,13 @@ func TestListVerify(t *testing.T) {
 			assert.Contains(t, out, tc.out)
 		})
 	}
+	t.Run("quoted PCRs the list never extends", func(t *testing.T) {
+		empty := filepath.Join(t.TempDir(), "binary_runtime_measurements")
+		require.NoError(t, os.WriteFile(empty, nil, 0o644))
+		code, _, errs := runList(t, "verify", empty, "--pcrs", lists("sample-pcrs-sha1.txt"))
+		assert.Equal(t, 1, code)
+		assert.Contains(t, errs, "none of the quoted PCRs")
+	})
 	t.Run("json", func(t *testing.T) {
 		code, out, _ := runList(t, "verify", "--format", "json", lists("sample.bin"), "--pcrs", lists("sample-pcrs-wrong.txt"))
 		require.Equal(t, 1, code)

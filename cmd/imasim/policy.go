@@ -360,7 +360,7 @@ func policyExplain(args []string, stdout, stderr io.Writer) int {
 	}
 	switch caps {
 	case "auto":
-		a.CapSetUID, a.CapSetGID = a.EUID == 0, a.EUID == 0
+		a = a.WithDefaultCaps()
 	case "none", "":
 	default:
 		for _, c := range splitList(caps) {

@@ -2,18 +2,22 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/scenarios"
+	"github.com/imasim/imasim/tpm"
 )
 
-var scenarioFormats = []string{"text", "json"}
+var scenarioFormats = append([]string{"text", "json"}, ciFormats...)
 
 func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
@@ -33,6 +37,11 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	kver := fs.String("kernel-version", "", "kernel version for --profile auto (default: uname -r)")
 	failOn := fs.String("fail-on", "", "exit 1 when a simulated verdict is one of: missed,excessive")
 	verbose := fs.Bool("v", false, "full hashes and audit records")
+	tpmSpec := fs.String("tpm", "software", "PCR backend: software, simulator, swtpm, swtpm:unix:SOCK[,ctrl=SOCK], swtpm:tcp:HOST:PORT[,ctrl=PORT], device[:PATH]")
+	pcr := fs.Int("pcr", 0, "backend PCR standing in for PCR 10 (default 10; 23 on a device)")
+	allowReal := fs.Bool("allow-real-pcr", false, "let a device backend extend a PCR that cannot be reset (e.g. --pcr 10)")
+	listOut := fs.String("list-out", "", "write each result's binary measurement list to FILE (FILE.PROFILE with several profiles)")
+	asciiOut := fs.String("ascii-out", "", "write each result's ASCII measurement list to FILE (FILE.PROFILE with several profiles)")
 	format := addFormat(fs, scenarioFormats...)
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -62,23 +71,52 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "imasim scenario:", err)
 		return exitUsage
 	}
+	if len(profiles) > 1 && !tpmResettable(*tpmSpec) {
+		fmt.Fprintf(stderr, "imasim scenario: --tpm %s cannot be reset between profiles (give ctrl= so imasim can power-cycle it, or one --profile)\n", *tpmSpec)
+		return exitUsage
+	}
 	rep := &scenarios.Report{Scenario: s}
 	for _, p := range profiles {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "imasim scenario: interrupted")
 			return exitUsage
 		}
-		res, err := scenarios.Run(s, p)
-		if err != nil {
-			fmt.Fprintf(stderr, "imasim scenario: profile %s: %v\n", p.Name, err)
-			return exitUsage
+		res, code := runOne(ctx, s, p, *tpmSpec, tpm.Options{PCR: *pcr, AllowRealPCR: *allowReal}, stderr)
+		if code != exitOK {
+			return code
+		}
+		for _, o := range []struct {
+			file  string
+			ascii bool
+		}{{*listOut, false}, {*asciiOut, true}} {
+			if o.file == "" {
+				continue
+			}
+			name := o.file
+			if len(profiles) > 1 {
+				name += "." + p.Name
+			}
+			if err := writeList(name, res.ML, o.ascii); err != nil {
+				fmt.Fprintln(stderr, "imasim scenario:", err)
+				return exitUsage
+			}
 		}
 		rep.Profiles = append(rep.Profiles, scenarios.ProfileInfo{Name: p.Name, About: p.About, Kernels: p.Kernels.String()})
 		rep.Results = append(rep.Results, res)
 	}
-	switch ff {
-	case "json":
+	code = exitOK
+	for _, r := range rep.Results {
+		for v := range fail {
+			if r.Count(v) > 0 {
+				code = exitFail
+			}
+		}
+	}
+	switch {
+	case ff == "json":
 		err = rep.WriteJSON(stdout)
+	case isCIFormat(ff):
+		code, err = writeCI(stdout, ff, "scenario", scenarioCases(rep, fail, nil), code)
 	default:
 		err = rep.WriteText(stdout, scenarios.TextOptions{Verbose: *verbose, Color: isTTY(stdout)})
 	}
@@ -86,14 +124,54 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "imasim scenario:", err)
 		return exitUsage
 	}
-	for _, r := range rep.Results {
-		for v := range fail {
-			if r.Count(v) > 0 {
-				return exitFail
-			}
+	return code
+}
+
+// runOne runs s under p on a freshly opened PCR backend.
+func runOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spec string, o tpm.Options, stderr io.Writer) (*scenarios.Result, int) {
+	t, err := tpm.OpenContext(ctx, spec, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "imasim scenario: %v\n", err)
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, tpm.ErrNoSimulator) || errors.Is(err, os.ErrNotExist) {
+			return nil, exitCannot
 		}
+		return nil, exitUsage
 	}
-	return exitOK
+	defer t.Close()
+	res, err := scenarios.RunWith(s, p, scenarios.Options{TPM: t})
+	if err != nil {
+		fmt.Fprintf(stderr, "imasim scenario: profile %s: %v\n", p.Name, err)
+		return nil, exitUsage
+	}
+	return res, exitOK
+}
+
+// tpmResettable: the backend starts from zeroed PCRs at every open.
+func tpmResettable(spec string) bool {
+	if strings.HasPrefix(spec, "swtpm:") {
+		return strings.Contains(spec, "ctrl=")
+	}
+	return true
+}
+
+func writeList(name string, l *measure.List, ascii bool) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if ascii {
+		err = l.WriteASCII(f, 0)
+	} else {
+		err = l.WriteBinary(f, measure.WriteOptions{})
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return nil
 }
 
 func parseFailOn(s string) (map[string]bool, error) {

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -146,4 +148,41 @@ func TestExploreCLI(t *testing.T) {
 	code, _, errs = imasim("explore", "--diff-profiles", "6.12")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errs, "two profiles")
+}
+
+func TestScenarioCIFormats(t *testing.T) {
+	summary := regexp.MustCompile(`Summary:\npassed\s*(\d+)\nfailed\s*(\d+)\nbroken\s*(\d+)\nskipped\s*(\d+)\nwarnings\s*(\d+)\n`)
+	code, out, _ := imasim("scenario", "xfs-write", "--format", "ltp")
+	assert.Equal(t, 0, code, "a simulated miss is not a failure without --fail-on")
+	m := summary.FindStringSubmatch(out)
+	require.NotNil(t, m, out)
+	assert.Equal(t, "0", m[2])
+	code, out, _ = imasim("scenario", "xfs-write", "--format", "ltp", "--fail-on", "missed")
+	assert.Equal(t, 1, code, "TFAIL bit")
+	m = summary.FindStringSubmatch(out)
+	require.NotNil(t, m)
+	assert.Equal(t, "1", m[2], "one failing case (7.1)")
+	assert.Contains(t, out, "imasim_scenario 6 TFAIL: xfs-write/7.1:")
+
+	code, out, _ = imasim("scenario", "xfs-overlay", "--format", "kirk-json")
+	require.Equal(t, 0, code)
+	var kirk struct {
+		Results []struct {
+			TestFQN string `json:"test_fqn"`
+			Status  string `json:"status"`
+		} `json:"results"`
+		Stats map[string]any `json:"stats"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &kirk))
+	require.NotEmpty(t, kirk.Results)
+	assert.Equal(t, "xfs-overlay/6.1-interim", kirk.Results[0].TestFQN)
+	assert.Equal(t, "pass", kirk.Results[0].Status)
+
+	code, out, _ = imasim("scenario", "xfs-write", "--format", "junit", "--fail-on", "missed")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, `<testcase name="xfs-write/7.1"`)
+	assert.Contains(t, out, "<failure")
+	code, out, _ = imasim("scenario", "xfs-write", "--format", "ktap")
+	assert.Equal(t, 0, code)
+	assert.True(t, strings.HasPrefix(out, "KTAP version 1\n1..6\n"), out)
 }

@@ -129,6 +129,12 @@ appraise fowner=0 permit_directio
 	assert.NotZero(t, d.Flags&FailUnverifiableSigs)
 }
 
+func TestWithDefaultCaps(t *testing.T) {
+	assert.True(t, Attrs{UID: 1000, EUID: 0}.WithDefaultCaps().CapSetUID)
+	a := Attrs{UID: 0, EUID: 1000, CapSetUID: true, CapSetGID: true}.WithDefaultCaps()
+	assert.False(t, a.CapSetUID || a.CapSetGID)
+}
+
 func TestMatchActions(t *testing.T) {
 	p := mustParse(t, k72, "measure func=BPRM_CHECK\naudit func=BPRM_CHECK\n")
 	d := p.MatchActions(Attrs{Func: BprmCheck}, Audit)

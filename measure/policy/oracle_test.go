@@ -122,3 +122,52 @@ func TestKernelMatchOracle(t *testing.T) {
 		})
 	}
 }
+
+// TestKernelCustomOracle loads custom-policy.txt into the model and compares
+// its decisions with what real kernels measured and audited
+// (custom-linux-*.txt) for the agent's accesses on tmpfs.
+func TestKernelCustomOracle(t *testing.T) {
+	pol, err := os.ReadFile("../../testdata/policies/oracle/custom-policy.txt")
+	require.NoError(t, err)
+	tmpfs := mustMagic("tmpfs")
+	// The agent's accesses (agent/main.go custom): credentials after
+	// setresuid, as the kernel's cred and capabilities then are. A nonzero
+	// euid clears the effective capabilities (capabilities(7)).
+	accesses := map[string]Attrs{
+		"/t/prog":     {Func: BprmCheck, Mask: MayExec, CapSetUID: true, CapSetGID: true},
+		"/t/prog1000": {Func: BprmCheck, Mask: MayExec, FOwner: 1000, FGrp: 1000, CapSetUID: true, CapSetGID: true},
+		"/t/f1":       {Func: FileCheck, Mask: MayRead, UID: 1000, EUID: 0, SUID: 0, CapSetUID: true, CapSetGID: true},
+		"/t/f2":       {Func: FileCheck, Mask: MayRead, UID: 0, EUID: 1000, SUID: 0},
+		"/t/f3":       {Func: FileCheck, Mask: MayRead, UID: 1000, EUID: 1000, SUID: 1000},
+	}
+	for _, ok := range oracleKernels {
+		t.Run(ok.file, func(t *testing.T) {
+			p := mustParse(t, ok.k, string(pol))
+			data, err := os.ReadFile("../../testdata/policies/oracle/custom-" + ok.file)
+			require.NoError(t, err)
+			seen := 0
+			for _, l := range strings.Split(string(data), "\n") {
+				f := strings.Fields(l)
+				if len(f) < 3 || f[0] == "#" {
+					continue
+				}
+				a, known := accesses[f[0]]
+				require.True(t, known, "line %q", l)
+				a.FSMagic, a.FSName = tmpfs, "tmpfs"
+				d := p.Match(a)
+				want := "measured=no"
+				if d.Actions&Measure != 0 {
+					tmpl := d.Template
+					if tmpl == "" {
+						tmpl = "ima-sig" // CONFIG_IMA_DEFAULT_TEMPLATE of these kernels
+					}
+					want = fmt.Sprintf("measured=yes pcr=%d template=%s", d.PCR, tmpl)
+				}
+				audited := map[bool]string{true: "audited=yes", false: "audited=no"}[d.Actions&Audit != 0]
+				assert.Equal(t, strings.Join(f[1:], " "), want+" "+audited, "%s: kernel vs model (decision %+v)", f[0], d)
+				seen++
+			}
+			assert.Equal(t, len(accesses), seen)
+		})
+	}
+}

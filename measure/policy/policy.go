@@ -4,9 +4,19 @@
 // Documentation/ABI/testing/ima_policy).
 //
 // The model follows Linux v7.2 (read in Debian's linux-source 7.2.13) and
-// keeps the differences of older kernels behind Kernel.Version (checked
-// against 6.1.176 and 6.12.107). The matcher takes plain attribute structs,
-// so the package imports nothing of imasim.
+// keeps the differences of older kernels behind Kernel.Version (read in
+// 6.1.176 and 6.12.107). Real Debian kernels of all three versions agree
+// with the parser on every rule of testdata/policies/oracle and with the
+// matcher on the accesses recorded there (TestKernel*Oracle).
+//
+// The matcher takes plain attribute structs, so the package imports
+// nothing of imasim. Typical use:
+//
+//	p, err := policy.ParseKernel(r, "scenario.policy", policy.Kernel{Version: v})
+//	fs, _ := policy.LookupFS("xfs")
+//	d := p.Match(policy.Attrs{Func: policy.BprmCheck, Mask: policy.MayExec,
+//		UID: 65534, EUID: 65534, FSMagic: fs.Magic, FSName: fs.Name}.WithDefaultCaps())
+//	measure := d.Actions&policy.Measure != 0
 package policy
 
 import (
@@ -309,6 +319,15 @@ type Attrs struct {
 
 	// FuncData is the keyring (KEY_CHECK) or label (CRITICAL_DATA).
 	FuncData string
+}
+
+// WithDefaultCaps returns a with CapSetUID and CapSetGID as a task without
+// capability tweaks has them: all capabilities while its euid is 0, none
+// otherwise (capabilities(7): a nonzero euid clears the effective set).
+// Checked on real kernels (testdata/policies/oracle/custom-*).
+func (a Attrs) WithDefaultCaps() Attrs {
+	a.CapSetUID, a.CapSetGID = a.EUID == 0, a.EUID == 0
+	return a
 }
 
 // Decision is the result of matching (ima_match_policy): the accumulated

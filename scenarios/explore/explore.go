@@ -488,26 +488,35 @@ func (wk *worker) walk(root pair, seq []int) {
 	}
 }
 
-// fullRoot returns the prelude run with causes (built once).
+// fullRoot returns the prelude run with causes, for the replays of the
+// goroutine that calls Search (built once).
 func (s *search) fullRoot() (pair, error) {
-	s.fullOnce.Do(func() {
-		mk := func(p *cache.Profile) (*scenarios.Runner, error) {
-			r, err := scenarios.NewRunner(s.prelude, p, false)
-			if err != nil {
+	s.fullOnce.Do(func() { s.full, s.fullErr = s.newFullRoot() })
+	return s.full, s.fullErr
+}
+
+// newFullRoot runs the prelude with causes. Runners with causes keep a
+// measurement list and extend a TPM their clones share, so each
+// goroutine replays from a root of its own.
+func (s *search) newFullRoot() (pair, error) {
+	mk := func(p *cache.Profile) (*scenarios.Runner, error) {
+		r, err := scenarios.NewRunner(s.prelude, p, false)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range s.prelude.Steps {
+			if err := r.Step(st); err != nil {
 				return nil, err
 			}
-			for _, st := range s.prelude.Steps {
-				if err := r.Step(st); err != nil {
-					return nil, err
-				}
-			}
-			return r, nil
 		}
-		if s.full.a, s.fullErr = mk(s.p); s.fullErr == nil && s.q != nil {
-			s.full.b, s.fullErr = mk(s.q)
-		}
-	})
-	return s.full, s.fullErr
+		return r, nil
+	}
+	var pr pair
+	var err error
+	if pr.a, err = mk(s.p); err == nil && s.q != nil {
+		pr.b, err = mk(s.q)
+	}
+	return pr, err
 }
 
 // replay runs seq with causes and returns the hook calls of its last op
@@ -631,10 +640,6 @@ type grouped struct {
 // different first operations run in parallel.
 func (s *search) groupAll(keys []string, workers int) []grouped {
 	gs := make([]grouped, len(keys))
-	root, err := s.fullRoot()
-	if err != nil {
-		return gs
-	}
 	idx := make([]int, len(keys))
 	for n := range idx {
 		idx[n] = n
@@ -661,6 +666,10 @@ func (s *search) groupAll(keys []string, workers int) []grouped {
 		go func() {
 			defer wg.Done()
 			wk := s.newWorker()
+			root, err := s.newFullRoot()
+			if err != nil {
+				return // the sequences stay ungrouped, as bad would leave them
+			}
 			for {
 				j := int(next.Add(1) - 1)
 				if j >= len(jobs) {

@@ -8,7 +8,11 @@
 # With "match" it boots with ima_policy=tcb instead and reports which
 # accesses on a fresh tmpfs (exec, root read) the built-in policy measured.
 #
-# usage: run.sh KERNEL-IMAGE [match] > linux-VERSION.txt
+# With "custom" it loads custom-policy.txt and reports, for accesses as
+# several users on a fresh tmpfs, what was measured (PCR, template) and
+# audited.
+#
+# usage: run.sh KERNEL-IMAGE [match|custom] > linux-VERSION.txt
 # needs: go, qemu-system-x86_64, busybox (static), cpio, gzip
 set -eu
 kernel=$1
@@ -36,7 +40,12 @@ echo "ORACLE-KERNEL $(/bin/busybox uname -r)"
 /bin/busybox poweroff -f
 INIT
 chmod +x "$work/root/init"
-if [ "$mode" = match ]; then echo match > "$work/root/mode"; else : > "$work/root/mode"; fi
+case $mode in
+match | custom) echo "$mode" > "$work/root/mode" ;;
+*) : > "$work/root/mode" ;;
+esac
+cp "$here/custom-policy.txt" "$work/root/policy.txt"
+mknod "$work/root/dev/kmsg" c 1 11
 (cd "$work/root" && find . | cpio -o -H newc --quiet | gzip -1 > "$work/initrd.gz")
 timeout 300 qemu-system-x86_64 -accel tcg -m 512 -kernel "$kernel" -initrd "$work/initrd.gz" \
 	-append "$append" -nodefaults -display none -serial stdio -no-reboot \
@@ -47,6 +56,11 @@ if ! grep -q '^ORACLE-END' "$work/out.txt"; then
 	exit 1
 fi
 ver=$(sed -n 's/^ORACLE-KERNEL //p' "$work/out.txt" | tr -d '\r')
+if [ "$mode" = custom ]; then
+	echo "# $ver under QEMU (TCG) with custom-policy.txt: path, measured (pcr, template), audited"
+	sed -n 's/^ORACLE-ACCESS //p' "$work/out.txt" | tr -d '\r'
+	exit 0
+fi
 if [ "$mode" = match ]; then
 	echo "# $ver under QEMU (TCG) with ima_policy=tcb: statfs magics, then measured or not"
 	sed -n 's/^ORACLE-\(FS\|MEASURED\) /\1 /p' "$work/out.txt" | tr -d '\r'

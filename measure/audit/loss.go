@@ -1,0 +1,403 @@
+package audit
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// EvidenceKind names one way a log shows that records were lost.
+type EvidenceKind string
+
+// Kinds of loss evidence.
+const (
+	// SerialGap: audit serial numbers missing between records of a stream
+	// that carries every record type (kernel log, raw audit.log). The
+	// counter is global (Linux: kernel/audit.c:audit_serial), so a missing
+	// number is a record of *some* type that did not reach this log.
+	SerialGap EvidenceKind = "serial-gap"
+	// Ratelimit: printk rate limiting of audit records — "kauditd_printk_skb:
+	// N callbacks suppressed" (v4.x+ pr_notice_ratelimited), the shared
+	// limiter's "printk_ratelimit: N callbacks suppressed" or old
+	// "printk: N messages suppressed" (kauditd_printk_skb used
+	// printk_ratelimit()).
+	Ratelimit EvidenceKind = "ratelimit"
+	// AuditLost: "audit: audit_lost=N …" (Linux: kernel/audit.c:audit_log_lost).
+	AuditLost EvidenceKind = "audit-lost"
+	// AuditLimit: "audit: backlog limit exceeded", "rate limit exceeded",
+	// "printk limit exceeded", "kauditd hold queue overflow",
+	// "audit_backlog=N > audit_backlog_limit=M" (audit_log_lost's reasons).
+	AuditLimit EvidenceKind = "audit-limit"
+	// KmsgGap: a jump in /dev/kmsg sequence numbers (ring buffer overrun).
+	KmsgGap EvidenceKind = "kmsg-gap"
+	// JournalMissed: journald's "Missed N kernel messages".
+	JournalMissed EvidenceKind = "journal-missed"
+	// ConsoleDrop: "** N printk messages dropped **" — the console (a serial
+	// console capture) could not keep up with the ring buffer
+	// (Linux: kernel/printk/printk.c:console_prepend_dropped).
+	ConsoleDrop EvidenceKind = "console-drop"
+	// LongLine: an input line longer than the scanner's limit was cut.
+	LongLine EvidenceKind = "long-line"
+)
+
+// Evidence is one sign of lost records.
+type Evidence struct {
+	Kind EvidenceKind `json:"kind"`
+	// Line is the input line that shows it (for a serial gap: the line of
+	// the first record after the gap).
+	Line int `json:"line"`
+	// Count is how many records/messages the evidence says were lost, when
+	// it says (0 = unknown).
+	Count uint64 `json:"count,omitempty"`
+	// From and To bound a serial (or kmsg sequence) gap, inclusive.
+	From uint64 `json:"from,omitempty"`
+	To   uint64 `json:"to,omitempty"`
+	// Text is the log text or a description.
+	Text string `json:"text"`
+}
+
+func (e Evidence) String() string {
+	return fmt.Sprintf("line %d: %s: %s", e.Line, e.Kind, e.Text)
+}
+
+// Loss is the evidence that a log lost records. A caller that counts
+// records must not give a count-based verdict when Lossy() is true.
+type Loss struct {
+	// Evidence lists the first MaxEvidence pieces of evidence in log order.
+	Evidence []Evidence `json:"evidence"`
+	// More counts evidence found beyond MaxEvidence.
+	More int `json:"more,omitempty"`
+	// MissingSerials is the total number of missing audit serials.
+	MissingSerials uint64 `json:"missing_serials"`
+	// SerialsChecked says whether serial gaps were looked for at all (not
+	// for `ausearch` output, which is usually filtered, nor when disabled).
+	SerialsChecked bool `json:"serials_checked"`
+	// Notes are caveats that are not evidence of loss.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Lossy reports whether any evidence of loss was found.
+func (l Loss) Lossy() bool { return len(l.Evidence) > 0 || l.More > 0 }
+
+// MaxEvidence bounds the evidence a Scanner keeps, so memory stays
+// independent of the log size.
+const MaxEvidence = 200
+
+func (l *Loss) add(e Evidence) {
+	if len(l.Evidence) >= MaxEvidence {
+		l.More++
+		return
+	}
+	l.Evidence = append(l.Evidence, e)
+}
+
+func (l *Loss) note(s string) {
+	for _, n := range l.Notes {
+		if n == s {
+			return
+		}
+	}
+	if len(l.Notes) < MaxEvidence {
+		l.Notes = append(l.Notes, s)
+	}
+}
+
+// serialWindow is how far records may arrive out of serial order before a
+// missing serial is judged lost. Records of one syscall share the serial
+// taken at its first record and are emitted at syscall exit, so other
+// tasks' higher serials can come first.
+const serialWindow = 1 << 16
+
+// maxSerial is the largest audit serial: the kernel's counter is an
+// unsigned int (Linux: kernel/audit.c:audit_serial).
+const maxSerial = 1<<32 - 1
+
+// serials tracks which audit serials were seen, in a sliding window.
+type serials struct {
+	started bool
+	base    uint64 // every serial below base has been judged
+	max     uint64
+	seen    *[serialWindow / 64]uint64 // allocated on first use
+	lines   *[serialWindow]uint32      // input line of a seen serial
+	gapFrom uint64                     // start of an open gap run (0 = none)
+	gapPrev int                        // line before the open gap
+	prev    int                        // line of the last seen serial judged
+	late    int                        // serials arriving after being judged missing
+	any     bool                       // some serial was observed (kept across resets)
+	judged  bool                       // base has advanced past a judged serial
+}
+
+func (s *serials) reset() {
+	seen, lines, anySeen := s.seen, s.lines, s.any
+	*s = serials{seen: seen, lines: lines, any: anySeen}
+	if seen != nil {
+		*seen = [serialWindow / 64]uint64{}
+	}
+}
+
+// observe records serial seen at line; gaps found are reported to loss.
+func (s *serials) observe(serial uint64, line int, loss *Loss) {
+	if serial == 0 || serial > maxSerial {
+		return
+	}
+	if s.seen == nil {
+		s.seen = new([serialWindow / 64]uint64)
+		s.lines = new([serialWindow]uint32)
+	}
+	s.any = true
+	if !s.started {
+		s.started = true
+		s.base, s.max = serial, serial
+	}
+	if serial < s.base {
+		if s.base-serial > serialWindow {
+			// The counter went back: a reboot in the same log.
+			s.finish(loss)
+			s.reset()
+			s.observe(serial, line, loss)
+			return
+		}
+		if !s.judged && s.max-serial < serialWindow {
+			// Nothing judged yet: widen the window downwards.
+			s.base = serial
+		} else {
+			// Already judged: it matters only if it was judged missing.
+			if s.gapFrom != 0 && serial >= s.gapFrom {
+				s.late++
+				return
+			}
+			for _, e := range loss.Evidence {
+				if e.Kind == SerialGap && e.From <= serial && serial <= e.To {
+					s.late++
+					break
+				}
+			}
+			return
+		}
+	}
+	if serial >= s.base+serialWindow {
+		s.judge(serial-serialWindow+1, loss)
+	}
+	i := serial % serialWindow
+	if s.seen[i/64]&(1<<(i%64)) == 0 {
+		s.seen[i/64] |= 1 << (i % 64)
+		s.lines[i] = uint32(line)
+	}
+	if serial > s.max {
+		s.max = serial
+	}
+}
+
+// startAt makes the window start at first (1 after a boot banner), so that
+// serials missing before the first record seen count too.
+func (s *serials) startAt(first uint64) {
+	s.reset()
+	if s.seen == nil {
+		s.seen = new([serialWindow / 64]uint64)
+		s.lines = new([serialWindow]uint32)
+	}
+	s.started = true
+	s.base, s.max = first, first-1
+}
+
+// judge decides every serial below upTo.
+func (s *serials) judge(upTo uint64, loss *Loss) {
+	if upTo <= s.base {
+		return
+	}
+	if upTo-s.base > serialWindow {
+		// Nothing beyond the window was seen: judge the window, then the
+		// rest is one run of missing serials (no per-serial loop).
+		s.judge(s.base+serialWindow, loss)
+		if s.gapFrom == 0 {
+			s.gapFrom, s.gapPrev = s.base, s.prev
+		}
+		s.base = upTo
+		return
+	}
+	s.judged = true
+	for s.base < upTo {
+		i := s.base % serialWindow
+		w := i / 64
+		if i%64 == 0 && s.base+64 <= upTo {
+			// Whole words at a time: all seen, or none seen.
+			if s.seen[w] == ^uint64(0) && s.gapFrom == 0 {
+				s.prev = int(s.lines[i+63])
+				s.seen[w] = 0
+				s.base += 64
+				continue
+			}
+			if s.seen[w] == 0 {
+				if s.gapFrom == 0 {
+					s.gapFrom, s.gapPrev = s.base, s.prev
+				}
+				s.base += 64
+				continue
+			}
+		}
+		bit := uint64(1) << (i % 64)
+		if s.seen[w]&bit != 0 {
+			if s.gapFrom != 0 {
+				s.closeGap(s.base-1, int(s.lines[i]), loss)
+			}
+			s.prev = int(s.lines[i])
+			s.seen[w] &^= bit
+		} else if s.gapFrom == 0 {
+			s.gapFrom = s.base
+			s.gapPrev = s.prev
+		}
+		s.base++
+	}
+}
+
+func (s *serials) closeGap(to uint64, line int, loss *Loss) {
+	n := to - s.gapFrom + 1
+	loss.MissingSerials += n
+	text := fmt.Sprintf("audit serial %d missing", s.gapFrom)
+	if n > 1 {
+		text = fmt.Sprintf("audit serials %d-%d missing (%d records)", s.gapFrom, to, n)
+	}
+	if s.gapPrev > 0 {
+		text += fmt.Sprintf(" between lines %d and %d", s.gapPrev, line)
+	} else {
+		text += fmt.Sprintf(" before line %d", line)
+	}
+	loss.add(Evidence{Kind: SerialGap, Line: line, Count: n, From: s.gapFrom, To: to, Text: text})
+	s.gapFrom = 0
+}
+
+// finish judges everything up to the highest serial seen.
+func (s *serials) finish(loss *Loss) {
+	if !s.started {
+		return
+	}
+	s.judge(s.max+1, loss)
+	if s.late > 0 {
+		loss.note(fmt.Sprintf("%d records arrived after their serials had been reported missing (more than %d serials out of order); serial gaps are overstated", s.late, serialWindow))
+	}
+}
+
+var (
+	mSuppressed   = []byte("suppressed")
+	mCallbacks    = []byte(" callbacks suppressed")
+	mMessages     = []byte(" messages suppressed")
+	mAuditLost    = []byte("audit_lost=")
+	mLinuxVersion = []byte("Linux version ")
+	mMissed       = []byte("Missed ")
+	mDropped      = []byte(" printk messages dropped")
+	mKernelMsgs   = []byte(" kernel messages")
+	auditLimits   = [][]byte{
+		[]byte("backlog limit exceeded"),
+		[]byte("rate limit exceeded"),
+		[]byte("printk limit exceeded"),
+		[]byte("kauditd hold queue overflow"),
+		[]byte("audit_backlog="),
+	}
+)
+
+// lossMarker checks a non-record kernel log message for loss evidence.
+// msg is the message without printk/kmsg prefixes.
+func lossMarker(msg []byte, line int, loss *Loss) bool {
+	if i := bytes.Index(msg, mSuppressed); i >= 0 {
+		// "<func>: N callbacks suppressed" / "printk: N messages suppressed"
+		var fn []byte
+		var num []byte
+		if j := bytes.Index(msg, mCallbacks); j >= 0 {
+			k := bytes.LastIndexByte(msg[:j], ' ')
+			if k > 0 {
+				num = msg[k+1 : j]
+				fn = bytes.TrimSuffix(bytes.TrimSpace(msg[:k]), []byte(":"))
+			}
+		} else if j := bytes.Index(msg, mMessages); j >= 0 {
+			k := bytes.LastIndexByte(msg[:j], ' ')
+			if k > 0 {
+				num = msg[k+1 : j]
+				fn = bytes.TrimSuffix(bytes.TrimSpace(msg[:k]), []byte(":"))
+			}
+		}
+		if fn != nil {
+			if sp := bytes.LastIndexByte(fn, ' '); sp >= 0 {
+				fn = fn[sp+1:]
+			}
+			if bytes.Contains(fn, []byte("audit")) || string(fn) == "printk" || string(fn) == "printk_ratelimit" {
+				n, _ := atou(num)
+				loss.add(Evidence{Kind: Ratelimit, Line: line, Count: n, Text: string(bytes.TrimSpace(msg))})
+				return true
+			}
+		}
+		return false
+	}
+	if i := bytes.Index(msg, mAuditLost); i >= 0 {
+		j := i + len(mAuditLost)
+		k := j
+		for k < len(msg) && msg[k] >= '0' && msg[k] <= '9' {
+			k++
+		}
+		n, _ := atou(msg[j:k])
+		loss.add(Evidence{Kind: AuditLost, Line: line, Count: n, Text: string(bytes.TrimSpace(msg))})
+		return true
+	}
+	if bytes.Contains(msg, []byte("audit")) {
+		for _, m := range auditLimits {
+			if bytes.Contains(msg, m) {
+				loss.add(Evidence{Kind: AuditLimit, Line: line, Text: string(bytes.TrimSpace(msg))})
+				return true
+			}
+		}
+	}
+	if i := bytes.Index(msg, mDropped); i >= 0 {
+		k := i
+		for k > 0 && msg[k-1] >= '0' && msg[k-1] <= '9' {
+			k--
+		}
+		n, _ := atou(msg[k:i])
+		loss.add(Evidence{Kind: ConsoleDrop, Line: line, Count: n, Text: string(bytes.TrimSpace(msg))})
+		return true
+	}
+	if i := bytes.Index(msg, mMissed); i >= 0 && bytes.Contains(msg[i:], mKernelMsgs) {
+		j := i + len(mMissed)
+		k := j
+		for k < len(msg) && msg[k] >= '0' && msg[k] <= '9' {
+			k++
+		}
+		n, _ := atou(msg[j:k])
+		loss.add(Evidence{Kind: JournalMissed, Line: line, Count: n, Text: string(bytes.TrimSpace(msg))})
+		return true
+	}
+	return false
+}
+
+// kernelVersion extracts the release from a "Linux version 6.12.57+deb13-cloud-amd64 (…)"
+// boot banner (Linux: init/version.c:linux_banner).
+func kernelVersion(msg []byte) (string, bool) {
+	i := bytes.Index(msg, mLinuxVersion)
+	if i < 0 {
+		return "", false
+	}
+	v := msg[i+len(mLinuxVersion):]
+	if j := bytes.IndexByte(v, ' '); j >= 0 {
+		v = v[:j]
+	}
+	if len(v) == 0 || v[0] < '0' || v[0] > '9' {
+		return "", false
+	}
+	return string(v), true
+}
+
+// atou parses a decimal uint64 without allocating.
+func atou(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (^uint64(0)-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}

@@ -1,0 +1,674 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Options tune a Scanner; the zero value is the default.
+type Options struct {
+	// MaxLine bounds the bytes kept of one input line (default 1 MiB);
+	// longer lines are cut and reported as LongLine evidence.
+	MaxLine int
+	// NoSerialGaps turns serial-gap evidence off, for logs known to be
+	// filtered (e.g. `ausearch -m INTEGRITY_RULE --raw`).
+	NoSerialGaps bool
+	// Marker, when set, makes the Scanner also yield the non-record lines
+	// that contain it (from the marker to the end of the line) as records
+	// with Type 0 and Record.Marker set — e.g. step markers a test harness
+	// wrote to /dev/kmsg between operations.
+	Marker string
+}
+
+// Stats counts what a Scanner read.
+type Stats struct {
+	Lines int `json:"lines"`
+	// Records counts the integrity records yielded.
+	Records int `json:"records"`
+	// ByType counts the yielded records per type.
+	ByType map[Type]int `json:"by_type"`
+	// OtherAudit counts audit records of other types (not yielded).
+	OtherAudit int `json:"other_audit"`
+	// Skipped counts lines that are not integrity records.
+	Skipped int `json:"skipped"`
+	// Recognized counts lines in a known log form (audit record, kmsg,
+	// journal JSON, printk timestamp, ausearch separator).
+	Recognized int `json:"recognized"`
+	// Duplicates counts integrity records seen twice (same type, serial
+	// and text — e.g. journald storing both the kernel and the audit copy).
+	Duplicates int `json:"duplicates"`
+	// Joined counts wrapped continuation lines appended to a record.
+	Joined int `json:"joined"`
+	// Markers counts marker lines yielded (Options.Marker).
+	Markers int `json:"markers,omitempty"`
+}
+
+// Scanner reads integrity audit records from a log, one at a time, like
+// bufio.Scanner. Its memory is bounded by Options.MaxLine and fixed-size
+// windows, not by the size of the log.
+type Scanner struct {
+	r    *bufio.Reader
+	opts Options
+
+	line     int    // number of the current line
+	long     []byte // assembly buffer for lines longer than the reader's buffer
+	pend     []byte // a line read ahead (after a record) and not yet handled
+	pendOK   bool
+	pendLine int
+	cur      []byte // copy of the current record's text (with joined lines)
+
+	rec    Record
+	err    error
+	done   bool
+	stats  Stats
+	loss   Loss
+	sers   serials
+	kernel string
+	banner string
+	kernLn int
+
+	ausearch     bool // ausearch markers or interpreted records seen
+	sawAuditLog  bool // auditd-form records seen
+	journalAudit bool // journal entries from the audit transport seen
+	kmsgSeq      uint64
+	kmsgSeen     bool
+	dupSet       map[uint64]struct{}
+	dupRing      *[dupWindow]uint64
+	dupN         int
+}
+
+const (
+	defaultMaxLine = 1 << 20
+	dupWindow      = 4096
+	maxJoin        = 8
+)
+
+// NewScanner returns a Scanner reading r with default options.
+func NewScanner(r io.Reader) *Scanner { return NewScannerOptions(r, Options{}) }
+
+// NewScannerOptions returns a Scanner reading r with opts.
+func NewScannerOptions(r io.Reader, opts Options) *Scanner {
+	if opts.MaxLine <= 0 {
+		opts.MaxLine = defaultMaxLine
+	}
+	s := &Scanner{
+		r:    bufio.NewReaderSize(r, 64<<10),
+		opts: opts,
+	}
+	s.stats.ByType = map[Type]int{}
+	return s
+}
+
+// Scan advances to the next integrity record (or marker line, see
+// Options.Marker). It returns false at the end of input or on a read error
+// (see Err).
+func (s *Scanner) Scan() bool {
+	if s.done {
+		return false
+	}
+	for {
+		line, n, ok := s.next()
+		if !ok {
+			s.finish()
+			return false
+		}
+		if s.handle(line, n) {
+			return true
+		}
+	}
+}
+
+// Record returns the record found by the last successful Scan. The record
+// and its fields stay valid after further calls.
+func (s *Scanner) Record() Record { return s.rec }
+
+// All returns an iterator over the remaining records; check Err after the
+// loop.
+func (s *Scanner) All() iter.Seq[Record] {
+	return func(yield func(Record) bool) {
+		for s.Scan() {
+			if !yield(s.rec) {
+				return
+			}
+		}
+	}
+}
+
+// Err returns the first read error (not io.EOF).
+func (s *Scanner) Err() error { return s.err }
+
+// Stats returns the counts so far.
+func (s *Scanner) Stats() Stats {
+	st := s.stats
+	st.ByType = maps.Clone(st.ByType)
+	return st
+}
+
+// Loss returns the loss evidence, ordered by line. Serial gaps are final
+// only after Scan returned false.
+func (s *Scanner) Loss() Loss {
+	l := s.loss
+	l.Evidence = slices.Clone(l.Evidence)
+	slices.SortStableFunc(l.Evidence, func(a, b Evidence) int { return a.Line - b.Line })
+	l.Notes = slices.Clone(l.Notes)
+	return l
+}
+
+// KernelVersion returns the kernel release from the last "Linux version"
+// boot banner in the log and its line, or "" and 0.
+func (s *Scanner) KernelVersion() (string, int) { return s.kernel, s.kernLn }
+
+func (s *Scanner) finish() {
+	if s.done {
+		return
+	}
+	s.done = true
+	if s.sawAuditLog {
+		s.loss.note("auditd's log cannot show records the kernel dropped at its backlog limit: they get no serial and leave no gap (compare the lost counter of `auditctl -s` before and after)")
+	}
+	if (s.journalAudit || s.sawAuditLog) && s.serialsOn() {
+		// Records that came over netlink (journald's audit transport,
+		// auditd's log) do not pass through printk: printk rate limiting
+		// of the kernel copies says nothing about them, while a record
+		// missing from both would still leave a serial gap.
+		kept := s.loss.Evidence[:0]
+		for _, e := range s.loss.Evidence {
+			if e.Kind == Ratelimit {
+				s.loss.note(fmt.Sprintf("line %d: printk rate limiting (%s) only affects kernel-log copies; the records that came over netlink (journal audit transport, auditd) bypass printk", e.Line, e.Text))
+				continue
+			}
+			kept = append(kept, e)
+		}
+		s.loss.Evidence = kept
+	}
+	if s.serialsOn() {
+		s.sers.finish(&s.loss)
+		s.loss.SerialsChecked = s.sers.any
+	} else {
+		s.loss.SerialsChecked = false
+		if s.ausearch && !s.opts.NoSerialGaps {
+			s.loss.note("serial gaps not checked: ausearch output is usually filtered by type")
+		}
+	}
+}
+
+func (s *Scanner) serialsOn() bool { return !s.opts.NoSerialGaps && !s.ausearch }
+
+// next returns the next input line without its line ending.
+func (s *Scanner) next() ([]byte, int, bool) {
+	if s.pendOK {
+		s.pendOK = false
+		return s.pend, s.pendLine, true
+	}
+	return s.read()
+}
+
+// read reads one physical line. The slice is valid until the next read.
+func (s *Scanner) read() ([]byte, int, bool) {
+	if s.err != nil {
+		return nil, 0, false
+	}
+	b, err := s.r.ReadSlice('\n')
+	cut := false
+	if errors.Is(err, bufio.ErrBufferFull) {
+		s.long = append(s.long[:0], b...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			b, err = s.r.ReadSlice('\n')
+			if len(s.long)+len(b) > s.opts.MaxLine {
+				cut = true
+				if room := s.opts.MaxLine - len(s.long); room > 0 {
+					s.long = append(s.long, b[:room]...)
+				}
+				continue
+			}
+			s.long = append(s.long, b...)
+		}
+		b = s.long
+	}
+	if !cut && len(b) > s.opts.MaxLine {
+		b, cut = b[:s.opts.MaxLine], true
+	}
+	if cut {
+		s.loss.add(Evidence{Kind: LongLine, Line: s.line + 1, Text: fmt.Sprintf("line longer than %d bytes was cut", s.opts.MaxLine)})
+	}
+	if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+		if !errors.Is(err, io.EOF) {
+			s.err = fmt.Errorf("reading log after line %d: %w", s.line, err)
+			return nil, 0, false
+		}
+		if len(b) == 0 {
+			return nil, 0, false
+		}
+	}
+	s.line++
+	s.stats.Lines++
+	b = bytes.TrimRight(b, "\r\n")
+	return b, s.line, true
+}
+
+// handle processes one line; it returns true when s.rec holds a new record.
+func (s *Scanner) handle(line []byte, n int) bool {
+	if len(line) > 0 && line[0] == '{' {
+		return s.handleJSON(line, n)
+	}
+	msg := line
+	form := FormKernel
+	// /dev/kmsg: "prio,seq,usec,flags[,more];message"; dictionary lines
+	// that follow start with a space.
+	if len(msg) > 0 && msg[0] >= '0' && msg[0] <= '9' {
+		if semi, seq, ok := kmsgPrefix(msg); ok {
+			s.stats.Recognized++
+			s.kmsgSequence(seq, n)
+			msg = msg[semi+1:]
+			form = FormKmsg
+		}
+	} else if len(msg) > 0 && msg[0] == ' ' && s.kmsgSeen {
+		s.stats.Skipped++
+		return false
+	}
+	return s.handleText(msg, n, form)
+}
+
+// handleText processes a message stripped of kmsg/journal wrapping.
+func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
+	t := bytes.Index(msg, []byte("type="))
+	for t > 0 && msg[t-1] != ' ' && msg[t-1] != ']' && msg[t-1] != ';' {
+		u := bytes.Index(msg[t+5:], []byte("type="))
+		if u < 0 {
+			t = -1
+			break
+		}
+		t += 5 + u
+	}
+	if t < 0 {
+		return s.handleOther(msg, n)
+	}
+	rest := msg[t+5:]
+	var typ Type
+	integrity := false
+	ownSerial := false // auditd's DAEMON_* records do not use the kernel's counter
+	if len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
+		// Kernel printk form: "type=1805 audit(…): body"
+		// (Linux: kernel/audit.c:kauditd_printk_skb).
+		j := 0
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		num, ok := atou(rest[:j])
+		if !ok || !bytes.HasPrefix(rest[j:], []byte(" audit(")) {
+			return s.handleOther(msg, n)
+		}
+		rest = rest[j+7:]
+		typ = Type(num)
+		integrity = typ.Integrity()
+	} else {
+		// auditd form: "type=NAME msg=audit(…): body".
+		j := bytes.IndexByte(rest, ' ')
+		if j < 0 || !bytes.HasPrefix(rest[j:], []byte(" msg=audit(")) {
+			return s.handleOther(msg, n)
+		}
+		name := rest[:j]
+		typ, integrity = typeByName(name)
+		ownSerial = bytes.HasPrefix(name, []byte("DAEMON_"))
+		if ownSerial && string(name) == "DAEMON_START" {
+			// auditd names the running kernel: "… kernel=6.12.57+deb13-cloud-amd64 …".
+			if k := bytes.Index(rest, []byte(" kernel=")); k >= 0 {
+				v := rest[k+8:]
+				if e := bytes.IndexAny(v, " \x1d"); e >= 0 {
+					v = v[:e]
+				}
+				if len(v) > 0 && v[0] >= '0' && v[0] <= '9' {
+					s.kernel, s.kernLn, s.banner = string(v), n, ""
+				}
+			}
+		}
+		rest = rest[j+11:]
+		if form == FormKernel {
+			form = FormAuditLog
+		}
+		s.sawAuditLog = true
+	}
+	s.stats.Recognized++
+	cp := bytes.IndexByte(rest, ')')
+	if cp < 0 {
+		return s.handleOther(msg, n)
+	}
+	hdr := rest[:cp]
+	body := rest[cp+1:]
+	interpreted := bytes.IndexByte(hdr, ' ') >= 0 || bytes.IndexByte(hdr, '/') >= 0
+	colon := bytes.LastIndexByte(hdr, ':')
+	var serial uint64
+	if colon >= 0 {
+		serial, _ = atou(hdr[colon+1:])
+	}
+	if interpreted {
+		s.ausearch = true
+		if form == FormAuditLog {
+			form = FormAusearch
+		}
+	}
+	if !ownSerial && s.serialsOn() {
+		s.sers.observe(serial, n, &s.loss)
+	}
+	if !integrity {
+		s.stats.OtherAudit++
+		s.stats.Skipped++
+		return false
+	}
+	// Body starts after "): " (raw) or ") : " (interpreted).
+	body = bytes.TrimPrefix(body, []byte(" "))
+	body = bytes.TrimPrefix(body, []byte(":"))
+	body = bytes.TrimPrefix(body, []byte(" "))
+	s.cur = append(s.cur[:0], body...)
+	joined := s.joinWrapped()
+
+	rec := Record{Type: typ, Serial: serial, Line: n, Form: form, Joined: joined}
+	if colon >= 0 {
+		rec.Time = parseStamp(hdr[:colon], interpreted)
+	}
+	text := string(s.cur)
+	if s.duplicate(typ, serial, text) {
+		s.stats.Duplicates++
+		return false
+	}
+	fields := newFields(text)
+	if interpreted {
+		rec.Fields = parseInterpreted(text, fields)
+	} else {
+		rec.Fields, rec.Truncated = parseFields(text, fields)
+	}
+	s.rec = rec
+	s.stats.Records++
+	s.stats.ByType[typ]++
+	return true
+}
+
+// newFields returns an empty field slice with room for text's fields.
+func newFields(text string) []Field {
+	return make([]Field, 0, strings.Count(text, "=")+2)
+}
+
+// joinWrapped appends following lines that continue the current record: a
+// line in no known log form, after a record left inside a quoted value or
+// starting with a known field name.
+func (s *Scanner) joinWrapped() (joined int) {
+	for k := 0; k < maxJoin; k++ {
+		b, n, ok := s.read()
+		if !ok {
+			return joined
+		}
+		if !continuation(b, s.cur) || (s.opts.Marker != "" && bytes.Contains(b, []byte(s.opts.Marker))) {
+			s.pend = append(s.pend[:0], b...)
+			s.pendLine, s.pendOK = n, true
+			return joined
+		}
+		joined++
+		s.stats.Joined++
+		s.stats.Recognized++
+		if startsKey(string(b)) && !openQuote(s.cur) {
+			s.cur = append(s.cur, ' ')
+		}
+		s.cur = append(s.cur, b...)
+	}
+	return joined
+}
+
+var knownKeys = map[string]bool{
+	"file": true, "hash": true, "ppid": true, "pid": true, "auid": true, "uid": true,
+	"gid": true, "euid": true, "suid": true, "fsuid": true, "egid": true, "sgid": true,
+	"fsgid": true, "tty": true, "ses": true, "comm": true, "exe": true, "subj": true,
+	"op": true, "cause": true, "name": true, "dev": true, "ino": true, "res": true,
+	"errno": true, "key": true,
+}
+
+func continuation(b, cur []byte) bool {
+	if len(b) == 0 || b[0] == '[' || b[0] == '{' || b[0] == ' ' || b[0] == '-' {
+		return false
+	}
+	if bytes.Contains(b, []byte("type=")) || bytes.Contains(b, []byte("audit")) {
+		return false
+	}
+	if _, _, ok := kmsgPrefix(b); ok {
+		return false
+	}
+	if openQuote(cur) {
+		return true
+	}
+	eq := bytes.IndexByte(b, '=')
+	if eq <= 0 || !startsKey(string(b)) {
+		return false
+	}
+	return knownKeys[string(b[:eq])]
+}
+
+// openQuote reports whether b ends inside a double-quoted value.
+func openQuote(b []byte) bool { return bytes.Count(b, []byte{'"'})%2 == 1 }
+
+// handleOther looks at a line that is not an audit record.
+func (s *Scanner) handleOther(msg []byte, n int) bool {
+	s.stats.Skipped++
+	if len(msg) == 0 {
+		return false
+	}
+	if msg[0] == '[' {
+		s.stats.Recognized++ // printk timestamp or dmesg -T
+	}
+	if bytes.HasPrefix(msg, []byte("----")) || bytes.HasPrefix(msg, []byte("time->")) {
+		s.stats.Recognized++
+		s.ausearch = true
+		return false
+	}
+	if s.journalShort(msg, n) {
+		s.stats.Skipped--
+		return true
+	}
+	if s.opts.Marker != "" {
+		if i := bytes.Index(msg, []byte(s.opts.Marker)); i >= 0 {
+			s.stats.Skipped--
+			s.stats.Markers++
+			s.rec = Record{Line: n, Marker: string(bytes.TrimSpace(msg[i:]))}
+			return true
+		}
+	}
+	if v, ok := kernelVersion(msg); ok {
+		s.kernel, s.kernLn = v, n
+		s.banner = string(bytes.TrimSpace(msg[bytes.Index(msg, mLinuxVersion):]))
+		s.stats.Recognized++
+		if s.serialsOn() {
+			s.sers.finish(&s.loss)
+			s.sers.startAt(1)
+		}
+		return false
+	}
+	lossMarker(msg, n, &s.loss)
+	return false
+}
+
+// journalShort handles an audit record in journalctl's short text form,
+// "Nov 22 10:00:00 host audit[200]: INTEGRITY_RULE file=…" (systemd:
+// journald-audit.c writes MESSAGE as "NAME body", or "AUDITnnnn body" for
+// types it has no name for). That form carries no serial or audit time.
+func (s *Scanner) journalShort(msg []byte, n int) bool {
+	i := bytes.Index(msg, []byte(" audit"))
+	if i < 0 {
+		return false
+	}
+	rest := msg[i+6:]
+	if len(rest) > 0 && rest[0] == '[' {
+		e := bytes.IndexByte(rest, ']')
+		if e < 0 {
+			return false
+		}
+		rest = rest[e+1:]
+	}
+	if !bytes.HasPrefix(rest, []byte(": ")) {
+		return false
+	}
+	rest = rest[2:]
+	sp := bytes.IndexByte(rest, ' ')
+	if sp < 0 {
+		return false
+	}
+	name := rest[:sp]
+	typ, ok := typeByName(name)
+	if !ok && len(name) == 9 && string(name[:5]) == "AUDIT" {
+		if num, ok2 := atou(name[5:]); ok2 && Type(num).Integrity() {
+			typ, ok = Type(num), true
+		}
+	}
+	if !ok {
+		return false
+	}
+	s.stats.Recognized++
+	s.cur = append(s.cur[:0], rest[sp+1:]...)
+	joined := s.joinWrapped()
+	text := string(s.cur)
+	rec := Record{Type: typ, Line: n, Form: FormJournal, Joined: joined}
+	rec.Fields, rec.Truncated = parseFields(text, newFields(text))
+	s.loss.note("journal short-format records carry no audit serial; serial gaps cannot be checked for them")
+	s.rec = rec
+	s.stats.Records++
+	s.stats.ByType[typ]++
+	return true
+}
+
+// kmsgPrefix parses "prio,seq,usec,flags[,…];" and returns the index of
+// the ';' and the sequence number (Linux: kernel/printk/printk.c:info_print_ext_header).
+func kmsgPrefix(b []byte) (int, uint64, bool) {
+	semi := bytes.IndexByte(b, ';')
+	if semi < 0 || semi > 96 {
+		return 0, 0, false
+	}
+	h := b[:semi]
+	c1 := bytes.IndexByte(h, ',')
+	if c1 <= 0 {
+		return 0, 0, false
+	}
+	if _, ok := atou(h[:c1]); !ok {
+		return 0, 0, false
+	}
+	h2 := h[c1+1:]
+	c2 := bytes.IndexByte(h2, ',')
+	if c2 <= 0 {
+		return 0, 0, false
+	}
+	seq, ok := atou(h2[:c2])
+	if !ok {
+		return 0, 0, false
+	}
+	h3 := h2[c2+1:]
+	c3 := bytes.IndexByte(h3, ',')
+	if c3 <= 0 {
+		return 0, 0, false
+	}
+	if _, ok := atou(h3[:c3]); !ok {
+		return 0, 0, false
+	}
+	return semi, seq, true
+}
+
+func (s *Scanner) kmsgSequence(seq uint64, n int) {
+	if s.kmsgSeen && seq > s.kmsgSeq+1 {
+		s.loss.add(Evidence{Kind: KmsgGap, Line: n, Count: seq - s.kmsgSeq - 1, From: s.kmsgSeq + 1, To: seq - 1,
+			Text: fmt.Sprintf("/dev/kmsg sequence jumps from %d to %d (%d messages overwritten)", s.kmsgSeq, seq, seq-s.kmsgSeq-1)})
+	}
+	s.kmsgSeen = true
+	s.kmsgSeq = seq
+}
+
+// duplicate remembers (type, serial, text) in a bounded window and reports
+// whether it was already seen.
+func (s *Scanner) duplicate(t Type, serial uint64, text string) bool {
+	if i := indexByteString(text, 0x1d); i >= 0 {
+		text = text[:i] // auditd's enriched section is not in kernel copies
+	}
+	// FNV-1a over type, serial and text, without allocating.
+	k := uint64(14695981039346656037)
+	mix := func(c byte) { k = (k ^ uint64(c)) * 1099511628211 }
+	mix(byte(t))
+	mix(byte(t >> 8))
+	for i := 0; i < 8; i++ {
+		mix(byte(serial >> (8 * i)))
+	}
+	text = trimSpace(text)
+	for i := 0; i < len(text); i++ {
+		mix(text[i])
+	}
+	if s.dupSet == nil {
+		s.dupSet = make(map[uint64]struct{})
+	}
+	if _, ok := s.dupSet[k]; ok {
+		return true
+	}
+	if s.dupRing == nil {
+		s.dupRing = new([dupWindow]uint64)
+	}
+	slot := s.dupN % dupWindow
+	if s.dupN >= dupWindow {
+		delete(s.dupSet, s.dupRing[slot])
+	}
+	s.dupRing[slot] = k
+	s.dupSet[k] = struct{}{}
+	s.dupN++
+	return false
+}
+
+func indexByteString(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// parseStamp parses the time part of an audit(…) header: "1700000000.123"
+// (Linux: kernel/audit.c:audit_log_start) or, interpreted, a local date
+// such as "11/22/2026 10:00:00.123".
+func parseStamp(b []byte, interpreted bool) time.Time {
+	if !interpreted {
+		dot := bytes.IndexByte(b, '.')
+		if dot < 0 {
+			sec, ok := atou(b)
+			if !ok {
+				return time.Time{}
+			}
+			return time.Unix(int64(sec), 0).UTC()
+		}
+		sec, ok1 := atou(b[:dot])
+		ms, ok2 := atou(b[dot+1:])
+		if !ok1 || !ok2 || sec > 1<<40 || dot+1+9 < len(b) {
+			return time.Time{}
+		}
+		frac := b[dot+1:]
+		ns := ms
+		for i := len(frac); i < 9; i++ {
+			ns *= 10
+		}
+		return time.Unix(int64(sec), int64(ns)).UTC()
+	}
+	for _, layout := range []string{
+		"01/02/2006 15:04:05.000", "01/02/06 15:04:05.000", "02.01.2006 15:04:05.000",
+		"2006-01-02 15:04:05.000", "02/01/2006 15:04:05.000",
+	} {
+		if t, err := time.Parse(layout, string(b)); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
+}

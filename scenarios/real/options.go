@@ -1,0 +1,103 @@
+package real
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/imasim/imasim/scenarios"
+)
+
+// MountOptions turns scenario mount options into mount(2) flags and a
+// data string: noatime, strictatime, relatime, iversion, ro, rw and
+// defaults are flags; anything else goes to the filesystem as data.
+func MountOptions(opts []string) (flags uintptr, data string, err error) {
+	var rest []string
+	for _, o := range opts {
+		switch o {
+		case "noatime":
+			flags |= unix.MS_NOATIME
+		case "strictatime":
+			flags |= unix.MS_STRICTATIME
+		case "relatime":
+			flags |= unix.MS_RELATIME
+		case "iversion":
+			flags |= unix.MS_I_VERSION
+		case "ro":
+			flags |= unix.MS_RDONLY
+		case "rw", "defaults", "noiversion":
+		default:
+			if o == "" || strings.ContainsAny(o, ", ") {
+				return 0, "", fmt.Errorf("bad mount option %q", o)
+			}
+			rest = append(rest, o)
+		}
+	}
+	return flags, strings.Join(rest, ","), nil
+}
+
+// ExecPaths lists the scenario paths whose files must be executable
+// programs: those exec'd, written or copied with an exec mode, chmod'ed
+// executable, and (through overlays, copies and renames) the paths their
+// content comes from.
+func ExecPaths(s *scenarios.Scenario) map[string]bool {
+	set := map[string]bool{}
+	type ovl struct {
+		mnt    string
+		layers []string
+	}
+	var ovls []ovl
+	for _, st := range s.Steps {
+		switch st.Op {
+		case "exec", "execveat":
+			set[path.Clean(st.Args[0])] = true
+		case "write":
+			if optMode(st.Opts, 0o644)&0o111 != 0 {
+				set[path.Clean(st.Args[0])] = true
+			}
+		case "copy":
+			if optMode(st.Opts, 0o644)&0o111 != 0 {
+				set[path.Clean(st.Args[1])] = true
+			}
+		case "chmod":
+			if m, err := strconv.ParseUint(st.Args[1], 8, 32); err == nil && m&0o111 != 0 {
+				set[path.Clean(st.Args[0])] = true
+			}
+		case "overlay":
+			o := ovl{mnt: path.Clean(st.Args[0])}
+			o.layers = append(o.layers, strings.Split(st.Opts["lower"], ":")...)
+			if st.Opts["upper"] != "" {
+				o.layers = append(o.layers, st.Opts["upper"])
+			}
+			ovls = append(ovls, o)
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		add := func(p string) {
+			p = path.Clean(p)
+			if !set[p] {
+				set[p] = true
+				changed = true
+			}
+		}
+		for p := range set {
+			for _, o := range ovls {
+				if rel, ok := strings.CutPrefix(p, o.mnt+"/"); ok {
+					for _, l := range o.layers {
+						add(path.Join(l, rel))
+					}
+				}
+			}
+		}
+		for _, st := range s.Steps {
+			if (st.Op == "copy" || st.Op == "rename") && set[path.Clean(st.Args[1])] {
+				add(st.Args[0])
+			}
+		}
+	}
+	return set
+}

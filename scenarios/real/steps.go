@@ -1,0 +1,497 @@
+package real
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/imasim/imasim/scenarios"
+)
+
+// step performs one scenario step; note says how it differed from its
+// text (a capped sleep).
+func (r *Runner) step(ctx context.Context, st scenarios.Step) (note string, err error) {
+	a := st.Args
+	uid, gid, ids := creds(st.Opts)
+	switch st.Op {
+	case "fs":
+		return "", r.mountFS(ctx, st, a[0], a[1], a[2:])
+	case "overlay":
+		return "", r.mountOverlay(st)
+	case "mkdir":
+		p, err := r.target(a[0])
+		if err != nil {
+			return "", err
+		}
+		return "", r.mkdirs(p)
+	case "write", "append", "overwrite":
+		return "", r.write(st, uid, gid, ids)
+	case "truncate":
+		p, err := r.target(a[0])
+		if err != nil {
+			return "", err
+		}
+		n, _ := strconv.ParseInt(a[1], 10, 64)
+		if r.hasExe(p) {
+			n += int64(len(r.exe))
+		}
+		return "", os.Truncate(p, n)
+	case "copy":
+		return "", r.copy(st)
+	case "chmod":
+		p, err := r.target(a[0])
+		if err != nil {
+			return "", err
+		}
+		m, _ := strconv.ParseUint(a[1], 8, 32)
+		return "", unix.Chmod(p, uint32(m))
+	case "chown":
+		p, err := r.target(a[0])
+		if err != nil {
+			return "", err
+		}
+		u, g, hasG := strings.Cut(a[1], ":")
+		uu, _ := strconv.Atoi(u)
+		gg := uu
+		if hasG {
+			gg, _ = strconv.Atoi(g)
+		}
+		return "", unix.Lchown(p, uu, gg)
+	case "touch":
+		p, err := r.target(a[0])
+		if err != nil {
+			return "", err
+		}
+		return "", utimensNow(p)
+	case "setxattr":
+		p, err := r.target(a[0])
+		if err != nil {
+			return "", err
+		}
+		return "", unix.Setxattr(p, a[1], []byte(a[2]), 0)
+	case "open":
+		return "", r.open(st, uid, gid, ids)
+	case "read":
+		h := r.handles[a[0]]
+		if h == nil {
+			return "", fmt.Errorf("%s is not open", a[0])
+		}
+		_, err := io.Copy(io.Discard, io.NewSectionReader(h.f, 0, 1<<40))
+		return "", err
+	case "mmap":
+		h := r.handles[a[0]]
+		if h == nil {
+			return "", fmt.Errorf("%s is not open", a[0])
+		}
+		prot := unix.PROT_READ
+		if a[1] == "exec" {
+			prot |= unix.PROT_EXEC
+		}
+		m, err := unix.Mmap(int(h.f.Fd()), 0, 4096, prot, unix.MAP_SHARED)
+		if err != nil {
+			return "", fmt.Errorf("mmap %s: %w", a[1], err)
+		}
+		h.maps = append(h.maps, m)
+		return "", nil
+	case "close":
+		h := r.handles[a[0]]
+		if h == nil {
+			return "", fmt.Errorf("%s is not open", a[0])
+		}
+		delete(r.handles, a[0])
+		return "", h.close()
+	case "exec":
+		p, err := r.target(a[0])
+		if err != nil {
+			return "", err
+		}
+		return "", r.exec(ctx, p, uid, gid)
+	case "execveat":
+		p, err := r.target(a[0])
+		if err != nil {
+			return "", err
+		}
+		return "", asUser(uid, gid, ids, func() error { return execveCheck(p) })
+	case "rename":
+		from, err := r.target(a[0])
+		if err != nil {
+			return "", err
+		}
+		to, err := r.target(a[1])
+		if err != nil {
+			return "", err
+		}
+		return "", unix.Rename(from, to)
+	case "unlink":
+		p, err := r.target(a[0])
+		if err != nil {
+			return "", err
+		}
+		return "", unix.Unlink(p)
+	case "sync":
+		unix.Sync()
+		return "", nil
+	case "sleep":
+		ns, _ := scenarios.ParseDuration(a[0])
+		d := time.Duration(ns)
+		if d > r.env.MaxSleep {
+			note = fmt.Sprintf("slept %s, capped from %s", r.env.MaxSleep, d)
+			d = r.env.MaxSleep
+		}
+		return note, sleepCtx(ctx, d)
+	case "remount":
+		p, err := r.target(a[0])
+		if err != nil {
+			return "", err
+		}
+		flags, data, err := MountOptions(a[1:])
+		if err != nil {
+			return "", err
+		}
+		return "", unix.Mount("", p, "", flags|unix.MS_REMOUNT, data)
+	}
+	return "", fmt.Errorf("operation %q is not implemented by the real executor", st.Op)
+}
+
+func (r *Runner) mountFS(ctx context.Context, st scenarios.Step, fsType, mnt string, opts []string) error {
+	if fsType == "overlay" {
+		return fmt.Errorf("use the overlay step for overlayfs")
+	}
+	flags, data, err := MountOptions(opts)
+	if err != nil {
+		return err
+	}
+	dir := r.Path(mnt)
+	if err := r.mkdirs(dir); err != nil {
+		return err
+	}
+	fs := Filesystem{Step: r.cur, Type: fsType, Mountpoint: path.Clean(mnt), Dir: dir}
+	source := fsType
+	if needsDisk(fsType) {
+		if r.env.Disks == nil {
+			return &CannotRunError{fmt.Sprintf("no disks available for %s", fsType)}
+		}
+		dev, release, err := r.env.Disks.Prepare(ctx, fsType, r.diskN)
+		if err != nil {
+			return fmt.Errorf("preparing %s disk: %w", fsType, err)
+		}
+		r.diskN++
+		r.push(undoDisk, "release "+dev, release)
+		fs.Dev, source = dev, dev
+	}
+	if err := unix.Mount(source, dir, fsType, flags, data); err != nil {
+		return fmt.Errorf("mount -t %s %s %s: %w", fsType, source, dir, err)
+	}
+	r.push(undoMount, "umount "+dir, func() error { return r.unmount(dir) })
+	r.fss = append(r.fss, fs)
+	return nil
+}
+
+func (r *Runner) mountOverlay(st scenarios.Step) error {
+	dir := r.Path(st.Args[0])
+	var lowers []string
+	for _, l := range strings.Split(st.Opts["lower"], ":") {
+		p, err := r.target(l)
+		if err != nil {
+			return fmt.Errorf("lower: %w", err)
+		}
+		lowers = append(lowers, p)
+	}
+	data := "lowerdir=" + strings.Join(lowers, ":")
+	if up := st.Opts["upper"]; up != "" {
+		u, err := r.target(up)
+		if err != nil {
+			return fmt.Errorf("upper: %w", err)
+		}
+		w, err := r.target(st.Opts["work"])
+		if err != nil {
+			return fmt.Errorf("work: %w", err)
+		}
+		data += ",upperdir=" + u + ",workdir=" + w
+	}
+	if err := r.mkdirs(dir); err != nil {
+		return err
+	}
+	if err := unix.Mount("overlay", dir, "overlay", 0, data); err != nil {
+		return fmt.Errorf("mount -t overlay -o %s %s: %w", data, dir, err)
+	}
+	r.push(undoMount, "umount "+dir, func() error { return r.unmount(dir) })
+	r.fss = append(r.fss, Filesystem{Step: r.cur, Type: "overlay", Mountpoint: path.Clean(st.Args[0]), Dir: dir})
+	return nil
+}
+
+// write runs write (create, truncate), append and overwrite (in place,
+// after any executable prefix), on a path or a handle.
+func (r *Runner) write(st scenarios.Step, uid, gid uint32, ids bool) error {
+	data := []byte(st.Args[1])
+	if h, ok := r.handles[st.Args[0]]; ok {
+		if h.app || st.Op == "append" {
+			_, err := h.f.Write(data)
+			return err
+		}
+		_, err := h.f.WriteAt(data, h.off)
+		return err
+	}
+	p, err := r.target(st.Args[0])
+	if err != nil {
+		return err
+	}
+	return asUser(uid, gid, ids, func() error {
+		switch st.Op {
+		case "write":
+			mode := optMode(st.Opts, 0o644)
+			if mode&0o111 != 0 || r.execSet[path.Clean(st.Args[0])] {
+				data = append(append([]byte(nil), r.exe...), data...)
+			}
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, os.FileMode(mode))
+			if err != nil {
+				return err
+			}
+			_, err = f.Write(data)
+			return errors.Join(err, f.Close())
+		case "append":
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				return err
+			}
+			_, err = f.Write(data)
+			return errors.Join(err, f.Close())
+		default: // overwrite
+			off := int64(0)
+			if r.hasExe(p) {
+				off = int64(len(r.exe))
+			}
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			fi, err := f.Stat()
+			if err == nil && off+int64(len(data)) > fi.Size() {
+				err = fmt.Errorf("overwrite is in place: %d bytes do not fit in %d", len(data), fi.Size()-off)
+			}
+			if err == nil {
+				_, err = f.WriteAt(data, off)
+			}
+			return errors.Join(err, f.Close())
+		}
+	})
+}
+
+// copy copies SRC to DST (create, truncate) with DST's mode, adding the
+// executable prefix when DST is exec'd later and SRC lacks it.
+func (r *Runner) copy(st scenarios.Step) error {
+	src, err := r.target(st.Args[0])
+	if err != nil {
+		return err
+	}
+	dst, err := r.target(st.Args[1])
+	if err != nil {
+		return err
+	}
+	data, err := readNoAtime(src, -1)
+	if err != nil {
+		return err
+	}
+	mode := optMode(st.Opts, 0o644)
+	if (mode&0o111 != 0 || r.execSet[path.Clean(st.Args[1])]) && !bytes.HasPrefix(data, r.exe) {
+		data = append(append([]byte(nil), r.exe...), data...)
+	}
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, os.FileMode(mode))
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	return errors.Join(err, f.Close())
+}
+
+func (r *Runner) open(st scenarios.Step, uid, gid uint32, ids bool) error {
+	p, err := r.target(st.Args[1])
+	if err != nil {
+		return err
+	}
+	fl := map[string]int{"r": os.O_RDONLY, "w": os.O_WRONLY, "rw": os.O_RDWR,
+		"a": os.O_WRONLY | os.O_APPEND, "trunc": os.O_WRONLY | os.O_TRUNC}[st.Args[2]]
+	return asUser(uid, gid, ids, func() error {
+		// The model opens an existing file (open without O_CREAT).
+		if st.Args[2] == "trunc" && r.hasExe(p) {
+			// Keep the executable prefix: truncate to it, not to 0.
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			if err := f.Truncate(int64(len(r.exe))); err != nil {
+				return errors.Join(err, f.Close())
+			}
+			r.handles[st.Args[0]] = &handle{f: f, off: int64(len(r.exe))}
+			return nil
+		}
+		var off int64
+		if r.hasExe(p) {
+			off = int64(len(r.exe))
+		}
+		f, err := os.OpenFile(p, fl, 0)
+		if err != nil {
+			return err
+		}
+		r.handles[st.Args[0]] = &handle{f: f, app: st.Args[2] == "a", off: off}
+		return nil
+	})
+}
+
+// exec runs p as uid/gid (fork, setgroups, setresgid, setresuid, execve)
+// and waits for it. The program is the executable prefix: it exits 0.
+func (r *Runner) exec(ctx context.Context, p string, uid, gid uint32) error {
+	cmd := exec.CommandContext(ctx, p)
+	cmd.Env = []string{}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("exec %s as uid %d gid %d: %w %s", p, uid, gid, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// execveCheck is execveat(AT_FDCWD, p, {p}, {}, AT_EXECVE_CHECK): the
+// exec checks (and IMA's BPRM_CHECK) without executing.
+// Linux v6.14: fs/exec.c:do_execveat_common, bprm_execve (is_check).
+func execveCheck(p string) error {
+	pp, err := unix.BytePtrFromString(p)
+	if err != nil {
+		return err
+	}
+	argv := []*byte{pp, nil}
+	envv := []*byte{nil}
+	_, _, e := unix.Syscall6(unix.SYS_EXECVEAT, atFDCWD, uintptr(unsafe.Pointer(pp)),
+		uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])), AT_EXECVE_CHECK, 0)
+	runtime.KeepAlive(argv)
+	if e == unix.EINVAL {
+		return &CannotRunError{"execveat: this kernel rejects AT_EXECVE_CHECK (EINVAL; it needs Linux 6.14+)"}
+	}
+	if e != 0 {
+		return fmt.Errorf("execveat AT_EXECVE_CHECK %s: %w", p, e)
+	}
+	return nil
+}
+
+// asUser runs fn on a locked OS thread with fsuid/fsgid switched to uid
+// and gid (when ids), so files are created and checked as that user.
+func asUser(uid, gid uint32, ids bool, fn func() error) error {
+	if !ids {
+		return fn()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	oldG, _ := unix.SetfsgidRetGid(int(gid))
+	oldU, _ := unix.SetfsuidRetUid(int(uid))
+	err := fn()
+	unix.SetfsuidRetUid(oldU)
+	unix.SetfsgidRetGid(oldG)
+	return err
+}
+
+// utimensNow is utimensat(AT_FDCWD, p, NULL, 0): atime and mtime to now.
+func utimensNow(p string) error {
+	pp, err := unix.BytePtrFromString(p)
+	if err != nil {
+		return err
+	}
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, atFDCWD, uintptr(unsafe.Pointer(pp)), 0, 0, 0, 0)
+	if e != 0 {
+		return fmt.Errorf("utimensat %s: %w", p, e)
+	}
+	return nil
+}
+
+// hasExe reports whether the file at real path p starts with the
+// executable prefix. It reads with O_NOATIME so atime is left alone.
+func (r *Runner) hasExe(p string) bool {
+	b, err := readNoAtime(p, len(r.exe))
+	return err == nil && bytes.Equal(b, r.exe)
+}
+
+// HasExe reports whether the file at scenario path p starts with the
+// executable prefix (read without touching atime).
+func (r *Runner) HasExe(p string) bool { return r.hasExe(r.Path(p)) }
+
+// readNoAtime reads up to n bytes (all when n < 0) with O_NOATIME.
+func readNoAtime(p string, n int) ([]byte, error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOATIME|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.EPERM) { // O_NOATIME needs ownership or CAP_FOWNER
+		fd, err = unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	f := os.NewFile(uintptr(fd), p)
+	defer f.Close()
+	if n < 0 {
+		return io.ReadAll(f)
+	}
+	b := make([]byte, n)
+	k, err := io.ReadFull(f, b)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return b[:k], err
+}
+
+// ReadContent returns the content of the file at real path p as the
+// scenario wrote it: the executable prefix exe, if present, is dropped.
+// It reads with O_NOATIME.
+func ReadContent(p string, exe []byte) (data []byte, prefixed bool, err error) {
+	b, err := readNoAtime(p, -1)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(exe) > 0 && bytes.HasPrefix(b, exe) {
+		return b[len(exe):], true, nil
+	}
+	return b, false, nil
+}
+
+func creds(opts map[string]string) (uid, gid uint32, set bool) {
+	u, okU := opts["uid"]
+	g, okG := opts["gid"]
+	if okU {
+		n, _ := strconv.ParseUint(u, 10, 32)
+		uid, gid = uint32(n), uint32(n)
+	}
+	if okG {
+		n, _ := strconv.ParseUint(g, 10, 32)
+		gid = uint32(n)
+	}
+	return uid, gid, okU || okG
+}
+
+func optMode(opts map[string]string, def uint32) uint32 {
+	if v, ok := opts["mode"]; ok {
+		n, _ := strconv.ParseUint(v, 8, 32)
+		return uint32(n)
+	}
+	return def
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
