@@ -1,11 +1,30 @@
 package vfs
 
 // arena holds the buffers a world cloned into reuses, so a search that
-// clones into the same few worlds over and over stops allocating.
+// clones into the same few worlds over and over stops allocating. Room
+// past the copied inodes serves inodes the world makes later (newInode),
+// and each name slice has room to grow in place.
 type arena struct {
 	supers []Super
 	inodes []Inode
 	ents   []dirent
+}
+
+// Spare room per clone: new inodes, and names per superblock.
+const (
+	spareInodes = 4
+	spareNames  = 2
+)
+
+// newInode returns memory for a new inode: from the arena while it has
+// room (all pointers into an arena die when the world is cloned into
+// again), else from the heap.
+func (w *World) newInode() *Inode {
+	if ar := w.arena; ar != nil && len(ar.inodes) < cap(ar.inodes) {
+		ar.inodes = ar.inodes[:len(ar.inodes)+1]
+		return &ar.inodes[len(ar.inodes)-1]
+	}
+	return new(Inode)
 }
 
 // Clone deep-copies the world. File contents and xattr maps are
@@ -40,15 +59,15 @@ func (w *World) CloneInto(dst *World) *World {
 		total += len(m.sb.files) + len(m.sb.ovlInodes)
 	}
 	ar.supers = resize(ar.supers, len(w.mounts))
-	ar.inodes = resize(ar.inodes, total)
-	ar.ents = resize(ar.ents, total)
+	ar.inodes = resize(ar.inodes, total+spareInodes)[:total]
+	ar.ents = resize(ar.ents, total+2*spareNames*len(w.mounts))
 	k := 0
 	// copyEnts copies a name slice into the arena, with its inodes.
+	// Inodes and names are copied at the same index k of their blocks;
+	// names then skip ahead by the spare room.
+	spare := 0
 	copyEnts := func(from []dirent, sb *Super) []dirent {
-		if len(from) == 0 {
-			return nil
-		}
-		to := ar.ents[k : k+len(from) : k+len(from)]
+		to := ar.ents[k+spare : k+spare+len(from) : k+spare+len(from)+spareNames]
 		for j, e := range from {
 			ci := &ar.inodes[k+j]
 			*ci = *e.ino
@@ -57,6 +76,7 @@ func (w *World) CloneInto(dst *World) *World {
 			to[j] = dirent{e.rel, ci}
 		}
 		k += len(from)
+		spare += spareNames
 		return to
 	}
 	for j, m := range w.mounts {

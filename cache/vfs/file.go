@@ -401,13 +401,14 @@ func (w *World) DropCaches() []*Inode {
 			}
 			i.writeback()
 			out = append(out, i)
-			n := *i
+			n := w.newInode()
+			*n = *i
 			n.queried = sb.Model.ReadQueried
 			n.stale = false
 			n.ctimeQueried = false
 			n.gen++
 			n.id = n.makeID()
-			sb.files[k].ino = &n
+			sb.files[k].ino = n
 		}
 	}
 	return out

@@ -215,7 +215,8 @@ func (w *World) Lookup(p string) (*Inode, error) {
 		}
 		oi := get(sb.ovlInodes, rel)
 		if oi == nil {
-			oi = &Inode{SB: sb, Ino: sb.nextIno, ovlPath: rel}
+			oi = w.newInode()
+			*oi = Inode{SB: sb, Ino: sb.nextIno, ovlPath: rel}
 			oi.id = oi.makeID()
 			sb.nextIno++
 			sb.ovlInodes = put(sb.ovlInodes, rel, oi)
@@ -366,7 +367,8 @@ func (w *World) create(p string, mode, uid, gid uint32) (*Inode, error) {
 		return nil, fmt.Errorf("%s: is a directory", p)
 	}
 	now := w.Clock.Coarse()
-	i := &Inode{SB: sb, Ino: sb.nextIno, Mode: mode, UID: uid, GID: gid,
+	i := w.newInode()
+	*i = Inode{SB: sb, Ino: sb.nextIno, Mode: mode, UID: uid, GID: gid,
 		Ctime: now, Mtime: now, Atime: now,
 		iversion: sb.Model.CreateIVersion, queried: sb.Model.CreateQueried, stale: sb.Model.CreateStale}
 	i.id = i.makeID()
