@@ -1,9 +1,15 @@
 // Package explore searches sequences of operations for missed and
-// excessive re-evaluation: exhaustively up to a depth (sharing prefixes by
-// cloning the model and skipping states already seen), randomly beyond,
+// excessive re-evaluation: exhaustively up to a depth, randomly beyond,
 // under one profile or the difference between two. Findings are shrunk to
 // minimal counterexamples, grouped by cause, and written out as scenario
 // files that `imasim scenario` and `imasim vm` accept.
+//
+// The exhaustive search shares prefixes: each state is a clone of its
+// parent (into runners reused per depth, so the hot path barely
+// allocates) with one more operation applied, in the model's quiet mode.
+// States already seen at no greater depth are skipped (see exhaustive for
+// how that stays deterministic across worker counts). Bad sequences are
+// then replayed with causes, again sharing prefixes, to group them.
 package explore
 
 import (
