@@ -131,3 +131,38 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// A runner cloned into memory that held another run continues exactly as
+// the original would (the search's clone-into-scratch pattern).
+func TestCloneIntoReusedRunner(t *testing.T) {
+	s, err := scenarios.Load("xfs-write")
+	require.NoError(t, err)
+	p := prof(t, "7.1")
+	for _, quiet := range []bool{true, false} {
+		full, err := scenarios.NewRunner(s, p, quiet)
+		require.NoError(t, err)
+		for _, st := range s.Steps {
+			require.NoError(t, full.Step(st))
+		}
+		r, err := scenarios.NewRunner(s, p, quiet)
+		require.NoError(t, err)
+		var scratch *scenarios.Runner
+		for k, st := range s.Steps {
+			// Dirty the scratch runner with a different future first
+			// (whether or not that step applies there).
+			if scratch != nil && k+1 < len(s.Steps) {
+				_ = scratch.Step(s.Steps[k+1])
+			}
+			scratch = r.CloneInto(scratch)
+			require.Equal(t, r.StateHash(), scratch.StateHash())
+			require.NoError(t, scratch.Step(st))
+			r = r.Clone()
+			require.NoError(t, r.Step(st))
+			require.Equal(t, r.StateHash(), scratch.StateHash(), "quiet=%v step %d", quiet, k)
+		}
+		assert.Equal(t, full.Result().Steps, r.Result().Steps)
+		assert.Equal(t, full.Result().Steps, scratch.Result().Steps)
+		assert.Equal(t, full.Result().AuditRecords, scratch.Result().AuditRecords)
+		assert.Equal(t, full.Result().Measurements, scratch.Result().Measurements)
+	}
+}
