@@ -410,6 +410,24 @@ func (m *IMA) stackedChanged(f File, iint *IInt, real Inode) (bool, string) {
 	}
 }
 
+// Truncate models IMA's truncate hooks (Linux v7.2 and v6.12.105+:
+// security/integrity/ima/ima_main.c:ima_path_truncate, ima_file_truncate ->
+// ima_reset_action_flags). It reports whether the flags were cleared.
+func (m *IMA) Truncate(inode Inode) bool {
+	if !m.P.TruncateResets {
+		return false
+	}
+	iint := m.find(inode.ID())
+	if iint == nil {
+		return false
+	}
+	iint.Flags &^= DoneMask
+	iint.MeasuredPCRs = 0
+	iint.resetCause = "truncate hook (ima_reset_action_flags) -> IMA_DONE_MASK cleared"
+	iint.keepCause = ""
+	return true
+}
+
 // LastWriter models ima_file_free -> ima_check_last_writer for a file
 // being closed (Linux v6.12: ima_main.c:ima_check_last_writer; v7.1:
 // ima_detect_file_change). It reports whether the flags were cleared,

@@ -89,6 +89,9 @@ type Profile struct {
 	OverlayUnverifiable bool
 	// ChangeCookie: the kernel has STATX_CHANGE_COOKIE (v6.3+).
 	ChangeCookie bool
+	// TruncateResets: IMA's path_truncate/file_truncate hooks clear
+	// IMA_DONE_MASK (ima_reset_action_flags; Debian 6.12.105+, 7.2).
+	TruncateResets bool
 	// FS maps a filesystem type to the model variant this era uses.
 	FS map[string]string
 	// RemountClearsIVersion lists fs types whose remount drops SB_I_VERSION.
@@ -196,7 +199,7 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			case "violations":
 				p.Violations = val
 			}
-		case key == "overlay-unverifiable" || key == "change-cookie" || key == "auto":
+		case key == "overlay-unverifiable" || key == "change-cookie" || key == "auto" || key == "truncate-resets":
 			b, err := strconv.ParseBool(val)
 			if err != nil {
 				return nil, fail("%s: want true or false, got %q", key, val)
@@ -205,6 +208,8 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 				p.ChangeCookie = b
 			} else if key == "auto" {
 				p.Auto = b
+			} else if key == "truncate-resets" {
+				p.TruncateResets = b
 			} else {
 				p.OverlayUnverifiable = b
 			}

@@ -523,6 +523,10 @@ func (e *engine) step(st Step) error {
 		return nil
 	case "truncate":
 		n, _ := strconv.Atoi(a[1])
+		// security_path_truncate runs before the size changes.
+		if ino, err := e.w.Lookup(a[0]); err == nil {
+			e.ima.Truncate(ino)
+		}
 		return e.w.Truncate(a[0], n)
 	case "copy":
 		src, err := e.w.Lookup(a[0])
@@ -644,8 +648,20 @@ func (e *engine) mountpoint(p string) error {
 // (Linux v6.12: fs/namei.c:do_open -> ima_file_check).
 // The file is opened into f.
 func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32, f *vfs.File) (*vfs.File, error) {
+	// Whether an O_TRUNC open truncates an existing file (a lookup only
+	// then: it is the hot path of a search).
+	existed := false
+	if fl.Trunc {
+		_, err := e.w.Lookup(p)
+		existed = err == nil
+	}
 	if err := e.w.OpenInto(f, p, fl, uid, gid); err != nil {
 		return nil, err
+	}
+	// O_TRUNC on an existing file: handle_truncate -> security_file_truncate
+	// (Linux v6.12: fs/namei.c:do_open, after ima_file_check).
+	if fl.Trunc && existed {
+		defer e.ima.Truncate(f.Inode)
 	}
 	var mask policy.Mask
 	if fl.Read {

@@ -379,3 +379,24 @@ exec /mnt/b
 	assert.Contains(t, err.Error(), "m.scn:7: exec")
 	assert.Contains(t, err.Error(), "tpm swtpm: extend PCR 10")
 }
+
+// IMA's truncate hooks (Debian 6.12.105+, 7.2) clear the flags, so the
+// next exec re-measures; 6.1 and 6.13 rely on the last writer only
+// (found by imasim vm on real kernels: testdata/vm/*/vm-truncate).
+func TestTruncateHook(t *testing.T) {
+	s, err := Parse(strings.NewReader(`name: t
+policy: audit func=BPRM_CHECK uid=65534
+fs tmpfs /t
+write /t/p "program-v1" mode=0755
+exec /t/p uid=65534
+truncate /t/p 4
+exec /t/p uid=65534
+`), "t")
+	require.NoError(t, err)
+	for prof, audits := range map[string]int{"6.12": 2, "7.1": 2, "6.13": 1, "6.1-stable": 1} {
+		p, _ := cache.LoadProfile(prof)
+		r, err := Run(s, p)
+		require.NoError(t, err)
+		assert.Equal(t, audits, r.AuditRecords["/t/p"], prof)
+	}
+}

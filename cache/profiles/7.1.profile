@@ -6,5 +6,6 @@ about: 7.1+: change_cookie, else peeked i_version of the real inode (as landed)
 kernels: 7.1 ..
 examples: Debian 7.2.13
 collect: cookie-else-peek          # Linux v7.1: security/integrity/ima/ima_api.c:ima_collect_measurement (inode_peek_iversion)
+truncate-resets: true              # Linux v7.2.13: security/integrity/ima/ima_main.c:ima_reset_action_flags
 last-writer: detect-file-change    # Linux v7.1: security/integrity/ima/ima_main.c:ima_detect_file_change
 remount-clears-iversion: none      # Linux v7.2.13: mm/shmem.c:shmem_init_fs_context ("tmpfs: preserve SB_I_VERSION on remount")

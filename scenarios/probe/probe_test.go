@@ -193,20 +193,31 @@ func needProbe(t *testing.T, s *scenarios.Scenario) {
 	}
 }
 
-// leftovers lists mounts and loop devices that mention imasim-probe-.
-func leftovers(t *testing.T) []string {
+// workDir is a private work directory for one probe run, so the leak
+// checks see only this run's mounts and loop devices (other processes may
+// probe at the same time).
+func workDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "imasim-probe-test-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// leftovers lists mounts and loop devices under dir.
+func leftovers(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
 	mi, err := real.ReadMountinfo()
 	require.NoError(t, err)
 	for _, m := range mi {
-		if strings.Contains(m.Mountpoint, "imasim-probe-") {
+		if strings.Contains(m.Mountpoint, dir) {
 			out = append(out, "mount "+m.Mountpoint)
 		}
 	}
 	if lo, err := exec.Command("losetup", "-a").Output(); err == nil {
 		for _, l := range strings.Split(string(lo), "\n") {
-			if strings.Contains(l, "imasim-probe-") {
+			if strings.Contains(l, dir) {
 				out = append(out, "loop "+l)
 			}
 		}
@@ -242,14 +253,15 @@ func TestProbeScenarios(t *testing.T) {
 	for _, s := range probeScenarios(t) {
 		t.Run(s.Name, func(t *testing.T) {
 			needProbe(t, s)
-			before := leftovers(t)
-			rep, err := Run(context.Background(), s, Options{MaxSleep: time.Second})
+			dir := workDir(t)
+			before := leftovers(t, dir)
+			rep, err := Run(context.Background(), s, Options{MaxSleep: time.Second, WorkDir: dir})
 			var cr *real.CannotRunError
 			if errors.As(err, &cr) {
 				t.Skipf("the host cannot perform a step: %s", cr.Reason)
 			}
 			require.NoError(t, err)
-			assert.Equal(t, before, leftovers(t), "mounts and loop devices left behind")
+			assert.Equal(t, before, leftovers(t, dir), "mounts and loop devices left behind")
 			if rep.Stopped != "" && strings.HasPrefix(s.File, "builtin:") {
 				// A built-in scenario may use a step this host refuses
 				// where the model allows it: that is a finding, reported.
@@ -305,10 +317,11 @@ func TestProbeStopsAndCleansUpOnHostOnlyFailure(t *testing.T) {
 	// The model lets uid 65534 exec a 0700 root file; the host does not.
 	s := parse(t, "name: t\nfs tmpfs /t\nwrite /t/p \"x\" mode=0700\nexec /t/p uid=65534\nsync\n")
 	needProbe(t, s)
-	before := leftovers(t)
-	rep, err := Run(context.Background(), s, Options{})
+	dir := workDir(t)
+	before := leftovers(t, dir)
+	rep, err := Run(context.Background(), s, Options{WorkDir: dir})
 	require.NoError(t, err)
-	assert.Equal(t, before, leftovers(t))
+	assert.Equal(t, before, leftovers(t, dir))
 	assert.Contains(t, rep.Stopped, "line 4 failed on the host only")
 	require.Len(t, rep.Steps, 3, "fs, write and the failing exec")
 	require.NotEmpty(t, rep.Mismatches)
@@ -320,13 +333,14 @@ func TestProbeCancelled(t *testing.T) {
 	s, err := scenarios.Load("xfs-write")
 	require.NoError(t, err)
 	needProbe(t, s)
-	before := leftovers(t)
+	dir := workDir(t)
+	before := leftovers(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = Run(ctx, s, Options{})
+	_, err = Run(ctx, s, Options{WorkDir: dir})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.Canceled)
-	assert.Equal(t, before, leftovers(t))
+	assert.Equal(t, before, leftovers(t, dir))
 }
 
 func TestProbeKeep(t *testing.T) {
