@@ -379,6 +379,14 @@ func BuiltinNames() []string {
 
 // LoadProfile resolves a name (built-in) or a path to a profile file.
 func LoadProfile(nameOrPath string) (*Profile, error) {
+	return loadProfile(nameOrPath, map[string]bool{})
+}
+
+func loadProfile(nameOrPath string, seen map[string]bool) (*Profile, error) {
+	if seen[nameOrPath] {
+		return nil, fmt.Errorf("inherit cycle through %s", nameOrPath)
+	}
+	seen[nameOrPath] = true
 	for _, p := range Builtins() {
 		if p.Name == nameOrPath {
 			return p, nil
@@ -395,9 +403,9 @@ func LoadProfile(nameOrPath string) (*Profile, error) {
 		defer f.Close()
 		return ParseProfile(f, nameOrPath, func(b string) (*Profile, error) {
 			if !strings.Contains(b, "/") && !strings.HasSuffix(b, ".profile") {
-				return LoadProfile(b)
+				return loadProfile(b, seen)
 			}
-			return LoadProfile(path.Join(path.Dir(nameOrPath), b))
+			return loadProfile(path.Join(path.Dir(nameOrPath), b), seen)
 		})
 	}
 	return nil, fmt.Errorf("unknown profile %q (built-in: %s; or give a path to a profile file)", nameOrPath, strings.Join(BuiltinNames(), ", "))

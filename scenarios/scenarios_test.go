@@ -117,6 +117,9 @@ func TestParseErrors(t *testing.T) {
 		{"header", "name: x\ncolour: red\n", "f:2: unknown header \"colour\""},
 		{"sleep", "name: x\nsleep soon\n", "bad duration"},
 		{"overlay", "name: x\noverlay /o upper=/u\n", "lower= is required"},
+		{"relative path", "name: x\nmkdir tmp/a\n", "f:2: mkdir: \"tmp/a\": paths must be absolute"},
+		{"relative layer", "name: x\noverlay /o lower=l\n", "lower=\"l\": paths must be absolute"},
+		{"unknown fs", "name: x\nfs zfs /m\n", "f:2: fs: unknown filesystem type \"zfs\""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -125,6 +128,14 @@ func TestParseErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), c.want)
 		})
 	}
+}
+
+func TestLoadChecksPolicy(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "p.scn")
+	require.NoError(t, os.WriteFile(f, []byte("name: x\npolicy: audit func=NOPE\nmkdir /a\n"), 0o644))
+	_, err := Load(f)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), f+":2: policy:")
 }
 
 func TestRunErrorsHaveLocation(t *testing.T) {

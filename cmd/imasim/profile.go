@@ -37,7 +37,7 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 			if !p.Auto {
 				auto = " (patch; not picked by auto)"
 			}
-			fmt.Fprintf(stdout, "%-11s %-15s %s%s\n", p.Name, p.Kernels, p.About, auto)
+			fmt.Fprintf(stdout, "%-12s %-17s %s\n", p.Name, p.Kernels, clipLine(p.About+auto, 68))
 		}
 		return exitOK
 	}
@@ -59,7 +59,7 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintf(stdout, "source:      %s\n\n", p.Source)
 	row := func(k, v string) {
-		fmt.Fprintf(stdout, "%-24s %-20s %s\n", k, v, p.Cites[k])
+		fmt.Fprintf(stdout, "%-24s %-19s %s\n", k, v, p.Cites[k])
 	}
 	row("collect", p.Collect)
 	row("stacked", p.Stacked)
