@@ -74,40 +74,40 @@ const (
 // Profile is a kernel era as data: the switches the IMA model follows,
 // the filesystem model variants, and the kernel code each one cites.
 type Profile struct {
-	Name     string
-	About    string
-	Kernels  Range
-	Examples []string
+	Name     string   `json:"name"`
+	About    string   `json:"about"`
+	Kernels  Range    `json:"kernels"`
+	Examples []string `json:"examples,omitempty"`
 
-	Collect    string
-	Stacked    string
-	LastWriter string
-	Violations string
+	Collect    string `json:"collect"`
+	Stacked    string `json:"stacked"`
+	LastWriter string `json:"last_writer"`
+	Violations string `json:"violations"`
 	// OverlayUnverifiable: overlayfs sets SB_I_IMA_UNVERIFIABLE_SIGNATURE,
 	// so every access through overlay re-evaluates (Linux v6.5:
 	// fs/overlayfs/super.c, 18b44bc5a672).
-	OverlayUnverifiable bool
+	OverlayUnverifiable bool `json:"overlay_unverifiable"`
 	// ChangeCookie: the kernel has STATX_CHANGE_COOKIE (v6.3+).
-	ChangeCookie bool
+	ChangeCookie bool `json:"change_cookie"`
 	// TruncateResets: IMA's path_truncate/file_truncate hooks clear
 	// IMA_DONE_MASK (ima_reset_action_flags; Debian 6.12.105+, 7.2).
-	TruncateResets bool
+	TruncateResets bool `json:"truncate_resets"`
 	// FS maps a filesystem type to the model variant this era uses.
-	FS map[string]string
+	FS map[string]string `json:"fs"`
 	// RemountClearsIVersion lists fs types whose remount drops SB_I_VERSION.
-	RemountClearsIVersion map[string]bool
+	RemountClearsIVersion map[string]bool `json:"remount_clears_iversion"`
 	// Features maps a feature name to the kernel range that has it.
-	Features map[string]Range
-	Template string
-	HashAlgo string
+	Features map[string]Range `json:"features"`
+	Template string           `json:"template"`
+	HashAlgo string           `json:"hash"`
 	// Auto: --profile auto may pick this profile by kernel version (false
 	// for patch profiles that no released kernel runs).
-	Auto bool
+	Auto bool `json:"auto"`
 
 	// Cites holds the kernel citation given for each key.
-	Cites map[string]string
+	Cites map[string]string `json:"cites"`
 	// Source is where the profile came from ("builtin:6.13" or a path).
-	Source string
+	Source string `json:"source"`
 }
 
 //go:embed profiles/*.profile

@@ -30,7 +30,7 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	if args[0] == "list" {
 		ps := cache.Builtins()
 		if ff == "json" {
-			return printJSON(stdout, stderr, ps)
+			return printJSON(stdout, stderr, map[string]any{"schema": 1, "profiles": ps})
 		}
 		for _, p := range ps {
 			auto := ""
@@ -51,7 +51,7 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	if ff == "json" {
-		return printJSON(stdout, stderr, p)
+		return printJSON(stdout, stderr, map[string]any{"schema": 1, "profile": p})
 	}
 	fmt.Fprintf(stdout, "name:        %s\nabout:       %s\nkernels:     %s\n", p.Name, p.About, p.Kernels)
 	if len(p.Examples) > 0 {
