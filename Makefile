@@ -64,3 +64,9 @@ deps:
 
 clean:
 	rm -rf bin
+
+# Pre-fetch the Debian cloud kernels `imasim vm` boots (versions in kernels.lock)
+# into ~/.cache/imasim/kernels (root adds the trixie/sid apt sources, pinned low).
+.PHONY: kernels
+kernels: build
+	./$(BIN) vm fetch debian:6.1,debian:6.12,debian:7.2

@@ -8,6 +8,7 @@ require (
 	github.com/google/go-tpm-tools v0.4.11
 	github.com/hashicorp/go-multierror v1.1.1
 	github.com/stretchr/testify v1.12.1
+	github.com/ulikunitz/xz v0.5.17
 	golang.org/x/sys v0.49.0
 )
 

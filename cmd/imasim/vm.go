@@ -1,10 +1,298 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/scenarios"
+	"github.com/imasim/imasim/scenarios/vm"
+	"github.com/imasim/imasim/scenarios/vm/guest"
 )
 
-func cmdVM(_ context.Context, _ []string, _, stderr io.Writer) int {
-	return notYet("vm", stderr)
+var vmFormats = []string{"text", "json"}
+
+const vmSynopsis = `vm --kernel K[,K...] scenario NAME|FILE... [flags]
+       imasim vm --kernel K matrix [flags]
+       imasim vm fetch debian:6.1,debian:6.12,debian:7.2
+
+K is debian:6.1, debian:6.12, debian:7.2 (kernels.lock), a bzImage (with
+--modules DIR), or a comma-separated list of .deb files. Several debian:X
+kernels, comma-separated, boot in parallel (--jobs).`
+
+func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "guest" {
+		// Hidden: the guest agent, started by the initramfs /init.
+		if len(args) != 2 {
+			fmt.Fprintln(stderr, "usage: imasim vm guest JOB.json (inside the VM)")
+			return exitUsage
+		}
+		if os.Getenv(guest.EnvMarker) != "1" {
+			// It mounts over /dev and /sys and powers the machine off.
+			fmt.Fprintf(stderr, "imasim vm guest: runs only inside an imasim VM (%s=1 is set by its /init)\n", guest.EnvMarker)
+			return exitUsage
+		}
+		return guest.Main(args[1], stdout)
+	}
+	fs := newFlags("vm", vmSynopsis, stderr)
+	kernel := fs.String("kernel", "", "kernel: debian:6.1|debian:6.12|debian:7.2, path/bzImage, or a.deb[,b.deb...]")
+	modules := fs.String("modules", "", "modules directory (lib/modules/RELEASE) for --kernel bzImage")
+	cacheDir := fs.String("cache", vm.DefaultCache(), "kernel cache directory")
+	lock := fs.String("lock", "", "kernels.lock to use (default: nearest ./kernels.lock upwards, else built in)")
+	prof := fs.String("profile", "auto", "model profile to compare with (auto: by the kernel's version)")
+	accel := fs.String("accel", "tcg", "QEMU accelerator: tcg or kvm (falls back to tcg)")
+	cpu := fs.String("cpu", "", "QEMU -cpu model (default: QEMU's; max is faster under tcg but enables la57)")
+	agent := fs.String("agent", "", "static imasim binary to run in the guest (default: this one)")
+	busybox := fs.String("busybox", "/bin/busybox", "static busybox for the initramfs")
+	jobs := fs.Int("jobs", runtime.NumCPU(), "kernels booted in parallel (one VM per core)")
+	retries := fs.Int("retries", 2, "repeat a boot whose kernel crashed (panic/oops) this often; crashes are reported")
+	appendCmd := fs.String("append", "", "extra kernel command line")
+	keep := fs.Bool("keep", false, "keep the work dir (disks, initramfs, console, results)")
+	verbose := fs.Bool("v", false, "print the QEMU command and the guest console")
+	save := fs.String("save", "", "save the raw captures (audit log, lists, PCRs, console) under DIR/<scenario>/ (DIR/debian-X/<scenario>/ for several kernels)")
+	bootT := fs.Duration("boot-timeout", 90*time.Second, "time until the guest agent starts")
+	idleT := fs.Duration("idle-timeout", 60*time.Second, "time without console output")
+	totalT := fs.Duration("timeout", 10*time.Minute, "total time per boot")
+	format := addFormat(fs, vmFormats...)
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	ff, err := format.get(vmFormats...)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return exitUsage
+	}
+	entries, lockSrc, err := vm.LoadLock(*lock)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return exitUsage
+	}
+	fetcher := &vm.Fetcher{Cache: *cacheDir, Lock: entries, Log: stderr}
+	if pos[0] == "fetch" {
+		if len(pos) != 2 {
+			fmt.Fprintln(stderr, "usage: imasim vm fetch debian:6.1[,debian:6.12...]")
+			return exitUsage
+		}
+		rc := exitOK
+		for _, n := range splitList(pos[1]) {
+			k, err := fetcher.Fetch(ctx, n)
+			if err != nil {
+				fmt.Fprintf(stderr, "imasim vm fetch %s: %v\n", n, err)
+				rc = errCode(err)
+				continue
+			}
+			fmt.Fprintf(stdout, "%-12s %-32s %s\n", n, k.Release, k.Image)
+		}
+		return rc
+	}
+	if *kernel == "" {
+		fmt.Fprintln(stderr, "imasim vm: --kernel is required")
+		fs.Usage()
+		return exitUsage
+	}
+	var ss []*scenarios.Scenario
+	switch pos[0] {
+	case "scenario":
+		if len(pos) < 2 {
+			fs.Usage()
+			return exitUsage
+		}
+		for _, n := range pos[1:] { // several: grouped by policy, one boot per group
+			s, err := scenarios.Load(n)
+			if err != nil {
+				fmt.Fprintln(stderr, "imasim vm:", err)
+				return exitUsage
+			}
+			ss = append(ss, s)
+		}
+	case "matrix":
+		if len(pos) != 1 {
+			fs.Usage()
+			return exitUsage
+		}
+		for _, n := range scenarios.BuiltinNames() {
+			s, err := scenarios.Load(n)
+			if err != nil {
+				fmt.Fprintln(stderr, "imasim vm:", err)
+				return exitUsage
+			}
+			ss = append(ss, s)
+		}
+	default:
+		fmt.Fprintf(stderr, "imasim vm: unknown sub-command %q (want scenario, matrix or fetch)\n", pos[0])
+		return exitUsage
+	}
+	specs := []string{*kernel}
+	if all := splitList(*kernel); len(all) > 1 && allDebian(all) {
+		specs = all // several kernels, one VM per core
+	}
+	kr := kernelRun{ctx: ctx, fetcher: fetcher, modules: *modules, cacheDir: *cacheDir, lockSrc: lockSrc, prof: *prof,
+		format: ff, save: *save, verbose: *verbose, ss: ss,
+		opts: vm.Options{Agent: *agent, Busybox: *busybox, Accel: *accel, CPU: *cpu, Keep: *keep, Retries: *retries, Append: *appendCmd,
+			Verbose: *verbose, Boot: *bootT, Idle: *idleT, Total: *totalT}}
+	if len(specs) == 1 {
+		return kr.run(specs[0], stdout, stderr)
+	}
+	kr.multi = true
+	type out struct {
+		o, e bytes.Buffer
+		code int
+	}
+	outs := make([]*out, len(specs))
+	sem := make(chan struct{}, max(1, *jobs))
+	var wg sync.WaitGroup
+	for i, sp := range specs {
+		outs[i] = &out{}
+		wg.Add(1)
+		go func(o *out, sp string) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			o.code = kr.run(sp, &o.o, &o.e)
+		}(outs[i], sp)
+	}
+	wg.Wait()
+	rc := exitOK
+	for _, o := range outs {
+		stderr.Write(o.e.Bytes())
+		stdout.Write(o.o.Bytes())
+		if vmRank[o.code] > vmRank[rc] {
+			rc = o.code
+		}
+	}
+	return rc
+}
+
+func allDebian(specs []string) bool {
+	for _, s := range specs {
+		if !strings.HasPrefix(s, "debian:") {
+			return false
+		}
+	}
+	return true
+}
+
+// kernelRun runs the chosen scenarios on one kernel.
+type kernelRun struct {
+	ctx                              context.Context
+	fetcher                          *vm.Fetcher
+	modules, cacheDir, lockSrc, prof string
+	format, save                     string
+	verbose                          bool
+	multi                            bool // several kernels: --save DIR/debian-X/<scenario>
+	ss                               []*scenarios.Scenario
+	opts                             vm.Options
+}
+
+func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
+	t0 := time.Now()
+	var (
+		k   *vm.Kernel
+		err error
+	)
+	if strings.HasPrefix(spec, "debian:") {
+		f := *kr.fetcher
+		f.Log = stderr
+		k, err = f.Fetch(kr.ctx, spec)
+	} else {
+		k, err = vm.LocalKernel(spec, kr.modules, kr.cacheDir)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return errCode(err)
+	}
+	p, err := pickProfile(kr.prof, k)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "imasim vm: kernel %s (%s, upstream %s, lock %s), profile %s, kernel fetch %.1fs\n",
+		k.Release, k.Spec, k.Version, kr.lockSrc, p.Name, time.Since(t0).Seconds())
+	opts := kr.opts
+	opts.Kernel, opts.Log = k, stderr
+	runs, err := vm.RunAll(kr.ctx, opts, p, kr.ss)
+	if err != nil && len(runs) == 0 {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return errCode(err)
+	}
+	if kr.save != "" {
+		dir := kr.save
+		if kr.multi {
+			dir = filepath.Join(dir, strings.ReplaceAll(spec, ":", "-")) // DIR/debian-6.12/<scenario>
+		}
+		for _, r := range runs {
+			if err := r.Save(dir); err != nil {
+				fmt.Fprintln(stderr, "imasim vm:", err)
+				return exitUsage
+			}
+		}
+	}
+	switch kr.format {
+	case "json":
+		err = vm.WriteJSON(stdout, k, p, runs)
+	default:
+		err = vm.WriteText(stdout, k, p, runs, kr.verbose)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return exitUsage
+	}
+	rc := exitOK
+	for _, r := range runs {
+		c := exitOK
+		switch {
+		case r.Err != nil:
+			c = errCode(r.Err)
+			fmt.Fprintf(stderr, "imasim vm: %s on %s: %v\n", r.Scenario.Name, k.Release, r.Err)
+		case r.Lossy != "":
+			c = exitInconcl
+		case !r.Agree():
+			c = exitFail
+		}
+		if vmRank[c] > vmRank[rc] {
+			rc = c
+		}
+	}
+	return rc
+}
+
+// vmRank orders per-scenario exit codes for the overall one: a usage
+// error wins, then a failure (disagreement, broken expect, broken VM),
+// then inconclusive (the kernel log lost audit records), then "cannot run" (e.g. a scenario needing a feature the kernel lacks).
+var vmRank = map[int]int{exitOK: 0, exitCannot: 1, exitInconcl: 2, exitFail: 3, exitUsage: 4}
+
+// pickProfile resolves --profile for kernel k.
+func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, error) {
+	if spec == "" || spec == "auto" {
+		p, err := cache.ProfileFor(k.Version)
+		if err != nil {
+			return nil, fmt.Errorf("--profile auto: kernel %s: %w", k.Release, err)
+		}
+		return p, nil
+	}
+	return cache.LoadProfile(spec)
+}
+
+func errCode(err error) int {
+	switch {
+	case errors.Is(err, vm.ErrUsage):
+		return exitUsage
+	case errors.Is(err, vm.ErrCannotRun):
+		return exitCannot
+	}
+	return exitFail
 }

@@ -113,6 +113,9 @@ type handle struct {
 	maps [][]byte
 	app  bool
 	off  int64 // where the scenario's content starts (after an executable prefix)
+	// The opener's ids: mmap runs as them (IMA matches the mapper's creds).
+	uid, gid uint32
+	ids      bool
 }
 
 type undo struct {

@@ -100,7 +100,13 @@ func (r *Runner) step(ctx context.Context, st scenarios.Step) (note string, err 
 		if a[1] == "exec" {
 			prot |= unix.PROT_EXEC
 		}
-		m, err := unix.Mmap(int(h.f.Fd()), 0, 4096, prot, unix.MAP_SHARED)
+		// As the opener: IMA's MMAP_CHECK matches the mapping process's
+		// creds (Linux v6.12: ima_main.c:ima_file_mmap, current_cred()).
+		var m []byte
+		err := asUser(h.uid, h.gid, h.ids, func() (err error) {
+			m, err = unix.Mmap(int(h.f.Fd()), 0, 4096, prot, unix.MAP_SHARED)
+			return err
+		})
 		if err != nil {
 			return "", fmt.Errorf("mmap %s: %w", a[1], err)
 		}
@@ -335,7 +341,7 @@ func (r *Runner) open(st scenarios.Step, uid, gid uint32, ids bool) error {
 			if err := f.Truncate(int64(len(r.exe))); err != nil {
 				return errors.Join(err, f.Close())
 			}
-			r.handles[st.Args[0]] = &handle{f: f, off: int64(len(r.exe))}
+			r.handles[st.Args[0]] = &handle{f: f, off: int64(len(r.exe)), uid: uid, gid: gid, ids: ids}
 			return nil
 		}
 		var off int64
@@ -346,7 +352,7 @@ func (r *Runner) open(st scenarios.Step, uid, gid uint32, ids bool) error {
 		if err != nil {
 			return err
 		}
-		r.handles[st.Args[0]] = &handle{f: f, app: st.Args[2] == "a", off: off}
+		r.handles[st.Args[0]] = &handle{f: f, app: st.Args[2] == "a", off: off, uid: uid, gid: gid, ids: ids}
 		return nil
 	})
 }
@@ -387,19 +393,35 @@ func execveCheck(p string) error {
 	return nil
 }
 
-// asUser runs fn on a locked OS thread with fsuid/fsgid switched to uid
-// and gid (when ids), so files are created and checked as that user.
+// asUser runs fn on a locked OS thread whose real and effective ids (and
+// so fsuid/fsgid) are uid and gid (when ids), so files are created and
+// checked as that user and IMA policy rules with uid=/euid= match it as
+// they match a process of that user (Linux v6.12: ima_policy.c:
+// ima_match_rules compares cred->uid / cred->euid, not fsuid). The raw
+// setresuid/setresgid syscalls change only this thread; the saved ids stay
+// 0 so the thread can switch back. A thread that could not be restored is
+// left locked, so the runtime discards it.
 func asUser(uid, gid uint32, ids bool, fn func() error) error {
 	if !ids {
 		return fn()
 	}
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	oldG, _ := unix.SetfsgidRetGid(int(gid))
-	oldU, _ := unix.SetfsuidRetUid(int(uid))
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), 0); e != 0 {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("setresgid %d: %w", gid, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), 0); e != 0 {
+		if _, _, e2 := unix.RawSyscall(unix.SYS_SETRESGID, 0, 0, 0); e2 == 0 {
+			runtime.UnlockOSThread()
+		}
+		return fmt.Errorf("setresuid %d: %w", uid, e)
+	}
 	err := fn()
-	unix.SetfsuidRetUid(oldU)
-	unix.SetfsgidRetGid(oldG)
+	_, _, e1 := unix.RawSyscall(unix.SYS_SETRESUID, 0, 0, 0)
+	_, _, e2 := unix.RawSyscall(unix.SYS_SETRESGID, 0, 0, 0)
+	if e1 == 0 && e2 == 0 {
+		runtime.UnlockOSThread()
+	}
 	return err
 }
 

@@ -1,0 +1,37 @@
+package guest
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestKmsgAudit(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"5,1234,18535231,-;audit: type=1805 audit(1.2:4): file=\"/x\" res=1\n", "type=1805 audit(1.2:4): file=\"/x\" res=1", true},
+		{"5,1235,18535231,-;audit: type=1807 audit(1.2:2): action=audit func=BPRM_CHECK\n SUBSYSTEM=x\n", "type=1807 audit(1.2:2): action=audit func=BPRM_CHECK", true},
+		{"5,1236,1,-;audit: type=1300 audit(1.2:5): arch=c000003e\n", "", false},
+		{"6,1237,1,-;ima: policy update completed\n", "", false},
+		{"garbage", "", false},
+	} {
+		got, ok := kmsgAudit(tc.in)
+		assert.Equal(t, tc.ok, ok, tc.in)
+		assert.Equal(t, tc.want, got, tc.in)
+	}
+}
+
+// The job crosses from host to guest as JSON; disks are keyed by line.
+func TestJobJSON(t *testing.T) {
+	j := Job{Nonce: "n", Modules: []string{"/lib/modules/xfs.ko"}, Policy: "audit func=BPRM_CHECK\n",
+		Scenarios: []Scenario{{Name: "s", Root: "/s0", Disks: map[int]Disk{8: {Serial: "imasim0-8", FSType: "xfs"}}}}}
+	b, err := json.Marshal(j)
+	require.NoError(t, err)
+	var back Job
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, j, back)
+}

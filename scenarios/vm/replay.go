@@ -1,0 +1,97 @@
+package vm
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/imasim/imasim/measure"
+)
+
+// ListEntry is what the comparison needs of one measurement-list entry.
+type ListEntry struct {
+	PCR       int
+	Template  string
+	FileHash  string // "sha256:hex"
+	Name      string
+	violation bool
+	entry     *measure.Entry
+}
+
+// Violation reports whether the entry records a violation (zero digest).
+func (e ListEntry) Violation() bool { return e.violation }
+
+// ParseBinaryList reads binary_runtime_measurements with package measure
+// (Linux v6.12: ima_fs.c:ima_measurements_show).
+func ParseBinaryList(b []byte) ([]ListEntry, error) {
+	l, err := measure.ReadList(bytes.NewReader(b), measure.ReadOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("measurement list: %w", err)
+	}
+	out := make([]ListEntry, 0, len(l.Entries))
+	for _, e := range l.Entries {
+		le := ListEntry{PCR: e.PCR, violation: e.IsViolation(), entry: e}
+		if e.Template != nil {
+			le.Template = e.Template.ListName()
+		}
+		le.Name, _ = e.FileName()
+		if p, d, ok := e.FileDigest(); ok {
+			le.FileHash = p + ":" + hex.EncodeToString(d)
+		}
+		out = append(out, le)
+	}
+	return out, nil
+}
+
+// BankReplay is one PCR bank's replay result.
+type BankReplay struct {
+	Bank     string `json:"bank"`
+	Replayed string `json:"replayed"`
+	Real     string `json:"real"`
+	OK       bool   `json:"ok"`
+}
+
+// Replay extends PCR 10 from zero with the list, per bank with that bank's
+// template hash (violations 0xff..) as kernels >= 5.8 do, and compares with
+// the real values read from /sys/class/tpm/tpm0/pcr-<bank>/10.
+func Replay(list []ListEntry, real map[string]string) []BankReplay {
+	q := measure.Quote{}
+	var banks []measure.Algo
+	for _, name := range []string{"sha1", "sha256"} {
+		v, ok := real[name]
+		if !ok {
+			continue
+		}
+		a, _ := measure.ParseAlgo(name)
+		banks = append(banks, a)
+		pq, err := measure.ParsePCRs(strings.NewReader(v), a)
+		if err == nil {
+			q.Merge(pq)
+		}
+	}
+	l := &measure.List{}
+	for _, e := range list {
+		l.Entries = append(l.Entries, e.entry)
+	}
+	res, err := l.Replay(measure.ReplayConfig{Banks: banks, Modes: []measure.Mode{measure.PerBank}, Quote: q})
+	var out []BankReplay
+	for _, a := range banks {
+		br := BankReplay{Bank: a.String(), Real: strings.ToLower(strings.TrimSpace(real[a.String()]))}
+		if err == nil {
+			for _, t := range res.Tracks {
+				if t.Bank != a {
+					continue
+				}
+				for _, p := range t.PCRs {
+					if p.PCR == 10 {
+						br.Replayed = hex.EncodeToString(p.Value)
+					}
+				}
+			}
+		}
+		br.OK = br.Replayed != "" && br.Replayed == br.Real
+		out = append(out, br)
+	}
+	return out
+}
