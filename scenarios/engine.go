@@ -72,6 +72,7 @@ type ExpectResult struct {
 type Result struct {
 	Profile      string         `json:"profile"`
 	NA           string         `json:"not_applicable,omitempty"`
+	Notes        []string       `json:"notes,omitempty"`
 	AuditRecords map[string]int `json:"audit_records"`
 	Measurements int            `json:"measurements"`
 	Violations   int            `json:"violations"`
@@ -239,6 +240,9 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 			if !all && !partial {
 				res.NA = fmt.Sprintf("requires feature %s, which kernels %s lack", rq.Value, p.Kernels)
 				return &Runner{res: res}, nil
+			}
+			if partial {
+				res.Notes = append(res.Notes, fmt.Sprintf("feature %s exists only in %s of this profile's kernels %s: modelled as a kernel that has it", rq.Value, p.Features[rq.Value], p.Kernels))
 			}
 		}
 		if rq.Kind == "kernel" {

@@ -73,6 +73,14 @@ func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 			bw.printf("  n/a: %s\n", res.NA)
 			continue
 		}
+		for _, n := range res.Notes {
+			for i, l := range wrap("note: "+n, Width-2) {
+				if i > 0 {
+					l = "  " + l
+				}
+				bw.printf("  %s\n", l)
+			}
+		}
 		for _, st := range res.Steps {
 			ev := "skipped"
 			if st.Evaluated {
