@@ -91,7 +91,12 @@ type IInt struct {
 	resetCause string // why DONE flags were last cleared
 	keepCause  string // why the last writer kept them
 	collected  string // how collect got Version
-	versionOf  string // inode whose counter Version was read from ("" for a constant)
+	// EVM's metadata_inode attributes, cached when appraisal computed the
+	// HMAC (Linux v6.12: evm_crypto.c:evm_calc_hmac_or_hash).
+	evmSet         bool
+	evmVersion     uint64
+	evmDev, evmIno uint64
+	versionOf      string // inode whose counter Version was read from ("" for a constant)
 }
 
 // IMA is the model of one kernel's IMA state: the iint cache under a profile.
@@ -171,6 +176,10 @@ func (m *IMA) Hash(h interface {
 		h.B(it.MustMeasure)
 		h.B(it.EmittedOW)
 		h.S(it.versionOf)
+		h.B(it.evmSet)
+		h.U(it.evmVersion)
+		h.U(it.evmDev)
+		h.U(it.evmIno)
 	}
 }
 
@@ -204,6 +213,7 @@ func (m *IMA) Forget(i Inode) {
 // Outcome is what one process_measurement call did and why.
 type Outcome struct {
 	Evaluated bool // collect ran: the file was (re)hashed
+	Appraised bool // appraisal ran (possibly from the cached hash)
 	Measure   bool // ima_store_measurement ran for a new PCR
 	Audit     bool // ima_audit_measurement emitted a record
 	First     bool // no earlier evaluation of this iint
@@ -275,6 +285,17 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 		} else if !m.Quiet {
 			why = append(why, "stacked check: "+how)
 		}
+		// Linux v6.12: ima_main.c:process_measurement -> evm_metadata_changed
+		// (evm_main.c): the metadata inode (d_real(D_REAL_METADATA); the
+		// real inode without metacopy) compared by i_version directly.
+		if m.P.EVMMetadata && iint.evmSet && iint.Flags&FlagAppraised != 0 {
+			if ch, why2 := m.evmChanged(iint, real); ch {
+				iint.Flags &^= FlagAppraised
+				if !m.Quiet && iint.resetCause == "" {
+					iint.resetCause = "EVM: " + why2 + " -> IMA_APPRAISED cleared (re-appraise from the cached hash)"
+				}
+			}
+		}
 	}
 	// Linux v6.12: ima_main.c:process_measurement: "iint->flags |= action;
 	// action &= ~((iint->flags & (IMA_DONE_MASK ^ IMA_MEASURED)) >> 1)".
@@ -315,6 +336,19 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 		iint.Flags |= FlagMeasured
 		iint.MeasuredPCRs |= 1 << uint(h.PCR)
 		out.Measure = true
+	}
+	if action&FlagAppraise != 0 {
+		// ima_appraise_measurement; EVM caches the metadata inode's
+		// attributes as it verifies security.evm.
+		iint.Flags |= FlagAppraised
+		out.Appraised = true
+		iint.evmSet = true
+		if real.IsIVersion() {
+			iint.evmVersion = real.QueryIVersion()
+		} else {
+			iint.evmVersion = 0
+		}
+		iint.evmDev, iint.evmIno = real.DevIno()
 	}
 	if action&FlagAudit != 0 && iint.Flags&FlagAudited == 0 {
 		iint.Flags |= FlagAudited
@@ -379,6 +413,22 @@ func (m *IMA) collectVersion(f File, real Inode) (uint64, string, string) {
 		return 0, m.sayf("collect caches 0: no change_cookie and no SB_I_VERSION on %s", real.ID()), ""
 	}
 	return 0, "collect: unknown mode " + m.P.Collect, ""
+}
+
+// evmChanged is evm_metadata_changed: !IS_I_VERSION(meta) ||
+// integrity_inode_attrs_changed(&evm attrs, meta) (Linux v6.12).
+func (m *IMA) evmChanged(iint *IInt, meta Inode) (bool, string) {
+	if !meta.IsIVersion() {
+		return true, m.sayf("!IS_I_VERSION(metadata inode %s)", meta.ID())
+	}
+	dev, ino := meta.DevIno()
+	if dev != iint.evmDev || ino != iint.evmIno {
+		return true, m.sayf("metadata inode changed (%d/%d != %d/%d)", dev, ino, iint.evmDev, iint.evmIno)
+	}
+	if !meta.EqIVersion(iint.evmVersion) {
+		return true, m.sayf("inode_eq_iversion(metadata inode %s, %d) false (now %d)", meta.ID(), iint.evmVersion, meta.PeekIVersion())
+	}
+	return false, ""
 }
 
 // valueDecides: the stacked check reached the i_version comparison (same

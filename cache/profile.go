@@ -92,6 +92,9 @@ type Profile struct {
 	// TruncateResets: IMA's path_truncate/file_truncate hooks clear
 	// IMA_DONE_MASK (ima_reset_action_flags; Debian 6.12.105+, 7.2).
 	TruncateResets bool `json:"truncate_resets"`
+	// EVMMetadata: the stacked block also asks evm_metadata_changed() and
+	// clears only IMA_APPRAISED when the metadata inode changed (6.12+).
+	EVMMetadata bool `json:"evm_metadata"`
 	// FS maps a filesystem type to the model variant this era uses.
 	FS map[string]string `json:"fs"`
 	// RemountClearsIVersion lists fs types whose remount drops SB_I_VERSION.
@@ -199,7 +202,7 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			case "violations":
 				p.Violations = val
 			}
-		case key == "overlay-unverifiable" || key == "change-cookie" || key == "auto" || key == "truncate-resets":
+		case key == "overlay-unverifiable" || key == "change-cookie" || key == "auto" || key == "truncate-resets" || key == "evm-metadata":
 			b, err := strconv.ParseBool(val)
 			if err != nil {
 				return nil, fail("%s: want true or false, got %q", key, val)
@@ -210,6 +213,8 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 				p.Auto = b
 			} else if key == "truncate-resets" {
 				p.TruncateResets = b
+			} else if key == "evm-metadata" {
+				p.EVMMetadata = b
 			} else {
 				p.OverlayUnverifiable = b
 			}

@@ -123,36 +123,43 @@ type engine struct {
 	err       error // first list or TPM failure, reported after the step
 }
 
-// evaluated is the content a path had when IMA last hashed it.
+// evaluated is the content a path had when IMA last hashed it, and the
+// appraisal-relevant metadata at its last appraisal ("" if none).
 type evaluated struct {
 	path  string
 	truth []byte
+	meta  string
 }
 
-// lastEvaluated returns the content p had at its last evaluation.
-func (e *engine) lastEvaluated(p string) ([]byte, bool) {
+// lastEvaluated returns what p had at its last evaluation.
+func (e *engine) lastEvaluated(p string) (evaluated, bool) {
 	for _, le := range e.lastEval {
 		if le.path == p {
-			return le.truth, true
+			return le, true
 		}
 	}
-	return nil, false
+	return evaluated{}, false
 }
 
-// setEvaluated records p's content at an evaluation, keeping the list
-// sorted.
-func (e *engine) setEvaluated(p string, truth []byte) {
+// setEvaluated records p's content (and, when appraised, metadata) at an
+// evaluation, keeping the list sorted.
+func (e *engine) setEvaluated(p string, truth []byte, meta string) {
 	k := 0
 	for k < len(e.lastEval) && e.lastEval[k].path < p {
 		k++
 	}
 	if k < len(e.lastEval) && e.lastEval[k].path == p {
-		e.lastEval[k].truth = truth
+		if truth != nil {
+			e.lastEval[k].truth = truth
+		}
+		if meta != "" {
+			e.lastEval[k].meta = meta
+		}
 		return
 	}
 	e.lastEval = append(e.lastEval, evaluated{})
 	copy(e.lastEval[k+1:], e.lastEval[k:])
-	e.lastEval[k] = evaluated{p, truth}
+	e.lastEval[k] = evaluated{p, truth, meta}
 }
 
 // handle is an open file of the scenario. Held by value: the world keeps
@@ -404,6 +411,7 @@ func (r *Runner) StateHash() uint64 {
 	for _, le := range r.e.lastEval { // sorted by path
 		h.S(le.path)
 		h.S(string(le.truth))
+		h.S(le.meta)
 	}
 	h.U(uint64(len(r.e.handles)))
 	return h.Sum64()
@@ -742,7 +750,16 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	} else {
 		truth = digest(content)
 	}
-	before, seen := e.lastEvaluated(f.Path)
+	last, seen := e.lastEvaluated(f.Path)
+	before := last.truth
+	// Appraisal-relevant metadata (EVM-protected) counts as a relevant
+	// change only under an appraise action.
+	appraise := actions&cache.FlagAppraise != 0
+	metaNow := ""
+	if appraise {
+		metaNow = real.MetaKey()
+	}
+	metaSame := !appraise || last.meta == "" || last.meta == metaNow
 	out := e.ima.Process(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
 		MustMeasure: actions&cache.FlagMeasure != 0, Readonly: !f.Flags.Write}, func() []byte { return truth })
 	for _, v := range out.Violation {
@@ -760,32 +777,47 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	}
 	verdict := OK
 	cause := out.Cause
+	evaluatedAny := out.Evaluated || out.Appraised
 	switch {
 	case out.Indeterminate != "":
 		verdict = Indeterminate
 		cause += " -- indeterminate: " + out.Indeterminate
-	case out.Evaluated && seen && bytes.Equal(before, truth) && out.First:
+	case evaluatedAny && seen && bytes.Equal(before, truth) && out.First:
 		// The inode was evicted: its iint went with it. Re-evaluating is
 		// the design, not a cache decision (Linux: ima_inode_free).
 		if !e.quiet {
 			cause = "new iint (the inode was evicted and read back; IMA's cache went with it, so re-evaluating is by design): " + cause
 		}
-	case out.Evaluated && seen && bytes.Equal(before, truth):
+	case evaluatedAny && seen && bytes.Equal(before, truth) && metaSame:
 		verdict = Excessive
 		if e.quiet {
 			break
 		}
 		cause += " -- content unchanged since the last evaluation"
-	case !out.Evaluated && out.Digest != nil && !bytes.Equal(out.Digest, truth):
+		if appraise {
+			cause += ", and so is its EVM-protected metadata"
+		}
+	case !evaluatedAny && out.Digest != nil && !bytes.Equal(out.Digest, truth):
 		verdict = Missed
 		if !e.quiet {
 			cause += fmt.Sprintf(" -- but content changed: measured %s, now %s", short(out.Digest), short(truth))
 		}
+	case !evaluatedAny && !metaSame:
+		verdict = Missed
+		if !e.quiet {
+			cause += " -- but its EVM-protected metadata (mode, owner, security.* xattrs) changed since the last appraisal"
+		}
+	case out.Appraised && !out.Evaluated && !e.quiet:
+		cause = "re-appraised from the cached hash: " + cause
 	}
-	if out.Evaluated {
-		e.setEvaluated(f.Path, truth)
+	if evaluatedAny {
+		var t []byte
+		if out.Evaluated {
+			t = truth
+		}
+		e.setEvaluated(f.Path, t, metaNow)
 	}
-	e.record(st, fn.String(), f.Path, out.Evaluated, verdict, cause)
+	e.record(st, fn.String(), f.Path, evaluatedAny, verdict, cause)
 	if out.Measure {
 		e.addMeasurement(f.Path, truth, pcr)
 	}

@@ -7,6 +7,7 @@ examples: Debian 6.12.107
 collect: cookie               # Linux v6.12: security/integrity/ima/ima_api.c:ima_collect_measurement (vfs_getattr_nosec STATX_CHANGE_COOKIE)
 stacked: iversion             # Linux v6.12: security/integrity/ima/ima_main.c:process_measurement, include/linux/integrity.h:integrity_inode_attrs_changed
 last-writer: cookie           # Linux v6.12: security/integrity/ima/ima_main.c:ima_check_last_writer
+evm-metadata: true            # Linux v6.12: security/integrity/evm/evm_main.c:evm_metadata_changed from ima_main.c:process_measurement
 truncate-resets: true         # Linux v6.12.105 (stable, Debian 6.12.107): security/integrity/ima/ima_main.c:ima_file_truncate, ima_path_truncate
 change-cookie: true           # Linux v6.3: include/linux/stat.h STATX_CHANGE_COOKIE
 overlay-unverifiable: false   # Linux v6.12: fs/overlayfs/super.c:ovl_fill_super

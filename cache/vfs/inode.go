@@ -1,6 +1,11 @@
 package vfs
 
-import "strconv"
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
 
 // Super is analogous to struct super_block: one mounted filesystem.
 type Super struct {
@@ -263,3 +268,22 @@ func (i *Inode) writeback() {
 
 // blocks is the number of 4 KiB blocks n bytes need.
 func blocks(n int) int { return (n + 4095) / 4096 }
+
+// MetaKey is the appraisal-relevant metadata EVM protects: mode, owner
+// and security.* xattrs (Linux v6.12: security/integrity/evm/evm_crypto.c:
+// hmac_add_misc, evm_config_xattrnames).
+func (i *Inode) MetaKey() string {
+	var names []string
+	for k := range i.Xattrs {
+		if strings.HasPrefix(k, "security.") {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%o:%d:%d", i.Mode, i.UID, i.GID)
+	for _, k := range names {
+		fmt.Fprintf(&b, ";%s=%s", k, i.Xattrs[k])
+	}
+	return b.String()
+}
