@@ -2,7 +2,6 @@ package cache
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -92,13 +91,20 @@ type IInt struct {
 	resetCause string // why DONE flags were last cleared
 	keepCause  string // why the last writer kept them
 	collected  string // how collect got Version
-	versionOf  string // inode whose counter Version was read from ("" for a constant)
+	// EVM's metadata_inode attributes, cached when appraisal computed the
+	// HMAC (Linux v6.12: evm_crypto.c:evm_calc_hmac_or_hash).
+	evmSet         bool
+	evmVersion     uint64
+	evmDev, evmIno uint64
+	versionOf      string // inode whose counter Version was read from ("" for a constant)
 }
 
 // IMA is the model of one kernel's IMA state: the iint cache under a profile.
 type IMA struct {
-	P     *Profile
-	iints map[string]*IInt
+	P *Profile
+	// iints by inode ID, sorted: a search clones the cache at every
+	// step and holds one or two of them.
+	iints []idIInt
 	// Quiet skips building cause strings (for search, where only verdicts
 	// matter; found cases are re-run with causes).
 	Quiet bool
@@ -111,14 +117,45 @@ func (m *IMA) sayf(format string, a ...any) string {
 	return fmt.Sprintf(format, a...)
 }
 
-// Clone deep-copies the cache.
-func (m *IMA) Clone() *IMA {
-	n := &IMA{P: m.P, Quiet: m.Quiet, iints: make(map[string]*IInt, len(m.iints))}
-	for k, v := range m.iints {
-		c := *v
-		n.iints[k] = &c
+type idIInt struct {
+	id string
+	IInt
+}
+
+// find returns the iint cached for inode id, nil when there is none.
+// The pointer is valid until the next add or Forget.
+func (m *IMA) find(id string) *IInt {
+	for k := range m.iints {
+		if m.iints[k].id == id {
+			return &m.iints[k].IInt
+		}
 	}
-	return n
+	return nil
+}
+
+// add caches a new, empty iint for inode id.
+func (m *IMA) add(id string) *IInt {
+	k := 0
+	for k < len(m.iints) && m.iints[k].id < id {
+		k++
+	}
+	m.iints = append(m.iints, idIInt{})
+	copy(m.iints[k+1:], m.iints[k:])
+	m.iints[k] = idIInt{id: id}
+	return &m.iints[k].IInt
+}
+
+// Clone deep-copies the cache.
+func (m *IMA) Clone() *IMA { return m.CloneInto(nil) }
+
+// CloneInto is Clone reusing dst's memory (nil: fresh memory).
+func (m *IMA) CloneInto(dst *IMA) *IMA {
+	if dst == nil {
+		dst = &IMA{}
+	}
+	dst.P, dst.Quiet = m.P, m.Quiet
+	dst.iints = append(dst.iints[:0], m.iints...)
+	return dst
 }
 
 // Hash folds the cache state into h (for state deduplication).
@@ -127,9 +164,9 @@ func (m *IMA) Hash(h interface {
 	S(string)
 	B(bool)
 }) {
-	for _, id := range m.IInts() {
-		it := m.iints[id]
-		h.S(id)
+	for k := range m.iints { // sorted by ID
+		it := &m.iints[k].IInt
+		h.S(m.iints[k].id)
 		h.U(it.Flags)
 		h.U(it.Version)
 		h.U(it.Dev)
@@ -139,31 +176,44 @@ func (m *IMA) Hash(h interface {
 		h.B(it.MustMeasure)
 		h.B(it.EmittedOW)
 		h.S(it.versionOf)
+		h.B(it.evmSet)
+		h.U(it.evmVersion)
+		h.U(it.evmDev)
+		h.U(it.evmIno)
 	}
 }
 
 // New returns an empty cache for profile p.
-func New(p *Profile) *IMA { return &IMA{P: p, iints: map[string]*IInt{}} }
+func New(p *Profile) *IMA { return &IMA{P: p} }
 
-// Find is ima_iint_find.
-func (m *IMA) Find(i Inode) *IInt { return m.iints[i.ID()] }
+// Find is ima_iint_find. The pointer is valid until the cache next
+// gains or loses an iint.
+func (m *IMA) Find(i Inode) *IInt { return m.find(i.ID()) }
 
 // IInts lists cached inode IDs, sorted.
 func (m *IMA) IInts() []string {
 	var ids []string
-	for id := range m.iints {
-		ids = append(ids, id)
+	for _, it := range m.iints {
+		ids = append(ids, it.id)
 	}
-	sort.Strings(ids)
 	return ids
 }
 
 // Forget drops an inode's iint (inode eviction, Linux: ima_inode_free).
-func (m *IMA) Forget(i Inode) { delete(m.iints, i.ID()) }
+func (m *IMA) Forget(i Inode) {
+	id := i.ID()
+	for k := range m.iints {
+		if m.iints[k].id == id {
+			m.iints = append(m.iints[:k], m.iints[k+1:]...)
+			return
+		}
+	}
+}
 
 // Outcome is what one process_measurement call did and why.
 type Outcome struct {
 	Evaluated bool // collect ran: the file was (re)hashed
+	Appraised bool // appraisal ran (possibly from the cached hash)
 	Measure   bool // ima_store_measurement ran for a new PCR
 	Audit     bool // ima_audit_measurement emitted a record
 	First     bool // no earlier evaluation of this iint
@@ -194,14 +244,13 @@ type Hook struct {
 func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	var out Outcome
 	inode := f.Inode()
-	iint := m.iints[inode.ID()]
+	iint := m.find(inode.ID())
 	if h.Actions == 0 && !(h.ViolationCheck && iint != nil) {
 		out.Cause = "no policy action"
 		return out
 	}
 	if iint == nil && h.Actions != 0 {
-		iint = &IInt{}
-		m.iints[inode.ID()] = iint
+		iint = m.add(inode.ID())
 		out.First = true
 	}
 	// Linux v6.12: the check also needs a measure action or a write open.
@@ -223,17 +272,29 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	real := f.RealInode()
 	if m.P.Stacked != StackedNone && real.ID() != inode.ID() && h.Actions&DoMask != 0 && iint.Flags&DoneMask != 0 {
 		changed, how := m.stackedChanged(f, iint, real)
-		dev, ino := real.DevIno()
-		valueDecides := real.IsIVersion() && dev == iint.Dev && ino == iint.Ino
-		if valueDecides && real.IVersionStale() && iint.versionOf != real.ID() && m.P.Stacked == StackedIVersion {
+		if !m.Quiet && real.IVersionStale() && iint.versionOf != real.ID() && m.P.Stacked == StackedIVersion &&
+			real.IsIVersion() && valueDecides(real, iint) {
 			out.Indeterminate = m.sayf("real %s never had i_version initialised (recycled inode memory): 0 as assumed gives %s, a stale value re-evaluates", real.ID(), map[bool]string{true: "re-evaluation", false: "no re-evaluation"}[changed])
 		}
 		if changed {
 			iint.Flags &^= DoneMask
 			iint.MeasuredPCRs = 0
-			iint.resetCause = "stacked check: " + how + " -> IMA_DONE_MASK cleared"
-		} else {
+			if !m.Quiet {
+				iint.resetCause = "stacked check: " + how + " -> IMA_DONE_MASK cleared"
+			}
+		} else if !m.Quiet {
 			why = append(why, "stacked check: "+how)
+		}
+		// Linux v6.12: ima_main.c:process_measurement -> evm_metadata_changed
+		// (evm_main.c): the metadata inode (d_real(D_REAL_METADATA); the
+		// real inode without metacopy) compared by i_version directly.
+		if m.P.EVMMetadata && iint.evmSet && iint.Flags&FlagAppraised != 0 {
+			if ch, why2 := m.evmChanged(iint, real); ch {
+				iint.Flags &^= FlagAppraised
+				if !m.Quiet && iint.resetCause == "" {
+					iint.resetCause = "EVM: " + why2 + " -> IMA_APPRAISED cleared (re-appraise from the cached hash)"
+				}
+			}
 		}
 	}
 	// Linux v6.12: ima_main.c:process_measurement: "iint->flags |= action;
@@ -244,6 +305,10 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	if action&FlagMeasure != 0 && iint.MeasuredPCRs&(1<<uint(h.PCR)) != 0 {
 		action &^= FlagMeasure
 	}
+	if action == 0 && m.Quiet {
+		out.Digest = iint.Digest
+		return out
+	}
 	if action == 0 {
 		cached := FlagString(iint.Flags & DoneMask)
 		c := "cached " + cached + ", nothing to do"
@@ -252,7 +317,7 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 		} else if real.ID() == inode.ID() {
 			c += "; not stacked: only the last writer can clear the flags"
 			if iint.keepCause != "" {
-				c += " (" + iint.keepCause + ")"
+				c += "; " + iint.keepCause
 			}
 		}
 		out.Cause = c
@@ -272,11 +337,25 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 		iint.MeasuredPCRs |= 1 << uint(h.PCR)
 		out.Measure = true
 	}
+	if action&FlagAppraise != 0 {
+		// ima_appraise_measurement; EVM caches the metadata inode's
+		// attributes as it verifies security.evm.
+		iint.Flags |= FlagAppraised
+		out.Appraised = true
+		iint.evmSet = true
+		if real.IsIVersion() {
+			iint.evmVersion = real.QueryIVersion()
+		} else {
+			iint.evmVersion = 0
+		}
+		iint.evmDev, iint.evmIno = real.DevIno()
+	}
 	if action&FlagAudit != 0 && iint.Flags&FlagAudited == 0 {
 		iint.Flags |= FlagAudited
 		out.Audit = true
 	}
 	switch {
+	case m.Quiet:
 	case out.First:
 		out.Cause = "first evaluation; " + iint.collected
 	case iint.resetCause != "":
@@ -336,6 +415,29 @@ func (m *IMA) collectVersion(f File, real Inode) (uint64, string, string) {
 	return 0, "collect: unknown mode " + m.P.Collect, ""
 }
 
+// evmChanged is evm_metadata_changed: !IS_I_VERSION(meta) ||
+// integrity_inode_attrs_changed(&evm attrs, meta) (Linux v6.12).
+func (m *IMA) evmChanged(iint *IInt, meta Inode) (bool, string) {
+	if !meta.IsIVersion() {
+		return true, m.sayf("!IS_I_VERSION(metadata inode %s)", meta.ID())
+	}
+	dev, ino := meta.DevIno()
+	if dev != iint.evmDev || ino != iint.evmIno {
+		return true, m.sayf("metadata inode changed (%d/%d != %d/%d)", dev, ino, iint.evmDev, iint.evmIno)
+	}
+	if !meta.EqIVersion(iint.evmVersion) {
+		return true, m.sayf("inode_eq_iversion(metadata inode %s, %d) false (now %d)", meta.ID(), iint.evmVersion, meta.PeekIVersion())
+	}
+	return false, ""
+}
+
+// valueDecides: the stacked check reached the i_version comparison (same
+// real inode, SB_I_VERSION), so the counter's value decided.
+func valueDecides(real Inode, iint *IInt) bool {
+	dev, ino := real.DevIno()
+	return dev == iint.Dev && ino == iint.Ino
+}
+
 // stackedChanged is the stacked-filesystem condition in process_measurement
 // (Linux v6.12: ima_main.c:process_measurement with
 // include/linux/integrity.h:integrity_inode_attrs_changed).
@@ -373,7 +475,7 @@ func (m *IMA) Truncate(inode Inode) bool {
 	if !m.P.TruncateResets {
 		return false
 	}
-	iint := m.iints[inode.ID()]
+	iint := m.find(inode.ID())
 	if iint == nil {
 		return false
 	}
@@ -393,7 +495,7 @@ func (m *IMA) LastWriter(f File) (applies, reset bool, cause string) {
 		return false, false, ""
 	}
 	inode := f.Inode()
-	iint := m.iints[inode.ID()]
+	iint := m.find(inode.ID())
 	if iint == nil {
 		return false, false, ""
 	}
@@ -408,9 +510,14 @@ func (m *IMA) LastWriter(f File) (applies, reset bool, cause string) {
 	if changed {
 		iint.Flags &^= DoneMask | FlagNewFile
 		iint.MeasuredPCRs = 0
-		iint.resetCause = "last writer: " + how + " -> IMA_DONE_MASK cleared"
 		iint.keepCause = ""
+		if !m.Quiet {
+			iint.resetCause = "last writer: " + how + " -> IMA_DONE_MASK cleared"
+		}
 		return true, true, iint.resetCause
+	}
+	if m.Quiet {
+		return true, false, ""
 	}
 	iint.keepCause = "last writer kept flags: " + how
 	return true, false, iint.keepCause
@@ -471,7 +578,7 @@ func (m *IMA) writerChanged(f File, iint *IInt, inode Inode) (bool, string) {
 
 func notBumped(i Inode) string {
 	if !i.Queried() {
-		return ": i_version never queried since it was read, so the writes did not bump it (bumps only when forced or QUERIED)"
+		return ": the cached value was read without setting QUERIED (peek, or a query the filesystem's own bump cleared) and nothing queried it since, so the writes did not bump i_version (it moves only when forced, e.g. XFS core-inode logging at writeback, chmod, truncate, or when QUERIED)"
 	}
 	return ""
 }

@@ -190,3 +190,28 @@ func TestViolations(t *testing.T) {
 		assert.Equal(t, c.second, len(o.Violation) == 1, "%s: second open_writers", c.profile)
 	}
 }
+
+// EVM's check in the stacked block (6.12+) clears only IMA_APPRAISED: the
+// file is re-appraised from the cached hash, not re-hashed. Here IMA's own
+// check sees no change (as with a metacopy upper holding the metadata)
+// while the metadata inode's i_version moved.
+func TestEVMMetadataChanged(t *testing.T) {
+	for _, c := range []struct {
+		profile string
+		evm     bool
+	}{{"6.12", true}, {"7.1", true}, {"6.1-stable", false}} {
+		m := New(profile(t, c.profile))
+		f := overlayFile(true)
+		h := Hook{Actions: FlagAppraise | FlagMeasure, PCR: 10}
+		o := m.Process(f, h, func() []byte { return []byte{1} })
+		require.True(t, o.Appraised && o.Evaluated, c.profile)
+		f.real.iver++ // a metadata change on the metadata inode
+		m.Find(f.inode).Version = f.real.iver
+		o = m.Process(f, h, func() []byte { t.Fatal("no re-hash"); return nil })
+		assert.False(t, o.Evaluated, c.profile)
+		assert.Equal(t, c.evm, o.Appraised, "%s: re-appraised", c.profile)
+		if c.evm {
+			assert.Contains(t, o.Cause, "EVM: inode_eq_iversion(metadata inode real")
+		}
+	}
+}

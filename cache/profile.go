@@ -74,40 +74,43 @@ const (
 // Profile is a kernel era as data: the switches the IMA model follows,
 // the filesystem model variants, and the kernel code each one cites.
 type Profile struct {
-	Name     string
-	About    string
-	Kernels  Range
-	Examples []string
+	Name     string   `json:"name"`
+	About    string   `json:"about"`
+	Kernels  Range    `json:"kernels"`
+	Examples []string `json:"examples,omitempty"`
 
-	Collect    string
-	Stacked    string
-	LastWriter string
-	Violations string
+	Collect    string `json:"collect"`
+	Stacked    string `json:"stacked"`
+	LastWriter string `json:"last_writer"`
+	Violations string `json:"violations"`
 	// OverlayUnverifiable: overlayfs sets SB_I_IMA_UNVERIFIABLE_SIGNATURE,
 	// so every access through overlay re-evaluates (Linux v6.5:
 	// fs/overlayfs/super.c, 18b44bc5a672).
-	OverlayUnverifiable bool
+	OverlayUnverifiable bool `json:"overlay_unverifiable"`
 	// ChangeCookie: the kernel has STATX_CHANGE_COOKIE (v6.3+).
-	ChangeCookie bool
+	ChangeCookie bool `json:"change_cookie"`
 	// TruncateResets: IMA's path_truncate/file_truncate hooks clear
 	// IMA_DONE_MASK (ima_reset_action_flags; Debian 6.12.105+, 7.2).
-	TruncateResets bool
+	TruncateResets bool `json:"truncate_resets"`
+	// EVMMetadata: the stacked block also asks evm_metadata_changed() and
+	// clears only IMA_APPRAISED when the metadata inode changed (6.12+).
+	EVMMetadata bool `json:"evm_metadata"`
 	// FS maps a filesystem type to the model variant this era uses.
-	FS map[string]string
+	FS map[string]string `json:"fs"`
 	// RemountClearsIVersion lists fs types whose remount drops SB_I_VERSION.
-	RemountClearsIVersion map[string]bool
+	RemountClearsIVersion map[string]bool `json:"remount_clears_iversion"`
 	// Features maps a feature name to the kernel range that has it.
-	Features map[string]Range
-	Template string
-	HashAlgo string
+	Features map[string]Range `json:"features"`
+	Template string           `json:"template"`
+	HashAlgo string           `json:"hash"`
 	// Auto: --profile auto may pick this profile by kernel version (false
 	// for patch profiles that no released kernel runs).
-	Auto bool
+	Auto bool `json:"auto"`
 
 	// Cites holds the kernel citation given for each key.
-	Cites map[string]string
+	Cites map[string]string `json:"cites"`
 	// Source is where the profile came from ("builtin:6.13" or a path).
-	Source string
+	Source string `json:"source"`
 }
 
 //go:embed profiles/*.profile
@@ -199,7 +202,7 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			case "violations":
 				p.Violations = val
 			}
-		case key == "overlay-unverifiable" || key == "change-cookie" || key == "auto" || key == "truncate-resets":
+		case key == "overlay-unverifiable" || key == "change-cookie" || key == "auto" || key == "truncate-resets" || key == "evm-metadata":
 			b, err := strconv.ParseBool(val)
 			if err != nil {
 				return nil, fail("%s: want true or false, got %q", key, val)
@@ -210,6 +213,8 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 				p.Auto = b
 			} else if key == "truncate-resets" {
 				p.TruncateResets = b
+			} else if key == "evm-metadata" {
+				p.EVMMetadata = b
 			} else {
 				p.OverlayUnverifiable = b
 			}
@@ -379,6 +384,14 @@ func BuiltinNames() []string {
 
 // LoadProfile resolves a name (built-in) or a path to a profile file.
 func LoadProfile(nameOrPath string) (*Profile, error) {
+	return loadProfile(nameOrPath, map[string]bool{})
+}
+
+func loadProfile(nameOrPath string, seen map[string]bool) (*Profile, error) {
+	if seen[nameOrPath] {
+		return nil, fmt.Errorf("inherit cycle through %s", nameOrPath)
+	}
+	seen[nameOrPath] = true
 	for _, p := range Builtins() {
 		if p.Name == nameOrPath {
 			return p, nil
@@ -395,9 +408,9 @@ func LoadProfile(nameOrPath string) (*Profile, error) {
 		defer f.Close()
 		return ParseProfile(f, nameOrPath, func(b string) (*Profile, error) {
 			if !strings.Contains(b, "/") && !strings.HasSuffix(b, ".profile") {
-				return LoadProfile(b)
+				return loadProfile(b, seen)
 			}
-			return LoadProfile(path.Join(path.Dir(nameOrPath), b))
+			return loadProfile(path.Join(path.Dir(nameOrPath), b), seen)
 		})
 	}
 	return nil, fmt.Errorf("unknown profile %q (built-in: %s; or give a path to a profile file)", nameOrPath, strings.Join(BuiltinNames(), ", "))

@@ -103,3 +103,6 @@ func (r Range) String() string {
 	}
 	return r.Min.String() + " .. " + r.Max.String()
 }
+
+// MarshalText renders a range as "6.13 .. 7.0" in JSON.
+func (r Range) MarshalText() ([]byte, error) { return []byte(r.String()), nil }

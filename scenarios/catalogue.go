@@ -29,17 +29,27 @@ func BuiltinSource(name string) ([]byte, bool) {
 	return b, err == nil
 }
 
-// Load resolves a built-in name or a path to a scenario file.
+// Load resolves a built-in name or a path to a scenario file and checks
+// its policy (as the newest modelled kernel parses it).
 func Load(nameOrPath string) (*Scenario, error) {
+	var sc *Scenario
+	var err error
 	if b, ok := BuiltinSource(nameOrPath); ok {
-		return Parse(bytes.NewReader(b), "builtin:"+nameOrPath)
-	}
-	if strings.ContainsAny(nameOrPath, "/.") {
-		b, err := os.ReadFile(nameOrPath)
-		if err != nil {
-			return nil, fmt.Errorf("scenario: %w", err)
+		sc, err = Parse(bytes.NewReader(b), "builtin:"+nameOrPath)
+	} else if strings.ContainsAny(nameOrPath, "/.") {
+		b, rerr := os.ReadFile(nameOrPath)
+		if rerr != nil {
+			return nil, fmt.Errorf("scenario: %w", rerr)
 		}
-		return Parse(bytes.NewReader(b), nameOrPath)
+		sc, err = Parse(bytes.NewReader(b), nameOrPath)
+	} else {
+		return nil, fmt.Errorf("unknown scenario %q (built-in: %s; or give a path to a scenario file)", nameOrPath, strings.Join(BuiltinNames(), ", "))
 	}
-	return nil, fmt.Errorf("unknown scenario %q (built-in: %s; or give a path to a scenario file)", nameOrPath, strings.Join(BuiltinNames(), ", "))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ParsePolicy(sc); err != nil {
+		return nil, err
+	}
+	return sc, nil
 }

@@ -7,11 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"maps"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/cache/vfs"
@@ -71,6 +72,7 @@ type ExpectResult struct {
 type Result struct {
 	Profile      string         `json:"profile"`
 	NA           string         `json:"not_applicable,omitempty"`
+	Notes        []string       `json:"notes,omitempty"`
 	AuditRecords map[string]int `json:"audit_records"`
 	Measurements int            `json:"measurements"`
 	Violations   int            `json:"violations"`
@@ -104,21 +106,66 @@ type engine struct {
 	ima     *cache.IMA
 	pol     *policy.Policy
 	measure bool // the policy has a measure rule (ima_policy_flag & IMA_MEASURE)
-	handles map[string]*handle
+	handles map[string]handle
 	res     *Result
 	listed  map[string]bool // template hash + pcr, for dedup
 	// lastEval: content each path had when IMA last hashed it through
-	// that path — the ground truth for "excessive".
-	lastEval map[string][]byte
+	// that path — the ground truth for "excessive". Sorted by path.
+	lastEval []evaluated
 	pid      int
 	quiet    bool
-	tpm      tpm.PCRs // extended for every list entry; nil in quiet mode
-	hashAlgo measure.Algo
-	err      error // first list or TPM failure, reported after the step
+	// decisions caches policy decisions; shared by clones.
+	decisions *decisionCache
+	cf        vfsFile  // reused by file() so hooks do not allocate
+	tmp       vfs.File // a file opened and closed within one step
+	tpm       tpm.PCRs // extended for every list entry; nil in quiet mode
+	hashAlgo  measure.Algo
+	err       error // first list or TPM failure, reported after the step
 }
 
+// evaluated is the content a path had when IMA last hashed it, and the
+// appraisal-relevant metadata at its last appraisal ("" if none).
+type evaluated struct {
+	path  string
+	truth []byte
+	meta  string
+}
+
+// lastEvaluated returns what p had at its last evaluation.
+func (e *engine) lastEvaluated(p string) (evaluated, bool) {
+	for _, le := range e.lastEval {
+		if le.path == p {
+			return le, true
+		}
+	}
+	return evaluated{}, false
+}
+
+// setEvaluated records p's content (and, when appraised, metadata) at an
+// evaluation, keeping the list sorted.
+func (e *engine) setEvaluated(p string, truth []byte, meta string) {
+	k := 0
+	for k < len(e.lastEval) && e.lastEval[k].path < p {
+		k++
+	}
+	if k < len(e.lastEval) && e.lastEval[k].path == p {
+		if truth != nil {
+			e.lastEval[k].truth = truth
+		}
+		if meta != "" {
+			e.lastEval[k].meta = meta
+		}
+		return
+	}
+	e.lastEval = append(e.lastEval, evaluated{})
+	copy(e.lastEval[k+1:], e.lastEval[k:])
+	e.lastEval[k] = evaluated{p, truth, meta}
+}
+
+// handle is an open file of the scenario. Held by value: the world keeps
+// no pointers to files, so a copy is the same open file.
 type handle struct {
-	f        *vfs.File
+	f        vfs.File
 	uid, gid uint32
 }
 
@@ -201,6 +248,9 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 				res.NA = fmt.Sprintf("requires feature %s, which kernels %s lack", rq.Value, p.Kernels)
 				return &Runner{res: res}, nil
 			}
+			if partial {
+				res.Notes = append(res.Notes, fmt.Sprintf("feature %s exists only in %s of this profile's kernels %s: modelled as a kernel that has it", rq.Value, p.Features[rq.Value], p.Kernels))
+			}
 		}
 		if rq.Kind == "kernel" {
 			v, err := cache.ParseKernelVersion(rq.Value)
@@ -218,7 +268,7 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 		return nil, err
 	}
 	e := &engine{s: s, p: p, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p), pol: pol,
-		handles: map[string]*handle{}, res: res, listed: map[string]bool{}, lastEval: map[string][]byte{}, pid: 1000, quiet: quiet}
+		handles: map[string]handle{}, res: res, listed: map[string]bool{}, pid: 1000, quiet: quiet, decisions: &decisionCache{}}
 	e.ima.Quiet = quiet
 	for _, r := range pol.Rules {
 		if r.Action == policy.Measure {
@@ -286,65 +336,145 @@ func (r *Runner) Step(st Step) error {
 // Result is the run so far.
 func (r *Runner) Result() *Result { return r.res }
 
-// Clone copies the whole run state.
-func (r *Runner) Clone() *Runner {
-	e := *r.e
-	var remap map[*vfs.Inode]*vfs.Inode
-	e.w, remap = r.e.w.Clone()
-	e.ima = r.e.ima.Clone()
-	e.handles = make(map[string]*handle, len(r.e.handles))
-	for k, h := range r.e.handles {
-		f := *h.f
-		f.Inode, f.Backing = remap[f.Inode], remap[f.Backing]
-		e.handles[k] = &handle{f: &f, uid: h.uid, gid: h.gid}
+// Clone copies the whole run state. It only reads r, so goroutines may
+// clone one runner at once.
+func (r *Runner) Clone() *Runner { return r.CloneInto(nil) }
+
+// CloneInto is Clone reusing the memory of dst, a runner made by an
+// earlier Clone or CloneInto that the caller no longer needs (nil: fresh
+// memory). A search clones into the same few runners and stops allocating.
+func (r *Runner) CloneInto(dst *Runner) *Runner {
+	if dst == nil || dst.e == nil || dst.e == r.e {
+		// One allocation for the runner, its engine and its result.
+		b := &struct {
+			r   Runner
+			e   engine
+			res Result
+		}{}
+		b.r = Runner{e: &b.e, res: &b.res}
+		dst = &b.r
 	}
-	res := *r.res
-	res.AuditRecords = make(map[string]int, len(r.res.AuditRecords))
-	for k, v := range r.res.AuditRecords {
-		res.AuditRecords[k] = v
-	}
-	// Full slice expressions: appends in either copy reallocate, so the
-	// shared prefix is never written twice.
-	res.Steps = r.res.Steps[:len(r.res.Steps):len(r.res.Steps)]
-	res.Audit = r.res.Audit[:len(r.res.Audit):len(r.res.Audit)]
-	res.List = r.res.List[:len(r.res.List):len(r.res.List)]
+	e, res := dst.e, dst.res
+	// The destination's own buffers, reused below.
+	w, ima, handles, lastEval := e.w, e.ima, e.handles, e.lastEval
+	audit, listed := res.AuditRecords, e.listed
+	steps, audits, list := res.Steps, res.Audit, res.List
+	*e = *r.e
+	*res = *r.res
+	e.res = res
 	if r.res.ML != nil {
-		// Verbose clones (rare) get their own list; quiet runs have none.
-		// They share the TPM, so only quiet runners should be cloned for a search.
-		res.ML = &measure.List{}
+		// Verbose clones get their own list; quiet runs have none. They
+		// share the TPM, so only quiet runners should be cloned for a search.
+		res.ML = &measure.List{DisableHTable: r.res.ML.DisableHTable}
 		for _, en := range r.res.ML.Entries {
 			res.ML.Append(en)
 		}
 	}
-	e.res = &res
-	e.listed = make(map[string]bool, len(r.e.listed))
-	for k, v := range r.e.listed {
-		e.listed[k] = v
+	e.w = r.e.w.CloneInto(w)
+	e.ima = r.e.ima.CloneInto(ima)
+	e.handles = handles // step makes the map when a file is opened
+	clear(e.handles)
+	for k, h := range r.e.handles {
+		if e.handles == nil {
+			e.handles = map[string]handle{}
+		}
+		h.f.Inode, h.f.Backing = e.w.Translate(r.e.w, h.f.Inode), e.w.Translate(r.e.w, h.f.Backing)
+		e.handles[k] = h
 	}
-	e.lastEval = make(map[string][]byte, len(r.e.lastEval))
-	for k, v := range r.e.lastEval {
-		e.lastEval[k] = v
+	e.res.AuditRecords = copyMap(audit, r.res.AuditRecords)
+	e.listed = copyMap(listed, r.e.listed)
+	e.lastEval = append(lastEval[:0], r.e.lastEval...)
+	res.Steps = append(steps[:0], r.res.Steps...)
+	res.Audit = append(audits[:0], r.res.Audit...)
+	res.List = append(list[:0], r.res.List...)
+	return dst
+}
+
+// copyMap copies src into dst, emptied first (nil dst: a new map).
+func copyMap[K comparable, V any](dst, src map[K]V) map[K]V {
+	if dst == nil || src == nil {
+		return maps.Clone(src)
 	}
-	return &Runner{e: &e, res: &res}
+	clear(dst)
+	for k, v := range src {
+		dst[k] = v
+	}
+	return dst
 }
 
 // StateHash folds the model state that can influence later verdicts
 // (world, iint cache, ground truth) into a 64-bit hash.
 func (r *Runner) StateHash() uint64 {
-	h := &vfs.Hasher{H: fnv.New64a()}
-	r.e.w.Hash(h)
-	r.e.ima.Hash(h)
-	keys := make([]string, 0, len(r.e.lastEval))
-	for k := range r.e.lastEval {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		h.S(k)
-		h.S(string(r.e.lastEval[k]))
+	var h vfs.Hasher
+	r.e.w.Hash(&h)
+	r.e.ima.Hash(&h)
+	for _, le := range r.e.lastEval { // sorted by path
+		h.S(le.path)
+		h.S(string(le.truth))
+		h.S(le.meta)
 	}
 	h.U(uint64(len(r.e.handles)))
-	return h.H.Sum64()
+	return h.Sum64()
+}
+
+// decisionCache remembers policy decisions by the attributes the engine
+// passes: the policy is fixed for a run, and a search asks the same few
+// questions millions of times. Readers load an immutable slice; a miss
+// publishes a longer copy.
+type decisionCache struct {
+	list atomic.Pointer[[]decision]
+}
+
+type decisionKey struct {
+	fn             policy.Func
+	mask           policy.Mask
+	uid, gid       uint32
+	fowner, fgroup uint32
+	magic          uint64
+	fsName         string
+}
+
+type decision struct {
+	key     decisionKey
+	actions uint64 // cache.Flag* bits
+	pcr     int
+}
+
+// decide returns the cached decision for k, asking pol on a miss.
+func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) decision {
+	if l := c.list.Load(); l != nil {
+		for _, d := range *l {
+			if d.key == k {
+				return d
+			}
+		}
+	}
+	d := pol.Match(policy.Attrs{Func: k.fn, Mask: k.mask, UID: k.uid, EUID: k.uid, GID: k.gid, EGID: k.gid,
+		FOwner: k.fowner, FGrp: k.fgroup, FSMagic: k.magic, FSName: k.fsName}.WithDefaultCaps())
+	out := decision{key: k, pcr: d.PCR}
+	if d.Actions&policy.Measure != 0 {
+		out.actions |= cache.FlagMeasure
+	}
+	if d.Actions&policy.Appraise != 0 {
+		out.actions |= cache.FlagAppraise
+	}
+	if d.Actions&policy.Audit != 0 {
+		out.actions |= cache.FlagAudit
+	}
+	if d.Actions&policy.Hash != 0 {
+		out.actions |= cache.FlagHash
+	}
+	for {
+		old := c.list.Load()
+		var l []decision
+		if old != nil {
+			l = append(l, *old...)
+		}
+		l = append(l, out)
+		if c.list.CompareAndSwap(old, &l) {
+			return out
+		}
+	}
 }
 
 func (e *engine) step(st Step) error {
@@ -381,7 +511,7 @@ func (e *engine) step(st Step) error {
 					return fmt.Errorf("overwrite is in place: %d bytes do not fit in %d", len(data), len(h.f.Backing.Content))
 				}
 			}
-			return e.w.Write(h.f, data, st.Op == "append")
+			return e.w.Write(&h.f, data, st.Op == "append")
 		}
 		fl := vfs.OpenFlags{Write: true, Create: st.Op == "write", Trunc: st.Op == "write", Append: st.Op == "append",
 			Mode: uint32(optOct(st.Opts, "mode", 0o644))}
@@ -394,7 +524,7 @@ func (e *engine) step(st Step) error {
 				return fmt.Errorf("overwrite is in place: %d bytes do not fit", len(data))
 			}
 		}
-		f, err := e.open(st, a[0], fl, uid, gid)
+		f, err := e.open(st, a[0], fl, uid, gid, &e.tmp)
 		if err != nil {
 			return err
 		}
@@ -416,7 +546,7 @@ func (e *engine) step(st Step) error {
 			return err
 		}
 		data := e.w.RealInode(src).Content
-		f, err := e.open(st, a[1], vfs.OpenFlags{Write: true, Create: true, Trunc: true, Mode: uint32(optOct(st.Opts, "mode", 0o644))}, 0, 0)
+		f, err := e.open(st, a[1], vfs.OpenFlags{Write: true, Create: true, Trunc: true, Mode: uint32(optOct(st.Opts, "mode", 0o644))}, 0, 0, &e.tmp)
 		if err != nil {
 			return err
 		}
@@ -454,27 +584,31 @@ func (e *engine) step(st Step) error {
 		case "trunc":
 			fl.Write, fl.Trunc = true, true
 		}
-		f, err := e.open(st, a[1], fl, uid, gid)
-		if err != nil {
+		h := handle{uid: uid, gid: gid}
+		if _, err := e.open(st, a[1], fl, uid, gid, &h.f); err != nil {
 			return err
 		}
-		e.handles[a[0]] = &handle{f: f, uid: uid, gid: gid}
+		if e.handles == nil {
+			e.handles = map[string]handle{}
+		}
+		e.handles[a[0]] = h
 		return nil
 	case "read":
-		e.w.Read(e.handles[a[0]].f)
+		h := e.handles[a[0]]
+		e.w.Read(&h.f)
 		return nil
 	case "mmap":
 		h := e.handles[a[0]]
-		e.w.Mmap(h.f)
+		e.w.Mmap(&h.f)
 		if a[1] == "exec" {
 			// Linux v6.12: ima_main.c:ima_file_mmap, only for PROT_EXEC.
-			e.hook(st, h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
+			e.hook(st, &h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
 		}
 		return nil
 	case "close":
 		h := e.handles[a[0]]
 		delete(e.handles, a[0])
-		e.close(st, h.f)
+		e.close(st, &h.f)
 		return nil
 	case "exec", "execveat":
 		return e.exec(st, a[0], uid, gid, st.Op == "execveat")
@@ -524,15 +658,21 @@ func (e *engine) mountpoint(p string) error {
 
 // open runs open(2) and IMA's FILE_CHECK hook
 // (Linux v6.12: fs/namei.c:do_open -> ima_file_check).
-func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32) (*vfs.File, error) {
-	_, existed := e.w.Lookup(p)
-	f, err := e.w.Open(p, fl, uid, gid)
-	if err != nil {
+// The file is opened into f.
+func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32, f *vfs.File) (*vfs.File, error) {
+	// Whether an O_TRUNC open truncates an existing file (a lookup only
+	// then: it is the hot path of a search).
+	existed := false
+	if fl.Trunc {
+		_, err := e.w.Lookup(p)
+		existed = err == nil
+	}
+	if err := e.w.OpenInto(f, p, fl, uid, gid); err != nil {
 		return nil, err
 	}
 	// O_TRUNC on an existing file: handle_truncate -> security_file_truncate
 	// (Linux v6.12: fs/namei.c:do_open, after ima_file_check).
-	if fl.Trunc && existed == nil {
+	if fl.Trunc && existed {
 		defer e.ima.Truncate(f.Inode)
 	}
 	var mask policy.Mask
@@ -575,8 +715,8 @@ func (e *engine) exec(st Step, p string, uid, gid uint32, check bool) error {
 			return fmt.Errorf("AT_EXECVE_CHECK is not in kernels %s", e.p.Kernels)
 		}
 	}
-	f, err := e.w.Open(p, vfs.OpenFlags{Read: true}, uid, gid)
-	if err != nil {
+	f := &e.tmp
+	if err := e.w.OpenInto(f, p, vfs.OpenFlags{Read: true}, uid, gid); err != nil {
 		return err
 	}
 	e.hook(st, f, policy.FileCheck, policy.MayExec, uid, gid)
@@ -593,35 +733,33 @@ func (e *engine) exec(st Step, p string, uid, gid uint32, check bool) error {
 // hook runs one IMA hook call and classifies it.
 func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid uint32) {
 	ino := f.Inode
-	d := e.pol.Match(policy.Attrs{Func: fn, Mask: mask, UID: uid, EUID: uid, GID: gid, EGID: gid,
-		FOwner: e.w.RealInode(ino).UID, FGrp: e.w.RealInode(ino).GID, FSMagic: ino.SB.Model.Magic, FSName: ino.SB.Model.Type}.WithDefaultCaps())
-	actions := uint64(0)
-	if d.Actions&policy.Measure != 0 {
-		actions |= cache.FlagMeasure
-	}
-	if d.Actions&policy.Appraise != 0 {
-		actions |= cache.FlagAppraise
-	}
-	if d.Actions&policy.Audit != 0 {
-		actions |= cache.FlagAudit
-	}
-	if d.Actions&policy.Hash != 0 {
-		actions |= cache.FlagHash
-	}
-	pcr := d.PCR
+	real := e.w.RealInode(ino)
+	d := e.decisions.decide(e.pol, decisionKey{fn: fn, mask: mask, uid: uid, gid: gid,
+		fowner: real.UID, fgroup: real.GID, magic: ino.SB.Model.Magic, fsName: ino.SB.Model.Type})
+	actions := d.actions
+	pcr := d.pcr
 	if pcr == 0 {
 		pcr = 10
 	}
 	vc := e.measure && (fn == policy.FileCheck || fn == policy.MmapCheck || fn == policy.MmapCheckReqprot)
 	cf := e.file(f)
-	content := e.w.RealInode(ino).Content
+	content := real.Content
 	var truth []byte
 	if e.quiet {
 		truth = content // the search compares contents; no hashing needed
 	} else {
 		truth = digest(content)
 	}
-	before, seen := e.lastEval[f.Path]
+	last, seen := e.lastEvaluated(f.Path)
+	before := last.truth
+	// Appraisal-relevant metadata (EVM-protected) counts as a relevant
+	// change only under an appraise action.
+	appraise := actions&cache.FlagAppraise != 0
+	metaNow := ""
+	if appraise {
+		metaNow = real.MetaKey()
+	}
+	metaSame := !appraise || last.meta == "" || last.meta == metaNow
 	out := e.ima.Process(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
 		MustMeasure: actions&cache.FlagMeasure != 0, Readonly: !f.Flags.Write}, func() []byte { return truth })
 	for _, v := range out.Violation {
@@ -639,24 +777,47 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	}
 	verdict := OK
 	cause := out.Cause
+	evaluatedAny := out.Evaluated || out.Appraised
 	switch {
 	case out.Indeterminate != "":
 		verdict = Indeterminate
 		cause += " -- indeterminate: " + out.Indeterminate
-	case out.Evaluated && seen && bytes.Equal(before, truth):
+	case evaluatedAny && seen && bytes.Equal(before, truth) && out.First:
+		// The inode was evicted: its iint went with it. Re-evaluating is
+		// the design, not a cache decision (Linux: ima_inode_free).
+		if !e.quiet {
+			cause = "new iint (the inode was evicted and read back; IMA's cache went with it, so re-evaluating is by design): " + cause
+		}
+	case evaluatedAny && seen && bytes.Equal(before, truth) && metaSame:
 		verdict = Excessive
-		if out.First {
-			cause = "new iint (the inode was evicted and read back, IMA forgot it): " + cause
+		if e.quiet {
+			break
 		}
 		cause += " -- content unchanged since the last evaluation"
-	case !out.Evaluated && out.Digest != nil && !bytes.Equal(out.Digest, truth):
+		if appraise {
+			cause += ", and so is its EVM-protected metadata"
+		}
+	case !evaluatedAny && out.Digest != nil && !bytes.Equal(out.Digest, truth):
 		verdict = Missed
-		cause += fmt.Sprintf(" -- but content changed: measured %s, now %s", short(out.Digest), short(truth))
+		if !e.quiet {
+			cause += fmt.Sprintf(" -- but content changed: measured %s, now %s", short(out.Digest), short(truth))
+		}
+	case !evaluatedAny && !metaSame:
+		verdict = Missed
+		if !e.quiet {
+			cause += " -- but its EVM-protected metadata (mode, owner, security.* xattrs) changed since the last appraisal"
+		}
+	case out.Appraised && !out.Evaluated && !e.quiet:
+		cause = "re-appraised from the cached hash: " + cause
 	}
-	if out.Evaluated {
-		e.lastEval[f.Path] = truth
+	if evaluatedAny {
+		var t []byte
+		if out.Evaluated {
+			t = truth
+		}
+		e.setEvaluated(f.Path, t, metaNow)
 	}
-	e.record(st, fn.String(), f.Path, out.Evaluated, verdict, cause)
+	e.record(st, fn.String(), f.Path, evaluatedAny, verdict, cause)
 	if out.Measure {
 		e.addMeasurement(f.Path, truth, pcr)
 	}
@@ -813,7 +974,10 @@ type vfsFile struct {
 	f *vfs.File
 }
 
-func (e *engine) file(f *vfs.File) cache.File { return vfsFile{e.w, f} }
+func (e *engine) file(f *vfs.File) cache.File {
+	e.cf = vfsFile{e.w, f}
+	return &e.cf
+}
 
 func (v vfsFile) Inode() cache.Inode     { return v.f.Inode }
 func (v vfsFile) RealInode() cache.Inode { return v.w.RealInode(v.f.Inode) }

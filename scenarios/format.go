@@ -288,9 +288,16 @@ func checkStep(st *Step, handles map[string]bool) error {
 		}
 	}
 	isH := func(a string) bool { return strings.HasPrefix(a, "%") }
-	for _, a := range st.Args {
-		if strings.HasPrefix(a, "/") || isH(a) || st.Op == "fs" || st.Op == "write" || st.Op == "append" || st.Op == "overwrite" {
-			continue
+	for _, i := range pathArgs[st.Op] {
+		if i < len(st.Args) && !strings.HasPrefix(st.Args[i], "/") && !isH(st.Args[i]) {
+			return fmt.Errorf("%q: paths must be absolute", st.Args[i])
+		}
+	}
+	for _, k := range []string{"lower", "upper", "work"} {
+		for _, d := range strings.Split(st.Opts[k], ":") {
+			if d != "" && !strings.HasPrefix(d, "/") {
+				return fmt.Errorf("%s=%q: paths must be absolute", k, d)
+			}
 		}
 	}
 	switch st.Op {
@@ -354,10 +361,20 @@ func checkStep(st *Step, handles map[string]bool) error {
 			return fmt.Errorf("upper= and work= go together")
 		}
 	}
-	for _, a := range st.Args {
-		_ = a
+	if st.Op == "fs" && !contains(FSTypes, st.Args[0]) {
+		return fmt.Errorf("unknown filesystem type %q (want one of %s; overlayfs has its own step)", st.Args[0], strings.Join(FSTypes, ", "))
 	}
 	return nil
+}
+
+// FSTypes are the filesystems a scenario can create with `fs`.
+var FSTypes = []string{"xfs", "ext4", "tmpfs", "btrfs"}
+
+// pathArgs lists the positional arguments of each op that are paths.
+var pathArgs = map[string][]int{
+	"fs": {1}, "mkdir": {0}, "overlay": {0}, "write": {0}, "append": {0}, "overwrite": {0},
+	"truncate": {0}, "copy": {0, 1}, "chmod": {0}, "chown": {0}, "touch": {0}, "setxattr": {0},
+	"open": {1}, "exec": {0}, "execveat": {0}, "rename": {0, 1}, "unlink": {0}, "remount": {0},
 }
 
 func parseExpect(t []string) (Expect, error) {

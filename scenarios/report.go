@@ -54,16 +54,32 @@ type TextOptions struct {
 func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 	s := r.Scenario
 	bw := &errWriter{w: w}
-	bw.printf("%s: %s\n", s.Name, s.About)
+	for i, l := range wrap(s.Name+": "+s.About, Width) {
+		if i > 0 {
+			l = "  " + l
+		}
+		bw.printf("%s\n", l)
+	}
 	for _, p := range s.Policy {
 		bw.printf("policy: %s\n", p.Rule)
 	}
 	for i, res := range r.Results {
 		pi := r.Profiles[i]
-		bw.printf("\n== %s (kernels %s): %s\n", pi.Name, pi.Kernels, pi.About)
+		bw.printf("\n== %s (kernels %s)\n", pi.Name, pi.Kernels)
+		for _, l := range wrap(pi.About, Width-3) {
+			bw.printf("   %s\n", l)
+		}
 		if res.NA != "" {
 			bw.printf("  n/a: %s\n", res.NA)
 			continue
+		}
+		for _, n := range res.Notes {
+			for i, l := range wrap("note: "+n, Width-2) {
+				if i > 0 {
+					l = "  " + l
+				}
+				bw.printf("  %s\n", l)
+			}
 		}
 		for _, st := range res.Steps {
 			ev := "skipped"

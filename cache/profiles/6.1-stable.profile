@@ -7,6 +7,7 @@ examples: Debian 6.1.176
 collect: query-file-inode     # Linux v6.1.64: security/integrity/ima/ima_api.c:ima_collect_measurement (inode_query_iversion(file_inode))
 stacked: iversion             # Linux v6.1.64: security/integrity/ima/ima_main.c:process_measurement (b836c4d29f27 backport)
 last-writer: iversion         # Linux v6.1: security/integrity/ima/ima_main.c:ima_check_last_writer
+evm-metadata: false           # Linux v6.1.176: no evm_metadata_changed (EVM has no stacked-file check)
 truncate-resets: false        # Linux v6.1.176: security/integrity/ima/ima_main.c has no truncate hooks
 change-cookie: false          # Linux v6.3: include/linux/stat.h adds STATX_CHANGE_COOKIE
 overlay-unverifiable: false   # Linux v6.1: fs/overlayfs/super.c:ovl_fill_super sets no SB_I_IMA_UNVERIFIABLE_SIGNATURE

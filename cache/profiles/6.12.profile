@@ -7,10 +7,11 @@ examples: Debian 6.12.107
 collect: cookie               # Linux v6.12: security/integrity/ima/ima_api.c:ima_collect_measurement (vfs_getattr_nosec STATX_CHANGE_COOKIE)
 stacked: iversion             # Linux v6.12: security/integrity/ima/ima_main.c:process_measurement, include/linux/integrity.h:integrity_inode_attrs_changed
 last-writer: cookie           # Linux v6.12: security/integrity/ima/ima_main.c:ima_check_last_writer
+evm-metadata: true            # Linux v6.12: security/integrity/evm/evm_main.c:evm_metadata_changed from ima_main.c:process_measurement
 truncate-resets: true         # Linux v6.12.105 (stable, Debian 6.12.107): security/integrity/ima/ima_main.c:ima_file_truncate, ima_path_truncate
 change-cookie: true           # Linux v6.3: include/linux/stat.h STATX_CHANGE_COOKIE
 overlay-unverifiable: false   # Linux v6.12: fs/overlayfs/super.c:ovl_fill_super
-fs.xfs: xfs                   # Linux v6.12: fs/xfs/xfs_iops.c:xfs_vn_getattr -> generic_fillattr fills change_cookie
+fs.xfs: xfs                   # Linux v6.12: fs/xfs/xfs_iops.c:xfs_vn_getattr reports change_cookie (inode_query_iversion)
 fs.ext4: ext4                 # Linux v6.12: fs/ext4/inode.c:ext4_getattr -> generic_fillattr
 remount-clears-iversion: tmpfs  # Linux v6.12.107: mm/shmem.c:shmem_reconfigure (ext4's fix f2326fd14a22 is present)
 violations: once              # Linux v6.12: ima_main.c:ima_rdwr_violation_check (IMA_MAY_EMIT_TOMTOU, IMA_EMITTED_OPENWRITERS)

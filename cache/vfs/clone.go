@@ -1,48 +1,132 @@
 package vfs
 
-import "sort"
-
-// Clone deep-copies the world. The map tells callers holding inode
-// pointers (open files) where each inode went.
-func (w *World) Clone() (*World, map[*Inode]*Inode) {
-	n := &World{Clock: &Clock{now: w.Clock.now}, mounts: map[string]*Super{}, nextDev: w.nextDev, CookieSupported: w.CookieSupported}
-	remap := map[*Inode]*Inode{}
-	for mnt, sb := range w.mounts {
-		c := *sb
-		c.clock = n.Clock
-		c.files = make(map[string]*Inode, len(sb.files))
-		c.dirs = make(map[string]bool, len(sb.dirs))
-		for k, v := range sb.dirs {
-			c.dirs[k] = v
-		}
-		if sb.ovlInodes != nil {
-			c.ovlInodes = make(map[string]*Inode, len(sb.ovlInodes))
-		}
-		for rel, i := range sb.files {
-			ci := cloneInode(i, &c)
-			c.files[rel] = ci
-			remap[i] = ci
-		}
-		for rel, i := range sb.ovlInodes {
-			ci := cloneInode(i, &c)
-			c.ovlInodes[rel] = ci
-			remap[i] = ci
-		}
-		n.mounts[mnt] = &c
-	}
-	return n, remap
+// arena holds the buffers a world cloned into reuses, so a search that
+// clones into the same few worlds over and over stops allocating. Room
+// past the copied inodes serves inodes the world makes later (newInode),
+// and each name slice has room to grow in place.
+type arena struct {
+	supers []Super
+	inodes []Inode
+	ents   []dirent
 }
 
-func cloneInode(i *Inode, sb *Super) *Inode {
-	c := *i
-	c.SB = sb
-	if i.Xattrs != nil {
-		c.Xattrs = make(map[string]string, len(i.Xattrs))
-		for k, v := range i.Xattrs {
-			c.Xattrs[k] = v
+// Spare room per clone: new inodes, and names per superblock.
+const (
+	spareInodes = 4
+	spareNames  = 2
+)
+
+// newInode returns memory for a new inode: from the arena while it has
+// room (all pointers into an arena die when the world is cloned into
+// again), else from the heap.
+func (w *World) newInode() *Inode {
+	if ar := w.arena; ar != nil && len(ar.inodes) < cap(ar.inodes) {
+		ar.inodes = ar.inodes[:len(ar.inodes)+1]
+		return &ar.inodes[len(ar.inodes)-1]
+	}
+	return new(Inode)
+}
+
+// Clone deep-copies the world. File contents and xattr maps are
+// copy-on-write and shared; directory lists only grow and are shared with
+// no spare capacity, so an append in either world reallocates. Clone only
+// reads w, so several goroutines may clone one world at once.
+func (w *World) Clone() *World { return w.CloneInto(nil) }
+
+// CloneInto is Clone reusing the memory of dst (nil: fresh memory), which
+// must not be used afterwards except through the returned world: its
+// inodes and superblocks are overwritten.
+func (w *World) CloneInto(dst *World) *World {
+	var clock *Clock
+	var mounts []mount
+	var ar *arena
+	if dst != nil {
+		clock, mounts, ar = dst.Clock, dst.mounts[:0], dst.arena
+	} else {
+		dst = &World{}
+	}
+	if clock == nil {
+		clock = new(Clock)
+	}
+	if ar == nil {
+		ar = new(arena)
+	}
+	*dst = *w
+	*clock = *w.Clock
+	dst.Clock, dst.arena = clock, ar
+	total := 0
+	for _, m := range w.mounts {
+		total += len(m.sb.files) + len(m.sb.ovlInodes)
+	}
+	ar.supers = resize(ar.supers, len(w.mounts))
+	ar.inodes = resize(ar.inodes, total+spareInodes)[:total]
+	ar.ents = resize(ar.ents, total+2*spareNames*len(w.mounts))
+	k := 0
+	// copyEnts copies a name slice into the arena, with its inodes.
+	// Inodes and names are copied at the same index k of their blocks;
+	// names then skip ahead by the spare room.
+	spare := 0
+	copyEnts := func(from []dirent, sb *Super) []dirent {
+		to := ar.ents[k+spare : k+spare+len(from) : k+spare+len(from)+spareNames]
+		for j, e := range from {
+			ci := &ar.inodes[k+j]
+			*ci = *e.ino
+			ci.SB = sb
+			ci.real = nil // points into w
+			to[j] = dirent{e.rel, ci}
+		}
+		k += len(from)
+		spare += spareNames
+		return to
+	}
+	for j, m := range w.mounts {
+		c := &ar.supers[j]
+		*c = *m.sb
+		c.clock = clock
+		c.dirs = m.sb.dirs[:len(m.sb.dirs):len(m.sb.dirs)]
+		c.files = copyEnts(m.sb.files, c)
+		c.ovlInodes = copyEnts(m.sb.ovlInodes, c)
+		mounts = append(mounts, mount{m.at, c})
+	}
+	dst.mounts = mounts
+	return dst
+}
+
+// resize returns s with length n, reusing its memory when it is enough.
+func resize[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]T, n, n+n/2+2)
+}
+
+// Translate returns the inode of w that was i in from, where w is a clone
+// of from not changed since. An inode no longer named in from (an open
+// file's unlinked inode) is copied into w.
+func (w *World) Translate(from *World, i *Inode) *Inode {
+	if i == nil {
+		return nil
+	}
+	for j, m := range from.mounts {
+		for x, e := range m.sb.files {
+			if e.ino == i {
+				return w.mounts[j].sb.files[x].ino
+			}
+		}
+		for x, e := range m.sb.ovlInodes {
+			if e.ino == i {
+				return w.mounts[j].sb.ovlInodes[x].ino
+			}
 		}
 	}
-	return &c // Content is copy-on-write everywhere: sharing is safe
+	c := *i
+	c.real = nil
+	for j, m := range from.mounts {
+		if m.sb == i.SB {
+			c.SB = w.mounts[j].sb
+		}
+	}
+	return &c
 }
 
 // Hash writes a canonical form of the world's state to h: times relative
@@ -51,27 +135,17 @@ func cloneInode(i *Inode, sb *Super) *Inode {
 func (w *World) Hash(h *Hasher) {
 	now := w.Clock.now
 	h.I(int64(now % Tick))
-	mnts := make([]string, 0, len(w.mounts))
-	for m := range w.mounts {
-		mnts = append(mnts, m)
-	}
-	sort.Strings(mnts)
-	for _, m := range mnts {
-		sb := w.mounts[m]
-		h.S(m)
+	for _, m := range w.mounts { // sorted by mount point
+		sb := m.sb
+		h.S(m.at)
 		h.S(sb.Model.Name)
 		h.B(sb.IVersion)
 		h.B(sb.NoAtime)
 		h.B(sb.StrictAt)
-		for _, set := range []map[string]*Inode{sb.files, sb.ovlInodes} {
-			rels := make([]string, 0, len(set))
-			for r := range set {
-				rels = append(rels, r)
-			}
-			sort.Strings(rels)
-			for _, r := range rels {
-				i := set[r]
-				h.S(r)
+		for _, set := range [2][]dirent{sb.files, sb.ovlInodes} {
+			for _, e := range set { // sorted by path
+				i := e.ino
+				h.S(e.rel)
 				h.U(i.Ino)
 				h.U(i.iversion)
 				h.B(i.queried)
@@ -85,6 +159,7 @@ func (w *World) Hash(h *Hasher) {
 				h.U(uint64(i.GID)<<32 | uint64(uint32(i.Writers)))
 				h.I(int64(i.Readers))
 				h.B(i.dirtyExtend)
+				h.B(i.dirtyAlloc)
 				h.I(int64(i.gen))
 			}
 		}

@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -24,21 +25,31 @@ type File struct {
 // Open opens p. Opening an overlay file for write copies it up first
 // (Linux v6.12: fs/overlayfs/file.c:ovl_open -> ovl_maybe_copy_up).
 func (w *World) Open(p string, fl OpenFlags, uid, gid uint32) (*File, error) {
-	p = path.Clean(p)
+	f := &File{}
+	if err := w.OpenInto(f, p, fl, uid, gid); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// OpenInto is Open filling in f, for callers that keep files in memory
+// of their own.
+func (w *World) OpenInto(f *File, p string, fl OpenFlags, uid, gid uint32) error {
+	p = clean(p)
 	ino, err := w.Lookup(p)
 	if err != nil {
 		if !fl.Create {
-			return nil, err
+			return err
 		}
 		if ino, err = w.createPath(p, fl.Mode, uid, gid); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	f := &File{Path: p, Inode: ino, Backing: ino, Flags: fl}
+	*f = File{Path: p, Inode: ino, Backing: ino, Flags: fl}
 	if ino.SB.Model.Overlay {
 		if fl.Write || fl.Trunc {
 			if _, err := w.copyUp(ino); err != nil {
-				return nil, fmt.Errorf("%s: copy-up: %w", p, err)
+				return fmt.Errorf("%s: copy-up: %w", p, err)
 			}
 		}
 		f.Backing = w.RealInode(ino)
@@ -59,7 +70,7 @@ func (w *World) Open(p string, fl OpenFlags, uid, gid uint32) (*File, error) {
 		f.Backing.fileUpdateTime()
 		f.Backing.maybeInc(f.Backing.SB.Model.TruncateForces)
 	}
-	return f, nil
+	return nil
 }
 
 // createPath creates p, through the overlay's upper layer if needed.
@@ -212,7 +223,13 @@ func (w *World) Setxattr(p, name, value string) error {
 	if err != nil {
 		return err
 	}
-	i.Xattrs[name] = value
+	// Copy-on-write: clones and copied-up inodes share the map.
+	x := make(map[string]string, len(i.Xattrs)+1)
+	for k, v := range i.Xattrs {
+		x[k] = v
+	}
+	x[name] = value
+	i.Xattrs = x
 	i.changeMeta(i.SB.Model.XattrForces)
 	return nil
 }
@@ -253,12 +270,12 @@ func (w *World) Rename(from, to string) error {
 	if sb != sb2 || sb.Model.Overlay {
 		return fmt.Errorf("rename %s -> %s: only within one non-overlay filesystem is modelled", from, to)
 	}
-	i, ok := sb.files[rel]
-	if !ok {
+	i := get(sb.files, rel)
+	if i == nil {
 		return fmt.Errorf("%s: no such file", from)
 	}
-	delete(sb.files, rel)
-	sb.files[rel2] = i
+	sb.files = put(del(sb.files, rel), rel2, i)
+	w.gen++
 	// Linux v6.12: fs/xfs/xfs_inode.c:xfs_rename logs the moved inode's
 	// core (forced bump; +1 on disk per probe); generic filesystems only
 	// move ctime.
@@ -278,18 +295,19 @@ func (w *World) Unlink(p string) error {
 		}
 		return fmt.Errorf("unlink %s: whiteouts are not modelled", p)
 	}
-	if _, ok := sb.files[rel]; !ok {
+	if get(sb.files, rel) == nil {
 		return fmt.Errorf("%s: no such file", p)
 	}
-	delete(sb.files, rel)
+	sb.files = del(sb.files, rel)
+	w.gen++
 	return nil
 }
 
 // Sync writes back all dirty data (sync(2)).
 func (w *World) Sync() {
-	for _, sb := range w.mounts {
-		for _, i := range sb.files {
-			i.writeback()
+	for _, m := range w.mounts {
+		for _, e := range m.sb.files {
+			e.ino.writeback()
 		}
 	}
 }
@@ -333,11 +351,15 @@ func (w *World) Getattr(i *Inode, wantCookie, wantCtime bool) Stat {
 // sameFS reports whether all layers of an overlay are on one filesystem.
 func (w *World) sameFS(ovl *Super) bool {
 	var first *Super
-	dirs := splitLower(ovl.lower)
-	if ovl.upper != "" {
-		dirs = append(dirs, ovl.upper)
-	}
-	for _, d := range dirs {
+	for rest, upper := ovl.lower, ovl.upper; rest != "" || upper != ""; {
+		var d string
+		if rest != "" {
+			if d, rest = nextLower(rest); d == "" {
+				continue
+			}
+		} else {
+			d, upper = upper, ""
+		}
 		sb, _, err := w.resolve(d)
 		if err != nil {
 			return false
@@ -360,55 +382,55 @@ func (w *World) sameFS(ovl *Super) bool {
 // fs/ext4/inode.c:ext4_inode_set_iversion_queried).
 func (w *World) DropCaches() []*Inode {
 	var out []*Inode
-	for _, sb := range w.mounts {
+	w.gen++
+	for _, m := range w.mounts {
+		sb := m.sb
 		if sb.Model.Overlay {
-			for rel, oi := range sb.ovlInodes {
-				if oi.Writers == 0 && oi.Readers == 0 {
-					out = append(out, oi)
-					delete(sb.ovlInodes, rel)
+			kept := sb.ovlInodes[:0]
+			for _, e := range sb.ovlInodes {
+				if e.ino.Writers == 0 && e.ino.Readers == 0 {
+					out = append(out, e.ino)
+				} else {
+					kept = append(kept, e)
 				}
 			}
+			sb.ovlInodes = kept
 			continue
 		}
 		if !sb.Model.OnDisk {
 			continue
 		}
-		for rel, i := range sb.files {
+		for k, e := range sb.files {
+			i := e.ino
 			if i.Writers != 0 || i.Readers != 0 {
 				continue
 			}
 			i.writeback()
 			out = append(out, i)
-			n := *i
+			n := w.newInode()
+			*n = *i
 			n.queried = sb.Model.ReadQueried
 			n.stale = false
 			n.ctimeQueried = false
 			n.gen++
-			sb.files[rel] = &n
+			n.id = n.makeID()
+			sb.files[k].ino = n
 		}
 	}
 	return out
 }
 
 func (w *World) lowerOf(oi *Inode) (*Inode, error) {
-	for _, l := range splitLower(oi.SB.lower) {
-		if i, err := w.Lookup(path.Join(l, oi.ovlPath)); err == nil {
+	for rest := oi.SB.lower; rest != ""; {
+		var l string
+		if l, rest = nextLower(rest); l == "" {
+			continue
+		}
+		if i := w.lookupReal(l, oi.ovlPath); i != nil {
 			return i, nil
 		}
 	}
-	return nil, fmt.Errorf("no lower")
+	return nil, errNoLower
 }
 
-func splitLower(s string) []string {
-	var out []string
-	start := 0
-	for k := 0; k <= len(s); k++ {
-		if k == len(s) || s[k] == ':' {
-			if k > start {
-				out = append(out, s[start:k])
-			}
-			start = k + 1
-		}
-	}
-	return out
-}
+var errNoLower = errors.New("no lower")

@@ -1,20 +1,20 @@
 package vfs
 
-import (
-	"encoding/binary"
-	"hash"
-)
+import "math/bits"
 
-// Hasher writes values into a hash without formatting.
-type Hasher struct {
-	H   hash.Hash64
-	buf [8]byte
-}
+// Hasher folds values into a 64-bit hash without formatting or
+// allocating (a multiply-rotate mix per word with a final avalanche, as
+// in xxHash/murmur3). The zero value is ready to use.
+type Hasher struct{ h uint64 }
+
+const (
+	mixMul1 = 0x9E3779B185EBCA87
+	mixMul2 = 0xC2B2AE3D27D4EB4F
+)
 
 // U writes an unsigned value.
 func (h *Hasher) U(v uint64) {
-	binary.LittleEndian.PutUint64(h.buf[:], v)
-	h.H.Write(h.buf[:])
+	h.h = bits.RotateLeft64((h.h^v)*mixMul1, 31) * mixMul2
 }
 
 // I writes a signed value.
@@ -29,8 +29,28 @@ func (h *Hasher) B(v bool) {
 	}
 }
 
-// S writes a length-prefixed string or byte slice.
+// S writes a length-prefixed string.
 func (h *Hasher) S(s string) {
 	h.U(uint64(len(s)))
-	h.H.Write([]byte(s))
+	for len(s) >= 8 {
+		h.U(uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56)
+		s = s[8:]
+	}
+	var v uint64
+	for k := 0; k < len(s); k++ {
+		v |= uint64(s[k]) << (8 * k)
+	}
+	h.U(v)
+}
+
+// Sum64 returns the hash of everything written.
+func (h *Hasher) Sum64() uint64 {
+	x := h.h
+	x ^= x >> 33
+	x *= 0xFF51AFD7ED558CCD
+	x ^= x >> 33
+	x *= 0xC4CEB3F95C6C5C87
+	x ^= x >> 33
+	return x
 }

@@ -1,6 +1,11 @@
 package vfs
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
 
 // Super is analogous to struct super_block: one mounted filesystem.
 type Super struct {
@@ -11,13 +16,15 @@ type Super struct {
 	StrictAt bool // strictatime; default relatime
 	clock    *Clock
 	nextIno  uint64
-	files    map[string]*Inode // path within the fs -> inode
-	dirs     map[string]bool
+	files    []dirent // path within the fs -> inode, sorted by path
+	// dirs lists directory paths within the fs ("" is the root). It only
+	// grows, by append, so clones share it (see World.Clone).
+	dirs []string
 
 	// overlay only
-	lower, upper, work string // world paths of the layers
-	pseudoDev          uint64 // anonymous st_dev for the lower layer (cross-fs, no xino)
-	ovlInodes          map[string]*Inode
+	lower, upper, work string   // world paths of the layers
+	pseudoDev          uint64   // anonymous st_dev for the lower layer (cross-fs, no xino)
+	ovlInodes          []dirent // overlay inodes by path, sorted
 }
 
 // Inode is analogous to struct inode.
@@ -46,15 +53,35 @@ type Inode struct {
 
 	// overlay: the path inside the overlay, to find the real inode.
 	ovlPath string
+	// real caches RealInode for an overlay inode while the world's
+	// namespace generation is realGen.
+	real    *Inode
+	realGen uint64
+
+	id string // ID(), set when the inode is made
 }
 
 // ID names the inode for traces: "xfs:dev=7:ino=131".
 // A re-read inode is a new struct inode (and a new iint): "ino=131'1".
 func (i *Inode) ID() string {
-	if i.gen > 0 {
-		return fmt.Sprintf("%s:dev=%d:ino=%d'%d", i.SB.Model.Type, i.SB.Dev, i.Ino, i.gen)
+	if i.id != "" {
+		return i.id
 	}
-	return fmt.Sprintf("%s:dev=%d:ino=%d", i.SB.Model.Type, i.SB.Dev, i.Ino)
+	return i.makeID()
+}
+
+func (i *Inode) makeID() string {
+	var buf [64]byte
+	b := append(buf[:0], i.SB.Model.Type...)
+	b = append(b, ":dev="...)
+	b = strconv.AppendUint(b, i.SB.Dev, 10)
+	b = append(b, ":ino="...)
+	b = strconv.AppendUint(b, i.Ino, 10)
+	if i.gen > 0 {
+		b = append(b, '\'')
+		b = strconv.AppendInt(b, int64(i.gen), 10)
+	}
+	return string(b)
 }
 
 // DevIno returns s_dev and i_ino.
@@ -241,3 +268,22 @@ func (i *Inode) writeback() {
 
 // blocks is the number of 4 KiB blocks n bytes need.
 func blocks(n int) int { return (n + 4095) / 4096 }
+
+// MetaKey is the appraisal-relevant metadata EVM protects: mode, owner
+// and security.* xattrs (Linux v6.12: security/integrity/evm/evm_crypto.c:
+// hmac_add_misc, evm_config_xattrnames).
+func (i *Inode) MetaKey() string {
+	var names []string
+	for k := range i.Xattrs {
+		if strings.HasPrefix(k, "security.") {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%o:%d:%d", i.Mode, i.UID, i.GID)
+	for _, k := range names {
+		fmt.Fprintf(&b, ";%s=%s", k, i.Xattrs[k])
+	}
+	return b.String()
+}

@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"path"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -184,4 +185,81 @@ func TestErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "unknown filesystem model")
 	_, err = w.Mount(mustModel(t, "xfs"), "/x", []string{"bogus"})
 	assert.ErrorContains(t, err, "unsupported mount option")
+}
+
+func TestClean(t *testing.T) {
+	for _, p := range []string{"", "/", "//", "/a", "/a/", "/a//b", "/a/./b", "/a/../b", "/a/.", "/a/..", "/.", "/..",
+		"/.a", "/a./b", "/..a/b", "/a/b..", "a", "a/b", "./a", "/lower/prog", "/t/upper/prog"} {
+		assert.Equal(t, path.Clean(p), clean(p), "clean(%q)", p)
+	}
+}
+
+// overlayWorld is xfs /lower/f under an overlay with a tmpfs upper.
+func overlayWorld(t *testing.T) *World {
+	t.Helper()
+	w := NewWorld(true)
+	newFile(t, w, "xfs", "/lower", "/lower/f")
+	_, err := w.Mount(mustModel(t, "tmpfs"), "/t", nil)
+	require.NoError(t, err)
+	require.NoError(t, w.Mkdir("/t/upper"))
+	require.NoError(t, w.Mkdir("/t/work"))
+	_, err = w.MountOverlay(mustModel(t, "overlay"), "/ovl", "/lower", "/t/upper", "/t/work")
+	require.NoError(t, err)
+	_, err = w.Lookup("/ovl/f")
+	require.NoError(t, err)
+	return w
+}
+
+func hashOf(w *World) uint64 {
+	var h Hasher
+	w.Hash(&h)
+	return h.Sum64()
+}
+
+// A clone (fresh or into reused memory) hashes equal, evolves on its own
+// and leaves the original alone, through copy-up, eviction and new files.
+func TestCloneInto(t *testing.T) {
+	w := overlayWorld(t)
+	h0 := hashOf(w)
+	var reuse *World
+	for round := 0; round < 3; round++ {
+		c := w.CloneInto(reuse)
+		require.Equal(t, h0, hashOf(c), "round %d: a clone hashes equal", round)
+		f, err := c.Open("/ovl/f", OpenFlags{Write: true, Append: true}, 0, 0) // copy-up
+		require.NoError(t, err)
+		require.NoError(t, c.Write(f, []byte("+"), true))
+		c.Close(f)
+		c.DropCaches()
+		g, err := c.Open("/t/new", OpenFlags{Write: true, Create: true}, 0, 0)
+		require.NoError(t, err)
+		c.Close(g)
+		require.NoError(t, c.Setxattr("/lower/f", "user.x", "1"))
+		assert.True(t, c.IsUpper(mustLookup(t, c, "/ovl/f")))
+		assert.NotEqual(t, h0, hashOf(c))
+		assert.Equal(t, h0, hashOf(w), "round %d: the original is untouched", round)
+		assert.False(t, w.IsUpper(mustLookup(t, w, "/ovl/f")))
+		assert.Empty(t, mustLookup(t, w, "/lower/f").Xattrs)
+		assert.Equal(t, []string{"/lower/f"}, w.Files())
+		assert.Equal(t, []string{"/lower/f", "/t/new", "/t/upper/f"}, c.Files())
+		reuse = c
+	}
+}
+
+// Translate maps an open file's inodes into a clone.
+func TestTranslate(t *testing.T) {
+	w := overlayWorld(t)
+	f, err := w.Open("/ovl/f", OpenFlags{Read: true}, 0, 0)
+	require.NoError(t, err)
+	c := w.Clone()
+	ci, cb := c.Translate(w, f.Inode), c.Translate(w, f.Backing)
+	assert.Same(t, mustLookup(t, c, "/ovl/f"), ci)
+	assert.Same(t, mustLookup(t, c, "/lower/f"), cb)
+	assert.Equal(t, 1, cb.Readers)
+}
+
+func mustLookup(t *testing.T, w *World, p string) *Inode {
+	t.Helper()
+	i, err := w.Lookup(p)
+	require.NoError(t, err)
+	return i
 }

@@ -12,29 +12,62 @@ import (
 // shared clock. Paths are absolute and clean.
 type World struct {
 	Clock   *Clock
-	mounts  map[string]*Super // mountpoint -> super
+	mounts  []mount // sorted by mountpoint
 	nextDev uint64
 	// CookieSupported: the kernel has STATX_CHANGE_COOKIE (v6.3+).
 	CookieSupported bool
+	// gen counts namespace changes (files created, removed, renamed or
+	// read back; mounts): cached overlay real inodes are valid while it
+	// stands still.
+	gen   uint64
+	arena *arena // memory CloneInto reuses
+}
+
+// mount is one mount point and its superblock.
+type mount struct {
+	at string
+	sb *Super
+}
+
+// mountAt returns the superblock mounted exactly at mnt.
+func (w *World) mountAt(mnt string) *Super {
+	for _, m := range w.mounts {
+		if m.at == mnt {
+			return m.sb
+		}
+	}
+	return nil
+}
+
+// addMount mounts sb at mnt, keeping mounts sorted.
+func (w *World) addMount(mnt string, sb *Super) {
+	k := 0
+	for k < len(w.mounts) && w.mounts[k].at < mnt {
+		k++
+	}
+	w.mounts = append(w.mounts, mount{})
+	copy(w.mounts[k+1:], w.mounts[k:])
+	w.mounts[k] = mount{mnt, sb}
+	w.gen++
 }
 
 // NewWorld returns an empty namespace with a root tmpfs-like directory.
 func NewWorld(cookieSupported bool) *World {
-	return &World{Clock: NewClock(), mounts: map[string]*Super{}, nextDev: 7, CookieSupported: cookieSupported}
+	return &World{Clock: NewClock(), nextDev: 7, CookieSupported: cookieSupported}
 }
 
 // Mount creates and mounts a fresh filesystem of model m at mnt
 // (mkfs + mount). opts: noatime, strictatime, relatime.
 func (w *World) Mount(m *Model, mnt string, opts []string) (*Super, error) {
 	mnt = path.Clean(mnt)
-	if _, ok := w.mounts[mnt]; ok {
+	if w.mountAt(mnt) != nil {
 		return nil, fmt.Errorf("%s is already a mount point", mnt)
 	}
 	if m.Overlay {
 		return nil, fmt.Errorf("use MountOverlay for overlayfs")
 	}
 	sb := &Super{Model: m, Dev: w.nextDev, IVersion: m.IVersion, clock: w.Clock,
-		nextIno: 131, files: map[string]*Inode{}, dirs: map[string]bool{"": true}}
+		nextIno: 131, dirs: []string{""}}
 	if m.Type == "tmpfs" {
 		sb.nextIno = 2
 	}
@@ -42,7 +75,7 @@ func (w *World) Mount(m *Model, mnt string, opts []string) (*Super, error) {
 	if err := sb.setOpts(opts); err != nil {
 		return nil, err
 	}
-	w.mounts[mnt] = sb
+	w.addMount(mnt, sb)
 	return sb, nil
 }
 
@@ -69,8 +102,8 @@ func (sb *Super) setOpts(opts []string) error {
 // whether this kernel drops SB_I_VERSION on remount for that type
 // (Linux v6.12: mm/shmem.c:shmem_reconfigure).
 func (w *World) Remount(mnt string, opts []string, clears func(fsType string) bool) error {
-	sb, ok := w.mounts[path.Clean(mnt)]
-	if !ok {
+	sb := w.mountAt(path.Clean(mnt))
+	if sb == nil {
 		return fmt.Errorf("%s is not a mount point", mnt)
 	}
 	if sb.Model.Overlay {
@@ -85,7 +118,7 @@ func (w *World) Remount(mnt string, opts []string, clears func(fsType string) bo
 // MountOverlay mounts overlayfs at mnt over the given layer directories.
 func (w *World) MountOverlay(m *Model, mnt, lower, upper, work string) (*Super, error) {
 	mnt = path.Clean(mnt)
-	if _, ok := w.mounts[mnt]; ok {
+	if w.mountAt(mnt) != nil {
 		return nil, fmt.Errorf("%s is already a mount point", mnt)
 	}
 	for _, d := range []string{lower, upper, work} {
@@ -97,35 +130,40 @@ func (w *World) MountOverlay(m *Model, mnt, lower, upper, work string) (*Super, 
 		}
 	}
 	sb := &Super{Model: m, Dev: w.nextDev, clock: w.Clock, nextIno: 1,
-		lower: path.Clean(lower), upper: path.Clean(upper), work: path.Clean(work),
-		ovlInodes: map[string]*Inode{}}
+		lower: path.Clean(lower), upper: path.Clean(upper), work: path.Clean(work)}
 	if upper == "" {
 		sb.upper = ""
 	}
 	w.nextDev++
 	sb.pseudoDev = w.nextDev
 	w.nextDev++
-	w.mounts[mnt] = sb
+	w.addMount(mnt, sb)
 	return sb, nil
 }
 
 // resolve finds the superblock holding p and the path inside it.
 func (w *World) resolve(p string) (*Super, string, error) {
-	p = path.Clean(p)
+	p = clean(p)
 	if !strings.HasPrefix(p, "/") {
 		return nil, "", fmt.Errorf("%s: path must be absolute", p)
 	}
-	best := ""
-	for mnt := range w.mounts {
-		if (p == mnt || strings.HasPrefix(p, mnt+"/") || mnt == "/") && len(mnt) > len(best) {
-			best = mnt
+	var best *mount
+	for k := range w.mounts {
+		m := &w.mounts[k]
+		if under(p, m.at) && (best == nil || len(m.at) > len(best.at)) {
+			best = m
 		}
 	}
-	if best == "" {
+	if best == nil {
 		return nil, "", fmt.Errorf("%s: not on any mounted filesystem (mount one with fs/overlay first)", p)
 	}
-	rel := strings.TrimPrefix(strings.TrimPrefix(p, best), "/")
-	return w.mounts[best], rel, nil
+	rel := strings.TrimPrefix(strings.TrimPrefix(p, best.at), "/")
+	return best.sb, rel, nil
+}
+
+// under reports whether the clean path p is mnt or below it.
+func under(p, mnt string) bool {
+	return p == mnt || mnt == "/" || (len(p) > len(mnt) && p[len(mnt)] == '/' && p[:len(mnt)] == mnt)
 }
 
 // IsDir reports whether p is a directory (a mount point counts).
@@ -137,7 +175,7 @@ func (w *World) IsDir(p string) bool {
 	if sb.Model.Overlay {
 		return rel == "" || w.IsDir(path.Join(sb.lower, rel)) || (sb.upper != "" && w.IsDir(path.Join(sb.upper, rel)))
 	}
-	return sb.dirs[rel]
+	return sb.isDir(rel)
 }
 
 // Mkdir creates a directory (and its parents, as mkdir -p).
@@ -153,10 +191,10 @@ func (w *World) Mkdir(p string) error {
 		return w.Mkdir(path.Join(sb.upper, rel))
 	}
 	for d := rel; d != "" && d != "."; d = path.Dir(d) {
-		if _, ok := sb.files[d]; ok {
+		if get(sb.files, d) != nil {
 			return fmt.Errorf("%s: not a directory", p)
 		}
-		sb.dirs[d] = true
+		sb.addDir(d)
 		if !strings.Contains(d, "/") {
 			break
 		}
@@ -175,16 +213,18 @@ func (w *World) Lookup(p string) (*Inode, error) {
 		if _, err := w.ovlReal(sb, rel); err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		oi, ok := sb.ovlInodes[rel]
-		if !ok {
-			oi = &Inode{SB: sb, Ino: sb.nextIno, ovlPath: rel}
+		oi := get(sb.ovlInodes, rel)
+		if oi == nil {
+			oi = w.newInode()
+			*oi = Inode{SB: sb, Ino: sb.nextIno, ovlPath: rel}
+			oi.id = oi.makeID()
 			sb.nextIno++
-			sb.ovlInodes[rel] = oi
+			sb.ovlInodes = put(sb.ovlInodes, rel, oi)
 		}
 		return oi, nil
 	}
-	ino, ok := sb.files[rel]
-	if !ok {
+	ino := get(sb.files, rel)
+	if ino == nil {
 		return nil, fmt.Errorf("%s: no such file", p)
 	}
 	return ino, nil
@@ -199,7 +239,11 @@ func (w *World) ovlReal(sb *Super, rel string) (*Inode, error) {
 			return i, nil
 		}
 	}
-	for _, l := range splitLower(sb.lower) {
+	for rest := sb.lower; rest != ""; {
+		var l string
+		if l, rest = nextLower(rest); l == "" {
+			continue
+		}
 		if i := w.lookupReal(l, rel); i != nil {
 			return i, nil
 		}
@@ -212,6 +256,16 @@ var errNoEnt = errors.New("no such file")
 // lookupReal finds dir/rel on a real (or stacked) filesystem without
 // building errors: the hot path of overlay resolution.
 func (w *World) lookupReal(dir, rel string) *Inode {
+	if !w.mountBelow(dir) {
+		// Fast path: dir/rel is on dir's filesystem.
+		sb, base, err := w.resolve(dir)
+		if err != nil {
+			return nil
+		}
+		if !sb.Model.Overlay {
+			return getJoined(sb.files, base, rel)
+		}
+	}
 	sb, r, err := w.resolve(dir + "/" + rel)
 	if err != nil {
 		return nil
@@ -223,7 +277,20 @@ func (w *World) lookupReal(dir, rel string) *Inode {
 		}
 		return i
 	}
-	return sb.files[r]
+	return get(sb.files, r)
+}
+
+// mountBelow reports whether something is mounted strictly below dir.
+func (w *World) mountBelow(dir string) bool {
+	for _, m := range w.mounts {
+		if len(m.at) > len(dir) && m.at[len(dir)] == '/' && m.at[:len(dir)] == dir {
+			return true
+		}
+		if dir == "/" && m.at != "/" {
+			return true
+		}
+	}
+	return false
 }
 
 // RealInode is d_real_inode(file_dentry(file)) for the inode at hand: the
@@ -232,10 +299,14 @@ func (w *World) RealInode(i *Inode) *Inode {
 	if !i.SB.Model.Overlay {
 		return i
 	}
+	if i.real != nil && i.realGen == w.gen {
+		return i.real
+	}
 	r, err := w.ovlReal(i.SB, i.ovlPath)
 	if err != nil {
-		return i
+		r = i
 	}
+	i.real, i.realGen = r, w.gen
 	return r
 }
 
@@ -244,8 +315,7 @@ func (w *World) IsUpper(i *Inode) bool {
 	if !i.SB.Model.Overlay || i.SB.upper == "" {
 		return false
 	}
-	_, err := w.Lookup(path.Join(i.SB.upper, i.ovlPath))
-	return err == nil
+	return w.lookupReal(i.SB.upper, i.ovlPath) != nil
 }
 
 // copyUp is ovl_copy_up for a regular file: a new upper inode with the
@@ -256,10 +326,10 @@ func (w *World) copyUp(oi *Inode) (*Inode, error) {
 	if sb.upper == "" {
 		return nil, fmt.Errorf("read-only overlay (no upper layer)")
 	}
-	up := path.Join(sb.upper, oi.ovlPath)
-	if i, err := w.Lookup(up); err == nil {
+	if i := w.lookupReal(sb.upper, oi.ovlPath); i != nil {
 		return i, nil
 	}
+	up := path.Join(sb.upper, oi.ovlPath)
 	lower, err := w.ovlReal(sb, oi.ovlPath)
 	if err != nil {
 		return nil, err
@@ -272,9 +342,7 @@ func (w *World) copyUp(oi *Inode) (*Inode, error) {
 		return nil, err
 	}
 	u.Content = append([]byte(nil), lower.Content...)
-	for k, v := range lower.Xattrs {
-		u.Xattrs[k] = v
-	}
+	u.Xattrs = lower.Xattrs // copy-on-write: Setxattr replaces the map
 	// ovl_set_attr/ovl_set_timestamps copy mode, owner and times with
 	// notify_change on the upper inode: a setattr.
 	u.Mtime, u.Atime = lower.Mtime, lower.Atime
@@ -292,27 +360,30 @@ func (w *World) create(p string, mode, uid, gid uint32) (*Inode, error) {
 	if sb.Model.Overlay {
 		return nil, fmt.Errorf("internal: create on overlay %s", p)
 	}
-	if !sb.dirs[path.Dir(rel)] && path.Dir(rel) != "." {
+	if !sb.isDir(path.Dir(rel)) && path.Dir(rel) != "." {
 		return nil, fmt.Errorf("%s: parent directory does not exist", p)
 	}
-	if sb.dirs[rel] {
+	if sb.isDir(rel) {
 		return nil, fmt.Errorf("%s: is a directory", p)
 	}
 	now := w.Clock.Coarse()
-	i := &Inode{SB: sb, Ino: sb.nextIno, Mode: mode, UID: uid, GID: gid,
-		Ctime: now, Mtime: now, Atime: now, Xattrs: map[string]string{},
+	i := w.newInode()
+	*i = Inode{SB: sb, Ino: sb.nextIno, Mode: mode, UID: uid, GID: gid,
+		Ctime: now, Mtime: now, Atime: now,
 		iversion: sb.Model.CreateIVersion, queried: sb.Model.CreateQueried, stale: sb.Model.CreateStale}
+	i.id = i.makeID()
 	sb.nextIno++
-	sb.files[rel] = i
+	sb.files = put(sb.files, rel, i)
+	w.gen++
 	return i, nil
 }
 
 // Files lists every real regular file path in the world, sorted.
 func (w *World) Files() []string {
 	var out []string
-	for mnt, sb := range w.mounts {
-		for rel := range sb.files {
-			out = append(out, path.Join(mnt, rel))
+	for _, m := range w.mounts {
+		for _, e := range m.sb.files {
+			out = append(out, path.Join(m.at, e.rel))
 		}
 	}
 	sort.Strings(out)

@@ -15,7 +15,7 @@ import (
 
 func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("explore", "explore [--profile P | --diff-profiles A,B] [--depth N] [--random N --length L --seed S] [--ops a,b] [--fs xfs] [--out DIR] [--json]", stderr)
-	prof := fs.String("profile", "7.1", "profile to search")
+	prof := fs.String("profile", "7.1", "profile to search (ignored with --diff-profiles)")
 	diff := fs.String("diff-profiles", "", "A,B: search for sequences on which two profiles disagree")
 	depth := fs.Int("depth", 4, "exhaustive search depth (operations per sequence)")
 	random := fs.Int("random", 0, "random sequences to try beyond the exhaustive depth")
@@ -68,8 +68,12 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "imasim explore:", err)
 		return exitUsage
 	}
-	if *depth < 0 || *depth > 10 || *random < 0 || *length < 1 || *length > 64 {
-		fmt.Fprintln(stderr, "imasim explore: want 0 <= --depth <= 10, --random >= 0, 1 <= --length <= 64")
+	if *depth < 0 || *depth > 8 || *random < 0 || *length < 1 || *length > 64 {
+		fmt.Fprintln(stderr, "imasim explore: want 0 <= --depth <= 8 (12^8 sequences already), --random >= 0, 1 <= --length <= 64")
+		return exitUsage
+	}
+	if q != nil && p.Name == q.Name {
+		fmt.Fprintln(stderr, "imasim explore: --diff-profiles needs two different profiles")
 		return exitUsage
 	}
 	o := explore.Options{Depth: *depth, Random: *random, Length: *length, Seed: *seed}
@@ -89,7 +93,7 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	if !st.Complete {
-		fmt.Fprintln(stderr, "imasim explore: interrupted; showing what was found so far")
+		fmt.Fprintln(stderr, "imasim explore: interrupted; showing what was found so far (exit 3)")
 	}
 	var files []string
 	if *out != "" {
@@ -107,6 +111,8 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			files = append(files, path)
 		}
 	}
+	ew := &checkedWriter{w: stdout}
+	stdout = ew
 	if ff == "json" {
 		code := printJSON(stdout, stderr, map[string]any{"schema": 1, "profiles": profileNames(p, q), "stats": st, "findings": found, "files": files})
 		if code != exitOK {
@@ -115,7 +121,9 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	} else {
 		fmt.Fprintf(stdout, "explored %d states (%d operations, %d deduplicated) under %s in %s\n",
 			st.States, st.Operations, st.Deduped, strings.Join(profileNames(p, q), " vs "), time.Since(start).Round(time.Millisecond))
-		if len(found) == 0 {
+		if len(found) == 0 && q != nil {
+			fmt.Fprintln(stdout, "no sequence on which the two profiles disagree")
+		} else if len(found) == 0 {
 			fmt.Fprintln(stdout, "no missed or excessive re-evaluation found")
 		}
 		for i, f := range found {
@@ -128,6 +136,13 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 		}
 	}
+	if ew.err != nil {
+		fmt.Fprintln(stderr, "imasim explore: writing output:", ew.err)
+		return exitUsage
+	}
+	if !st.Complete {
+		return exitInconcl
+	}
 	fail, err := parseFailOnExplore(*failOn)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim explore:", err)
@@ -139,6 +154,21 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	}
 	return exitOK
+}
+
+// checkedWriter remembers the first write error (a full disk, a closed pipe).
+type checkedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *checkedWriter) Write(b []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(b)
+	c.err = err
+	return n, err
 }
 
 func parseFailOnExplore(s string) (map[string]bool, error) {

@@ -7,10 +7,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -144,10 +146,10 @@ func openList(path string, in *inputFlags, stdin io.Reader) (*openedList, error)
 	head, _ := br.Peek(4)
 	if looksASCII(head) {
 		ol.ascii = true
-		ol.rd = measure.NewASCIIReader(br, measure.ReadOptions{Order: order, Bank: bank})
+		ol.rd = namedReader{measure.NewASCIIReader(br, measure.ReadOptions{Order: order, Bank: bank}), path}
 	} else {
 		ol.bin = measure.NewReader(br, measure.ReadOptions{Order: order, Bank: bank})
-		ol.rd = ol.bin
+		ol.rd = namedReader{ol.bin, path}
 	}
 	return ol, nil
 }
@@ -163,6 +165,20 @@ func looksASCII(head []byte) bool {
 		return false
 	}
 	return head[0] == ' ' || head[0] >= '0' && head[0] <= '9'
+}
+
+// namedReader prefixes read errors with the list's file name.
+type namedReader struct {
+	measure.EntryReader
+	name string
+}
+
+func (n namedReader) Next() (*measure.Entry, error) {
+	e, err := n.EntryReader.Next()
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("%s: %w", n.name, err)
+	}
+	return e, err
 }
 
 // inputError prints err and returns the exit code for bad input.
@@ -698,8 +714,10 @@ func convertBinary(w io.Writer, rd measure.EntryReader, opt measure.WriteOptions
 func listExtend(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("list extend", "list extend [flags] FILE --tpm SPEC", stderr)
 	in := addInputFlags(fs, "")
-	tpmSpec := fs.String("tpm", "", "TPM backend to extend (required): software, swtpm:…, /dev/tpmrm0, …")
+	tpmSpec := fs.String("tpm", "", "TPM backend to extend (required): software, swtpm:…, device[:PATH], …")
 	modeF := fs.String("mode", "per-bank", "how to extend: per-bank (kernels >= 5.8) or sha1-padded (older kernels)")
+	pcrF := fs.Int("pcr", 0, "backend PCR standing in for PCR 10 (default 10; 23 on a device)")
+	allowReal := fs.Bool("allow-real-pcr", false, "let a device backend extend a PCR that cannot be reset (e.g. --pcr 10)")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
@@ -718,10 +736,13 @@ func listExtend(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		return bad(err)
 	}
 	defer ol.Close()
-	p, err := tpm.Open(*tpmSpec)
+	p, err := tpm.OpenContext(context.Background(), *tpmSpec, tpm.Options{PCR: *pcrF, AllowRealPCR: *allowReal})
 	if err != nil {
 		fmt.Fprintf(stderr, "imasim list extend: --tpm %s: %v\n", *tpmSpec, err)
-		return exitCannot
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, tpm.ErrNoSimulator) {
+			return exitCannot
+		}
+		return exitUsage
 	}
 	defer p.Close()
 	banks := p.Banks()
@@ -732,10 +753,11 @@ func listExtend(_ context.Context, args []string, stdout, stderr io.Writer) int 
 			break
 		}
 		if err != nil {
-			return bad(err)
+			fmt.Fprintf(stderr, "imasim list extend: %v (after extending %d entries into %s)\n", err, n, *tpmSpec)
+			return exitUsage
 		}
 		if err := p.Extend(e.PCR, extendDigests(e, banks, mode)); err != nil {
-			fmt.Fprintf(stderr, "imasim list extend: entry %d: %v\n", n, err)
+			fmt.Fprintf(stderr, "imasim list extend: entry %d: %v (%d entries were extended before it)\n", n, err, n)
 			return exitFail
 		}
 		used[e.PCR] = true

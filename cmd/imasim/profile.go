@@ -30,14 +30,14 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	if args[0] == "list" {
 		ps := cache.Builtins()
 		if ff == "json" {
-			return printJSON(stdout, stderr, ps)
+			return printJSON(stdout, stderr, map[string]any{"schema": 1, "profiles": ps})
 		}
 		for _, p := range ps {
 			auto := ""
 			if !p.Auto {
 				auto = " (patch; not picked by auto)"
 			}
-			fmt.Fprintf(stdout, "%-11s %-15s %s%s\n", p.Name, p.Kernels, p.About, auto)
+			fmt.Fprintf(stdout, "%-12s %-17s %s\n", p.Name, p.Kernels, clipLine(p.About+auto, 68))
 		}
 		return exitOK
 	}
@@ -51,7 +51,7 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	if ff == "json" {
-		return printJSON(stdout, stderr, p)
+		return printJSON(stdout, stderr, map[string]any{"schema": 1, "profile": p})
 	}
 	fmt.Fprintf(stdout, "name:        %s\nabout:       %s\nkernels:     %s\n", p.Name, p.About, p.Kernels)
 	if len(p.Examples) > 0 {
@@ -59,7 +59,7 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintf(stdout, "source:      %s\n\n", p.Source)
 	row := func(k, v string) {
-		fmt.Fprintf(stdout, "%-24s %-20s %s\n", k, v, p.Cites[k])
+		fmt.Fprintf(stdout, "%-24s %-19s %s\n", k, v, p.Cites[k])
 	}
 	row("collect", p.Collect)
 	row("stacked", p.Stacked)

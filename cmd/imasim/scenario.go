@@ -134,7 +134,7 @@ func runOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spec s
 	t, err := tpm.OpenContext(ctx, spec, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "imasim scenario: %v\n", err)
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, tpm.ErrNoSimulator) || errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, tpm.ErrNoSimulator) {
 			return nil, exitCannot
 		}
 		return nil, exitUsage
@@ -256,9 +256,13 @@ func scenarioShow(args []string, stdout, stderr io.Writer) int {
 	}
 	b, ok := scenarios.BuiltinSource(pos[0])
 	if !ok {
+		if _, err := scenarios.Load(pos[0]); err != nil {
+			fmt.Fprintln(stderr, "imasim scenario show:", err)
+			return exitUsage
+		}
 		var err error
 		if b, err = os.ReadFile(pos[0]); err != nil {
-			fmt.Fprintf(stderr, "imasim scenario show: unknown scenario %q (built-in: %s)\n", pos[0], strings.Join(scenarios.BuiltinNames(), ", "))
+			fmt.Fprintln(stderr, "imasim scenario show:", err)
 			return exitUsage
 		}
 	}

@@ -1,17 +1,24 @@
 // Package explore searches sequences of operations for missed and
-// excessive re-evaluation: exhaustively up to a depth (sharing prefixes by
-// cloning the model and skipping states already seen), randomly beyond,
+// excessive re-evaluation: exhaustively up to a depth, randomly beyond,
 // under one profile or the difference between two. Findings are shrunk to
 // minimal counterexamples, grouped by cause, and written out as scenario
 // files that `imasim scenario` and `imasim vm` accept.
+//
+// The exhaustive search shares prefixes: each state is a clone of its
+// parent (into runners reused per depth, so the hot path barely
+// allocates) with one more operation applied, in the model's quiet mode.
+// States already seen at no greater depth are skipped (see exhaustive for
+// how that stays deterministic across worker counts). Bad sequences are
+// then replayed with causes, again sharing prefixes, to group them.
 package explore
 
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand"
-	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -147,57 +154,109 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	// Exhaustive: the first operation of each sequence is the unit of work.
-	var wg sync.WaitGroup
-	jobs := make(chan int)
+	s.exhaustive(ctx, root, workers)
+	if o.Random > 0 && ctx.Err() == nil {
+		s.random(ctx, root, workers)
+	}
+	st := Stats{States: s.states.Load(), Operations: s.ops.Load(), Deduped: s.dedup.Load(), Complete: ctx.Err() == nil}
+	return s.finish(workers), st, nil
+}
+
+// exhaustive searches every sequence up to the depth. It runs in batches
+// by first operation. In a batch each second operation is a job with its
+// own table of states seen (hash -> least depth); every job also skips
+// states that earlier batches saw, in a table frozen while the batch runs
+// and merged into after it. So what is explored depends neither on the
+// worker count nor on timing.
+func (s *search) exhaustive(ctx context.Context, root pair, workers int) {
+	type job struct {
+		from pair
+		seq  []int
+		seen map[uint64]int
+	}
+	frozen := map[uint64]int{}
+	jobs := make(chan job)
+	var batch, wg sync.WaitGroup
 	for k := 0; k < workers; k++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range jobs {
-				// A fresh table per first operation keeps results
-				// independent of how jobs land on workers.
-				s.dfs(ctx, root, []int{i}, map[uint64]int{})
+			wk := s.newWorker()
+			defer wk.flush()
+			for j := range jobs {
+				wk.dfs(ctx, j.from, j.seq, j.seen, frozen)
+				batch.Done()
 			}
 		}()
 	}
-	for i := range w.Ops {
-		if o.Depth < 1 || ctx.Err() != nil {
+	first := s.newWorker() // applies each batch's first operation
+	for i := range s.w.Ops {
+		if s.opt.Depth < 1 || ctx.Err() != nil {
 			break
 		}
-		jobs <- i
+		seen := map[uint64]int{}
+		pr, ok := first.node(root, []int{i}, seen, frozen)
+		if !ok {
+			continue
+		}
+		var batchJobs []job
+		for k := range s.w.Ops {
+			seq := make([]int, 2, s.opt.Depth+1)
+			seq[0], seq[1] = i, k
+			batchJobs = append(batchJobs, job{pr, seq, maps.Clone(seen)})
+		}
+		batch.Add(len(batchJobs))
+		for _, j := range batchJobs {
+			jobs <- j
+		}
+		batch.Wait()
+		merge(frozen, seen)
+		for _, j := range batchJobs {
+			merge(frozen, j.seen)
+		}
 	}
+	first.flush()
 	close(jobs)
 	wg.Wait()
-	// Random sequences beyond the depth, deterministic per seed.
-	if o.Random > 0 && ctx.Err() == nil {
-		rng := rand.New(rand.NewSource(o.Seed))
-		seqs := make([][]int, o.Random)
-		for i := range seqs {
-			seqs[i] = make([]int, o.Length)
-			for j := range seqs[i] {
-				seqs[i][j] = rng.Intn(len(w.Ops))
-			}
+}
+
+// merge adds the states of t to the table into, keeping least depths.
+func merge(into, t map[uint64]int) {
+	for h, d := range t {
+		if old, ok := into[h]; !ok || d < old {
+			into[h] = d
 		}
-		var next int64 = -1
-		var wg2 sync.WaitGroup
-		for k := 0; k < workers; k++ {
-			wg2.Add(1)
-			go func() {
-				defer wg2.Done()
-				for ctx.Err() == nil {
-					i := atomic.AddInt64(&next, 1)
-					if int(i) >= len(seqs) {
-						return
-					}
-					s.walk(root, seqs[i])
-				}
-			}()
-		}
-		wg2.Wait()
 	}
-	st := Stats{States: s.states.Load(), Operations: s.ops.Load(), Deduped: s.dedup.Load(), Complete: ctx.Err() == nil}
-	return s.finish(), st, nil
+}
+
+// random runs random sequences beyond the depth, deterministic per seed.
+func (s *search) random(ctx context.Context, root pair, workers int) {
+	rng := rand.New(rand.NewSource(s.opt.Seed))
+	seqs := make([][]int, s.opt.Random)
+	for i := range seqs {
+		seqs[i] = make([]int, s.opt.Length)
+		for j := range seqs[i] {
+			seqs[i][j] = rng.Intn(len(s.w.Ops))
+		}
+	}
+	var next int64 = -1
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wk := s.newWorker()
+			defer wk.flush()
+			for ctx.Err() == nil {
+				i := atomic.AddInt64(&next, 1)
+				if int(i) >= len(seqs) {
+					return
+				}
+				wk.walk(root, seqs[i])
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (o *Op) parse(idx int) error {
@@ -226,6 +285,44 @@ type search struct {
 
 	states, ops, dedup atomic.Int64
 	findings           atomic.Int64
+
+	fullOnce sync.Once
+	full     pair // the prelude run with causes, for replays
+	fullErr  error
+}
+
+// worker is one goroutine's share of a search: runners to clone into,
+// one per depth, and counters flushed to the search now and then (shared
+// counters bumped per state cost more than the state).
+type worker struct {
+	s                  *search
+	scratch            []pair
+	states, ops, dedup int64
+	reported           int64 // states already added to s.states
+}
+
+func (s *search) newWorker() *worker { return &worker{s: s} }
+
+// flush adds the worker's counts to the search's.
+func (wk *worker) flush() {
+	wk.s.states.Add(wk.states - wk.reported)
+	wk.reported = wk.states
+	wk.s.ops.Add(wk.ops)
+	wk.s.dedup.Add(wk.dedup)
+	wk.ops, wk.dedup = 0, 0
+}
+
+// at returns the runner pair for depth d, cloned from parent.
+func (wk *worker) at(d int, parent pair) pair {
+	for len(wk.scratch) <= d {
+		wk.scratch = append(wk.scratch, pair{})
+	}
+	pr := &wk.scratch[d]
+	pr.a = parent.a.CloneInto(pr.a)
+	if parent.b != nil {
+		pr.b = parent.b.CloneInto(pr.b)
+	}
+	return *pr
 }
 
 type raw struct {
@@ -263,14 +360,6 @@ func (s *search) start() (pair, error) {
 	return pair{a, b}, err
 }
 
-func (pr pair) clone() pair {
-	c := pair{a: pr.a.Clone()}
-	if pr.b != nil {
-		c.b = pr.b.Clone()
-	}
-	return c
-}
-
 func (pr pair) hash() uint64 {
 	h := pr.a.StateHash()
 	if pr.b != nil {
@@ -280,15 +369,16 @@ func (pr pair) hash() uint64 {
 }
 
 // apply runs op i and reports the worst new verdict ("" when none).
-func (s *search) apply(pr pair, i int) (string, bool) {
-	s.states.Add(1)
+func (wk *worker) apply(pr pair, i int) (string, bool) {
+	s := wk.s
+	wk.states++
 	na := len(pr.a.Result().Steps)
 	nb := 0
 	if pr.b != nil {
 		nb = len(pr.b.Result().Steps)
 	}
 	for _, st := range s.w.Ops[i].steps {
-		s.ops.Add(1)
+		wk.ops++
 		if pr.a.Step(st) != nil {
 			return "", false // the operation does not apply in this state
 		}
@@ -338,63 +428,111 @@ func (s *search) record(seq []int, verdict string) {
 
 // dfs explores below the sequence seq (whose last element is not applied
 // yet) from the state parent.
-func (s *search) dfs(ctx context.Context, parent pair, seq []int, seen map[uint64]int) {
+func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen map[uint64]int) {
 	if ctx.Err() != nil {
 		return
 	}
-	pr := parent.clone()
-	v, ok := s.apply(pr, seq[len(seq)-1])
+	pr, ok := wk.node(parent, seq, seen, frozen)
 	if !ok {
 		return
 	}
-	if s.opt.Progress != nil && s.states.Load()%4096 == 0 {
-		s.opt.Progress(s.states.Load(), s.findings.Load())
-	}
-	if v != "" {
-		s.record(seq, v)
-		return // a shorter prefix already shows it; deeper ones add nothing new
-	}
-	if len(seq) >= s.opt.Depth {
-		return
-	}
-	h := pr.hash()
-	if d, ok := seen[h]; ok && d <= len(seq) {
-		s.dedup.Add(1)
-		return
-	}
-	seen[h] = len(seq)
-	for i := range s.w.Ops {
-		s.dfs(ctx, pr, append(seq, i), seen)
+	for i := range wk.s.w.Ops {
+		wk.dfs(ctx, pr, append(seq, i), seen, frozen)
 	}
 }
 
+// node applies seq's last operation to a clone of parent and reports
+// whether to explore below the state reached: not when the operation
+// does not apply, shows a bad verdict (recorded), ends the depth, or
+// reaches a state seen before at a depth no greater (in seen or frozen;
+// seen gains the state otherwise).
+func (wk *worker) node(parent pair, seq []int, seen, frozen map[uint64]int) (pair, bool) {
+	s := wk.s
+	pr := wk.at(len(seq), parent)
+	v, ok := wk.apply(pr, seq[len(seq)-1])
+	if !ok {
+		return pr, false
+	}
+	if wk.states-wk.reported >= 4096 {
+		wk.flush()
+		if s.opt.Progress != nil {
+			s.opt.Progress(s.states.Load(), s.findings.Load())
+		}
+	}
+	if v != "" {
+		s.record(seq, v)
+		return pr, false // a shorter prefix already shows it; deeper ones add nothing new
+	}
+	if len(seq) >= s.opt.Depth {
+		return pr, false
+	}
+	h := pr.hash()
+	if d, ok := seen[h]; ok && d <= len(seq) {
+		wk.dedup++
+		return pr, false
+	}
+	if d, ok := frozen[h]; ok && d <= len(seq) {
+		wk.dedup++
+		return pr, false
+	}
+	seen[h] = len(seq)
+	return pr, true
+}
+
 // walk runs one random sequence and records its first bad prefix.
-func (s *search) walk(root pair, seq []int) {
-	pr := root.clone()
+func (wk *worker) walk(root pair, seq []int) {
+	pr := wk.at(0, root)
 	for n, i := range seq {
-		v, ok := s.apply(pr, i)
+		v, ok := wk.apply(pr, i)
 		if !ok {
 			return
 		}
 		if v != "" {
-			s.record(seq[:n+1], v)
+			wk.s.record(seq[:n+1], v)
 			return
 		}
 	}
 }
 
-// replay runs seq with causes and returns the hook calls of its last op.
-func (s *search) replay(seq []int) (pair, []scenarios.HookCall, []scenarios.HookCall, error) {
-	mk := func(p *cache.Profile) (*scenarios.Runner, int, error) {
+// fullRoot returns the prelude run with causes, for the replays of the
+// goroutine that calls Search (built once).
+func (s *search) fullRoot() (pair, error) {
+	s.fullOnce.Do(func() { s.full, s.fullErr = s.newFullRoot() })
+	return s.full, s.fullErr
+}
+
+// newFullRoot runs the prelude with causes. Runners with causes keep a
+// measurement list and extend a TPM their clones share, so each
+// goroutine replays from a root of its own.
+func (s *search) newFullRoot() (pair, error) {
+	mk := func(p *cache.Profile) (*scenarios.Runner, error) {
 		r, err := scenarios.NewRunner(s.prelude, p, false)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		for _, st := range s.prelude.Steps {
 			if err := r.Step(st); err != nil {
-				return nil, 0, err
+				return nil, err
 			}
 		}
+		return r, nil
+	}
+	var pr pair
+	var err error
+	if pr.a, err = mk(s.p); err == nil && s.q != nil {
+		pr.b, err = mk(s.q)
+	}
+	return pr, err
+}
+
+// replay runs seq with causes and returns the hook calls of its last op
+// under p and q.
+func (s *search) replay(seq []int) ([]scenarios.HookCall, []scenarios.HookCall, error) {
+	root, err := s.fullRoot()
+	if err != nil {
+		return nil, nil, err
+	}
+	run := func(r *scenarios.Runner) (int, error) {
 		last := 0
 		for n, i := range seq {
 			if n == len(seq)-1 {
@@ -402,30 +540,28 @@ func (s *search) replay(seq []int) (pair, []scenarios.HookCall, []scenarios.Hook
 			}
 			for _, st := range s.w.Ops[i].steps {
 				if err := r.Step(st); err != nil {
-					return nil, 0, err
+					return 0, err
 				}
 			}
 		}
-		return r, last, nil
+		return last, nil
 	}
-	a, la, err := mk(s.p)
+	pr := pair{a: root.a.Clone()}
+	la, err := run(pr.a)
 	if err != nil {
-		return pair{}, nil, nil, err
+		return nil, nil, err
 	}
 	var hb []scenarios.HookCall
-	pr := pair{a: a}
 	if s.q != nil {
-		b, lb, err := mk(s.q)
+		pr.b = root.b.Clone()
+		lb, err := run(pr.b)
 		if err != nil {
-			return pair{}, nil, nil, err
+			return nil, nil, err
 		}
-		pr.b = b
-		hb = b.Result().Steps[lb:]
+		hb = pr.b.Result().Steps[lb:]
 	}
-	return pr, a.Result().Steps[la:], hb, nil
+	return pr.a.Result().Steps[la:], hb, nil
 }
-
-var numbers = regexp.MustCompile(`[0-9a-f]{6,}|\d+`)
 
 // group abstracts a cause: values and inode numbers become N.
 func group(verdict, hook, cause string) string {
@@ -433,15 +569,49 @@ func group(verdict, hook, cause string) string {
 	if i := strings.Index(c, " -- "); i >= 0 {
 		c = c[:i]
 	}
-	return verdict + " " + hook + ": " + numbers.ReplaceAllString(c, "N")
+	return verdict + " " + hook + ": " + abstractNumbers(c)
+}
+
+// abstractNumbers replaces each match of [0-9a-f]{6,}|\d+ (leftmost
+// first, as regexp.ReplaceAllString would) with N, without a regexp: it
+// runs for every bad sequence found.
+func abstractNumbers(c string) string {
+	isHex := func(b byte) bool { return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' }
+	isDigit := func(b byte) bool { return '0' <= b && b <= '9' }
+	var b strings.Builder
+	b.Grow(len(c))
+	for i := 0; i < len(c); {
+		j := i
+		for j < len(c) && isHex(c[j]) {
+			j++
+		}
+		if j-i < 6 {
+			for j = i; j < len(c) && isDigit(c[j]); j++ {
+			}
+		}
+		if j > i {
+			b.WriteByte('N')
+			i = j
+			continue
+		}
+		b.WriteByte(c[i])
+		i++
+	}
+	return b.String()
 }
 
 // bad reports whether seq still ends in the given verdict, and its group.
 func (s *search) bad(seq []int, verdict string) (string, string, string, bool) {
-	_, ha, hb, err := s.replay(seq)
+	ha, hb, err := s.replay(seq)
 	if err != nil {
 		return "", "", "", false
 	}
+	return s.classify(verdict, ha, hb)
+}
+
+// classify finds the group of a sequence from the hook calls (with
+// causes) of its last operation under p and q.
+func (s *search) classify(verdict string, ha, hb []scenarios.HookCall) (string, string, string, bool) {
 	if s.q != nil {
 		if verdicts(ha) == verdicts(hb) {
 			return "", "", "", false
@@ -463,6 +633,110 @@ func (s *search) bad(seq []int, verdict string) (string, string, string, bool) {
 	return "", "", "", false
 }
 
+// grouped is the group of one bad sequence; ok is false when it no
+// longer shows its verdict when replayed with causes.
+type grouped struct {
+	g  string
+	ok bool
+}
+
+// groupAll replays every found sequence with causes to find its group,
+// as bad would, sharing common prefixes: the sequences, sorted, form a
+// trie walked depth first with one runner pair per depth. Subtrees of
+// different first operations run in parallel.
+func (s *search) groupAll(keys []string, workers int) []grouped {
+	gs := make([]grouped, len(keys))
+	idx := make([]int, len(keys))
+	for n := range idx {
+		idx[n] = n
+	}
+	raws := make([]*raw, len(keys))
+	for n, k := range keys {
+		raws[n] = s.found[k]
+	}
+	sort.Slice(idx, func(i, j int) bool { return slices.Compare(raws[idx[i]].seq, raws[idx[j]].seq) < 0 })
+	// Jobs: runs of idx with the same first operation.
+	var jobs [][]int
+	for lo := 0; lo < len(idx); {
+		hi := lo
+		for hi < len(idx) && raws[idx[hi]].seq[0] == raws[idx[lo]].seq[0] {
+			hi++
+		}
+		jobs = append(jobs, idx[lo:hi])
+		lo = hi
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wk := s.newWorker()
+			root, err := s.newFullRoot()
+			if err != nil {
+				return // the sequences stay ungrouped, as bad would leave them
+			}
+			for {
+				j := int(next.Add(1) - 1)
+				if j >= len(jobs) {
+					return
+				}
+				wk.groupTrie(jobs[j], 0, root, raws, gs)
+			}
+		}()
+	}
+	wg.Wait()
+	return gs
+}
+
+// groupTrie replays the sorted sequences ns, which share their first d
+// operations (applied in parent) and are all longer than d.
+func (wk *worker) groupTrie(ns []int, d int, parent pair, raws []*raw, gs []grouped) {
+	s := wk.s
+	for lo := 0; lo < len(ns); {
+		op := raws[ns[lo]].seq[d]
+		hi := lo
+		for hi < len(ns) && raws[ns[hi]].seq[d] == op {
+			hi++
+		}
+		pr := wk.at(d+1, parent)
+		na := len(pr.a.Result().Steps)
+		ok := runOp(pr.a, s.w.Ops[op].steps)
+		nb := 0
+		if ok && pr.b != nil {
+			nb = len(pr.b.Result().Steps)
+			ok = runOp(pr.b, s.w.Ops[op].steps)
+		}
+		// Sorted: the sequences ending here come first.
+		mid := lo
+		for ; mid < hi && len(raws[ns[mid]].seq) == d+1; mid++ {
+			if !ok {
+				continue
+			}
+			var hb []scenarios.HookCall
+			if pr.b != nil {
+				hb = pr.b.Result().Steps[nb:]
+			}
+			g, _, _, good := s.classify(raws[ns[mid]].verdict, pr.a.Result().Steps[na:], hb)
+			gs[ns[mid]] = grouped{g, good}
+		}
+		if ok && mid < hi {
+			wk.groupTrie(ns[mid:hi], d+1, pr, raws, gs)
+		}
+		lo = hi
+	}
+}
+
+// runOp runs an operation's steps, reporting whether all applied.
+func runOp(r *scenarios.Runner, steps []scenarios.Step) bool {
+	for _, st := range steps {
+		if r.Step(st) != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // shrink removes operations one at a time while the same group persists.
 func (s *search) shrink(seq []int, verdict, grp string) []int {
 	cur := append([]int(nil), seq...)
@@ -479,7 +753,7 @@ func (s *search) shrink(seq []int, verdict, grp string) []int {
 	return cur
 }
 
-func (s *search) finish() []Finding {
+func (s *search) finish(workers int) []Finding {
 	keys := make([]string, 0, len(s.found))
 	for k := range s.found {
 		keys = append(keys, k)
@@ -491,11 +765,12 @@ func (s *search) finish() []Finding {
 		}
 		return keys[i] < keys[j]
 	})
+	gs := s.groupAll(keys, workers)
 	groups := map[string]*Finding{}
 	var order []string
-	for _, k := range keys {
+	for n, k := range keys {
 		r := s.found[k]
-		g, _, _, ok := s.bad(r.seq, r.verdict)
+		g, ok := gs[n].g, gs[n].ok
 		if !ok {
 			continue
 		}
