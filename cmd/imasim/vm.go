@@ -14,12 +14,13 @@ import (
 	"time"
 
 	"github.com/imasim/imasim/cache"
+	ltpcompat "github.com/imasim/imasim/ltp-compat"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/vm"
 	"github.com/imasim/imasim/scenarios/vm/guest"
 )
 
-var vmFormats = []string{"text", "json"}
+var vmFormats = append([]string{"text", "json"}, ciFormats...)
 
 const vmSynopsis = `vm --kernel K[,K...] scenario NAME|FILE... [flags]
        imasim vm --kernel K matrix [flags]
@@ -241,9 +242,12 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	switch kr.format {
-	case "json":
+	ci := false
+	switch {
+	case kr.format == "json":
 		err = vm.WriteJSON(stdout, k, p, runs)
+	case isCIFormat(kr.format):
+		ci = true
 	default:
 		err = vm.WriteText(stdout, k, p, runs, kr.verbose)
 	}
@@ -267,7 +271,63 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 			rc = c
 		}
 	}
+	if ci {
+		code, err := writeCI(stdout, kr.format, "vm", vmCases(k, runs), rc)
+		if err != nil {
+			fmt.Fprintln(stderr, "imasim vm:", err)
+			return exitUsage
+		}
+		return code
+	}
 	return rc
+}
+
+// vmCases: one CI test case per scenario x real kernel; the expect lines,
+// the model comparison and the PCR replay are its subtests.
+func vmCases(k *vm.Kernel, runs []*vm.Run) []ltpcompat.Case {
+	var cases []ltpcompat.Case
+	for _, r := range runs {
+		c := ltpcompat.Case{Name: r.Name + "/" + k.Release, Args: []string{"vm", "--kernel", k.Spec, "scenario", r.Name}}
+		switch {
+		case r.Err != nil:
+			c.Status, c.Message = ltpcompat.Brok, r.Err.Error()
+			if errCode(r.Err) == exitCannot {
+				c.Status = ltpcompat.Conf
+			}
+			cases = append(cases, c)
+			continue
+		case r.Lossy != "":
+			c.Status, c.Message = ltpcompat.Conf, "the kernel log lost audit records: "+r.Lossy
+			cases = append(cases, c)
+			continue
+		}
+		for _, x := range r.Expects {
+			st := ltpcompat.Pass
+			if !x.OK {
+				st = ltpcompat.Fail
+			}
+			c.Subtests = append(c.Subtests, ltpcompat.Subtest{Name: x.Text, Status: st, Message: "real: " + x.Got})
+		}
+		model := ltpcompat.Subtest{Name: "model " + r.Profile + " agrees with the kernel", Message: "per step and per file"}
+		if len(r.Defects) > 0 {
+			model.Status, model.Message = ltpcompat.Fail, strings.Join(r.Defects, "; ")
+		}
+		c.Subtests = append(c.Subtests, model)
+		for _, b := range r.Replay {
+			st := ltpcompat.Pass
+			if !b.OK {
+				st = ltpcompat.Fail
+			}
+			c.Subtests = append(c.Subtests, ltpcompat.Subtest{Name: "list replays to PCR 10 " + b.Bank, Status: st, Message: "replayed " + b.Replayed + ", real " + b.Real})
+		}
+		var ss []ltpcompat.Status
+		for _, s := range c.Subtests {
+			ss = append(ss, s.Status)
+		}
+		c.Status = ltpcompat.Worst(ss...)
+		cases = append(cases, c)
+	}
+	return cases
 }
 
 // vmRank orders per-scenario exit codes for the overall one: a usage

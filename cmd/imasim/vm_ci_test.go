@@ -1,0 +1,42 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	ltpcompat "github.com/imasim/imasim/ltp-compat"
+	"github.com/imasim/imasim/scenarios"
+	"github.com/imasim/imasim/scenarios/vm"
+)
+
+func TestVMCases(t *testing.T) {
+	k := &vm.Kernel{Release: "7.2.13+deb14-cloud-amd64", Spec: "debian:7.2"}
+	runs := []*vm.Run{
+		{Name: "xfs-overlay", Profile: "7.1",
+			Expects: []scenarios.ExpectResult{{Text: "expect audit /ovl/test_prog 1", OK: true, Got: "1"}},
+			Replay:  []vm.BankReplay{{Bank: "sha256", OK: true}}},
+		{Name: "xfs-write", Profile: "7.1",
+			Expects: []scenarios.ExpectResult{{Text: "expect audit /mnt/test_prog 2", OK: false, Got: "1"}},
+			Replay:  []vm.BankReplay{{Bank: "sha256", OK: true}}},
+		{Name: "truncate", Profile: "7.1", Defects: []string{"line 12: model cached, kernel audit"}},
+		{Name: "boom", Err: errors.New("kernel panic")},
+	}
+	cases := vmCases(k, runs)
+	require.Len(t, cases, 4)
+	assert.Equal(t, "xfs-overlay/7.2.13+deb14-cloud-amd64", cases[0].Name)
+	assert.Equal(t, ltpcompat.Pass, cases[0].Status)
+	assert.Equal(t, ltpcompat.Fail, cases[1].Status, "a real kernel broke an expect")
+	assert.Equal(t, ltpcompat.Fail, cases[2].Status, "a model defect")
+	assert.Equal(t, ltpcompat.Brok, cases[3].Status)
+
+	var b bytes.Buffer
+	code, err := writeCI(&b, "ltp", "vm", cases, exitFail)
+	require.NoError(t, err)
+	assert.Equal(t, 1|2, code, "LTP bits: TFAIL and TBROK")
+	assert.Regexp(t, regexp.MustCompile(`Summary:\npassed\s*\d+\nfailed\s*2\nbroken\s*1\n`), b.String())
+}
