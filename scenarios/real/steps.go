@@ -255,6 +255,7 @@ func (r *Runner) write(st scenarios.Step, uid, gid uint32, ids bool) error {
 	if err != nil {
 		return err
 	}
+	exe := st.Op == "overwrite" && r.hasExe(p) // as root: see open
 	return asUser(uid, gid, ids, func() error {
 		switch st.Op {
 		case "write":
@@ -277,7 +278,7 @@ func (r *Runner) write(st scenarios.Step, uid, gid uint32, ids bool) error {
 			return errors.Join(err, f.Close())
 		default: // overwrite
 			off := int64(0)
-			if r.hasExe(p) {
+			if exe {
 				off = int64(len(r.exe))
 			}
 			f, err := os.OpenFile(p, os.O_WRONLY, 0)
@@ -330,9 +331,13 @@ func (r *Runner) open(st scenarios.Step, uid, gid uint32, ids bool) error {
 	}
 	fl := map[string]int{"r": os.O_RDONLY, "w": os.O_WRONLY, "rw": os.O_RDWR,
 		"a": os.O_WRONLY | os.O_APPEND, "trunc": os.O_WRONLY | os.O_TRUNC}[st.Args[2]]
+	// Probe the executable prefix as root, before switching ids: the probe
+	// is an open(2), which IMA sees (FILE_CHECK); as the scenario's uid it
+	// would match uid= rules and add violations (seen on 6.1).
+	exe := r.hasExe(p)
 	return asUser(uid, gid, ids, func() error {
 		// The model opens an existing file (open without O_CREAT).
-		if st.Args[2] == "trunc" && r.hasExe(p) {
+		if st.Args[2] == "trunc" && exe {
 			// Keep the executable prefix: truncate to it, not to 0.
 			f, err := os.OpenFile(p, os.O_WRONLY, 0)
 			if err != nil {
@@ -345,7 +350,7 @@ func (r *Runner) open(st scenarios.Step, uid, gid uint32, ids bool) error {
 			return nil
 		}
 		var off int64
-		if r.hasExe(p) {
+		if exe {
 			off = int64(len(r.exe))
 		}
 		f, err := os.OpenFile(p, fl, 0)
