@@ -119,3 +119,51 @@ func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))
 	return len(b), nil
 }
+
+// agreementSet is checked on every Debian kernel in CI: the model must
+// predict each real outcome (audit records per step and file, list
+// entries, violations) and each list must replay to the real PCR 10.
+// Broken expect lines are the kernels' bugs, not failures here.
+var agreementSet = []string{
+	"xfs-overlay", "xfs-write", "xfs-write-sync", "xfs-overwrite", "xfs-filecheck-rdwr",
+	"overlay-lower-write", "overlay-meta-lower", "overlay-tmpfs-remount",
+	"overlay-lower-read-relatime", "violation-open-writers",
+}
+
+func TestModelAgreesWithRealKernels(t *testing.T) {
+	needVM(t)
+	var ss []*scenarios.Scenario
+	for _, n := range agreementSet {
+		s, err := scenarios.Load(n)
+		require.NoError(t, err)
+		ss = append(ss, s)
+	}
+	agent := buildAgent(t)
+	for _, v := range []string{"6.1", "6.12", "7.2"} {
+		t.Run("debian-"+v, func(t *testing.T) {
+			dirs, _ := filepath.Glob(filepath.Join(DefaultCache(), v+"_*", "root"))
+			if len(dirs) == 0 {
+				t.Skipf("LOUD SKIP: Debian %s kernel not in %s (make kernels could not fetch it)", v, DefaultCache())
+			}
+			k, err := FindKernel(dirs[len(dirs)-1])
+			require.NoError(t, err)
+			k.Spec = "debian:" + v
+			p, err := cache.ProfileFor(k.Version)
+			require.NoError(t, err)
+			work := t.TempDir()
+			o := Options{Kernel: k, Agent: agent, WorkDir: work, Total: 4 * time.Minute, Log: testWriter{t}, Retries: 2}
+			runs, err := RunAll(t.Context(), o, p, ss)
+			require.NoError(t, err)
+			require.Len(t, runs, len(ss))
+			for _, r := range runs {
+				require.NoError(t, r.Err, "%s on %s", r.Name, k.Release)
+				assert.Empty(t, r.Lossy, "%s: lossy audit log", r.Name)
+				assert.Empty(t, r.Defects, "%s: model %s vs kernel %s", r.Name, p.Name, k.Release)
+				for _, b := range r.Replay {
+					assert.True(t, b.OK, "%s: PCR 10 %s replayed %s, real %s", r.Name, b.Bank, b.Replayed, b.Real)
+				}
+			}
+			assert.Empty(t, leftovers(t, work), "qemu/swtpm left running")
+		})
+	}
+}
