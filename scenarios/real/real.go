@@ -63,6 +63,10 @@ type Env struct {
 	StepGap time.Duration
 	// MaxSleep caps each sleep step; 0 means DefaultMaxSleep.
 	MaxSleep time.Duration
+	// SyncOnCappedSleep: when a sleep of at least the dirty-expire time
+	// (30 s) is capped, sync(2) after it, standing in for the flusher that
+	// would have written the (by then expired) dirty data back.
+	SyncOnCappedSleep bool
 	// AfterUnmount runs after every filesystem is unmounted and before
 	// the disks are released (e.g. to read on-disk inodes). It runs only
 	// when all steps and unmounts succeeded.

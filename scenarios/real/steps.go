@@ -153,11 +153,21 @@ func (r *Runner) step(ctx context.Context, st scenarios.Step) (note string, err 
 	case "sleep":
 		ns, _ := scenarios.ParseDuration(a[0])
 		d := time.Duration(ns)
-		if d > r.env.MaxSleep {
+		capped := d > r.env.MaxSleep
+		if capped {
 			note = fmt.Sprintf("slept %s, capped from %s", r.env.MaxSleep, d)
 			d = r.env.MaxSleep
 		}
-		return note, sleepCtx(ctx, d)
+		if err := sleepCtx(ctx, d); err != nil {
+			return note, err
+		}
+		// /proc/sys/vm/dirty_expire_centisecs = 3000: after 30 s the
+		// flusher writes every dirty page of the scenario back.
+		if capped && r.env.SyncOnCappedSleep && time.Duration(ns) >= 30*time.Second {
+			unix.Sync()
+			note += "; sync(2) in place of the flusher's writeback"
+		}
+		return note, nil
 	case "remount":
 		p, err := r.target(a[0])
 		if err != nil {
