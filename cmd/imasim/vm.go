@@ -54,7 +54,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cpu := fs.String("cpu", "", "QEMU -cpu model (default under tcg: qemu64,-cx16; see scenarios/vm/boot.go)")
 	agent := fs.String("agent", "", "static imasim binary to run in the guest (default: this one)")
 	busybox := fs.String("busybox", "/bin/busybox", "static busybox for the initramfs")
-	jobs := fs.Int("jobs", runtime.NumCPU(), "kernels booted in parallel (one VM per core)")
+	jobs := fs.Int("jobs", runtime.NumCPU(), "VMs booted in parallel (one per core): several kernels, or one kernel's policy groups")
 	retries := fs.Int("retries", 2, "repeat a boot whose kernel crashed (panic/oops) this often; crashes are reported")
 	appendCmd := fs.String("append", "", "extra kernel command line")
 	keep := fs.Bool("keep", false, "keep the work dir (disks, initramfs, console, results)")
@@ -146,6 +146,8 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		opts: vm.Options{Agent: *agent, Busybox: *busybox, Accel: *accel, CPU: *cpu, Keep: *keep, Retries: *retries, Append: *appendCmd,
 			Verbose: *verbose, Boot: *bootT, Idle: *idleT, Total: *totalT}}
 	if len(specs) == 1 {
+		// One kernel: its policy groups share the cores instead.
+		kr.opts.Parallel = max(1, *jobs)
 		return kr.run(specs[0], stdout, stderr)
 	}
 	kr.multi = true

@@ -26,21 +26,24 @@ import (
 
 // Options configure a boot.
 type Options struct {
-	Kernel  *Kernel
-	Agent   string // static imasim binary (default: this executable)
-	Busybox string // static busybox (default /bin/busybox)
-	Accel   string // tcg (default) or kvm (falls back to tcg)
-	MemMB   int
-	CPU     string        // QEMU -cpu model ("" = QEMU's default)
-	Append  string        // extra kernel command line
-	Boot    time.Duration // until the agent's first line
-	Idle    time.Duration // without console output
-	Total   time.Duration
-	Keep    bool   // keep the work dir
-	WorkDir string // parent of the work dir (default os.TempDir)
-	Verbose bool   // print the QEMU command, the console
-	Log     io.Writer
-	Settle  time.Duration
+	// Parallel boots this many policy groups of one kernel at once
+	// (0 or 1: one after another).
+	Parallel int
+	Kernel   *Kernel
+	Agent    string // static imasim binary (default: this executable)
+	Busybox  string // static busybox (default /bin/busybox)
+	Accel    string // tcg (default) or kvm (falls back to tcg)
+	MemMB    int
+	CPU      string        // QEMU -cpu model ("" = QEMU's default)
+	Append   string        // extra kernel command line
+	Boot     time.Duration // until the agent's first line
+	Idle     time.Duration // without console output
+	Total    time.Duration
+	Keep     bool   // keep the work dir
+	WorkDir  string // parent of the work dir (default os.TempDir)
+	Verbose  bool   // print the QEMU command, the console
+	Log      io.Writer
+	Settle   time.Duration
 	// Retries is how often a boot whose kernel crashed is repeated (every
 	// crash is still reported). Kernel crashes under TCG are not always the
 	// kernel's fault: see the -cx16 note in boot.

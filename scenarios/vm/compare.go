@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/imasim/imasim/cache"
@@ -160,56 +161,76 @@ func RunAll(ctx context.Context, o Options, p *cache.Profile, ss []*scenarios.Sc
 		}
 		runnable = append(runnable, s)
 	}
-	var firstErr error
+	var (
+		firstErr error
+		mu       sync.Mutex // guards firstErr
+		wg       sync.WaitGroup
+	)
+	sem := make(chan struct{}, max(1, o.Parallel))
 	for _, g := range SplitByDisks(GroupByPolicy(runnable), MaxDisks) {
-		names := []string{}
-		for _, s := range g.Scenarios {
-			names = append(names, s.Name)
-		}
-		if o.Log != nil {
-			fmt.Fprintf(o.Log, "imasim vm: booting %s for %s\n", o.Kernel.Release, strings.Join(names, ", "))
-		}
-		t0 := time.Now()
-		br, err := Boot(ctx, o, g)
-		for try := 1; try <= o.Retries && errors.Is(err, ErrKernelCrash) && ctx.Err() == nil; try++ {
-			if o.Log != nil {
-				fmt.Fprintf(o.Log, "imasim vm: WARNING: %v\nimasim vm: retrying the boot (%d of %d)\n", err, try, o.Retries)
-			}
-			br, err = Boot(ctx, o, g)
-		}
-		total := time.Since(t0)
-		for i, s := range g.Scenarios {
-			r := byName[s]
-			r.Boot = br
-			if br != nil {
-				for _, ph := range br.Timing {
-					r.Timing[ph.Name] = ph.D.Seconds()
-				}
-				for k, v := range br.Report.Timing {
-					r.Timing["guest-"+k] = v
-				}
-			}
-			r.Timing["total"] = total.Seconds()
-			if err != nil {
-				r.Err = err
-				if firstErr == nil {
-					firstErr = err
-				}
-				continue
-			}
-			if i >= len(br.Report.Scenarios) {
-				r.Err = fmt.Errorf("%w: the guest did not report scenario %s (errors: %s)", ErrBoot, s.Name, strings.Join(br.Report.Errors, "; "))
-				continue
-			}
-			r.compare(&br.Report.Scenarios[i], br)
-		}
+		// Each boot has its own work dir, swtpm and runs: groups are
+		// independent and may boot side by side.
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			runGroup(ctx, o, g, byName, &mu, &firstErr)
+		}()
 	}
+	wg.Wait()
 	for _, r := range runs {
 		if r.Err != nil {
 			r.ErrText = r.Err.Error()
 		}
 	}
 	return runs, firstErr
+}
+
+// runGroup boots one policy group and fills its scenarios' runs.
+func runGroup(ctx context.Context, o Options, g Group, byName map[*scenarios.Scenario]*Run, mu *sync.Mutex, firstErr *error) {
+	names := []string{}
+	for _, s := range g.Scenarios {
+		names = append(names, s.Name)
+	}
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, "imasim vm: booting %s for %s\n", o.Kernel.Release, strings.Join(names, ", "))
+	}
+	t0 := time.Now()
+	br, err := Boot(ctx, o, g)
+	for try := 1; try <= o.Retries && errors.Is(err, ErrKernelCrash) && ctx.Err() == nil; try++ {
+		if o.Log != nil {
+			fmt.Fprintf(o.Log, "imasim vm: WARNING: %v\nimasim vm: retrying the boot (%d of %d)\n", err, try, o.Retries)
+		}
+		br, err = Boot(ctx, o, g)
+	}
+	total := time.Since(t0)
+	for i, s := range g.Scenarios {
+		r := byName[s]
+		r.Boot = br
+		if br != nil {
+			for _, ph := range br.Timing {
+				r.Timing[ph.Name] = ph.D.Seconds()
+			}
+			for k, v := range br.Report.Timing {
+				r.Timing["guest-"+k] = v
+			}
+		}
+		r.Timing["total"] = total.Seconds()
+		if err != nil {
+			r.Err = err
+			mu.Lock()
+			if *firstErr == nil {
+				*firstErr = err
+			}
+			mu.Unlock()
+			continue
+		}
+		if i >= len(br.Report.Scenarios) {
+			r.Err = fmt.Errorf("%w: the guest did not report scenario %s (errors: %s)", ErrBoot, s.Name, strings.Join(br.Report.Errors, "; "))
+			continue
+		}
+		r.compare(&br.Report.Scenarios[i], br)
+	}
 }
 
 // compare fills the run from the guest's report.
