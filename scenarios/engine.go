@@ -321,9 +321,12 @@ func ParsePolicyFor(s *Scenario, p *cache.Profile) (*policy.Policy, error) {
 func (r *Runner) Ready() bool { return r.e != nil }
 
 // Step runs one step after advancing the clock by StepGap.
-func (r *Runner) Step(st Step) error {
+func (r *Runner) Step(st Step) error { return r.StepAfter(StepGap, st) }
+
+// StepAfter runs one step after advancing the clock by gap.
+func (r *Runner) StepAfter(gap vfs.Time, st Step) error {
 	e := r.e
-	e.w.Advance(StepGap)
+	e.w.Advance(gap)
 	if err := e.step(st); err != nil {
 		return &Error{e.s.File, st.Line, fmt.Sprintf("%s: %v", st.Op, err)}
 	}
@@ -335,6 +338,19 @@ func (r *Runner) Step(st Step) error {
 
 // Result is the run so far.
 func (r *Runner) Result() *Result { return r.res }
+
+// World is the modelled filesystems (for the host probe, which compares
+// them with the real ones).
+func (r *Runner) World() *vfs.World { return r.e.w }
+
+// CloseAll closes the scenario's open handles (as unmounting requires).
+func (r *Runner) CloseAll() {
+	for name, h := range r.e.handles {
+		f := h.f
+		r.e.close(Step{Op: "close"}, &f)
+		delete(r.e.handles, name)
+	}
+}
 
 // Clone copies the whole run state. It only reads r, so goroutines may
 // clone one runner at once.

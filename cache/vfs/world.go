@@ -389,3 +389,13 @@ func (w *World) Files() []string {
 	sort.Strings(out)
 	return out
 }
+
+// MountOf names the mount point of the filesystem with device dev.
+func (w *World) MountOf(dev uint64) (string, bool) {
+	for _, m := range w.mounts {
+		if m.sb.Dev == dev {
+			return m.at, true
+		}
+	}
+	return "", false
+}
