@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -189,7 +190,7 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			p.Source = keepSrc
 			p.Name, p.About, p.Examples, p.Kernels, p.Auto = "", "", nil, Range{}, true
 		case switchValues[key] != nil:
-			if !contains(switchValues[key], val) {
+			if !slices.Contains(switchValues[key], val) {
 				return nil, fail("%s: unknown value %q (want one of %s)", key, val, strings.Join(switchValues[key], ", "))
 			}
 			switch key {
@@ -296,15 +297,6 @@ func splitComma(s string) []string {
 		}
 	}
 	return out
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if x == y {
-			return true
-		}
-	}
-	return false
 }
 
 // HasFeature reports whether the whole era has feature f; partial tells

@@ -495,7 +495,7 @@ func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) decision {
 
 func (e *engine) step(st Step) error {
 	a := st.Args
-	uid, gid := optU32(st.Opts, "uid", 0), optU32(st.Opts, "gid", optU32(st.Opts, "uid", 0))
+	uid, gid := st.IDs()
 	switch st.Op {
 	case "fs":
 		m, err := vfs.LookupModel(e.p.FSModel(a[0]))
@@ -530,7 +530,7 @@ func (e *engine) step(st Step) error {
 			return e.w.Write(&h.f, data, st.Op == "append")
 		}
 		fl := vfs.OpenFlags{Write: true, Create: st.Op == "write", Trunc: st.Op == "write", Append: st.Op == "append",
-			Mode: uint32(optOct(st.Opts, "mode", 0o644))}
+			Mode: st.Mode(0o644)}
 		if st.Op == "overwrite" {
 			cur, err := e.w.Lookup(a[0])
 			if err != nil {
@@ -562,7 +562,7 @@ func (e *engine) step(st Step) error {
 			return err
 		}
 		data := e.w.RealInode(src).Content
-		f, err := e.open(st, a[1], vfs.OpenFlags{Write: true, Create: true, Trunc: true, Mode: uint32(optOct(st.Opts, "mode", 0o644))}, 0, 0, &e.tmp)
+		f, err := e.open(st, a[1], vfs.OpenFlags{Write: true, Create: true, Trunc: true, Mode: st.Mode(0o644)}, 0, 0, &e.tmp)
 		if err != nil {
 			return err
 		}
@@ -1018,22 +1018,6 @@ func short(b []byte) string {
 		return "none"
 	}
 	return hex.EncodeToString(b[:4])
-}
-
-func optU32(m map[string]string, k string, def uint32) uint32 {
-	if v, ok := m[k]; ok {
-		n, _ := strconv.ParseUint(v, 10, 32)
-		return uint32(n)
-	}
-	return def
-}
-
-func optOct(m map[string]string, k string, def uint64) uint64 {
-	if v, ok := m[k]; ok {
-		n, _ := strconv.ParseUint(v, 8, 32)
-		return n
-	}
-	return def
 }
 
 // SortedPaths returns the audit-record paths, sorted.

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,6 +46,30 @@ type Step struct {
 	Args []string
 	Opts map[string]string
 	Text string
+}
+
+// Uint returns option k as a number (validated by Parse), or def.
+func (st Step) Uint(k string, def uint32) uint32 {
+	if v, ok := st.Opts[k]; ok {
+		n, _ := strconv.ParseUint(v, 10, 32)
+		return uint32(n)
+	}
+	return def
+}
+
+// Mode returns the octal mode= option (validated by Parse), or def.
+func (st Step) Mode(def uint32) uint32 {
+	if v, ok := st.Opts["mode"]; ok {
+		n, _ := strconv.ParseUint(v, 8, 32)
+		return uint32(n)
+	}
+	return def
+}
+
+// IDs returns the uid= and gid= options; gid defaults to uid.
+func (st Step) IDs() (uid, gid uint32) {
+	uid = st.Uint("uid", 0)
+	return uid, st.Uint("gid", uid)
 }
 
 // Expect is one `expect` line, stating correct IMA behaviour.
@@ -179,7 +204,7 @@ func Parse(r io.Reader, name string) (*Scenario, error) {
 		st := Step{Line: ln, Op: toks[0], Opts: map[string]string{}, Text: line}
 		for _, t := range toks[1:] {
 			if k, v, ok := strings.Cut(t, "="); ok && isOptKey(k) {
-				if !contains(spec.opts, k) {
+				if !slices.Contains(spec.opts, k) {
 					return nil, fail("%s: unknown option %q (usage: %s)", st.Op, k, spec.usage)
 				}
 				if _, dup := st.Opts[k]; dup {
@@ -309,7 +334,7 @@ func checkStep(st *Step, handles map[string]bool) error {
 		if handles[h] {
 			return fmt.Errorf("handle %s is already open", h)
 		}
-		if !contains([]string{"r", "w", "rw", "a", "trunc"}, st.Args[2]) {
+		if !slices.Contains([]string{"r", "w", "rw", "a", "trunc"}, st.Args[2]) {
 			return fmt.Errorf("mode %q: want r, w, rw, a or trunc", st.Args[2])
 		}
 		handles[h] = true
@@ -320,7 +345,7 @@ func checkStep(st *Step, handles map[string]bool) error {
 		if st.Op == "close" {
 			delete(handles, st.Args[0])
 		}
-		if st.Op == "mmap" && !contains([]string{"read", "exec"}, st.Args[1]) {
+		if st.Op == "mmap" && !slices.Contains([]string{"read", "exec"}, st.Args[1]) {
 			return fmt.Errorf("want read or exec, got %q", st.Args[1])
 		}
 	case "write", "append", "overwrite":
@@ -361,7 +386,7 @@ func checkStep(st *Step, handles map[string]bool) error {
 			return fmt.Errorf("upper= and work= go together")
 		}
 	}
-	if st.Op == "fs" && !contains(FSTypes, st.Args[0]) {
+	if st.Op == "fs" && !slices.Contains(FSTypes, st.Args[0]) {
 		return fmt.Errorf("unknown filesystem type %q (want one of %s; overlayfs has its own step)", st.Args[0], strings.Join(FSTypes, ", "))
 	}
 	return nil
@@ -449,13 +474,4 @@ func splitComma(s string) []string {
 		}
 	}
 	return out
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if x == y {
-			return true
-		}
-	}
-	return false
 }

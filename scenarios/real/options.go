@@ -55,11 +55,11 @@ func ExecPaths(s *scenarios.Scenario) map[string]bool {
 		case "exec", "execveat":
 			set[path.Clean(st.Args[0])] = true
 		case "write":
-			if optMode(st.Opts, 0o644)&0o111 != 0 {
+			if st.Mode(0o644)&0o111 != 0 {
 				set[path.Clean(st.Args[0])] = true
 			}
 		case "copy":
-			if optMode(st.Opts, 0o644)&0o111 != 0 {
+			if st.Mode(0o644)&0o111 != 0 {
 				set[path.Clean(st.Args[1])] = true
 			}
 		case "chmod":

@@ -269,7 +269,7 @@ func (r *Runner) write(st scenarios.Step, uid, gid uint32, ids bool) error {
 	return asUser(uid, gid, ids, func() error {
 		switch st.Op {
 		case "write":
-			mode := optMode(st.Opts, 0o644)
+			mode := st.Mode(0o644)
 			if mode&0o111 != 0 || r.execSet[path.Clean(st.Args[0])] {
 				data = append(append([]byte(nil), r.exe...), data...)
 			}
@@ -322,7 +322,7 @@ func (r *Runner) copy(st scenarios.Step) error {
 	if err != nil {
 		return err
 	}
-	mode := optMode(st.Opts, 0o644)
+	mode := st.Mode(0o644)
 	if (mode&0o111 != 0 || r.execSet[path.Clean(st.Args[1])]) && !bytes.HasPrefix(data, r.exe) {
 		data = append(append([]byte(nil), r.exe...), data...)
 	}
@@ -512,14 +512,6 @@ func creds(opts map[string]string) (uid, gid uint32, set bool) {
 		gid = uint32(n)
 	}
 	return uid, gid, okU || okG
-}
-
-func optMode(opts map[string]string, def uint32) uint32 {
-	if v, ok := opts["mode"]; ok {
-		n, _ := strconv.ParseUint(v, 8, 32)
-		return uint32(n)
-	}
-	return def
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
