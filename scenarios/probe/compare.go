@@ -157,22 +157,28 @@ func (pr *prober) realIdentity(p string, rs map[string]RealStat) string {
 	if !ok {
 		dev = "anon" // an anonymous device (overlay pseudo_dev): its number is arbitrary
 	}
-	ino := "own"
-	best := 0
+	ino := inoOwner(pr, r.Ino, r.Dev, func(q string) (uint64, string, bool) { o := rs[q]; return o.Ino, o.Dev, o.Exists })
+	return "dev=" + dev + " ino=" + ino
+}
+
+// inoOwner names the tracked file (not through an overlay) whose inode
+// number is ino, preferring one on the same device; "own" when none.
+func inoOwner[D comparable](pr *prober, ino uint64, dev D, stat func(string) (uint64, D, bool)) string {
+	owner, best := "own", 0
 	for _, q := range pr.paths {
-		o := rs[q]
-		if pr.overlay[q] || !o.Exists || o.Ino != r.Ino {
+		qi, qd, ok := stat(q)
+		if pr.overlay[q] || !ok || qi != ino {
 			continue
 		}
 		score := 1
-		if o.Dev == r.Dev {
+		if qd == dev {
 			score = 2
 		}
 		if score > best {
-			ino, best = q, score
+			owner, best = q, score
 		}
 	}
-	return "dev=" + dev + " ino=" + ino
+	return owner
 }
 
 func (pr *prober) modelIdentity(p string, ms map[string]ModelStat) string {
@@ -181,23 +187,7 @@ func (pr *prober) modelIdentity(p string, ms map[string]ModelStat) string {
 	if !ok {
 		dev = "anon"
 	}
-	// Same rule as realIdentity: an inode number match, preferring one on
-	// the same device.
-	ino := "own"
-	best := 0
-	for _, q := range pr.paths {
-		o := ms[q]
-		if pr.overlay[q] || !o.Exists || o.Ino != m.Ino {
-			continue
-		}
-		score := 1
-		if o.Dev == m.Dev {
-			score = 2
-		}
-		if score > best {
-			ino, best = q, score
-		}
-	}
+	ino := inoOwner(pr, m.Ino, m.Dev, func(q string) (uint64, uint64, bool) { o := ms[q]; return o.Ino, o.Dev, o.Exists })
 	return "dev=" + dev + " ino=" + ino
 }
 
