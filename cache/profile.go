@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/imasim/imasim/cache/vfs"
 )
@@ -321,7 +322,12 @@ func (p *Profile) FSModel(t string) string {
 }
 
 // Builtins returns the built-in profiles in version order.
-func Builtins() []*Profile {
+// They are parsed once; callers must treat them as read-only.
+func Builtins() []*Profile { return append([]*Profile(nil), builtins()...) }
+
+var builtins = sync.OnceValue(parseBuiltins)
+
+func parseBuiltins() []*Profile {
 	ents, err := builtinFS.ReadDir("profiles")
 	if err != nil {
 		panic(err)
