@@ -321,10 +321,16 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 	if cpu != "" {
 		args = append(args, "-cpu", cpu)
 	}
+	cmdline := "console=ttyS0 panic=-1 oops=panic quiet"
+	if needsAppraiseLog(g.Policy) {
+		// The scenarios' files carry no IMA signatures: appraise and
+		// log, do not refuse (CONFIG_IMA_APPRAISE_BOOTPARAM).
+		cmdline += " ima_appraise=log"
+	}
 	args = append(args, "-m", strconv.Itoa(o.MemMB), "-smp", "1",
 		"-nodefaults", "-display", "none", "-no-reboot", "-no-user-config",
 		"-kernel", o.Kernel.Image, "-initrd", initrd,
-		"-append", strings.TrimSpace("console=ttyS0 panic=-1 oops=panic quiet "+o.Append),
+		"-append", strings.TrimSpace(cmdline+" "+o.Append),
 		"-serial", "stdio", "-serial", "file:"+results,
 		"-chardev", "socket,id=chrtpm,path="+tpm.sock,
 		"-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0")

@@ -12,9 +12,11 @@
 // executor imasim probe uses on the host) and the wire format in
 // scenarios/vm/frame.
 //
-// Known limitations: files carry no security.ima signatures, so with an
-// appraise rule the kernel (ima_appraise=enforce) denies the exec; such
-// scenarios fail in the guest. Debian 6.12.107 double-faults in SLUB's
+// Files carry no security.ima signatures, so a boot whose policy appraises
+// runs with ima_appraise=log (appraised and logged, not refused). Sleep
+// steps are capped at guest.MaxSleep (plus sync(2) for 30 s and more), and
+// plan.go splits long policy groups so that Options.Parallel VMs finish
+// together. Debian 6.12.107 double-faults in SLUB's
 // cmpxchg16b fast path in about one TCG boot of three under QEMU 7.2
 // unless the CPU model lacks cx16, so TCG boots use -cpu qemu64,-cx16; a
 // crashed boot is still reported and retried (Options.Retries).

@@ -16,6 +16,12 @@ import "time"
 // without it (it mounts over /dev and powers the machine off).
 const EnvMarker = "IMASIM_GUEST"
 
+// MaxSleep caps a scenario's sleep step in the guest. Scenarios sleep for
+// time to pass (coarse timestamps tick every few ms: any cap well above
+// that does) or, at 30 s and more, for the flusher to write back: after
+// those the agent also calls sync(2).
+const MaxSleep = 200 * time.Millisecond
+
 // Job is what the host puts into the initramfs (as JSON).
 type Job struct {
 	Nonce     string     `json:"nonce"`

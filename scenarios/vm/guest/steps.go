@@ -45,9 +45,9 @@ func (a *agent) scenario(sc Scenario) ScenarioReport {
 	a.settle() // leftovers (e.g. from hashing the previous scenario's files)
 	a.logf("scenario %s: %d steps", s.Name, len(s.Steps))
 	// Sleeps of 30 s and more stand for "the flusher wrote the data back":
-	// 2 s and a sync(2) do the same in a fraction of the boot time.
+	// MaxSleep and a sync(2) do the same in a fraction of the boot time.
 	env := real.Env{Root: sc.Root, Disks: disks, StepGap: time.Duration(scenarios.StepGap),
-		MaxSleep: 2 * time.Second, SyncOnCappedSleep: true}
+		MaxSleep: MaxSleep, SyncOnCappedSleep: true}
 	t0 := time.Now()
 	err = real.RunWith(context.Background(), s, env, func(r *real.Runner) real.Observer {
 		return func(ev real.Event) error {

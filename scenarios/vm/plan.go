@@ -1,0 +1,113 @@
+package vm
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/imasim/imasim/scenarios"
+	"github.com/imasim/imasim/scenarios/real"
+	"github.com/imasim/imasim/scenarios/vm/guest"
+)
+
+// Cost estimates of a boot under TCG, measured on 7.2.13 (2 cores): boot
+// to the agent ~4 s, module loading ~2.3 s (btrfs adds ~2.5 s: raid6 and
+// xor benchmark themselves at load), ~60 ms per step (step gap, audit
+// settle, the syscalls).
+const (
+	costBoot  = 6500 * time.Millisecond
+	costBtrfs = 2500 * time.Millisecond
+	costStep  = 60 * time.Millisecond
+)
+
+// Cost estimates how long a group's boot takes.
+func (g Group) Cost() time.Duration {
+	c := costBoot
+	btrfs := false
+	for _, s := range g.Scenarios {
+		for _, st := range s.Steps {
+			c += costStep
+			if st.Op == "sleep" {
+				if ns, err := scenarios.ParseDuration(st.Args[0]); err == nil {
+					c += min(time.Duration(ns), guest.MaxSleep)
+				}
+			}
+		}
+		btrfs = btrfs || slices.Contains(real.DiskTypes(s), "btrfs")
+	}
+	if btrfs {
+		c += costBtrfs
+	}
+	return c
+}
+
+// Balance splits the longest groups while that shortens the estimated
+// wall time of running them on workers VMs at once, and orders the
+// result longest first (so the long boots start first).
+func Balance(groups []Group, workers int) []Group {
+	out := slices.Clone(groups)
+	if workers < 2 {
+		return out
+	}
+	for range 64 {
+		sortByCost(out)
+		if len(out[0].Scenarios) < 2 {
+			break
+		}
+		a, b := halve(out[0])
+		next := append([]Group{a, b}, out[1:]...)
+		if makespan(next, workers) >= makespan(out, workers) {
+			break
+		}
+		out = next
+	}
+	sortByCost(out)
+	return out
+}
+
+func sortByCost(gs []Group) {
+	slices.SortStableFunc(gs, func(a, b Group) int { return int(b.Cost() - a.Cost()) })
+}
+
+// halve splits a group into two of about equal cost, keeping order.
+func halve(g Group) (Group, Group) {
+	total := g.Cost() - costBoot
+	a, b := Group{Policy: g.Policy}, Group{Policy: g.Policy}
+	for _, s := range g.Scenarios {
+		if (Group{Scenarios: a.Scenarios}).Cost()-costBoot < total/2 || len(a.Scenarios) == 0 {
+			a.Scenarios = append(a.Scenarios, s)
+		} else {
+			b.Scenarios = append(b.Scenarios, s)
+		}
+	}
+	if len(b.Scenarios) == 0 {
+		n := len(a.Scenarios) / 2
+		a.Scenarios, b.Scenarios = a.Scenarios[:n], a.Scenarios[n:]
+	}
+	return a, b
+}
+
+// makespan is the estimated wall time of greedy scheduling (each group to
+// the first free worker, in order, as RunAll's semaphore does).
+func makespan(gs []Group, workers int) time.Duration {
+	gs = slices.Clone(gs)
+	sortByCost(gs)
+	free := make([]time.Duration, workers)
+	for _, g := range gs {
+		i := slices.Index(free, slices.Min(free))
+		free[i] += g.Cost()
+	}
+	return slices.Max(free)
+}
+
+// needsAppraiseLog says whether a policy appraises: the guest then boots
+// with ima_appraise=log, so unsigned files are appraised and logged but
+// not refused (the scenarios' files carry no IMA signatures).
+func needsAppraiseLog(policy string) bool {
+	for _, l := range strings.Split(policy, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "appraise" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,62 @@
+package vm
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/imasim/imasim/scenarios"
+)
+
+func loadAll(t *testing.T, names ...string) []*scenarios.Scenario {
+	var ss []*scenarios.Scenario
+	for _, n := range names {
+		s, err := scenarios.Load(n)
+		require.NoError(t, err)
+		ss = append(ss, s)
+	}
+	return ss
+}
+
+func TestBalanceSplitsTheLongGroup(t *testing.T) {
+	long := loadAll(t, "xfs-exec-loop", "ext4-exec-loop", "tmpfs-exec-loop", "btrfs-exec-loop",
+		"xfs-write-sleep", "ext4-write-sleep", "tmpfs-write-sleep", "overlay-lower-write-sleep",
+		"overlay-lower-read-noatime", "overlay-lower-read-relatime", "overlay-meta-lower", "overlay-meta-upper")
+	short := loadAll(t, "xfs-overlay")
+	groups := []Group{{Policy: "a\n", Scenarios: long}, {Policy: "b\n", Scenarios: short}}
+
+	one := Balance(groups, 1)
+	assert.Len(t, one, 2, "one worker: nothing to gain from splitting")
+
+	two := Balance(groups, 2)
+	require.Greater(t, len(two), 2, "two workers: the long group is split")
+	assert.Less(t, makespan(two, 2), makespan(groups, 2))
+	n := 0
+	for i, g := range two {
+		n += len(g.Scenarios)
+		if i > 0 {
+			assert.GreaterOrEqual(t, two[i-1].Cost(), g.Cost(), "longest first")
+		}
+		for _, s := range g.Scenarios {
+			assert.Equal(t, g.Policy == "a\n", slices.Contains(long, s), "%s stays with its policy", s.Name)
+		}
+	}
+	assert.Equal(t, len(long)+len(short), n, "every scenario still runs exactly once")
+}
+
+func TestCostCountsCappedSleepsAndBtrfs(t *testing.T) {
+	ss := loadAll(t, "xfs-write-sleep", "btrfs-write-sleep")
+	x, b := Group{Scenarios: ss[:1]}, Group{Scenarios: ss[1:]}
+	// A 31 s sleep costs the guest's cap, not 31 s.
+	assert.Less(t, x.Cost(), costBoot+2*1e9)
+	assert.Greater(t, b.Cost()-x.Cost(), costBtrfs/2, "btrfs module loading is counted")
+}
+
+func TestAppraiseLogMode(t *testing.T) {
+	assert.True(t, needsAppraiseLog("measure func=BPRM_CHECK\nappraise func=BPRM_CHECK uid=65534\n"))
+	assert.False(t, needsAppraiseLog("measure func=BPRM_CHECK\ndont_appraise fsmagic=0x9fa0\n"))
+	assert.False(t, needsAppraiseLog(strings.Repeat("audit func=FILE_CHECK\n", 3)))
+}
