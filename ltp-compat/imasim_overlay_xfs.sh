@@ -129,7 +129,14 @@ setup()
 	ROD mount -t tmpfs tmpfs t
 	mounted="t $mounted"
 	mkdir t/upper t/work || tst_brk TBROK "mkdir t/upper t/work failed"
-	prog_src="${IMASIM_PROG:-$(command -v true)}"
+	# true(1) as a file: "command -v true" names the shell's builtin in dash
+	# and busybox sh, and busybox's /bin/true is a link to busybox itself.
+	prog_src="$IMASIM_PROG"
+	if [ -z "$prog_src" ]; then
+		for prog_src in /usr/bin/true /bin/true; do
+			[ -x "$prog_src" ] && [ ! -L "$prog_src" ] && break
+		done
+	fi
 	ROD cp "$prog_src" lower/imasim_prog
 	ROD chmod 755 lower/imasim_prog
 	mount -t overlay overlay -o "lowerdir=$PWD/lower,upperdir=$PWD/t/upper,workdir=$PWD/t/work" ovl ||

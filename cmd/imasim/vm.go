@@ -22,9 +22,17 @@ import (
 
 var vmFormats = append([]string{"text", "json"}, ciFormats...)
 
-const vmSynopsis = `vm --kernel K[,K...] scenario NAME|FILE... [flags]
-       imasim vm --kernel K matrix [flags]
+const vmSynopsis = `vm --kernel K[,K...] scenario NAME|FILE... [--sh] [flags]
+       imasim vm --kernel K matrix [--sh] [flags]
+       imasim vm --kernel K run SCRIPT [flags] [-- ARGS...]
        imasim vm fetch debian:6.1,debian:6.12,debian:7.2
+
+scenario and matrix run the steps with the guest agent's syscalls; with
+--sh the guest runs the exported shell reproducers (imasim scenario export
+--sh) instead and each count they judge is checked against the model.
+run boots the kernel once and runs SCRIPT as root under busybox sh with
+the host tools of --tools (and their libraries) and the modules of --load;
+its output is printed and its exit status is imasim's.
 
 K is debian:6.1, debian:6.12, debian:7.2 (kernels.lock), a bzImage (with
 --modules DIR), or a comma-separated list of .deb files. Several debian:X
@@ -63,6 +71,12 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bootT := fs.Duration("boot-timeout", 90*time.Second, "time until the guest agent starts")
 	idleT := fs.Duration("idle-timeout", 60*time.Second, "time without console output")
 	totalT := fs.Duration("timeout", 10*time.Minute, "total time per boot")
+	sh := fs.Bool("sh", false, "scenario, matrix: run the exported shell reproducers in the guest (checked against the model)")
+	tools := fs.String("tools", strings.Join(vm.DefaultTools, ","), "run, --sh: host programs to put into the guest with their shared libraries")
+	load := fs.String("load", strings.Join(vm.ScriptModules, ","), "run, --sh: kernel modules to load in the guest (add btrfs when needed)")
+	var files, env listFlag
+	fs.Var(&files, "file", "run, --sh: copy a host file or directory into the guest, SRC[:DST] (default DST /imasim-files/BASENAME); repeatable")
+	fs.Var(&env, "env", "run, --sh: KEY=VALUE in the script's environment; repeatable")
 	format := addFormat(fs, vmFormats...)
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -106,7 +120,36 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	var ss []*scenarios.Scenario
+	mode := "agent"
+	if *sh {
+		mode = "sh"
+	}
+	sc := scriptOpts{tools: splitList(*tools), load: splitList(*load), env: env}
+	if sc.files, sc.dirs, err = guestFiles(files); err != nil {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return exitUsage
+	}
+	for _, e := range env {
+		if !strings.Contains(e, "=") {
+			fmt.Fprintf(stderr, "imasim vm: --env %s: want KEY=VALUE\n", e)
+			return exitUsage
+		}
+	}
 	switch pos[0] {
+	case "run":
+		if len(pos) < 2 || *sh {
+			fmt.Fprintln(stderr, "usage: imasim vm --kernel K run SCRIPT [flags] [-- ARGS...]")
+			return exitUsage
+		}
+		if _, err := os.Stat(pos[1]); err != nil {
+			fmt.Fprintln(stderr, "imasim vm run:", err)
+			return exitUsage
+		}
+		if ff != "text" {
+			fmt.Fprintln(stderr, "imasim vm run: --format: the script's own output is the result (text only)")
+			return exitUsage
+		}
+		mode, sc.script, sc.args = "run", pos[1], pos[2:]
 	case "scenario":
 		if len(pos) < 2 {
 			fs.Usage()
@@ -134,7 +177,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			ss = append(ss, s)
 		}
 	default:
-		fmt.Fprintf(stderr, "imasim vm: unknown sub-command %q (want scenario, matrix or fetch)\n", pos[0])
+		fmt.Fprintf(stderr, "imasim vm: unknown sub-command %q (want scenario, matrix, run or fetch)\n", pos[0])
 		return exitUsage
 	}
 	specs := []string{*kernel}
@@ -142,7 +185,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		specs = all // several kernels, one VM per core
 	}
 	kr := kernelRun{ctx: ctx, fetcher: fetcher, modules: *modules, cacheDir: *cacheDir, lockSrc: lockSrc, prof: *prof,
-		format: ff, save: *save, verbose: *verbose, ss: ss,
+		format: ff, save: *save, verbose: *verbose, ss: ss, mode: mode, sc: sc,
 		opts: vm.Options{Agent: *agent, Busybox: *busybox, Accel: *accel, CPU: *cpu, Keep: *keep, Retries: *retries, Append: *appendCmd,
 			Verbose: *verbose, Boot: *bootT, Idle: *idleT, Total: *totalT}}
 	if len(specs) == 1 {
@@ -199,6 +242,8 @@ type kernelRun struct {
 	multi                            bool // several kernels: --save DIR/debian-X/<scenario>
 	ss                               []*scenarios.Scenario
 	opts                             vm.Options
+	mode                             string // agent, sh or run
+	sc                               scriptOpts
 }
 
 func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
@@ -225,6 +270,12 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "imasim vm: kernel %s (%s, upstream %s, lock %s), profile %s, kernel fetch %.1fs\n",
 		k.Release, k.Spec, k.Version, kr.lockSrc, p.Name, time.Since(t0).Seconds())
+	switch kr.mode {
+	case "run":
+		return kr.runScript(k, stdout, stderr)
+	case "sh":
+		return kr.runShell(k, p, stdout, stderr)
+	}
 	opts := kr.opts
 	opts.Kernel, opts.Log = k, stderr
 	runs, err := vm.RunAll(kr.ctx, opts, p, kr.ss)

@@ -50,10 +50,17 @@ type Options struct {
 	Retries int
 }
 
-// Group is the scenarios one boot runs; they share the policy.
+// Group is what one boot runs: scenarios sharing the policy, then
+// scripts (RunScripts). Files go into the initramfs for the scripts, and
+// Load names kernel modules to load besides those the scenarios need
+// (loop, xfs, overlay...); a name the kernel has built in or lacks is
+// skipped (the script reports what it misses).
 type Group struct {
 	Policy    string
 	Scenarios []*scenarios.Scenario
+	Scripts   []guest.Script
+	Files     []File
+	Load      []string
 }
 
 // GroupByPolicy groups scenarios with identical policies, keeping order.
@@ -221,7 +228,8 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 	t0 := time.Now()
 	nonce := make([]byte, 8)
 	rand.Read(nonce)
-	job := guest.Job{Nonce: hex.EncodeToString(nonce), Policy: g.Policy, ResultDev: "/dev/ttyS1", Settle: o.Settle}
+	job := guest.Job{Nonce: hex.EncodeToString(nonce), Policy: g.Policy, ResultDev: "/dev/ttyS1", Settle: o.Settle,
+		Scripts: g.Scripts}
 	var drives []string
 	need := map[string]bool{}
 	for i, s := range g.Scenarios {
@@ -261,7 +269,7 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 	}
 	res.Timing = append(res.Timing, Phase{"disks", time.Since(t0)})
 	t0 = time.Now()
-	in := &Initramfs{Agent: o.Agent, Busybox: o.Busybox, Job: job}
+	in := &Initramfs{Agent: o.Agent, Busybox: o.Busybox, Job: job, Files: g.Files}
 	if o.Kernel.ModDir != "" {
 		tree, err := ScanModules(o.Kernel.ModDir)
 		if err != nil {
@@ -274,7 +282,12 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 			}
 		}
 		// Built in on some kernels (virtio_pci on 6.12+, ext4 everywhere).
-		if in.Modules, err = tree.Resolve(want, map[string]bool{"virtio_pci": true, "virtio_blk": true, "ext4": true}); err != nil {
+		optional := map[string]bool{"virtio_pci": true, "virtio_blk": true, "ext4": true}
+		for _, n := range g.Load {
+			want = append(want, n)
+			optional[ModName(n)] = true
+		}
+		if in.Modules, err = tree.Resolve(want, optional); err != nil {
 			return res, fmt.Errorf("%w: kernel %s: %v", ErrCannotRun, o.Kernel.Release, err)
 		}
 	}

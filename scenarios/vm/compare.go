@@ -167,7 +167,7 @@ func RunAll(ctx context.Context, o Options, p *cache.Profile, ss []*scenarios.Sc
 		wg       sync.WaitGroup
 	)
 	sem := make(chan struct{}, max(1, o.Parallel))
-	for _, g := range Balance(SplitByDisks(GroupByPolicy(runnable), MaxDisks), o.Parallel) {
+	for _, g := range Balance(SplitByDisks(GroupByPolicy(runnable), MaxDisks), o.Parallel, agentCost) {
 		// Each boot has its own work dir, swtpm and runs: groups are
 		// independent and may boot side by side.
 		sem <- struct{}{}

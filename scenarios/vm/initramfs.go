@@ -17,6 +17,7 @@ import (
 // loads modules and powers off. If the agent cannot start, power off so
 // the host sees a truncated run instead of a hang.
 const initScript = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
 IMASIM_GUEST=1 /imasim vm guest /job.json
 echo "imasim-guest: agent exited with status $?"
 /bin/busybox poweroff -f
@@ -27,6 +28,7 @@ type Initramfs struct {
 	Agent   string    // static imasim binary
 	Busybox string    // static busybox
 	Modules []*Module // load order
+	Files   []File    // extra files (scripts, host tools and their libraries)
 	Job     guest.Job // Modules is filled in by Write
 }
 
@@ -43,8 +45,8 @@ func (in *Initramfs) Write(p string) error {
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
 	c := NewCPIOWriter(bw)
-	for _, d := range []string{"dev", "proc", "sys", "tmp", "run", "mnt", "bin", "sbin", "lib/modules", "etc"} {
-		c.Mkdir(d, 0o755)
+	for _, d := range []string{"dev", "proc", "sys", "tmp", "run", "mnt", "bin", "sbin", "lib/modules", "etc", "root", "usr/bin"} {
+		c.Mkdir(d, 0o755) // parents of Files come with them
 	}
 	c.CharDev("dev/console", 0o600, 5, 1)
 	c.CharDev("dev/null", 0o666, 1, 3)
@@ -62,6 +64,33 @@ func (in *Initramfs) Write(p string) error {
 	c.Symlink("bin/sh", "busybox")
 	if err := add("imasim", in.Agent); err != nil {
 		return err
+	}
+	c.Symlink("usr/bin/imasim", "/imasim")
+	for _, f := range in.Files {
+		dst := strings.TrimPrefix(path.Clean(f.Dst), "/")
+		if dst == "" || dst == "." || strings.HasPrefix(dst, "..") {
+			return fmt.Errorf("initramfs: bad guest path %q", f.Dst)
+		}
+		if f.Link != "" {
+			if err := c.Symlink(dst, f.Link); err != nil {
+				return fmt.Errorf("initramfs: %w", err)
+			}
+			continue
+		}
+		b := f.Data
+		if f.Src != "" {
+			var err error
+			if b, err = os.ReadFile(f.Src); err != nil {
+				return fmt.Errorf("initramfs: %w", err)
+			}
+		}
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		if err := c.File(dst, mode, b); err != nil {
+			return fmt.Errorf("initramfs: %w", err)
+		}
 	}
 	in.Job.Modules = nil
 	for _, m := range in.Modules {

@@ -21,7 +21,10 @@ const (
 )
 
 // Cost estimates how long a group's boot takes.
-func (g Group) Cost() time.Duration {
+func (g Group) Cost() time.Duration { return agentCost(g) }
+
+// agentCost estimates a boot whose agent runs the steps.
+func agentCost(g Group) time.Duration {
 	c := costBoot
 	btrfs := false
 	for _, s := range g.Scenarios {
@@ -41,40 +44,58 @@ func (g Group) Cost() time.Duration {
 	return c
 }
 
+// ShellCost estimates a boot that runs the scenarios' exported shell
+// reproducers: about 4 s a script (mkfs, the helpers, its 1 s settle)
+// and their sleeps in full.
+func ShellCost(g Group) time.Duration {
+	c := costBoot
+	for _, s := range g.Scenarios {
+		c += 4 * time.Second
+		for _, st := range s.Steps {
+			if st.Op == "sleep" {
+				if ns, err := scenarios.ParseDuration(st.Args[0]); err == nil {
+					c += time.Duration(ns)
+				}
+			}
+		}
+	}
+	return c
+}
+
 // Balance splits the longest groups while that shortens the estimated
-// wall time of running them on workers VMs at once, and orders the
-// result longest first (so the long boots start first).
-func Balance(groups []Group, workers int) []Group {
+// wall time (cost per boot) of running them on workers VMs at once, and
+// orders the result longest first (so the long boots start first).
+func Balance(groups []Group, workers int, cost func(Group) time.Duration) []Group {
 	out := slices.Clone(groups)
 	if workers < 2 {
 		return out
 	}
 	for range 64 {
-		sortByCost(out)
+		sortByCost(out, cost)
 		if len(out[0].Scenarios) < 2 {
 			break
 		}
-		a, b := halve(out[0])
+		a, b := halve(out[0], cost)
 		next := append([]Group{a, b}, out[1:]...)
-		if makespan(next, workers) >= makespan(out, workers) {
+		if makespan(next, workers, cost) >= makespan(out, workers, cost) {
 			break
 		}
 		out = next
 	}
-	sortByCost(out)
+	sortByCost(out, cost)
 	return out
 }
 
-func sortByCost(gs []Group) {
-	slices.SortStableFunc(gs, func(a, b Group) int { return int(b.Cost() - a.Cost()) })
+func sortByCost(gs []Group, cost func(Group) time.Duration) {
+	slices.SortStableFunc(gs, func(a, b Group) int { return int(cost(b) - cost(a)) })
 }
 
 // halve splits a group into two of about equal cost, keeping order.
-func halve(g Group) (Group, Group) {
-	total := g.Cost() - costBoot
+func halve(g Group, cost func(Group) time.Duration) (Group, Group) {
+	total := cost(g) - costBoot
 	a, b := Group{Policy: g.Policy}, Group{Policy: g.Policy}
 	for _, s := range g.Scenarios {
-		if (Group{Scenarios: a.Scenarios}).Cost()-costBoot < total/2 || len(a.Scenarios) == 0 {
+		if cost(Group{Scenarios: a.Scenarios})-costBoot < total/2 || len(a.Scenarios) == 0 {
 			a.Scenarios = append(a.Scenarios, s)
 		} else {
 			b.Scenarios = append(b.Scenarios, s)
@@ -89,13 +110,13 @@ func halve(g Group) (Group, Group) {
 
 // makespan is the estimated wall time of greedy scheduling (each group to
 // the first free worker, in order, as RunAll's semaphore does).
-func makespan(gs []Group, workers int) time.Duration {
+func makespan(gs []Group, workers int, cost func(Group) time.Duration) time.Duration {
 	gs = slices.Clone(gs)
-	sortByCost(gs)
+	sortByCost(gs, cost)
 	free := make([]time.Duration, workers)
 	for _, g := range gs {
 		i := slices.Index(free, slices.Min(free))
-		free[i] += g.Cost()
+		free[i] += cost(g)
 	}
 	return slices.Max(free)
 }

@@ -28,12 +28,12 @@ func TestBalanceSplitsTheLongGroup(t *testing.T) {
 	short := loadAll(t, "xfs-overlay")
 	groups := []Group{{Policy: "a\n", Scenarios: long}, {Policy: "b\n", Scenarios: short}}
 
-	one := Balance(groups, 1)
+	one := Balance(groups, 1, agentCost)
 	assert.Len(t, one, 2, "one worker: nothing to gain from splitting")
 
-	two := Balance(groups, 2)
+	two := Balance(groups, 2, agentCost)
 	require.Greater(t, len(two), 2, "two workers: the long group is split")
-	assert.Less(t, makespan(two, 2), makespan(groups, 2))
+	assert.Less(t, makespan(two, 2, agentCost), makespan(groups, 2, agentCost))
 	n := 0
 	for i, g := range two {
 		n += len(g.Scenarios)

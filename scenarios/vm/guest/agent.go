@@ -120,6 +120,13 @@ func (a *agent) run() {
 		a.rep.Scenarios = append(a.rep.Scenarios, a.scenario(sc))
 	}
 	a.phase("scenarios", t0)
+	t0 = time.Now()
+	for _, sc := range a.job.Scripts {
+		a.rep.Scripts = append(a.rep.Scripts, a.script(sc))
+	}
+	if len(a.job.Scripts) > 0 {
+		a.phase("scripts", t0)
+	}
 }
 
 func writeOnce(p string, b []byte) error {

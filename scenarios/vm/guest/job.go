@@ -29,6 +29,8 @@ type Job struct {
 	Policy    string     `json:"policy"`  // written once (no CONFIG_IMA_WRITE_POLICY)
 	ResultDev string     `json:"result_dev"`
 	Scenarios []Scenario `json:"scenarios"`
+	// Scripts run after the scenarios, one after another.
+	Scripts []Script `json:"scripts,omitempty"`
 	// Settle is how long the kernel log must stay quiet after a step before
 	// its audit records are taken as complete (kauditd runs asynchronously).
 	Settle time.Duration `json:"settle"`
@@ -43,6 +45,27 @@ type Scenario struct {
 	Disks  map[int]Disk `json:"disks"` // by line of the fs step
 }
 
+// Script is a shell script the agent runs as root with /bin/sh (imasim vm
+// run, exported reproducers, the LTP shell tests). Busybox's applets and
+// the host tools the initramfs carries are on PATH.
+type Script struct {
+	Name string   `json:"name"`
+	Path string   `json:"path"` // in the guest
+	Args []string `json:"args,omitempty"`
+	Env  []string `json:"env,omitempty"` // KEY=value, on top of the agent's
+	Dir  string   `json:"dir,omitempty"` // working directory (default /tmp)
+}
+
+// ScriptReport is how a script ended: its exit status (-1 when it could
+// not start or was killed) and its stdout and stderr, interleaved.
+type ScriptReport struct {
+	Name   string  `json:"name"`
+	Exit   int     `json:"exit"`
+	Output string  `json:"output"`
+	Err    string  `json:"error,omitempty"`
+	Ms     float64 `json:"ms"`
+}
+
 // Disk is a host-made filesystem image attached as a virtio disk.
 type Disk struct {
 	Serial string `json:"serial"`
@@ -53,6 +76,7 @@ type Disk struct {
 type Report struct {
 	Release   string             `json:"release"`
 	Scenarios []ScenarioReport   `json:"scenarios"`
+	Scripts   []ScriptReport     `json:"scripts,omitempty"`
 	Errors    []string           `json:"errors,omitempty"`
 	Bypass    bool               `json:"tpm_bypass"`
 	Timing    map[string]float64 `json:"timing_s"`

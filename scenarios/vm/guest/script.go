@@ -1,0 +1,80 @@
+package guest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+)
+
+// ScriptPATH is the PATH scripts run with: the host tools the initramfs
+// carries (under /usr) come before busybox's applets (/bin).
+const ScriptPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// maxOutput bounds what a script's output may take in the report.
+const maxOutput = 4 << 20
+
+// script runs one script and echoes its output to the console line by
+// line (so the host's idle timeout sees progress and -v shows it).
+func (a *agent) script(sc Script) ScriptReport {
+	rep := ScriptReport{Name: sc.Name, Exit: -1}
+	a.logf("script %s", sc.Name)
+	t0 := time.Now()
+	sh := "/bin/sh" // busybox
+	for _, p := range []string{"/usr/bin/sh", "/usr/bin/dash"} {
+		if _, err := os.Stat(p); err == nil {
+			sh = p // the host's dash (vm.DefaultTools): PATH decides, not busybox
+			break
+		}
+	}
+	cmd := exec.Command(sh, append([]string{sc.Path}, sc.Args...)...)
+	cmd.Env = append([]string{"PATH=" + ScriptPATH, "HOME=/root", "TMPDIR=/tmp", "TERM=dumb",
+		"LD_LIBRARY_PATH=" + LibDir}, sc.Env...)
+	cmd.Dir = sc.Dir
+	if cmd.Dir == "" {
+		cmd.Dir = "/tmp"
+	}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	var (
+		out bytes.Buffer
+		wg  sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if out.Len() < maxOutput {
+				out.Write(sc.Bytes())
+				out.WriteByte('\n')
+			}
+			a.logf("| %s", sc.Text())
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	err := cmd.Run()
+	pw.Close()
+	wg.Wait()
+	rep.Output = out.String()
+	rep.Ms = float64(time.Since(t0).Microseconds()) / 1000
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		rep.Exit = 0
+	case errors.As(err, &ee) && ee.Exited():
+		rep.Exit = ee.ExitCode()
+	default:
+		rep.Err = err.Error()
+	}
+	a.logf("script %s: exit %d", sc.Name, rep.Exit)
+	return rep
+}
+
+// LibDir is where the initramfs puts the host tools' shared libraries.
+const LibDir = "/lib/x86_64-linux-gnu"

@@ -1,0 +1,320 @@
+package vm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/scenarios"
+	"github.com/imasim/imasim/scenarios/vm/guest"
+)
+
+// ScriptBoot is one boot that ran scripts.
+type ScriptBoot struct {
+	Group   Group
+	Boot    *BootResult
+	Scripts []guest.ScriptReport // in Group.Scripts order
+	Err     error
+	Total   time.Duration
+}
+
+// RunScripts boots each group (Options.Parallel at a time) and returns
+// the scripts' reports. A boot that fails has Err set; the others still
+// run.
+func RunScripts(ctx context.Context, o Options, groups []Group) []*ScriptBoot {
+	out := make([]*ScriptBoot, len(groups))
+	sem := make(chan struct{}, max(1, o.Parallel))
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		out[i] = &ScriptBoot{Group: g}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(sb *ScriptBoot) {
+			defer func() { <-sem; wg.Done() }()
+			sb.run(ctx, o)
+		}(out[i])
+	}
+	wg.Wait()
+	return out
+}
+
+func (sb *ScriptBoot) run(ctx context.Context, o Options) {
+	names := []string{}
+	for _, s := range sb.Group.Scripts {
+		names = append(names, s.Name)
+	}
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, "imasim vm: booting %s for %s\n", o.Kernel.Release, strings.Join(names, ", "))
+	}
+	t0 := time.Now()
+	br, err := Boot(ctx, o, sb.Group)
+	for try := 1; try <= o.Retries && errors.Is(err, ErrKernelCrash) && ctx.Err() == nil; try++ {
+		if o.Log != nil {
+			fmt.Fprintf(o.Log, "imasim vm: WARNING: %v\nimasim vm: retrying the boot (%d of %d)\n", err, try, o.Retries)
+		}
+		br, err = Boot(ctx, o, sb.Group)
+	}
+	sb.Boot, sb.Err, sb.Total = br, err, time.Since(t0)
+	if err != nil {
+		return
+	}
+	sb.Scripts = br.Report.Scripts
+	if len(sb.Scripts) != len(sb.Group.Scripts) {
+		sb.Err = fmt.Errorf("%w: the guest reported %d of %d scripts (errors: %s)", ErrBoot,
+			len(sb.Scripts), len(sb.Group.Scripts), strings.Join(br.Report.Errors, "; "))
+	}
+}
+
+// Save writes a boot's captures (dmesg, audit log, lists, PCRs, console)
+// and each script's output under dir.
+func (sb *ScriptBoot) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	if sb.Boot != nil {
+		for name, b := range sb.Boot.Files {
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+				return fmt.Errorf("save: %w", err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "console.log"), []byte(sb.Boot.Console), 0o644); err != nil {
+			return fmt.Errorf("save: %w", err)
+		}
+	}
+	for _, s := range sb.Scripts {
+		if err := os.WriteFile(filepath.Join(dir, s.Name+".out"), []byte(s.Output), 0o644); err != nil {
+			return fmt.Errorf("save: %w", err)
+		}
+	}
+	return nil
+}
+
+// ScriptModules are the modules a script boot loads by default: loop
+// devices and the filesystems the scenarios use (btrfs only on request:
+// its raid6/xor dependencies benchmark themselves for seconds at load).
+var ScriptModules = []string{"loop", "xfs", "ext4", "overlay"}
+
+// ScriptFiles returns the initramfs files for a script boot: the host
+// tools (ResolveTools) and the given files. Missing tools are reported.
+func ScriptFiles(tools []string, extra ...File) ([]File, []string, error) {
+	files, missing, err := ResolveTools(tools)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(files, extra...), missing, nil
+}
+
+// DirFiles lists a host directory's regular files as guest files under dst.
+func DirFiles(src, dst string) ([]File, error) { return dirFiles(src, dst) }
+
+// ShellRun is an exported reproducer (imasim scenario export --sh) run in
+// the guest, checked against the model's prediction.
+type ShellRun struct {
+	Scenario *scenarios.Scenario
+	Name     string
+	Model    *scenarios.Result
+	Script   *guest.ScriptReport
+	Boot     *ScriptBoot
+	Checks   []ShellCheck
+	// Conf is the script's TCONF reason (it could not run here).
+	Conf string
+	Err  error
+}
+
+// ShellCheck is one expect line the script judged: its count on the real
+// kernel and the model's.
+type ShellCheck struct {
+	Text   string `json:"text"`
+	Status string `json:"status"` // PASS or FAIL, as the script said
+	Real   string `json:"real"`
+	Model  string `json:"model"`
+}
+
+// Agree says whether the model predicted the script's count.
+func (c ShellCheck) Agree() bool { return c.Real == c.Model }
+
+// Agree says whether the run completed and every count the script judged
+// is the model's, with the script's exit status consistent with them.
+func (r *ShellRun) Agree() bool {
+	if r.Err != nil || r.Conf != "" || r.Script == nil {
+		return false
+	}
+	for _, c := range r.Checks {
+		if !c.Agree() {
+			return false
+		}
+	}
+	return true
+}
+
+// Failed says whether the script found an expect line broken.
+func (r *ShellRun) Failed() bool {
+	for _, c := range r.Checks {
+		if c.Status != "PASS" {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	verdictRE = regexp.MustCompile(`^(PASS|FAIL): (.*) \(got (-?\d+)\)$`)
+	needsRE   = regexp.MustCompile(`(?m)^NEEDS='([^']*)'$`)
+)
+
+// ParseShellOutput reads an exported script's output: the expect lines it
+// judged (in order) and its TCONF reason, if any.
+func ParseShellOutput(name, out string) (checks []ShellCheck, conf string) {
+	for _, l := range strings.Split(out, "\n") {
+		rest, ok := strings.CutPrefix(l, name+": ")
+		if !ok {
+			continue
+		}
+		if m := verdictRE.FindStringSubmatch(rest); m != nil {
+			checks = append(checks, ShellCheck{Text: m[2], Status: m[1], Real: m[3]})
+		} else if c, ok := strings.CutPrefix(rest, "TCONF: "); ok && conf == "" {
+			conf = c
+		}
+	}
+	return checks, conf
+}
+
+// ShellNeeds returns the NEEDS list of an exported script.
+func ShellNeeds(script []byte) []string {
+	m := needsRE.FindSubmatch(script)
+	if m == nil {
+		return nil
+	}
+	return strings.Fields(string(m[1]))
+}
+
+// ShellGroups turns groups of scenarios sharing a policy (GroupByPolicy,
+// Balance with ShellCost) into boots of their exported shell
+// reproducers (the kernels write the policy once). In each group
+// the first script the guest can run loads the policy (--load-policy);
+// the others find it loaded. Scripts needing a program the guest lacks
+// (have says what it has; python3 it never has) go last: they stop with
+// TCONF. The groups carry the scripts as Files and load loop and the
+// filesystems the scripts need; the caller adds the tools.
+func ShellGroups(groups []Group, have map[string]bool) ([]Group, error) {
+	type script struct {
+		sc  guest.Script
+		src []byte
+	}
+	var out []Group
+	for _, g := range groups {
+		var ok, lacking []script
+		load := []string{"loop"}
+		for _, s := range g.Scenarios {
+			var b bytes.Buffer
+			if err := scenarios.ExportShell(&b, s, scenarios.ExportOptions{}); err != nil {
+				return nil, fmt.Errorf("export %s: %w", s.Name, err)
+			}
+			x := script{guest.Script{Name: s.Name, Path: "/imasim-sh/" + s.Name + ".sh"}, b.Bytes()}
+			runnable := true
+			for _, n := range ShellNeeds(x.src) {
+				if fs, ok := strings.CutPrefix(n, "fs:"); ok {
+					if fs != "tmpfs" && !slices.Contains(load, fs) {
+						load = append(load, fs)
+					}
+				} else if !have[n] {
+					runnable = false
+				}
+			}
+			if runnable {
+				ok = append(ok, x)
+			} else {
+				lacking = append(lacking, x)
+			}
+		}
+		if len(ok) > 0 {
+			ok[0].sc.Args = []string{"--load-policy"}
+		}
+		ng := Group{Load: load}
+		for _, x := range append(ok, lacking...) {
+			ng.Files = append(ng.Files, File{Dst: x.sc.Path, Data: x.src, Mode: 0o755})
+			ng.Scripts = append(ng.Scripts, x.sc)
+		}
+		out = append(out, ng)
+	}
+	return out, nil
+}
+
+// CompareShell checks each script run against the model's result for
+// profile p.
+func CompareShell(p *cache.Profile, ss []*scenarios.Scenario, boots []*ScriptBoot) []*ShellRun {
+	byName := map[string]*scenarios.Scenario{}
+	for _, s := range ss {
+		byName[s.Name] = s
+	}
+	var runs []*ShellRun
+	for _, sb := range boots {
+		for i, sc := range sb.Group.Scripts {
+			s := byName[sc.Name]
+			r := &ShellRun{Scenario: s, Name: sc.Name, Boot: sb}
+			runs = append(runs, r)
+			m, err := scenarios.Run(s, p)
+			if err != nil {
+				r.Err = fmt.Errorf("%w: model: %v", ErrUsage, err)
+				continue
+			}
+			r.Model = m
+			if sb.Err != nil && i >= len(sb.Scripts) {
+				r.Err = sb.Err
+				continue
+			}
+			r.Script = &sb.Scripts[i]
+			var conf string
+			r.Checks, conf = ParseShellOutput(sc.Name, r.Script.Output)
+			if r.Script.Exit == 32 {
+				r.Conf = conf
+				if r.Conf == "" {
+					r.Conf = "the script exited 32 (TCONF)"
+				}
+				continue
+			}
+			model := map[string]string{}
+			for _, x := range m.Expects {
+				model[x.Text] = x.Got
+			}
+			for j := range r.Checks {
+				r.Checks[j].Model = model[r.Checks[j].Text]
+			}
+			failed := false
+			for _, c := range r.Checks {
+				failed = failed || c.Status == "FAIL"
+			}
+			switch {
+			case r.Script.Err != "":
+				r.Err = fmt.Errorf("%w: script %s: %s", ErrBoot, sc.Name, r.Script.Err)
+			case len(r.Checks) == 0 && len(countExpects(s)) > 0:
+				r.Err = fmt.Errorf("script %s exited %d without judging its expect lines", sc.Name, r.Script.Exit)
+			case failed != (r.Script.Exit == 1) || (!failed && r.Script.Exit != 0):
+				r.Err = fmt.Errorf("script %s exited %d, which its verdict lines do not explain", sc.Name, r.Script.Exit)
+			}
+		}
+	}
+	return runs
+}
+
+// countExpects are the expect lines an exported script judges itself
+// (counts); the rest (verdicts) it leaves to the model.
+func countExpects(s *scenarios.Scenario) []string {
+	var out []string
+	for _, x := range s.Expects {
+		switch x.Kind {
+		case "audit", "measure", "measurements", "violations":
+			out = append(out, x.Text)
+		}
+	}
+	return out
+}
