@@ -89,14 +89,15 @@ do_test()
 			tst_res TFAIL "$scenario/$p: imasim scenario exited $rc: $(head -c 300 "$TST_TMPDIR/stderr" | tr '\n' ' ')"
 			continue;;
 		esac
-		res=$(echo "$out" | result_of)
+		# printf, not echo: dash's echo turns the JSON's \n escapes into newlines.
+		res=$(printf '%s\n' "$out" | result_of)
 		if [ -z "$res" ]; then
 			tst_res TFAIL "$scenario/$p: no result in imasim's JSON output"
 		elif squash < "$f" | grep -qF -- "$res"; then
 			tst_res TPASS "$scenario/$p: model matches golden"
 		else
 			tst_res TFAIL "$scenario/$p: model differs from $f"
-			tst_res TINFO "$scenario/$p: got $(echo "$res" | head -c 400)"
+			tst_res TINFO "$scenario/$p: got $(printf '%s\n' "$res" | head -c 400)"
 		fi
 	done
 	[ "$n" -gt 0 ] || tst_res TBROK "$f lists no profiles"

@@ -180,7 +180,7 @@ count_records()
 	else
 		text=$(cat "$log_file" 2>/dev/null)
 	fi
-	echo "$text" | grep -E 'type=(1805|INTEGRITY_RULE)' | grep -cF "file=\"$prog\""
+	printf '%s\n' "$text" | grep -E 'type=(1805|INTEGRITY_RULE)' | grep -cF "file=\"$prog\""
 }
 
 do_test()

@@ -557,3 +557,27 @@ func TestUnderLTP(t *testing.T) {
 		assert.NotContains(t, r.out, "TWARN")
 	}
 }
+
+// TestModelScriptOnRealGoldens runs imasim_model.sh with the real binary
+// against the project's goldens under /bin/sh (dash on Debian, whose echo
+// once broke the JSON's \n; the shim tests cover bash and busybox): each
+// profile of each golden must match.
+func TestModelScriptOnRealGoldens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds imasim and runs it a few hundred times (-short)")
+	}
+	bin := filepath.Join(t.TempDir(), "imasim")
+	build := exec.Command("go", "build", "-o", bin, "github.com/imasim/imasim/cmd/imasim")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	goldens, err := filepath.Abs("../testdata/golden/scenarios")
+	require.NoError(t, err)
+	files, _ := filepath.Glob(filepath.Join(goldens, "*.json"))
+	require.NotEmpty(t, files)
+	r := runShell(t, "imasim_model.sh", "IMASIM="+bin, "IMASIM_GOLDEN_DIR="+goldens)
+	assert.Equal(t, 0, r.code)
+	sum := kirkCounts(t, r.out)
+	assert.Zero(t, sum.Failed)
+	assert.Zero(t, sum.Broken)
+	assert.GreaterOrEqual(t, sum.Passed, len(files), "at least one profile per golden")
+}
