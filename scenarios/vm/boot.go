@@ -61,6 +61,7 @@ type Group struct {
 	Scripts   []guest.Script
 	Files     []File
 	Load      []string
+	Appraise  bool // boot with ima_appraise=log (set for an appraising Policy too)
 }
 
 // GroupByPolicy groups scenarios with identical policies, keeping order.
@@ -335,7 +336,7 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 		args = append(args, "-cpu", cpu)
 	}
 	cmdline := "console=ttyS0 panic=-1 oops=panic quiet"
-	if needsAppraiseLog(g.Policy) {
+	if g.Appraise || needsAppraiseLog(g.Policy) {
 		// The scenarios' files carry no IMA signatures: appraise and
 		// log, do not refuse (CONFIG_IMA_APPRAISE_BOOTPARAM).
 		cmdline += " ima_appraise=log"

@@ -2,9 +2,11 @@ package vm
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/scenarios"
+	"github.com/imasim/imasim/scenarios/vm/guest"
 )
 
 // leftovers lists processes whose command line mentions dir.
@@ -162,6 +165,123 @@ func TestModelAgreesWithRealKernels(t *testing.T) {
 				for _, b := range r.Replay {
 					assert.True(t, b.OK, "%s: PCR 10 %s replayed %s, real %s", r.Name, b.Bank, b.Replayed, b.Real)
 				}
+			}
+			assert.Empty(t, leftovers(t, work), "qemu/swtpm left running")
+		})
+	}
+}
+
+// debianKernel returns the cached Debian kernel of suite v, or skips
+// loudly (CI fetches them with make kernels).
+func debianKernel(t *testing.T, v string) *Kernel {
+	dirs, _ := filepath.Glob(filepath.Join(DefaultCache(), v+"_*", "root"))
+	if len(dirs) == 0 {
+		t.Skipf("LOUD SKIP: Debian %s kernel not in %s (make kernels could not fetch it)", v, DefaultCache())
+	}
+	k, err := FindKernel(dirs[len(dirs)-1])
+	require.NoError(t, err)
+	k.Spec = "debian:" + v
+	return k
+}
+
+// shellSet is the catalogue's exported reproducers run in CI: every
+// mechanism (overlay stacking, direct writes on each filesystem, metadata
+// with setfattr, FILE_CHECK, both violations through the held-open
+// helpers, appraisal) without the 31 s sleeps, which the scripts do in full.
+var shellSet = []string{
+	"xfs-overlay", "xfs-write", "xfs-overwrite", "xfs-write-sync", "overlay-lower-write",
+	"overlay-meta-lower", "overlay-tmpfs-remount", "overlay-copyup-write", "ext4-write", "tmpfs-write",
+	"xfs-filecheck-rdwr", "xfs-create-filecheck", "violation-open-writers", "violation-tomtou",
+	"evm-overlay-metadata",
+}
+
+// TestExportedScriptsInVM runs `imasim scenario export --sh` scripts as
+// they are, as root in the guest of one real kernel (7.2), and checks
+// every count they judge against the model.
+func TestExportedScriptsInVM(t *testing.T) {
+	needVM(t)
+	k := debianKernel(t, "7.2")
+	p, err := cache.ProfileFor(k.Version)
+	require.NoError(t, err)
+	ss := loadAll(t, shellSet...)
+	tools, missing, err := ResolveTools(DefaultTools)
+	require.NoError(t, err)
+	have := map[string]bool{}
+	for _, n := range DefaultTools {
+		have[n] = !slices.Contains(missing, n)
+	}
+	groups, err := ShellGroups(Balance(GroupByPolicy(ss), 2, ShellCost), have)
+	require.NoError(t, err)
+	for i := range groups {
+		groups[i].Files = append(groups[i].Files, tools...)
+	}
+	work := t.TempDir()
+	o := Options{Kernel: k, Agent: buildAgent(t), WorkDir: work, Total: 6 * time.Minute, Log: testWriter{t}, Retries: 2, Parallel: 2}
+	runs := CompareShell(p, ss, RunScripts(t.Context(), o, groups))
+	require.Len(t, runs, len(ss))
+	for _, r := range runs {
+		require.NoError(t, r.Err, "%s", r.Name)
+		require.Empty(t, r.Conf, "%s: TCONF (tools missing on this host: %v)", r.Name, missing)
+		assert.Len(t, r.Checks, len(countExpects(r.Scenario)), "%s judged each count", r.Name)
+		for _, c := range r.Checks {
+			assert.True(t, c.Agree(), "%s: %s: real %s, model %s (%s)", r.Name, c.Text, c.Real, c.Model, p.Name)
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", r.Name, r.Script.Output)
+		}
+	}
+	assert.Empty(t, leftovers(t, work), "qemu/swtpm left running")
+}
+
+// TestLTPShellTestsInVM runs the ltp-compat shell tests for real in the
+// guest under the bundled shim: imasim_overlay_xfs.sh on each Debian
+// kernel (its verdict must be the model's: 3 records on 6.1, 1 after),
+// and imasim_model.sh once.
+func TestLTPShellTestsInVM(t *testing.T) {
+	needVM(t)
+	agent := buildAgent(t)
+	ltp, err := DirFiles("../../ltp-compat", "/opt/imasim/ltp-compat")
+	require.NoError(t, err)
+	golden, err := DirFiles("../../testdata/golden/scenarios", "/opt/imasim/testdata/golden/scenarios")
+	require.NoError(t, err)
+	tools, _, err := ResolveTools(DefaultTools)
+	require.NoError(t, err)
+	xo, err := scenarios.Load("xfs-overlay")
+	require.NoError(t, err)
+	for _, v := range []string{"6.1", "6.12", "7.2"} {
+		t.Run("debian-"+v, func(t *testing.T) {
+			t.Parallel() // one VM per core
+			k := debianKernel(t, v)
+			p, err := cache.ProfileFor(k.Version)
+			require.NoError(t, err)
+			m, err := scenarios.Run(xo, p)
+			require.NoError(t, err)
+			want := m.AuditRecords["/ovl/test_prog"]
+			g := Group{Load: ScriptModules, Files: append(append(tools, ltp...), golden...),
+				Scripts: []guest.Script{{Name: "imasim_overlay_xfs", Path: "/opt/imasim/ltp-compat/imasim_overlay_xfs.sh",
+					Env: []string{"LTP_IMA_LOAD_POLICY=1"}}}}
+			if v == "7.2" {
+				g.Scripts = append(g.Scripts, guest.Script{Name: "imasim_model", Path: "/opt/imasim/ltp-compat/imasim_model.sh"})
+			}
+			work := t.TempDir()
+			o := Options{Kernel: k, Agent: agent, WorkDir: work, Total: 4 * time.Minute, Log: testWriter{t}, Retries: 2}
+			sb := RunScripts(t.Context(), o, []Group{g})[0]
+			require.NoError(t, sb.Err)
+			x := sb.Scripts[0]
+			t.Logf("imasim_overlay_xfs.sh on %s (exit %d):\n%s", k.Release, x.Exit, x.Output)
+			if want == 1 {
+				assert.Equal(t, 0, x.Exit)
+				assert.Contains(t, x.Output, "imasim_overlay_xfs 1 TPASS: 1 INTEGRITY_RULE record")
+			} else {
+				assert.Equal(t, 1, x.Exit)
+				assert.Contains(t, x.Output, fmt.Sprintf("imasim_overlay_xfs 1 TFAIL: %d INTEGRITY_RULE records", want))
+			}
+			assert.Contains(t, x.Output, "\nSummary:\n", "LTP's Summary block")
+			if len(sb.Scripts) > 1 {
+				mr := sb.Scripts[1]
+				assert.Equal(t, 0, mr.Exit, "imasim_model.sh:\n%s", mr.Output)
+				assert.Contains(t, mr.Output, "failed   0")
+				assert.NotContains(t, mr.Output, "TFAIL")
 			}
 			assert.Empty(t, leftovers(t, work), "qemu/swtpm left running")
 		})

@@ -239,7 +239,8 @@ func ShellGroups(groups []Group, have map[string]bool) ([]Group, error) {
 		if len(ok) > 0 {
 			ok[0].sc.Args = []string{"--load-policy"}
 		}
-		ng := Group{Load: load}
+		// The scripts load the policy; the boot still appraises in log mode.
+		ng := Group{Load: load, Appraise: len(g.Scenarios) > 0 && needsAppraiseLog(PolicyText(g.Scenarios[0]))}
 		for _, x := range append(ok, lacking...) {
 			ng.Files = append(ng.Files, File{Dst: x.sc.Path, Data: x.src, Mode: 0o755})
 			ng.Scripts = append(ng.Scripts, x.sc)
