@@ -24,6 +24,13 @@ func TestVMUsage(t *testing.T) {
 		{"guest on the host", []string{"vm", "guest", "/job.json"}, exitUsage, "runs only inside an imasim VM"},
 		{"fetch without kernels", []string{"vm", "fetch"}, exitUsage, "usage: imasim vm fetch"},
 		{"fetch unknown", []string{"vm", "fetch", "debian:1.0"}, exitUsage, "unknown kernel"},
+		{"run without script", []string{"vm", "--kernel", "debian:7.2", "run"}, exitUsage, "usage: imasim vm --kernel K run SCRIPT"},
+		{"run missing script", []string{"vm", "--kernel", "debian:7.2", "run", "/nonexistent/t.sh"}, exitUsage, "no such file"},
+		{"run with --sh", []string{"vm", "--kernel", "debian:7.2", "--sh", "run", "x.sh"}, exitUsage, "usage: imasim vm --kernel K run"},
+		{"run with --json", []string{"vm", "--kernel", "debian:7.2", "--json", "run", "vm_test.go"}, exitUsage, "text only"},
+		{"missing --file", []string{"vm", "--kernel", "debian:7.2", "--file", "/nonexistent", "run", "vm_test.go"}, exitUsage, "--file /nonexistent"},
+		{"relative --file dst", []string{"vm", "--kernel", "debian:7.2", "--file", "vm_test.go:rel/x", "run", "vm_test.go"}, exitUsage, "must be absolute"},
+		{"bad --env", []string{"vm", "--kernel", "debian:7.2", "--env", "NOVALUE", "run", "vm_test.go"}, exitUsage, "want KEY=VALUE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errs := imasim(tc.args...)
