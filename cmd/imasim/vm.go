@@ -216,7 +216,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, o := range outs {
 		stderr.Write(o.e.Bytes())
 		stdout.Write(o.o.Bytes())
-		if vmRank[o.code] > vmRank[rc] {
+		if worseVM(o.code, rc) {
 			rc = o.code
 		}
 	}
@@ -320,7 +320,7 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 		case !r.Agree():
 			c = exitFail
 		}
-		if vmRank[c] > vmRank[rc] {
+		if worseVM(c, rc) {
 			rc = c
 		}
 	}
@@ -387,6 +387,18 @@ func vmCases(k *vm.Kernel, runs []*vm.Run) []ltpcompat.Case {
 // error wins, then a failure (disagreement, broken expect, broken VM),
 // then inconclusive (the kernel log lost audit records), then "cannot run" (e.g. a scenario needing a feature the kernel lacks).
 var vmRank = map[int]int{exitOK: 0, exitCannot: 1, exitInconcl: 2, exitFail: 3, exitUsage: 4}
+
+// worseVM says whether exit code a outranks b. Codes outside vmRank (a
+// script's own, from vm run) rank as failures.
+func worseVM(a, b int) bool {
+	rank := func(c int) int {
+		if r, ok := vmRank[c]; ok {
+			return r
+		}
+		return vmRank[exitFail]
+	}
+	return rank(a) > rank(b)
+}
 
 // pickProfile resolves --profile for kernel k.
 func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, error) {

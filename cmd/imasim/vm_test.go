@@ -47,3 +47,10 @@ func TestVMCannotRun(t *testing.T) {
 	assert.Equal(t, exitCannot, code, errs)
 	assert.Regexp(t, "not found", errs)
 }
+
+func TestWorseVM(t *testing.T) {
+	assert.True(t, worseVM(exitFail, exitCannot))
+	assert.True(t, worseVM(127, exitOK), "a script's own failure code is not lost")
+	assert.False(t, worseVM(127, exitUsage))
+	assert.False(t, worseVM(exitOK, exitOK))
+}

@@ -216,7 +216,7 @@ func (kr kernelRun) runShell(k *vm.Kernel, p *cache.Profile, stdout, stderr io.W
 		case !r.Agree() || r.Failed():
 			c = exitFail // the model mispredicts, or the kernel broke an expectation
 		}
-		if vmRank[c] > vmRank[rc] {
+		if worseVM(c, rc) {
 			rc = c
 		}
 	}
