@@ -534,10 +534,17 @@ func WriteText(w io.Writer, k *Kernel, p *cache.Profile, runs []*Run, verbose bo
 		}
 		for _, b := range r.Replay {
 			st := "matches"
-			if !b.OK {
+			switch {
+			case !b.OK:
 				st = "DOES NOT MATCH real " + b.Real
+			case b.Collection > 0:
+				st = fmt.Sprintf("matches (before the agent's %d reads of its results, measured too)", b.Collection)
 			}
-			ew.f("  PCR 10 %-6s replayed %s… %s\n", b.Bank, b.Replayed[:16], st)
+			rv := b.Replayed
+			if len(rv) > 16 {
+				rv = rv[:16] + "…"
+			}
+			ew.f("  PCR 10 %-6s replayed %s %s\n", b.Bank, rv, st)
 		}
 		for _, f := range r.Findings {
 			ew.f("  real kernel: %s at line %d (%s): %s\n", strings.ToUpper(f.Verdict), f.Line, f.Path, f.Why)

@@ -518,3 +518,31 @@ func TestGroups(t *testing.T) {
 	assert.Equal(t, [][]string{{"a", "c"}, {"d"}, {"e"}, {"b"}}, got)
 	assert.Equal(t, "audit func=BPRM_CHECK\n", gs[0].Policy)
 }
+
+// The agent reads the PCRs before the list; with a policy measuring
+// root's opens, its own reads follow the value it read.
+func TestReplayToPrefixBeforeCollection(t *testing.T) {
+	d := bytes.Repeat([]byte{0xcd}, 32)
+	e0, e1 := listEntry("boot_aggregate", make([]byte, 32), false), listEntry("/s0/mnt/data", d, false)
+	pcr := listEntry("/sys/devices/platform/tpm/tpm/tpm0/pcr-sha256/10", d, false)
+	sfs := listEntry("/sys/kernel/security/integrity/ima/binary_runtime_measurements_sha256", d, false)
+	later := listEntry("/s0/mnt/other", d, false)
+	p256 := make([]byte, 32)
+	for _, raw := range [][]byte{e0, e1, pcr} {
+		s := sha256.Sum256(raw[4+20+4+7+4:])
+		p256 = ext("sha256", p256, s[:])
+	}
+	real := map[string]string{"sha256": hex.EncodeToString(p256)}
+	parse := func(es ...[]byte) []ListEntry {
+		l, err := ParseBinaryList(bytes.Join(es, nil))
+		require.NoError(t, err)
+		return l
+	}
+	rep := Replay(parse(e0, e1, pcr, sfs), real)
+	require.Len(t, rep, 1)
+	assert.True(t, rep[0].OK, "%+v", rep[0])
+	assert.Equal(t, 1, rep[0].Collection, "the list file's own entry follows the match")
+
+	rep = Replay(parse(e0, e1, pcr, later, sfs), real)
+	assert.False(t, rep[0].OK, "a scenario file after the match is not the agent's read")
+}

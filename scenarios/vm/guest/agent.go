@@ -225,15 +225,19 @@ func (a *agent) finish() {
 		}
 		a.files[name] = b
 	}
-	read(FileBinList, "/sys/kernel/security/ima/binary_runtime_measurements")
-	read(FileASCII, "/sys/kernel/security/ima/ascii_runtime_measurements")
-	read(FileViol, "/sys/kernel/security/ima/violations")
+	// PCRs first, the list after: with a policy that measures root's
+	// FILE_CHECK opens every file read here is measured at open, so the
+	// list ends with these reads and PCR 10 equals a prefix of it (the
+	// host replays to the matching entry, vm.Replay).
 	if _, err := os.Stat("/sys/class/tpm/tpm0"); err == nil {
 		read(FilePCRSHA1, "/sys/class/tpm/tpm0/pcr-sha1/10")
 		read(FilePCR256, "/sys/class/tpm/tpm0/pcr-sha256/10")
 	} else {
 		a.fail("no /sys/class/tpm/tpm0: the kernel found no TPM")
 	}
+	read(FileViol, "/sys/kernel/security/ima/violations")
+	read(FileBinList, "/sys/kernel/security/ima/binary_runtime_measurements")
+	read(FileASCII, "/sys/kernel/security/ima/ascii_runtime_measurements")
 	a.files[FileDmesg] = readDmesg()
 	if bytes.Contains(a.files[FileDmesg], []byte("activating TPM-bypass")) {
 		a.rep.Bypass = true
