@@ -46,12 +46,20 @@ func TestResolveToolsCarriesLibrariesAndInterpreter(t *testing.T) {
 	}
 }
 
-func TestResolveToolsBrokenELF(t *testing.T) {
+func TestResolveToolsScriptsAndBrokenELF(t *testing.T) {
 	dir := t.TempDir()
-	bad := filepath.Join(dir, "notelf")
-	require.NoError(t, os.WriteFile(bad, []byte("#!/bin/sh\n"), 0o755))
-	_, _, err := ResolveTools([]string{bad})
-	require.Error(t, err)
+	script := filepath.Join(dir, "wrapper")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\necho hi\n"), 0o755))
+	files, missing, err := ResolveTools([]string{script})
+	require.NoError(t, err)
+	assert.Empty(t, missing)
+	require.Len(t, files, 1, "a #! script comes alone")
+	assert.Equal(t, script, files[0].Dst)
+
+	bad := filepath.Join(dir, "broken")
+	require.NoError(t, os.WriteFile(bad, []byte("\x7fELF\x02\x01\x01"), 0o755))
+	_, _, err = ResolveTools([]string{bad})
+	require.Error(t, err, "a truncated ELF is an error")
 	assert.Contains(t, err.Error(), bad, "says which tool")
 }
 

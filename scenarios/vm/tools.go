@@ -2,6 +2,7 @@ package vm
 
 import (
 	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -39,7 +40,7 @@ var libDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/l
 
 // ResolveTools finds each named host program (on PATH, or a path) with
 // every shared library it needs (DT_NEEDED, transitively) and its ELF
-// interpreter. The programs keep their host paths in the guest; the
+// interpreter (a program that is not ELF is copied alone). The programs keep their host paths in the guest; the
 // libraries go to guest.LibDir, which scripts have on LD_LIBRARY_PATH.
 // Missing programs are returned by name, not as an error: a script can
 // say TCONF for what it lacks.
@@ -66,6 +67,12 @@ func ResolveTools(names []string) (files []File, missing []string, err error) {
 			return nil, nil, fmt.Errorf("tool %s: %w", n, err)
 		}
 		need, interp, err := elfNeeds(real)
+		var fe *elf.FormatError
+		if errors.As(err, &fe) {
+			// Not ELF (a #! script): copied as it is; its interpreter
+			// must be in the guest too.
+			need, interp, err = nil, "", nil
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("tool %s (%s): %w", n, real, err)
 		}
