@@ -93,10 +93,9 @@ func (kr kernelRun) toolFiles(stderr io.Writer) ([]vm.File, map[string]bool, err
 	}
 	have := map[string]bool{}
 	for _, t := range kr.sc.tools {
-		have[t] = true
-	}
-	for _, m := range missing {
-		delete(have, m)
+		if !slices.Contains(missing, t) {
+			have[path.Base(t)] = true
+		}
 	}
 	for _, applet := range []string{"losetup", "setpriv"} { // busybox's, if the host's are missing
 		if !have[applet] {

@@ -200,3 +200,20 @@ func TestShellNeeds(t *testing.T) {
 	assert.Contains(t, needs, "mkfs.xfs")
 	assert.Nil(t, ShellNeeds([]byte("#!/bin/sh\n")))
 }
+
+func TestResolveToolsPython(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		t.Skip("no /usr/bin/python3 (apt-get install python3)")
+	}
+	files, missing, err := ResolveTools([]string{"/usr/bin/python3"})
+	require.NoError(t, err)
+	require.Empty(t, missing)
+	var names []string
+	for _, f := range files {
+		names = append(names, filepath.Base(f.Dst))
+	}
+	assert.Contains(t, names, "python3")
+	assert.Contains(t, names, "os.py", "the landmark python finds its prefix by")
+	assert.True(t, slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "mmap.") }), "mmap's extension module")
+	assert.True(t, slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "libffi.so") }), "_ctypes needs libffi")
+}

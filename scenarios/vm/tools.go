@@ -29,7 +29,13 @@ type File struct {
 // busybox lacks or gets wrong (its setpriv cannot change uids, its
 // losetup has no --show, its true is itself). dash becomes the guest's sh: Debian's busybox
 // ash runs its own applets before anything on PATH.
-var DefaultTools = []string{"dash", "true", "mkfs.xfs", "mkfs.ext4", "mkfs.btrfs", "setpriv", "losetup", "setfattr", "getfattr"}
+var DefaultTools = []string{"dash", "true", "mkfs.xfs", "mkfs.ext4", "mkfs.btrfs", "setpriv", "losetup", "setfattr", "getfattr",
+	"/usr/bin/python3"}
+
+// pythonModules are what the exported reproducers' python3 snippets import
+// (scenarios/export.go: MMAP, EXECVE_CHECK); the guest gets the files the
+// host's python loads for them, at the same paths.
+var pythonModules = []string{"mmap", "ctypes", "os", "platform", "sys"}
 
 // toolData are files a tool reads at run time.
 var toolData = map[string][]string{"mkfs.ext4": {"/etc/mke2fs.conf"}}
@@ -88,6 +94,26 @@ func ResolveTools(names []string) (files []File, missing []string, err error) {
 			add(File{Dst: interp, Src: src, Mode: 0o755})
 		}
 		libs = append(libs, need...)
+		if strings.HasPrefix(path.Base(real), "python3") && interp != "" {
+			mods, err := pythonFiles(p)
+			if err != nil {
+				return nil, nil, fmt.Errorf("tool %s: %w", n, err)
+			}
+			for _, m := range mods {
+				src, err := filepath.EvalSymlinks(m)
+				if err != nil {
+					return nil, nil, fmt.Errorf("tool %s: %w", n, err)
+				}
+				add(File{Dst: m, Src: src, Mode: 0o644})
+				if strings.HasSuffix(m, ".so") {
+					need, _, err := elfNeeds(src)
+					if err != nil {
+						return nil, nil, fmt.Errorf("tool %s: %s: %w", n, m, err)
+					}
+					libs = append(libs, need...)
+				}
+			}
+		}
 		for _, d := range toolData[path.Base(n)] {
 			if _, err := os.Stat(d); err == nil {
 				add(File{Dst: d, Src: d, Mode: 0o644})
@@ -113,6 +139,27 @@ func ResolveTools(names []string) (files []File, missing []string, err error) {
 		libs = append(libs, need...)
 	}
 	return files, missing, nil
+}
+
+// pythonFiles lists the files python loads at start-up and for
+// pythonModules (sources and extension modules).
+func pythonFiles(py string) ([]string, error) {
+	prog := "import sys, " + strings.Join(pythonModules, ", ") + "\n" +
+		"for m in list(sys.modules.values()):\n" +
+		"    f = getattr(m, '__file__', None)\n" +
+		"    if f: print(f)\n"
+	out, err := exec.Command(py, "-c", prog).Output()
+	if err != nil {
+		return nil, fmt.Errorf("listing its modules: %w", err)
+	}
+	var files []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if strings.HasPrefix(l, "/") {
+			files = append(files, l)
+		}
+	}
+	slices.Sort(files)
+	return slices.Compact(files), nil
 }
 
 // elfNeeds returns an ELF file's DT_NEEDED entries and PT_INTERP.
