@@ -186,6 +186,19 @@ func RunAll(ctx context.Context, o Options, p *cache.Profile, ss []*scenarios.Sc
 	return runs, firstErr
 }
 
+// bootRetrying boots g, again up to o.Retries times while the kernel
+// crashes (each crash is logged).
+func bootRetrying(ctx context.Context, o Options, g Group) (*BootResult, error) {
+	br, err := Boot(ctx, o, g)
+	for try := 1; try <= o.Retries && errors.Is(err, ErrKernelCrash) && ctx.Err() == nil; try++ {
+		if o.Log != nil {
+			fmt.Fprintf(o.Log, "imasim vm: WARNING: %v\nimasim vm: retrying the boot (%d of %d)\n", err, try, o.Retries)
+		}
+		br, err = Boot(ctx, o, g)
+	}
+	return br, err
+}
+
 // runGroup boots one policy group and fills its scenarios' runs.
 func runGroup(ctx context.Context, o Options, g Group, byName map[*scenarios.Scenario]*Run, mu *sync.Mutex, firstErr *error) {
 	names := []string{}
@@ -196,13 +209,7 @@ func runGroup(ctx context.Context, o Options, g Group, byName map[*scenarios.Sce
 		fmt.Fprintf(o.Log, "imasim vm: booting %s for %s\n", o.Kernel.Release, strings.Join(names, ", "))
 	}
 	t0 := time.Now()
-	br, err := Boot(ctx, o, g)
-	for try := 1; try <= o.Retries && errors.Is(err, ErrKernelCrash) && ctx.Err() == nil; try++ {
-		if o.Log != nil {
-			fmt.Fprintf(o.Log, "imasim vm: WARNING: %v\nimasim vm: retrying the boot (%d of %d)\n", err, try, o.Retries)
-		}
-		br, err = Boot(ctx, o, g)
-	}
+	br, err := bootRetrying(ctx, o, g)
 	total := time.Since(t0)
 	for i, s := range g.Scenarios {
 		r := byName[s]

@@ -3,7 +3,6 @@ package vm
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,13 +55,7 @@ func (sb *ScriptBoot) run(ctx context.Context, o Options) {
 		fmt.Fprintf(o.Log, "imasim vm: booting %s for %s\n", o.Kernel.Release, strings.Join(names, ", "))
 	}
 	t0 := time.Now()
-	br, err := Boot(ctx, o, sb.Group)
-	for try := 1; try <= o.Retries && errors.Is(err, ErrKernelCrash) && ctx.Err() == nil; try++ {
-		if o.Log != nil {
-			fmt.Fprintf(o.Log, "imasim vm: WARNING: %v\nimasim vm: retrying the boot (%d of %d)\n", err, try, o.Retries)
-		}
-		br, err = Boot(ctx, o, sb.Group)
-	}
+	br, err := bootRetrying(ctx, o, sb.Group)
 	sb.Boot, sb.Err, sb.Total = br, err, time.Since(t0)
 	if err != nil {
 		return
@@ -102,16 +95,6 @@ func (sb *ScriptBoot) Save(dir string) error {
 // devices and the filesystems the scenarios use (btrfs only on request:
 // its raid6/xor dependencies benchmark themselves for seconds at load).
 var ScriptModules = []string{"loop", "xfs", "ext4", "overlay"}
-
-// ScriptFiles returns the initramfs files for a script boot: the host
-// tools (ResolveTools) and the given files. Missing tools are reported.
-func ScriptFiles(tools []string, extra ...File) ([]File, []string, error) {
-	files, missing, err := ResolveTools(tools)
-	if err != nil {
-		return nil, nil, err
-	}
-	return append(files, extra...), missing, nil
-}
 
 // DirFiles lists a host directory's regular files as guest files under dst.
 func DirFiles(src, dst string) ([]File, error) { return dirFiles(src, dst) }
