@@ -67,7 +67,7 @@ func ShellCost(g Group) time.Duration {
 // orders the result longest first (so the long boots start first).
 func Balance(groups []Group, workers int, cost func(Group) time.Duration) []Group {
 	out := slices.Clone(groups)
-	if workers < 2 {
+	if workers < 2 || len(out) == 0 {
 		return out
 	}
 	for range 64 {
@@ -93,7 +93,8 @@ func sortByCost(gs []Group, cost func(Group) time.Duration) {
 // halve splits a group into two of about equal cost, keeping order.
 func halve(g Group, cost func(Group) time.Duration) (Group, Group) {
 	total := cost(g) - costBoot
-	a, b := Group{Policy: g.Policy}, Group{Policy: g.Policy}
+	a, b := g, g
+	a.Scenarios, b.Scenarios = nil, nil
 	for _, s := range g.Scenarios {
 		if cost(Group{Scenarios: a.Scenarios})-costBoot < total/2 || len(a.Scenarios) == 0 {
 			a.Scenarios = append(a.Scenarios, s)

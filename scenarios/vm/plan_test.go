@@ -28,6 +28,7 @@ func TestBalanceSplitsTheLongGroup(t *testing.T) {
 	short := loadAll(t, "xfs-overlay")
 	groups := []Group{{Policy: "a\n", Scenarios: long}, {Policy: "b\n", Scenarios: short}}
 
+	assert.Empty(t, Balance(nil, 2, agentCost), "nothing runnable: nothing to boot")
 	one := Balance(groups, 1, agentCost)
 	assert.Len(t, one, 2, "one worker: nothing to gain from splitting")
 

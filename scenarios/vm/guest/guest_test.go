@@ -1,8 +1,14 @@
 package guest
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,4 +40,31 @@ func TestJobJSON(t *testing.T) {
 	var back Job
 	require.NoError(t, json.Unmarshal(b, &back))
 	assert.Equal(t, j, back)
+}
+
+// A script's output and exit status come back; a background process it
+// leaves behind neither keeps the agent waiting nor survives it.
+func TestScriptLeavesNothingRunning(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "t.sh")
+	mark := "imasim-guest-test-" + filepath.Base(dir)
+	body := "echo one\necho two >&2\nsh -c 'sleep 60; : " + mark + "' &\necho \"$FOO\"\nexit 3\n"
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o755))
+	t.Cleanup(func() { exec.Command("pkill", "-f", mark).Run() })
+	var console bytes.Buffer
+	a := &agent{console: &console}
+	done := make(chan ScriptReport, 1)
+	go func() { done <- a.script(Script{Name: "t", Path: p, Env: []string{"FOO=bar"}, Dir: dir}) }()
+	var rep ScriptReport
+	select {
+	case rep = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent waited for the script's background process")
+	}
+	assert.Equal(t, 3, rep.Exit)
+	assert.Empty(t, rep.Err)
+	assert.Equal(t, "one\ntwo\nbar\n", rep.Output)
+	assert.Contains(t, console.String(), "imasim-guest: | one")
+	out, _ := exec.Command("pgrep", "-f", mark).Output()
+	assert.Empty(t, strings.TrimSpace(string(out)), "the background process was killed")
 }

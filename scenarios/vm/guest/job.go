@@ -59,11 +59,14 @@ type Script struct {
 // ScriptReport is how a script ended: its exit status (-1 when it could
 // not start or was killed) and its stdout and stderr, interleaved.
 type ScriptReport struct {
-	Name   string  `json:"name"`
-	Exit   int     `json:"exit"`
-	Output string  `json:"output"`
-	Err    string  `json:"error,omitempty"`
-	Ms     float64 `json:"ms"`
+	Name   string `json:"name"`
+	Exit   int    `json:"exit"`
+	Output string `json:"output"`
+	// Truncated says the output went past the agent's bound (the rest is
+	// only on the console).
+	Truncated bool    `json:"truncated,omitempty"`
+	Err       string  `json:"error,omitempty"`
+	Ms        float64 `json:"ms"`
 }
 
 // Disk is a host-made filesystem image attached as a virtio disk.

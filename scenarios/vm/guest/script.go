@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"io"
+	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -19,7 +21,9 @@ const ScriptPATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 const maxOutput = 4 << 20
 
 // script runs one script and echoes its output to the console line by
-// line (so the host's idle timeout sees progress and -v shows it).
+// line (so the host's idle timeout sees progress and -v shows it). It
+// runs in its own process group, killed when the script exits, so a
+// background process it left cannot hold the output pipe open.
 func (a *agent) script(sc Script) ScriptReport {
 	rep := ScriptReport{Name: sc.Name, Exit: -1}
 	a.logf("script %s", sc.Name)
@@ -38,7 +42,12 @@ func (a *agent) script(sc Script) ScriptReport {
 	if cmd.Dir == "" {
 		cmd.Dir = "/tmp"
 	}
-	pr, pw := io.Pipe()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		rep.Err = err.Error()
+		return rep
+	}
 	cmd.Stdout, cmd.Stderr = pw, pw
 	var (
 		out bytes.Buffer
@@ -47,21 +56,34 @@ func (a *agent) script(sc Script) ScriptReport {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			if out.Len() < maxOutput {
-				out.Write(sc.Bytes())
-				out.WriteByte('\n')
+		defer pr.Close()
+		br := bufio.NewReaderSize(pr, 64<<10)
+		for {
+			line, err := br.ReadString('\n')
+			if line != "" {
+				if out.Len()+len(line) <= maxOutput {
+					out.WriteString(line)
+				} else if !rep.Truncated {
+					rep.Truncated = true
+				}
+				a.logf("| %s", strings.TrimRight(line, "\n"))
 			}
-			a.logf("| %s", sc.Text())
+			if err != nil {
+				return
+			}
 		}
-		io.Copy(io.Discard, pr)
 	}()
-	err := cmd.Run()
+	err = cmd.Start()
 	pw.Close()
+	if err == nil {
+		err = cmd.Wait()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // what it left running
+	}
 	wg.Wait()
 	rep.Output = out.String()
+	if rep.Truncated {
+		rep.Output += fmt.Sprintf("[imasim: output truncated at %d bytes]\n", maxOutput)
+	}
 	rep.Ms = float64(time.Since(t0).Microseconds()) / 1000
 	var ee *exec.ExitError
 	switch {
