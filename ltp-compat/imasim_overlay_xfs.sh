@@ -133,9 +133,13 @@ setup()
 	# and busybox sh, and busybox's /bin/true is a link to busybox itself.
 	prog_src="$IMASIM_PROG"
 	if [ -z "$prog_src" ]; then
-		for prog_src in /usr/bin/true /bin/true; do
-			[ -x "$prog_src" ] && [ ! -L "$prog_src" ] && break
+		for c in /usr/bin/true /bin/true; do
+			if [ -x "$c" ] && [ ! -L "$c" ]; then
+				prog_src=$c
+				break
+			fi
 		done
+		[ -n "$prog_src" ] || tst_brk TCONF "no true(1) program file (set IMASIM_PROG)"
 	fi
 	ROD cp "$prog_src" lower/imasim_prog
 	ROD chmod 755 lower/imasim_prog

@@ -411,9 +411,16 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/imasim-$SCENARIO.XXXXXX") || conf "cannot create 
 chmod 0755 "$W"
 R=$W/root
 mkdir -p "$R"
-ELF=$(command -v true)
-case $ELF in /*) ;; *) ELF=/bin/true ;; esac
-ELF=$(readlink -f "$ELF")
+# A runnable ELF to copy: true(1) as a file. "command -v true" names the
+# shell's builtin, and busybox's /bin/true is busybox itself.
+ELF=
+for c in /usr/bin/true /bin/true; do
+	if [ -x "$c" ] && [ ! -L "$c" ]; then
+		ELF=$c
+		break
+	fi
+done
+[ -n "$ELF" ] || ELF=$(readlink -f /bin/true)
 
 # as_user UID GID CMD...: run CMD with those ids (root runs it directly).
 as_user() {

@@ -26,6 +26,7 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 func parseFlags(fs *flag.FlagSet, args []string) (pos []string, code int, ok bool) {
 	rest := args
 	for {
+		before := rest
 		if err := fs.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, exitOK, false
@@ -33,11 +34,13 @@ func parseFlags(fs *flag.FlagSet, args []string) (pos []string, code int, ok boo
 			return nil, exitUsage, false
 		}
 		rest = fs.Args()
+		// flag.Parse stops at the first non-flag, or after "--", which it
+		// swallows: everything after "--" is positional, as given.
+		if n := len(before) - len(rest); n > 0 && before[n-1] == "--" {
+			return append(pos, rest...), 0, true
+		}
 		if len(rest) == 0 {
 			return pos, 0, true
-		}
-		if rest[0] == "--" {
-			return append(pos, rest[1:]...), 0, true
 		}
 		pos = append(pos, rest[0])
 		rest = rest[1:]

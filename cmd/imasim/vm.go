@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"context"
 	"errors"
 	"fmt"
@@ -30,9 +31,11 @@ const vmSynopsis = `vm --kernel K[,K...] scenario NAME|FILE... [--sh] [flags]
 scenario and matrix run the steps with the guest agent's syscalls; with
 --sh the guest runs the exported shell reproducers (imasim scenario export
 --sh) instead and each count they judge is checked against the model.
-run boots the kernel once and runs SCRIPT as root under busybox sh with
-the host tools of --tools (and their libraries) and the modules of --load;
-its output is printed and its exit status is imasim's.
+run boots the kernel once and runs SCRIPT as root with sh (the host's
+dash, carried in with the other --tools and their libraries; busybox's
+applets fill in the rest) after loading the modules of --load; its output
+is printed and its exit status is imasim's (so 1 and 32 may be the
+script's TFAIL and TCONF, or imasim's own).
 
 K is debian:6.1, debian:6.12, debian:7.2 (kernels.lock), a bzImage (with
 --modules DIR), or a comma-separated list of .deb files. Several debian:X
@@ -124,6 +127,16 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *sh {
 		mode = "sh"
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if pos[0] != "run" && !*sh {
+		for _, n := range []string{"tools", "load", "file", "env"} {
+			if set[n] {
+				fmt.Fprintf(stderr, "imasim vm: --%s is for run and --sh (the agent's steps use neither)\n", n)
+				return exitUsage
+			}
+		}
+	}
 	sc := scriptOpts{tools: splitList(*tools), load: splitList(*load), env: env}
 	if sc.files, sc.dirs, err = guestFiles(files); err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
@@ -150,6 +163,9 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		mode, sc.script, sc.args = "run", pos[1], pos[2:]
+		if !set["retries"] {
+			*retries = 0 // a script that crashes the kernel is the result, not bad luck
+		}
 	case "scenario":
 		if len(pos) < 2 {
 			fs.Usage()
@@ -239,7 +255,7 @@ type kernelRun struct {
 	modules, cacheDir, lockSrc, prof string
 	format, save                     string
 	verbose                          bool
-	multi                            bool // several kernels: --save DIR/debian-X/<scenario>
+	multi                            bool // several kernels: --save DIR/debian-X/...
 	ss                               []*scenarios.Scenario
 	opts                             vm.Options
 	mode                             string // agent, sh or run
@@ -263,6 +279,14 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return errCode(err)
 	}
+	if kr.save != "" && kr.multi {
+		kr.save = filepath.Join(kr.save, strings.ReplaceAll(spec, ":", "-")) // DIR/debian-6.12/...
+	}
+	if kr.mode == "run" { // no model involved: any kernel will do
+		fmt.Fprintf(stderr, "imasim vm: kernel %s (%s, upstream %s, lock %s), kernel fetch %.1fs\n",
+			k.Release, k.Spec, k.Version, kr.lockSrc, time.Since(t0).Seconds())
+		return kr.runScript(k, stdout, stderr)
+	}
 	p, err := pickProfile(kr.prof, k)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
@@ -270,10 +294,7 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "imasim vm: kernel %s (%s, upstream %s, lock %s), profile %s, kernel fetch %.1fs\n",
 		k.Release, k.Spec, k.Version, kr.lockSrc, p.Name, time.Since(t0).Seconds())
-	switch kr.mode {
-	case "run":
-		return kr.runScript(k, stdout, stderr)
-	case "sh":
+	if kr.mode == "sh" {
 		return kr.runShell(k, p, stdout, stderr)
 	}
 	opts := kr.opts
@@ -285,9 +306,6 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 	}
 	if kr.save != "" {
 		dir := kr.save
-		if kr.multi {
-			dir = filepath.Join(dir, strings.ReplaceAll(spec, ":", "-")) // DIR/debian-6.12/<scenario>
-		}
 		for _, r := range runs {
 			if err := r.Save(dir); err != nil {
 				fmt.Fprintln(stderr, "imasim vm:", err)

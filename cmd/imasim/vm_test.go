@@ -1,9 +1,11 @@
 package main
 
 import (
+	"io"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestVMUsage(t *testing.T) {
@@ -31,6 +33,8 @@ func TestVMUsage(t *testing.T) {
 		{"missing --file", []string{"vm", "--kernel", "debian:7.2", "--file", "/nonexistent", "run", "vm_test.go"}, exitUsage, "--file /nonexistent"},
 		{"relative --file dst", []string{"vm", "--kernel", "debian:7.2", "--file", "vm_test.go:rel/x", "run", "vm_test.go"}, exitUsage, "must be absolute"},
 		{"bad --env", []string{"vm", "--kernel", "debian:7.2", "--env", "NOVALUE", "run", "vm_test.go"}, exitUsage, "want KEY=VALUE"},
+		{"--file without run", []string{"vm", "--kernel", "debian:7.2", "--file", "vm_test.go", "scenario", "xfs-overlay"}, exitUsage, "--file is for run and --sh"},
+		{"--tools without run", []string{"vm", "--kernel", "debian:7.2", "--tools", "dash", "matrix"}, exitUsage, "--tools is for run and --sh"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errs := imasim(tc.args...)
@@ -53,4 +57,17 @@ func TestWorseVM(t *testing.T) {
 	assert.True(t, worseVM(127, exitOK), "a script's own failure code is not lost")
 	assert.False(t, worseVM(127, exitUsage))
 	assert.False(t, worseVM(exitOK, exitOK))
+}
+
+func TestParseFlagsDoubleDash(t *testing.T) {
+	fs := newFlags("t", "t", io.Discard)
+	v := fs.Bool("v", false, "")
+	pos, _, ok := parseFlags(fs, []string{"run", "t.sh", "--", "-x", "-v", "--", "y"})
+	require.True(t, ok)
+	assert.Equal(t, []string{"run", "t.sh", "-x", "-v", "--", "y"}, pos, "everything after -- is the script's")
+	assert.False(t, *v, "a -v after -- is not imasim's")
+	pos, _, ok = parseFlags(fs, []string{"run", "-v", "t.sh"})
+	require.True(t, ok)
+	assert.Equal(t, []string{"run", "t.sh"}, pos)
+	assert.True(t, *v, "flags between positionals are still imasim's")
 }

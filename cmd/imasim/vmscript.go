@@ -83,32 +83,26 @@ func guestFiles(specs []string) ([]vm.File, map[string]string, error) {
 }
 
 // toolFiles resolves --tools and warns about missing ones.
-func (kr kernelRun) toolFiles(stderr io.Writer) ([]vm.File, map[string]bool, error) {
+func (kr kernelRun) toolFiles(stderr io.Writer) ([]vm.File, error) {
 	files, missing, err := vm.ResolveTools(kr.sc.tools)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(missing) > 0 {
 		fmt.Fprintf(stderr, "imasim vm: WARNING: not on this host, so not in the guest: %s\n", strings.Join(missing, ", "))
 	}
-	have := map[string]bool{}
-	for _, t := range kr.sc.tools {
-		if !slices.Contains(missing, t) {
-			have[path.Base(t)] = true
+	for _, applet := range []string{"losetup", "setpriv"} {
+		if !slices.ContainsFunc(kr.sc.tools, func(t string) bool { return path.Base(t) == applet && !slices.Contains(missing, t) }) {
+			fmt.Fprintf(stderr, "imasim vm: WARNING: scripts get busybox's %s (no --show, cannot change uids)\n", applet)
 		}
 	}
-	for _, applet := range []string{"losetup", "setpriv"} { // busybox's, if the host's are missing
-		if !have[applet] {
-			fmt.Fprintf(stderr, "imasim vm: WARNING: scripts get busybox's %s (its setpriv cannot change uids)\n", applet)
-		}
-	}
-	return files, have, nil
+	return files, nil
 }
 
 // runScript is `imasim vm --kernel K run SCRIPT [ARGS]`: one boot, the
 // script's output on stdout, its exit status as ours.
 func (kr kernelRun) runScript(k *vm.Kernel, stdout, stderr io.Writer) int {
-	tools, _, err := kr.toolFiles(stderr)
+	tools, err := kr.toolFiles(stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return exitCannot
@@ -140,6 +134,9 @@ func (kr kernelRun) runScript(k *vm.Kernel, stdout, stderr io.Writer) int {
 		return errCode(sb.Err)
 	}
 	rep := sb.Scripts[0]
+	for _, e := range sb.Boot.Report.Errors {
+		fmt.Fprintf(stderr, "imasim vm: WARNING: guest: %s\n", e)
+	}
 	io.WriteString(stdout, rep.Output)
 	fmt.Fprintf(stderr, "imasim vm: %s on %s exited %d (%s)\n", name, k.Release, rep.Exit, scriptTiming(sb, rep))
 	if rep.Err != "" {
@@ -167,12 +164,12 @@ func scriptTiming(sb *vm.ScriptBoot, rep guest.ScriptReport) string {
 // guest (grouped by policy), each count they judge checked against the
 // model's prediction for profile p.
 func (kr kernelRun) runShell(k *vm.Kernel, p *cache.Profile, stdout, stderr io.Writer) int {
-	tools, have, err := kr.toolFiles(stderr)
+	tools, err := kr.toolFiles(stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return exitCannot
 	}
-	groups, err := vm.ShellGroups(vm.Balance(vm.GroupByPolicy(kr.ss), max(1, kr.opts.Parallel), vm.ShellCost), have)
+	groups, err := vm.ShellGroups(vm.Balance(vm.GroupByPolicy(kr.ss), max(1, kr.opts.Parallel), vm.ShellCost))
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return exitUsage
@@ -196,7 +193,7 @@ func (kr kernelRun) runShell(k *vm.Kernel, p *cache.Profile, stdout, stderr io.W
 	if kr.save != "" {
 		for _, sb := range boots {
 			for _, sc := range sb.Group.Scripts {
-				if err := sb.Save(filepath.Join(kr.save, sc.Name)); err != nil {
+				if err := sb.Save(filepath.Join(kr.save, sc.Name), sc.Name); err != nil {
 					fmt.Fprintln(stderr, "imasim vm:", err)
 					return exitUsage
 				}
@@ -254,7 +251,7 @@ func writeShellText(w io.Writer, k *vm.Kernel, p *cache.Profile, runs []*vm.Shel
 			if !c.Agree() {
 				v = "MODEL DEFECT"
 			}
-			fmt.Fprintf(w, "  %-44s script %s (real %s), model %s: %s\n", clipText(c.Text, 44), c.Status, c.Real, c.Model, v)
+			fmt.Fprintf(w, "  %-44s script %s (real %s), model %s: %s\n", clipLine(c.Text, 44), c.Status, c.Real, c.Model, v)
 		}
 		fmt.Fprintf(w, "  script exit %d", r.Script.Exit)
 		switch {
@@ -276,13 +273,6 @@ func writeShellText(w io.Writer, k *vm.Kernel, p *cache.Profile, runs []*vm.Shel
 		}
 		fmt.Fprintln(w)
 	}
-}
-
-func clipText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-1] + "…"
 }
 
 func writeShellJSON(w io.Writer, k *vm.Kernel, p *cache.Profile, runs []*vm.ShellRun) error {
@@ -329,6 +319,9 @@ func shellCases(k *vm.Kernel, runs []*vm.ShellRun) []ltpcompat.Case {
 		switch {
 		case r.Err != nil:
 			c.Status, c.Message = ltpcompat.Brok, r.Err.Error()
+			if errCode(r.Err) == exitCannot {
+				c.Status = ltpcompat.Conf
+			}
 			cases = append(cases, c)
 			continue
 		case r.Conf != "":

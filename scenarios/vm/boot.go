@@ -61,7 +61,6 @@ type Group struct {
 	Scripts   []guest.Script
 	Files     []File
 	Load      []string
-	Appraise  bool // boot with ima_appraise=log (set for an appraising Policy too)
 }
 
 // GroupByPolicy groups scenarios with identical policies, keeping order.
@@ -287,6 +286,10 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 		for _, n := range g.Load {
 			want = append(want, n)
 			optional[ModName(n)] = true
+			if tree.Mods[ModName(n)] == nil && !tree.Builtin[ModName(n)] {
+				fmt.Fprintf(o.Log, "imasim vm: WARNING: kernel %s has no module %s (neither built in nor in %s): not loaded\n",
+					o.Kernel.Release, n, o.Kernel.ModDir)
+			}
 		}
 		if in.Modules, err = tree.Resolve(want, optional); err != nil {
 			return res, fmt.Errorf("%w: kernel %s: %v", ErrCannotRun, o.Kernel.Release, err)
@@ -336,7 +339,7 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 		args = append(args, "-cpu", cpu)
 	}
 	cmdline := "console=ttyS0 panic=-1 oops=panic quiet"
-	if g.Appraise || needsAppraiseLog(g.Policy) {
+	if needsAppraiseLog(g.Policy) {
 		// The scenarios' files carry no IMA signatures: appraise and
 		// log, do not refuse (CONFIG_IMA_APPRAISE_BOOTPARAM).
 		cmdline += " ima_appraise=log"

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -203,11 +201,7 @@ func TestExportedScriptsInVM(t *testing.T) {
 	ss := loadAll(t, shellSet...)
 	tools, missing, err := ResolveTools(DefaultTools)
 	require.NoError(t, err)
-	have := map[string]bool{}
-	for _, n := range DefaultTools {
-		have[path.Base(n)] = !slices.Contains(missing, n)
-	}
-	groups, err := ShellGroups(Balance(GroupByPolicy(ss), 2, ShellCost), have)
+	groups, err := ShellGroups(Balance(GroupByPolicy(ss), 2, ShellCost))
 	require.NoError(t, err)
 	for i := range groups {
 		groups[i].Files = append(groups[i].Files, tools...)

@@ -68,8 +68,8 @@ func (sb *ScriptBoot) run(ctx context.Context, o Options) {
 }
 
 // Save writes a boot's captures (dmesg, audit log, lists, PCRs, console)
-// and each script's output under dir.
-func (sb *ScriptBoot) Save(dir string) error {
+// and the output of the named scripts (all when none is named) under dir.
+func (sb *ScriptBoot) Save(dir string, only ...string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
@@ -84,6 +84,9 @@ func (sb *ScriptBoot) Save(dir string) error {
 		}
 	}
 	for _, s := range sb.Scripts {
+		if len(only) > 0 && !slices.Contains(only, s.Name) {
+			continue
+		}
 		if err := os.WriteFile(filepath.Join(dir, s.Name+".out"), []byte(s.Output), 0o644); err != nil {
 			return fmt.Errorf("save: %w", err)
 		}
@@ -182,51 +185,35 @@ func ShellNeeds(script []byte) []string {
 
 // ShellGroups turns groups of scenarios sharing a policy (GroupByPolicy,
 // Balance with ShellCost) into boots of their exported shell
-// reproducers (the kernels write the policy once). In each group
-// the first script the guest can run loads the policy (--load-policy);
-// the others find it loaded. Scripts needing a program the guest lacks
-// (have says what it has; python3 it never has) go last: they stop with
-// TCONF. The groups carry the scripts as Files and load loop and the
-// filesystems the scripts need; the caller adds the tools.
-func ShellGroups(groups []Group, have map[string]bool) ([]Group, error) {
-	type script struct {
-		sc  guest.Script
-		src []byte
-	}
+// reproducers. The agent writes the group's policy before the scripts
+// run (the kernels take one write), so every script finds it loaded
+// (without CONFIG_IMA_READ_POLICY a script assumes so) and none depends
+// on another having loaded it. The groups carry the scripts as Files and
+// load loop and the filesystems the scripts need; the caller adds the
+// tools.
+func ShellGroups(groups []Group) ([]Group, error) {
 	var out []Group
 	for _, g := range groups {
-		var ok, lacking []script
-		load := []string{"loop"}
+		if len(g.Scenarios) == 0 {
+			continue
+		}
+		ng := Group{Policy: PolicyText(g.Scenarios[0]), Load: []string{"loop"}}
 		for _, s := range g.Scenarios {
+			if PolicyText(s) != ng.Policy {
+				return nil, fmt.Errorf("%s: policy differs from %s's in the same boot", s.Name, g.Scenarios[0].Name)
+			}
 			var b bytes.Buffer
 			if err := scenarios.ExportShell(&b, s, scenarios.ExportOptions{}); err != nil {
 				return nil, fmt.Errorf("export %s: %w", s.Name, err)
 			}
-			x := script{guest.Script{Name: s.Name, Path: "/imasim-sh/" + s.Name + ".sh"}, b.Bytes()}
-			runnable := true
-			for _, n := range ShellNeeds(x.src) {
-				if fs, ok := strings.CutPrefix(n, "fs:"); ok {
-					if fs != "tmpfs" && !slices.Contains(load, fs) {
-						load = append(load, fs)
-					}
-				} else if !have[n] {
-					runnable = false
+			sc := guest.Script{Name: s.Name, Path: "/imasim-sh/" + s.Name + ".sh"}
+			for _, n := range ShellNeeds(b.Bytes()) {
+				if fs, ok := strings.CutPrefix(n, "fs:"); ok && fs != "tmpfs" && !slices.Contains(ng.Load, fs) {
+					ng.Load = append(ng.Load, fs)
 				}
 			}
-			if runnable {
-				ok = append(ok, x)
-			} else {
-				lacking = append(lacking, x)
-			}
-		}
-		if len(ok) > 0 {
-			ok[0].sc.Args = []string{"--load-policy"}
-		}
-		// The scripts load the policy; the boot still appraises in log mode.
-		ng := Group{Load: load, Appraise: len(g.Scenarios) > 0 && needsAppraiseLog(PolicyText(g.Scenarios[0]))}
-		for _, x := range append(ok, lacking...) {
-			ng.Files = append(ng.Files, File{Dst: x.sc.Path, Data: x.src, Mode: 0o755})
-			ng.Scripts = append(ng.Scripts, x.sc)
+			ng.Files = append(ng.Files, File{Dst: sc.Path, Data: b.Bytes(), Mode: 0o755})
+			ng.Scripts = append(ng.Scripts, sc)
 		}
 		out = append(out, ng)
 	}

@@ -116,38 +116,32 @@ func TestParseShellOutput(t *testing.T) {
 }
 
 func TestShellGroups(t *testing.T) {
-	ss := loadAll(t, "xfs-overlay", "mmap-backing-file", "xfs-write", "overlay-lower-write")
-	have := map[string]bool{"mkfs.xfs": true, "losetup": true, "setpriv": true}
-	groups, err := ShellGroups(GroupByPolicy(ss), have)
+	ss := loadAll(t, "xfs-overlay", "mmap-backing-file", "xfs-write", "overlay-lower-write", "btrfs-write")
+	groups, err := ShellGroups(GroupByPolicy(ss))
 	require.NoError(t, err)
 	n := 0
 	for _, g := range groups {
-		pol := ""
-		for i, sc := range g.Scripts {
+		require.NotEmpty(t, g.Scripts)
+		for _, sc := range g.Scripts {
 			n++
 			s := ss[slices.IndexFunc(ss, func(s *scenarios.Scenario) bool { return s.Name == sc.Name })]
-			if i == 0 {
-				pol = PolicyText(s)
-			}
-			assert.Equal(t, pol, PolicyText(s), "one policy per boot")
+			assert.Equal(t, PolicyText(s), g.Policy, "the agent writes the scripts' own policy")
+			assert.Empty(t, sc.Args, "no script writes the policy itself")
 			i := slices.IndexFunc(g.Files, func(f File) bool { return f.Dst == sc.Path })
 			require.GreaterOrEqual(t, i, 0, "the script is in the initramfs")
-			needs := ShellNeeds(g.Files[i].Data)
-			if slices.Contains(needs, "python3") {
-				assert.Empty(t, sc.Args, "%s cannot load the policy: it stops at its python3 check", sc.Name)
+			for _, need := range ShellNeeds(g.Files[i].Data) {
+				if fs, ok := strings.CutPrefix(need, "fs:"); ok && fs != "tmpfs" {
+					assert.Contains(t, g.Load, fs, "%s's filesystem module is loaded", sc.Name)
+				}
 			}
 		}
-		loads := 0
-		for _, sc := range g.Scripts {
-			if slices.Contains(sc.Args, "--load-policy") {
-				loads++
-			}
-		}
-		assert.LessOrEqual(t, loads, 1, "the policy is written once per boot")
 		assert.Contains(t, g.Load, "loop")
-		assert.Contains(t, g.Load, "xfs")
 	}
 	assert.Equal(t, len(ss), n)
+
+	mixed := []Group{{Scenarios: loadAll(t, "xfs-overlay", "xfs-exec-loop")}}
+	_, err = ShellGroups(mixed)
+	assert.ErrorContains(t, err, "policy differs", "one policy per boot")
 }
 
 func TestCompareShell(t *testing.T) {
