@@ -211,3 +211,26 @@ func TestResolveToolsPython(t *testing.T) {
 	assert.True(t, slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "mmap.") }), "mmap's extension module")
 	assert.True(t, slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "libffi.so") }), "_ctypes needs libffi")
 }
+
+func TestCompareShellFailedBoots(t *testing.T) {
+	ss := loadAll(t, "xfs-write", "xfs-overlay")
+	p, err := cache.LoadProfile("7.1")
+	require.NoError(t, err)
+	scripts := []guest.Script{{Name: "xfs-write"}, {Name: "xfs-overlay"}}
+	// The boot failed before any script ran.
+	failed := &ScriptBoot{Group: Group{Scripts: scripts}, Err: ErrBoot}
+	runs := CompareShell(p, ss, []*ScriptBoot{failed})
+	require.Len(t, runs, 2)
+	for _, r := range runs {
+		assert.ErrorIs(t, r.Err, ErrBoot, r.Name)
+		assert.Nil(t, r.Script)
+		assert.False(t, r.Agree())
+	}
+	// The guest reported only the first script.
+	partial := &ScriptBoot{Group: Group{Scripts: scripts}, Err: ErrBoot,
+		Scripts: []guest.ScriptReport{{Name: "xfs-write", Exit: 1, Output: "xfs-write: FAIL: expect audit /mnt/test_prog 2 (got 1)\n"}}}
+	runs = CompareShell(p, ss, []*ScriptBoot{partial})
+	require.NoError(t, runs[0].Err)
+	assert.True(t, runs[0].Agree(), "the reported script is still judged")
+	assert.ErrorIs(t, runs[1].Err, ErrBoot)
+}
