@@ -150,6 +150,15 @@ func (r *Runner) step(ctx context.Context, st scenarios.Step) (note string, err 
 	case "sync":
 		unix.Sync()
 		return "", nil
+	case "drop_caches":
+		// The whole machine's clean page cache, dentries and inodes go
+		// (Documentation/admin-guide/sysctl/vm.rst, drop_caches = 3);
+		// sync first so dirty ones can go too.
+		unix.Sync()
+		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0); err != nil {
+			return "", fmt.Errorf("drop_caches: %w", err)
+		}
+		return "", nil
 	case "sleep":
 		ns, _ := scenarios.ParseDuration(a[0])
 		d := time.Duration(ns)
