@@ -109,9 +109,9 @@ type engine struct {
 	// appraise: the policy has an appraise rule (ima_policy_flag &
 	// IMA_APPRAISE; with ima_appraise=log too).
 	appraise bool
-	handles map[string]handle
-	res     *Result
-	listed  map[string]bool // template hash + pcr, for dedup
+	handles  map[string]handle
+	res      *Result
+	listed   map[string]bool // template hash + pcr, for dedup
 	// lastEval: content each path had when IMA last hashed it through
 	// that path — the ground truth for "excessive". Sorted by path.
 	lastEval []evaluated
