@@ -106,9 +106,12 @@ type engine struct {
 	ima     *cache.IMA
 	pol     *policy.Policy
 	measure bool // the policy has a measure rule (ima_policy_flag & IMA_MEASURE)
-	handles map[string]handle
-	res     *Result
-	listed  map[string]bool // template hash + pcr, for dedup
+	// appraise: the policy has an appraise rule (ima_policy_flag &
+	// IMA_APPRAISE; with ima_appraise=log too).
+	appraise bool
+	handles  map[string]handle
+	res      *Result
+	listed   map[string]bool // template hash + pcr, for dedup
 	// lastEval: content each path had when IMA last hashed it through
 	// that path — the ground truth for "excessive". Sorted by path.
 	lastEval []evaluated
@@ -271,8 +274,11 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 		handles: map[string]handle{}, res: res, listed: map[string]bool{}, pid: 1000, quiet: quiet, decisions: &decisionCache{}}
 	e.ima.Quiet = quiet
 	for _, r := range pol.Rules {
-		if r.Action == policy.Measure {
+		switch r.Action {
+		case policy.Measure:
 			e.measure = true
+		case policy.Appraise:
+			e.appraise = true
 		}
 	}
 	if !quiet {
@@ -621,6 +627,11 @@ func (e *engine) step(st Step) error {
 			e.hook(st, &h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
 		}
 		return nil
+	case "mprotect":
+		h := e.handles[a[0]]
+		e.w.Mmap(&h.f) // the PROT_READ mapping: no IMA hook
+		e.mprotect(st, &h.f, h.uid, h.gid)
+		return nil
 	case "close":
 		h := e.handles[a[0]]
 		delete(e.handles, a[0])
@@ -845,6 +856,63 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 			Text: fmt.Sprintf("type=1805 audit: file=%q hash=\"sha256:%x\" ppid=1 pid=%d auid=4294967295 uid=%d gid=%d euid=%d suid=%d fsuid=%d egid=%d sgid=%d fsgid=%d tty=(none) ses=4294967295 comm=%q exe=%q res=1",
 				f.Path, truth, e.pid, uid, gid, uid, uid, uid, gid, gid, gid, path.Base(f.Path), f.Path)})
 	}
+}
+
+// mprotect follows ima_file_mprotect (Linux v6.1.176, v7.2.13:
+// ima_main.c): only with an appraise rule in the policy; the policy is
+// matched on file_inode(vma->vm_file), which overlay's mmap made the
+// backing file (6.1: ovl_mmap, 7.2: backing_file_mmap: vma_set_file); a
+// measure or appraise match audits "collect_data failed-mprotect"
+// (AUDIT_INTEGRITY_DATA) and an appraise match also denies (-EPERM, in
+// log mode too). Nothing is hashed or measured. (7.2 also matches
+// MMAP_CHECK_REQPROT rules; no built-in uses them.)
+func (e *engine) mprotect(st Step, f *vfs.File, uid, gid uint32) {
+	const hook = "MMAP_CHECK(mprotect)"
+	real := e.w.RealInode(f.Inode)
+	// The verdict: is content the policy would measure at mmap(PROT_EXEC)
+	// (ima_file_mmap's match, on the file itself) now executable without
+	// ever having been measured?
+	mm := e.decisions.decide(e.pol, decisionKey{fn: policy.MmapCheck, mask: policy.MayExec, uid: uid, gid: gid,
+		fowner: real.UID, fgroup: real.GID, magic: f.Inode.SB.Model.Magic, fsName: f.Inode.SB.Model.Type})
+	verdict, missed := OK, ""
+	if mm.actions&cache.FlagMeasure != 0 {
+		last, seen := e.lastEvaluated(f.Path)
+		if !seen || !bytes.Equal(last.truth, digest(real.Content)) {
+			verdict, missed = Missed, " -- the mapping is now executable and this content was never measured"
+		}
+	}
+	if !e.appraise {
+		e.record(st, hook, f.Path, false, verdict,
+			"ima_file_mprotect: no appraise rule in the policy (ima_policy_flag lacks IMA_APPRAISE): nothing checked, nothing measured"+missed)
+		return
+	}
+	name := f.Path // 6.1: overlay's real file has the overlay path (open_with_fake_path)
+	rp := e.w.RealPath(f.Inode)
+	if rp == "" {
+		rp = f.Path
+	}
+	if all, _ := e.p.HasFeature("backing-file"); all && rp != f.Path {
+		// 6.7+: the backing file's own path is on overlay's private
+		// layer mount, which d_absolute_path cannot name: ima_d_path
+		// falls back to the dentry name (Linux v7.2: ima_api.c:ima_d_path).
+		name = path.Base(rp)
+	}
+	d := e.decisions.decide(e.pol, decisionKey{fn: policy.MmapCheck, mask: policy.MayExec, uid: uid, gid: gid,
+		fowner: real.UID, fgroup: real.GID, magic: real.SB.Model.Magic, fsName: real.SB.Model.Type})
+	where := fmt.Sprintf("ima_file_mprotect matches the backing inode %s:dev=%d:ino=%d (%s, named %q)", real.SB.Model.Type, real.SB.Dev, real.Ino, rp, name)
+	if d.actions&(cache.FlagMeasure|cache.FlagAppraise) == 0 {
+		e.record(st, hook, f.Path, false, verdict, where+": not in policy; nothing measured"+missed)
+		return
+	}
+	res, outcome := 1, "audited failed-mprotect; never measured"
+	if d.actions&cache.FlagAppraise != 0 {
+		res, outcome = 0, "audited failed-mprotect and denied (-EPERM)"
+		verdict, missed = OK, "" // the mapping does not become executable
+	}
+	e.record(st, hook, f.Path, false, verdict, where+": "+outcome+missed)
+	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1800, Step: len(e.res.Steps), Path: name,
+		Text: fmt.Sprintf("type=1800 audit: pid=%d uid=%d auid=4294967295 ses=4294967295 op=collect_data cause=failed-mprotect comm=%q name=%q dev=%q ino=%d res=%d",
+			e.pid, uid, path.Base(f.Path), name, real.SB.Model.Type, real.Ino, res)})
 }
 
 func (e *engine) record(st Step, hook, p string, evaluated bool, verdict, cause string) {

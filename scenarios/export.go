@@ -273,6 +273,9 @@ func (e *exporter) step(st Step) error {
 	case "mmap":
 		e.use("python3")
 		e.line("h_cmd %d mmap_%s", e.handles[a[0]], a[1])
+	case "mprotect":
+		e.use("python3")
+		e.line("h_cmd %d mprotect", e.handles[a[0]])
 	case "close":
 		e.line("h_close %d", e.handles[a[0]])
 		delete(e.handles, a[0])
@@ -514,6 +517,7 @@ while :; do
 	read) cat <&3 >/dev/null ;;
 	"write "*) cat "${cmd#write }" >&3 ;;
 	mmap_read | mmap_exec) python3 -c "$MMAP" "${cmd#mmap_}" ;;
+	mprotect) python3 -c "$MPROTECT" ;;
 	close) exec 3>&-; echo ok >"$out"; exit 0 ;;
 	esac
 	echo ok >"$out"
@@ -523,7 +527,21 @@ import mmap, sys
 prot = mmap.PROT_READ | (mmap.PROT_EXEC if sys.argv[1] == "exec" else 0)
 mmap.mmap(3, 0, flags=mmap.MAP_PRIVATE, prot=prot).close()
 '
-export MMAP
+# A PROT_READ mapping made executable with mprotect(2) (python's mmap
+# module has no mprotect).
+MPROTECT='
+import ctypes, mmap, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+addr = libc.mmap(None, 4096, mmap.PROT_READ, mmap.MAP_PRIVATE, 3, 0)
+if addr is None or addr == ctypes.c_void_p(-1).value:
+    sys.exit("mmap: " + os.strerror(ctypes.get_errno()))
+if libc.mprotect(addr, 4096, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
+    print("mprotect(PROT_EXEC) denied:", os.strerror(ctypes.get_errno()), file=sys.stderr)
+'
+export MMAP MPROTECT
 h_open() {
 	mkfifo -m 0666 "$W/h$1.in" "$W/h$1.out" || exit 1
 	as_user "$3" "$4" sh -c "$HELPER" sh "$2" "$5" "$W/h$1.in" "$W/h$1.out" &

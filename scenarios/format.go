@@ -113,6 +113,7 @@ var ops = map[string]opSpec{
 	"open":        {3, 3, []string{"uid", "gid"}, "open %H PATH r|w|rw|a|trunc [uid=N]"},
 	"read":        {1, 1, nil, "read %H"},
 	"mmap":        {2, 2, nil, "mmap %H read|exec"},
+	"mprotect":    {1, 1, nil, "mprotect %H (map it PROT_READ, then mprotect to add PROT_EXEC)"},
 	"close":       {1, 1, nil, "close %H"},
 	"exec":        {1, 1, []string{"uid", "gid"}, "exec PATH [uid=N] [gid=N]"},
 	"execveat":    {2, 2, []string{"uid", "gid"}, "execveat PATH AT_EXECVE_CHECK [uid=N]"},
@@ -338,7 +339,7 @@ func checkStep(st *Step, handles map[string]bool) error {
 			return fmt.Errorf("mode %q: want r, w, rw, a or trunc", st.Args[2])
 		}
 		handles[h] = true
-	case "read", "mmap", "close":
+	case "read", "mmap", "mprotect", "close":
 		if !isH(st.Args[0]) || !handles[st.Args[0]] {
 			return fmt.Errorf("%q is not an open handle", st.Args[0])
 		}

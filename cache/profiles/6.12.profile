@@ -16,5 +16,6 @@ fs.ext4: ext4                 # Linux v6.12: fs/ext4/inode.c:ext4_getattr -> gen
 remount-clears-iversion: tmpfs  # Linux v6.12.107: mm/shmem.c:shmem_reconfigure (ext4's fix f2326fd14a22 is present)
 violations: once              # Linux v6.12: ima_main.c:ima_rdwr_violation_check (IMA_MAY_EMIT_TOMTOU, IMA_EMITTED_OPENWRITERS)
 feature.execve-check: 6.14 .. # Linux v6.14: fs/exec.c:do_execveat_common (AT_EXECVE_CHECK)
+feature.backing-file: 6.7 ..  # Linux v6.12: fs/backing-file.c:backing_file_open (overlay's real file keeps its own f_path; 6.1 used open_with_fake_path)
 template: ima-sig             # Debian config: CONFIG_IMA_DEFAULT_TEMPLATE
 hash: sha256                  # Debian config: CONFIG_IMA_DEFAULT_HASH

@@ -310,6 +310,26 @@ func (w *World) RealInode(i *Inode) *Inode {
 	return r
 }
 
+// RealPath is the world path of RealInode(i) for an overlay inode: the
+// path the backing file has (upper layer if copied up, else the lower
+// layer holding it); "" for other inodes.
+func (w *World) RealPath(i *Inode) string {
+	if !i.SB.Model.Overlay {
+		return ""
+	}
+	sb := i.SB
+	if sb.upper != "" && w.lookupReal(sb.upper, i.ovlPath) != nil {
+		return sb.upper + "/" + i.ovlPath
+	}
+	for rest := sb.lower; rest != ""; {
+		var l string
+		if l, rest = nextLower(rest); l != "" && w.lookupReal(l, i.ovlPath) != nil {
+			return l + "/" + i.ovlPath
+		}
+	}
+	return ""
+}
+
 // IsUpper reports whether an overlay inode has been copied up.
 func (w *World) IsUpper(i *Inode) bool {
 	if !i.SB.Model.Overlay || i.SB.upper == "" {

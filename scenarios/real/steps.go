@@ -112,6 +112,29 @@ func (r *Runner) step(ctx context.Context, st scenarios.Step) (note string, err 
 		}
 		h.maps = append(h.maps, m)
 		return "", nil
+	case "mprotect":
+		h := r.handles[a[0]]
+		if h == nil {
+			return "", fmt.Errorf("%s is not open", a[0])
+		}
+		// A read mapping made executable, as the opener (Linux v7.2:
+		// ima_main.c:ima_file_mprotect uses current_cred()). A refusal
+		// (-EPERM from an appraise rule) is the outcome, not a failure.
+		note := ""
+		err := asUser(h.uid, h.gid, h.ids, func() error {
+			m, err := unix.Mmap(int(h.f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE)
+			if err != nil {
+				return fmt.Errorf("mmap: %w", err)
+			}
+			h.maps = append(h.maps, m)
+			if err := unix.Mprotect(m, unix.PROT_READ|unix.PROT_EXEC); errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+				note = "mprotect(PROT_EXEC) denied: " + err.Error()
+			} else if err != nil {
+				return fmt.Errorf("mprotect: %w", err)
+			}
+			return nil
+		})
+		return note, err
 	case "close":
 		h := r.handles[a[0]]
 		if h == nil {

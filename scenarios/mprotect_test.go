@@ -1,0 +1,77 @@
+package scenarios
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/imasim/imasim/cache"
+)
+
+const mprotectSteps = `
+fs xfs /lower
+fs tmpfs /t
+mkdir /t/upper
+mkdir /t/work
+write /lower/lib.so "v1" mode=0755
+overlay /ovl lower=/lower upper=/t/upper work=/t/work
+open %h /ovl/lib.so r uid=65534
+mprotect %h
+close %h
+`
+
+func mprotectRun(t *testing.T, policy, profile string) *Result {
+	t.Helper()
+	s, err := Parse(strings.NewReader("name: mp\n"+policy+mprotectSteps), "mp.scn")
+	require.NoError(t, err)
+	p, err := cache.LoadProfile(profile)
+	require.NoError(t, err)
+	r, err := Run(s, p)
+	require.NoError(t, err)
+	return r
+}
+
+func mprotectRecords(r *Result) []AuditRecord {
+	var out []AuditRecord
+	for _, a := range r.Audit {
+		if a.Type == 1800 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ima_file_mprotect: nothing without an appraise rule; with one, a match
+// on the backing inode audits failed-mprotect (never measures), named as
+// each era's kernel names the backing file.
+func TestMprotect(t *testing.T) {
+	measureOnly := "policy: measure func=MMAP_CHECK uid=65534\n"
+	r := mprotectRun(t, measureOnly, "7.1")
+	assert.Empty(t, mprotectRecords(r))
+	require.NotEmpty(t, r.Steps)
+	assert.Contains(t, r.Steps[0].Cause, "no appraise rule")
+	assert.Equal(t, Missed, r.Steps[0].Verdict, "the policy measures MMAP_CHECK; this executable mapping never is")
+
+	withAppraise := "policy: appraise func=MMAP_CHECK fsmagic=0x794c7630\n" + measureOnly
+	for profile, name := range map[string]string{"6.1-stable": "/ovl/lib.so", "6.12": "lib.so", "7.1": "lib.so"} {
+		r := mprotectRun(t, withAppraise, profile)
+		recs := mprotectRecords(r)
+		require.Len(t, recs, 1, profile)
+		assert.Equal(t, name, recs[0].Path, "%s: the backing file's name in the record", profile)
+		assert.Contains(t, recs[0].Text, "cause=failed-mprotect")
+		assert.Contains(t, recs[0].Text, "res=1", "a measure match only audits")
+		assert.Contains(t, r.Steps[0].Cause, "backing inode xfs:")
+		assert.Equal(t, Missed, r.Steps[0].Verdict, "%s: executable, never measured", profile)
+		assert.Zero(t, r.Measurements, "mprotect never measures")
+	}
+
+	// An appraise rule matching the backing inode (no fsmagic) denies.
+	r = mprotectRun(t, "policy: appraise func=MMAP_CHECK uid=65534\n", "7.1")
+	recs := mprotectRecords(r)
+	require.Len(t, recs, 1)
+	assert.Contains(t, recs[0].Text, "res=0")
+	assert.Contains(t, r.Steps[0].Cause, "denied (-EPERM)")
+	assert.Equal(t, OK, r.Steps[0].Verdict, "a denied mapping does not run")
+}
