@@ -25,6 +25,13 @@ TST_NEEDS_CMDS="grep sed tr"
 
 script_dir=$(cd "$(dirname "$0")" && pwd)
 
+# A relative IMASIM (IMASIM=bin/imasim) must survive the cd into the test's
+# temporary directory.
+case ${IMASIM:-} in
+/* | '') ;;
+*/*) IMASIM="$(pwd)/$IMASIM" ;;
+esac
+
 golden_dir="$IMASIM_GOLDEN_DIR"
 if [ -z "$golden_dir" ]; then
 	if [ -n "$LTPROOT" ] && [ -d "$LTPROOT/testcases/data/imasim_model/golden/scenarios" ]; then

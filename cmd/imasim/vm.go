@@ -65,7 +65,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cpu := fs.String("cpu", "", "QEMU -cpu model (default under tcg: qemu64,-cx16; see scenarios/vm/boot.go)")
 	agent := fs.String("agent", "", "static imasim binary to run in the guest (default: this one)")
 	busybox := fs.String("busybox", "/bin/busybox", "static busybox for the initramfs")
-	jobs := fs.Int("jobs", runtime.NumCPU(), "VMs booted in parallel (one per core): several kernels, or one kernel's policy groups")
+	jobs := fs.Int("jobs", 0, "VMs booted in parallel (default: one per core for several kernels; one more than the cores for one kernel's policy groups, whose guests idle between steps)")
 	retries := fs.Int("retries", 2, "repeat a boot whose kernel crashed (panic/oops) this often; crashes are reported")
 	appendCmd := fs.String("append", "", "extra kernel command line")
 	keep := fs.Bool("keep", false, "keep the work dir (disks, initramfs, console, results)")
@@ -205,8 +205,14 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		opts: vm.Options{Agent: *agent, Busybox: *busybox, Accel: *accel, CPU: *cpu, Keep: *keep, Retries: *retries, Append: *appendCmd,
 			Verbose: *verbose, Boot: *bootT, Idle: *idleT, Total: *totalT}}
 	if len(specs) == 1 {
-		// One kernel: its policy groups share the cores instead.
-		kr.opts.Parallel = max(1, *jobs)
+		// One kernel: its policy groups share the cores. The guests
+		// idle while audit records settle and during capped sleeps, so
+		// one VM more than the cores finishes sooner (7.2.13 matrix on
+		// 2 cores: 59.5 s with 2, 51 s with 3, all agreeing).
+		kr.opts.Parallel = *jobs
+		if kr.opts.Parallel <= 0 {
+			kr.opts.Parallel = runtime.NumCPU() + 1
+		}
 		return kr.run(specs[0], stdout, stderr)
 	}
 	kr.multi = true
@@ -215,7 +221,10 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code int
 	}
 	outs := make([]*out, len(specs))
-	sem := make(chan struct{}, max(1, *jobs))
+	if *jobs <= 0 {
+		*jobs = runtime.NumCPU()
+	}
+	sem := make(chan struct{}, *jobs)
 	var wg sync.WaitGroup
 	for i, sp := range specs {
 		outs[i] = &out{}

@@ -187,7 +187,7 @@ var shellSet = []string{
 	"xfs-overlay", "xfs-write", "xfs-overwrite", "xfs-write-sync", "overlay-lower-write",
 	"overlay-meta-lower", "overlay-tmpfs-remount", "overlay-copyup-write", "ext4-write", "tmpfs-write",
 	"xfs-filecheck-rdwr", "xfs-create-filecheck", "violation-open-writers", "violation-tomtou",
-	"evm-overlay-metadata", "mmap-backing-file", "execve-check-toctou",
+	"evm-overlay-metadata", "mmap-backing-file", "execve-check-toctou", "mprotect-backing-file",
 }
 
 // TestExportedScriptsInVM runs `imasim scenario export --sh` scripts as
