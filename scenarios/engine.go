@@ -876,8 +876,12 @@ func (e *engine) mprotect(st Step, f *vfs.File, uid, gid uint32) {
 		fowner: real.UID, fgroup: real.GID, magic: f.Inode.SB.Model.Magic, fsName: f.Inode.SB.Model.Type})
 	verdict, missed := OK, ""
 	if mm.actions&cache.FlagMeasure != 0 {
+		truth := real.Content // as hook() keeps it: contents when quiet, else digests
+		if !e.quiet {
+			truth = digest(truth)
+		}
 		last, seen := e.lastEvaluated(f.Path)
-		if !seen || !bytes.Equal(last.truth, digest(real.Content)) {
+		if !seen || !bytes.Equal(last.truth, truth) {
 			verdict, missed = Missed, " -- the mapping is now executable and this content was never measured"
 		}
 	}
@@ -910,6 +914,9 @@ func (e *engine) mprotect(st Step, f *vfs.File, uid, gid uint32) {
 		verdict, missed = OK, "" // the mapping does not become executable
 	}
 	e.record(st, hook, f.Path, false, verdict, where+": "+outcome+missed)
+	if e.quiet {
+		return
+	}
 	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1800, Step: len(e.res.Steps), Path: name,
 		Text: fmt.Sprintf("type=1800 audit: pid=%d uid=%d auid=4294967295 ses=4294967295 op=collect_data cause=failed-mprotect comm=%q name=%q dev=%q ino=%d res=%d",
 			e.pid, uid, path.Base(f.Path), name, real.SB.Model.Type, real.Ino, res)})
