@@ -274,10 +274,13 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 		handles: map[string]handle{}, res: res, listed: map[string]bool{}, pid: 1000, quiet: quiet, decisions: &decisionCache{}}
 	e.ima.Quiet = quiet
 	for _, r := range pol.Rules {
-		switch r.Action {
-		case policy.Measure:
+		switch {
+		case r.Func == policy.SetxattrCheck:
+			// Not in ima_policy_flag (Linux v7.2:
+			// ima_policy.c:ima_update_policy_flags).
+		case r.Action == policy.Measure:
 			e.measure = true
-		case policy.Appraise:
+		case r.Action == policy.Appraise:
 			e.appraise = true
 		}
 	}
@@ -858,32 +861,28 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	}
 }
 
-// mprotect follows ima_file_mprotect (Linux v6.1.176, v7.2.13:
-// ima_main.c): only with an appraise rule in the policy; the policy is
-// matched on file_inode(vma->vm_file), which overlay's mmap made the
-// backing file (6.1: ovl_mmap, 7.2: backing_file_mmap: vma_set_file); a
-// measure or appraise match audits "collect_data failed-mprotect"
+// mprotect follows ima_file_mprotect (Linux v6.1.176, v6.12.107,
+// v7.2.13: ima_main.c): only with an appraise rule in the policy; the
+// policy (MMAP_CHECK, and MMAP_CHECK_REQPROT since 6.4) is matched on
+// file_inode(vma->vm_file), which overlay's mmap made the real file opened
+// with the handle (6.1: ovl_mmap, 7.2: backing_file_mmap, vma_set_file);
+// a measure or appraise match audits "collect_data failed-mprotect"
 // (AUDIT_INTEGRITY_DATA) and an appraise match also denies (-EPERM, in
-// log mode too). Nothing is hashed or measured. (7.2 also matches
-// MMAP_CHECK_REQPROT rules; no built-in uses them.)
+// log mode too). Nothing is hashed or measured.
 func (e *engine) mprotect(st Step, f *vfs.File, uid, gid uint32) {
 	const hook = "MMAP_CHECK(mprotect)"
-	real := e.w.RealInode(f.Inode)
+	backing := f.Backing
+	if backing == nil {
+		backing = e.w.RealInode(f.Inode)
+	}
 	// The verdict: is content the policy would measure at mmap(PROT_EXEC)
 	// (ima_file_mmap's match, on the file itself) now executable without
-	// ever having been measured?
+	// ever having been measured? The mapping holds the backing content.
 	mm := e.decisions.decide(e.pol, decisionKey{fn: policy.MmapCheck, mask: policy.MayExec, uid: uid, gid: gid,
-		fowner: real.UID, fgroup: real.GID, magic: f.Inode.SB.Model.Magic, fsName: f.Inode.SB.Model.Type})
+		fowner: backing.UID, fgroup: backing.GID, magic: f.Inode.SB.Model.Magic, fsName: f.Inode.SB.Model.Type})
 	verdict, missed := OK, ""
-	if mm.actions&cache.FlagMeasure != 0 {
-		truth := real.Content // as hook() keeps it: contents when quiet, else digests
-		if !e.quiet {
-			truth = digest(truth)
-		}
-		last, seen := e.lastEvaluated(f.Path)
-		if !seen || !bytes.Equal(last.truth, truth) {
-			verdict, missed = Missed, " -- the mapping is now executable and this content was never measured"
-		}
+	if mm.actions&cache.FlagMeasure != 0 && !e.wasMeasured(f.Path, backing.Content) {
+		verdict, missed = Missed, " -- the mapping is now executable and this content was never measured (a limit of ima_file_mprotect, not of the cache)"
 	}
 	if !e.appraise {
 		e.record(st, hook, f.Path, false, verdict,
@@ -891,25 +890,29 @@ func (e *engine) mprotect(st Step, f *vfs.File, uid, gid uint32) {
 		return
 	}
 	name := f.Path // 6.1: overlay's real file has the overlay path (open_with_fake_path)
-	rp := e.w.RealPath(f.Inode)
-	if rp == "" {
-		rp = f.Path
+	bp := e.w.LayerPath(f.Inode, backing)
+	if bp == "" {
+		bp = f.Path
 	}
-	if all, _ := e.p.HasFeature("backing-file"); all && rp != f.Path {
+	if all, _ := e.p.HasFeature("backing-file"); all && bp != f.Path {
 		// 6.7+: the backing file's own path is on overlay's private
 		// layer mount, which d_absolute_path cannot name: ima_d_path
 		// falls back to the dentry name (Linux v7.2: ima_api.c:ima_d_path).
-		name = path.Base(rp)
+		name = path.Base(bp)
 	}
-	d := e.decisions.decide(e.pol, decisionKey{fn: policy.MmapCheck, mask: policy.MayExec, uid: uid, gid: gid,
-		fowner: real.UID, fgroup: real.GID, magic: real.SB.Model.Magic, fsName: real.SB.Model.Type})
-	where := fmt.Sprintf("ima_file_mprotect matches the backing inode %s:dev=%d:ino=%d (%s, named %q)", real.SB.Model.Type, real.SB.Dev, real.Ino, rp, name)
-	if d.actions&(cache.FlagMeasure|cache.FlagAppraise) == 0 {
+	key := decisionKey{fn: policy.MmapCheck, mask: policy.MayExec, uid: uid, gid: gid,
+		fowner: backing.UID, fgroup: backing.GID, magic: backing.SB.Model.Magic, fsName: backing.SB.Model.Type}
+	actions := e.decisions.decide(e.pol, key).actions
+	// MMAP_CHECK_REQPROT rules parse only for kernels that have them.
+	key.fn = policy.MmapCheckReqprot
+	actions |= e.decisions.decide(e.pol, key).actions
+	where := fmt.Sprintf("ima_file_mprotect matches the backing inode %s:dev=%d:ino=%d (%s, named %q)", backing.SB.Model.Type, backing.SB.Dev, backing.Ino, bp, name)
+	if actions&(cache.FlagMeasure|cache.FlagAppraise) == 0 {
 		e.record(st, hook, f.Path, false, verdict, where+": not in policy; nothing measured"+missed)
 		return
 	}
 	res, outcome := 1, "audited failed-mprotect; never measured"
-	if d.actions&cache.FlagAppraise != 0 {
+	if actions&cache.FlagAppraise != 0 {
 		res, outcome = 0, "audited failed-mprotect and denied (-EPERM)"
 		verdict, missed = OK, "" // the mapping does not become executable
 	}
@@ -919,7 +922,27 @@ func (e *engine) mprotect(st Step, f *vfs.File, uid, gid uint32) {
 	}
 	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1800, Step: len(e.res.Steps), Path: name,
 		Text: fmt.Sprintf("type=1800 audit: pid=%d uid=%d auid=4294967295 ses=4294967295 op=collect_data cause=failed-mprotect comm=%q name=%q dev=%q ino=%d res=%d",
-			e.pid, uid, path.Base(f.Path), name, real.SB.Model.Type, real.Ino, res)})
+			e.pid, uid, path.Base(f.Path), name, backing.SB.Model.Type, backing.Ino, res)})
+}
+
+// wasMeasured reports whether the measurement list holds path p with this
+// content's digest.
+func (e *engine) wasMeasured(p string, content []byte) bool {
+	if e.quiet {
+		for k := range e.listed { // "pcr/name/content"
+			if strings.HasSuffix(k, "/"+p+"/"+string(content)) {
+				return true
+			}
+		}
+		return false
+	}
+	want := ":" + hex.EncodeToString(digest(content))
+	for _, m := range e.res.List {
+		if m.Path == p && !m.Violation && strings.HasSuffix(m.FileHash, want) {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *engine) record(st Step, hook, p string, evaluated bool, verdict, cause string) {

@@ -141,7 +141,7 @@ func Parse(r io.Reader, name string) (*Scenario, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	ln := 0
-	handles := map[string]bool{}
+	handles := map[string]string{} // open handles: their mode
 	fail := func(f string, a ...any) error { return &Error{name, ln, fmt.Sprintf(f, a...)} }
 	for sc.Scan() {
 		ln++
@@ -300,7 +300,7 @@ func tokenize(line string) ([]string, error) {
 	return out, nil
 }
 
-func checkStep(st *Step, handles map[string]bool) error {
+func checkStep(st *Step, handles map[string]string) error {
 	for _, k := range []string{"uid", "gid"} {
 		if v, ok := st.Opts[k]; ok {
 			if _, err := strconv.ParseUint(v, 10, 32); err != nil {
@@ -332,16 +332,19 @@ func checkStep(st *Step, handles map[string]bool) error {
 		if !isH(h) {
 			return fmt.Errorf("handle name must start with %%, got %q", h)
 		}
-		if handles[h] {
+		if handles[h] != "" {
 			return fmt.Errorf("handle %s is already open", h)
 		}
 		if !slices.Contains([]string{"r", "w", "rw", "a", "trunc"}, st.Args[2]) {
 			return fmt.Errorf("mode %q: want r, w, rw, a or trunc", st.Args[2])
 		}
-		handles[h] = true
+		handles[h] = st.Args[2]
 	case "read", "mmap", "mprotect", "close":
-		if !isH(st.Args[0]) || !handles[st.Args[0]] {
+		if !isH(st.Args[0]) || handles[st.Args[0]] == "" {
 			return fmt.Errorf("%q is not an open handle", st.Args[0])
+		}
+		if m := handles[st.Args[0]]; st.Op == "mprotect" && m != "r" && m != "rw" {
+			return fmt.Errorf("%s is not open for reading (mprotect maps it PROT_READ first)", st.Args[0])
 		}
 		if st.Op == "close" {
 			delete(handles, st.Args[0])
@@ -350,7 +353,7 @@ func checkStep(st *Step, handles map[string]bool) error {
 			return fmt.Errorf("want read or exec, got %q", st.Args[1])
 		}
 	case "write", "append", "overwrite":
-		if isH(st.Args[0]) && !handles[st.Args[0]] {
+		if isH(st.Args[0]) && handles[st.Args[0]] == "" {
 			return fmt.Errorf("%q is not an open handle", st.Args[0])
 		}
 	case "execveat":

@@ -75,3 +75,49 @@ func TestMprotect(t *testing.T) {
 	assert.Contains(t, r.Steps[0].Cause, "denied (-EPERM)")
 	assert.Equal(t, OK, r.Steps[0].Verdict, "a denied mapping does not run")
 }
+
+// Cases a review of the model against 6.1.176/6.12.107/7.2.13 raised.
+func TestMprotectBackingFileAndPolicyFlags(t *testing.T) {
+	run := func(policy, steps, profile string) *Result {
+		t.Helper()
+		s, err := Parse(strings.NewReader("name: mp\n"+policy+steps), "mp.scn")
+		require.NoError(t, err)
+		p, err := cache.LoadProfile(profile)
+		require.NoError(t, err)
+		r, err := Run(s, p)
+		require.NoError(t, err)
+		return r
+	}
+	last := func(r *Result) HookCall { return r.Steps[len(r.Steps)-1] }
+
+	// The mapping keeps the real file opened with the handle: opened
+	// before the copy-up, it is the lower (XFS) inode.
+	before := strings.Replace(mprotectSteps, "mprotect %h\n", "append /ovl/lib.so \"+\"\nmprotect %h\n", 1)
+	r := run("policy: appraise func=MMAP_CHECK fsmagic=0x58465342\npolicy: measure func=MMAP_CHECK uid=65534\n", before, "7.1")
+	require.Len(t, mprotectRecords(r), 1)
+	assert.Contains(t, mprotectRecords(r)[0].Text, "res=0", "the lower XFS inode matches the XFS appraise rule")
+	assert.Contains(t, last(r).Cause, "backing inode xfs:")
+	assert.Equal(t, OK, last(r).Verdict, "denied: never executable")
+
+	// MMAP_CHECK_REQPROT rules count too (6.4+).
+	r = run("policy: appraise func=MMAP_CHECK_REQPROT uid=65534\n", mprotectSteps, "7.1")
+	require.Len(t, mprotectRecords(r), 1)
+	assert.Contains(t, mprotectRecords(r)[0].Text, "res=0")
+
+	// SETXATTR_CHECK rules are not in ima_policy_flag.
+	r = run("policy: appraise func=SETXATTR_CHECK appraise_algos=sha256\npolicy: measure func=MMAP_CHECK uid=65534\n", mprotectSteps, "7.1")
+	assert.Empty(t, mprotectRecords(r))
+	assert.Contains(t, last(r).Cause, "no appraise rule")
+
+	// Hashed for appraisal is not measured.
+	r = run("policy: appraise func=FILE_CHECK uid=65534\npolicy: measure func=MMAP_CHECK uid=65534\n", mprotectSteps, "7.1")
+	assert.Zero(t, r.Measurements)
+	assert.Equal(t, Missed, last(r).Verdict, "hashed when opened (FILE_CHECK appraisal), never measured")
+}
+
+func TestMprotectNeedsReadableHandle(t *testing.T) {
+	_, err := Parse(strings.NewReader("name: w\nfs tmpfs /t\nopen %h /t/f w\nmprotect %h\n"), "w.scn")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "w.scn:4")
+	assert.Contains(t, err.Error(), "not open for reading")
+}

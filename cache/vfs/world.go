@@ -310,20 +310,21 @@ func (w *World) RealInode(i *Inode) *Inode {
 	return r
 }
 
-// RealPath is the world path of RealInode(i) for an overlay inode: the
-// path the backing file has (upper layer if copied up, else the lower
-// layer holding it); "" for other inodes.
-func (w *World) RealPath(i *Inode) string {
-	if !i.SB.Model.Overlay {
+// LayerPath is the world path of real, a layer inode under the overlay
+// inode i (a File's Backing): the upper layer's path if real is there,
+// else the lower layer's that holds it; "" when i is not an overlay inode
+// or real is in no layer.
+func (w *World) LayerPath(i, real *Inode) string {
+	if !i.SB.Model.Overlay || real == nil {
 		return ""
 	}
 	sb := i.SB
-	if sb.upper != "" && w.lookupReal(sb.upper, i.ovlPath) != nil {
+	if sb.upper != "" && w.lookupReal(sb.upper, i.ovlPath) == real {
 		return sb.upper + "/" + i.ovlPath
 	}
 	for rest := sb.lower; rest != ""; {
 		var l string
-		if l, rest = nextLower(rest); l != "" && w.lookupReal(l, i.ovlPath) != nil {
+		if l, rest = nextLower(rest); l != "" && w.lookupReal(l, i.ovlPath) == real {
 			return l + "/" + i.ovlPath
 		}
 	}

@@ -127,7 +127,9 @@ func (r *Runner) step(ctx context.Context, st scenarios.Step) (note string, err 
 				return fmt.Errorf("mmap: %w", err)
 			}
 			h.maps = append(h.maps, m)
-			if err := unix.Mprotect(m, unix.PROT_READ|unix.PROT_EXEC); errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			// IMA denies with EPERM; EACCES comes from mprotect's own
+			// VM_MAYEXEC check (a noexec mount) and is a failure here.
+			if err := unix.Mprotect(m, unix.PROT_READ|unix.PROT_EXEC); errors.Is(err, unix.EPERM) {
 				note = "mprotect(PROT_EXEC) denied: " + err.Error()
 			} else if err != nil {
 				return fmt.Errorf("mprotect: %w", err)
