@@ -82,13 +82,25 @@ func compared(typ int, cause string) bool {
 }
 
 // modelCause is the cause= field of a model record's text.
-func modelCause(text string) string {
-	_, rest, ok := strings.Cut(text, " cause=")
+func modelCause(text string) string { return modelField(text, "cause") }
+
+// modelField is an unquoted KEY=value field of a model record's text.
+func modelField(text, k string) string {
+	_, rest, ok := strings.Cut(text, " "+k+"=")
 	if !ok {
 		return ""
 	}
-	c, _, _ := strings.Cut(rest, " ")
-	return c
+	v, _, _ := strings.Cut(rest, " ")
+	return v
+}
+
+// recordKey is the per-path key a counted record is compared under: a
+// failed-mprotect record also by its res (1 audited, 0 denied).
+func recordKey(typ int, path, res string) string {
+	if typ == 1800 {
+		return path + " (mprotect res=" + res + ")"
+	}
+	return path
 }
 
 // StepCmp is model vs real for one scenario line and path (1805 records,
@@ -312,7 +324,7 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 			a.Path, a.Line = p, st.Line
 			r.Audit = append(r.Audit, a)
 			if compared(a.Type, a.Fields["cause"]) {
-				real[key{st.Line, p}]++
+				real[key{st.Line, recordKey(a.Type, p, a.Fields["res"])}]++
 			}
 			if a.Type == 1805 {
 				rules[p]++ // what "expect audit" counts
@@ -324,7 +336,7 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 		if !compared(a.Type, modelCause(a.Text)) || a.Step < 1 || a.Step > len(r.Model.Steps) {
 			continue
 		}
-		model[key{r.Model.Steps[a.Step-1].Line, a.Path}]++
+		model[key{r.Model.Steps[a.Step-1].Line, recordKey(a.Type, a.Path, modelField(a.Text, "res"))}]++
 	}
 	keys := map[key]bool{}
 	for k := range real {
