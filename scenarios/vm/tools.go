@@ -46,10 +46,11 @@ var libDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/l
 
 // ResolveTools finds each named host program (on PATH, or a path) with
 // every shared library it needs (DT_NEEDED, transitively) and its ELF
-// interpreter (a program that is not ELF is copied alone). The programs keep their host paths in the guest; the
-// libraries go to guest.LibDir, which scripts have on LD_LIBRARY_PATH.
-// Missing programs are returned by name, not as an error: a script can
-// say TCONF for what it lacks.
+// interpreter; a program that is not ELF is copied alone, python3 comes
+// with the stdlib files pythonModules need. The programs keep their host
+// paths in the guest; the libraries go to guest.LibDir, which scripts
+// have on LD_LIBRARY_PATH. Missing programs are returned by name, not as
+// an error: a script can say TCONF for what it lacks.
 func ResolveTools(names []string) (files []File, missing []string, err error) {
 	seen := map[string]bool{}
 	add := func(f File) {
