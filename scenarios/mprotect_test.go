@@ -22,15 +22,21 @@ mprotect %h
 close %h
 `
 
-func mprotectRun(t *testing.T, policy, profile string) *Result {
+// runText runs a scenario given as text under a built-in profile.
+func runText(t *testing.T, text, profile string) *Result {
 	t.Helper()
-	s, err := Parse(strings.NewReader("name: mp\n"+policy+mprotectSteps), "mp.scn")
+	s, err := Parse(strings.NewReader(text), "mp.scn")
 	require.NoError(t, err)
 	p, err := cache.LoadProfile(profile)
 	require.NoError(t, err)
 	r, err := Run(s, p)
 	require.NoError(t, err)
 	return r
+}
+
+func mprotectRun(t *testing.T, policy, profile string) *Result {
+	t.Helper()
+	return runText(t, "name: mp\n"+policy+mprotectSteps, profile)
 }
 
 func mprotectRecords(r *Result) []AuditRecord {
@@ -80,13 +86,7 @@ func TestMprotect(t *testing.T) {
 func TestMprotectBackingFileAndPolicyFlags(t *testing.T) {
 	run := func(policy, steps, profile string) *Result {
 		t.Helper()
-		s, err := Parse(strings.NewReader("name: mp\n"+policy+steps), "mp.scn")
-		require.NoError(t, err)
-		p, err := cache.LoadProfile(profile)
-		require.NoError(t, err)
-		r, err := Run(s, p)
-		require.NoError(t, err)
-		return r
+		return runText(t, "name: mp\n"+policy+steps, profile)
 	}
 	last := func(r *Result) HookCall { return r.Steps[len(r.Steps)-1] }
 

@@ -134,13 +134,7 @@ func TestModelAgreesWithRealKernels(t *testing.T) {
 	agent := buildAgent(t)
 	for _, v := range []string{"6.1", "6.12", "7.2"} {
 		t.Run("debian-"+v, func(t *testing.T) {
-			dirs, _ := filepath.Glob(filepath.Join(DefaultCache(), v+"_*", "root"))
-			if len(dirs) == 0 {
-				t.Skipf("LOUD SKIP: Debian %s kernel not in %s (make kernels could not fetch it)", v, DefaultCache())
-			}
-			k, err := FindKernel(dirs[len(dirs)-1])
-			require.NoError(t, err)
-			k.Spec = "debian:" + v
+			k := debianKernel(t, v)
 			p, err := cache.ProfileFor(k.Version)
 			require.NoError(t, err)
 			work := t.TempDir()

@@ -20,9 +20,6 @@ const (
 	costStep  = 60 * time.Millisecond
 )
 
-// Cost estimates how long a group's boot takes.
-func (g Group) Cost() time.Duration { return agentCost(g) }
-
 // agentCost estimates a boot whose agent runs the steps.
 func agentCost(g Group) time.Duration {
 	c := costBoot
