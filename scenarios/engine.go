@@ -47,6 +47,10 @@ type AuditRecord struct {
 	Step int    `json:"step"`
 	Text string `json:"text"`
 	Path string `json:"path"`
+	// Cause and Res are the cause= and res= fields of INTEGRITY_DATA
+	// records (ima_file_mprotect's "failed-mprotect"), for comparison.
+	Cause string `json:"cause,omitempty"`
+	Res   int    `json:"res,omitempty"`
 }
 
 // Measurement is one measurement-list entry.
@@ -920,7 +924,7 @@ func (e *engine) mprotect(st Step, f *vfs.File, uid, gid uint32) {
 	if e.quiet {
 		return
 	}
-	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1800, Step: len(e.res.Steps), Path: name,
+	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1800, Step: len(e.res.Steps), Path: name, Cause: "failed-mprotect", Res: res,
 		Text: fmt.Sprintf("type=1800 audit: pid=%d uid=%d auid=4294967295 ses=4294967295 op=collect_data cause=failed-mprotect comm=%q name=%q dev=%q ino=%d res=%d",
 			e.pid, uid, path.Base(f.Path), name, backing.SB.Model.Type, backing.Ino, res)})
 }

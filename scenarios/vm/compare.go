@@ -81,19 +81,6 @@ func compared(typ int, cause string) bool {
 	return typ == 1805 || typ == 1800 && cause == "failed-mprotect"
 }
 
-// modelCause is the cause= field of a model record's text.
-func modelCause(text string) string { return modelField(text, "cause") }
-
-// modelField is an unquoted KEY=value field of a model record's text.
-func modelField(text, k string) string {
-	_, rest, ok := strings.Cut(text, " "+k+"=")
-	if !ok {
-		return ""
-	}
-	v, _, _ := strings.Cut(rest, " ")
-	return v
-}
-
 // recordKey is the per-path key a counted record is compared under: a
 // failed-mprotect record also by its res (1 audited, 0 denied).
 func recordKey(typ int, path, res string) string {
@@ -333,10 +320,10 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 	}
 	model := map[key]int{}
 	for _, a := range r.Model.Audit {
-		if !compared(a.Type, modelCause(a.Text)) || a.Step < 1 || a.Step > len(r.Model.Steps) {
+		if !compared(a.Type, a.Cause) || a.Step < 1 || a.Step > len(r.Model.Steps) {
 			continue
 		}
-		model[key{r.Model.Steps[a.Step-1].Line, recordKey(a.Type, a.Path, modelField(a.Text, "res"))}]++
+		model[key{r.Model.Steps[a.Step-1].Line, recordKey(a.Type, a.Path, strconv.Itoa(a.Res))}]++
 	}
 	keys := map[key]bool{}
 	for k := range real {
