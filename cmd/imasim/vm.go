@@ -154,8 +154,12 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "usage: imasim vm --kernel K run SCRIPT [flags] [-- ARGS...]")
 			return exitUsage
 		}
-		if _, err := os.Stat(pos[1]); err != nil {
+		if fi, err := os.Stat(pos[1]); err != nil {
 			fmt.Fprintln(stderr, "imasim vm run:", err)
+			return exitUsage
+		} else if !fi.Mode().IsRegular() {
+			fmt.Fprintf(stderr, "imasim vm run: %s is not a regular file (give the script itself)
+", pos[1])
 			return exitUsage
 		}
 		if ff != "text" {

@@ -27,6 +27,7 @@ func TestVMUsage(t *testing.T) {
 		{"fetch without kernels", []string{"vm", "fetch"}, exitUsage, "usage: imasim vm fetch"},
 		{"fetch unknown", []string{"vm", "fetch", "debian:1.0"}, exitUsage, "unknown kernel"},
 		{"run without script", []string{"vm", "--kernel", "debian:7.2", "run"}, exitUsage, "usage: imasim vm --kernel K run SCRIPT"},
+		{"run a directory", []string{"vm", "--kernel", "debian:7.2", "run", "."}, exitUsage, "is not a regular file"},
 		{"run missing script", []string{"vm", "--kernel", "debian:7.2", "run", "/nonexistent/t.sh"}, exitUsage, "no such file"},
 		{"run with --sh", []string{"vm", "--kernel", "debian:7.2", "--sh", "run", "x.sh"}, exitUsage, "usage: imasim vm --kernel K run"},
 		{"run with --json", []string{"vm", "--kernel", "debian:7.2", "--json", "run", "vm_test.go"}, exitUsage, "text only"},
