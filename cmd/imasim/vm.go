@@ -158,8 +158,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "imasim vm run:", err)
 			return exitUsage
 		} else if !fi.Mode().IsRegular() {
-			fmt.Fprintf(stderr, "imasim vm run: %s is not a regular file (give the script itself)
-", pos[1])
+			fmt.Fprintf(stderr, "imasim vm run: %s is not a regular file (give the script itself)\n", pos[1])
 			return exitUsage
 		}
 		if ff != "text" {
