@@ -285,7 +285,7 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 		f.Log = stderr
 		k, err = f.Fetch(kr.ctx, spec)
 	} else {
-		k, err = vm.LocalKernel(spec, kr.modules, kr.cacheDir)
+		k, err = vm.LocalKernel(kr.ctx, spec, kr.modules, kr.cacheDir)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)

@@ -218,7 +218,8 @@ func (f *Fetcher) Fetch(ctx context.Context, name string) (*Kernel, error) {
 	}
 	debs, _ := filepath.Glob(filepath.Join(dl, "*.deb"))
 	for _, d := range debs {
-		if err := ExtractDeb(d, filepath.Join(dl, "root")); err != nil {
+		if err := ExtractDebContext(ctx, d, filepath.Join(dl, "root")); err != nil {
+			os.RemoveAll(dl)
 			return nil, err
 		}
 	}
@@ -378,7 +379,7 @@ func upstreamVersion(image string) (cache.KernelVersion, error) {
 
 // LocalKernel is --kernel PATH [--modules DIR]: a bzImage, or a list of
 // .debs to unpack into the cache.
-func LocalKernel(spec, modules, cacheDir string) (*Kernel, error) {
+func LocalKernel(ctx context.Context, spec, modules, cacheDir string) (*Kernel, error) {
 	parts := strings.Split(spec, ",")
 	if strings.HasSuffix(parts[0], ".deb") {
 		// The cache key covers name, size and mtime of every .deb.
@@ -398,7 +399,8 @@ func LocalKernel(spec, modules, cacheDir string) (*Kernel, error) {
 		tmp := dir + ".tmp"
 		os.RemoveAll(tmp)
 		for _, p := range parts {
-			if err := ExtractDeb(p, filepath.Join(tmp, "root")); err != nil {
+			if err := ExtractDebContext(ctx, p, filepath.Join(tmp, "root")); err != nil {
+				os.RemoveAll(tmp)
 				return nil, err
 			}
 		}
