@@ -58,7 +58,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("vm", vmSynopsis, stderr)
 	kernel := fs.String("kernel", "", "kernel: debian:6.1|debian:6.12|debian:7.2, path/bzImage, or a.deb[,b.deb...]")
 	modules := fs.String("modules", "", "modules directory (lib/modules/RELEASE) for --kernel bzImage")
-	cacheDir := fs.String("cache", vm.DefaultCache(), "kernel cache directory")
+	cacheDir := fs.String("cache", vm.DefaultCache(), "kernel cache directory (default: $XDG_CACHE_HOME or ~/.cache, imasim/kernels)")
 	lock := fs.String("lock", "", "kernels.lock to use (default: nearest ./kernels.lock upwards, else built in)")
 	prof := fs.String("profile", "auto", "model profile to compare with (auto: by the kernel's version)")
 	accel := fs.String("accel", "tcg", "QEMU accelerator: tcg or kvm (falls back to tcg)")

@@ -50,3 +50,20 @@ func TestVMEvilDeb(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(cache, "local", "*"))
 	assert.Empty(t, left, "a failed unpack leaves its temporary directory behind")
 }
+
+// With HOME unset the kernel cache must not fall back to a predictable
+// /tmp path another user could prepare (issue 16 item 9): refused.
+func TestVMCacheWithoutHome(t *testing.T) {
+	t.Setenv("HOME", "")
+	t.Setenv("XDG_CACHE_HOME", "")
+	for _, args := range [][]string{
+		{"vm", "--kernel", "debian:6.12", "run", "vm_test.go"},
+		{"vm", "fetch", "debian:6.12"},
+		{"vm", "--kernel", evilDeb(t, t.TempDir()), "run", "vm_test.go"},
+	} {
+		code, _, errs := imasim(args...)
+		assert.Equal(t, exitUsage, code, errs)
+		assert.Contains(t, errs, "--cache")
+		assert.NotContains(t, errs, "/tmp/imasim")
+	}
+}

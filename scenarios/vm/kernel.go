@@ -119,14 +119,20 @@ type Fetcher struct {
 	AptRoot string
 }
 
-// DefaultCache is ~/.cache/imasim/kernels (XDG_CACHE_HOME honoured).
+// DefaultCache is ~/.cache/imasim/kernels (XDG_CACHE_HOME honoured), or
+// "" when neither HOME nor XDG_CACHE_HOME says where: a fixed /tmp path
+// could be prepared by another user (kernels run as root), and a private
+// temporary one would download the kernels again on every run.
 func DefaultCache() string {
 	d, err := os.UserCacheDir()
 	if err != nil {
-		d = "/tmp"
+		return ""
 	}
 	return filepath.Join(d, "imasim", "kernels")
 }
+
+// errNoCache is returned when there is no cache directory to use.
+var errNoCache = fmt.Errorf("%w: no kernel cache directory: HOME and XDG_CACHE_HOME are unset; give --cache DIR", ErrUsage)
 
 // EnsureApt creates the apt source and pin files when missing (root only)
 // and runs apt-get update after creating them. It reports what it did.
@@ -176,6 +182,9 @@ func (f *Fetcher) Fetch(ctx context.Context, name string) (*Kernel, error) {
 	}
 	if le == nil {
 		return nil, fmt.Errorf("%w: unknown kernel %q (kernels.lock has %s)", ErrUsage, name, strings.Join(known, ", "))
+	}
+	if f.Cache == "" {
+		return nil, errNoCache
 	}
 	dir := filepath.Join(f.Cache, le.Name[strings.IndexByte(le.Name, ':')+1:]+"_"+le.Version)
 	if k, err := f.fromDir(name, dir, le.Version); err == nil {
@@ -382,6 +391,9 @@ func upstreamVersion(image string) (cache.KernelVersion, error) {
 func LocalKernel(ctx context.Context, spec, modules, cacheDir string) (*Kernel, error) {
 	parts := strings.Split(spec, ",")
 	if strings.HasSuffix(parts[0], ".deb") {
+		if cacheDir == "" {
+			return nil, errNoCache
+		}
 		// The cache key covers name, size and mtime of every .deb.
 		st := []string{}
 		for _, p := range parts {
