@@ -223,6 +223,10 @@ func (f *Fetcher) Fetch(ctx context.Context, name string) (*Kernel, error) {
 	cmd := exec.CommandContext(ctx, "apt-get", args...)
 	cmd.Dir = dl
 	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dl)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: apt-get download: %v", ErrInterrupted, err)
+		}
 		return nil, fmt.Errorf("%w: apt-get download %s: %v\n%s", ErrCannotRun, strings.Join(pkgs, " "), err, out)
 	}
 	debs, _ := filepath.Glob(filepath.Join(dl, "*.deb"))

@@ -3,13 +3,16 @@ package vm
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -226,4 +229,32 @@ func TestExtractDebSizeLimits(t *testing.T) {
 		many = append(many, tarEnt{name: fmt.Sprintf("./f%d", i), typ: tar.TypeReg, body: strings.Repeat("x", 900)})
 	}
 	require.ErrorContains(t, ExtractDeb(debOf(t, many), t.TempDir()), "limit")
+}
+
+// A boot asked for after Ctrl-C does not start (exit 3 upstream).
+func TestBootAfterInterrupt(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := Boot(ctx, Options{Kernel: &Kernel{}}, Group{})
+	require.ErrorIs(t, err, ErrInterrupted)
+}
+
+// Abandon kills what the boots started and removes their work dirs,
+// naming what it could not remove and the dirs kept with --keep.
+func TestAbandon(t *testing.T) {
+	cmd := exec.Command("sleep", "600")
+	require.NoError(t, cmd.Start())
+	forget := trackProc(cmd.Process.Pid, false)
+	defer forget()
+	work, kept := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(work, "disk.img"), []byte("x"), 0o644))
+	defer trackDir(work, false)()
+	defer trackDir(kept, true)()
+	left := Abandon(time.Second)
+	assert.Equal(t, []string{kept}, left)
+	_, err := os.Stat(work)
+	assert.True(t, os.IsNotExist(err))
+	err = cmd.Wait()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "killed")
 }
