@@ -258,3 +258,35 @@ func TestAbandon(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "killed")
 }
+
+// A guest that floods the console or the results port is stopped at the
+// limits instead of filling the host's memory or disk. A shell stands in
+// for QEMU: runQEMU only runs argv and watches its output.
+func TestGuestOutputBounded(t *testing.T) {
+	defer func(c, r int64) { maxConsole, maxResults = c, r }(maxConsole, maxResults)
+	maxConsole, maxResults = 1<<20, 1<<20
+	o := Options{Boot: time.Minute, Idle: time.Minute, Total: 2 * time.Second, Log: io.Discard}
+	results := filepath.Join(t.TempDir(), "results.txt")
+	for _, tc := range []struct{ name, sh, want string }{
+		{"console", "echo imasim-guest: up; exec yes", "console"},
+		{"results", "echo imasim-guest: up; exec yes > " + results, "results"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t0 := time.Now()
+			c, err := runQEMU(t.Context(), o, []string{"sh", "-c", tc.sh}, results)
+			require.ErrorIs(t, err, ErrBoot)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Contains(t, err.Error(), "limit")
+			assert.LessOrEqual(t, int64(len(c.text)), maxConsole+64<<10)
+			assert.Less(t, time.Since(t0), 2*time.Second, "stopped by the timeout, not the limit")
+		})
+	}
+}
+
+func TestTail(t *testing.T) {
+	assert.Equal(t, "c\nd", tail("a\nb\nc\nd\n", 2))
+	assert.Equal(t, "a\nb", tail("a\nb", 5))
+	assert.Equal(t, "", tail("", 3))
+	assert.Equal(t, "b", tail("a\nb", 1))
+	assert.Len(t, tail(strings.Repeat("x", 1<<20), 3), 64<<10)
+}
