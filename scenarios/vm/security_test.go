@@ -290,3 +290,32 @@ func TestTail(t *testing.T) {
 	assert.Equal(t, "b", tail("a\nb", 1))
 	assert.Len(t, tail(strings.Repeat("x", 1<<20), 3), 64<<10)
 }
+
+// kernels.lock is found from the working directory upwards, so it is
+// input: its names and versions become cache paths (removed with
+// RemoveAll) and apt-get arguments (run as root). Anything that is not a
+// plain Debian name or version is refused with file:line.
+func TestParseLockRefusesHostile(t *testing.T) {
+	good := "debian:6.12 trixie 6.12.107-1 linux-image-6.12.107+deb13-cloud-amd64-unsigned ^linux-image-6\\.12\\.[0-9]+$\n"
+	_, err := ParseLock(strings.NewReader(good))
+	require.NoError(t, err)
+	for _, bad := range []string{
+		"debian:../../../.. trixie 6.12.107-1 linux-image-x ^x$",
+		"debian:6.12 trixie 1/../../../../../root linux-image-x ^x$",
+		"debian:6.12 trixie 6.12.107-1 -oAPT::Get::Foo ^x$",
+		"debian:6.12 trixie 6.12.107-1 linux-image-x,-oDir::Etc=/tmp ^x$",
+		"debian:6.12 ../sid 6.12.107-1 linux-image-x ^x$",
+		"debian:6.12 trixie -1 linux-image-x ^x$",
+		"6.12 trixie 6.12.107-1 linux-image-x ^x$",
+		"debian:6.12 trixie 6.12.107-1 linux-image-x,,y ^x$",
+	} {
+		_, err := ParseLock(strings.NewReader("# c\n" + bad + "\n"))
+		if assert.Error(t, err, bad) {
+			assert.Contains(t, err.Error(), "kernels.lock:2:", bad)
+		}
+	}
+	// A line past the scanner's limit is named too.
+	_, err = ParseLock(strings.NewReader("# c\n" + strings.Repeat("x", 1<<20) + "\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "kernels.lock:2:")
+}
