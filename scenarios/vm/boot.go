@@ -660,17 +660,11 @@ func progress(w io.Writer, b []byte) {
 // end: s may be a flooded console.
 func tail(s string, n int) string {
 	s = strings.TrimRight(s, "\n")
-	i := len(s)
-	for ; n > 0 && i > 0; n-- {
-		i = strings.LastIndexByte(s[:i], '\n')
-		if i < 0 {
-			i = 0
-			break
-		}
+	nl := len(s) // the n-th newline from the end, -1 when there are fewer
+	for ; n > 0 && nl >= 0; n-- {
+		nl = strings.LastIndexByte(s[:nl], '\n')
 	}
-	if i > 0 {
-		i++ // after the newline
-	}
+	i := nl + 1
 	if len(s)-i > 64<<10 {
 		i = len(s) - 64<<10
 	}

@@ -319,3 +319,9 @@ func TestParseLockRefusesHostile(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "kernels.lock:2:")
 }
+
+func TestTailEmptyLines(t *testing.T) {
+	assert.Equal(t, strings.Repeat("\n", 14)+"0", tail(strings.Repeat("\n", 15)+"0", 15))
+	assert.Equal(t, "\nb", tail("\nb", 2))
+	assert.Equal(t, "b", tail("\nb", 1))
+}
