@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/imasim/imasim/input"
 	"github.com/imasim/imasim/measure/audit"
 )
 
@@ -68,19 +68,16 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 
 	name := pos[0]
-	var in io.Reader
-	if name == "-" {
-		in, name = os.Stdin, "<stdin>"
-	} else {
-		f, err := os.Open(name)
-		if err != nil {
-			fmt.Fprintf(stderr, "imasim audit: %v\n", err)
-			return exitUsage
-		}
-		defer f.Close()
-		in = f
+	f, err := input.Open(ctx, name)
+	if err != nil {
+		fmt.Fprintf(stderr, "imasim audit: %v\n", err)
+		return exitUsage
 	}
-	in, err = maybeGunzip(ctxReader{ctx, in})
+	defer f.Close()
+	if name == "-" {
+		name = "<stdin>"
+	}
+	in, err := maybeGunzip(f)
 	if err != nil {
 		fmt.Fprintf(stderr, "imasim audit: %s: %v\n", name, err)
 		return exitUsage
@@ -171,19 +168,6 @@ func maybeGunzip(r io.Reader) (io.Reader, error) {
 		return zr, nil
 	}
 	return br, nil
-}
-
-// ctxReader stops reading when ctx is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 type auditResult struct {
