@@ -122,6 +122,9 @@ func (o *openedList) Close() error {
 	return nil
 }
 
+// errEmptyList: a kernel's list always starts with boot_aggregate.
+var errEmptyList = errors.New("not an IMA list: empty input (a kernel's measurement list starts with boot_aggregate)")
+
 // openList opens path ("-" for stdin), detecting binary versus ASCII.
 func openList(ctx context.Context, path string, in *inputFlags) (*openedList, error) {
 	order, err := parseOrder(in.order, true)
@@ -143,6 +146,10 @@ func openList(ctx context.Context, path string, in *inputFlags) (*openedList, er
 	ol.closer = f
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(4)
+	if len(head) == 0 {
+		f.Close()
+		return nil, errEmptyList
+	}
 	if looksASCII(head) {
 		ol.ascii = true
 		ol.rd = namedReader{measure.NewASCIIReader(br, measure.ReadOptions{Order: order, Bank: bank}), path}
