@@ -1006,8 +1006,12 @@ func (e *engine) bootAggregate() error {
 }
 
 // append adds an entry under the kernel's dedup rule and extends the PCR
-// in every bank when it was added
-// (Linux v6.12: security/integrity/ima/ima_queue.c:ima_add_template_entry).
+// in every bank when it was added: the template hash in the bank's
+// algorithm, or for a violation 0xFF over the bank's digest size while the
+// list shows zeros (Linux v6.1.176, v6.12.107, v7.2.13:
+// ima_queue.c:ima_add_template_entry, ima_init_digests; ima_crypto.c:
+// ima_calc_field_array_hash). The captured lists of those kernels replay
+// this way against their TPM (testdata/lists/kernel).
 func (e *engine) append(en *measure.Entry) error {
 	if !e.res.ML.Append(en) {
 		return nil
@@ -1018,7 +1022,7 @@ func (e *engine) append(en *measure.Entry) error {
 		if !ok {
 			return fmt.Errorf("tpm bank %v has no IMA hash algorithm", h)
 		}
-		digests[h] = en.DigestIn(a)
+		digests[h] = en.ExtendDigest(a, measure.PerBank)
 	}
 	if err := e.tpm.Extend(en.PCR, digests); err != nil {
 		return err
