@@ -98,6 +98,12 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			if len(profiles) > 1 {
 				name += "." + p.Name
 			}
+			if res.ML == nil {
+				// n/a under this profile: the scenario did not run, so
+				// there is no list (a kernel like this could not run it).
+				fmt.Fprintf(stderr, "imasim scenario: profile %s: not applicable (%s); no list written to %s\n", p.Name, res.NA, name)
+				continue
+			}
 			if err := writeList(name, res.ML, o.ascii); err != nil {
 				fmt.Fprintln(stderr, "imasim scenario:", err)
 				return exitUsage

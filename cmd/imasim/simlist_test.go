@@ -79,3 +79,27 @@ func TestSimulatedViolationListsVerify(t *testing.T) {
 		t.Skip("evmctl not installed (Debian package ima-evm-utils; .ci/deps installs it)")
 	}
 }
+
+// --list-out and --ascii-out under a profile where the scenario is n/a
+// write nothing for that profile and say so (they used to panic).
+func TestScenarioListOutNotApplicable(t *testing.T) {
+	dir := t.TempDir()
+	bin, ascii := filepath.Join(dir, "l.bin"), filepath.Join(dir, "l.txt")
+	code, out, errs := imasim("scenario", "execve-check-toctou", "--profile", "6.12", "--list-out", bin, "--ascii-out", ascii)
+	require.Equal(t, exitOK, code, errs)
+	require.Contains(t, out, "n/a")
+	require.Contains(t, errs, "profile 6.12: not applicable")
+	require.Contains(t, errs, "no list written to "+bin)
+	require.NoFileExists(t, bin)
+	require.NoFileExists(t, ascii)
+
+	// with several profiles, the applicable ones still get their lists
+	code, _, errs = imasim("scenario", "execve-check-toctou", "--profile", "6.12,7.1", "--list-out", bin, "--ascii-out", ascii)
+	require.Equal(t, exitOK, code, errs)
+	require.NoFileExists(t, bin+".6.12")
+	require.FileExists(t, bin+".7.1")
+	require.FileExists(t, ascii+".7.1")
+	code, out, errs = imasim("list", "show", bin+".7.1")
+	require.Equal(t, exitOK, code, errs)
+	require.Contains(t, out, "boot_aggregate")
+}
