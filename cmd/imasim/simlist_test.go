@@ -103,3 +103,19 @@ func TestScenarioListOutNotApplicable(t *testing.T) {
 	require.Equal(t, exitOK, code, errs)
 	require.Contains(t, out, "boot_aggregate")
 }
+
+// Text output prints PCR values and list digests whole (they are what
+// people paste), equal to the JSON values.
+func TestScenarioTextWholeValues(t *testing.T) {
+	d := scenarioPCRs(t, "violation-tomtou", "--profile", "7.1")
+	code, out, errs := imasim("scenario", "violation-tomtou", "--profile", "7.1")
+	require.Equal(t, exitOK, code, errs)
+	for _, bank := range []string{"sha1", "sha256"} {
+		v := d.Results[0].PCRs[bank]
+		require.Len(t, v, map[string]int{"sha1": 40, "sha256": 64}[bank])
+		require.Contains(t, out, "PCR 10 "+bank+":", bank)
+		require.Regexp(t, "PCR 10 "+bank+": +"+v+"\n", out)
+	}
+	require.NotContains(t, out, "…", "nothing cut")
+	require.Regexp(t, `\n +10 [0-9a-f]{40} ima-sig sha256:[0-9a-f]{64} /mnt/data\n`, out)
+}
