@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -118,4 +119,80 @@ func TestScenarioTextWholeValues(t *testing.T) {
 	}
 	require.NotContains(t, out, "…", "nothing cut")
 	require.Regexp(t, `\n +10 [0-9a-f]{40} ima-sig sha256:[0-9a-f]{64} /mnt/data\n`, out)
+}
+
+// simTemplates are the kernel's built-in templates
+// (Linux v7.2.13: ima_template.c:builtin_templates) and simHashes the
+// hashes imasim computes; the "ima" template takes only sha1.
+var (
+	simTemplates = []string{"ima", "ima-ng", "ima-sig", "ima-ngv2", "ima-sigv2", "ima-buf", "ima-modsig", "evm-sig"}
+	simHashes    = []string{"sha1", "sha256", "sha384", "sha512", "sm3"}
+)
+
+// simProfile writes a profile that is 7.1 with another template and hash.
+func simProfile(t *testing.T, dir, template, hash string) string {
+	t.Helper()
+	name := strings.ReplaceAll(template, "|", "_") + "-" + hash
+	p := filepath.Join(dir, name+".profile")
+	body := fmt.Sprintf("inherit: 7.1\nname: %s\nabout: 7.1 with template %s, hash %s\nkernels: 7.1 ..\ntemplate: %s\nhash: %s\n", name, template, hash, template, hash)
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+	return p
+}
+
+// Simulated lists of every template × hash, with violations
+// (violation-tomtou, violation-open-writers, mmap-backing-file) and
+// without (ext4-write), verify against the PCRs imasim prints: with
+// imasim list verify and with the real evmctl ima_measurement
+// --ignore-violations (ima-evm-utils 1.4). CI installs evmctl.
+func TestSimulatedListsEveryTemplateHash(t *testing.T) {
+	evmctl, err := exec.LookPath("evmctl")
+	if err != nil {
+		t.Skip("evmctl not installed (Debian package ima-evm-utils; .ci/deps installs it)")
+	}
+	dir := t.TempDir()
+	for _, tmpl := range simTemplates {
+		for _, h := range simHashes {
+			if tmpl == "ima" && h != "sha1" {
+				continue
+			}
+			prof := simProfile(t, dir, tmpl, h)
+			for _, scn := range []string{"violation-tomtou", "violation-open-writers", "mmap-backing-file", "ext4-write"} {
+				list := verifySimulatedList(t, dir, scn, prof, evmctl)
+				checkListDigests(t, list, tmpl, h)
+			}
+		}
+	}
+}
+
+// checkListDigests: every file entry of list carries a digest of hash h
+// (labelled so, of its size; sha1 for the "ima" template's "d" field).
+func checkListDigests(t *testing.T, list, tmpl, h string) {
+	t.Helper()
+	code, out, errs := imasim("list", "show", "--json", list)
+	require.Equal(t, exitOK, code, errs)
+	var doc struct {
+		Entries []struct {
+			Template string `json:"template"`
+			Algo     string `json:"file_digest_algo"`
+			Digest   string `json:"file_digest"`
+			Name     string `json:"name"`
+		} `json:"entries"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &doc))
+	size := map[string]int{"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64, "sm3": 32}
+	files := 0
+	for _, e := range doc.Entries {
+		require.Equal(t, tmpl, e.Template)
+		if e.Name == "boot_aggregate" {
+			continue
+		}
+		files++
+		want, wantAlgo := h, []string{h, "ima:" + h}
+		if tmpl == "ima" {
+			wantAlgo = []string{""}
+		}
+		require.Contains(t, wantAlgo, e.Algo, "%s %s %s: digest algorithm", list, tmpl, h)
+		require.Len(t, e.Digest, 2*size[want], "%s %s %s: digest size", list, tmpl, h)
+	}
+	require.NotZero(t, files, "%s: no file entries", list)
 }
