@@ -17,6 +17,7 @@ type pcrDoc struct {
 	Results []struct {
 		Profile string            `json:"profile"`
 		PCRs    map[string]string `json:"pcrs"`
+		NA      string            `json:"not_applicable"`
 	} `json:"results"`
 }
 
