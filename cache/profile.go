@@ -17,6 +17,7 @@ import (
 
 	"github.com/imasim/imasim/cache/vfs"
 	"github.com/imasim/imasim/input"
+	"github.com/imasim/imasim/measure"
 )
 
 // Collect modes: where ima_collect_measurement takes the cached version.
@@ -262,7 +263,32 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 	if p.Kernels.Min == (KernelVersion{}) {
 		return nil, &ProfileError{name, 1, "missing kernels: (the version range it stands for)"}
 	}
+	if err := checkTemplateHash(p); err != nil {
+		ln := max(seen["hash"], seen["template"], 1)
+		return nil, &ProfileError{name, ln, err.Error()}
+	}
 	return p, nil
+}
+
+// checkTemplateHash accepts the template and hash a kernel can boot with:
+// a template it has (or a template format), a hash imasim computes, and
+// for the "ima" template only sha1, since its "d" field holds 20 bytes
+// (Linux v7.2.13: ima_template.c:ima_template_setup, ima_main.c:hash_setup
+// also accept md5, which imasim does not model: the kernel then writes a
+// 16-byte "d" field that list readers such as evmctl do not parse).
+func checkTemplateHash(p *Profile) error {
+	a, err := measure.ParseAlgo(p.HashAlgo)
+	if err != nil {
+		return fmt.Errorf("hash: %v", err)
+	}
+	t, err := measure.LookupTemplate(p.Template)
+	if err != nil {
+		return fmt.Errorf("template: %v", err)
+	}
+	if t.IsIMA() && a != measure.SHA1 {
+		return fmt.Errorf("template ima takes only hash sha1 (the kernel refuses ima_template=ima with %s), got %s", a, a)
+	}
+	return nil
 }
 
 func firstKeyLine(seen map[string]int) int {
