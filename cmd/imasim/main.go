@@ -14,7 +14,7 @@ import (
 	"syscall"
 )
 
-// Exit codes shared by every verb (DESIGN.md).
+// Exit codes shared by every verb (README.md, "Exit codes").
 const (
 	exitOK      = 0  // ran, nothing failed
 	exitFail    = 1  // an expectation or comparison failed
