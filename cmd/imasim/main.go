@@ -42,6 +42,7 @@ func verbs() map[string]verb {
 		"probe":    {"check filesystem models against real filesystems (root)", cmdProbe},
 		"explore":  {"search operation sequences for missed/excessive re-evaluation", cmdExplore},
 		"version":  {"print the imasim version", cmdVersion},
+		"attest":   {"quote PCRs, verify quotes, lists and keylime runtime policies", cmdAttest},
 	}
 }
 
