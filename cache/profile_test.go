@@ -57,6 +57,11 @@ func TestParseProfileErrors(t *testing.T) {
 		{"bad range", "name: x\nkernels: 7.0 .. 6.1\n", "end before start"},
 		{"inherit late", "name: x\ninherit: 6.12\n", "inherit must be the first setting"},
 		{"bad bool", "name: x\nkernels: 6.1\nauto: maybe\n", "want true or false"},
+		{"unknown hash", "name: x\nkernels: 6.1\nhash: md4\n", "p:3: hash: unknown hash algorithm \"md4\""},
+		{"md5", "name: x\nkernels: 6.1\ntemplate: ima\nhash: md5\n", "p:4: hash: unknown hash algorithm \"md5\""},
+		{"unknown template", "name: x\nkernels: 6.1\ntemplate: ima-xx\n", "p:3: template: unknown template"},
+		{"ima sha256", "name: x\nkernels: 6.1\ntemplate: ima\nhash: sha256\n", "p:4: template ima takes only hash sha1"},
+		{"ima default hash", "name: x\nkernels: 6.1\ntemplate: ima\n", "p:3: template ima takes only hash sha1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

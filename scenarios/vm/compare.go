@@ -571,11 +571,7 @@ func WriteText(w io.Writer, k *Kernel, p *cache.Profile, runs []*Run, verbose bo
 			case b.Collection > 0:
 				st = fmt.Sprintf("matches (before the agent's %d reads of its results, measured too)", b.Collection)
 			}
-			rv := b.Replayed
-			if len(rv) > 16 {
-				rv = rv[:16] + "…"
-			}
-			ew.f("  PCR 10 %-6s replayed %s %s\n", b.Bank, rv, st)
+			ew.f("  PCR 10 %-6s replayed %s %s\n", b.Bank, b.Replayed, st)
 		}
 		for _, f := range r.Findings {
 			ew.f("  real kernel: %s at line %d (%s): %s\n", strings.ToUpper(f.Verdict), f.Line, f.Path, f.Why)

@@ -25,6 +25,9 @@ type Kernel struct {
 	Image   string // bzImage / vmlinuz
 	ModDir  string // lib/modules/RELEASE, "" when everything is built in
 	Package string // Debian package version, e.g. 6.12.107-1
+	// Profile is the model profile a built kernel stands for (imasim
+	// kernel build); "" picks one by version.
+	Profile string
 }
 
 // LockEntry is one line of kernels.lock.
@@ -138,7 +141,7 @@ func LoadLock(path string) ([]LockEntry, string, error) {
 }
 
 // Apt sources imasim adds so the newer suites are reachable, pinned low so
-// nothing on the host upgrades from them (VM.md).
+// nothing on the host upgrades from them (README.md, "Real kernels").
 const (
 	AptSourcesFile = "/etc/apt/sources.list.d/imasim-kernels.list"
 	AptPrefsFile   = "/etc/apt/preferences.d/imasim-kernels"
