@@ -8,15 +8,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/interrupt"
 	ltpcompat "github.com/imasim/imasim/ltp-compat"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/vm"
@@ -44,53 +43,10 @@ K is debian:6.1, debian:6.12, debian:7.2 (kernels.lock), a bzImage (with
 --modules DIR), or a comma-separated list of .deb files. Several debian:X
 kernels, comma-separated, boot in parallel (--jobs).`
 
-// cmdVM runs the vm verb. Interrupted (ctx done: Ctrl-C, SIGTERM), it
-// exits 3 once the boots have killed QEMU and swtpm and removed their
-// work dirs; a second signal meanwhile ends it at once (vmForceExit).
+// cmdVM runs the vm verb. Interrupted (Ctrl-C, SIGTERM), the boots kill
+// QEMU and swtpm and remove their work dirs before it returns (exit 3);
+// each registers its cleanup with package interrupt for a second Ctrl-C.
 func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "guest" {
-		return cmdVMRun(ctx, args, stdout, stderr)
-	}
-	defer vmForceExit(stderr)()
-	rc := cmdVMRun(ctx, args, stdout, stderr)
-	if ctx.Err() != nil {
-		fmt.Fprintln(stderr, "imasim vm: interrupted")
-		return exitInconcl
-	}
-	return rc
-}
-
-// vmForceExit: a second SIGINT or SIGTERM (the first ends ctx) kills the
-// QEMU and swtpm processes still running, names the work dirs it could
-// not remove within a second and exits 3. The returned func stops it.
-func vmForceExit(stderr io.Writer) func() {
-	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	quit := make(chan struct{})
-	go func() {
-		n := 0
-		for {
-			select {
-			case <-quit:
-				return
-			case <-ch:
-				// The first signal is the one that ends ctx (main's
-				// NotifyContext gets it too).
-				if n++; n < 2 {
-					continue
-				}
-				for _, d := range vm.Abandon(time.Second) {
-					fmt.Fprintf(stderr, "imasim vm: left behind: %s\n", d)
-				}
-				fmt.Fprintln(stderr, "imasim vm: interrupted twice: QEMU and swtpm killed")
-				os.Exit(exitInconcl)
-			}
-		}
-	}()
-	return func() { signal.Stop(ch); close(quit) }
-}
-
-func cmdVMRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "guest" {
 		// Hidden: the guest agent, started by the initramfs /init.
 		if len(args) != 2 {
@@ -531,7 +487,7 @@ func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, error) {
 
 func errCode(err error) int {
 	switch {
-	case errors.Is(err, vm.ErrInterrupted), errors.Is(err, context.Canceled):
+	case interrupt.Is(err):
 		return exitInconcl
 	case errors.Is(err, vm.ErrUsage):
 		return exitUsage

@@ -15,9 +15,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/imasim/imasim/interrupt"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/real"
 	"github.com/imasim/imasim/scenarios/vm/frame"
@@ -227,15 +229,17 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 	if err != nil {
 		return res, fmt.Errorf("work dir: %w", err)
 	}
-	forget := trackDir(work, o.Keep)
+	var rm *interrupt.Cleanup
+	if !o.Keep {
+		rm = interrupt.Register("VM work dir "+work, func() error { return os.RemoveAll(work) })
+	}
 	defer func() {
 		if o.Keep {
 			res.WorkDir = work
 			fmt.Fprintf(o.Log, "imasim vm: work dir kept: %s\n", work)
-		} else if err := os.RemoveAll(work); err != nil {
+		} else if err := rm.Run(); err != nil {
 			fmt.Fprintf(o.Log, "imasim vm: WARNING: left behind: %v\n", err)
 		}
-		forget()
 	}()
 	t0 := time.Now()
 	nonce := make([]byte, 8)
@@ -461,10 +465,10 @@ func oopsExcerpt(log string) string {
 }
 
 type swtpm struct {
-	cmd    *exec.Cmd
-	sock   string
-	out    bytes.Buffer
-	forget func()
+	cmd  *exec.Cmd
+	sock string
+	out  bytes.Buffer
+	kill *interrupt.Cleanup
 }
 
 // startSwtpm starts swtpm with a fresh state dir as our child; stop kills
@@ -482,7 +486,11 @@ func startSwtpm(ctx context.Context, work string) (*swtpm, error) {
 	if err := t.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%w: swtpm: %v", ErrCannotRun, err)
 	}
-	t.forget = trackProc(t.cmd.Process.Pid, false)
+	t.kill = interrupt.Register(fmt.Sprintf("swtpm (pid %d)", t.cmd.Process.Pid), func() error {
+		t.cmd.Process.Kill()
+		t.cmd.Wait()
+		return nil
+	})
 	for i := 0; i < 200; i++ {
 		if _, err := os.Stat(t.sock); err == nil {
 			return t, nil
@@ -496,13 +504,7 @@ func startSwtpm(ctx context.Context, work string) (*swtpm, error) {
 	return nil, fmt.Errorf("%w: swtpm did not create %s: %s", ErrCannotRun, t.sock, t.out.String())
 }
 
-func (t *swtpm) stop() {
-	if t.cmd.Process != nil {
-		t.cmd.Process.Kill()
-		t.cmd.Wait()
-		t.forget()
-	}
-}
+func (t *swtpm) stop() { t.kill.Run() }
 
 type console struct {
 	text    string
@@ -534,7 +536,15 @@ func runQEMU(ctx context.Context, o Options, args []string, results string) (con
 	if err := cmd.Start(); err != nil {
 		return c, fmt.Errorf("%w: qemu: %v", ErrCannotRun, err)
 	}
-	defer trackProc(cmd.Process.Pid, true)()
+	var reaped atomic.Bool // the group kill only while QEMU's pid is ours
+	stop := interrupt.Register(fmt.Sprintf("QEMU (pid %d)", cmd.Process.Pid), func() error {
+		if !reaped.Load() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+		cmd.Process.Kill() // a no-op once reaped (pidfd)
+		return nil
+	})
+	defer stop.Run()
 	var (
 		mu      sync.Mutex
 		buf     bytes.Buffer
@@ -579,7 +589,9 @@ func runQEMU(ctx context.Context, o Options, args []string, results string) (con
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			cmd.Process.Kill()
 		}
-		exited <- cmd.Wait()
+		err := cmd.Wait()
+		reaped.Store(true)
+		exited <- err
 	}()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"github.com/imasim/imasim/interrupt"
 )
 
 // Error classes the CLI maps to exit codes.
@@ -16,7 +18,7 @@ var (
 	// ErrBoot: the VM broke (panic, oops, TPM-bypass, timeout, truncated results).
 	ErrBoot = errors.New("vm run failed")
 	// ErrInterrupted: the context was cancelled (Ctrl-C, SIGTERM; exit 3).
-	ErrInterrupted = errors.New("interrupted")
+	ErrInterrupted = interrupt.ErrInterrupted
 	// ErrKernelCrash: the guest kernel panicked or oopsed (wraps ErrBoot).
 	ErrKernelCrash = fmt.Errorf("%w: kernel crashed", ErrBoot)
 )

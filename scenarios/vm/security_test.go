@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/imasim/imasim/interrupt"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/vm/guest"
 )
@@ -239,24 +240,20 @@ func TestBootAfterInterrupt(t *testing.T) {
 	require.ErrorIs(t, err, ErrInterrupted)
 }
 
-// Abandon kills what the boots started and removes their work dirs,
-// naming what it could not remove and the dirs kept with --keep.
-func TestAbandon(t *testing.T) {
-	cmd := exec.Command("sleep", "600")
-	require.NoError(t, cmd.Start())
-	forget := trackProc(cmd.Process.Pid, false)
-	defer forget()
-	work, kept := t.TempDir(), t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(work, "disk.img"), []byte("x"), 0o644))
-	defer trackDir(work, false)()
-	defer trackDir(kept, true)()
-	left := Abandon(time.Second)
-	assert.Equal(t, []string{kept}, left)
-	_, err := os.Stat(work)
-	assert.True(t, os.IsNotExist(err))
-	err = cmd.Wait()
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "killed")
+// swtpm registers its kill with package interrupt, so a second Ctrl-C
+// ends it even while the boot is stuck elsewhere.
+func TestSwtpmRegistered(t *testing.T) {
+	if _, err := exec.LookPath("swtpm"); err != nil {
+		t.Skip("swtpm not installed")
+	}
+	tpm, err := startSwtpm(t.Context(), t.TempDir())
+	require.NoError(t, err)
+	pid := tpm.cmd.Process.Pid
+	assert.Contains(t, interrupt.Pending(), fmt.Sprintf("swtpm (pid %d)", pid))
+	assert.Empty(t, interrupt.Force(time.Second))
+	assert.True(t, tpm.cmd.ProcessState != nil && tpm.cmd.ProcessState.Exited() == false, "swtpm not killed")
+	assert.NotContains(t, interrupt.Pending(), fmt.Sprintf("swtpm (pid %d)", pid))
+	tpm.stop() // the normal path after Force: nothing left to do
 }
 
 // A guest that floods the console or the results port is stopped at the
