@@ -514,7 +514,14 @@ func BzImageRelease(p string) (string, error) {
 // BzImageVersion reads the version string from a bzImage's setup header
 // (Documentation/arch/x86/boot.rst: kernel_version at 0x20E, offset+0x200).
 func BzImageVersion(p string) (string, error) {
-	b, err := os.ReadFile(p)
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	// The string starts within the first 0x200+0xFFFF bytes: read only
+	// those and 512 more, not the whole (untrusted) image.
+	b, err := io.ReadAll(io.LimitReader(f, 0x200+0xFFFF+512))
 	if err != nil {
 		return "", err
 	}
