@@ -315,14 +315,30 @@ func checkStep(st *Step, handles map[string]string) error {
 	}
 	isH := func(a string) bool { return strings.HasPrefix(a, "%") }
 	for _, i := range pathArgs[st.Op] {
-		if i < len(st.Args) && !strings.HasPrefix(st.Args[i], "/") && !isH(st.Args[i]) {
-			return fmt.Errorf("%q: paths must be absolute", st.Args[i])
+		if i < len(st.Args) && !isH(st.Args[i]) {
+			if err := CheckPath(st.Args[i]); err != nil {
+				return err
+			}
 		}
 	}
 	for _, k := range []string{"lower", "upper", "work"} {
 		for _, d := range strings.Split(st.Opts[k], ":") {
-			if d != "" && !strings.HasPrefix(d, "/") {
-				return fmt.Errorf("%s=%q: paths must be absolute", k, d)
+			if d == "" {
+				continue
+			}
+			if err := CheckPath(d); err != nil {
+				return fmt.Errorf("%s=%w", k, err)
+			}
+		}
+	}
+	if st.Op == "fs" || st.Op == "remount" {
+		first := 2
+		if st.Op == "remount" {
+			first = 1
+		}
+		for _, o := range st.Args[min(first, len(st.Args)):] {
+			if err := CheckMountOption(o); err != nil {
+				return err
 			}
 		}
 	}
@@ -392,6 +408,65 @@ func checkStep(st *Step, handles map[string]string) error {
 	}
 	if st.Op == "fs" && !slices.Contains(FSTypes, st.Args[0]) {
 		return fmt.Errorf("unknown filesystem type %q (want one of %s; overlayfs has its own step)", st.Args[0], strings.Join(FSTypes, ", "))
+	}
+	return nil
+}
+
+// CheckPath checks a scenario path: absolute, no ".." component, and no
+// character that mount options give a meaning to (',' separates options,
+// ':' overlay layers, '\\' escapes them) or control character. Scenario
+// paths are mapped under the executor's root (scenarios/real) and some go
+// into overlayfs mount options verbatim.
+func CheckPath(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("%q: paths must be absolute", p)
+	}
+	for _, c := range p {
+		if c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%q: control character in a path", p)
+		}
+	}
+	if strings.ContainsAny(p, ",:\\") {
+		return fmt.Errorf("%q: a path cannot carry ',', ':' or '\\' (they are mount-option syntax)", p)
+	}
+	for _, el := range strings.Split(p, "/") {
+		if el == ".." {
+			return fmt.Errorf("%q: paths cannot contain \"..\"", p)
+		}
+	}
+	return nil
+}
+
+// MountFlagOptions are the mount options that are mount(2) flags.
+var MountFlagOptions = []string{"noatime", "strictatime", "relatime", "iversion", "noiversion", "ro", "rw", "defaults"}
+
+// MountDataOptions are the filesystem options a scenario may pass to a
+// real mount (KEY or KEY=VALUE, VALUE of letters, digits and ._+-).
+// Options naming other devices or paths (xfs logdev=/rtdev=, ext4
+// journal_path=/journal_dev=, btrfs device=, overlay's dirs) are not among
+// them: a scenario file must not reach outside its own filesystems.
+var MountDataOptions = []string{"size", "nr_inodes", "nr_blocks", "mode", "uid", "gid", "huge", "inode64", "inode32",
+	"noswap", "nouuid", "noquota", "largeio", "nolargeio", "discard", "nodiscard", "data", "commit", "delalloc",
+	"nodelalloc", "barrier", "nobarrier", "user_xattr", "acl", "noacl", "compress", "compress-force",
+	"space_cache", "ssd", "nossd", "autodefrag", "noautodefrag", "datacow", "nodatacow", "datasum", "nodatasum",
+	"max_inline", "flushoncommit", "noflushoncommit", "dax", "i_version"}
+
+// CheckMountOption checks one fs/remount option against the flags and
+// MountDataOptions.
+func CheckMountOption(o string) error {
+	if slices.Contains(MountFlagOptions, o) {
+		return nil
+	}
+	k, v, hasV := strings.Cut(o, "=")
+	ok := slices.Contains(MountDataOptions, k) && (!hasV || v != "")
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._+-", c)) {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("mount option %q is not one a scenario may give (flags: %s; filesystem options: %s, with values of letters, digits and ._+-)",
+			o, strings.Join(MountFlagOptions, " "), strings.Join(MountDataOptions, " "))
 	}
 	return nil
 }

@@ -414,3 +414,29 @@ exec /t/p uid=65534
 		assert.Equal(t, audits, r.AuditRecords["/t/p"], prof)
 	}
 }
+
+// Paths and mount options cannot smuggle mount options or leave the
+// scenario's root: each is refused with file:line.
+func TestParseRefusesSmuggling(t *testing.T) {
+	for _, c := range []struct{ step, msg string }{
+		{"overlay /ovl lower=/t/l,upperdir=/host/dir,workdir=/host/wk", "cannot carry"},
+		{"overlay /ovl lower=/t/l upper=/t/u,x work=/t/w", "cannot carry"},
+		{"write /t/../../etc/f x", "\"..\""},
+		{"write \"/t/a\\nb\" x", "control character"},
+		{"mkdir /t/a\\b", "cannot carry"},
+		{"fs xfs /m logdev=/dev/sda", "logdev"},
+		{"fs ext4 /m \"journal_dev=2049\"", "journal_dev"},
+		{"remount /t device=/dev/sdb", "device"},
+		{"fs xfs /m norecovery", "mount option \"norecovery\" is not one a scenario may give"},
+		{"fs tmpfs /m inode64 noatime", ""},
+	} {
+		_, err := Parse(strings.NewReader("name: x\nfs tmpfs /t\n"+c.step+"\n"), "x.scn")
+		if c.msg == "" {
+			assert.NoError(t, err, c.step)
+			continue
+		}
+		require.Error(t, err, c.step)
+		assert.Contains(t, err.Error(), "x.scn:3:", c.step)
+		assert.Contains(t, err.Error(), c.msg, c.step)
+	}
+}
