@@ -377,8 +377,12 @@ func checkStep(st *Step, handles map[string]string) error {
 			return fmt.Errorf("only AT_EXECVE_CHECK is modelled, got %q", st.Args[1])
 		}
 	case "truncate":
-		if _, err := strconv.Atoi(st.Args[1]); err != nil {
-			return fmt.Errorf("size %q is not a number", st.Args[1])
+		n, err := strconv.ParseInt(st.Args[1], 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("size %q is not a number of bytes", st.Args[1])
+		}
+		if n > MaxFileSize {
+			return fmt.Errorf("size %d is over the limit of %d MiB for one file (the model holds file contents in memory)", n, MaxFileSize>>20)
 		}
 	case "chmod":
 		if _, err := strconv.ParseUint(st.Args[1], 8, 32); err != nil {
@@ -470,6 +474,9 @@ func CheckMountOption(o string) error {
 	}
 	return nil
 }
+
+// MaxFileSize bounds a truncate step's size.
+const MaxFileSize = 16 << 20
 
 // FSTypes are the filesystems a scenario can create with `fs`.
 var FSTypes = []string{"xfs", "ext4", "tmpfs", "btrfs"}

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"bytes"
+	"fmt"
 	"crypto"
 	"errors"
 	"flag"
@@ -439,4 +440,30 @@ func TestParseRefusesSmuggling(t *testing.T) {
 		assert.Contains(t, err.Error(), "x.scn:3:", c.step)
 		assert.Contains(t, err.Error(), c.msg, c.step)
 	}
+}
+
+// Issue 16 item 5: `truncate /f 1099511627776` allocated the whole size
+// (a fatal out-of-memory). Sizes are checked against stated limits first.
+func TestModelSizeLimits(t *testing.T) {
+	for _, c := range []struct{ step, msg string }{
+		{"truncate /t/f 1099511627776", "over the limit of 16 MiB"},
+		{"truncate /t/f -1", "not a number of bytes"},
+		{"truncate /t/f 99999999999999999999999", "not a number of bytes"},
+	} {
+		_, err := Parse(strings.NewReader("name: x\nfs tmpfs /t\nwrite /t/f x\n"+c.step+"\n"), "x.scn")
+		require.Error(t, err, c.step)
+		assert.Contains(t, err.Error(), "x.scn:4: truncate: ", c.step)
+		assert.Contains(t, err.Error(), c.msg, c.step)
+	}
+	// Within each file's limit, but a third 16 MiB copy (line 7) goes
+	// over the run's 64 MiB.
+	text := "name: x\nfs tmpfs /t\nwrite /t/f x\ntruncate /t/f 16777216\n"
+	for i := 0; i < 4; i++ {
+		text += fmt.Sprintf("copy /t/f /t/c%d\n", i)
+	}
+	s, err := Parse(strings.NewReader(text), "x.scn")
+	require.NoError(t, err)
+	_, err = Run(s, cache.Builtins()[0])
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "x.scn:7: copy: the scenario writes more than 64 MiB")
 }
