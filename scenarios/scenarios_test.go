@@ -2,10 +2,10 @@ package scenarios
 
 import (
 	"bytes"
-	"fmt"
 	"crypto"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
