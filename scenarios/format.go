@@ -6,12 +6,14 @@ package scenarios
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Scenario is a parsed scenario file.
@@ -135,13 +137,17 @@ func OpNames() []string {
 	return out
 }
 
+// maxLine bounds one line of a scenario file.
+const maxLine = 1 << 20
+
 // Parse reads a scenario file; name is used in error locations.
 func Parse(r io.Reader, name string) (*Scenario, error) {
 	s := &Scenario{File: name}
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	sc.Buffer(make([]byte, 64*1024), maxLine)
 	ln := 0
 	handles := map[string]string{} // open handles: their mode
+	var about, source []string     // joined once at the end (repeated lines)
 	fail := func(f string, a ...any) error { return &Error{name, ln, fmt.Sprintf(f, a...)} }
 	for sc.Scan() {
 		ln++
@@ -155,15 +161,9 @@ func Parse(r io.Reader, name string) (*Scenario, error) {
 			case "name":
 				s.Name = val
 			case "about":
-				if s.About != "" {
-					s.About += " "
-				}
-				s.About += val
+				about = append(about, val)
 			case "source":
-				if s.Source != "" {
-					s.Source += " "
-				}
-				s.Source += val
+				source = append(source, val)
 			case "policy":
 				if val == "" {
 					return nil, fail("policy: empty rule")
@@ -225,8 +225,13 @@ func Parse(r io.Reader, name string) (*Scenario, error) {
 		s.Steps = append(s.Steps, st)
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			ln++
+			return nil, fail("line longer than the limit of %d MiB", maxLine>>20)
+		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	s.About, s.Source = strings.Join(about, " "), strings.Join(source, " ")
 	if s.Name == "" {
 		return nil, &Error{name, 1, "missing name: header"}
 	}
@@ -535,6 +540,10 @@ func parseRequire(s string) (Require, error) {
 	return Require{}, fmt.Errorf("unknown requirement %q (want root, fs=TYPE, feature=NAME or kernel>=VERSION)", s)
 }
 
+// MaxSleep bounds a duration in nanoseconds (24 hours; the built-ins
+// sleep 31 s at most). Larger values used to overflow int64 silently.
+const MaxSleep = int64(24 * time.Hour)
+
 // ParseDuration reads 10ms, 31s, 2m, 500us, 100ns.
 func ParseDuration(s string) (int64, error) {
 	units := []struct {
@@ -545,6 +554,9 @@ func ParseDuration(s string) (int64, error) {
 		if strings.HasSuffix(s, u.suf) {
 			n, err := strconv.ParseInt(strings.TrimSuffix(s, u.suf), 10, 64)
 			if err == nil && n >= 0 {
+				if n > MaxSleep/u.mul {
+					return 0, fmt.Errorf("duration %q is over the limit of %s", s, time.Duration(MaxSleep))
+				}
 				return n * u.mul, nil
 			}
 		}

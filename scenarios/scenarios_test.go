@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -466,4 +467,44 @@ func TestModelSizeLimits(t *testing.T) {
 	_, err = Run(s, cache.Builtins()[0])
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "x.scn:7: copy: the scenario writes more than 64 MiB")
+}
+
+// Issue 16 item 9: `sleep 2562048h` overflowed int64 silently.
+func TestSleepBounded(t *testing.T) {
+	for _, d := range []string{"2562048h", "9223372036854775807ns1", "25h", "86400000000001ns"} {
+		_, err := Parse(strings.NewReader("name: x\nsleep "+d+"\n"), "x.scn")
+		assert.Error(t, err, d)
+	}
+	n, err := ParseDuration("24h")
+	require.NoError(t, err)
+	assert.Equal(t, MaxSleep, n)
+	_, err = ParseDuration("2562048h")
+	assert.ErrorContains(t, err, "over the limit of 24h0m0s")
+}
+
+// Issue 16 item 9: repeated about: lines were joined in quadratic time
+// (each line copied everything before it). 20000 lines allocated about
+// 2 GB that way; joined once they take well under 20 MB.
+func TestRepeatedAboutLinear(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: x\n")
+	for i := 0; i < 20000; i++ {
+		b.WriteString("about: abcdefghij\nsource: abcdefghij\n")
+	}
+	b.WriteString("fs tmpfs /t\n")
+	text := b.String()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	s, err := Parse(strings.NewReader(text), "x.scn")
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	assert.Len(t, s.About, 20000*11-1)
+	assert.Len(t, s.Source, 20000*11-1)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(20<<20))
+}
+
+// A line over the scenario line limit is an error at its line.
+func TestScenarioLongLine(t *testing.T) {
+	_, err := Parse(strings.NewReader("name: x\nwrite /t/f "+strings.Repeat("a", 2<<20)+"\n"), "x.scn")
+	assert.EqualError(t, err, "x.scn:2: line longer than the limit of 1 MiB")
 }
