@@ -105,6 +105,7 @@ func (r *Result) Count(v string) int {
 const StepGap = 10 * 1_000_000
 
 type engine struct {
+	grown   int // file content bytes the run has written (MaxModelBytes)
 	s       *Scenario
 	p       *cache.Profile
 	w       *vfs.World
@@ -545,6 +546,9 @@ func (e *engine) step(st Step) error {
 		_, err := e.w.MountOverlay(m, a[0], st.Opts["lower"], st.Opts["upper"], st.Opts["work"])
 		return err
 	case "write", "append", "overwrite":
+		if err := e.grow(len(a[1])); err != nil {
+			return err
+		}
 		data := []byte(a[1])
 		if h, ok := e.handles[a[0]]; ok {
 			if st.Op == "overwrite" {
@@ -576,6 +580,9 @@ func (e *engine) step(st Step) error {
 		return nil
 	case "truncate":
 		n, _ := strconv.Atoi(a[1])
+		if err := e.grow(n); err != nil {
+			return err
+		}
 		// security_path_truncate runs before the size changes.
 		if ino, err := e.w.Lookup(a[0]); err == nil {
 			e.ima.Truncate(ino)
@@ -587,6 +594,9 @@ func (e *engine) step(st Step) error {
 			return err
 		}
 		data := e.w.RealInode(src).Content
+		if err := e.grow(len(data)); err != nil {
+			return err
+		}
 		f, err := e.open(st, a[1], vfs.OpenFlags{Write: true, Create: true, Trunc: true, Mode: st.Mode(0o644)}, 0, 0, &e.tmp)
 		if err != nil {
 			return err
@@ -680,6 +690,19 @@ func (e *engine) step(st Step) error {
 		return e.w.Remount(a[0], a[1:], e.remountClears)
 	}
 	return fmt.Errorf("operation not implemented")
+}
+
+// MaxModelBytes bounds the file content one run writes into the model,
+// which holds contents in memory: each write, append, copy and truncate
+// counts its full size, checked before anything is allocated.
+const MaxModelBytes = 64 << 20
+
+func (e *engine) grow(n int) error {
+	if n < 0 || n > MaxModelBytes-e.grown {
+		return fmt.Errorf("the scenario writes more than %d MiB of file content into the model (MaxModelBytes)", MaxModelBytes>>20)
+	}
+	e.grown += n
+	return nil
 }
 
 func (e *engine) remountClears(fsType string) bool {

@@ -234,11 +234,18 @@ func (w *World) Setxattr(p, name, value string) error {
 	return nil
 }
 
+// MaxSize bounds a modelled file's size at truncate (callers such as
+// package scenarios state tighter limits).
+const MaxSize = 1 << 30
+
 // Truncate sets the size (truncate(2)).
 func (w *World) Truncate(p string, size int) error {
 	i, err := w.metaTarget(p)
 	if err != nil {
 		return err
+	}
+	if size < 0 || size > MaxSize {
+		return fmt.Errorf("truncate %s to %d: outside 0..%d (the model holds contents in memory)", p, size, MaxSize)
 	}
 	if size < len(i.Content) {
 		i.Content = append([]byte(nil), i.Content[:size]...)

@@ -252,23 +252,39 @@ func (r *Runner) mountFS(ctx context.Context, st scenarios.Step, fsType, mnt str
 
 func (r *Runner) mountOverlay(st scenarios.Step) error {
 	dir := r.Path(st.Args[0])
+	// Every directory goes into the option string as is: one that could
+	// end an option or a layer (',' ':' '\\') would let the scenario
+	// name other directories (issue 16: upperdir= smuggled in lower=).
+	layer := func(what, p string) (string, error) {
+		if err := scenarios.CheckPath(p); err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		rp, err := r.target(p)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		if strings.ContainsAny(rp, ",:\\") {
+			return "", fmt.Errorf("%s: %q cannot carry ',', ':' or '\\' into overlay options", what, rp)
+		}
+		return rp, nil
+	}
 	var lowers []string
 	for _, l := range strings.Split(st.Opts["lower"], ":") {
-		p, err := r.target(l)
+		p, err := layer("lower", l)
 		if err != nil {
-			return fmt.Errorf("lower: %w", err)
+			return err
 		}
 		lowers = append(lowers, p)
 	}
 	data := "lowerdir=" + strings.Join(lowers, ":")
 	if up := st.Opts["upper"]; up != "" {
-		u, err := r.target(up)
+		u, err := layer("upper", up)
 		if err != nil {
-			return fmt.Errorf("upper: %w", err)
+			return err
 		}
-		w, err := r.target(st.Opts["work"])
+		w, err := layer("work", st.Opts["work"])
 		if err != nil {
-			return fmt.Errorf("work: %w", err)
+			return err
 		}
 		data += ",upperdir=" + u + ",workdir=" + w
 	}
