@@ -2,6 +2,8 @@ package cache
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/imasim/imasim/cache/vfs"
+	"github.com/imasim/imasim/input"
 	"github.com/imasim/imasim/measure"
 )
 
@@ -252,7 +255,7 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s:%d: %w", name, ln+1, err)
 	}
 	if p.Name == "" {
 		return nil, &ProfileError{name, 1, "missing name:"}
@@ -408,10 +411,20 @@ func BuiltinNames() []string {
 
 // LoadProfile resolves a name (built-in) or a path to a profile file.
 func LoadProfile(nameOrPath string) (*Profile, error) {
-	return loadProfile(nameOrPath, map[string]bool{})
+	return LoadProfileContext(context.Background(), nameOrPath)
 }
 
-func loadProfile(nameOrPath string, seen map[string]bool) (*Profile, error) {
+// MaxInherit bounds the chain of inherit: lines below one profile.
+const MaxInherit = 8
+
+// LoadProfileContext is LoadProfile whose file reads give way when ctx
+// ends. Each file is read whole (at most input.MaxProfile bytes) and
+// closed before its inherit: line is followed.
+func LoadProfileContext(ctx context.Context, nameOrPath string) (*Profile, error) {
+	return loadProfile(ctx, nameOrPath, map[string]bool{}, 0)
+}
+
+func loadProfile(ctx context.Context, nameOrPath string, seen map[string]bool, depth int) (*Profile, error) {
 	if seen[nameOrPath] {
 		return nil, fmt.Errorf("inherit cycle through %s", nameOrPath)
 	}
@@ -421,20 +434,22 @@ func loadProfile(nameOrPath string, seen map[string]bool) (*Profile, error) {
 			return p, nil
 		}
 	}
+	if depth > MaxInherit {
+		return nil, fmt.Errorf("%s: inherit: chain deeper than %d files", nameOrPath, MaxInherit)
+	}
 	if strings.ContainsAny(nameOrPath, "/.") {
-		f, err := os.Open(nameOrPath)
+		b, err := input.ReadFile(ctx, nameOrPath, input.MaxProfile)
 		if err != nil {
 			if os.IsNotExist(err) && !strings.Contains(nameOrPath, "/") {
 				return nil, fmt.Errorf("unknown profile %q (built-in: %s)", nameOrPath, strings.Join(BuiltinNames(), ", "))
 			}
 			return nil, fmt.Errorf("profile: %w", err)
 		}
-		defer f.Close()
-		return ParseProfile(f, nameOrPath, func(b string) (*Profile, error) {
+		return ParseProfile(bytes.NewReader(b), nameOrPath, func(b string) (*Profile, error) {
 			if !strings.Contains(b, "/") && !strings.HasSuffix(b, ".profile") {
-				return loadProfile(b, seen)
+				return loadProfile(ctx, b, seen, depth+1)
 			}
-			return loadProfile(path.Join(path.Dir(nameOrPath), b), seen)
+			return loadProfile(ctx, path.Join(path.Dir(nameOrPath), b), seen, depth+1)
 		})
 	}
 	return nil, fmt.Errorf("unknown profile %q (built-in: %s; or give a path to a profile file)", nameOrPath, strings.Join(BuiltinNames(), ", "))

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/input"
 	ltpcompat "github.com/imasim/imasim/ltp-compat"
 	"github.com/imasim/imasim/scenarios"
 )
@@ -38,24 +38,20 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "imasim compare:", err)
 		return exitUsage
 	}
-	s, err := scenarios.Load(pos[0])
+	s, err := scenarios.LoadContext(ctx, pos[0])
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim compare:", err)
 		return exitUsage
 	}
-	var log io.Reader = os.Stdin
-	if *logf != "-" {
-		f, err := os.Open(*logf)
-		if err != nil {
-			fmt.Fprintln(stderr, "imasim compare:", err)
-			return exitUsage
-		}
-		defer f.Close()
-		log = f
+	log, err := input.Open(ctx, *logf)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim compare:", err)
+		return exitUsage
 	}
+	defer log.Close()
 	var list io.Reader
 	if *listf != "" {
-		f, err := os.Open(*listf)
+		f, err := input.Open(ctx, *listf)
 		if err != nil {
 			fmt.Fprintln(stderr, "imasim compare:", err)
 			return exitUsage
@@ -92,7 +88,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 				}
 			}
 		}
-	} else if judge, err = cache.LoadProfile(*prof); err != nil {
+	} else if judge, err = cache.LoadProfileContext(ctx, *prof); err != nil {
 		fmt.Fprintln(stderr, "imasim compare:", err)
 		return exitUsage
 	} else {
@@ -109,7 +105,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	for _, p := range profiles {
 		if ctx.Err() != nil {
-			return exitUsage
+			return exitInconcl
 		}
 		res, err := scenarios.Run(s, p)
 		if err != nil {

@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
-	"syscall"
+
+	"github.com/imasim/imasim/interrupt"
 )
 
 // Exit codes shared by every verb (DESIGN.md).
@@ -44,15 +44,30 @@ func verbs() map[string]verb {
 	}
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+func main() { os.Exit(runMain(os.Args[1:])) }
+
+// runMain is main without the exit: the first SIGINT/SIGTERM cancels the
+// command's context, a second one stops within 2 s (package interrupt).
+// Test helper processes call it.
+func runMain(args []string) int {
+	ctx, stop := interrupt.Context(context.Background(), os.Stderr, os.Exit)
+	defer stop()
+	return run(ctx, args, os.Stdout, os.Stderr)
 }
 
-// run is the whole CLI; tests call it directly.
+// run is the whole CLI; tests call it directly. A command that returns
+// after its context was cancelled was interrupted: exit 3, whatever it
+// returned (its own message says what it undid).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	code := dispatch(ctx, args, stdout, stderr)
+	if ctx.Err() != nil && code != exitInconcl {
+		fmt.Fprintf(stderr, "imasim: interrupted (%v)\n", context.Cause(ctx))
+		return exitInconcl
+	}
+	return code
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {

@@ -101,13 +101,13 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	var list []*scenarios.Scenario
 	for _, n := range names {
-		s, err := scenarios.Load(n)
+		s, err := scenarios.LoadContext(ctx, n)
 		if err != nil {
 			return fail("%v", err)
 		}
 		list = append(list, s)
 	}
-	profiles, err := resolveProfiles(*profs, nil, *kver)
+	profiles, err := resolveProfiles(ctx, *profs, nil, *kver)
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/imasim/imasim/input"
 	"github.com/imasim/imasim/measure/policy"
 )
 
@@ -31,11 +32,11 @@ func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	switch args[0] {
 	case "check":
-		return policyCheck(args[1:], stdout, stderr)
+		return policyCheck(ctx, args[1:], stdout, stderr)
 	case "explain":
-		return policyExplain(args[1:], stdout, stderr)
+		return policyExplain(ctx, args[1:], stdout, stderr)
 	case "show":
-		return policyShow(args[1:], stdout, stderr)
+		return policyShow(ctx, args[1:], stdout, stderr)
 	case "fs":
 		return policyFS(stdout)
 	case "-h", "--help", "help":
@@ -84,8 +85,8 @@ func (kf *kernelFlags) get() (policy.Kernel, error) {
 
 // loadPolicy reads a policy file, or builds a built-in one when no such
 // file exists and the name is a built-in. Parse errors come back as errs.
-func loadPolicy(name string, k policy.Kernel) (p *policy.Policy, errs []*policy.Error, builtin bool, err error) {
-	f, err := os.Open(name)
+func loadPolicy(ctx context.Context, name string, k policy.Kernel) (p *policy.Policy, errs []*policy.Error, builtin bool, err error) {
+	f, err := input.Open(ctx, name)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) && policy.IsBuiltin(name) {
 			p, err := policy.BuiltinKernel(name, k)
@@ -122,7 +123,7 @@ func toPos(es []*policy.Error) []jsonPos {
 
 // policyCheck: every error as file:line:col: reason on stderr, exit 2 when
 // any policy is invalid.
-func policyCheck(args []string, stdout, stderr io.Writer) int {
+func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("policy check", "policy check [flags] FILE...", stderr)
 	kf := addKernel(fs)
 	ff := addFormat(fs, "text", "json")
@@ -147,7 +148,7 @@ func policyCheck(args []string, stdout, stderr io.Writer) int {
 	code = exitOK
 	var results []checkResult
 	for _, name := range files {
-		p, errs, _, err := loadPolicy(name, k)
+		p, errs, _, err := loadPolicy(ctx, name, k)
 		if err != nil {
 			fmt.Fprintf(stderr, "imasim policy check: %s: %v\n", name, err)
 			code = exitUsage
@@ -272,7 +273,7 @@ type explainResult struct {
 }
 
 // policyExplain shows the rules that match an access and what they decide.
-func policyExplain(args []string, stdout, stderr io.Writer) int {
+func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("policy explain", "policy explain FILE|BUILTIN --func FUNC [flags]", stderr)
 	kf := addKernel(fs)
 	ff := addFormat(fs, "text", "json")
@@ -400,7 +401,7 @@ func policyExplain(args []string, stdout, stderr io.Writer) int {
 	a.ObjUser, a.ObjRole, a.ObjType, a.SubjUser, a.SubjRole, a.SubjType = lsm[0], lsm[1], lsm[2], lsm[3], lsm[4], lsm[5]
 	a.FuncData = data
 
-	p, errs, builtin, err := loadPolicy(pos[0], k)
+	p, errs, builtin, err := loadPolicy(ctx, pos[0], k)
 	if err != nil {
 		return fail(err)
 	}
@@ -498,7 +499,7 @@ func printExplain(w io.Writer, r explainResult, a policy.Attrs, nrules int) {
 }
 
 // policyShow prints a policy's rules in canonical form.
-func policyShow(args []string, stdout, stderr io.Writer) int {
+func policyShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("policy show", "policy show FILE|BUILTIN [flags]", stderr)
 	kf := addKernel(fs)
 	pos, code, ok := parseFlags(fs, args)
@@ -513,7 +514,7 @@ func policyShow(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "imasim policy show:", err)
 		return exitUsage
 	}
-	p, errs, _, err := loadPolicy(pos[0], k)
+	p, errs, _, err := loadPolicy(ctx, pos[0], k)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim policy show:", err)
 		return exitUsage

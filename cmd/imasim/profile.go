@@ -11,7 +11,7 @@ import (
 	"github.com/imasim/imasim/cache"
 )
 
-func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func cmdProfile(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "show") {
 		fmt.Fprintln(stderr, "usage: imasim profile list | imasim profile show NAME|FILE [--json]")
 		return exitUsage
@@ -45,7 +45,7 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "usage: imasim profile show NAME|FILE")
 		return exitUsage
 	}
-	p, err := cache.LoadProfile(pos[0])
+	p, err := cache.LoadProfileContext(ctx, pos[0])
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim profile show:", err)
 		return exitUsage

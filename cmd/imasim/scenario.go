@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/input"
 	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/tpm"
@@ -23,11 +25,11 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if len(args) > 0 {
 		switch args[0] {
 		case "list":
-			return scenarioList(args[1:], stdout, stderr)
+			return scenarioList(ctx, args[1:], stdout, stderr)
 		case "show":
-			return scenarioShow(args[1:], stdout, stderr)
+			return scenarioShow(ctx, args[1:], stdout, stderr)
 		case "export":
-			return scenarioExport(args[1:], stdout, stderr)
+			return scenarioExport(ctx, args[1:], stdout, stderr)
 		case "run":
 			args = args[1:]
 		}
@@ -63,12 +65,12 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "imasim scenario:", err)
 		return exitUsage
 	}
-	s, err := scenarios.Load(pos[0])
+	s, err := scenarios.LoadContext(ctx, pos[0])
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim scenario:", err)
 		return exitUsage
 	}
-	profiles, err := resolveProfiles(*prof, s.Profiles, *kver)
+	profiles, err := resolveProfiles(ctx, *prof, s.Profiles, *kver)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim scenario:", err)
 		return exitUsage
@@ -195,7 +197,7 @@ func parseFailOn(s string) (map[string]bool, error) {
 
 // resolveProfiles turns --profile into profiles: names, paths, "auto"
 // (by kernel version), or the scenario's default list, or every built-in.
-func resolveProfiles(spec string, deflt []string, kver string) ([]*cache.Profile, error) {
+func resolveProfiles(ctx context.Context, spec string, deflt []string, kver string) ([]*cache.Profile, error) {
 	names := splitList(spec)
 	if len(names) == 0 {
 		names = deflt
@@ -203,8 +205,14 @@ func resolveProfiles(spec string, deflt []string, kver string) ([]*cache.Profile
 	if len(names) == 0 {
 		return cache.Builtins(), nil
 	}
+	fromFile := len(splitList(spec)) == 0
 	var out []*cache.Profile
 	for _, n := range names {
+		// A scenario file names built-ins only: it does not get to make
+		// imasim read other files.
+		if fromFile && n != "auto" && !isBuiltin(n) {
+			return nil, fmt.Errorf("profiles: %q is not a built-in profile (a scenario file may name only built-ins: %s)", n, strings.Join(cache.BuiltinNames(), ", "))
+		}
 		if n == "auto" {
 			v := kver
 			if v == "" {
@@ -225,7 +233,7 @@ func resolveProfiles(spec string, deflt []string, kver string) ([]*cache.Profile
 			out = append(out, p)
 			continue
 		}
-		p, err := cache.LoadProfile(n)
+		p, err := cache.LoadProfileContext(ctx, n)
 		if err != nil {
 			return nil, err
 		}
@@ -234,13 +242,13 @@ func resolveProfiles(spec string, deflt []string, kver string) ([]*cache.Profile
 	return out, nil
 }
 
-func scenarioList(args []string, stdout, stderr io.Writer) int {
+func scenarioList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("scenario list", "scenario list", stderr)
 	if _, code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	for _, n := range scenarios.BuiltinNames() {
-		s, err := scenarios.Load(n)
+		s, err := scenarios.LoadContext(ctx, n)
 		if err != nil {
 			fmt.Fprintf(stderr, "imasim scenario list: %v\n", err)
 			return exitUsage
@@ -250,7 +258,7 @@ func scenarioList(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func scenarioShow(args []string, stdout, stderr io.Writer) int {
+func scenarioShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("scenario show", "scenario show NAME", stderr)
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -262,12 +270,21 @@ func scenarioShow(args []string, stdout, stderr io.Writer) int {
 	}
 	b, ok := scenarios.BuiltinSource(pos[0])
 	if !ok {
-		if _, err := scenarios.Load(pos[0]); err != nil {
+		var err error
+		if !strings.ContainsAny(pos[0], "/.") {
+			_, err = scenarios.LoadContext(ctx, pos[0]) // "unknown scenario", with the list
 			fmt.Fprintln(stderr, "imasim scenario show:", err)
 			return exitUsage
 		}
-		var err error
-		if b, err = os.ReadFile(pos[0]); err != nil {
+		if b, err = input.ReadFile(ctx, pos[0], input.MaxScenario); err != nil {
+			fmt.Fprintln(stderr, "imasim scenario show:", err)
+			return exitUsage
+		}
+		sc, err := scenarios.Parse(bytes.NewReader(b), pos[0])
+		if err == nil {
+			_, err = scenarios.ParsePolicy(sc)
+		}
+		if err != nil {
 			fmt.Fprintln(stderr, "imasim scenario show:", err)
 			return exitUsage
 		}

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/imasim/imasim/cache"
@@ -41,7 +43,53 @@ K is debian:6.1, debian:6.12, debian:7.2 (kernels.lock), a bzImage (with
 --modules DIR), or a comma-separated list of .deb files. Several debian:X
 kernels, comma-separated, boot in parallel (--jobs).`
 
+// cmdVM runs the vm verb. Interrupted (ctx done: Ctrl-C, SIGTERM), it
+// exits 3 once the boots have killed QEMU and swtpm and removed their
+// work dirs; a second signal meanwhile ends it at once (vmForceExit).
 func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "guest" {
+		return cmdVMRun(ctx, args, stdout, stderr)
+	}
+	defer vmForceExit(stderr)()
+	rc := cmdVMRun(ctx, args, stdout, stderr)
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "imasim vm: interrupted")
+		return exitInconcl
+	}
+	return rc
+}
+
+// vmForceExit: a second SIGINT or SIGTERM (the first ends ctx) kills the
+// QEMU and swtpm processes still running, names the work dirs it could
+// not remove within a second and exits 3. The returned func stops it.
+func vmForceExit(stderr io.Writer) func() {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	quit := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-quit:
+				return
+			case <-ch:
+				// The first signal is the one that ends ctx (main's
+				// NotifyContext gets it too).
+				if n++; n < 2 {
+					continue
+				}
+				for _, d := range vm.Abandon(time.Second) {
+					fmt.Fprintf(stderr, "imasim vm: left behind: %s\n", d)
+				}
+				fmt.Fprintln(stderr, "imasim vm: interrupted twice: QEMU and swtpm killed")
+				os.Exit(exitInconcl)
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(quit) }
+}
+
+func cmdVMRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "guest" {
 		// Hidden: the guest agent, started by the initramfs /init.
 		if len(args) != 2 {
@@ -58,7 +106,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("vm", vmSynopsis, stderr)
 	kernel := fs.String("kernel", "", "kernel: debian:6.1|debian:6.12|debian:7.2, path/bzImage, or a.deb[,b.deb...]")
 	modules := fs.String("modules", "", "modules directory (lib/modules/RELEASE) for --kernel bzImage")
-	cacheDir := fs.String("cache", vm.DefaultCache(), "kernel cache directory")
+	cacheDir := fs.String("cache", vm.DefaultCache(), "kernel cache directory (default: $XDG_CACHE_HOME or ~/.cache, imasim/kernels)")
 	lock := fs.String("lock", "", "kernels.lock to use (default: nearest ./kernels.lock upwards, else built in)")
 	prof := fs.String("profile", "auto", "model profile to compare with (auto: by the kernel's version)")
 	accel := fs.String("accel", "tcg", "QEMU accelerator: tcg or kvm (falls back to tcg)")
@@ -285,7 +333,7 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 		f.Log = stderr
 		k, err = f.Fetch(kr.ctx, spec)
 	} else {
-		k, err = vm.LocalKernel(spec, kr.modules, kr.cacheDir)
+		k, err = vm.LocalKernel(kr.ctx, spec, kr.modules, kr.cacheDir)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
@@ -444,6 +492,8 @@ func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, error) {
 
 func errCode(err error) int {
 	switch {
+	case errors.Is(err, vm.ErrInterrupted), errors.Is(err, context.Canceled):
+		return exitInconcl
 	case errors.Is(err, vm.ErrUsage):
 		return exitUsage
 	case errors.Is(err, vm.ErrCannotRun):

@@ -193,7 +193,7 @@ func (kr kernelRun) runShell(k *vm.Kernel, p *cache.Profile, stdout, stderr io.W
 	if kr.save != "" {
 		for _, sb := range boots {
 			for _, sc := range sb.Group.Scripts {
-				if err := sb.Save(filepath.Join(kr.save, sc.Name), sc.Name); err != nil {
+				if err := sb.Save(filepath.Join(kr.save, vm.SaveName(sc.Name)), sc.Name); err != nil {
 					fmt.Fprintln(stderr, "imasim vm:", err)
 					return exitUsage
 				}

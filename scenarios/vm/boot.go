@@ -185,6 +185,16 @@ func Boot(ctx context.Context, o Options, g Group) (*BootResult, error) {
 
 func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) {
 	res = &BootResult{Files: map[string][]byte{}}
+	if ctx.Err() != nil {
+		return res, ErrInterrupted
+	}
+	defer func() {
+		// Whatever broke after Ctrl-C (a killed mkfs, a missing socket)
+		// broke because of it.
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+			err = fmt.Errorf("%w (%v)", ErrInterrupted, err)
+		}
+	}()
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
@@ -217,13 +227,15 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 	if err != nil {
 		return res, fmt.Errorf("work dir: %w", err)
 	}
+	forget := trackDir(work, o.Keep)
 	defer func() {
 		if o.Keep {
 			res.WorkDir = work
 			fmt.Fprintf(o.Log, "imasim vm: work dir kept: %s\n", work)
-		} else {
-			os.RemoveAll(work)
+		} else if err := os.RemoveAll(work); err != nil {
+			fmt.Fprintf(o.Log, "imasim vm: WARNING: left behind: %v\n", err)
 		}
+		forget()
 	}()
 	t0 := time.Now()
 	nonce := make([]byte, 8)
@@ -449,9 +461,10 @@ func oopsExcerpt(log string) string {
 }
 
 type swtpm struct {
-	cmd  *exec.Cmd
-	sock string
-	out  bytes.Buffer
+	cmd    *exec.Cmd
+	sock   string
+	out    bytes.Buffer
+	forget func()
 }
 
 // startSwtpm starts swtpm with a fresh state dir as our child; stop kills
@@ -469,6 +482,7 @@ func startSwtpm(ctx context.Context, work string) (*swtpm, error) {
 	if err := t.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%w: swtpm: %v", ErrCannotRun, err)
 	}
+	t.forget = trackProc(t.cmd.Process.Pid, false)
 	for i := 0; i < 200; i++ {
 		if _, err := os.Stat(t.sock); err == nil {
 			return t, nil
@@ -486,6 +500,7 @@ func (t *swtpm) stop() {
 	if t.cmd.Process != nil {
 		t.cmd.Process.Kill()
 		t.cmd.Wait()
+		t.forget()
 	}
 }
 
@@ -511,6 +526,7 @@ func runQEMU(ctx context.Context, o Options, args []string) (console, error) {
 	if err := cmd.Start(); err != nil {
 		return c, fmt.Errorf("%w: qemu: %v", ErrCannotRun, err)
 	}
+	defer trackProc(cmd.Process.Pid, true)()
 	var (
 		mu      sync.Mutex
 		buf     bytes.Buffer
@@ -568,7 +584,8 @@ loop:
 			}
 			break loop
 		case <-ctx.Done():
-			runErr = kill("interrupted")
+			kill("")
+			runErr = ErrInterrupted
 			break loop
 		case <-tick.C:
 			mu.Lock()

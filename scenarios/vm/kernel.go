@@ -119,14 +119,20 @@ type Fetcher struct {
 	AptRoot string
 }
 
-// DefaultCache is ~/.cache/imasim/kernels (XDG_CACHE_HOME honoured).
+// DefaultCache is ~/.cache/imasim/kernels (XDG_CACHE_HOME honoured), or
+// "" when neither HOME nor XDG_CACHE_HOME says where: a fixed /tmp path
+// could be prepared by another user (kernels run as root), and a private
+// temporary one would download the kernels again on every run.
 func DefaultCache() string {
 	d, err := os.UserCacheDir()
 	if err != nil {
-		d = "/tmp"
+		return ""
 	}
 	return filepath.Join(d, "imasim", "kernels")
 }
+
+// errNoCache is returned when there is no cache directory to use.
+var errNoCache = fmt.Errorf("%w: no kernel cache directory: HOME and XDG_CACHE_HOME are unset; give --cache DIR", ErrUsage)
 
 // EnsureApt creates the apt source and pin files when missing (root only)
 // and runs apt-get update after creating them. It reports what it did.
@@ -177,6 +183,9 @@ func (f *Fetcher) Fetch(ctx context.Context, name string) (*Kernel, error) {
 	if le == nil {
 		return nil, fmt.Errorf("%w: unknown kernel %q (kernels.lock has %s)", ErrUsage, name, strings.Join(known, ", "))
 	}
+	if f.Cache == "" {
+		return nil, errNoCache
+	}
 	dir := filepath.Join(f.Cache, le.Name[strings.IndexByte(le.Name, ':')+1:]+"_"+le.Version)
 	if k, err := f.fromDir(name, dir, le.Version); err == nil {
 		return k, nil
@@ -214,11 +223,16 @@ func (f *Fetcher) Fetch(ctx context.Context, name string) (*Kernel, error) {
 	cmd := exec.CommandContext(ctx, "apt-get", args...)
 	cmd.Dir = dl
 	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dl)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: apt-get download: %v", ErrInterrupted, err)
+		}
 		return nil, fmt.Errorf("%w: apt-get download %s: %v\n%s", ErrCannotRun, strings.Join(pkgs, " "), err, out)
 	}
 	debs, _ := filepath.Glob(filepath.Join(dl, "*.deb"))
 	for _, d := range debs {
-		if err := ExtractDeb(d, filepath.Join(dl, "root")); err != nil {
+		if err := ExtractDebContext(ctx, d, filepath.Join(dl, "root")); err != nil {
+			os.RemoveAll(dl)
 			return nil, err
 		}
 	}
@@ -378,9 +392,12 @@ func upstreamVersion(image string) (cache.KernelVersion, error) {
 
 // LocalKernel is --kernel PATH [--modules DIR]: a bzImage, or a list of
 // .debs to unpack into the cache.
-func LocalKernel(spec, modules, cacheDir string) (*Kernel, error) {
+func LocalKernel(ctx context.Context, spec, modules, cacheDir string) (*Kernel, error) {
 	parts := strings.Split(spec, ",")
 	if strings.HasSuffix(parts[0], ".deb") {
+		if cacheDir == "" {
+			return nil, errNoCache
+		}
 		// The cache key covers name, size and mtime of every .deb.
 		st := []string{}
 		for _, p := range parts {
@@ -398,7 +415,8 @@ func LocalKernel(spec, modules, cacheDir string) (*Kernel, error) {
 		tmp := dir + ".tmp"
 		os.RemoveAll(tmp)
 		for _, p := range parts {
-			if err := ExtractDeb(p, filepath.Join(tmp, "root")); err != nil {
+			if err := ExtractDebContext(ctx, p, filepath.Join(tmp, "root")); err != nil {
+				os.RemoveAll(tmp)
 				return nil, err
 			}
 		}

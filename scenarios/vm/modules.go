@@ -122,16 +122,19 @@ func ReadModule(p string) ([]byte, error) {
 	if strings.HasSuffix(p, ".ko") {
 		return raw, nil
 	}
-	r, err := decompress(raw)
+	r, err := decompress(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	if _, isXZ := r.(*xz.Reader); !isXZ && strings.HasSuffix(p, ".xz") {
 		return nil, fmt.Errorf("%s: not xz data", p)
 	}
-	out, err := io.ReadAll(r)
+	out, err := io.ReadAll(io.LimitReader(r, maxDebEntry+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if int64(len(out)) > maxDebEntry {
+		return nil, fmt.Errorf("%s: over %d bytes decompressed (limit)", p, maxDebEntry)
 	}
 	return out, nil
 }
