@@ -37,7 +37,7 @@ func sampleList(tb testing.TB) *List {
 	return &l
 }
 
-// The public vectors of FORMATS.md: template digests, the ASCII list, and
+// ima-evm-utils' public vector (testdata/lists/README.md): template digests, the ASCII list, and
 // PCR 10 in the three modes.
 func TestPublicVectorIMANG(t *testing.T) {
 	l := sampleList(t)

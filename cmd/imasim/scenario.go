@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -80,15 +81,18 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitUsage
 	}
 	rep := &scenarios.Report{Scenario: s}
+	var took []time.Duration // per profile, for the CI formats
 	for _, p := range profiles {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "imasim scenario: interrupted")
 			return exitUsage
 		}
+		t0 := time.Now()
 		res, code := runOne(ctx, s, p, *tpmSpec, tpm.Options{PCR: *pcr, AllowRealPCR: *allowReal}, stderr)
 		if code != exitOK {
 			return code
 		}
+		took = append(took, time.Since(t0))
 		for _, o := range []struct {
 			file  string
 			ascii bool
@@ -126,7 +130,7 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	case ff == "json":
 		err = rep.WriteJSON(stdout)
 	case isCIFormat(ff):
-		code, err = writeCI(stdout, ff, "scenario", scenarioCases(rep, fail, nil), code)
+		code, err = writeCI(stdout, ff, "scenario", scenarioCases(rep, fail, nil, took), code)
 	default:
 		err = rep.WriteText(stdout, scenarios.TextOptions{Verbose: *verbose, Color: isTTY(stdout)})
 	}

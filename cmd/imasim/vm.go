@@ -418,7 +418,8 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 func vmCases(k *vm.Kernel, runs []*vm.Run) []ltpcompat.Case {
 	var cases []ltpcompat.Case
 	for _, r := range runs {
-		c := ltpcompat.Case{Name: r.Name + "/" + k.Release, Args: []string{"vm", "--kernel", k.Spec, "scenario", r.Name}}
+		c := ltpcompat.Case{Name: r.Name + "/" + k.Release, Args: []string{"vm", "--kernel", k.Spec, "scenario", r.Name},
+			Duration: time.Duration(r.Timing["total"] * float64(time.Second))}
 		switch {
 		case r.Err != nil:
 			c.Status, c.Message = ltpcompat.Brok, r.Err.Error()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,4 +40,28 @@ func TestVMCases(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1|2, code, "LTP bits: TFAIL and TBROK")
 	assert.Regexp(t, regexp.MustCompile(`Summary:\npassed\s*\d+\nfailed\s*2\nbroken\s*1\n`), b.String())
+}
+
+// A boot whose kernel log lost audit records is skipped, not passed:
+// TCONF and exit 32 under --format ltp, 3 (inconclusive) in the others.
+func TestVMCasesLossy(t *testing.T) {
+	k := &vm.Kernel{Release: "6.1.0-50-cloud-amd64", Spec: "debian:6.1"}
+	runs := []*vm.Run{{Name: "xfs-overlay", Profile: "6.1-stable", Lossy: "audit serials 101-139 missing",
+		Expects: []scenarios.ExpectResult{{Text: "expect audit /ovl/test_prog 1", OK: true, Got: "1"}},
+		Timing:  map[string]float64{"total": 8.5}}}
+	cases := vmCases(k, runs)
+	require.Len(t, cases, 1)
+	assert.Equal(t, ltpcompat.Conf, cases[0].Outcome())
+	assert.Equal(t, 8500*time.Millisecond, cases[0].Duration)
+	for _, f := range ltpcompat.Formats {
+		var b bytes.Buffer
+		code, err := writeCI(&b, f, "vm", cases, exitInconcl)
+		require.NoError(t, err)
+		if f == "ltp" {
+			assert.Equal(t, exitCannot, code)
+			assert.NotContains(t, b.String(), "TPASS")
+		} else {
+			assert.Equal(t, exitInconcl, code, f)
+		}
+	}
 }

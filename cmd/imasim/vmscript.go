@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/imasim/imasim/cache"
 	ltpcompat "github.com/imasim/imasim/ltp-compat"
@@ -315,6 +316,7 @@ func shellCases(k *vm.Kernel, runs []*vm.ShellRun) []ltpcompat.Case {
 		c := ltpcompat.Case{Name: r.Name + "/sh/" + k.Release, Args: []string{"vm", "--kernel", k.Spec, "scenario", r.Name, "--sh"}}
 		if r.Script != nil {
 			c.Log = r.Script.Output
+			c.Duration = time.Duration(r.Script.Ms * float64(time.Millisecond))
 		}
 		switch {
 		case r.Err != nil:

@@ -162,7 +162,7 @@ var diskFS = map[string]struct {
 var errNoAgent = errors.New("the guest agent never started")
 
 // Boot runs one group in one VM. With Accel kvm a boot that hangs before
-// the agent starts (nested KVM does, VM.md) is retried under TCG.
+// the agent starts (nested KVM does) is retried under TCG.
 func Boot(ctx context.Context, o Options, g Group) (*BootResult, error) {
 	if o.Accel != "kvm" {
 		return boot(ctx, o, g)

@@ -101,7 +101,7 @@ func LoadLock(path string) ([]LockEntry, string, error) {
 }
 
 // Apt sources imasim adds so the newer suites are reachable, pinned low so
-// nothing on the host upgrades from them (VM.md).
+// nothing on the host upgrades from them (README.md, "Real kernels").
 const (
 	AptSourcesFile = "/etc/apt/sources.list.d/imasim-kernels.list"
 	AptPrefsFile   = "/etc/apt/preferences.d/imasim-kernels"

@@ -1,5 +1,5 @@
 // Package frame is the framed, checksummed text channel a guest agent uses
-// to ship files to the host over a serial port or the console (VM.md):
+// to ship files to the host over a serial port or the console:
 //
 //	IMASIM1 <nonce> BEGIN <name> <size> <sha256>
 //	IMASIM1 <nonce> D <base64 chunk>
