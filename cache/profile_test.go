@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/imasim/imasim/measure"
 )
 
 func TestBuiltinsParseAndCite(t *testing.T) {
@@ -106,6 +108,13 @@ func FuzzParseProfile(f *testing.F) {
 		p, err := ParseProfile(strings.NewReader(s), "fuzz", nil)
 		if err == nil && (p.Name == "" || p.Kernels.Min == (KernelVersion{})) {
 			t.Fatalf("accepted a profile without name or kernels: %q", s)
+		}
+		if err == nil {
+			a, aerr := measure.ParseAlgo(p.HashAlgo)
+			tp, terr := measure.LookupTemplate(p.Template)
+			if aerr != nil || terr != nil || (tp.IsIMA() && a != measure.SHA1) {
+				t.Fatalf("accepted template %q with hash %q: %q", p.Template, p.HashAlgo, s)
+			}
 		}
 	})
 }
