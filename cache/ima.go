@@ -173,6 +173,7 @@ func (m *IMA) Hash(h interface {
 		h.U(it.Ino)
 		h.U(uint64(it.MeasuredPCRs))
 		h.S(string(it.Digest))
+		h.B(it.Digest != nil)
 		h.B(it.MustMeasure)
 		h.B(it.EmittedOW)
 		h.S(it.versionOf)
@@ -272,9 +273,13 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	real := f.RealInode()
 	if m.P.Stacked != StackedNone && real.ID() != inode.ID() && h.Actions&DoMask != 0 && iint.Flags&DoneMask != 0 {
 		changed, how := m.stackedChanged(f, iint, real)
-		if !m.Quiet && real.IVersionStale() && iint.versionOf != real.ID() && m.P.Stacked == StackedIVersion &&
+		// The verdict must not depend on Quiet (explore searches quietly).
+		if real.IVersionStale() && iint.versionOf != real.ID() && m.P.Stacked == StackedIVersion &&
 			real.IsIVersion() && valueDecides(real, iint) {
-			out.Indeterminate = m.sayf("real %s never had i_version initialised (recycled inode memory): 0 as assumed gives %s, a stale value re-evaluates", real.ID(), map[bool]string{true: "re-evaluation", false: "no re-evaluation"}[changed])
+			out.Indeterminate = "stale i_version"
+			if !m.Quiet {
+				out.Indeterminate = fmt.Sprintf("real %s never had i_version initialised (recycled inode memory): 0 as assumed gives %s, a stale value re-evaluates", real.ID(), map[bool]string{true: "re-evaluation", false: "no re-evaluation"}[changed])
+			}
 		}
 		if changed {
 			iint.Flags &^= DoneMask
@@ -329,6 +334,11 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 		iint.Version, iint.collected, iint.versionOf = m.collectVersion(f, real)
 		iint.Dev, iint.Ino = real.DevIno()
 		iint.Digest = hash()
+		if iint.Digest == nil {
+			// An empty file's content (the quiet engine's truth) is nil;
+			// a collected digest is never "none".
+			iint.Digest = []byte{}
+		}
 		iint.Flags |= FlagCollected
 		out.Evaluated = true
 	}

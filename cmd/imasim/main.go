@@ -39,9 +39,11 @@ func verbs() map[string]verb {
 		"audit":    {"parse IMA audit records from logs", cmdAudit},
 		"compare":  {"compare a scenario's model with a real audit log", cmdCompare},
 		"vm":       {"run a scenario on a real kernel under QEMU with swtpm", cmdVM},
+		"kernel":   {"build IMA test kernels from source (Debian's linux-source or a tree, with patches)", cmdKernel},
 		"probe":    {"check filesystem models against real filesystems (root)", cmdProbe},
 		"explore":  {"search operation sequences for missed/excessive re-evaluation", cmdExplore},
 		"version":  {"print the imasim version", cmdVersion},
+		"attest":   {"quote PCRs, verify quotes, lists and keylime runtime policies", cmdAttest},
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/vm"
 	"github.com/imasim/imasim/scenarios/vm/guest"
+	"github.com/imasim/imasim/scenarios/vm/kbuild"
 )
 
 var vmFormats = append([]string{"text", "json"}, ciFormats...)
@@ -248,7 +249,7 @@ func cmdVMRun(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	specs := []string{*kernel}
-	if all := splitList(*kernel); len(all) > 1 && allDebian(all) {
+	if all := splitList(*kernel); len(all) > 1 && !anyDeb(all) {
 		specs = all // several kernels, one VM per core
 	}
 	kr := kernelRun{ctx: ctx, fetcher: fetcher, modules: *modules, cacheDir: *cacheDir, lockSrc: lockSrc, prof: *prof,
@@ -299,13 +300,15 @@ func cmdVMRun(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return rc
 }
 
-func allDebian(specs []string) bool {
+// anyDeb: a comma list with .deb files is one kernel's packages; any
+// other list (debian:, built:, bzImage paths) is several kernels.
+func anyDeb(specs []string) bool {
 	for _, s := range specs {
-		if !strings.HasPrefix(s, "debian:") {
-			return false
+		if strings.HasSuffix(s, ".deb") {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // kernelRun runs the chosen scenarios on one kernel.
@@ -328,19 +331,32 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 		k   *vm.Kernel
 		err error
 	)
-	if strings.HasPrefix(spec, "debian:") {
+	switch {
+	case strings.HasPrefix(spec, "debian:"):
 		f := *kr.fetcher
 		f.Log = stderr
 		k, err = f.Fetch(kr.ctx, spec)
-	} else {
+	case strings.HasPrefix(spec, "built:"):
+		k, err = builtKernel(kr.ctx, spec, kr.cacheDir)
+	default:
 		k, err = vm.LocalKernel(kr.ctx, spec, kr.modules, kr.cacheDir)
+		if err == nil {
+			if m := kbuild.ForImage(k.Image); m != nil {
+				k.Profile = m.Profile
+			}
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return errCode(err)
 	}
+	drop, err := checkKernelConfig(k, kr.ss, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return errCode(err)
+	}
 	if kr.save != "" && kr.multi {
-		kr.save = filepath.Join(kr.save, strings.ReplaceAll(spec, ":", "-")) // DIR/debian-6.12/...
+		kr.save = filepath.Join(kr.save, saveName(spec)) // DIR/debian-6.12/..., DIR/built-era-6.13/...
 	}
 	if kr.mode == "run" { // no model involved: any kernel will do
 		fmt.Fprintf(stderr, "imasim vm: kernel %s (%s, upstream %s, lock %s), kernel fetch %.1fs\n",
@@ -359,10 +375,25 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 	}
 	opts := kr.opts
 	opts.Kernel, opts.Log = k, stderr
-	runs, err := vm.RunAll(kr.ctx, opts, p, kr.ss)
-	if err != nil && len(runs) == 0 {
-		fmt.Fprintln(stderr, "imasim vm:", err)
-		return errCode(err)
+	var keep []*scenarios.Scenario
+	for _, s := range kr.ss {
+		if drop[s.Name] == nil {
+			keep = append(keep, s)
+		}
+	}
+	var runs []*vm.Run
+	if len(keep) > 0 {
+		runs, err = vm.RunAll(kr.ctx, opts, p, keep)
+		if err != nil && len(runs) == 0 {
+			fmt.Fprintln(stderr, "imasim vm:", err)
+			return errCode(err)
+		}
+	}
+	for _, s := range kr.ss {
+		if e := drop[s.Name]; e != nil {
+			runs = append(runs, &vm.Run{Scenario: s, Name: s.Name, Kernel: k.Release, Version: k.Version.String(), Spec: k.Spec,
+				Profile: p.Name, Err: e, ErrText: e.Error()})
+		}
 	}
 	if kr.save != "" {
 		dir := kr.save
@@ -481,6 +512,13 @@ func worseVM(a, b int) bool {
 
 // pickProfile resolves --profile for kernel k.
 func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, error) {
+	if (spec == "" || spec == "auto") && k.Profile != "" {
+		p, err := cache.LoadProfile(k.Profile)
+		if err != nil {
+			return nil, fmt.Errorf("--profile auto: kernel %s stands for profile %s: %w", k.Spec, k.Profile, err)
+		}
+		return p, nil
+	}
 	if spec == "" || spec == "auto" {
 		p, err := cache.ProfileFor(k.Version)
 		if err != nil {

@@ -25,6 +25,9 @@ type Kernel struct {
 	Image   string // bzImage / vmlinuz
 	ModDir  string // lib/modules/RELEASE, "" when everything is built in
 	Package string // Debian package version, e.g. 6.12.107-1
+	// Profile is the model profile a built kernel stands for (imasim
+	// kernel build); "" picks one by version.
+	Profile string
 }
 
 // LockEntry is one line of kernels.lock.
