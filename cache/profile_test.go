@@ -63,6 +63,8 @@ func TestParseProfileErrors(t *testing.T) {
 		{"md5", "name: x\nkernels: 6.1\ntemplate: ima\nhash: md5\n", "p:4: hash: unknown hash algorithm \"md5\""},
 		{"unknown template", "name: x\nkernels: 6.1\ntemplate: ima-xx\n", "p:3: template: unknown template"},
 		{"ima sha256", "name: x\nkernels: 6.1\ntemplate: ima\nhash: sha256\n", "p:4: template ima takes only hash sha1"},
+		{"fallback sha1", "name: x\nkernels: 6.1\nfallback-banks: sha384, sha1\n", "p:3: fallback-banks: \"sha1\""},
+		{"fallback bogus", "name: x\nkernels: 6.1\nfallback-banks: sha3\n", "p:3: fallback-banks: \"sha3\""},
 		{"ima default hash", "name: x\nkernels: 6.1\ntemplate: ima\n", "p:3: template ima takes only hash sha1"},
 	}
 	for _, c := range cases {
