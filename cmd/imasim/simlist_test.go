@@ -23,8 +23,8 @@ import (
 func verifySimulatedList(t *testing.T, dir, scn, profile, evmctl string) string {
 	t.Helper()
 	tag := strings.NewReplacer("/", "_", ".", "_").Replace(filepath.Base(scn) + "-" + filepath.Base(profile))
-	list := filepath.Join(dir, tag+".bin")
-	d := scenarioPCRs(t, scn, "--profile", profile, "--list-out", list)
+	list, ascii := filepath.Join(dir, tag+".bin"), filepath.Join(dir, tag+".txt")
+	d := scenarioPCRs(t, scn, "--profile", profile, "--list-out", list, "--ascii-out", ascii)
 	require.Len(t, d.Results, 1)
 	if d.Results[0].NA != "" {
 		require.NoFileExists(t, list)
@@ -53,6 +53,10 @@ func verifySimulatedList(t *testing.T, dir, scn, profile, evmctl string) string 
 	}
 	code, out, errs := imasim(args...)
 	require.Equal(t, exitOK, code, "%s: imasim list verify:\n%s%s", tag, out, errs)
+	require.Contains(t, out, "sha256: match (per-bank)", tag)
+	args[2] = ascii // the ASCII list replays to the same PCRs
+	code, out, errs = imasim(args...)
+	require.Equal(t, exitOK, code, "%s: imasim list verify (ASCII):\n%s%s", tag, out, errs)
 	require.Contains(t, out, "sha256: match (per-bank)", tag)
 	if evmctl == "" {
 		return list
