@@ -342,7 +342,6 @@ func contentDigest(r *scenarios.Runner, path string, algo measure.Algo) (string,
 	return hex.EncodeToString(h.Sum(nil)), true
 }
 
-
 func writeAttestRun(w io.Writer, r *attestRun, failMissed bool) {
 	fmt.Fprintf(w, "== %s under %s\n", r.Scenario, r.Profile)
 	if r.NA != "" {
