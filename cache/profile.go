@@ -109,6 +109,12 @@ type Profile struct {
 	Features map[string]Range `json:"features"`
 	Template string           `json:"template"`
 	HashAlgo string           `json:"hash"`
+	// FallbackBanks are TPM banks whose hash the kernel cannot compute
+	// when IMA starts (built as a module): they get the SHA-1 template
+	// digest zero-padded, violations still 0xFF over the bank's size
+	// (Linux v6.1.176: ima_crypto.c:ima_init_crypto,
+	// ima_calc_field_array_hash; ima_queue.c:ima_init_digests).
+	FallbackBanks []string `json:"fallback_banks,omitempty"`
 	// Auto: --profile auto may pick this profile by kernel version (false
 	// for patch profiles that no released kernel runs).
 	Auto bool `json:"auto"`
@@ -250,6 +256,18 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			p.Template = val
 		case key == "hash":
 			p.HashAlgo = val
+		case key == "fallback-banks":
+			p.FallbackBanks = nil
+			for _, b := range splitComma(val) {
+				if b == "none" {
+					continue
+				}
+				a, err := measure.ParseAlgo(b)
+				if err != nil || a == measure.SHA1 {
+					return nil, fail("fallback-banks: %q is not a bank the kernel can lack a hash for (sha256, sha384, sha512, sm3)", b)
+				}
+				p.FallbackBanks = append(p.FallbackBanks, a.String())
+			}
 		default:
 			return nil, fail("unknown setting %q", key)
 		}
@@ -308,6 +326,7 @@ func (p *Profile) clone() *Profile {
 	q.Features = copyMap(p.Features)
 	q.Cites = copyMap(p.Cites)
 	q.Examples = append([]string(nil), p.Examples...)
+	q.FallbackBanks = append([]string(nil), p.FallbackBanks...)
 	return &q
 }
 

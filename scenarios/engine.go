@@ -1079,7 +1079,8 @@ func (e *engine) bootAggregateIn(banks []measure.Algo, b measure.Algo) ([]byte, 
 // list shows zeros (Linux v6.1.176, v6.12.107, v7.2.13:
 // ima_queue.c:ima_add_template_entry, ima_init_digests; ima_crypto.c:
 // ima_calc_field_array_hash). The captured lists of those kernels replay
-// this way against their TPM (testdata/lists/kernel).
+// this way against their TPM (testdata/lists/kernel). A bank the kernel
+// has no hash for (profile fallback-banks) gets the SHA-1 digest padded.
 func (e *engine) append(en *measure.Entry) error {
 	if !e.res.ML.Append(en) {
 		return nil
@@ -1090,7 +1091,11 @@ func (e *engine) append(en *measure.Entry) error {
 		if !ok {
 			return fmt.Errorf("tpm bank %v has no IMA hash algorithm", h)
 		}
-		digests[h] = en.ExtendDigest(a, measure.PerBank)
+		mode := measure.PerBank
+		if slices.Contains(e.p.FallbackBanks, a.String()) {
+			mode = measure.Fallback
+		}
+		digests[h] = en.ExtendDigest(a, mode)
 	}
 	if err := e.tpm.Extend(en.PCR, digests); err != nil {
 		return err

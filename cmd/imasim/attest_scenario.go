@@ -342,13 +342,6 @@ func contentDigest(r *scenarios.Runner, path string, algo measure.Algo) (string,
 	return hex.EncodeToString(h.Sum(nil)), true
 }
 
-func short(h string) string {
-	if len(h) > 16 {
-		return h[:16] + "…"
-	}
-	return h
-}
-
 func writeAttestRun(w io.Writer, r *attestRun, failMissed bool) {
 	fmt.Fprintf(w, "== %s under %s\n", r.Scenario, r.Profile)
 	if r.NA != "" {
@@ -366,19 +359,19 @@ func writeAttestRun(w io.Writer, r *attestRun, failMissed bool) {
 	}
 	for _, f := range r.Files {
 		fmt.Fprintf(w, "file    %s\n", f.Path)
-		fmt.Fprintf(w, "        installed  %s (line %d): in the policy\n", short(f.Installed), f.Line)
+		fmt.Fprintf(w, "        installed  %s (line %d): in the policy\n", f.Installed, f.Line)
 		if f.Measured == "" {
 			fmt.Fprintln(w, "        attested   not measured: the verifier knows nothing of it")
 		} else {
-			fmt.Fprintf(w, "        attested   %s (entry %d, measured at line %d): %s\n", short(f.Measured), f.Entry, f.EntryLine, f.Verdict)
+			fmt.Fprintf(w, "        attested   %s (entry %d, measured at line %d): %s\n", f.Measured, f.Entry, f.EntryLine, f.Verdict)
 		}
 		switch {
 		case f.OnDisk == "":
 			fmt.Fprintln(w, "        on disk    deleted")
 		case f.OnDisk == f.Installed:
-			fmt.Fprintf(w, "        on disk    %s, as installed\n", short(f.OnDisk))
+			fmt.Fprintf(w, "        on disk    %s, as installed\n", f.OnDisk)
 		default:
-			fmt.Fprintf(w, "        on disk    %s, changed at line %d\n", short(f.OnDisk), f.Changed)
+			fmt.Fprintf(w, "        on disk    %s, changed at line %d\n", f.OnDisk, f.Changed)
 		}
 	}
 	for _, f := range r.Files {
