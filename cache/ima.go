@@ -80,11 +80,9 @@ type File interface {
 
 // IInt is analogous to struct ima_iint_cache (integrity_iint_cache before 6.9).
 type IInt struct {
-	Flags   uint64
-	Version uint64 // integrity_inode_attributes.version
-	// Ctime is integrity_inode_attributes.ctime, which only the seed's v2
-	// adds (ns; kept next to Version, not folded into it).
-	Ctime        int64
+	Flags        uint64
+	Version      uint64 // integrity_inode_attributes.version
+	Ctime        int64  // integrity_inode_attributes.ctime (ns), only in the seed's v2
 	Dev, Ino     uint64 // of the real inode at collect time
 	MeasuredPCRs uint32
 	MustMeasure  bool // IMA_MUST_MEASURE (6.1) / IMA_MAY_EMIT_TOMTOU (6.12+)
