@@ -2,10 +2,12 @@ package kbuild
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,13 +70,18 @@ func TestModelAgreesWithBuiltKernels(t *testing.T) {
 		ss = append(ss, s)
 	}
 	agent := filepath.Join(t.TempDir(), "imasim")
-	cmd := exec.Command("go", "build", "-o", agent, "github.com/imasim/imasim/cmd/imasim")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "building the guest agent: %s", out)
+	build := sync.OnceValue(func() error {
+		cmd := exec.Command("go", "build", "-o", agent, "github.com/imasim/imasim/cmd/imasim")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("building the guest agent: %v: %s", err, out)
+		}
+		return nil
+	})
 	for _, name := range []string{"era-6.13", "fix-v2"} {
 		t.Run(name, func(t *testing.T) {
 			k, m := builtKernel(t, name)
+			require.NoError(t, build())
 			require.NotEmpty(t, m.Profile, "a built-in patch's build records its profile")
 			p, err := cache.LoadProfile(m.Profile)
 			require.NoError(t, err)
