@@ -89,3 +89,11 @@ vm-ltp: build
 .PHONY: kernels
 kernels: build
 	./$(BIN) vm fetch debian:6.1,debian:6.12,debian:7.2
+
+# Build the test kernels of the built-in patches from Debian's linux-source-7.2
+# (imasim kernel build; tinyconfig + scenarios/vm/kbuild/imasim.config): era-6.13,
+# then fix-v2 incrementally on era-6.13's objects. Cached in ~/.cache/imasim/kernels/built.
+.PHONY: built-kernels
+built-kernels: build
+	./$(BIN) kernel build --source debian:7.2 --patch era-6.13
+	./$(BIN) kernel build --source debian:7.2 --patch fix-v2

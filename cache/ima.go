@@ -82,6 +82,7 @@ type File interface {
 type IInt struct {
 	Flags        uint64
 	Version      uint64 // integrity_inode_attributes.version
+	Ctime        int64  // integrity_inode_attributes.ctime (ns), only in the seed's v2
 	Dev, Ino     uint64 // of the real inode at collect time
 	MeasuredPCRs uint32
 	MustMeasure  bool // IMA_MUST_MEASURE (6.1) / IMA_MAY_EMIT_TOMTOU (6.12+)
@@ -332,6 +333,11 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	// ima_collect_measurement (Linux v6.12: ima_api.c).
 	if iint.Flags&FlagCollected == 0 {
 		iint.Version, iint.collected, iint.versionOf = m.collectVersion(f, real)
+		if m.P.Collect == CollectCookieElseCtime {
+			// fix v2: ima_collect_measurement stores stat.ctime beside the
+			// version (real_inode.ctime) whenever getattr reports it.
+			iint.Ctime = f.Getattr(true).Ctime
+		}
 		iint.Dev, iint.Ino = real.DevIno()
 		iint.Digest = hash()
 		if iint.Digest == nil {
@@ -399,12 +405,14 @@ func (m *IMA) collectVersion(f File, real Inode) (uint64, string, string) {
 		}
 		return 0, m.sayf("collect caches 0: %s getattr reports no change_cookie", f.FSName()), ""
 	case CollectCookieElseCtime:
-		// fix v2 (seed thread, not merged): cookie, else ctime.
+		// fix v2 (seed thread, not merged): ima_api.c:ima_collect_measurement
+		// asks STATX_CHANGE_COOKIE|STATX_CTIME; version = cookie or 0, and
+		// ctime is stored separately (the caller sets IInt.Ctime).
 		st := f.Getattr(true)
 		if st.HasCookie {
-			return st.Cookie, m.sayf("collect caches change_cookie %d", st.Cookie), real.ID()
+			return st.Cookie, m.sayf("collect caches change_cookie %d (and ctime %d)", st.Cookie, st.Ctime), real.ID()
 		}
-		return uint64(st.Ctime), m.sayf("collect caches ctime %d: %s getattr reports no change_cookie", st.Ctime, f.FSName()), real.ID()
+		return 0, m.sayf("collect caches version 0 and ctime %d: %s getattr reports no change_cookie", st.Ctime, f.FSName()), real.ID()
 	case CollectCookieElsePeek:
 		// Linux v7.1: ima_api.c:ima_collect_measurement: cookie, else
 		// inode_peek_iversion(real inode).
@@ -452,6 +460,9 @@ func valueDecides(real Inode, iint *IInt) bool {
 // (Linux v6.12: ima_main.c:process_measurement with
 // include/linux/integrity.h:integrity_inode_attrs_changed).
 func (m *IMA) stackedChanged(f File, iint *IInt, real Inode) (bool, string) {
+	if m.P.Stacked == StackedGetattr {
+		return m.stackedGetattr(f, iint, real)
+	}
 	if !real.IsIVersion() {
 		return true, m.sayf("!IS_I_VERSION(real %s)", real.ID())
 	}
@@ -459,23 +470,35 @@ func (m *IMA) stackedChanged(f File, iint *IInt, real Inode) (bool, string) {
 	if dev != iint.Dev || ino != iint.Ino {
 		return true, m.sayf("real inode changed: dev/ino %d/%d != cached %d/%d (copy-up)", dev, ino, iint.Dev, iint.Ino)
 	}
-	switch m.P.Stacked {
-	case StackedGetattr:
-		st := f.Getattr(true)
-		v, what := uint64(st.Ctime), "ctime"
-		if st.HasCookie {
-			v, what = st.Cookie, "change_cookie"
-		}
-		if v != iint.Version {
-			return true, m.sayf("%s %d != cached %d", what, v, iint.Version)
-		}
-		return false, m.sayf("%s %d == cached", what, v)
-	default:
-		if !real.EqIVersion(iint.Version) {
-			return true, m.sayf("inode_eq_iversion(real %s, cached %d) false (real i_version %d)", real.ID(), iint.Version, real.PeekIVersion())
-		}
-		return false, m.sayf("inode_eq_iversion(real %s, %d) true", real.ID(), iint.Version)
+	if !real.EqIVersion(iint.Version) {
+		return true, m.sayf("inode_eq_iversion(real %s, cached %d) false (real i_version %d)", real.ID(), iint.Version, real.PeekIVersion())
 	}
+	return false, m.sayf("inode_eq_iversion(real %s, %d) true", real.ID(), iint.Version)
+}
+
+// stackedGetattr is fix v2's stacked check: process_measurement calls
+// integrity_inode_attrs_changed(&iint->real_inode, file, real_inode)
+// without the !IS_I_VERSION(real_inode) test; it compares dev/ino, then
+// getattr's cookie with the cached version, else its ctime with the
+// cached ctime. (Its getattr-failure fallback, !IS_I_VERSION ||
+// i_version differs, needs a failing getattr, which no modelled
+// filesystem has; EVM takes that path with a NULL file, as before.)
+func (m *IMA) stackedGetattr(f File, iint *IInt, real Inode) (bool, string) {
+	dev, ino := real.DevIno()
+	if dev != iint.Dev || ino != iint.Ino {
+		return true, m.sayf("real inode changed: dev/ino %d/%d != cached %d/%d (copy-up)", dev, ino, iint.Dev, iint.Ino)
+	}
+	st := f.Getattr(true)
+	if st.HasCookie {
+		if st.Cookie != iint.Version {
+			return true, m.sayf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+		}
+		return false, m.sayf("change_cookie %d == cached", st.Cookie)
+	}
+	if st.Ctime != iint.Ctime {
+		return true, m.sayf("no change_cookie; ctime %d != cached ctime %d", st.Ctime, iint.Ctime)
+	}
+	return false, m.sayf("no change_cookie; ctime %d == cached ctime", st.Ctime)
 }
 
 // Truncate models IMA's truncate hooks (Linux v7.2 and v6.12.105+:
@@ -562,10 +585,12 @@ func (m *IMA) writerChanged(f File, iint *IInt, inode Inode) (bool, string) {
 			}
 			return false, m.sayf("change_cookie %d == cached", st.Cookie)
 		}
-		if uint64(st.Ctime) != iint.Version {
-			return true, m.sayf("ctime %d != cached %d", st.Ctime, iint.Version)
+		// fix v2: ima_check_last_writer compares stat.ctime with the
+		// cached real_inode.ctime when getattr reports no cookie.
+		if st.Ctime != iint.Ctime {
+			return true, m.sayf("no change_cookie; ctime %d != cached ctime %d", st.Ctime, iint.Ctime)
 		}
-		return false, m.sayf("ctime %d == cached (ctime did not move)", st.Ctime)
+		return false, m.sayf("no change_cookie; ctime %d == cached ctime (ctime did not move)", st.Ctime)
 	case LastWriterDetect:
 		// Linux v7.1: ima_main.c:ima_detect_file_change.
 		st := f.Getattr(false)
