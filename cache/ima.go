@@ -320,7 +320,11 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 			real.IsIVersion() && valueDecides(real, iint) {
 			out.Indeterminate = "stale i_version"
 			if !m.Quiet {
-				out.Indeterminate = fmt.Sprintf("real %s never had i_version initialised (recycled inode memory): 0 as assumed gives %s, a stale value re-evaluates", real.ID(), map[bool]string{true: "re-evaluation", false: "no re-evaluation"}[changed])
+				// Linux v6.1.176: tmpfs never sets i_version; only the slab
+				// constructor (fs/inode.c:inode_init_once) zeroes it, and
+				// evicting a tmpfs file bumps it (mm/shmem.c:
+				// shmem_evict_inode -> shmem_truncate_range).
+				out.Indeterminate = fmt.Sprintf("real %s never had i_version initialised and no tmpfs file was freed earlier in the scenario, so its value is boot history (recycled inode memory): a never-used slab object (0, as assumed; a freshly booted kernel) gives %s, the object of a tmpfs file evicted earlier (i_version >= 1) re-evaluates", real.ID(), map[bool]string{true: "re-evaluation", false: "no re-evaluation"}[changed])
 			}
 		}
 		if changed {
