@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -587,7 +588,11 @@ func (e *engine) step(st Step) error {
 		if ino, err := e.w.Lookup(a[0]); err == nil {
 			e.ima.Truncate(ino)
 		}
-		return e.w.Truncate(a[0], n)
+		if err := e.w.Truncate(a[0], n); err != nil {
+			return err
+		}
+		e.setattr(a[0])
+		return nil
 	case "copy":
 		src, err := e.w.Lookup(a[0])
 		if err != nil {
@@ -608,7 +613,11 @@ func (e *engine) step(st Step) error {
 		return nil
 	case "chmod":
 		m, _ := strconv.ParseUint(a[1], 8, 32)
-		return e.w.Chmod(a[0], uint32(m))
+		if err := e.w.Chmod(a[0], uint32(m)); err != nil {
+			return err
+		}
+		e.setattr(a[0])
+		return nil
 	case "chown":
 		u, g, _ := strings.Cut(a[1], ":")
 		uu, _ := strconv.ParseUint(u, 10, 32)
@@ -616,11 +625,29 @@ func (e *engine) step(st Step) error {
 		if g != "" {
 			gg, _ = strconv.ParseUint(g, 10, 32)
 		}
-		return e.w.Chown(a[0], uint32(uu), uint32(gg))
+		if err := e.w.Chown(a[0], uint32(uu), uint32(gg)); err != nil {
+			return err
+		}
+		e.setattr(a[0])
+		return nil
 	case "touch":
-		return e.w.Touch(a[0])
+		if err := e.w.Touch(a[0]); err != nil {
+			return err
+		}
+		e.setattr(a[0])
+		return nil
 	case "setxattr":
-		return e.w.Setxattr(a[0], a[1], a[2])
+		if err := e.w.Setxattr(a[0], a[1], a[2]); err != nil {
+			return err
+		}
+		if a[1] == "security.ima" {
+			// ima_inode_setxattr (it runs before the value is stored;
+			// the flags it sets are read at the next access).
+			for _, ino := range e.notified(a[0]) {
+				e.ima.ResetAppraiseFlags(ino, e.appraise)
+			}
+		}
+		return nil
 	case "open":
 		fl := vfs.OpenFlags{}
 		switch a[2] {
@@ -742,6 +769,9 @@ func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32, f *v
 	// O_TRUNC on an existing file: handle_truncate -> security_file_truncate
 	// (Linux v6.12: fs/namei.c:do_open, after ima_file_check).
 	if fl.Trunc && existed {
+		// handle_truncate -> do_truncate -> notify_change also runs
+		// ima_inode_post_setattr.
+		defer e.ima.PostSetattr(f.Inode, e.appraise)
 		defer e.ima.Truncate(f.Inode)
 	}
 	var mask policy.Mask
@@ -756,6 +786,29 @@ func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32, f *v
 	}
 	e.hook(st, f, policy.FileCheck, mask, uid, gid)
 	return f, nil
+}
+
+// notified lists the inodes whose dentries a metadata change at p went
+// through: the inode at p and, behind an overlay, the real (copied-up)
+// inode overlay passed the change on to (Linux v6.12: fs/overlayfs/inode.c:ovl_setattr,
+// fs/overlayfs/xattrs.c:ovl_xattr_set).
+func (e *engine) notified(p string) []*vfs.Inode {
+	ino, err := e.w.Lookup(p)
+	if err != nil {
+		return nil
+	}
+	if real := e.w.RealInode(ino); real != ino {
+		return []*vfs.Inode{ino, real}
+	}
+	return []*vfs.Inode{ino}
+}
+
+// setattr runs ima_inode_post_setattr for a notify_change at p
+// (chmod, chown, utimes, truncate).
+func (e *engine) setattr(p string) {
+	for _, ino := range e.notified(p) {
+		e.ima.PostSetattr(ino, e.appraise)
+	}
 }
 
 // close runs ima_file_free (last-writer check) then drops the file.
@@ -851,6 +904,8 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	case out.Indeterminate != "":
 		verdict = Indeterminate
 		cause += " -- indeterminate: " + out.Indeterminate
+	case out.Retried:
+		// A failed appraisal is re-done at every access by design.
 	case evaluatedAny && seen && bytes.Equal(before, truth) && out.First:
 		// The inode was evicted: its iint went with it. Re-evaluating is
 		// the design, not a cache decision (Linux: ima_inode_free).
@@ -1168,12 +1223,13 @@ func (e *engine) checkExpects() {
 
 // vfsFile adapts a vfs.File to cache.File.
 type vfsFile struct {
-	w *vfs.World
-	f *vfs.File
+	w     *vfs.World
+	f     *vfs.File
+	quiet bool
 }
 
 func (e *engine) file(f *vfs.File) cache.File {
-	e.cf = vfsFile{e.w, f}
+	e.cf = vfsFile{e.w, f, e.quiet}
 	return &e.cf
 }
 
@@ -1185,6 +1241,24 @@ func (v vfsFile) Getattr(ctime bool) cache.Stat {
 }
 func (v vfsFile) Writable() bool     { return v.f.Flags.Write }
 func (v vfsFile) Unverifiable() bool { return v.f.Inode.SB.Model.Overlay }
+
+// IMAXattrVerifies follows ima_appraise.c:xattr_verify for
+// IMA_XATTR_DIGEST_NG (0x04, then the hash algorithm, then the digest)
+// with sha256 (HASH_ALGO_SHA256 = 4), the only digest the model collects.
+func (v vfsFile) IMAXattrVerifies(collected []byte) bool {
+	x, ok := v.w.RealInode(v.f.Inode).Xattrs["security.ima"]
+	if !ok || len(x) != 2+sha256.Size || x[0] != 0x04 || x[1] != 4 {
+		return false
+	}
+	if v.quiet {
+		collected = digest(collected) // the quiet engine's truth is the content
+	}
+	return x[2:] == string(collected)
+}
+
+// digest is the SHA-256 of a quiet run's content (its stand-in for a digest).
+func digest(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+
 func (v vfsFile) FSName() string {
 	r := v.w.RealInode(v.f.Inode)
 	if v.f.Inode.SB.Model.Overlay {
