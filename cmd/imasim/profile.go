@@ -12,8 +12,11 @@ import (
 )
 
 func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "detect" {
+		return profileDetect(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "show") {
-		fmt.Fprintln(stderr, "usage: imasim profile list | imasim profile show NAME|FILE [--json]")
+		fmt.Fprintln(stderr, "usage: imasim profile list | imasim profile show NAME|FILE [--json] | imasim profile detect [--release R] [--version TEXT]")
 		return exitUsage
 	}
 	fs := newFlags("profile "+args[0], "profile list | profile show NAME|FILE [--json]", stderr)
@@ -37,7 +40,7 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 			if !p.Auto {
 				auto = " (patch; not picked by auto)"
 			}
-			fmt.Fprintf(stdout, "%-12s %-17s %s\n", p.Name, p.Kernels, clipLine(p.About+auto, 68))
+			fmt.Fprintf(stdout, "%-12s %-20s %-7s %s\n", p.Name, p.Kernels, p.Evidence, clipLine(p.About+auto, 68))
 		}
 		return exitOK
 	}
@@ -57,6 +60,7 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(p.Examples) > 0 {
 		fmt.Fprintf(stdout, "examples:    %s\n", strings.Join(p.Examples, ", "))
 	}
+	fmt.Fprintf(stdout, "evidence:    %s\n", p.Evidence)
 	fmt.Fprintf(stdout, "source:      %s\n\n", p.Source)
 	row := func(k, v string) {
 		fmt.Fprintf(stdout, "%-24s %-19s %s\n", k, v, p.Cites[k])
@@ -94,6 +98,66 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	row("template", p.Template)
 	row("hash", p.HashAlgo)
 	return exitOK
+}
+
+// profileDetect says which built-in --profile auto picks for a kernel and
+// why: the running one (uname -r, /proc/version, /proc/version_signature)
+// or the one --release/--version describe. Exit 32 when none fits.
+func profileDetect(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("profile detect", "profile detect [--release UNAME_R] [--version PROC_VERSION|X.Y.Z] [--format text|json]", stderr)
+	rel := fs.String("release", "", "kernel release (uname -r); default: the running kernel")
+	ver := fs.String("version", "", "/proc/version text (and Ubuntu's /proc/version_signature), or the upstream version X.Y.Z")
+	fs.StringVar(ver, "kernel-version", "", "alias of --version")
+	format := addFormat(fs, "text", "json")
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	ff, err := format.get("text", "json")
+	if err != nil || len(pos) != 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	var d *cache.Detection
+	if *rel == "" && *ver == "" {
+		d, err = cache.DetectHost()
+	} else {
+		d, err = cache.Detect(*rel, *ver)
+	}
+	if d == nil {
+		fmt.Fprintln(stderr, "imasim profile detect:", err)
+		return exitUsage
+	}
+	code = exitOK
+	if err != nil {
+		code = profileExit(err)
+	}
+	if ff == "json" {
+		doc := map[string]any{"schema": 1, "detection": d, "profile": d.ProfileName()}
+		if d.Profile == nil {
+			doc["nearest"] = d.NearestName()
+		}
+		if c := printJSON(stdout, stderr, doc); c != exitOK {
+			return c
+		}
+		return code
+	}
+	up := d.Upstream.String()
+	if !d.SublevelKnown {
+		up = fmt.Sprintf("%d.%d (sublevel unknown)", d.Upstream.Major, d.Upstream.Minor)
+	}
+	distro := ""
+	if d.Distro != "" {
+		distro = d.Distro + ", "
+	}
+	fmt.Fprintf(stdout, "kernel:   %s (%supstream %s)\n", d.Release, distro, up)
+	if d.Profile != nil {
+		fmt.Fprintf(stdout, "profile:  %s (kernels %s, evidence: %s)\n", d.Profile.Name, d.Profile.Kernels, d.Profile.Evidence)
+	} else {
+		fmt.Fprintf(stdout, "profile:  none fits; nearest %s (kernels %s): pass --profile %s to use it anyway\n", d.Nearest.Name, d.Nearest.Kernels, d.Nearest.Name)
+	}
+	fmt.Fprintf(stdout, "why:      %s\n", d.Reason)
+	return code
 }
 
 func printJSON(stdout, stderr io.Writer, v any) int {
