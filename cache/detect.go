@@ -168,26 +168,28 @@ func Detect(release, version string) (*Detection, error) {
 	switch {
 	case strings.Contains(rest, "+deb") || abi && reDebianABI.MatchString(rest) || strings.Contains(version, "debian-kernel@lists.debian.org"):
 		d.Distro = "Debian"
-		if given() {
-		} else if dv, ds, ok := debianVersion(version, v); ok {
+		switch dv, ds, ok := debianVersion(version, v); {
+		case given():
+		case ok:
 			d.Upstream, d.SublevelKnown = dv, strings.Count(ds, ".") == 2
 			why = append(why, fmt.Sprintf("Debian package %s (from /proc/version)", ds))
-		} else if strings.Contains(rest, "+deb") {
+		case strings.Contains(rest, "+deb"):
 			why = append(why, fmt.Sprintf("Debian release %s carries the upstream version", release))
-		} else {
+		default:
 			// "6.1.0-50-cloud-amd64": the ABI name; the sublevel is in /proc/version.
 			d.SublevelKnown = false
 			why = append(why, "Debian ABI release without /proc/version: stable sublevel unknown")
 		}
 	case strings.Contains(version, "-Ubuntu") || strings.Contains(version, "Ubuntu ") || abi && reUbuntuABI.MatchString(rest):
 		d.Distro = "Ubuntu"
-		if given() {
-		} else if um := reUbuntuSig.FindStringSubmatch(version); um != nil {
+		switch um := reUbuntuSig.FindStringSubmatch(version); {
+		case given():
+		case um != nil:
 			if uv, err := ParseKernelVersion(um[1]); err == nil && uv.Major == v.Major && uv.Minor == v.Minor {
 				d.Upstream, d.SublevelKnown = uv, true
 				why = append(why, fmt.Sprintf("Ubuntu kernel based on %s (/proc/version_signature)", um[1]))
 			}
-		} else {
+		default:
 			d.SublevelKnown = false
 			why = append(why, "Ubuntu release without /proc/version_signature: upstream sublevel unknown")
 		}
