@@ -5,18 +5,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 
 	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/cache/derive"
 )
 
 func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "detect" {
 		return profileDetect(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "derive" {
+		return profileDerive(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "show") {
-		fmt.Fprintln(stderr, "usage: imasim profile list | imasim profile show NAME|FILE [--json] | imasim profile detect [--release R] [--version TEXT]")
+		fmt.Fprintln(stderr, "usage: imasim profile list | imasim profile show NAME|FILE [--json] | imasim profile detect [--release R] [--version TEXT] | imasim profile derive SRC [--name N] [--compare P] [-o FILE]")
 		return exitUsage
 	}
 	fs := newFlags("profile "+args[0], "profile list | profile show NAME|FILE [--json]", stderr)
@@ -157,6 +162,69 @@ func profileDetect(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "profile:  none fits; nearest %s (kernels %s): pass --profile %s to use it anyway\n", d.Nearest.Name, d.Nearest.Kernels, d.Nearest.Name)
 	}
 	fmt.Fprintf(stdout, "why:      %s\n", d.Reason)
+	return code
+}
+
+// profileDerive reads a kernel source tree and writes a profile: every
+// switch with the code shape found and its file:line, or UNDECIDED.
+// Exit 0; 1 when --compare finds differences or a switch is undecided
+// with --strict; 2 for a tree it cannot read.
+func profileDerive(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("profile derive", "profile derive SRC [--name NAME] [--compare PROFILE] [-o FILE] [--format text|json]\n\n"+
+		"SRC is a kernel source tree (a Debian linux-source-X tree, a git checkout, a vendor SRPM's tree);\n"+
+		"only its security/, fs/, mm/, include/ and Makefile are read.", stderr)
+	name := fs.String("name", "derived", "name: of the written profile")
+	cmp := fs.String("compare", "", "also list where the tree differs from this profile (name or path); exit 1 when it does")
+	out := fs.String("o", "", "write the profile here instead of stdout")
+	format := addFormat(fs, "text", "json")
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	ff, err := format.get("text", "json")
+	if err != nil || len(pos) != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	r, err := derive.Derive(pos[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim profile derive:", err)
+		return exitUsage
+	}
+	var diffs []string
+	if *cmp != "" {
+		p, err := cache.LoadProfile(*cmp)
+		if err != nil {
+			fmt.Fprintln(stderr, "imasim profile derive:", err)
+			return exitUsage
+		}
+		diffs = derive.Diff(r, p)
+	}
+	w := stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			fmt.Fprintln(stderr, "imasim profile derive:", err)
+			return exitUsage
+		}
+		defer f.Close()
+		w = f
+	}
+	if ff == "json" {
+		code = printJSON(w, stderr, map[string]any{"schema": 1, "derived": r, "undecided": r.Undecided(), "differences": diffs})
+	} else if err := r.WriteProfile(w, *name); err != nil {
+		fmt.Fprintln(stderr, "imasim profile derive:", err)
+		return exitFail
+	}
+	if u := r.Undecided(); len(u) > 0 {
+		fmt.Fprintf(stderr, "imasim profile derive: undecided (check by hand): %s\n", strings.Join(u, ", "))
+	}
+	for _, d := range diffs {
+		fmt.Fprintf(stderr, "imasim profile derive: differs: %s\n", d)
+	}
+	if len(diffs) > 0 && code == exitOK {
+		return exitFail
+	}
 	return code
 }
 

@@ -190,3 +190,20 @@ func TestScenarioCIFormats(t *testing.T) {
 	assert.Equal(t, 0, code)
 	assert.True(t, strings.HasPrefix(out, fmt.Sprintf("KTAP version 1\n1..%d\n", n)), out)
 }
+
+func TestProfileDetectAndDeriveCLI(t *testing.T) {
+	code, out, _ := imasim("profile", "detect", "--release", "6.1.0-50-cloud-amd64", "--version", "Linux version 6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-10-02)")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "profile:  6.1-stable")
+	assert.Contains(t, out, "Debian package 6.1.176")
+	code, out, _ = imasim("profile", "detect", "--release", "5.14.0-503.el9.x86_64")
+	assert.Equal(t, exitCannot, code, "no profile fits a RHEL kernel: cannot run here")
+	assert.Contains(t, out, "nearest")
+	code, _, _ = imasim("profile", "detect", "--release", "not-a-kernel")
+	assert.Equal(t, exitUsage, code)
+	code, _, errs := imasim("profile", "derive", t.TempDir())
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, "not a kernel tree")
+	code, _, _ = imasim("scenario", "xfs-overlay", "--profile", "auto", "--kernel-version", "5.14.0-503.el9.x86_64")
+	assert.Equal(t, exitCannot, code)
+}
