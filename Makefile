@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/imasim
 PKGS    := ./...
 
-.PHONY: all build run test test-short vet fmt-check bench fuzz clean deps install-ltp
+.PHONY: all build run test test-short vet fmt-check bench fuzz clean deps install-ltp derive-trees
 
 all: build
 
@@ -81,3 +81,8 @@ vm-ltp: build
 .PHONY: kernels
 kernels: build
 	./$(BIN) vm fetch debian:6.1,debian:6.12,debian:7.2
+
+# The files imasim profile derive reads, from Debian's linux-source-6.1, -6.12
+# and -7.2 (go test ./cache/derive checks derive against the built-ins on them).
+derive-trees: build
+	./scripts/derive-trees.sh $(BIN)

@@ -25,8 +25,10 @@ func trees(t *testing.T) []string {
 		}
 	}
 	if home, err := os.UserHomeDir(); err == nil {
-		m, _ := filepath.Glob(filepath.Join(home, ".cache/imasim/kernels/source/*/tree"))
-		out = append(out, m...)
+		for _, g := range []string{"source/*/tree", "derive/*/tree"} { // imasim kernel build; make derive-trees
+			m, _ := filepath.Glob(filepath.Join(home, ".cache/imasim/kernels", g))
+			out = append(out, m...)
+		}
 	}
 	var ok []string
 	for _, d := range out {
@@ -35,7 +37,7 @@ func trees(t *testing.T) []string {
 		}
 	}
 	if len(ok) == 0 {
-		t.Skip("no kernel source tree: set IMASIM_DERIVE_TREES=DIR[:DIR] (e.g. Debian's linux-source-6.1, -6.12, -7.2 unpacked)")
+		t.Skip("no kernel source tree: run make derive-trees, or set IMASIM_DERIVE_TREES=DIR[:DIR]")
 	}
 	return ok
 }

@@ -176,10 +176,15 @@ func profileDerive(args []string, stdout, stderr io.Writer) int {
 	name := fs.String("name", "derived", "name: of the written profile")
 	cmp := fs.String("compare", "", "also list where the tree differs from this profile (name or path); exit 1 when it does")
 	out := fs.String("o", "", "write the profile here instead of stdout")
+	list := fs.Bool("list-files", false, "print the files derive reads (relative to the tree) and exit")
 	format := addFormat(fs, "text", "json")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
 		return code
+	}
+	if *list {
+		fmt.Fprintln(stdout, strings.Join(derive.Files, "\n"))
+		return exitOK
 	}
 	ff, err := format.get("text", "json")
 	if err != nil || len(pos) != 1 {
