@@ -270,7 +270,7 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 			if err != nil {
 				return nil, &Error{s.File, rq.Line, err.Error()}
 			}
-			if !p.Kernels.Open && p.Kernels.Max.Less(v) && !(p.Kernels.Max.Major == v.Major && p.Kernels.Max.Minor == v.Minor) {
+			if !p.Kernels.Overlaps(cache.Range{Min: v, Open: true}) {
 				res.NA = fmt.Sprintf("requires kernel >= %s; profile covers %s", v, p.Kernels)
 				return &Runner{res: res}, nil
 			}

@@ -92,7 +92,7 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return bad(err)
 	}
-	profiles, err := resolveProfiles(ctx, *prof, s.Profiles, "")
+	profiles, err := resolveProfiles(ctx, *prof, s.Profiles, "", stderr)
 	if err != nil {
 		return bad(err)
 	}
