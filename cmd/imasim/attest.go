@@ -20,6 +20,7 @@ import (
 	"github.com/imasim/imasim/measure/keylime"
 	"github.com/imasim/imasim/tpm"
 	"github.com/imasim/imasim/tpm/attest"
+	"github.com/imasim/imasim/tpm/eventlog"
 )
 
 const attestUsage = `usage: imasim attest SUBCOMMAND|SCENARIO [flags]
@@ -34,6 +35,9 @@ const attestUsage = `usage: imasim attest SUBCOMMAND|SCENARIO [flags]
         the keylime runtime policy keylime-policy makes from the list
   check POLICY LIST
         check a list against a keylime runtime policy as keylime's verifier does
+  boot-aggregate EVENTLOG [--list LIST] [--pcrs-from DIR --nonce HEX]
+        boot_aggregate per bank from a TPM event log (binary_bios_measurements);
+        with --list, check the list's first entry; with a quote of PCRs 0-9, check the log
   SCENARIO [--profile P] [--tpm swtpm] [--out DIR] [--fail-on missed]
         run the scenario on a TPM, quote, verify, check against the policy made
         from the files as first installed, and compare what the verifier accepted
@@ -62,6 +66,8 @@ func cmdAttest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return attestPolicy(args[1:], stdout, stderr)
 	case "check":
 		return attestCheck(args[1:], stdout, stderr)
+	case "boot-aggregate":
+		return attestBootAggregate(args[1:], stdout, stderr)
 	}
 	return attestScenario(ctx, args, stdout, stderr)
 }
@@ -536,6 +542,141 @@ func attestPolicy(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim attest policy:", err)
 		return exitUsage
+	}
+	return exitOK
+}
+
+func attestBootAggregate(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("attest boot-aggregate", "attest boot-aggregate EVENTLOG [--list LIST] [--quote DIR --nonce HEX]", stderr)
+	listF := fs.String("list", "", "measurement list whose first entry (boot_aggregate) is checked")
+	quoteF := fs.String("quote", "", "a quote directory (attest quote --select sha256:0-9) whose PCRs the log must replay to")
+	nonceF := fs.String("nonce", "", "the quote's nonce, hex (with --quote)")
+	akF := fs.String("ak", "", "trusted AK public key, PEM (with --quote; default: the quote's)")
+	ff := addFormat(fs, "text", "json")
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	format, err := ff.get("text", "json")
+	if err != nil || len(pos) != 1 || (*quoteF != "") != (*nonceF != "") {
+		fs.Usage()
+		return exitUsage
+	}
+	bad := func(err error) int { fmt.Fprintln(stderr, "imasim attest boot-aggregate:", err); return exitUsage }
+	f, err := os.Open(pos[0])
+	if err != nil {
+		return bad(err)
+	}
+	l, err := eventlog.Read(f)
+	f.Close()
+	if err != nil {
+		return bad(fmt.Errorf("%s: %w", pos[0], err))
+	}
+	type bank struct {
+		Bank          string   `json:"bank"`
+		PCRs          []string `json:"pcrs_0_9"`
+		BootAggregate string   `json:"boot_aggregate"`
+	}
+	doc := struct {
+		Events  int      `json:"events"`
+		Banks   []bank   `json:"banks"`
+		Skipped []string `json:"skipped_banks,omitempty"`
+		List    string   `json:"list_boot_aggregate,omitempty"`
+		Quote   string   `json:"quote,omitempty"`
+		OK      bool     `json:"ok"`
+		Error   string   `json:"error,omitempty"`
+	}{Events: l.Events, Skipped: l.Skipped, OK: true}
+	for _, h := range l.Banks {
+		a, _ := measure.AlgoFromCrypto(h)
+		ba, err := l.BootAggregate(a)
+		if err != nil {
+			return bad(err)
+		}
+		b := bank{Bank: a.String(), BootAggregate: hex.EncodeToString(ba)}
+		for i := 0; i < 10; i++ {
+			b.PCRs = append(b.PCRs, hex.EncodeToString(l.PCRs[h][i]))
+		}
+		doc.Banks = append(doc.Banks, b)
+	}
+	fail := func(msg string) {
+		doc.OK = false
+		if doc.Error != "" {
+			doc.Error += "; "
+		}
+		doc.Error += msg
+	}
+	if *quoteF != "" {
+		nonce, err := parseNonce(*nonceF)
+		if err != nil {
+			return bad(err)
+		}
+		ev, err := attest.ReadDir(*quoteF, *akF)
+		if err != nil {
+			return bad(err)
+		}
+		q, err := attest.Verify(ev, nonce)
+		var fe *attest.FormatError
+		switch {
+		case errors.As(err, &fe):
+			return bad(err)
+		case err != nil:
+			fail("quote: " + err.Error())
+		default:
+			if err := l.Verify(q.PCRs); err != nil {
+				fail("the event log does not replay to the quoted PCRs: " + err.Error())
+			} else {
+				doc.Quote = "the event log replays to the quoted " + attest.FormatSelection(q.Selection)
+			}
+		}
+	}
+	if *listF != "" {
+		entries, err := readEntries(*listF)
+		if err != nil {
+			return bad(err)
+		}
+		if len(entries) == 0 {
+			return bad(fmt.Errorf("%s: empty list", *listF))
+		}
+		want, a, err := l.CheckList(entries[0])
+		var me *eventlog.MismatchError
+		switch {
+		case errors.As(err, &me):
+			fail(err.Error())
+		case err != nil:
+			return bad(fmt.Errorf("%s: %w", *listF, err))
+		default:
+			doc.List = fmt.Sprintf("%s:%x matches the event log", a, want)
+		}
+	}
+	if format == "json" {
+		b, _ := json.MarshalIndent(doc, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+	} else {
+		fmt.Fprintf(stdout, "event log: %d events, banks %s\n", doc.Events, strings.Join(func() []string {
+			var n []string
+			for _, b := range doc.Banks {
+				n = append(n, b.Bank)
+			}
+			return n
+		}(), ","))
+		for _, s := range doc.Skipped {
+			fmt.Fprintf(stdout, "  bank %s skipped (imasim cannot hash it)\n", s)
+		}
+		for _, b := range doc.Banks {
+			fmt.Fprintf(stdout, "%-6s boot_aggregate %s\n", b.Bank, b.BootAggregate)
+		}
+		if doc.Quote != "" {
+			fmt.Fprintln(stdout, "quote:", doc.Quote)
+		}
+		if doc.List != "" {
+			fmt.Fprintln(stdout, "list: boot_aggregate", doc.List)
+		}
+		if doc.Error != "" {
+			fmt.Fprintln(stdout, "MISMATCH:", doc.Error)
+		}
+	}
+	if !doc.OK {
+		return exitFail
 	}
 	return exitOK
 }

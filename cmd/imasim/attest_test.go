@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -9,7 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	goattest "github.com/google/go-attestation/attest"
 	"github.com/stretchr/testify/require"
+
+	"github.com/imasim/imasim/tpm"
+	"github.com/imasim/imasim/tpm/attest"
 )
 
 // sharedPath finds a file of the project's shared reference files:
@@ -264,4 +269,71 @@ func TestAttestScenario(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	code, _, _ = imasim("attest", "xfs-write", "--fail-on", "excessive")
 	require.Equal(t, exitUsage, code)
+}
+
+const guestLog = "../../tpm/eventlog/testdata/debian-7.2.13/"
+
+// boot_aggregate from a real guest's event log matches its list; another
+// list's does not; a TPM that measured the log's events quotes PCRs the log
+// replays to, a fresh one does not.
+func TestAttestBootAggregate(t *testing.T) {
+	log := guestLog + "binary_bios_measurements"
+	code, out, errs := imasim("attest", "boot-aggregate", log, "--list", guestLog+"binary_runtime_measurements")
+	require.Equal(t, exitOK, code, errs)
+	require.Contains(t, out, "sha256:01e671c6d4bb9b7d30cd3a83ea89f2ebe3a2e4e3097a06754cdf03a3a9cf032f matches")
+
+	other := filepath.Join(t.TempDir(), "other")
+	code, _, errs = imasim("scenario", "ext4-write", "--profile", "7.1", "--list-out", other)
+	require.Equal(t, exitOK, code, errs)
+	code, out, _ = imasim("attest", "boot-aggregate", log, "--list", other)
+	require.Equal(t, exitFail, code)
+	require.Contains(t, out, "MISMATCH")
+
+	junk := filepath.Join(t.TempDir(), "junk")
+	require.NoError(t, os.WriteFile(junk, []byte("not an event log at all"), 0o644))
+	code, _, _ = imasim("attest", "boot-aggregate", junk)
+	require.Equal(t, exitUsage, code)
+
+	needSwtpmCLI(t)
+	b, err := os.ReadFile(log)
+	require.NoError(t, err)
+	el, err := goattest.ParseEventLog(b)
+	require.NoError(t, err)
+	p, err := tpm.Open("swtpm")
+	require.NoError(t, err)
+	defer p.Close()
+	dir := filepath.Join(t.TempDir(), "fresh")
+	quote09 := func(dir string) {
+		c := p.(tpm.Commander)
+		sel, err := attest.ParseSelection("sha1:0-9+sha256:0-9")
+		require.NoError(t, err)
+		ev, err := quoteWith(c, attest.RSA, []byte{1, 2}, sel)
+		require.NoError(t, err)
+		require.NoError(t, attest.WriteDir(dir, ev))
+	}
+	quote09(dir)
+	code, out, _ = imasim("attest", "boot-aggregate", log, "--quote", dir, "--nonce", "0102")
+	require.Equal(t, exitFail, code, out)
+	require.Contains(t, out, "does not replay")
+
+	// Extend the log's events as the firmware did, then quote again.
+	byBank := map[crypto.Hash][]goattest.Event{crypto.SHA1: el.Events(goattest.HashSHA1), crypto.SHA256: el.Events(goattest.HashSHA256),
+		crypto.SHA384: el.Events(goattest.HashSHA384), crypto.SHA512: el.Events(goattest.HashSHA512)}
+	for i, e := range byBank[crypto.SHA256] {
+		if e.Type == 3 { // EV_NO_ACTION
+			continue
+		}
+		d := map[crypto.Hash][]byte{}
+		for _, h := range p.Banks() {
+			d[h] = byBank[h][i].Digest
+		}
+		require.NoError(t, p.Extend(e.Index, d))
+	}
+	dir = filepath.Join(t.TempDir(), "measured")
+	quote09(dir)
+	code, out, errs = imasim("attest", "boot-aggregate", log, "--quote", dir, "--nonce", "0102", "--list", guestLog+"ascii_runtime_measurements")
+	require.Equal(t, exitOK, code, out+errs)
+	require.Contains(t, out, "replays to the quoted sha1:0,1,2,3,4,5,6,7,8,9+sha256:0,1,2,3,4,5,6,7,8,9")
+	code, _, _ = imasim("attest", "boot-aggregate", log, "--quote", dir, "--nonce", "0103")
+	require.Equal(t, exitFail, code)
 }
