@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 
 	"github.com/imasim/imasim/measure"
+	"github.com/imasim/imasim/measure/digsig"
 	"github.com/imasim/imasim/measure/keylime"
 	"github.com/imasim/imasim/tpm"
 	"github.com/imasim/imasim/tpm/attest"
@@ -33,7 +34,7 @@ const attestUsage = `usage: imasim attest SUBCOMMAND|SCENARIO [flags]
         check the attested entries against a keylime runtime policy
   policy LIST [-o FILE]
         the keylime runtime policy keylime-policy makes from the list
-  check POLICY LIST
+  check POLICY LIST [--keys CERT,...]
         check a list against a keylime runtime policy as keylime's verifier does
   boot-aggregate EVENTLOG [--list LIST] [--pcrs-from DIR --nonce HEX]
         boot_aggregate per bank from a TPM event log (binary_bios_measurements);
@@ -274,6 +275,7 @@ type allowCheck struct {
 	Checked  int               `json:"checked"`
 	Failed   int               `json:"failed"`
 	Excluded int               `json:"excluded"`
+	Signed   int               `json:"signed"`
 	Findings []keylime.Finding `json:"failures,omitempty"`
 	// last is the last finding per path: the verifier's view of the file.
 	last map[string]keylime.Finding
@@ -282,7 +284,7 @@ type allowCheck struct {
 // verifyAll checks a quote, then replays entries (if any) against the
 // quoted IMA PCR, then checks the attested entries against pol (if any).
 // It returns an error only for bad input.
-func verifyAll(ev *attest.Evidence, nonce []byte, entries []*measure.Entry, imaPCR int, pol *keylime.Policy, polFile string) (*verification, error) {
+func verifyAll(ev *attest.Evidence, nonce []byte, entries []*measure.Entry, imaPCR int, pol *keylime.Policy, polFile string, keys []digsig.Key) (*verification, error) {
 	v := &verification{}
 	q, err := attest.Verify(ev, nonce)
 	var fe *attest.FormatError
@@ -346,7 +348,7 @@ func verifyAll(ev *attest.Evidence, nonce []byte, entries []*measure.Entry, imaP
 	if pol == nil {
 		return v, nil
 	}
-	fs, err := pol.Check(&entryReader{es: entries[:v.List.Attested]}, 0)
+	fs, err := pol.CheckKeys(&entryReader{es: entries[:v.List.Attested]}, 0, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -360,6 +362,8 @@ func verifyAll(ev *attest.Evidence, nonce []byte, entries []*measure.Entry, imaP
 			v.OK = false
 		case f.Verdict == keylime.Excluded:
 			v.Policy.Excluded++
+		case f.Verdict == keylime.Signed:
+			v.Policy.Signed++
 		}
 	}
 	return v, nil
@@ -392,12 +396,15 @@ func writeVerification(w io.Writer, v *verification) {
 		if v.Policy.Failed > 0 {
 			status = "REJECTED"
 		}
-		fmt.Fprintf(w, "policy  %s: %d attested entries checked against %s: %d failed, %d excluded\n",
-			status, v.Policy.Checked, v.Policy.File, v.Policy.Failed, v.Policy.Excluded)
+		fmt.Fprintf(w, "policy  %s: %d attested entries checked against %s: %d failed, %d excluded, %d accepted by signature\n",
+			status, v.Policy.Checked, v.Policy.File, v.Policy.Failed, v.Policy.Excluded, v.Policy.Signed)
 		for _, f := range v.Policy.Findings {
 			fmt.Fprintf(w, "        entry %d %s %s: %s", f.Entry, f.Path, f.Digest, f.Verdict)
 			if len(f.Accepted) > 0 {
 				fmt.Fprintf(w, " (policy accepts %s)", strings.Join(f.Accepted, ", "))
+			}
+			if f.Signature != "" {
+				fmt.Fprintf(w, "; signature: %s", f.Signature)
 			}
 			fmt.Fprintln(w)
 		}
@@ -433,6 +440,23 @@ func pcrKeyLess(a, b string) bool {
 	return pa < pb
 }
 
+// readKeys reads --keys: comma-separated certificate or key files.
+func readKeys(list string) ([]digsig.Key, error) {
+	var keys []digsig.Key
+	for _, f := range splitList(list) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--keys: %w", err)
+		}
+		k, err := digsig.ParseKeys(b, f)
+		if err != nil {
+			return nil, fmt.Errorf("--keys: %w", err)
+		}
+		keys = append(keys, k...)
+	}
+	return keys, nil
+}
+
 func readPolicy(path string) (*keylime.Policy, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -453,6 +477,7 @@ func attestVerify(args []string, stdout, stderr io.Writer) int {
 	listF := fs.String("list", "", "measurement list (binary or ASCII) to replay against the quoted PCR")
 	polF := fs.String("policy", "", "keylime runtime policy to check the attested entries against (needs --list)")
 	imaPCR := fs.Int("ima-pcr", tpm.IMAPCR, "the quoted PCR that holds IMA's PCR 10 (23 when a device quoted its stand-in)")
+	keysF := fs.String("keys", "", "x509 certificates (PEM or DER) or PEM public keys, comma-separated: ima-sig signatures that verify are accepted without the policy")
 	ff := addFormat(fs, "text", "json")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -501,7 +526,11 @@ func attestVerify(args []string, stdout, stderr io.Writer) int {
 			return bad(err)
 		}
 	}
-	v, err := verifyAll(ev, nonce, entries, *imaPCR, pol, *polF)
+	keys, err := readKeys(*keysF)
+	if err != nil {
+		return bad(err)
+	}
+	v, err := verifyAll(ev, nonce, entries, *imaPCR, pol, *polF, keys)
 	if err != nil {
 		return bad(err)
 	}
@@ -682,7 +711,8 @@ func attestBootAggregate(args []string, stdout, stderr io.Writer) int {
 }
 
 func attestCheck(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("attest check", "attest check POLICY LIST", stderr)
+	fs := newFlags("attest check", "attest check POLICY LIST [--keys CERT,...]", stderr)
+	keysF := fs.String("keys", "", "x509 certificates (PEM or DER) or PEM public keys, comma-separated: ima-sig signatures that verify are accepted without the policy")
 	ff := addFormat(fs, "text", "json")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -702,7 +732,11 @@ func attestCheck(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return bad(err)
 	}
-	fs2, err := pol.Check(&entryReader{es: entries}, 0)
+	keys, err := readKeys(*keysF)
+	if err != nil {
+		return bad(err)
+	}
+	fs2, err := pol.CheckKeys(&entryReader{es: entries}, 0, keys)
 	if err != nil {
 		return bad(err)
 	}
@@ -722,6 +756,9 @@ func attestCheck(args []string, stdout, stderr io.Writer) int {
 	} else {
 		for _, f := range fs2 {
 			fmt.Fprintf(stdout, "%4d  %-13s %s %s\n", f.Entry, f.Verdict, f.Digest, f.Path)
+			if f.Signature != "" {
+				fmt.Fprintf(stdout, "      signature: %s\n", f.Signature)
+			}
 		}
 		fmt.Fprintf(stdout, "%d entries, %d failed\n", len(fs2), failed)
 	}

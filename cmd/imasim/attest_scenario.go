@@ -288,7 +288,7 @@ func attestOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spe
 	if !keep {
 		name = "the policy of the files as first installed"
 	}
-	v, err := verifyAll(back, nonce, entries, c.BackendPCR(tpm.IMAPCR), pol2, name)
+	v, err := verifyAll(back, nonce, entries, c.BackendPCR(tpm.IMAPCR), pol2, name, nil)
 	if err != nil {
 		return fail(exitFail, err)
 	}

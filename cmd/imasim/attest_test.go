@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +18,8 @@ import (
 	goattest "github.com/google/go-attestation/attest"
 	"github.com/stretchr/testify/require"
 
+	"github.com/imasim/imasim/measure"
+	"github.com/imasim/imasim/measure/digsig"
 	"github.com/imasim/imasim/tpm"
 	"github.com/imasim/imasim/tpm/attest"
 )
@@ -336,4 +343,105 @@ func TestAttestBootAggregate(t *testing.T) {
 	require.Contains(t, out, "replays to the quoted sha1:0,1,2,3,4,5,6,7,8,9+sha256:0,1,2,3,4,5,6,7,8,9")
 	code, _, _ = imasim("attest", "boot-aggregate", log, "--quote", dir, "--nonce", "0103")
 	require.Equal(t, exitFail, code)
+}
+
+// Signatures imasim makes in an ima-sig list verify with evmctl
+// ima_measurement --verify-sig, and attest check --keys accepts them
+// without the policy; a changed signature fails both.
+func TestAttestCheckKeys(t *testing.T) {
+	for _, tool := range []string{"evmctl", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian packages ima-evm-utils, openssl): %v", tool, err)
+		}
+	}
+	dir := t.TempDir()
+	sh := func(args ...string) {
+		c := exec.Command(args[0], args[1:]...)
+		c.Dir = dir
+		out, err := c.CombinedOutput()
+		require.NoError(t, err, "%v: %s", args, out)
+	}
+	sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1", "-subj", "/CN=imasim")
+	sh("openssl", "x509", "-in", "cert.pem", "-outform", "DER", "-out", "cert.der")
+	kb, err := os.ReadFile(filepath.Join(dir, "key.pem"))
+	require.NoError(t, err)
+	blk, _ := pem.Decode(kb)
+	priv, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	require.NoError(t, err)
+	cb, err := os.ReadFile(filepath.Join(dir, "cert.pem"))
+	require.NoError(t, err)
+	keys, err := digsig.ParseKeys(cb, "cert.pem")
+	require.NoError(t, err)
+
+	write := func(name string, tamper bool) string {
+		var l measure.List
+		ba, err := measure.NewBootAggregate("ima-sig", measure.SHA256, nil)
+		require.NoError(t, err)
+		l.Append(ba)
+		for _, prog := range []string{"/usr/bin/a", "/usr/bin/b"} {
+			d := sha256.Sum256([]byte(prog + " content"))
+			sig, err := digsig.Sign(priv.(crypto.Signer), crypto.SHA256, keys[0].ID, d[:])
+			require.NoError(t, err)
+			if tamper {
+				sig[len(sig)-1] ^= 1
+			}
+			e, err := measure.NewEntry("ima-sig", 10, measure.DigestNG("sha256", d[:]), measure.Name(prog), sig)
+			require.NoError(t, err)
+			l.Append(e)
+		}
+		var buf bytes.Buffer
+		require.NoError(t, l.WriteBinary(&buf, measure.WriteOptions{}))
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, buf.Bytes(), 0o644))
+		res, err := l.Replay(measure.ReplayConfig{Banks: []measure.Algo{measure.SHA1}})
+		require.NoError(t, err)
+		var pcrs strings.Builder
+		for i := 0; i < 24; i++ {
+			v := make([]byte, 20)
+			if i == 10 {
+				v = res.Tracks[0].PCRs[0].Value
+			}
+			fmt.Fprintf(&pcrs, "PCR-%02d: %x\n", i, v)
+		}
+		require.NoError(t, os.WriteFile(p+".pcrs", []byte(pcrs.String()), 0o644))
+		return p
+	}
+	good, bad := write("good", false), write("bad", true)
+	evmctl := func(list string) (string, error) {
+		out, err := exec.Command("evmctl", "ima_measurement", "--verify-sig", "--key", filepath.Join(dir, "cert.der"),
+			"--pcrs", "sha1,"+list+".pcrs", list).CombinedOutput()
+		return string(out), err
+	}
+	out, err := evmctl(good)
+	require.NoError(t, err, out)
+	require.NotContains(t, out, "verification failed")
+	out, err = evmctl(bad)
+	t.Logf("evmctl on changed signatures: %v %s", err, out)
+	require.True(t, err != nil || strings.Contains(out, "failed"), "evmctl accepted changed signatures: %s", out)
+
+	pol := filepath.Join(dir, "policy.json")
+	code, _, errs := imasim("attest", "policy", good, "-o", pol)
+	require.Equal(t, exitOK, code, errs)
+	// A policy that knows only boot_aggregate: the signatures carry the rest.
+	pb, err := os.ReadFile(pol)
+	require.NoError(t, err)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(pb, &doc))
+	onlyBA := strings.Replace(string(pb), `"/usr/bin/a": [`, `"/other/a": [`, 1)
+	onlyBA = strings.Replace(onlyBA, `"/usr/bin/b": [`, `"/other/b": [`, 1)
+	require.NotEqual(t, string(pb), onlyBA)
+	require.NoError(t, os.WriteFile(pol, []byte(onlyBA), 0o644))
+
+	code, out, errs = imasim("attest", "check", pol, good, "--keys", filepath.Join(dir, "cert.pem"))
+	require.Equal(t, exitOK, code, out+errs)
+	require.Equal(t, 2, strings.Count(out, "signed "))
+	code, _, _ = imasim("attest", "check", pol, good, "--keys", filepath.Join(dir, "cert.der"))
+	require.Equal(t, exitOK, code)
+	code, out, _ = imasim("attest", "check", pol, good)
+	require.Equal(t, exitFail, code, out)
+	code, out, _ = imasim("attest", "check", pol, bad, "--keys", filepath.Join(dir, "cert.pem"))
+	require.Equal(t, exitFail, code, out)
+	require.Contains(t, out, "signature does not verify")
+	code, _, _ = imasim("attest", "check", pol, good, "--keys", pol)
+	require.Equal(t, exitUsage, code)
 }
