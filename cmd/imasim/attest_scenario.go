@@ -182,51 +182,18 @@ func attestOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spe
 		return nil, code
 	}
 	defer t.Close()
-	r, err := scenarios.NewRunnerWith(s, p, scenarios.Options{TPM: t})
+	m, err := runModel(ctx, s, p, t, algo)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fail(exitInconcl, err)
+		}
 		return fail(exitUsage, err)
 	}
-	if !r.Ready() {
-		run.NA = r.Result().NA
+	if m.na != "" {
+		run.NA = m.na
 		return run, exitOK
 	}
-
-	// Step through, noting each file's content as first installed, the
-	// last line that changed it, and which line added each list entry.
-	var candidates []string
-	for _, st := range s.Steps {
-		for _, a := range st.Args {
-			if strings.HasPrefix(a, "/") && !slices.Contains(candidates, a) {
-				candidates = append(candidates, a)
-			}
-		}
-	}
-	files := map[string]*fileView{}
-	var order []string
-	var entryLine []int
-	for _, st := range s.Steps {
-		if ctx.Err() != nil {
-			return fail(exitInconcl, ctx.Err())
-		}
-		if err := r.Step(st); err != nil {
-			return fail(exitUsage, err)
-		}
-		for len(entryLine) < r.Result().ML.Len() {
-			entryLine = append(entryLine, st.Line)
-		}
-		for _, path := range candidates {
-			d, exists := contentDigest(r, path, algo)
-			fv := files[path]
-			switch {
-			case fv == nil && exists:
-				files[path] = &fileView{Path: path, Installed: d, Line: st.Line, OnDisk: d}
-				order = append(order, path)
-			case fv != nil && d != fv.OnDisk:
-				fv.OnDisk, fv.Changed = d, st.Line
-			}
-		}
-	}
-	res := r.Result()
+	res, files, order := m.res, m.files, m.order
 	run.Notes = append(run.Notes, res.Notes...)
 	run.ModelMissed = res.Count(scenarios.Missed)
 	entries := res.ML.Entries
@@ -294,13 +261,20 @@ func attestOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spe
 	}
 	run.Verify = v
 
-	for _, path := range order {
-		fv := files[path]
+	classify(run, m, v, func(p string) string { return p })
+	return run, exitOK
+}
+
+// classify compares, per file, what the verifier accepted (the last
+// attested measurement of the file's listed name) with the file at the end.
+func classify(run *attestRun, m *modelRun, v *verification, listed func(string) string) {
+	for _, path := range m.order {
+		fv := m.files[path]
 		if v.Policy != nil {
-			if f, ok := v.Policy.last[path]; ok {
+			if f, ok := v.Policy.last[listed(path)]; ok {
 				fv.Measured, fv.Entry, fv.Verdict = f.Digest, f.Entry, f.Verdict
-				if f.Entry < len(entryLine) {
-					fv.EntryLine = entryLine[f.Entry]
+				if f.Entry < len(m.entryLine) {
+					fv.EntryLine = m.entryLine[f.Entry]
 				}
 			}
 		}
@@ -319,7 +293,62 @@ func attestOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spe
 		}
 		run.Files = append(run.Files, *fv)
 	}
-	return run, exitOK
+}
+
+// modelRun is a scenario run through the model, step by step.
+type modelRun struct {
+	na        string
+	res       *scenarios.Result
+	files     map[string]*fileView // by scenario path
+	order     []string             // paths in the order they were installed
+	entryLine []int                // the scenario line that added each list entry
+}
+
+// runModel steps s through the model under p, extending t, noting each
+// file's content as first installed, the last line that changed it, and
+// which line added each list entry.
+func runModel(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, t tpm.PCRs, algo measure.Algo) (*modelRun, error) {
+	r, err := scenarios.NewRunnerWith(s, p, scenarios.Options{TPM: t})
+	if err != nil {
+		return nil, err
+	}
+	m := &modelRun{files: map[string]*fileView{}}
+	if !r.Ready() {
+		m.na = r.Result().NA
+		return m, nil
+	}
+	var candidates []string
+	for _, st := range s.Steps {
+		for _, a := range st.Args {
+			if strings.HasPrefix(a, "/") && !slices.Contains(candidates, a) {
+				candidates = append(candidates, a)
+			}
+		}
+	}
+	for _, st := range s.Steps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := r.Step(st); err != nil {
+			return nil, err
+		}
+		for len(m.entryLine) < r.Result().ML.Len() {
+			m.entryLine = append(m.entryLine, st.Line)
+		}
+		for _, path := range candidates {
+			d, exists := contentDigest(r, path, algo)
+			fv := m.files[path]
+			switch {
+			case fv == nil && exists:
+				m.files[path] = &fileView{Path: path, Installed: d, Line: st.Line, OnDisk: d}
+				m.order = append(m.order, path)
+			case fv != nil && d != fv.OnDisk:
+				fv.OnDisk, fv.Changed = d, st.Line
+			}
+		}
+	}
+	m.res = r.Result()
+	return m, nil
 }
 
 // contentDigest is the digest of path's content at the end of the last
