@@ -41,14 +41,18 @@ type fileView struct {
 
 // attestRun is one scenario × profile attestation.
 type attestRun struct {
-	Scenario string        `json:"scenario"`
-	Profile  string        `json:"profile"`
-	NA       string        `json:"not_applicable,omitempty"`
-	Notes    []string      `json:"notes,omitempty"`
-	Dir      string        `json:"dir,omitempty"`
-	Verify   *verification `json:"verification,omitempty"`
-	Files    []fileView    `json:"files,omitempty"`
-	Missed   int           `json:"accepted_changed"`
+	Scenario string `json:"scenario"`
+	Profile  string `json:"profile"`
+	Kernel   string `json:"kernel,omitempty"` // a real kernel under QEMU (--kernel)
+	// BootAggregate says whether the list's boot_aggregate matches the
+	// guest's firmware event log (--kernel).
+	BootAggregate string        `json:"boot_aggregate,omitempty"`
+	NA            string        `json:"not_applicable,omitempty"`
+	Notes         []string      `json:"notes,omitempty"`
+	Dir           string        `json:"dir,omitempty"`
+	Verify        *verification `json:"verification,omitempty"`
+	Files         []fileView    `json:"files,omitempty"`
+	Missed        int           `json:"accepted_changed"`
 	// ModelMissed is the model's count of missed re-evaluations.
 	ModelMissed int `json:"model_missed"`
 }
@@ -62,6 +66,7 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 	akF := fs.String("ak", "rsa", "AK algorithm: rsa or ecc")
 	outDir := fs.String("out", "", "keep the quote, list and policy here (DIR/PROFILE with several profiles)")
 	failOn := fs.String("fail-on", "", "exit 1 when the verifier accepted a changed file: missed")
+	kernel := fs.String("kernel", "", "run the scenario on this real kernel under QEMU with swtpm instead (debian:7.2, …; as imasim vm --kernel)")
 	ff := addFormat(fs, "text", "json")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -96,6 +101,9 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return bad(err)
 	}
+	if *kernel != "" {
+		profiles = profiles[:1] // the kernel's own profile is picked by its version
+	}
 	if len(profiles) > 1 && !tpmResettable(*tpmSpec) {
 		return bad(fmt.Errorf("--tpm %s cannot be reset between profiles (give ctrl=, or one --profile)", *tpmSpec))
 	}
@@ -107,7 +115,13 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 		if dir != "" && len(profiles) > 1 {
 			dir = filepath.Join(dir, p.Name)
 		}
-		run, code := attestOne(ctx, s, p, *tpmSpec, tpm.Options{PCR: *pcrF, AllowRealPCR: *allowReal}, kind, dir, stderr)
+		var run *attestRun
+		var code int
+		if *kernel != "" {
+			run, code = attestVM(ctx, s, *kernel, kind, dir, stderr)
+		} else {
+			run, code = attestOne(ctx, s, p, *tpmSpec, tpm.Options{PCR: *pcrF, AllowRealPCR: *allowReal}, kind, dir, stderr)
+		}
 		if run == nil {
 			return code
 		}
@@ -182,7 +196,7 @@ func attestOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spe
 		return nil, code
 	}
 	defer t.Close()
-	m, err := runModel(ctx, s, p, t, algo)
+	m, err := runModel(ctx, s, p, t, algo, nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fail(exitInconcl, err)
@@ -307,7 +321,14 @@ type modelRun struct {
 // runModel steps s through the model under p, extending t, noting each
 // file's content as first installed, the last line that changed it, and
 // which line added each list entry.
-func runModel(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, t tpm.PCRs, algo measure.Algo) (*modelRun, error) {
+//
+// digest gives a file's digest from its modelled content after step st
+// (nil: the content's own digest in algo).
+func runModel(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, t tpm.PCRs, algo measure.Algo,
+	digest func(st scenarios.Step, path string, content []byte) string) (*modelRun, error) {
+	if digest == nil {
+		digest = func(_ scenarios.Step, _ string, content []byte) string { return hashHex(algo, content) }
+	}
 	r, err := scenarios.NewRunnerWith(s, p, scenarios.Options{TPM: t})
 	if err != nil {
 		return nil, err
@@ -336,7 +357,11 @@ func runModel(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, t tp
 			m.entryLine = append(m.entryLine, st.Line)
 		}
 		for _, path := range candidates {
-			d, exists := contentDigest(r, path, algo)
+			content, exists := fileContent(r, path)
+			d := ""
+			if exists {
+				d = digest(st, path, content)
+			}
 			fv := m.files[path]
 			switch {
 			case fv == nil && exists:
@@ -351,24 +376,28 @@ func runModel(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, t tp
 	return m, nil
 }
 
-// contentDigest is the digest of path's content at the end of the last
-// step (through an overlay: the real file's), and whether it exists.
-func contentDigest(r *scenarios.Runner, path string, algo measure.Algo) (string, bool) {
+func hashHex(algo measure.Algo, b []byte) string {
+	h := algo.New()
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// fileContent is path's content at the end of the last step (through an
+// overlay: the real file's), and whether it exists.
+func fileContent(r *scenarios.Runner, path string) ([]byte, bool) {
 	w := r.World()
 	if w.IsDir(path) {
-		return "", false
+		return nil, false
 	}
 	i, err := w.Lookup(path)
 	if err != nil || i == nil {
-		return "", false
+		return nil, false
 	}
 	real := w.RealInode(i)
 	if real == nil {
-		return "", false
+		return nil, false
 	}
-	h := algo.New()
-	h.Write(real.Content)
-	return hex.EncodeToString(h.Sum(nil)), true
+	return real.Content, true
 }
 
 func short(h string) string {
@@ -379,7 +408,11 @@ func short(h string) string {
 }
 
 func writeAttestRun(w io.Writer, r *attestRun, failMissed bool) {
-	fmt.Fprintf(w, "== %s under %s\n", r.Scenario, r.Profile)
+	if r.Kernel != "" {
+		fmt.Fprintf(w, "== %s on %s (real kernel, model profile %s)\n", r.Scenario, r.Kernel, r.Profile)
+	} else {
+		fmt.Fprintf(w, "== %s under %s\n", r.Scenario, r.Profile)
+	}
 	if r.NA != "" {
 		fmt.Fprintf(w, "   not applicable: %s\n", r.NA)
 		return
@@ -390,6 +423,9 @@ func writeAttestRun(w io.Writer, r *attestRun, failMissed bool) {
 	var b bytes.Buffer
 	writeVerification(&b, r.Verify)
 	w.Write(b.Bytes())
+	if r.BootAggregate != "" {
+		fmt.Fprintf(w, "boot    boot_aggregate %s\n", r.BootAggregate)
+	}
 	if r.Dir != "" {
 		fmt.Fprintf(w, "files   quote, list and policy in %s\n", r.Dir)
 	}
@@ -435,4 +471,7 @@ func writeAttestRun(w io.Writer, r *attestRun, failMissed bool) {
 		fmt.Fprintln(w, "result  verified; the verifier's view matches the files on disk")
 	}
 	fmt.Fprintf(w, "model   %d missed re-evaluation(s) under %s\n", r.ModelMissed, r.Profile)
+	if r.Kernel != "" {
+		fmt.Fprintln(w, "        (attested: the real kernel's list, quoted by the guest's swtpm; on disk: the content the steps wrote)")
+	}
 }
