@@ -39,10 +39,10 @@ const attestUsage = `usage: imasim attest SUBCOMMAND|SCENARIO [flags]
   boot-aggregate EVENTLOG [--list LIST] [--pcrs-from DIR --nonce HEX]
         boot_aggregate per bank from a TPM event log (binary_bios_measurements);
         with --list, check the list's first entry; with a quote of PCRs 0-9, check the log
-  SCENARIO [--profile P] [--tpm swtpm] [--out DIR] [--fail-on missed]
-        run the scenario on a TPM, quote, verify, check against the policy made
-        from the files as first installed, and compare what the verifier accepted
-        with the files on disk
+  SCENARIO [--profile P] [--tpm swtpm | --kernel debian:7.2] [--out DIR] [--fail-on missed]
+        run the scenario on a TPM (or on a real kernel under QEMU, quoted by its swtpm),
+        quote, verify, check against the policy made from the files as first installed,
+        and compare what the verifier accepted with the files on disk
 
 exit codes: 0 verified (a verifier accepting a changed file is reported, not a failure,
 unless --fail-on missed), 1 a quote, signature, replay or policy check failed,

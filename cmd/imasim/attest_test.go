@@ -272,6 +272,8 @@ func TestAttestScenario(t *testing.T) {
 	require.Equal(t, "matches", d.Results[0].Files[0].Status)
 	require.Zero(t, d.Results[0].Missed)
 
+	code, _, _ = imasim("vm", "--kernel", "debian:7.2", "attest")
+	require.Equal(t, exitUsage, code)
 	code, _, _ = imasim("attest", "no-such-scenario")
 	require.Equal(t, exitUsage, code)
 	code, _, _ = imasim("attest", "xfs-write", "--fail-on", "excessive")
