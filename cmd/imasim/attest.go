@@ -39,6 +39,9 @@ const attestUsage = `usage: imasim attest SUBCOMMAND|SCENARIO [flags]
   boot-aggregate EVENTLOG [--list LIST] [--pcrs-from DIR --nonce HEX]
         boot_aggregate per bank from a TPM event log (binary_bios_measurements);
         with --list, check the list's first entry; with a quote of PCRs 0-9, check the log
+  xattrs FILE... [--keys CERT,...]
+        appraise files on disk: security.ima (hash or signature) against the content,
+        security.evm (portable or immutable signature) against the xattrs and inode
   SCENARIO [--profile P] [--tpm swtpm | --kernel debian:7.2] [--out DIR] [--fail-on missed]
         run the scenario on a TPM (or on a real kernel under QEMU, quoted by its swtpm),
         quote, verify, check against the policy made from the files as first installed,
@@ -69,6 +72,8 @@ func cmdAttest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return attestCheck(args[1:], stdout, stderr)
 	case "boot-aggregate":
 		return attestBootAggregate(args[1:], stdout, stderr)
+	case "xattrs":
+		return attestXattrs(args[1:], stdout, stderr)
 	}
 	return attestScenario(ctx, args, stdout, stderr)
 }

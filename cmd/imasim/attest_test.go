@@ -17,6 +17,7 @@ import (
 
 	goattest "github.com/google/go-attestation/attest"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/measure/digsig"
@@ -445,5 +446,58 @@ func TestAttestCheckKeys(t *testing.T) {
 	require.Equal(t, exitFail, code, out)
 	require.Contains(t, out, "signature does not verify")
 	code, _, _ = imasim("attest", "check", pol, good, "--keys", pol)
+	require.Equal(t, exitUsage, code)
+}
+
+// attest xattrs appraises files on disk as evmctl signed them.
+func TestAttestXattrs(t *testing.T) {
+	for _, tool := range []string{"evmctl", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian packages ima-evm-utils, openssl): %v", tool, err)
+		}
+	}
+	dir := t.TempDir()
+	sh := func(args ...string) {
+		c := exec.Command(args[0], args[1:]...)
+		c.Dir = dir
+		out, err := c.CombinedOutput()
+		require.NoError(t, err, "%v: %s", args, out)
+	}
+	prog := filepath.Join(dir, "prog")
+	require.NoError(t, os.WriteFile(prog, []byte("program"), 0o755))
+	if err := unix.Setxattr(prog, "security.imasim-probe", []byte("x"), 0); err != nil {
+		t.Skipf("cannot set security.* xattrs here: %v", err)
+	}
+	sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1", "-subj", "/CN=imasim")
+	sh("evmctl", "ima_sign", "--key", "key.pem", "prog")
+	sh("evmctl", "sign", "--portable", "--key", "key.pem", "prog")
+	cert := filepath.Join(dir, "cert.pem")
+	code, out, errs := imasim("attest", "xattrs", prog, "--keys", cert)
+	require.Equal(t, exitOK, code, out+errs)
+	require.Contains(t, out, "security.ima  signature (")
+	require.Contains(t, out, "security.evm  portable signature (")
+
+	// Appended to: security.ima no longer matches the content.
+	f, err := os.OpenFile(prog, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	f.WriteString("-appended")
+	f.Close()
+	code, out, _ = imasim("attest", "xattrs", prog, "--keys", cert, "--json")
+	require.Equal(t, exitFail, code, out)
+	var res []struct {
+		IMA string `json:"security_ima"`
+		EVM string `json:"security_evm"`
+		OK  bool
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	require.Contains(t, res[0].IMA, "FAILED")
+	require.Contains(t, res[0].EVM, "ok")
+	// chmod: security.evm fails too.
+	require.NoError(t, os.Chmod(prog, 0o700))
+	code, out, _ = imasim("attest", "xattrs", prog, "--keys", cert)
+	require.Equal(t, exitFail, code)
+	require.Contains(t, out, "security.evm  FAILED")
+
+	code, _, _ = imasim("attest", "xattrs", filepath.Join(dir, "missing"))
 	require.Equal(t, exitUsage, code)
 }

@@ -23,7 +23,10 @@ import (
 
 // xattr types (Linux v6.12: security/integrity/integrity.h: enum evm_ima_xattr_type).
 const (
+	TypeHMAC         = 0x02 // EVM_XATTR_HMAC: security.evm HMAC
 	TypeDigsig       = 0x03 // EVM_IMA_XATTR_DIGSIG: a signature
+	TypeDigestNG     = 0x04 // IMA_XATTR_DIGEST_NG: security.ima hash, algorithm byte first
+	TypePortable     = 0x05 // EVM_XATTR_PORTABLE_DIGSIG: portable EVM signature
 	TypeVerityDigsig = 0x06 // IMA_VERITY_DIGSIG: signature v3 of an fs-verity digest
 )
 
@@ -63,15 +66,17 @@ type Sig struct {
 const hdrLen = 9
 
 // Parse parses a security.ima signature (type 0x03, version 2).
-func Parse(b []byte) (*Sig, error) {
+func Parse(b []byte) (*Sig, error) { return parseType(b, TypeDigsig) }
+
+func parseType(b []byte, typ byte) (*Sig, error) {
 	if len(b) < hdrLen {
 		return nil, fmt.Errorf("signature: %d bytes, shorter than its %d-byte header", len(b), hdrLen)
 	}
 	switch {
 	case b[0] == TypeVerityDigsig:
 		return nil, errors.New("signature: an fs-verity signature (type 6, v3): not supported")
-	case b[0] != TypeDigsig:
-		return nil, fmt.Errorf("signature: type %#x, want %#x (digital signature)", b[0], TypeDigsig)
+	case b[0] != typ:
+		return nil, fmt.Errorf("signature: type %#x, want %#x", b[0], typ)
 	case b[1] != 2:
 		return nil, fmt.Errorf("signature: version %d: only version 2 is supported", b[1])
 	}
@@ -87,7 +92,9 @@ func Parse(b []byte) (*Sig, error) {
 }
 
 // Marshal writes s in the security.ima format.
-func (s *Sig) Marshal() ([]byte, error) {
+func (s *Sig) Marshal() ([]byte, error) { return s.marshalType(TypeDigsig) }
+
+func (s *Sig) marshalType(typ byte) ([]byte, error) {
 	a, ok := algoByte(s.Hash)
 	if !ok {
 		return nil, fmt.Errorf("signature: hash %v has no IMA number", s.Hash)
@@ -95,7 +102,7 @@ func (s *Sig) Marshal() ([]byte, error) {
 	if len(s.Value) > 0xffff {
 		return nil, errors.New("signature: value too long")
 	}
-	b := []byte{TypeDigsig, 2, a}
+	b := []byte{typ, 2, a}
 	b = binary.BigEndian.AppendUint32(b, s.KeyID)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Value)))
 	return append(b, s.Value...), nil
@@ -195,6 +202,10 @@ func Verify(keys []Key, raw, digest []byte) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.verify(keys, digest)
+}
+
+func (s *Sig) verify(keys []Key, digest []byte) (*Key, error) {
 	if len(digest) != s.Hash.Size() {
 		return nil, fmt.Errorf("signature is over a %v digest; the file digest has %d bytes", s.Hash, len(digest))
 	}
@@ -228,9 +239,13 @@ func Sign(signer crypto.Signer, h crypto.Hash, keyID uint32, digest []byte) ([]b
 	if len(digest) != h.Size() {
 		return nil, fmt.Errorf("sign: %d-byte digest for %v", len(digest), h)
 	}
+	return signType(signer, h, keyID, digest, TypeDigsig)
+}
+
+func signType(signer crypto.Signer, h crypto.Hash, keyID uint32, digest []byte, typ byte) ([]byte, error) {
 	v, err := signer.Sign(rand.Reader, digest, h)
 	if err != nil {
 		return nil, err
 	}
-	return (&Sig{Hash: h, KeyID: keyID, Value: v}).Marshal()
+	return (&Sig{Hash: h, KeyID: keyID, Value: v}).marshalType(typ)
 }
