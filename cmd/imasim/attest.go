@@ -39,6 +39,8 @@ const attestUsage = `usage: imasim attest SUBCOMMAND|SCENARIO [flags]
   boot-aggregate EVENTLOG [--list LIST] [--pcrs-from DIR --nonce HEX]
         boot_aggregate per bank from a TPM event log (binary_bios_measurements);
         with --list, check the list's first entry; with a quote of PCRs 0-9, check the log
+  sigs LIST --keys CERT,...
+        verify the ima-sig signatures and ima-modsig appended signatures a list carries
   xattrs FILE... [--keys CERT,...]
         appraise files on disk: security.ima (hash or signature) against the content,
         security.evm (portable or immutable signature) against the xattrs and inode
@@ -74,6 +76,8 @@ func cmdAttest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return attestBootAggregate(args[1:], stdout, stderr)
 	case "xattrs":
 		return attestXattrs(args[1:], stdout, stderr)
+	case "sigs":
+		return attestSigs(args[1:], stdout, stderr)
 	}
 	return attestScenario(ctx, args, stdout, stderr)
 }

@@ -447,6 +447,46 @@ func TestAttestCheckKeys(t *testing.T) {
 	require.Contains(t, out, "signature does not verify")
 	code, _, _ = imasim("attest", "check", pol, good, "--keys", pol)
 	require.Equal(t, exitUsage, code)
+
+	// attest sigs verifies every signature a list carries, as
+	// ima_measurement --verify-sig does, and ima-modsig appended signatures
+	// (made here as scripts/sign-file makes them, with openssl cms).
+	code, out, errs = imasim("attest", "sigs", good, "--keys", filepath.Join(dir, "cert.pem"))
+	require.Equal(t, exitOK, code, out+errs)
+	require.Contains(t, out, "3 entries: 2 signed, 0 failed, 1 without a signature")
+	code, out, _ = imasim("attest", "sigs", bad, "--keys", filepath.Join(dir, "cert.pem"))
+	require.Equal(t, exitFail, code, out)
+	require.Contains(t, out, "2 failed")
+
+	module := []byte("\x7fELF module text")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "mod"), module, 0o644))
+	sh("openssl", "cms", "-sign", "-binary", "-noattr", "-nocerts", "-nosmimecap", "-outform", "DER", "-md", "sha256",
+		"-signer", "cert.pem", "-inkey", "key.pem", "-in", "mod", "-out", "mod.p7s")
+	p7, err := os.ReadFile(filepath.Join(dir, "mod.p7s"))
+	require.NoError(t, err)
+	modList := func(name string, content []byte) string {
+		var l measure.List
+		ba, err := measure.NewBootAggregate("ima-modsig", measure.SHA256, nil)
+		require.NoError(t, err)
+		l.Append(ba)
+		whole := sha256.Sum256(append(bytes.Clone(content), p7...))
+		dm := sha256.Sum256(content)
+		e, err := measure.NewEntry("ima-modsig", 10, measure.DigestNG("sha256", whole[:]), measure.Name("/lib/modules/m.ko"),
+			nil, measure.DigestNG("sha256", dm[:]), p7)
+		require.NoError(t, err)
+		l.Append(e)
+		var buf bytes.Buffer
+		require.NoError(t, l.WriteBinary(&buf, measure.WriteOptions{}))
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, buf.Bytes(), 0o644))
+		return p
+	}
+	code, out, errs = imasim("attest", "sigs", modList("mods", module), "--keys", filepath.Join(dir, "cert.der"))
+	require.Equal(t, exitOK, code, out+errs)
+	require.Contains(t, out, "modsig  ok")
+	code, out, _ = imasim("attest", "sigs", modList("mods-changed", []byte("other module")), "--keys", filepath.Join(dir, "cert.der"))
+	require.Equal(t, exitFail, code, out)
+	require.Contains(t, out, "modsig  FAILED")
 }
 
 // attest xattrs appraises files on disk as evmctl signed them.
