@@ -148,6 +148,28 @@ func TestAttestQuoteVerify(t *testing.T) {
 	code, _, errs = verify("--nonce", "@"+filepath.Join(dir, "nonce"))
 	require.Equal(t, exitOK, code, errs)
 
+	// Entries measured after the quote are not attested: the policy check
+	// stops where the replay met the quote (an unknown program after it
+	// does not fail this quote).
+	f, err := os.Open(list)
+	require.NoError(t, err)
+	l, err := measure.ReadASCIIList(f, measure.ReadOptions{})
+	f.Close()
+	require.NoError(t, err)
+	late, err := measure.NewFileEntry("ima-sig", 10, measure.SHA256, make([]byte, 32), "/late/unknown")
+	require.NoError(t, err)
+	l.Entries = append(l.Entries, late)
+	longer := filepath.Join(t.TempDir(), "longer")
+	var buf bytes.Buffer
+	require.NoError(t, l.WriteBinary(&buf, measure.WriteOptions{}))
+	require.NoError(t, os.WriteFile(longer, buf.Bytes(), 0o644))
+	code, out, errs = verify("--nonce", "00112233", "--list", longer, "--policy", pol)
+	require.Equal(t, exitOK, code, out+errs)
+	require.Contains(t, out, "entries 0-4 of 6 replay to the quoted PCR")
+	require.Contains(t, out, "the 1 after them are not covered")
+	code, out, _ = imasim("attest", "check", pol, longer)
+	require.Equal(t, exitFail, code, out)
+
 	// A list the quote does not cover (another scenario's) fails the replay.
 	other := filepath.Join(t.TempDir(), "other")
 	code, _, errs = imasim("scenario", "ext4-write", "--profile", "7.1", "--list-out", other)
