@@ -231,6 +231,12 @@ func cmdVMRun(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 			ss = append(ss, s)
 		}
+	case "attest": // the same as imasim attest SCENARIO --kernel K (attest_vm.go)
+		if len(pos) != 2 {
+			fs.Usage()
+			return exitUsage
+		}
+		return cmdAttest(ctx, []string{pos[1], "--kernel", *kernel, "--format", ff, "--out", *save}, stdout, stderr)
 	case "matrix":
 		if len(pos) != 1 {
 			fs.Usage()
