@@ -68,6 +68,12 @@ var switchValues = map[string][]string{
 	"violations":  {ViolationsEvery, ViolationsOnce},
 }
 
+// Evidence behind a profile.
+const (
+	EvidenceKernel = "kernel" // run on a real kernel of its range
+	EvidenceSource = "source" // read from source only
+)
+
 // Violation emission modes in ima_rdwr_violation_check.
 const (
 	// ViolationsEvery: ToMToU and open_writers on every qualifying open (6.1).
@@ -109,9 +115,19 @@ type Profile struct {
 	Features map[string]Range `json:"features"`
 	Template string           `json:"template"`
 	HashAlgo string           `json:"hash"`
+	// FallbackBanks are TPM banks whose hash the kernel cannot compute
+	// when IMA starts (built as a module): they get the SHA-1 template
+	// digest zero-padded, violations still 0xFF over the bank's size
+	// (Linux v6.1.176: ima_crypto.c:ima_init_crypto,
+	// ima_calc_field_array_hash; ima_queue.c:ima_init_digests).
+	FallbackBanks []string `json:"fallback_banks,omitempty"`
 	// Auto: --profile auto may pick this profile by kernel version (false
 	// for patch profiles that no released kernel runs).
 	Auto bool `json:"auto"`
+	// Evidence: "kernel" when a real kernel of the range was run against
+	// the model (captures under testdata/vm), "source" when the profile
+	// was only read from kernel source or a patch.
+	Evidence string `json:"evidence"`
 
 	// Cites holds the kernel citation given for each key.
 	Cites map[string]string `json:"cites"`
@@ -179,6 +195,11 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			p.Kernels = r
 		case key == "examples":
 			p.Examples = splitComma(val)
+		case key == "evidence":
+			if val != EvidenceKernel && val != EvidenceSource {
+				return nil, fail("evidence: want %s or %s, got %q", EvidenceKernel, EvidenceSource, val)
+			}
+			p.Evidence = val
 		case key == "inherit":
 			if ln != firstKeyLine(seen) {
 				return nil, fail("inherit must be the first setting")
@@ -193,7 +214,7 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			keepSrc := p.Source
 			*p = *base.clone()
 			p.Source = keepSrc
-			p.Name, p.About, p.Examples, p.Kernels, p.Auto = "", "", nil, Range{}, true
+			p.Name, p.About, p.Examples, p.Kernels, p.Auto, p.Evidence = "", "", nil, Range{}, true, ""
 		case switchValues[key] != nil:
 			if !slices.Contains(switchValues[key], val) {
 				return nil, fail("%s: unknown value %q (want one of %s)", key, val, strings.Join(switchValues[key], ", "))
@@ -250,6 +271,18 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			p.Template = val
 		case key == "hash":
 			p.HashAlgo = val
+		case key == "fallback-banks":
+			p.FallbackBanks = nil
+			for _, b := range splitComma(val) {
+				if b == "none" {
+					continue
+				}
+				a, err := measure.ParseAlgo(b)
+				if err != nil || a == measure.SHA1 {
+					return nil, fail("fallback-banks: %q is not a bank the kernel can lack a hash for (sha256, sha384, sha512, sm3)", b)
+				}
+				p.FallbackBanks = append(p.FallbackBanks, a.String())
+			}
 		default:
 			return nil, fail("unknown setting %q", key)
 		}
@@ -266,6 +299,9 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 	if err := checkTemplateHash(p); err != nil {
 		ln := max(seen["hash"], seen["template"], 1)
 		return nil, &ProfileError{name, ln, err.Error()}
+	}
+	if p.Evidence == "" {
+		p.Evidence = EvidenceSource
 	}
 	return p, nil
 }
@@ -308,6 +344,7 @@ func (p *Profile) clone() *Profile {
 	q.Features = copyMap(p.Features)
 	q.Cites = copyMap(p.Cites)
 	q.Examples = append([]string(nil), p.Examples...)
+	q.FallbackBanks = append([]string(nil), p.FallbackBanks...)
 	return &q
 }
 
@@ -330,16 +367,17 @@ func splitComma(s string) []string {
 }
 
 // HasFeature reports whether the whole era has feature f; partial tells
-// whether only part of the era's range has it.
+// whether only part of the era's range has it. Both are sublevel-exact: a
+// feature from 6.12.105 is partial in a 6.7 .. 6.12.y profile.
 func (p *Profile) HasFeature(f string) (all, partial bool) {
 	r, ok := p.Features[f]
 	if !ok {
 		return false, false
 	}
-	if !p.Kernels.Min.Less(r.Min) {
+	if r.Covers(p.Kernels) {
 		return true, false
 	}
-	return false, p.Kernels.Open || r.Contains(p.Kernels.Max) || r.Min.Less(p.Kernels.Max)
+	return false, r.Overlaps(p.Kernels)
 }
 
 // FSModel names the filesystem model this era uses for fs type t.
@@ -455,20 +493,13 @@ func loadProfile(ctx context.Context, nameOrPath string, seen map[string]bool, d
 	return nil, fmt.Errorf("unknown profile %q (built-in: %s; or give a path to a profile file)", nameOrPath, strings.Join(BuiltinNames(), ", "))
 }
 
-// ProfileFor picks the built-in profile whose kernel range contains v;
-// when several do, the narrowest wins.
+// ProfileFor picks the built-in profile whose kernel range contains the
+// upstream version v (sublevel-exact); when several do, the narrowest wins.
+// Detect also reads distribution release strings.
 func ProfileFor(v KernelVersion) (*Profile, error) {
-	var best *Profile
-	for _, p := range Builtins() {
-		if !p.Auto || !p.Kernels.Contains(v) {
-			continue
-		}
-		if best == nil || best.Kernels.Min.Less(p.Kernels.Min) {
-			best = p
-		}
+	p, near := pickProfile(v, true)
+	if p == nil {
+		return nil, fmt.Errorf("%w: %s (nearest: %s)", ErrNoProfile, v, near.Name)
 	}
-	if best == nil {
-		return nil, fmt.Errorf("no built-in profile covers kernel %s", v)
-	}
-	return best, nil
+	return p, nil
 }

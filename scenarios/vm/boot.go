@@ -553,6 +553,7 @@ func runQEMU(ctx context.Context, o Options, args []string, results string) (con
 		flooded bool
 	)
 	done := make(chan struct{})
+	prog := newProgressWriter(o.Log)
 	go func() {
 		defer close(done)
 		b := make([]byte, 4096)
@@ -574,7 +575,7 @@ func runQEMU(ctx context.Context, o Options, args []string, results string) (con
 				if o.Verbose {
 					o.Log.Write(b[:n])
 				} else {
-					progress(o.Log, b[:n])
+					prog.Write(b[:n])
 				}
 			}
 			if err != nil {
@@ -655,17 +656,6 @@ loop:
 		runErr = fmt.Errorf("%w (console tail:\n%s)", runErr, tail(c.text, 15))
 	}
 	return c, runErr
-}
-
-// progress forwards the agent's "scenario NAME" lines (one per scenario)
-// so a long boot shows where it is without -v. Lines split across reads
-// are rare and harmless to miss.
-func progress(w io.Writer, b []byte) {
-	for _, l := range strings.Split(string(b), "\n") {
-		if i := strings.Index(l, "imasim-guest: scenario "); i >= 0 {
-			fmt.Fprintf(w, "imasim vm: guest: %s\n", strings.TrimSpace(l[i+len("imasim-guest: "):]))
-		}
-	}
 }
 
 // tail is the last n lines of s (at most 64 KiB of them), found from the
