@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -321,4 +322,34 @@ func TestTailEmptyLines(t *testing.T) {
 	assert.Equal(t, strings.Repeat("\n", 14)+"0", tail(strings.Repeat("\n", 15)+"0", 15))
 	assert.Equal(t, "\nb", tail("\nb", 2))
 	assert.Equal(t, "b", tail("\nb", 1))
+}
+
+// QEMU registers its kill too: Force (the second Ctrl-C) ends it while
+// runQEMU waits, and runQEMU then returns. A shell stands in for QEMU.
+func TestQEMURegistered(t *testing.T) {
+	o := Options{Boot: time.Minute, Idle: time.Minute, Total: time.Minute, Log: io.Discard}
+	type ret struct {
+		err error
+		d   time.Duration
+	}
+	done := make(chan ret, 1)
+	t0 := time.Now()
+	go func() {
+		_, err := runQEMU(t.Context(), o, []string{"sh", "-c", "echo imasim-guest: up; exec sleep 600"}, filepath.Join(t.TempDir(), "r"))
+		done <- ret{err, time.Since(t0)}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.ContainsFunc(interrupt.Pending(), func(s string) bool { return strings.HasPrefix(s, "QEMU (pid ") }) {
+		require.True(t, time.Now().Before(deadline), "QEMU never registered: %v", interrupt.Pending())
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.Empty(t, interrupt.Force(time.Second))
+	select {
+	case r := <-done:
+		require.Error(t, r.err)
+		assert.Less(t, r.d, 15*time.Second)
+	case <-time.After(5 * time.Second):
+		t.Fatal("runQEMU still waiting after Force killed QEMU")
+	}
+	assert.False(t, slices.ContainsFunc(interrupt.Pending(), func(s string) bool { return strings.HasPrefix(s, "QEMU (pid ") }))
 }
