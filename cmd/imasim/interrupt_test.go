@@ -88,3 +88,50 @@ func TestInterruptBlockedInput(t *testing.T) {
 		})
 	}
 }
+
+// Two interrupts in a row while a probe has an XFS loop device and a
+// tmpfs mounted: the process ends within 2 s of the second, exit 3, and
+// the forced stop still unmounts, detaches and removes everything (the
+// cleanups scenarios/real registers with package interrupt).
+func TestProbeDoubleInterrupt(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("imasim probe needs root")
+	}
+	if _, err := exec.LookPath("mkfs.xfs"); err != nil {
+		t.Skip("needs mkfs.xfs")
+	}
+	dir := t.TempDir()
+	scn := filepath.Join(dir, "sleepy.scn")
+	require.NoError(t, os.WriteFile(scn, []byte("name: sleepy\nfs xfs /m\nfs tmpfs /t\nwrite /m/f \"x\"\nsleep 30s\n"), 0o644))
+	tmp := filepath.Join(dir, "tmp")
+	require.NoError(t, os.Mkdir(tmp, 0o755))
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMainHelper$")
+	cmd.Env = append(os.Environ(), "IMASIM_MAIN_ARGS=probe\x1f"+scn, "TMPDIR="+tmp)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	mounted := func() int {
+		mi, err := os.ReadFile("/proc/self/mountinfo")
+		require.NoError(t, err)
+		return strings.Count(string(mi), tmp)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for mounted() < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Equal(t, 2, mounted(), "both filesystems mounted before the signals")
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	time.Sleep(5 * time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	start := time.Now()
+	code := waitCode(t, cmd, 10*time.Second)
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.Equal(t, exitInconcl, code, "stderr: %s", stderr.String())
+	assert.Zero(t, mounted(), "mounts left: %s", stderr.String())
+	lo, err := exec.Command("losetup", "-a").Output()
+	require.NoError(t, err)
+	assert.NotContains(t, string(lo), tmp, "loop devices left")
+	ents, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "work directory left: %s", stderr.String())
+}
