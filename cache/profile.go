@@ -17,6 +17,7 @@ import (
 
 	"github.com/imasim/imasim/cache/vfs"
 	"github.com/imasim/imasim/input"
+	"github.com/imasim/imasim/measure"
 )
 
 // Collect modes: where ima_collect_measurement takes the cached version.
@@ -108,6 +109,12 @@ type Profile struct {
 	Features map[string]Range `json:"features"`
 	Template string           `json:"template"`
 	HashAlgo string           `json:"hash"`
+	// FallbackBanks are TPM banks whose hash the kernel cannot compute
+	// when IMA starts (built as a module): they get the SHA-1 template
+	// digest zero-padded, violations still 0xFF over the bank's size
+	// (Linux v6.1.176: ima_crypto.c:ima_init_crypto,
+	// ima_calc_field_array_hash; ima_queue.c:ima_init_digests).
+	FallbackBanks []string `json:"fallback_banks,omitempty"`
 	// Auto: --profile auto may pick this profile by kernel version (false
 	// for patch profiles that no released kernel runs).
 	Auto bool `json:"auto"`
@@ -249,6 +256,18 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			p.Template = val
 		case key == "hash":
 			p.HashAlgo = val
+		case key == "fallback-banks":
+			p.FallbackBanks = nil
+			for _, b := range splitComma(val) {
+				if b == "none" {
+					continue
+				}
+				a, err := measure.ParseAlgo(b)
+				if err != nil || a == measure.SHA1 {
+					return nil, fail("fallback-banks: %q is not a bank the kernel can lack a hash for (sha256, sha384, sha512, sm3)", b)
+				}
+				p.FallbackBanks = append(p.FallbackBanks, a.String())
+			}
 		default:
 			return nil, fail("unknown setting %q", key)
 		}
@@ -262,7 +281,32 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 	if p.Kernels.Min == (KernelVersion{}) {
 		return nil, &ProfileError{name, 1, "missing kernels: (the version range it stands for)"}
 	}
+	if err := checkTemplateHash(p); err != nil {
+		ln := max(seen["hash"], seen["template"], 1)
+		return nil, &ProfileError{name, ln, err.Error()}
+	}
 	return p, nil
+}
+
+// checkTemplateHash accepts the template and hash a kernel can boot with:
+// a template it has (or a template format), a hash imasim computes, and
+// for the "ima" template only sha1, since its "d" field holds 20 bytes
+// (Linux v7.2.13: ima_template.c:ima_template_setup, ima_main.c:hash_setup
+// also accept md5, which imasim does not model: the kernel then writes a
+// 16-byte "d" field that list readers such as evmctl do not parse).
+func checkTemplateHash(p *Profile) error {
+	a, err := measure.ParseAlgo(p.HashAlgo)
+	if err != nil {
+		return fmt.Errorf("hash: %v", err)
+	}
+	t, err := measure.LookupTemplate(p.Template)
+	if err != nil {
+		return fmt.Errorf("template: %v", err)
+	}
+	if t.IsIMA() && a != measure.SHA1 {
+		return fmt.Errorf("template ima takes only hash sha1 (the kernel refuses ima_template=ima with %s), got %s", a, a)
+	}
+	return nil
 }
 
 func firstKeyLine(seen map[string]int) int {
@@ -282,6 +326,7 @@ func (p *Profile) clone() *Profile {
 	q.Features = copyMap(p.Features)
 	q.Cites = copyMap(p.Cites)
 	q.Examples = append([]string(nil), p.Examples...)
+	q.FallbackBanks = append([]string(nil), p.FallbackBanks...)
 	return &q
 }
 

@@ -19,7 +19,7 @@ var matrixFormats = append([]string{"text", "json", "markdown"}, ciFormats...)
 func matrixCases(cases []scenarios.MatrixCase) []ltpcompat.Case {
 	var out []ltpcompat.Case
 	for _, mc := range cases {
-		c := ltpcompat.Case{Name: mc.Name, Message: mc.Message,
+		c := ltpcompat.Case{Name: mc.Name, Message: mc.Message, Duration: mc.Took,
 			Args: []string{"matrix", "--scenarios", mc.Scenario, "--profiles", mc.Profile}}
 		switch mc.Status {
 		case "skip":

@@ -15,7 +15,7 @@ import (
 	"github.com/imasim/imasim/measure/policy"
 )
 
-const policyUsage = `usage: imasim policy check [--kernel VER] [--kconfig LIST] [--json] FILE...
+const policyUsage = `usage: imasim policy check [--kernel VER] [--kconfig LIST] [--json] FILE|-...
        imasim policy explain FILE|BUILTIN --func FUNC [--uid N] [--fs NAME] [flags] [--json]
        imasim policy show FILE|BUILTIN [--kernel VER]
        imasim policy fs
@@ -53,7 +53,7 @@ type kernelFlags struct{ version, kconfig string }
 func addKernel(fs *flag.FlagSet) *kernelFlags {
 	k := &kernelFlags{}
 	fs.StringVar(&k.version, "kernel", "", "kernel version whose policy language to follow (e.g. 6.1, 6.12.107; default: newest modelled, "+policy.Newest.String()+")")
-	fs.StringVar(&k.kconfig, "kconfig", "", "comma-separated config changes from Debian's: modsig (CONFIG_IMA_APPRAISE_MODSIG), no-keycheck, write-policy, signed-init")
+	fs.StringVar(&k.kconfig, "kconfig", "", "comma-separated kernel config: modsig or no-modsig (CONFIG_IMA_APPRAISE_MODSIG on or off, as in Debian's; unstated: accepted with a warning), no-keycheck, write-policy, signed-init")
 	return k
 }
 
@@ -66,10 +66,16 @@ func (kf *kernelFlags) get() (policy.Kernel, error) {
 		}
 		k.Version = v
 	}
+	// Whether CONFIG_IMA_APPRAISE_MODSIG is on is unknown until stated:
+	// the kernel's own secure_boot policy shows the modsig rule (7.0+)
+	// whatever the config, so rejecting it would fail that text.
+	k.ModsigUnknown = true
 	for _, c := range splitList(kf.kconfig) {
 		switch c {
 		case "modsig":
-			k.Modsig = true
+			k.Modsig, k.ModsigUnknown = true, false
+		case "no-modsig":
+			k.Modsig, k.ModsigUnknown = false, false
 		case "no-keycheck":
 			k.NoKeyCheck = true
 		case "write-policy":
@@ -77,13 +83,13 @@ func (kf *kernelFlags) get() (policy.Kernel, error) {
 		case "signed-init":
 			k.AppraiseSignedInit = true
 		default:
-			return k, fmt.Errorf("unknown --kconfig item %q (want modsig, no-keycheck, write-policy, signed-init)", c)
+			return k, fmt.Errorf("unknown --kconfig item %q (want modsig, no-modsig, no-keycheck, write-policy, signed-init)", c)
 		}
 	}
 	return k, nil
 }
 
-// loadPolicy reads a policy file, or builds a built-in one when no such
+// loadPolicy reads a policy file ("-": standard input), or builds a built-in one when no such
 // file exists and the name is a built-in. Parse errors come back as errs.
 func loadPolicy(ctx context.Context, name string, k policy.Kernel) (p *policy.Policy, errs []*policy.Error, builtin bool, err error) {
 	f, err := input.Open(ctx, name)

@@ -93,6 +93,9 @@ func cmdProfile(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	row("template", p.Template)
 	row("hash", p.HashAlgo)
+	if len(p.FallbackBanks) > 0 {
+		row("fallback-banks", strings.Join(p.FallbackBanks, ","))
+	}
 	return exitOK
 }
 

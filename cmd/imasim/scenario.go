@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -40,7 +41,7 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(prof, "profiles", "", "alias of --profile")
 	kver := fs.String("kernel-version", "", "kernel version for --profile auto (default: uname -r)")
 	failOn := fs.String("fail-on", "", "exit 1 when a simulated verdict is one of: missed,excessive")
-	verbose := fs.Bool("v", false, "full hashes and audit records")
+	verbose := fs.Bool("v", false, "full audit records")
 	tpmSpec := fs.String("tpm", "software", "PCR backend: software, simulator, swtpm, swtpm:unix:SOCK[,ctrl=SOCK], swtpm:tcp:HOST:PORT[,ctrl=PORT], device[:PATH]")
 	pcr := fs.Int("pcr", 0, "backend PCR standing in for PCR 10 (default 10; 23 on a device)")
 	allowReal := fs.Bool("allow-real-pcr", false, "let a device backend extend a PCR that cannot be reset (e.g. --pcr 10)")
@@ -80,15 +81,18 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitUsage
 	}
 	rep := &scenarios.Report{Scenario: s}
+	var took []time.Duration // per profile, for the CI formats
 	for _, p := range profiles {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "imasim scenario: interrupted")
 			return exitUsage
 		}
+		t0 := time.Now()
 		res, code := runOne(ctx, s, p, *tpmSpec, tpm.Options{PCR: *pcr, AllowRealPCR: *allowReal}, stderr)
 		if code != exitOK {
 			return code
 		}
+		took = append(took, time.Since(t0))
 		for _, o := range []struct {
 			file  string
 			ascii bool
@@ -99,6 +103,12 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			name := o.file
 			if len(profiles) > 1 {
 				name += "." + p.Name
+			}
+			if res.ML == nil {
+				// n/a under this profile: the scenario did not run, so
+				// there is no list (a kernel like this could not run it).
+				fmt.Fprintf(stderr, "imasim scenario: profile %s: not applicable (%s); no list written to %s\n", p.Name, res.NA, name)
+				continue
 			}
 			if err := writeList(name, res.ML, o.ascii); err != nil {
 				fmt.Fprintln(stderr, "imasim scenario:", err)
@@ -120,7 +130,7 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	case ff == "json":
 		err = rep.WriteJSON(stdout)
 	case isCIFormat(ff):
-		code, err = writeCI(stdout, ff, "scenario", scenarioCases(rep, fail, nil), code)
+		code, err = writeCI(stdout, ff, "scenario", scenarioCases(rep, fail, nil, took), code)
 	default:
 		err = rep.WriteText(stdout, scenarios.TextOptions{Verbose: *verbose, Color: isTTY(stdout)})
 	}

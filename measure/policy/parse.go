@@ -537,8 +537,11 @@ func (p *parser) appraiseType(t token, val string) *lineErr {
 			return errAt(t.col, "appraise_type=sigv3 needs digest_type=verity before it on kernels before 7.0")
 		}
 	case "imasig|modsig":
-		if !p.k.Modsig {
+		if !p.k.Modsig && !p.k.ModsigUnknown {
 			return errAt(t.col, "appraise_type=imasig|modsig needs CONFIG_IMA_APPRAISE_MODSIG")
+		}
+		if p.k.ModsigUnknown {
+			p.warn(t.col, "appraise_type=imasig|modsig loads only on a kernel with CONFIG_IMA_APPRAISE_MODSIG (Debian's lack it)")
 		}
 		if verity || p.r.Flags&Sigv3Required != 0 {
 			return errAt(t.col, "appraise_type=imasig|modsig conflicts with digest_type=verity or sigv3")
@@ -555,7 +558,7 @@ func (p *parser) appraiseFlag(t token, val string) *lineErr {
 		p.warn(t.col, "appraise_flag= is ignored since Linux 6.3 (the blacklist check is always on)")
 		return nil
 	}
-	if !p.k.Modsig || !strings.Contains(val, "blacklist") {
+	if !(p.k.Modsig || p.k.ModsigUnknown) || !strings.Contains(val, "blacklist") {
 		return errAt(t.col, "appraise_flag=%s: only check_blacklist, with CONFIG_IMA_APPRAISE_MODSIG", val)
 	}
 	p.set(CheckBlacklist, t.col)
