@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/imasim/imasim/interrupt"
 )
 
 // TestMainHelper is not a test: the tests below run the test binary with
@@ -134,4 +137,17 @@ func TestProbeDoubleInterrupt(t *testing.T) {
 	ents, err := os.ReadDir(tmp)
 	require.NoError(t, err)
 	assert.Empty(t, ents, "work directory left: %s", stderr.String())
+}
+
+// Every command that returns after its context ended exits 3, whatever
+// it would have returned (scenario used to exit 2).
+func TestInterruptedExitsThree(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(interrupt.ErrInterrupted)
+	for _, args := range [][]string{{"scenario", "xfs-write"}, {"matrix"}, {"policy", "check", "../../testdata/policies/oracle/custom-policy.txt"}, {"profile", "show", "6.12"}, {"list", "show", "../../testdata/lists/sample.bin"}, {"compare", "xfs-write", "--log", "../../testdata/audit/kmsg.txt"}, {}} {
+		var o, e bytes.Buffer
+		code := run(ctx, args, &o, &e)
+		assert.Equal(t, exitInconcl, code, "%v: %s", args, e.String())
+		assert.Contains(t, e.String(), "interrupted", args)
+	}
 }
