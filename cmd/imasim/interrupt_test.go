@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +56,31 @@ func waitCode(t *testing.T, cmd *exec.Cmd, d time.Duration) int {
 	}
 }
 
+// waitBlocked waits until a thread of process pid sleeps in a FIFO open
+// or a pipe read (so it is past installing its signal handler: a signal
+// before that would kill it outright on a loaded machine).
+func waitBlocked(t *testing.T, pid int) {
+	t.Helper()
+	start := time.Now()
+	named := false // the kernel names wait channels (CONFIG_KALLSYMS)
+	for time.Since(start) < 20*time.Second {
+		ws, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
+		for _, w := range ws {
+			b, _ := os.ReadFile(w)
+			s := string(b)
+			named = named || (s != "" && s != "0")
+			if strings.Contains(s, "wait_for_partner") || strings.Contains(s, "fifo_open") || strings.Contains(s, "pipe_read") {
+				return
+			}
+		}
+		if !named && time.Since(start) > 2*time.Second {
+			return // no wait channel names here: 2 s is the best guess
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("process %d never blocked in a FIFO open or pipe read", pid)
+}
+
 // Every command that reads a file gives way to Ctrl-C when that file is
 // a FIFO nobody writes to (open(2) blocks) or a pipe that stalls: exit 3
 // within 2 s of the signal.
@@ -81,7 +107,7 @@ func TestInterruptBlockedInput(t *testing.T) {
 			defer pw.Close()
 			cmd, stderr := startMain(t, pr, args...)
 			pr.Close()
-			time.Sleep(300 * time.Millisecond)
+			waitBlocked(t, cmd.Process.Pid)
 			require.NoError(t, cmd.Process.Signal(os.Interrupt))
 			start := time.Now()
 			code := waitCode(t, cmd, 5*time.Second)
