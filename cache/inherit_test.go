@@ -46,3 +46,21 @@ func TestProfileFileBound(t *testing.T) {
 	_, err := LoadProfile("/dev/zero")
 	assert.ErrorContains(t, err, "longer than the limit of 1 MiB")
 }
+
+// A profile file (untrusted) cannot make imasim read files outside its
+// directory through inherit:.
+func TestInheritStaysBeside(t *testing.T) {
+	dir := t.TempDir()
+	for _, base := range []string{"/etc/passwd", "../x.profile", "a/../../x.profile"} {
+		f := filepath.Join(dir, "p.profile")
+		require.NoError(t, os.WriteFile(f, []byte("inherit: "+base+"\nname: p\nkernels: 6.12 .. 6.12\n"), 0o644))
+		_, err := LoadProfile(f)
+		assert.ErrorContains(t, err, "want a built-in profile or a file in this profile's directory", base)
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "sub"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "sub", "b.profile"), []byte("inherit: 7.1\nname: b\nkernels: 7.1 ..\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "p.profile"), []byte("inherit: sub/b.profile\nname: p\nkernels: 7.1 ..\n"), 0o644))
+	p, err := LoadProfile(filepath.Join(dir, "p.profile"))
+	require.NoError(t, err)
+	assert.Equal(t, "p", p.Name)
+}

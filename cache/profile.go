@@ -487,6 +487,11 @@ func loadProfile(ctx context.Context, nameOrPath string, seen map[string]bool, d
 			if !strings.Contains(b, "/") && !strings.HasSuffix(b, ".profile") {
 				return loadProfile(ctx, b, seen, depth+1)
 			}
+			// A profile file is untrusted: it may name a file beside it
+			// (or below), not any file on the machine.
+			if path.IsAbs(b) || slices.Contains(strings.Split(b, "/"), "..") {
+				return nil, fmt.Errorf("%q: want a built-in profile or a file in this profile's directory (no absolute path, no ..)", b)
+			}
 			return loadProfile(ctx, path.Join(path.Dir(nameOrPath), b), seen, depth+1)
 		})
 	}

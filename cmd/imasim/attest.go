@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"github.com/imasim/imasim/input"
 	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/measure/digsig"
 	"github.com/imasim/imasim/measure/keylime"
@@ -503,7 +504,7 @@ func attestVerify(args []string, stdout, stderr io.Writer) int {
 	bad := func(err error) int { fmt.Fprintln(stderr, "imasim attest verify:", err); return exitUsage }
 	ns := *nonceF
 	if strings.HasPrefix(ns, "@") {
-		b, err := os.ReadFile(ns[1:])
+		b, err := input.ReadFile(context.Background(), ns[1:], 4096) // a nonce is 64 bytes or less
 		if err != nil {
 			return bad(err)
 		}

@@ -84,14 +84,16 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 
-	out := bufio.NewWriter(stdout)
-	defer out.Flush()
 	var p auditPrinter
+	var out *bufio.Writer
 	if fmtName == "json" {
+		out = bufio.NewWriter(stdout)
 		p = &auditJSON{w: out, summary: *summary}
 	} else {
+		out = bufio.NewWriter(safeWriter{stdout}) // log text is untrusted
 		p = &auditText{w: out, summary: *summary}
 	}
+	defer out.Flush()
 	s := audit.NewScannerOptions(in, audit.Options{NoSerialGaps: *noGaps, Marker: *marker})
 	perFile := map[string]int{}
 	p.begin(name)

@@ -73,6 +73,7 @@ func TestInputBounds(t *testing.T) {
 		{"list show /dev/zero", nil, []string{"list", "show", "/dev/zero"}, "cannot detect byte order"},
 		{"list verify --state /dev/zero", nil, []string{"list", "verify", "../../testdata/lists/sample.bin", "--state", "/dev/zero"}, "longer than the limit of 1 MiB"},
 		{"list verify --pcrs /dev/zero", nil, []string{"list", "verify", "../../testdata/lists/sample.bin", "--pcrs", "/dev/zero"}, "longer than the limit of 1 MiB"},
+		{"attest verify --nonce @/dev/zero", nil, []string{"attest", "verify", "/nonexistent", "--nonce", "@/dev/zero"}, "longer than the limit of 4 KiB"},
 		{"audit /dev/zero", nil, []string{"audit", "/dev/zero"}, "not an IMA log: binary data at byte offset 0"},
 		{"audit 100 MB line", longLine("", 100), []string{"audit", "-"}, "not an IMA log: none of its 1 lines"},
 		{"compare --log /dev/zero", nil, []string{"compare", "xfs-write", "--log", "/dev/zero"}, "not an IMA log: binary data"},

@@ -199,7 +199,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return exitUsage
 		}
 	default:
-		writeCompareText(stdout, s, ob, judge, judged, judgedRes, consistent, verdict)
+		writeCompareText(safeWriter{stdout}, s, ob, judge, judged, judgedRes, consistent, verdict)
 	}
 	return code
 }

@@ -219,7 +219,13 @@ func listShow(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return inputError(stderr, "show", err)
 		}
 	}
-	w := bufio.NewWriterSize(stdout, 64<<10)
+	// The kernel's ASCII form prints names as they are: kept for files
+	// and pipes, control characters shown as \xNN on a terminal.
+	sink := stdout
+	if format != "json" && terminal(stdout) {
+		sink = safeWriter{stdout}
+	}
+	w := bufio.NewWriterSize(sink, 64<<10)
 	defer w.Flush()
 	if format == "json" {
 		err = showJSON(w, ol.rd, bank)

@@ -64,7 +64,15 @@ func runMain(args []string) int {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	code := dispatch(ctx, args, stdout, stderr)
 	if ctx.Err() != nil && code != exitInconcl {
-		fmt.Fprintf(stderr, "imasim: interrupted (%v)\n", context.Cause(ctx))
+		name := "imasim"
+		if len(args) > 0 {
+			name += " " + args[0]
+		}
+		if cause := context.Cause(ctx); cause == interrupt.ErrInterrupted {
+			fmt.Fprintf(stderr, "%s: interrupted\n", name)
+		} else {
+			fmt.Fprintf(stderr, "%s: interrupted (%v)\n", name, cause)
+		}
 		return exitInconcl
 	}
 	return code

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -58,4 +59,23 @@ func TestScenarioProfilesBuiltinOnly(t *testing.T) {
 	// The user's own --profile PATH is trusted.
 	code, _, errs = imasim("scenario", scn, "--profile", "6.12")
 	assert.Equal(t, exitOK, code, errs)
+}
+
+// Text output quoting a log shows control characters as \xNN: a forged
+// log cannot send terminal escapes through imasim.
+func TestAuditTextNoEscapes(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "log")
+	log := "[    1.000000] imasim-step line=1 \x1b]0;owned\x07\x1b[2J\n" +
+		"[    1.100000] audit: type=1805 audit(1700000000.001:1): file=\"/a\" hash=\"sha256:00\" res=1\n"
+	require.NoError(t, os.WriteFile(f, []byte(log), 0o644))
+	code, out, errs := imasim("audit", "--marker", "imasim-step", f)
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, `imasim-step line=1 \x1b]0;owned\x07\x1b[2J`)
+	assert.NotContains(t, out, "\x1b")
+	assert.NotContains(t, out, "\x07")
+	var w bytes.Buffer
+	n, err := safeWriter{&w}.Write([]byte("a\tb\nc\x00\x7f"))
+	require.NoError(t, err)
+	assert.Equal(t, 7, n)
+	assert.Equal(t, "a\tb\nc\\x00\\x7f", w.String())
 }

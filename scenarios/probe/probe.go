@@ -17,12 +17,14 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/cache/vfs"
+	"github.com/imasim/imasim/interrupt"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/real"
 )
@@ -290,7 +292,10 @@ func runOnce(ctx context.Context, s *scenarios.Scenario, opts Options) (*Report,
 			return nil, fmt.Errorf("work directory: %w", err)
 		}
 		if !opts.Keep {
-			defer os.RemoveAll(work) // after Run unmounted everything (it checks)
+			// After Run unmounted everything; registered so that a second
+			// Ctrl-C removes it too (last: it was registered first).
+			c := interrupt.Register("remove "+work, func() error { return removeUnmounted(work) })
+			defer c.Run()
 		}
 	}
 	if err := os.Chmod(work, 0o755); err != nil {
@@ -336,4 +341,19 @@ func runOnce(ctx context.Context, s *scenarios.Scenario, opts Options) (*Report,
 		err = nil
 	}
 	return rep, err
+}
+
+// removeUnmounted removes dir unless something is still mounted under it
+// (removing then would delete files inside that filesystem).
+func removeUnmounted(dir string) error {
+	mi, err := real.ReadMountinfo()
+	if err != nil {
+		return fmt.Errorf("not removing %s: %w", dir, err)
+	}
+	for _, m := range mi {
+		if m.Mountpoint == dir || strings.HasPrefix(m.Mountpoint, dir+"/") {
+			return fmt.Errorf("not removing %s: %s is still mounted", dir, m.Mountpoint)
+		}
+	}
+	return os.RemoveAll(dir)
 }

@@ -57,3 +57,31 @@ func TestMountOptionsAllowList(t *testing.T) {
 	assert.NotZero(t, fl)
 	assert.Equal(t, "size=16m,mode=0755,inode64", data)
 }
+
+// An append on a handle opened w/rw/trunc wrote at the handle's offset
+// (0), over the executable prefix: a scenario could make `exec` run its
+// own "#!/bin/sh" text, as root, on the host. It appends at the end, as
+// the model does.
+func TestAppendOnHandleKeepsProgram(t *testing.T) {
+	needRoot(t)
+	marker := filepath.Join(traversableDir(t), "ran")
+	s := parse(t, "name: x\nfs tmpfs /t\nwrite /t/prog \"\" mode=0755\nopen %h /t/prog w\n"+
+		"append %h \"#!/bin/sh\\ntouch "+marker+"\\n\"\nclose %h\nexec /t/prog\n")
+	var content []byte
+	err := RunWith(context.Background(), s, Env{}, func(r *Runner) Observer {
+		return func(ev Event) error {
+			if ev.Err == nil && ev.Step.Op == "close" {
+				b, _, err := ReadContent(r.Path("/t/prog"), nil)
+				content = b
+				return err
+			}
+			return ev.Err
+		}
+	})
+	require.NoError(t, err)
+	_, serr := os.Stat(marker)
+	assert.True(t, os.IsNotExist(serr), "the scenario's shell text ran")
+	elf, err := hostELF()
+	require.NoError(t, err)
+	assert.Equal(t, append(elf, "#!/bin/sh\ntouch "+marker+"\n"...), content)
+}

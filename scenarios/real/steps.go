@@ -304,8 +304,19 @@ func (r *Runner) mountOverlay(st scenarios.Step) error {
 func (r *Runner) write(st scenarios.Step, uid, gid uint32, ids bool) error {
 	data := []byte(st.Args[1])
 	if h, ok := r.handles[st.Args[0]]; ok {
-		if h.app || st.Op == "append" {
-			_, err := h.f.Write(data)
+		if h.app {
+			_, err := h.f.Write(data) // O_APPEND
+			return err
+		}
+		if st.Op == "append" {
+			// At the end, as the model appends; the handle's own offset
+			// is 0 and would write over the executable prefix (a
+			// scenario's "#!/bin/sh" text then ran at exec, as root).
+			fi, err := h.f.Stat()
+			if err != nil {
+				return err
+			}
+			_, err = h.f.WriteAt(data, max(fi.Size(), h.off))
 			return err
 		}
 		_, err := h.f.WriteAt(data, h.off)
