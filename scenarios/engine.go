@@ -128,8 +128,8 @@ type engine struct {
 	tmp       vfs.File // a file opened and closed within one step
 	tpm       tpm.PCRs // extended for every list entry; nil in quiet mode
 	hashAlgo  measure.Algo
-	// dField: the template has a "d" field (20 bytes: SHA-1); dSHA1: and
-	// hashAlgo is not SHA-1, so entries need the file's SHA-1 too.
+	// dField: the template has a "d" field (SHA-1 or MD5); dSHA1: and
+	// hashAlgo is neither, so entries need the file's SHA-1 too.
 	dField, dSHA1 bool
 	err           error // first list or TPM failure, reported after the step
 }
@@ -298,7 +298,7 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 		if e.tpm == nil {
 			e.tpm = tpm.NewSoftware(crypto.SHA1, crypto.SHA256)
 		}
-		if e.hashAlgo, err = measure.ParseAlgo(p.HashAlgo); err != nil {
+		if e.hashAlgo, err = measure.ParseFileAlgo(p.HashAlgo); err != nil {
 			return nil, fmt.Errorf("profile %s: hash: %w", p.Name, err)
 		}
 		t, err := measure.LookupTemplate(p.Template)
@@ -308,7 +308,8 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 		for _, f := range t.Fields {
 			e.dField = e.dField || f.ID == "d"
 		}
-		e.dSHA1 = e.dField && e.hashAlgo != measure.SHA1
+		// a d field takes sha1 and md5 digests as they are
+		e.dSHA1 = e.dField && e.hashAlgo != measure.SHA1 && e.hashAlgo != measure.MD5
 		if err := e.bootAggregate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.File, err)
 		}
