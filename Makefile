@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/imasim
 PKGS    := ./...
 
-.PHONY: all build run test test-short vet fmt-check bench fuzz clean deps install-ltp
+.PHONY: all build run test test-short vet fmt-check bench fuzz clean deps install-ltp derive-trees
 
 all: build
 
@@ -89,3 +89,16 @@ vm-ltp: build
 .PHONY: kernels
 kernels: build
 	./$(BIN) vm fetch debian:6.1,debian:6.12,debian:7.2
+
+# Build the test kernels of the built-in patches from Debian's linux-source-7.2
+# (imasim kernel build; tinyconfig + scenarios/vm/kbuild/imasim.config): era-6.13,
+# then fix-v2 incrementally on era-6.13's objects. Cached in ~/.cache/imasim/kernels/built.
+.PHONY: built-kernels
+built-kernels: build
+	./$(BIN) kernel build --source debian:7.2 --patch era-6.13
+	./$(BIN) kernel build --source debian:7.2 --patch fix-v2
+
+# The files imasim profile derive reads, from Debian's linux-source-6.1, -6.12
+# and -7.2 (go test ./cache/derive checks derive against the built-ins on them).
+derive-trees: build
+	./scripts/derive-trees.sh $(BIN)

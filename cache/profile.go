@@ -68,6 +68,12 @@ var switchValues = map[string][]string{
 	"violations":  {ViolationsEvery, ViolationsOnce},
 }
 
+// Evidence behind a profile.
+const (
+	EvidenceKernel = "kernel" // run on a real kernel of its range
+	EvidenceSource = "source" // read from source only
+)
+
 // Violation emission modes in ima_rdwr_violation_check.
 const (
 	// ViolationsEvery: ToMToU and open_writers on every qualifying open (6.1).
@@ -118,6 +124,10 @@ type Profile struct {
 	// Auto: --profile auto may pick this profile by kernel version (false
 	// for patch profiles that no released kernel runs).
 	Auto bool `json:"auto"`
+	// Evidence: "kernel" when a real kernel of the range was run against
+	// the model (captures under testdata/vm), "source" when the profile
+	// was only read from kernel source or a patch.
+	Evidence string `json:"evidence"`
 
 	// Cites holds the kernel citation given for each key.
 	Cites map[string]string `json:"cites"`
@@ -185,6 +195,11 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			p.Kernels = r
 		case key == "examples":
 			p.Examples = splitComma(val)
+		case key == "evidence":
+			if val != EvidenceKernel && val != EvidenceSource {
+				return nil, fail("evidence: want %s or %s, got %q", EvidenceKernel, EvidenceSource, val)
+			}
+			p.Evidence = val
 		case key == "inherit":
 			if ln != firstKeyLine(seen) {
 				return nil, fail("inherit must be the first setting")
@@ -199,7 +214,7 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			keepSrc := p.Source
 			*p = *base.clone()
 			p.Source = keepSrc
-			p.Name, p.About, p.Examples, p.Kernels, p.Auto = "", "", nil, Range{}, true
+			p.Name, p.About, p.Examples, p.Kernels, p.Auto, p.Evidence = "", "", nil, Range{}, true, ""
 		case switchValues[key] != nil:
 			if !slices.Contains(switchValues[key], val) {
 				return nil, fail("%s: unknown value %q (want one of %s)", key, val, strings.Join(switchValues[key], ", "))
@@ -285,6 +300,9 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 		ln := max(seen["hash"], seen["template"], 1)
 		return nil, &ProfileError{name, ln, err.Error()}
 	}
+	if p.Evidence == "" {
+		p.Evidence = EvidenceSource
+	}
 	return p, nil
 }
 
@@ -347,16 +365,17 @@ func splitComma(s string) []string {
 }
 
 // HasFeature reports whether the whole era has feature f; partial tells
-// whether only part of the era's range has it.
+// whether only part of the era's range has it. Both are sublevel-exact: a
+// feature from 6.12.105 is partial in a 6.7 .. 6.12.y profile.
 func (p *Profile) HasFeature(f string) (all, partial bool) {
 	r, ok := p.Features[f]
 	if !ok {
 		return false, false
 	}
-	if !p.Kernels.Min.Less(r.Min) {
+	if r.Covers(p.Kernels) {
 		return true, false
 	}
-	return false, p.Kernels.Open || r.Contains(p.Kernels.Max) || r.Min.Less(p.Kernels.Max)
+	return false, r.Overlaps(p.Kernels)
 }
 
 // FSModel names the filesystem model this era uses for fs type t.
@@ -472,20 +491,13 @@ func loadProfile(ctx context.Context, nameOrPath string, seen map[string]bool, d
 	return nil, fmt.Errorf("unknown profile %q (built-in: %s; or give a path to a profile file)", nameOrPath, strings.Join(BuiltinNames(), ", "))
 }
 
-// ProfileFor picks the built-in profile whose kernel range contains v;
-// when several do, the narrowest wins.
+// ProfileFor picks the built-in profile whose kernel range contains the
+// upstream version v (sublevel-exact); when several do, the narrowest wins.
+// Detect also reads distribution release strings.
 func ProfileFor(v KernelVersion) (*Profile, error) {
-	var best *Profile
-	for _, p := range Builtins() {
-		if !p.Auto || !p.Kernels.Contains(v) {
-			continue
-		}
-		if best == nil || best.Kernels.Min.Less(p.Kernels.Min) {
-			best = p
-		}
+	p, near := pickProfile(v, true)
+	if p == nil {
+		return nil, fmt.Errorf("%w: %s (nearest: %s)", ErrNoProfile, v, near.Name)
 	}
-	if best == nil {
-		return nil, fmt.Errorf("no built-in profile covers kernel %s", v)
-	}
-	return best, nil
+	return p, nil
 }

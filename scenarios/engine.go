@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -105,6 +106,7 @@ func (r *Result) Count(v string) int {
 const StepGap = 10 * 1_000_000
 
 type engine struct {
+	grown   int // file content bytes the run has written (MaxModelBytes)
 	s       *Scenario
 	p       *cache.Profile
 	w       *vfs.World
@@ -268,7 +270,7 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 			if err != nil {
 				return nil, &Error{s.File, rq.Line, err.Error()}
 			}
-			if !p.Kernels.Open && p.Kernels.Max.Less(v) && !(p.Kernels.Max.Major == v.Major && p.Kernels.Max.Minor == v.Minor) {
+			if !p.Kernels.Overlaps(cache.Range{Min: v, Open: true}) {
 				res.NA = fmt.Sprintf("requires kernel >= %s; profile covers %s", v, p.Kernels)
 				return &Runner{res: res}, nil
 			}
@@ -546,6 +548,9 @@ func (e *engine) step(st Step) error {
 		_, err := e.w.MountOverlay(m, a[0], st.Opts["lower"], st.Opts["upper"], st.Opts["work"])
 		return err
 	case "write", "append", "overwrite":
+		if err := e.grow(len(a[1])); err != nil {
+			return err
+		}
 		data := []byte(a[1])
 		if h, ok := e.handles[a[0]]; ok {
 			if st.Op == "overwrite" {
@@ -577,17 +582,27 @@ func (e *engine) step(st Step) error {
 		return nil
 	case "truncate":
 		n, _ := strconv.Atoi(a[1])
+		if err := e.grow(n); err != nil {
+			return err
+		}
 		// security_path_truncate runs before the size changes.
 		if ino, err := e.w.Lookup(a[0]); err == nil {
 			e.ima.Truncate(ino)
 		}
-		return e.w.Truncate(a[0], n)
+		if err := e.w.Truncate(a[0], n); err != nil {
+			return err
+		}
+		e.setattr(a[0])
+		return nil
 	case "copy":
 		src, err := e.w.Lookup(a[0])
 		if err != nil {
 			return err
 		}
 		data := e.w.RealInode(src).Content
+		if err := e.grow(len(data)); err != nil {
+			return err
+		}
 		f, err := e.open(st, a[1], vfs.OpenFlags{Write: true, Create: true, Trunc: true, Mode: st.Mode(0o644)}, 0, 0, &e.tmp)
 		if err != nil {
 			return err
@@ -599,7 +614,11 @@ func (e *engine) step(st Step) error {
 		return nil
 	case "chmod":
 		m, _ := strconv.ParseUint(a[1], 8, 32)
-		return e.w.Chmod(a[0], uint32(m))
+		if err := e.w.Chmod(a[0], uint32(m)); err != nil {
+			return err
+		}
+		e.setattr(a[0])
+		return nil
 	case "chown":
 		u, g, _ := strings.Cut(a[1], ":")
 		uu, _ := strconv.ParseUint(u, 10, 32)
@@ -607,11 +626,29 @@ func (e *engine) step(st Step) error {
 		if g != "" {
 			gg, _ = strconv.ParseUint(g, 10, 32)
 		}
-		return e.w.Chown(a[0], uint32(uu), uint32(gg))
+		if err := e.w.Chown(a[0], uint32(uu), uint32(gg)); err != nil {
+			return err
+		}
+		e.setattr(a[0])
+		return nil
 	case "touch":
-		return e.w.Touch(a[0])
+		if err := e.w.Touch(a[0]); err != nil {
+			return err
+		}
+		e.setattr(a[0])
+		return nil
 	case "setxattr":
-		return e.w.Setxattr(a[0], a[1], a[2])
+		if err := e.w.Setxattr(a[0], a[1], a[2]); err != nil {
+			return err
+		}
+		if a[1] == "security.ima" {
+			// ima_inode_setxattr (it runs before the value is stored;
+			// the flags it sets are read at the next access).
+			for _, ino := range e.notified(a[0]) {
+				e.ima.ResetAppraiseFlags(ino, e.appraise)
+			}
+		}
+		return nil
 	case "open":
 		fl := vfs.OpenFlags{}
 		switch a[2] {
@@ -683,6 +720,19 @@ func (e *engine) step(st Step) error {
 	return fmt.Errorf("operation not implemented")
 }
 
+// MaxModelBytes bounds the file content one run writes into the model,
+// which holds contents in memory: each write, append, copy and truncate
+// counts its full size, checked before anything is allocated.
+const MaxModelBytes = 64 << 20
+
+func (e *engine) grow(n int) error {
+	if n < 0 || n > MaxModelBytes-e.grown {
+		return fmt.Errorf("the scenario writes more than %d MiB of file content into the model (MaxModelBytes)", MaxModelBytes>>20)
+	}
+	e.grown += n
+	return nil
+}
+
 func (e *engine) remountClears(fsType string) bool {
 	return e.p.RemountClearsIVersion[fsType]
 }
@@ -720,6 +770,9 @@ func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32, f *v
 	// O_TRUNC on an existing file: handle_truncate -> security_file_truncate
 	// (Linux v6.12: fs/namei.c:do_open, after ima_file_check).
 	if fl.Trunc && existed {
+		// handle_truncate -> do_truncate -> notify_change also runs
+		// ima_inode_post_setattr.
+		defer e.ima.PostSetattr(f.Inode, e.appraise)
 		defer e.ima.Truncate(f.Inode)
 	}
 	var mask policy.Mask
@@ -734,6 +787,29 @@ func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32, f *v
 	}
 	e.hook(st, f, policy.FileCheck, mask, uid, gid)
 	return f, nil
+}
+
+// notified lists the inodes whose dentries a metadata change at p went
+// through: the inode at p and, behind an overlay, the real (copied-up)
+// inode overlay passed the change on to (Linux v6.12: fs/overlayfs/inode.c:ovl_setattr,
+// fs/overlayfs/xattrs.c:ovl_xattr_set).
+func (e *engine) notified(p string) []*vfs.Inode {
+	ino, err := e.w.Lookup(p)
+	if err != nil {
+		return nil
+	}
+	if real := e.w.RealInode(ino); real != ino {
+		return []*vfs.Inode{ino, real}
+	}
+	return []*vfs.Inode{ino}
+}
+
+// setattr runs ima_inode_post_setattr for a notify_change at p
+// (chmod, chown, utimes, truncate).
+func (e *engine) setattr(p string) {
+	for _, ino := range e.notified(p) {
+		e.ima.PostSetattr(ino, e.appraise)
+	}
 }
 
 // close runs ima_file_free (last-writer check) then drops the file.
@@ -829,6 +905,8 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	case out.Indeterminate != "":
 		verdict = Indeterminate
 		cause += " -- indeterminate: " + out.Indeterminate
+	case out.Retried:
+		// A failed appraisal is re-done at every access by design.
 	case evaluatedAny && seen && bytes.Equal(before, truth) && out.First:
 		// The inode was evicted: its iint went with it. Re-evaluating is
 		// the design, not a cache decision (Linux: ima_inode_free).
@@ -1146,12 +1224,13 @@ func (e *engine) checkExpects() {
 
 // vfsFile adapts a vfs.File to cache.File.
 type vfsFile struct {
-	w *vfs.World
-	f *vfs.File
+	w     *vfs.World
+	f     *vfs.File
+	quiet bool
 }
 
 func (e *engine) file(f *vfs.File) cache.File {
-	e.cf = vfsFile{e.w, f}
+	e.cf = vfsFile{e.w, f, e.quiet}
 	return &e.cf
 }
 
@@ -1163,6 +1242,24 @@ func (v vfsFile) Getattr(ctime bool) cache.Stat {
 }
 func (v vfsFile) Writable() bool     { return v.f.Flags.Write }
 func (v vfsFile) Unverifiable() bool { return v.f.Inode.SB.Model.Overlay }
+
+// IMAXattrVerifies follows ima_appraise.c:xattr_verify for
+// IMA_XATTR_DIGEST_NG (0x04, then the hash algorithm, then the digest)
+// with sha256 (HASH_ALGO_SHA256 = 4), the only digest the model collects.
+func (v vfsFile) IMAXattrVerifies(collected []byte) bool {
+	x, ok := v.w.RealInode(v.f.Inode).Xattrs["security.ima"]
+	if !ok || len(x) != 2+sha256.Size || x[0] != 0x04 || x[1] != 4 {
+		return false
+	}
+	if v.quiet {
+		collected = digest(collected) // the quiet engine's truth is the content
+	}
+	return x[2:] == string(collected)
+}
+
+// digest is the SHA-256 of a quiet run's content (its stand-in for a digest).
+func digest(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+
 func (v vfsFile) FSName() string {
 	r := v.w.RealInode(v.f.Inode)
 	if v.f.Inode.SB.Model.Overlay {

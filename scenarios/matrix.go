@@ -26,6 +26,8 @@ type MatrixProfile struct {
 	Name    string `json:"name"`
 	Kernels string `json:"kernels"`
 	About   string `json:"about"`
+	// Evidence: "kernel" (run on a real kernel) or "source" (read only).
+	Evidence string `json:"evidence"`
 }
 
 // MatrixCell is one scenario run under one profile, reduced to what the
@@ -68,7 +70,7 @@ type Matrix struct {
 func RunMatrix(ctx context.Context, scens []*Scenario, profiles []*cache.Profile) (*Matrix, error) {
 	m := &Matrix{}
 	for _, p := range profiles {
-		m.Profiles = append(m.Profiles, MatrixProfile{Name: p.Name, Kernels: p.Kernels.String(), About: p.About})
+		m.Profiles = append(m.Profiles, MatrixProfile{Name: p.Name, Kernels: p.Kernels.String(), About: p.About, Evidence: p.Evidence})
 	}
 	for _, s := range scens {
 		row := MatrixRow{Scenario: s.Name, About: s.About}
@@ -402,7 +404,7 @@ func (m *Matrix) WriteText(w io.Writer, o TextOptions) error {
 	}
 	ew.printf("\n\n%s\n", matrixLegend)
 	for _, p := range m.Profiles {
-		ew.printf("  %-12s %-16s %s\n", p.Name, p.Kernels, p.About)
+		ew.printf("  %-12s %-20s %-8s %s\n", p.Name, p.Kernels, p.Evidence, p.About)
 	}
 	return ew.err
 }
@@ -445,7 +447,7 @@ func (m *Matrix) WriteMarkdown(w io.Writer) error {
 	}
 	ew.printf("\n%s.\n\n", mdEscape(strings.ReplaceAll(matrixLegend, "\n", " ")))
 	for _, p := range m.Profiles {
-		ew.printf("- **%s** (%s): %s\n", mdEscape(p.Name), mdEscape(p.Kernels), mdEscape(p.About))
+		ew.printf("- **%s** (%s; evidence: %s): %s\n", mdEscape(p.Name), mdEscape(p.Kernels), mdEscape(p.Evidence), mdEscape(p.About))
 	}
 	return ew.err
 }

@@ -143,18 +143,22 @@ func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 		bw.printf("  verdicts: %d missed, %d excessive, %d ok\n", res.Count(Missed), res.Count(Excessive), res.Count(OK))
 	}
 	if len(r.Results) > 1 {
-		bw.printf("\n%-12s %-16s %7s %6s %7s %10s\n", "profile", "kernels", "audit", "meas", "missed", "excessive")
+		kw := 16
+		for _, pi := range r.Profiles {
+			kw = max(kw, len(pi.Kernels))
+		}
+		bw.printf("\n%-12s %-*s %7s %6s %7s %10s\n", "profile", kw, "kernels", "audit", "meas", "missed", "excessive")
 		for i, res := range r.Results {
 			pi := r.Profiles[i]
 			if res.NA != "" {
-				bw.printf("%-12s %-16s %7s\n", pi.Name, pi.Kernels, "n/a")
+				bw.printf("%-12s %-*s %7s\n", pi.Name, kw, pi.Kernels, "n/a")
 				continue
 			}
 			n := 0
 			for _, c := range res.AuditRecords {
 				n += c
 			}
-			bw.printf("%-12s %-16s %7d %6d %7d %10d\n", pi.Name, pi.Kernels, n, res.Measurements, res.Count(Missed), res.Count(Excessive))
+			bw.printf("%-12s %-*s %7d %6d %7d %10d\n", pi.Name, kw, pi.Kernels, n, res.Measurements, res.Count(Missed), res.Count(Excessive))
 		}
 	}
 	return bw.err

@@ -4,6 +4,7 @@ name: 6.1-stable
 about: 6.1.64+ stable: overlay check backported, collect still queries the overlay inode
 kernels: 6.1.64 .. 6.1
 examples: Debian 6.1.176
+evidence: kernel
 collect: query-file-inode     # Linux v6.1.64: security/integrity/ima/ima_api.c:ima_collect_measurement (inode_query_iversion(file_inode))
 stacked: iversion             # Linux v6.1.64: security/integrity/ima/ima_main.c:process_measurement (b836c4d29f27 backport)
 last-writer: iversion         # Linux v6.1: security/integrity/ima/ima_main.c:ima_check_last_writer

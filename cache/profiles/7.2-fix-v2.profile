@@ -5,7 +5,7 @@
 inherit: 7.1
 name: 7.2-fix-v2
 about: built: 7.2.13 with era-6.13 + fix-v2 (the seed's v2 on 7.2's VFS)
-kernels: 7.2.13
+kernels: 7.2.13 .. 7.2.13
 examples: imasim kernel build --source debian:7.2 --patch fix-v2
 auto: false
 collect: cookie-else-ctime    # fix-v2 patch on Linux v7.2.13: security/integrity/ima/ima_api.c:ima_collect_measurement (cookie and ctime)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -71,6 +72,7 @@ func TestInputBounds(t *testing.T) {
 		{"profile show /dev/zero", nil, []string{"profile", "show", "/dev/zero"}, "longer than the limit of 1 MiB"},
 		{"list show /dev/zero", nil, []string{"list", "show", "/dev/zero"}, "cannot detect byte order"},
 		{"list verify --state /dev/zero", nil, []string{"list", "verify", "../../testdata/lists/sample.bin", "--state", "/dev/zero"}, "longer than the limit of 1 MiB"},
+		{"list verify --pcrs /dev/zero", nil, []string{"list", "verify", "../../testdata/lists/sample.bin", "--pcrs", "/dev/zero"}, "longer than the limit of 1 MiB"},
 		{"audit /dev/zero", nil, []string{"audit", "/dev/zero"}, "not an IMA log: binary data at byte offset 0"},
 		{"audit 100 MB line", longLine("", 100), []string{"audit", "-"}, "not an IMA log: none of its 1 lines"},
 		{"compare --log /dev/zero", nil, []string{"compare", "xfs-write", "--log", "/dev/zero"}, "not an IMA log: binary data"},
@@ -108,5 +110,28 @@ func TestLargeLogStreams(t *testing.T) {
 	}
 	code, errs, rss := runBounded(t, feed, "audit", "--summary", "-")
 	require.Equal(t, exitOK, code, errs)
+	assert.LessOrEqual(t, rss, int64(maxRSS), "peak RSS %d MiB", rss>>20)
+}
+
+// compare --list streams the list (issue 16: a 5M-entry list grew to
+// 1.5 GB while show and verify stayed at 7 MB). 400 000 entries here.
+func TestCompareListStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 48 MB list")
+	}
+	one, err := os.ReadFile("../../testdata/lists/sample.bin")
+	require.NoError(t, err)
+	big := filepath.Join(t.TempDir(), "binary_runtime_measurements")
+	f, err := os.Create(big)
+	require.NoError(t, err)
+	chunk := bytes.Repeat(one, 1000)
+	for i := 0; i < 80; i++ {
+		_, err := f.Write(chunk)
+		require.NoError(t, err)
+	}
+	require.NoError(t, f.Close())
+	log := dmesgLog(t, "7.2.13", "/mnt/test_prog", 1, nil)
+	code, errs, rss := runBounded(t, nil, "compare", "xfs-write", "--log", log, "--list", big, "--format", "json")
+	require.NotEqual(t, exitUsage, code, errs)
 	assert.LessOrEqual(t, rss, int64(maxRSS), "peak RSS %d MiB", rss>>20)
 }

@@ -73,21 +73,18 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	// The profile to judge against.
 	var judge *cache.Profile
-	why := ""
+	why, noJudge := "", "the log names no kernel; give --profile or --kernel-version"
 	if *prof == "auto" {
-		v := ob.Kernel
+		v, from := ob.Kernel, "from the log"
 		if v == "" {
-			v = *kver
+			v, from = *kver, "(--kernel-version)"
 		}
 		if v != "" {
-			kv, err := cache.ParseKernelVersion(v)
-			if err == nil {
-				if judge, err = cache.ProfileFor(kv); err == nil {
-					why = "kernel " + v + " from the log"
-					if ob.Kernel == "" {
-						why = "kernel " + v + " (--kernel-version)"
-					}
-				}
+			var reason string
+			if judge, reason, err = cache.Resolve("auto", v, ""); err == nil {
+				why = "kernel " + v + " " + from + ": " + reason
+			} else {
+				noJudge = fmt.Sprintf("kernel %s %s: %v", v, from, err)
 			}
 		}
 	} else if judge, err = cache.LoadProfileContext(ctx, *prof); err != nil {
@@ -147,7 +144,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case judged != nil:
 		code, verdict = exitFail, fmt.Sprintf("the log DISAGREES with the model of %s (%s): a model defect, or a kernel unlike its profile; %s", judge.Name, why, expects)
 	default:
-		verdict = "no profile to judge by (the log names no kernel; give --profile or --kernel-version); " + expects
+		verdict = "no profile to judge by (" + noJudge + "); " + expects
 		if len(broken) > 0 {
 			code = exitFail
 		}

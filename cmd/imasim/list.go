@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto"
 	"encoding/binary"
@@ -283,8 +284,11 @@ type pcrsFlag []string
 func (p *pcrsFlag) String() string     { return strings.Join(*p, " ") }
 func (p *pcrsFlag) Set(s string) error { *p = append(*p, s); return nil }
 
+// maxPCRs bounds a --pcrs file: 24 PCRs of every bank fit in 16 KiB.
+const maxPCRs = 1 << 20
+
 // loadPCRs reads --pcrs values into a quote.
-func loadPCRs(specs []string) (measure.Quote, error) {
+func loadPCRs(ctx context.Context, specs []string) (measure.Quote, error) {
 	q := measure.Quote{}
 	for _, spec := range specs {
 		var algo measure.Algo
@@ -296,12 +300,11 @@ func loadPCRs(specs []string) (measure.Quote, error) {
 			}
 			algo, path = a, p
 		}
-		f, err := os.Open(path)
+		b, err := input.ReadFile(ctx, path, maxPCRs)
 		if err != nil {
 			return nil, fmt.Errorf("--pcrs: %w", err)
 		}
-		pq, err := measure.ParsePCRs(f, algo)
-		f.Close()
+		pq, err := measure.ParsePCRs(bytes.NewReader(b), algo)
 		if err != nil {
 			return nil, fmt.Errorf("--pcrs %s: %w", path, err)
 		}
@@ -381,7 +384,7 @@ func listVerify(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	bad := func(err error) int { return inputError(stderr, "verify", err) }
 
-	quote, err := loadPCRs(pcrs)
+	quote, err := loadPCRs(ctx, pcrs)
 	if err != nil {
 		return bad(err)
 	}

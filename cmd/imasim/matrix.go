@@ -107,9 +107,10 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		list = append(list, s)
 	}
-	profiles, err := resolveProfiles(ctx, *profs, nil, *kver)
+	profiles, err := resolveProfiles(ctx, *profs, nil, *kver, stderr)
 	if err != nil {
-		return fail("%v", err)
+		fail("%v", err)
+		return profileExit(err)
 	}
 	m, err := scenarios.RunMatrix(ctx, list, profiles)
 	if err != nil {

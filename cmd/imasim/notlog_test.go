@@ -45,3 +45,17 @@ func TestCompareEmptyList(t *testing.T) {
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errs, "not an IMA list: empty input")
 }
+
+// A scenario file names built-in profiles only: `profiles: /etc/passwd`
+// used to make imasim read that file and quote its first line.
+func TestScenarioProfilesBuiltinOnly(t *testing.T) {
+	scn := filepath.Join(t.TempDir(), "p.scn")
+	require.NoError(t, os.WriteFile(scn, []byte("name: p\nprofiles: /etc/passwd\nfs tmpfs /t\nwrite /t/f x\n"), 0o644))
+	code, _, errs := imasim("scenario", scn)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, `"/etc/passwd" is not a built-in profile`)
+	assert.NotContains(t, errs, "root:")
+	// The user's own --profile PATH is trusted.
+	code, _, errs = imasim("scenario", scn, "--profile", "6.12")
+	assert.Equal(t, exitOK, code, errs)
+}

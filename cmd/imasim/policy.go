@@ -155,6 +155,12 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var results []checkResult
 	for _, name := range files {
 		p, errs, _, err := loadPolicy(ctx, name, k)
+		var pe *policy.Error
+		if errors.As(err, &pe) {
+			fmt.Fprintln(stderr, pe) // file:line:col already
+			code = exitUsage
+			continue
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "imasim policy check: %s: %v\n", name, err)
 			code = exitUsage

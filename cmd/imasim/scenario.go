@@ -71,10 +71,10 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "imasim scenario:", err)
 		return exitUsage
 	}
-	profiles, err := resolveProfiles(ctx, *prof, s.Profiles, *kver)
+	profiles, err := resolveProfiles(ctx, *prof, s.Profiles, *kver, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim scenario:", err)
-		return exitUsage
+		return profileExit(err)
 	}
 	if len(profiles) > 1 && !tpmResettable(*tpmSpec) {
 		fmt.Fprintf(stderr, "imasim scenario: --tpm %s cannot be reset between profiles (give ctrl= so imasim can power-cycle it, or one --profile)\n", *tpmSpec)
@@ -200,8 +200,9 @@ func parseFailOn(s string) (map[string]bool, error) {
 }
 
 // resolveProfiles turns --profile into profiles: names, paths, "auto"
-// (by kernel version), or the scenario's default list, or every built-in.
-func resolveProfiles(ctx context.Context, spec string, deflt []string, kver string) ([]*cache.Profile, error) {
+// (cache.Resolve: the running kernel, or kver), or the scenario's default
+// list, or every built-in. What auto picked, and why, goes to note.
+func resolveProfiles(ctx context.Context, spec string, deflt []string, kver string, note io.Writer) ([]*cache.Profile, error) {
 	names := splitList(spec)
 	if len(names) == 0 {
 		names = deflt
@@ -217,33 +218,37 @@ func resolveProfiles(ctx context.Context, spec string, deflt []string, kver stri
 		if fromFile && n != "auto" && !isBuiltin(n) {
 			return nil, fmt.Errorf("profiles: %q is not a built-in profile (a scenario file may name only built-ins: %s)", n, strings.Join(cache.BuiltinNames(), ", "))
 		}
+		var (
+			p   *cache.Profile
+			why string
+			err error
+		)
 		if n == "auto" {
-			v := kver
-			if v == "" {
-				var u unix.Utsname
-				if err := unix.Uname(&u); err != nil {
-					return nil, fmt.Errorf("--profile auto: uname: %w", err)
-				}
-				v = unix.ByteSliceToString(u.Release[:])
-			}
-			kv, err := cache.ParseKernelVersion(v)
-			if err != nil {
-				return nil, fmt.Errorf("--profile auto: %w", err)
-			}
-			p, err := cache.ProfileFor(kv)
-			if err != nil {
-				return nil, fmt.Errorf("--profile auto: %w", err)
-			}
-			out = append(out, p)
-			continue
+			p, why, err = cache.Resolve(n, kver, "")
+		} else {
+			p, err = cache.LoadProfileContext(ctx, n)
 		}
-		p, err := cache.LoadProfileContext(ctx, n)
 		if err != nil {
+			if n == "auto" {
+				return nil, fmt.Errorf("--profile auto: %w", err)
+			}
 			return nil, err
+		}
+		if n == "auto" && note != nil {
+			fmt.Fprintf(note, "imasim: --profile auto: %s (%s)\n", p.Name, why)
 		}
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// profileExit is the exit status for a profile that could not be
+// resolved: 32 when no built-in fits the kernel, else a usage error.
+func profileExit(err error) int {
+	if errors.Is(err, cache.ErrNoProfile) {
+		return exitCannot
+	}
+	return exitUsage
 }
 
 func scenarioList(ctx context.Context, args []string, stdout, stderr io.Writer) int {

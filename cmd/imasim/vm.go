@@ -231,6 +231,12 @@ func cmdVMRun(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 			ss = append(ss, s)
 		}
+	case "attest": // the same as imasim attest SCENARIO --kernel K (attest_vm.go)
+		if len(pos) != 2 {
+			fs.Usage()
+			return exitUsage
+		}
+		return cmdAttest(ctx, []string{pos[1], "--kernel", *kernel, "--format", ff, "--out", *save}, stdout, stderr)
 	case "matrix":
 		if len(pos) != 1 {
 			fs.Usage()
@@ -363,13 +369,14 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 			k.Release, k.Spec, k.Version, kr.lockSrc, time.Since(t0).Seconds())
 		return kr.runScript(k, stdout, stderr)
 	}
-	p, err := pickProfile(kr.prof, k)
+	p, why, err := pickProfile(kr.prof, k)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
-		return exitUsage
+		return profileExit(err)
 	}
 	fmt.Fprintf(stderr, "imasim vm: kernel %s (%s, upstream %s, lock %s), profile %s, kernel fetch %.1fs\n",
 		k.Release, k.Spec, k.Version, kr.lockSrc, p.Name, time.Since(t0).Seconds())
+	fmt.Fprintf(stderr, "imasim vm: profile %s: %s\n", p.Name, why)
 	if kr.mode == "sh" {
 		return kr.runShell(k, p, stdout, stderr)
 	}
@@ -510,23 +517,22 @@ func worseVM(a, b int) bool {
 	return rank(a) > rank(b)
 }
 
-// pickProfile resolves --profile for kernel k.
-func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, error) {
+// pickProfile resolves --profile for kernel k: auto detects from its
+// release and the upstream version its image banner carries.
+func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, string, error) {
 	if (spec == "" || spec == "auto") && k.Profile != "" {
 		p, err := cache.LoadProfile(k.Profile)
 		if err != nil {
-			return nil, fmt.Errorf("--profile auto: kernel %s stands for profile %s: %w", k.Spec, k.Profile, err)
+			return nil, "", fmt.Errorf("--profile auto: kernel %s stands for profile %s: %w", k.Spec, k.Profile, err)
 		}
-		return p, nil
+		return p, "the build records that it stands for " + k.Profile, nil
 	}
-	if spec == "" || spec == "auto" {
-		p, err := cache.ProfileFor(k.Version)
-		if err != nil {
-			return nil, fmt.Errorf("--profile auto: kernel %s: %w", k.Release, err)
-		}
-		return p, nil
+	up := fmt.Sprintf("%d.%d.%d", k.Version.Major, k.Version.Minor, k.Version.Patch)
+	p, why, err := cache.Resolve(spec, k.Release, up)
+	if err != nil && (spec == "" || spec == "auto") {
+		return nil, "", fmt.Errorf("--profile auto: kernel %s: %w", k.Release, err)
 	}
-	return cache.LoadProfile(spec)
+	return p, why, err
 }
 
 func errCode(err error) int {

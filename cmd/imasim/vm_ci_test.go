@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	ltpcompat "github.com/imasim/imasim/ltp-compat"
+	"github.com/imasim/imasim/ltp-compat/ltptest"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/vm"
 )
@@ -64,4 +65,30 @@ func TestVMCasesLossy(t *testing.T) {
 			assert.Equal(t, exitInconcl, code, f)
 		}
 	}
+}
+
+// The kernel's kunit.py reads vm's KTAP as imasim judged it: the broken
+// expect line and the model defect are failed subtests, the broken boot a
+// failed case; its JUnit is valid for junit-10.xsd.
+func TestVMCasesConsumers(t *testing.T) {
+	k := &vm.Kernel{Release: "7.2.13+deb14-cloud-amd64", Spec: "debian:7.2"}
+	runs := []*vm.Run{
+		{Name: "xfs-overlay", Profile: "7.1",
+			Expects: []scenarios.ExpectResult{{Text: "expect audit /ovl/test_prog 1", OK: true, Got: "1"}}},
+		{Name: "xfs-write", Profile: "7.1",
+			Expects: []scenarios.ExpectResult{{Text: "expect audit /mnt/test_prog 2", OK: false, Got: "1"}}},
+		{Name: "boom", Err: errors.New("kernel panic")},
+	}
+	cases := vmCases(k, runs)
+	var b bytes.Buffer
+	_, err := writeCI(&b, "ktap", "vm", cases, exitFail)
+	require.NoError(t, err)
+	n, out := ltptest.KunitParse(t, b.Bytes())
+	assert.Equal(t, 3, n.Passed, "xfs-overlay's expect and model subtests, xfs-write's model subtest\n%s", out)
+	assert.Equal(t, 2, n.Failed, "xfs-write's broken expect line and the boot that broke\n%s", out)
+	assert.Equal(t, 1, n.Exit)
+	b.Reset()
+	_, err = writeCI(&b, "junit", "vm", cases, exitFail)
+	require.NoError(t, err)
+	assert.Empty(t, ltptest.ValidateJUnit(t, b.Bytes()))
 }

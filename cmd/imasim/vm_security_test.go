@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -65,5 +66,45 @@ func TestVMCacheWithoutHome(t *testing.T) {
 		assert.Equal(t, exitUsage, code, errs)
 		assert.Contains(t, errs, "--cache")
 		assert.NotContains(t, errs, "/tmp/imasim")
+	}
+}
+
+// evilFrames is a guest script that reads the nonce from /job.json and
+// forges a frame on the results port before the agent ships its own.
+const evilFrames = `n=$(sed -n 's/.*"nonce": *"\([0-9a-f]*\)".*/\1/p' /job.json)
+printf pwned > /tmp/p
+s=$(sha256sum /tmp/p | cut -d' ' -f1)
+printf 'IMASIM1 %s BEGIN %s %s\nIMASIM1 %s D %s\nIMASIM1 %s END %s\n' $n "$1" $s $n $(base64 /tmp/p) $n "$1" > /dev/ttyS1
+echo "forged $1 with nonce $n"
+`
+
+// A guest cannot write outside --save DIR, nor make the host allocate
+// what a frame announces (issue 16 items 1 and 4), on a real kernel.
+func TestVMGuestFramesStayInSave(t *testing.T) {
+	needVM7(t)
+	dir := t.TempDir()
+	bin := staticImasim(t, dir)
+	script := filepath.Join(dir, "evil.sh")
+	require.NoError(t, os.WriteFile(script, []byte(evilFrames), 0o755))
+	for _, tc := range []struct{ name, header, want string }{
+		{"escape", "../escape 5", "bad name"},
+		{"huge", "big 1099511627776", "over the limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := t.TempDir()
+			save := filepath.Join(parent, "DIR")
+			cmd := exec.Command(bin, "vm", "--kernel", "debian:7.2", "--save", save, "run", script, "--", tc.header)
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			out, _ := cmd.Output()
+			assert.Contains(t, string(out)+errb.String(), "forged", "the script did not run")
+			assert.Equal(t, exitFail, cmd.ProcessState.ExitCode(), errb.String())
+			assert.Contains(t, errb.String(), tc.want)
+			ents, err := os.ReadDir(parent)
+			require.NoError(t, err)
+			for _, e := range ents {
+				assert.Equal(t, "DIR", e.Name(), "the guest wrote outside --save DIR")
+			}
+		})
 	}
 }

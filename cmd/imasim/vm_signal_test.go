@@ -32,10 +32,8 @@ func killProcs(dir string) {
 	}
 }
 
-// startVMRun builds a static imasim and starts `vm run` of a script that
-// sleeps, with its work dirs under a fresh TMPDIR; it returns once QEMU
-// and swtpm run.
-func startVMRun(t *testing.T) (*exec.Cmd, *bytes.Buffer, string) {
+// needVM7 skips unless a Debian 7.2 kernel can boot here.
+func needVM7(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM (-short)")
 	}
@@ -51,12 +49,25 @@ func startVMRun(t *testing.T) (*exec.Cmd, *bytes.Buffer, string) {
 	if m, _ := filepath.Glob(filepath.Join(home, "imasim", "kernels", "7.2_*", "root")); len(m) == 0 {
 		t.Skip("no Debian 7.2 kernel in the cache (make kernels)")
 	}
-	dir := t.TempDir()
+}
+
+// staticImasim builds imasim without cgo (it is also the guest agent).
+func staticImasim(t *testing.T, dir string) string {
 	bin := filepath.Join(dir, "imasim")
 	build := exec.Command("go", "build", "-o", bin, "github.com/imasim/imasim/cmd/imasim")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+// startVMRun builds a static imasim and starts `vm run` of a script that
+// sleeps, with its work dirs under a fresh TMPDIR; it returns once QEMU
+// and swtpm run.
+func startVMRun(t *testing.T) (*exec.Cmd, *bytes.Buffer, string) {
+	needVM7(t)
+	dir := t.TempDir()
+	bin := staticImasim(t, dir)
 	script := filepath.Join(dir, "sleep.sh")
 	require.NoError(t, os.WriteFile(script, []byte("sleep 600\n"), 0o755))
 	tmp := filepath.Join(dir, "tmp")

@@ -19,6 +19,9 @@ func ParseVersion(s string) (Version, error) {
 	if len(parts) < 2 {
 		return Version{}, fmt.Errorf("kernel version %q: want MAJOR.MINOR", s)
 	}
+	if parts[0] == "" || strings.Trim(parts[0], "0123456789") != "" {
+		return Version{}, fmt.Errorf("kernel version %q: want MAJOR.MINOR", s)
+	}
 	maj, err := strconv.Atoi(parts[0])
 	if err != nil {
 		return Version{}, fmt.Errorf("kernel version %q: %w", s, err)

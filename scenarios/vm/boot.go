@@ -369,7 +369,7 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 		fmt.Fprintf(o.Log, "imasim vm: %s\n", shellQuote(args))
 	}
 	t0 = time.Now()
-	con, err := runQEMU(ctx, o, args)
+	con, err := runQEMU(ctx, o, args, results)
 	res.Console = con.text
 	os.WriteFile(filepath.Join(work, "console.log"), []byte(con.text), 0o644) // for --keep
 	res.Timing = append(res.Timing, Phase{"boot", con.agentAt}, Phase{"run", time.Since(t0) - con.agentAt})
@@ -510,9 +510,17 @@ type console struct {
 }
 
 // runQEMU runs QEMU with stdin from /dev/null and the console on a pipe
-// (never the user's tty), enforcing the boot, idle and total timeouts, and
-// always kills and reaps it.
-func runQEMU(ctx context.Context, o Options, args []string) (console, error) {
+// (never the user's tty), enforcing the boot, idle and total timeouts and
+// the size limits on the console and the results file, and always kills
+// and reaps it.
+// The guest decides how much it writes: QEMU is stopped when the console
+// (kept in memory) or the results port (a file) grows past these.
+var (
+	maxConsole int64 = 64 << 20
+	maxResults int64 = 2 * frame.MaxTotal // base64 and framing: 4/3 and a little
+)
+
+func runQEMU(ctx context.Context, o Options, args []string, results string) (console, error) {
 	var c console
 	cmd := exec.Command(args[0], args[1:]...)
 	stdout, err := cmd.StdoutPipe()
@@ -532,8 +540,10 @@ func runQEMU(ctx context.Context, o Options, args []string) (console, error) {
 		buf     bytes.Buffer
 		last    = time.Now()
 		agentAt time.Duration
+		flooded bool
 	)
 	done := make(chan struct{})
+	prog := newProgressWriter(o.Log)
 	go func() {
 		defer close(done)
 		b := make([]byte, 4096)
@@ -541,6 +551,11 @@ func runQEMU(ctx context.Context, o Options, args []string) (console, error) {
 			n, err := stdout.Read(b)
 			if n > 0 {
 				mu.Lock()
+				if int64(buf.Len()+n) > maxConsole {
+					flooded = true
+					mu.Unlock()
+					return
+				}
 				buf.Write(b[:n])
 				last = time.Now()
 				if agentAt == 0 && bytes.Contains(buf.Bytes(), []byte("imasim-guest:")) {
@@ -550,7 +565,7 @@ func runQEMU(ctx context.Context, o Options, args []string) (console, error) {
 				if o.Verbose {
 					o.Log.Write(b[:n])
 				} else {
-					progress(o.Log, b[:n])
+					prog.Write(b[:n])
 				}
 			}
 			if err != nil {
@@ -561,6 +576,10 @@ func runQEMU(ctx context.Context, o Options, args []string) (console, error) {
 	exited := make(chan error, 1)
 	go func() {
 		<-done
+		if flooded {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Process.Kill()
+		}
 		exited <- cmd.Wait()
 	}()
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -579,7 +598,13 @@ loop:
 	for {
 		select {
 		case err := <-exited:
-			if err != nil {
+			mu.Lock()
+			fl := flooded
+			mu.Unlock()
+			switch {
+			case fl:
+				runErr = fmt.Errorf("%w: the guest wrote more than %d bytes to the console (limit)", ErrBoot, maxConsole)
+			case err != nil:
 				runErr = fmt.Errorf("%w: qemu: %v: %s", ErrBoot, err, strings.TrimSpace(stderr.String()))
 			}
 			break loop
@@ -592,7 +617,13 @@ loop:
 			idle, at := time.Since(last), agentAt
 			mu.Unlock()
 			el := time.Since(start)
+			var rsize int64
+			if fi, err := os.Stat(results); err == nil {
+				rsize = fi.Size()
+			}
 			switch {
+			case rsize > maxResults:
+				runErr = kill(fmt.Sprintf("the guest wrote more than %d bytes to the results port (limit)", maxResults))
 			case el > o.Total:
 				runErr = kill(fmt.Sprintf("total timeout %s", o.Total))
 			case at == 0 && el > o.Boot:
@@ -615,23 +646,19 @@ loop:
 	return c, runErr
 }
 
-// progress forwards the agent's "scenario NAME" lines (one per scenario)
-// so a long boot shows where it is without -v. Lines split across reads
-// are rare and harmless to miss.
-func progress(w io.Writer, b []byte) {
-	for _, l := range strings.Split(string(b), "\n") {
-		if i := strings.Index(l, "imasim-guest: scenario "); i >= 0 {
-			fmt.Fprintf(w, "imasim vm: guest: %s\n", strings.TrimSpace(l[i+len("imasim-guest: "):]))
-		}
-	}
-}
-
+// tail is the last n lines of s (at most 64 KiB of them), found from the
+// end: s may be a flooded console.
 func tail(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
+	s = strings.TrimRight(s, "\n")
+	nl := len(s) // the n-th newline from the end, -1 when there are fewer
+	for ; n > 0 && nl >= 0; n-- {
+		nl = strings.LastIndexByte(s[:nl], '\n')
 	}
-	return strings.Join(l, "\n")
+	i := nl + 1
+	if len(s)-i > 64<<10 {
+		i = len(s) - 64<<10
+	}
+	return s[i:]
 }
 
 // shellQuote renders argv for copy and paste.

@@ -586,13 +586,16 @@ func WriteText(w io.Writer, k *Kernel, p *cache.Profile, runs []*Run, verbose bo
 		if r.Lossy != "" {
 			ew.f("  INCONCLUSIVE: the kernel log lost audit records: %s\n", r.Lossy)
 		}
-		if len(r.Defects) == 0 && r.Err == nil {
+		if len(r.Defects) == 0 && r.Err == nil && r.Lossy == "" {
 			ew.f("  model and kernel agree\n")
 		}
 		for _, d := range r.Defects {
 			ew.f("  MODEL DEFECT: %s\n", d)
 		}
-		if r.Err != nil {
+		switch {
+		case errors.Is(r.Err, ErrCannotRun):
+			ew.f("  CANNOT RUN on this kernel (no verdict): %v\n", r.Err)
+		case r.Err != nil:
 			ew.f("  error: %v\n", r.Err)
 		}
 		ew.f("  time: %s\n\n", timingLine(r.Timing))

@@ -48,10 +48,22 @@ debian:6.12   trixie    6.12.107-1   linux-image-6.12.107+deb13-cloud-amd64-unsi
 debian:7.2    sid       7.2.13-1     linux-binary-7.2.13+deb14-cloud-amd64,linux-modules-7.2.13+deb14-cloud-amd64,linux-base-7.2.13+deb14-cloud-amd64   ^linux-binary-7\.2\.[0-9]+\+deb14-cloud-amd64$
 `
 
+// What kernels.lock may hold: its names and versions become cache paths
+// and apt-get arguments, so only plain Debian names (Debian Policy 5.6.1,
+// 5.6.12) and no option-like or path-like text.
+var (
+	lockNameRe    = regexp.MustCompile(`^debian:[0-9A-Za-z][0-9A-Za-z.+~-]*$`)
+	lockSuiteRe   = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	debPackageRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+	debVersionRe  = regexp.MustCompile(`^([0-9]+:)?[0-9][A-Za-z0-9.+~-]*$`)
+	maxLockLength = 1 << 20
+)
+
 // ParseLock reads kernels.lock.
 func ParseLock(r io.Reader) ([]LockEntry, error) {
 	var out []LockEntry
 	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, maxLockLength)
 	ln := 0
 	for sc.Scan() {
 		ln++
@@ -66,9 +78,33 @@ func ParseLock(r io.Reader) ([]LockEntry, error) {
 		if _, err := regexp.Compile(f[4]); err != nil {
 			return nil, fmt.Errorf("kernels.lock:%d: pattern: %w", ln, err)
 		}
-		out = append(out, LockEntry{Name: f[0], Suite: f[1], Version: f[2], Packages: strings.Split(f[3], ","), Pattern: f[4]})
+		e := LockEntry{Name: f[0], Suite: f[1], Version: f[2], Packages: strings.Split(f[3], ","), Pattern: f[4]}
+		if err := e.check(); err != nil {
+			return nil, fmt.Errorf("kernels.lock:%d: %w", ln, err)
+		}
+		out = append(out, e)
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("kernels.lock:%d: %w", ln+1, err)
+	}
+	return out, nil
+}
+
+func (e LockEntry) check() error {
+	switch {
+	case !lockNameRe.MatchString(e.Name):
+		return fmt.Errorf("name %q: want debian:VERSION", e.Name)
+	case !lockSuiteRe.MatchString(e.Suite):
+		return fmt.Errorf("suite %q: not a Debian suite name", e.Suite)
+	case !debVersionRe.MatchString(e.Version):
+		return fmt.Errorf("version %q: not a Debian version", e.Version)
+	}
+	for _, p := range e.Packages {
+		if !debPackageRe.MatchString(p) {
+			return fmt.Errorf("package %q: not a Debian package name", p)
+		}
+	}
+	return nil
 }
 
 // LoadLock reads path, or the nearest kernels.lock from the working
@@ -92,11 +128,12 @@ func LoadLock(path string) ([]LockEntry, string, error) {
 		e, err := ParseLock(strings.NewReader(DefaultLock))
 		return e, "built-in", err
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, "", fmt.Errorf("kernels.lock: %w", err)
 	}
-	e, err := ParseLock(bytes.NewReader(b))
+	defer f.Close()
+	e, err := ParseLock(f)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
@@ -207,6 +244,9 @@ func (f *Fetcher) Fetch(ctx context.Context, name string) (*Kernel, error) {
 		}
 		fmt.Fprintf(f.Log, "imasim: WARNING: %s %s (kernels.lock) is no longer in %s; using the newest there, %s %s. Update kernels.lock.\n",
 			le.Packages[0], le.Version, le.Suite, newest[0], nv)
+		if !debVersionRe.MatchString(nv) {
+			return nil, fmt.Errorf("%w: apt offers %s in version %q, not a Debian version", ErrCannotRun, newest[0], nv)
+		}
 		pkgs, version = newest, nv
 		dir = filepath.Join(f.Cache, le.Name[strings.IndexByte(le.Name, ':')+1:]+"_"+version)
 		if k, err := f.fromDir(name, dir, version); err == nil {

@@ -258,3 +258,70 @@ func TestAbandon(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "killed")
 }
+
+// A guest that floods the console or the results port is stopped at the
+// limits instead of filling the host's memory or disk. A shell stands in
+// for QEMU: runQEMU only runs argv and watches its output.
+func TestGuestOutputBounded(t *testing.T) {
+	defer func(c, r int64) { maxConsole, maxResults = c, r }(maxConsole, maxResults)
+	maxConsole, maxResults = 1<<20, 1<<20
+	o := Options{Boot: time.Minute, Idle: time.Minute, Total: 2 * time.Second, Log: io.Discard}
+	results := filepath.Join(t.TempDir(), "results.txt")
+	for _, tc := range []struct{ name, sh, want string }{
+		{"console", "echo imasim-guest: up; exec yes", "console"},
+		{"results", "echo imasim-guest: up; exec yes > " + results, "results"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t0 := time.Now()
+			c, err := runQEMU(t.Context(), o, []string{"sh", "-c", tc.sh}, results)
+			require.ErrorIs(t, err, ErrBoot)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Contains(t, err.Error(), "limit")
+			assert.LessOrEqual(t, int64(len(c.text)), maxConsole+64<<10)
+			assert.Less(t, time.Since(t0), 2*time.Second, "stopped by the timeout, not the limit")
+		})
+	}
+}
+
+func TestTail(t *testing.T) {
+	assert.Equal(t, "c\nd", tail("a\nb\nc\nd\n", 2))
+	assert.Equal(t, "a\nb", tail("a\nb", 5))
+	assert.Equal(t, "", tail("", 3))
+	assert.Equal(t, "b", tail("a\nb", 1))
+	assert.Len(t, tail(strings.Repeat("x", 1<<20), 3), 64<<10)
+}
+
+// kernels.lock is found from the working directory upwards, so it is
+// input: its names and versions become cache paths (removed with
+// RemoveAll) and apt-get arguments (run as root). Anything that is not a
+// plain Debian name or version is refused with file:line.
+func TestParseLockRefusesHostile(t *testing.T) {
+	good := "debian:6.12 trixie 6.12.107-1 linux-image-6.12.107+deb13-cloud-amd64-unsigned ^linux-image-6\\.12\\.[0-9]+$\n"
+	_, err := ParseLock(strings.NewReader(good))
+	require.NoError(t, err)
+	for _, bad := range []string{
+		"debian:../../../.. trixie 6.12.107-1 linux-image-x ^x$",
+		"debian:6.12 trixie 1/../../../../../root linux-image-x ^x$",
+		"debian:6.12 trixie 6.12.107-1 -oAPT::Get::Foo ^x$",
+		"debian:6.12 trixie 6.12.107-1 linux-image-x,-oDir::Etc=/tmp ^x$",
+		"debian:6.12 ../sid 6.12.107-1 linux-image-x ^x$",
+		"debian:6.12 trixie -1 linux-image-x ^x$",
+		"6.12 trixie 6.12.107-1 linux-image-x ^x$",
+		"debian:6.12 trixie 6.12.107-1 linux-image-x,,y ^x$",
+	} {
+		_, err := ParseLock(strings.NewReader("# c\n" + bad + "\n"))
+		if assert.Error(t, err, bad) {
+			assert.Contains(t, err.Error(), "kernels.lock:2:", bad)
+		}
+	}
+	// A line past the scanner's limit is named too.
+	_, err = ParseLock(strings.NewReader("# c\n" + strings.Repeat("x", 1<<20) + "\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "kernels.lock:2:")
+}
+
+func TestTailEmptyLines(t *testing.T) {
+	assert.Equal(t, strings.Repeat("\n", 14)+"0", tail(strings.Repeat("\n", 15)+"0", 15))
+	assert.Equal(t, "\nb", tail("\nb", 2))
+	assert.Equal(t, "b", tail("\nb", 1))
+}
