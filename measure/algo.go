@@ -107,6 +107,27 @@ func ParseAlgo(s string) (Algo, error) {
 	return 0, fmt.Errorf("unknown hash algorithm %q (want sha1|sha256|sha384|sha512|sm3)", s)
 }
 
+// HashAlgoID is a's number in the kernel's enum hash_algo, as
+// security.ima's IMA_XATTR_DIGEST_NG and signatures carry it (Linux
+// v7.2.13: include/uapi/linux/hash_info.h).
+func (a Algo) HashAlgoID() uint8 {
+	switch a {
+	case MD5:
+		return 1
+	case SHA1:
+		return 2
+	case SHA256:
+		return 4
+	case SHA384:
+		return 5
+	case SHA512:
+		return 6
+	case SM3:
+		return 17
+	}
+	return 0xff
+}
+
 // ParseFileAlgo parses a file digest algorithm: a bank algorithm or md5
 // (the kernel's ima_hash may be any hash it has; imasim computes these).
 func ParseFileAlgo(s string) (Algo, error) {
