@@ -308,12 +308,10 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 
 // checkTemplateHash accepts the template and hash a kernel can boot with:
 // a template it has (or a template format), a hash imasim computes, and
-// for the "ima" template only sha1, since its "d" field holds 20 bytes
-// (Linux v7.2.13: ima_template.c:ima_template_setup, ima_main.c:hash_setup
-// also accept md5, which imasim does not model: the kernel then writes a
-// 16-byte "d" field that list readers such as evmctl do not parse).
+// for the "ima" template only sha1 or md5 (Linux v7.2.13:
+// ima_template.c:ima_template_setup, ima_main.c:hash_setup).
 func checkTemplateHash(p *Profile) error {
-	a, err := measure.ParseAlgo(p.HashAlgo)
+	a, err := measure.ParseFileAlgo(p.HashAlgo)
 	if err != nil {
 		return fmt.Errorf("hash: %v", err)
 	}
@@ -321,8 +319,8 @@ func checkTemplateHash(p *Profile) error {
 	if err != nil {
 		return fmt.Errorf("template: %v", err)
 	}
-	if t.IsIMA() && a != measure.SHA1 {
-		return fmt.Errorf("template ima takes only hash sha1 (the kernel refuses ima_template=ima with %s), got %s", a, a)
+	if t.IsIMA() && a != measure.SHA1 && a != measure.MD5 {
+		return fmt.Errorf("template ima takes only hash sha1 or md5 (the kernel refuses ima_template=ima with %s), got %s", a, a)
 	}
 	return nil
 }

@@ -145,12 +145,11 @@ func TestParseProfileErrors(t *testing.T) {
 		{"inherit late", "name: x\ninherit: 6.12\n", "inherit must be the first setting"},
 		{"bad bool", "name: x\nkernels: 6.1\nauto: maybe\n", "want true or false"},
 		{"unknown hash", "name: x\nkernels: 6.1\nhash: md4\n", "p:3: hash: unknown hash algorithm \"md4\""},
-		{"md5", "name: x\nkernels: 6.1\ntemplate: ima\nhash: md5\n", "p:4: hash: unknown hash algorithm \"md5\""},
 		{"unknown template", "name: x\nkernels: 6.1\ntemplate: ima-xx\n", "p:3: template: unknown template"},
-		{"ima sha256", "name: x\nkernels: 6.1\ntemplate: ima\nhash: sha256\n", "p:4: template ima takes only hash sha1"},
+		{"ima sha256", "name: x\nkernels: 6.1\ntemplate: ima\nhash: sha256\n", "p:4: template ima takes only hash sha1 or md5"},
 		{"fallback sha1", "name: x\nkernels: 6.1\nfallback-banks: sha384, sha1\n", "p:3: fallback-banks: \"sha1\""},
 		{"fallback bogus", "name: x\nkernels: 6.1\nfallback-banks: sha3\n", "p:3: fallback-banks: \"sha3\""},
-		{"ima default hash", "name: x\nkernels: 6.1\ntemplate: ima\n", "p:3: template ima takes only hash sha1"},
+		{"ima default hash", "name: x\nkernels: 6.1\ntemplate: ima\n", "p:3: template ima takes only hash sha1 or md5"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -197,9 +196,9 @@ func FuzzParseProfile(f *testing.F) {
 			t.Fatalf("accepted a profile without name or kernels: %q", s)
 		}
 		if err == nil {
-			a, aerr := measure.ParseAlgo(p.HashAlgo)
+			a, aerr := measure.ParseFileAlgo(p.HashAlgo)
 			tp, terr := measure.LookupTemplate(p.Template)
-			if aerr != nil || terr != nil || (tp.IsIMA() && a != measure.SHA1) {
+			if aerr != nil || terr != nil || (tp.IsIMA() && a != measure.SHA1 && a != measure.MD5) {
 				t.Fatalf("accepted template %q with hash %q: %q", p.Template, p.HashAlgo, s)
 			}
 		}

@@ -2,6 +2,7 @@ package measure
 
 import (
 	"crypto"
+	_ "crypto/md5"  // a file digest algorithm (ima_hash=md5), never a bank
 	_ "crypto/sha1" // register for crypto.Hash.New
 	_ "crypto/sha256"
 	_ "crypto/sha512"
@@ -24,6 +25,10 @@ const (
 	SHA384
 	SHA512
 	SM3
+	// MD5 is a file digest algorithm only (a kernel booted with
+	// ima_hash=md5); no TPM bank has it, so it is not in Algos and
+	// ParseAlgo refuses it: see ParseFileAlgo.
+	MD5
 )
 
 // Algos lists every supported algorithm in a stable order.
@@ -39,13 +44,16 @@ var algoInfo = [...]struct {
 	SHA384: {"sha384", 48, crypto.SHA384},
 	SHA512: {"sha512", 64, crypto.SHA512},
 	SM3:    {"sm3", 32, 0}, // crypto.Hash has no SM3
+	MD5:    {"md5", 16, crypto.MD5},
 }
 
+// valid: a PCR bank algorithm; known: any algorithm imasim computes.
 func (a Algo) valid() bool { return a >= SHA1 && a <= SM3 }
+func (a Algo) known() bool { return a >= SHA1 && a <= MD5 }
 
 // String returns the kernel's name for a ("sha256"), as hash_algo_name.
 func (a Algo) String() string {
-	if !a.valid() {
+	if !a.known() {
 		return fmt.Sprintf("algo(%d)", uint8(a))
 	}
 	return algoInfo[a].name
@@ -53,7 +61,7 @@ func (a Algo) String() string {
 
 // Size is the digest size in bytes (0 for an invalid Algo).
 func (a Algo) Size() int {
-	if !a.valid() {
+	if !a.known() {
 		return 0
 	}
 	return algoInfo[a].size
@@ -64,7 +72,7 @@ func (a Algo) New() hash.Hash {
 	if a == SM3 {
 		return sm3.New()
 	}
-	if !a.valid() {
+	if !a.known() {
 		panic("measure: New on invalid Algo")
 	}
 	return algoInfo[a].ch.New()
@@ -73,7 +81,7 @@ func (a Algo) New() hash.Hash {
 // CryptoHash maps a to crypto.Hash; ok is false for SM3, which crypto has no
 // constant for.
 func (a Algo) CryptoHash() (h crypto.Hash, ok bool) {
-	if !a.valid() || algoInfo[a].ch == 0 {
+	if !a.known() || algoInfo[a].ch == 0 {
 		return 0, false
 	}
 	return algoInfo[a].ch, true
@@ -97,6 +105,40 @@ func ParseAlgo(s string) (Algo, error) {
 		}
 	}
 	return 0, fmt.Errorf("unknown hash algorithm %q (want sha1|sha256|sha384|sha512|sm3)", s)
+}
+
+// HashAlgoID is a's number in the kernel's enum hash_algo, as
+// security.ima's IMA_XATTR_DIGEST_NG and signatures carry it (Linux
+// v7.2.13: include/uapi/linux/hash_info.h).
+func (a Algo) HashAlgoID() uint8 {
+	switch a {
+	case MD5:
+		return 1
+	case SHA1:
+		return 2
+	case SHA256:
+		return 4
+	case SHA384:
+		return 5
+	case SHA512:
+		return 6
+	case SM3:
+		return 17
+	}
+	return 0xff
+}
+
+// ParseFileAlgo parses a file digest algorithm: a bank algorithm or md5
+// (the kernel's ima_hash may be any hash it has; imasim computes these).
+func ParseFileAlgo(s string) (Algo, error) {
+	if strings.EqualFold(s, MD5.String()) {
+		return MD5, nil
+	}
+	a, err := ParseAlgo(s)
+	if err != nil {
+		return 0, fmt.Errorf("unknown hash algorithm %q (want sha1|sha256|sha384|sha512|sm3|md5)", s)
+	}
+	return a, nil
 }
 
 // AlgoForSize infers an algorithm from a digest size where that is

@@ -194,8 +194,8 @@ func (r *ASCIIReader) parse(line []byte) (*Entry, error) {
 		}
 		e.Fields[i] = v
 	}
-	if t.IsIMA() && (len(e.Fields[0]) != 20 || len(e.Fields[1]) > MaxEventName) {
-		return nil, fmt.Errorf("%w: ima template needs a 20-byte digest and a name of at most %d bytes", ErrFields, MaxEventName)
+	if t.IsIMA() && ((len(e.Fields[0]) != 20 && len(e.Fields[0]) != 16) || len(e.Fields[1]) > MaxEventName) {
+		return nil, fmt.Errorf("%w: ima template needs a 20-byte (sha1) or 16-byte (md5) digest and a name of at most %d bytes", ErrFields, MaxEventName)
 	}
 	return e, nil
 }

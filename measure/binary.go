@@ -224,25 +224,35 @@ func (r *Reader) Next() (*Entry, error) {
 	return &r.e, nil
 }
 
-// readIMA reads the legacy template's data: 20-byte digest, u32 name
-// length, name (Linux v6.12: ima_fs.c:ima_measurements_show with
-// IMA_SHOW_BINARY_NO_FIELD_LEN and IMA_SHOW_BINARY_OLD_STRING_FMT).
+// readIMA reads the legacy template's data: the digest, u32 name length,
+// name (Linux v6.12: ima_fs.c:ima_measurements_show with
+// IMA_SHOW_BINARY_NO_FIELD_LEN and IMA_SHOW_BINARY_OLD_STRING_FMT). The
+// digest has no length: 20 bytes, or 16 on a kernel booted with
+// ima_hash=md5 (ima_template_lib.c:ima_eventdigest_init writes it as it
+// is; testdata/vm/lists/7.2-ima-md5). A name's first bytes read as a length
+// exceed MaxEventName (its bytes are printable), so when the 20-byte
+// reading gives no valid length and the 16-byte one does, it is md5.
 func (r *Reader) readIMA(start int64) error {
+	dl := 20
+	if p, _ := r.br.Peek(24); len(p) >= 20 && r.order.Uint32(p[16:]) <= MaxEventName &&
+		(len(p) < 24 || r.order.Uint32(p[20:]) > MaxEventName) {
+		dl = 16
+	}
 	var err error
-	if r.data, err = r.readN(r.data, 24); err != nil {
+	if r.data, err = r.readN(r.data, dl+4); err != nil {
 		return r.fail(start, truncated(err, "ima template digest"))
 	}
-	nl := r.order.Uint32(r.data[20:])
+	nl := int(r.order.Uint32(r.data[dl:]))
 	if nl > MaxEventName {
 		return r.fail(start, fmt.Errorf("%w: ima template name length %d (max %d)", ErrTooLong, nl, MaxEventName))
 	}
-	r.data = slices.Grow(r.data, int(nl))
-	if _, err := r.readFull(r.data[24 : 24+nl]); err != nil {
+	r.data = slices.Grow(r.data, nl)
+	if _, err := r.readFull(r.data[dl+4 : dl+4+nl]); err != nil {
 		return r.fail(start, truncated(err, "ima template name"))
 	}
-	r.data = r.data[:24+nl]
-	r.fields[0] = r.data[:20:20]
-	r.fields[1] = r.data[24 : 24+nl : 24+nl]
+	r.data = r.data[:dl+4+nl]
+	r.fields[0] = r.data[:dl:dl]
+	r.fields[1] = r.data[dl+4 : dl+4+nl : dl+4+nl]
 	return nil
 }
 

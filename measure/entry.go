@@ -271,8 +271,8 @@ func NewEntry(template string, pcr int, fields ...[]byte) (*Entry, error) {
 		}
 	}
 	if t.IsIMA() {
-		if len(e.Fields[0]) != 20 {
-			return nil, fmt.Errorf("new ima entry: d field has %d bytes, want 20", len(e.Fields[0]))
+		if n := len(e.Fields[0]); n != 20 && n != 16 {
+			return nil, fmt.Errorf("new ima entry: d field has %d bytes, want 20 (sha1) or 16 (md5)", n)
 		}
 		e.Fields[1] = bytes.TrimSuffix(e.Fields[1], []byte{0})
 		if len(e.Fields[1]) > MaxEventName {
@@ -409,12 +409,14 @@ func newFileLike(template string, pcr int, algo Algo, digest []byte, name string
 				continue
 			}
 			switch {
-			case algo == SHA1:
+			case algo == SHA1 || algo == MD5:
+				// the digest as it is, 16 bytes for md5: nothing pads it
+				// (Linux v7.2.13: ima_eventdigest_init, testdata/vm/lists)
 				fs[i] = digest
 			case fi != nil && len(fi.SHA1) == 20:
 				fs[i] = fi.SHA1
 			default:
-				return nil, fmt.Errorf("new %s entry: the d field holds a 20-byte sha1 digest, got %s", t.ListName(), algo)
+				return nil, fmt.Errorf("new %s entry: the d field holds a sha1 or md5 digest, got %s", t.ListName(), algo)
 			}
 		case "d-ng":
 			fs[i] = DigestNG(algo.String(), digest)

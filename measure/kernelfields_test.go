@@ -55,7 +55,7 @@ func fileInfoOf(t *testing.T, e *Entry) *FileInfo {
 
 // Entries built as the kernel builds them have the template digest a real
 // kernel gave the same measurement (captured 6.1.176, 6.12.107, 7.2.13
-// lists: ima, ima-ng, ima-sig, ima-ngv2, evm-sig, a custom
+// lists: ima, ima-ng, ima-sig, ima-ngv2, ima-sigv2, evm-sig, a custom
 // format with iuid/igid/imode; file measurements and violations).
 func TestEntriesAsTheKernelBuildsThem(t *testing.T) {
 	dirs, err := filepath.Glob("../testdata/lists/kernel/linux-*")
@@ -76,9 +76,11 @@ func TestEntriesAsTheKernelBuildsThem(t *testing.T) {
 			pre = strings.TrimPrefix(strings.TrimSuffix(pre, ":"), "ima:")
 			algo := SHA1
 			if pre != "" {
-				if algo, err = ParseAlgo(pre); err != nil {
-					continue // md5, verity: digests imasim does not produce
+				if algo, err = ParseFileAlgo(pre); err != nil {
+					continue // verity digests imasim does not produce
 				}
+			} else if len(d) == 16 {
+				algo = MD5
 			}
 			fi := fileInfoOf(t, e)
 			var got *Entry
@@ -95,7 +97,7 @@ func TestEntriesAsTheKernelBuildsThem(t *testing.T) {
 			}
 		}
 	}
-	for _, tmpl := range []string{"ima", "ima-ng", "ima-sig", "ima-ngv2", "evm-sig", "d-ng|n-ng|iuid|igid|imode"} {
+	for _, tmpl := range []string{"ima", "ima-ng", "ima-sig", "ima-ngv2", "ima-sigv2", "evm-sig", "d-ng|n-ng|iuid|igid|imode"} {
 		require.NotZero(t, checked[tmpl], "no %s entry in the captured lists", tmpl)
 	}
 	require.NotZero(t, checked["violation"], "no violation in the captured lists")
@@ -115,8 +117,9 @@ func FuzzFileEntryRoundTrip(f *testing.F) {
 			return
 		}
 		tmpl := builtins[int(ti)%len(builtins)]
-		a := Algos[int(ai)%len(Algos)]
-		if tmpl.IsIMA() {
+		fileAlgos := append(append([]Algo(nil), Algos...), MD5)
+		a := fileAlgos[int(ai)%len(fileAlgos)]
+		if tmpl.IsIMA() && a != MD5 {
 			a = SHA1
 		}
 		fi := &FileInfo{File: true, UID: uid, GID: gid, Mode: mode, Xattrs: map[string][]byte{}}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -130,8 +129,8 @@ type engine struct {
 	tmp       vfs.File // a file opened and closed within one step
 	tpm       tpm.PCRs // extended for every list entry; nil in quiet mode
 	hashAlgo  measure.Algo
-	// dField: the template has a "d" field (20 bytes: SHA-1); dSHA1: and
-	// hashAlgo is not SHA-1, so entries need the file's SHA-1 too.
+	// dField: the template has a "d" field (SHA-1 or MD5); dSHA1: and
+	// hashAlgo is neither, so entries need the file's SHA-1 too.
 	dField, dSHA1 bool
 	err           error // first list or TPM failure, reported after the step
 }
@@ -294,14 +293,14 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 			e.appraise = true
 		}
 	}
+	if e.hashAlgo, err = measure.ParseFileAlgo(p.HashAlgo); err != nil {
+		return nil, fmt.Errorf("profile %s: hash: %w", p.Name, err)
+	}
 	if !quiet {
 		res.ML = &measure.List{}
 		e.tpm = o.TPM
 		if e.tpm == nil {
 			e.tpm = tpm.NewSoftware(crypto.SHA1, crypto.SHA256)
-		}
-		if e.hashAlgo, err = measure.ParseAlgo(p.HashAlgo); err != nil {
-			return nil, fmt.Errorf("profile %s: hash: %w", p.Name, err)
 		}
 		t, err := measure.LookupTemplate(p.Template)
 		if err != nil {
@@ -310,7 +309,8 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 		for _, f := range t.Fields {
 			e.dField = e.dField || f.ID == "d"
 		}
-		e.dSHA1 = e.dField && e.hashAlgo != measure.SHA1
+		// a d field takes sha1 and md5 digests as they are
+		e.dSHA1 = e.dField && e.hashAlgo != measure.SHA1 && e.hashAlgo != measure.MD5
 		if err := e.bootAggregate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.File, err)
 		}
@@ -1226,10 +1226,11 @@ type vfsFile struct {
 	w     *vfs.World
 	f     *vfs.File
 	quiet bool
+	algo  measure.Algo // the profile's hash, which the model collects with
 }
 
 func (e *engine) file(f *vfs.File) cache.File {
-	e.cf = vfsFile{e.w, f, e.quiet}
+	e.cf = vfsFile{e.w, f, e.quiet, e.hashAlgo}
 	return &e.cf
 }
 
@@ -1244,20 +1245,24 @@ func (v vfsFile) Unverifiable() bool { return v.f.Inode.SB.Model.Overlay }
 
 // IMAXattrVerifies follows ima_appraise.c:xattr_verify for
 // IMA_XATTR_DIGEST_NG (0x04, then the hash algorithm, then the digest)
-// with sha256 (HASH_ALGO_SHA256 = 4), the only digest the model collects.
+// in the profile's hash, the one the model collects with. (The kernel
+// collects with the xattr's algorithm when it has one,
+// ima_appraise.c:ima_get_hash_algo; the model does not, so an xattr of
+// another algorithm does not verify here.)
 func (v vfsFile) IMAXattrVerifies(collected []byte) bool {
+	algo := v.algo
 	x, ok := v.w.RealInode(v.f.Inode).Xattrs["security.ima"]
-	if !ok || len(x) != 2+sha256.Size || x[0] != 0x04 || x[1] != 4 {
+	if !ok || len(x) != 2+algo.Size() || x[0] != 0x04 || x[1] != algo.HashAlgoID() {
 		return false
 	}
 	if v.quiet {
-		collected = digest(collected) // the quiet engine's truth is the content
+		// the quiet engine's truth is the content
+		h := algo.New()
+		h.Write(collected)
+		collected = h.Sum(nil)
 	}
 	return x[2:] == string(collected)
 }
-
-// digest is the SHA-256 of a quiet run's content (its stand-in for a digest).
-func digest(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
 
 func (v vfsFile) FSName() string {
 	r := v.w.RealInode(v.f.Inode)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/cache/vfs"
 	"github.com/imasim/imasim/measure"
 )
 
@@ -45,12 +46,12 @@ func TestListEntriesCarryTheFile(t *testing.T) {
 	s, err := Parse(strings.NewReader(fieldsScenario), "fields.scn")
 	require.NoError(t, err)
 	for _, tmpl := range []string{"ima", "ima-ng", "ima-ngv2", "evm-sig", "d|n-ng|iuid|igid|imode|xattrnames|xattrlengths|xattrvalues"} {
-		for _, h := range []string{"sha1", "sha256", "sha384", "sha512", "sm3"} {
-			if tmpl == "ima" && h != "sha1" {
+		for _, h := range []string{"sha1", "sha256", "sha384", "sha512", "sm3", "md5"} {
+			if tmpl == "ima" && h != "sha1" && h != "md5" {
 				continue
 			}
 			t.Run(tmpl+"/"+h, func(t *testing.T) {
-				a, err := measure.ParseAlgo(h)
+				a, err := measure.ParseFileAlgo(h)
 				require.NoError(t, err)
 				res, err := Run(s, profileWith(t, tmpl, h))
 				require.NoError(t, err)
@@ -70,7 +71,7 @@ func TestListEntriesCarryTheFile(t *testing.T) {
 						require.Equal(t, make([]byte, 20), d)
 					case viol:
 						require.Equal(t, make([]byte, a.Size()), d)
-					case tp.Fields[0].ID == "d":
+					case tp.Fields[0].ID == "d" && a != measure.MD5:
 						s := sha1.Sum([]byte("alpha"))
 						require.Equal(t, s[:], d, "a d field holds the SHA-1")
 					default:
@@ -131,4 +132,36 @@ func TestFileInfoSignatures(t *testing.T) {
 	require.Equal(t, []byte("security.ima|security.capability\x00"), e.Fields[3], "kernel order, not map order")
 	require.Equal(t, []byte{3, 0, 0, 0, 1, 0, 0, 0}, e.Fields[4])
 	require.True(t, bytes.Equal([]byte{4, 1, 2, 1}, e.Fields[5]))
+}
+
+// security.ima of type IMA_XATTR_DIGEST_NG verifies when it holds the
+// collected digest in the profile's hash, with that hash's number
+// (xattr_verify; include/uapi/linux/hash_info.h).
+func TestIMAXattrVerifiesProfileHash(t *testing.T) {
+	w := vfs.NewWorld(true)
+	m, err := vfs.LookupModel("ext4")
+	require.NoError(t, err)
+	_, err = w.Mount(m, "/mnt", nil)
+	require.NoError(t, err)
+	f, err := w.Open("/mnt/f", vfs.OpenFlags{Write: true, Create: true, Mode: 0o644}, 0, 0)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(f, []byte("alpha"), false))
+	for _, a := range []measure.Algo{measure.SHA1, measure.SHA256, measure.SHA512, measure.SM3, measure.MD5} {
+		h := a.New()
+		h.Write([]byte("alpha"))
+		d := h.Sum(nil)
+		require.NoError(t, w.Setxattr("/mnt/f", "security.ima", string(append([]byte{0x04, a.HashAlgoID()}, d...))))
+		for _, quiet := range []bool{false, true} {
+			collected := d
+			if quiet {
+				collected = []byte("alpha")
+			}
+			require.True(t, vfsFile{w, f, quiet, a}.IMAXattrVerifies(collected), "%s quiet=%v", a, quiet)
+			other := measure.SHA256
+			if a == measure.SHA256 {
+				other = measure.SHA1
+			}
+			require.False(t, vfsFile{w, f, quiet, other}.IMAXattrVerifies(collected), "%s xattr, %s profile", a, other)
+		}
+	}
 }
