@@ -136,9 +136,10 @@ func runBuiltins(t *testing.T, k *Kernel) *builtinRuns {
 		}
 		t0 := time.Now()
 		fmt.Fprintf(os.Stderr, "scenarios/vm: %d built-ins on %s (one boot per policy, 2 at a time)\n", len(ss), k.Release)
-		// Two VMs at a time and a generous boot timeout: CI's 2 cores may
-		// be busy, and a TCG boot then takes well over the default 90 s.
-		o := Options{Kernel: k, Agent: agent, WorkDir: work, Boot: 3 * time.Minute, Total: 6 * time.Minute,
+		// Two VMs at a time and generous boot and idle timeouts: CI's 2
+		// cores may be busy, and a TCG boot (or mkfs.xfs in the guest)
+		// then takes well over the defaults (90 s, 60 s).
+		o := Options{Kernel: k, Agent: agent, WorkDir: work, Boot: 3 * time.Minute, Idle: 3 * time.Minute, Total: 6 * time.Minute,
 			Log: testWriter{t}, Retries: 2, Parallel: 2}
 		br.runs, br.err = RunAll(context.Background(), o, br.p, ss)
 		fmt.Fprintf(os.Stderr, "scenarios/vm: %s done in %.0fs\n", k.Release, time.Since(t0).Seconds())
@@ -280,7 +281,7 @@ func TestExportedScriptsInVM(t *testing.T) {
 		groups[i].Files = append(groups[i].Files, tools...)
 	}
 	work := t.TempDir()
-	o := Options{Kernel: k, Agent: buildAgent(t), WorkDir: work, Boot: 3 * time.Minute, Total: 6 * time.Minute, Log: testWriter{t}, Retries: 2, Parallel: 2}
+	o := Options{Kernel: k, Agent: buildAgent(t), WorkDir: work, Boot: 3 * time.Minute, Idle: 3 * time.Minute, Total: 6 * time.Minute, Log: testWriter{t}, Retries: 2, Parallel: 2}
 	runs := CompareShell(p, ss, RunScripts(t.Context(), o, groups))
 	require.Len(t, runs, len(ss))
 	for _, r := range runs {
@@ -328,7 +329,7 @@ func TestLTPShellTestsInVM(t *testing.T) {
 				g.Scripts = append(g.Scripts, guest.Script{Name: "imasim_model", Path: "/opt/imasim/ltp-compat/imasim_model.sh"})
 			}
 			work := t.TempDir()
-			o := Options{Kernel: k, Agent: agent, WorkDir: work, Boot: 3 * time.Minute, Total: 4 * time.Minute, Log: testWriter{t}, Retries: 2}
+			o := Options{Kernel: k, Agent: agent, WorkDir: work, Boot: 3 * time.Minute, Idle: 3 * time.Minute, Total: 4 * time.Minute, Log: testWriter{t}, Retries: 2}
 			sb := RunScripts(t.Context(), o, []Group{g})[0]
 			require.NoError(t, sb.Err)
 			x := sb.Scripts[0]
