@@ -23,9 +23,16 @@ run: build
 	./$(BIN) scenario xfs-overlay
 
 # The whole test suite, as CI runs it (.ci/run). Tests needing root, QEMU or
-# swtpm skip with a reason when those are missing.
+# swtpm skip with a reason when those are missing. The packages that boot
+# real kernels under QEMU run last, each with its own timeout (well above
+# what they take on 2 busy cores) and -v, so their progress shows.
+VM_PKGS   := ./scenarios/vm
+FAST_PKGS  = $$($(GO) list $(PKGS) | grep -v '/scenarios/vm$$')
 test: fmt-check vet
-	$(GO) test -count=1 $(PKGS)
+	@echo "== go test: every package but scenarios/vm (model, lists, policies, CLI, probe as root; 2-4 min)"
+	$(GO) test -count=1 -timeout 20m $(FAST_PKGS)
+	@echo "== go test ./scenarios/vm: every built-in on Debian 6.1, 6.12 and 7.2 under QEMU, the exported scripts and the LTP tests in the guest (8-10 min on 2 cores)"
+	$(GO) test -count=1 -timeout 40m -v $(VM_PKGS)
 	@if [ -n "$$($(GO) env CC)" ] && command -v $$($(GO) env CC) >/dev/null && [ -f /usr/include/openssl/evp.h ]; then \
 		echo "== go vet + go test -tags tpmsim (TPM simulator)"; \
 		$(GO) vet -tags tpmsim ./... && $(GO) test -count=1 -tags tpmsim ./tpm/... ./cmd/...; \

@@ -1,12 +1,14 @@
 package vm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,31 +58,114 @@ func needVM(t *testing.T) {
 	}
 }
 
-func buildAgent(t *testing.T) string {
-	out := filepath.Join(t.TempDir(), "imasim")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/imasim/imasim/cmd/imasim")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	b, err := cmd.CombinedOutput()
-	require.NoError(t, err, "building the static guest agent: %s", b)
-	return out
+// shared holds what the VM tests build and boot once per test run: the
+// static agent, and the run of every built-in on each Debian kernel (one
+// boot per policy group), which several tests check.
+var shared struct {
+	dir       string // removed by TestMain
+	agentOnce sync.Once
+	agent     string
+	agentErr  error
+	mu        sync.Mutex
+	builtins  map[string]*builtinRuns
 }
 
-// TestBootXFSOverlay boots a cached Debian kernel and runs xfs-overlay.
+// builtinRuns is every built-in scenario run on one kernel.
+type builtinRuns struct {
+	once      sync.Once
+	k         *Kernel
+	p         *cache.Profile
+	runs      []*Run
+	err       error
+	leftovers string // qemu/swtpm still running after RunAll
+	workLeft  int    // entries left in the work dir
+}
+
+func TestMain(m *testing.M) {
+	d, err := os.MkdirTemp("", "imasim-vm-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	shared.dir = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
+
+// buildAgent builds the static guest agent once per test run.
+func buildAgent(t *testing.T) string {
+	shared.agentOnce.Do(func() {
+		out := filepath.Join(shared.dir, "imasim")
+		cmd := exec.Command("go", "build", "-o", out, "github.com/imasim/imasim/cmd/imasim")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			shared.agentErr = fmt.Errorf("building the static guest agent: %v: %s", err, b)
+		}
+		shared.agent = out
+	})
+	require.NoError(t, shared.agentErr)
+	return shared.agent
+}
+
+// runBuiltins runs every built-in scenario on kernel k once per test run
+// and returns the runs;
+// later callers get the same runs without booting again.
+func runBuiltins(t *testing.T, k *Kernel) *builtinRuns {
+	shared.mu.Lock()
+	if shared.builtins == nil {
+		shared.builtins = map[string]*builtinRuns{}
+	}
+	br := shared.builtins[k.Release]
+	if br == nil {
+		br = &builtinRuns{k: k}
+		shared.builtins[k.Release] = br
+	}
+	shared.mu.Unlock()
+	br.once.Do(func() {
+		ss := loadAll(t, scenarios.BuiltinNames()...)
+		agent := buildAgent(t)
+		br.p, br.err = cache.ProfileFor(k.Version)
+		if br.err != nil {
+			return
+		}
+		work, err := os.MkdirTemp(shared.dir, "work-")
+		if err != nil {
+			br.err = err
+			return
+		}
+		t0 := time.Now()
+		fmt.Fprintf(os.Stderr, "scenarios/vm: %d built-ins on %s (one boot per policy, 2 at a time)\n", len(ss), k.Release)
+		// Two VMs at a time and generous boot and idle timeouts: CI's 2
+		// cores may be busy, and a TCG boot (or mkfs.xfs in the guest)
+		// then takes well over the defaults (90 s, 60 s).
+		o := Options{Kernel: k, Agent: agent, WorkDir: work, Boot: 3 * time.Minute, Idle: 3 * time.Minute, Total: 6 * time.Minute,
+			Log: testWriter{t}, Retries: 2, Parallel: 2}
+		br.runs, br.err = RunAll(context.Background(), o, br.p, ss)
+		fmt.Fprintf(os.Stderr, "scenarios/vm: %s done in %.0fs\n", k.Release, time.Since(t0).Seconds())
+		br.leftovers = leftovers(t, work)
+		ents, _ := os.ReadDir(work)
+		br.workLeft = len(ents)
+	})
+	require.NoError(t, br.err)
+	return br
+}
+
+// TestBootXFSOverlay: xfs-overlay on a cached Debian kernel (from the
+// shared run of the built-ins: the same kernel and policy boot once).
 func TestBootXFSOverlay(t *testing.T) {
 	needVM(t)
 	k := cachedKernel(t)
-	work := t.TempDir()
-	s, err := scenarios.Load("xfs-overlay")
-	require.NoError(t, err)
-	p, err := cache.ProfileFor(k.Version)
-	require.NoError(t, err)
-	o := Options{Kernel: k, Agent: buildAgent(t), WorkDir: work, Total: 3 * time.Minute, Log: testWriter{t}, Retries: 2}
-	runs, err := RunAll(t.Context(), o, p, []*scenarios.Scenario{s})
-	require.NoError(t, err)
-	require.Len(t, runs, 1)
-	r := runs[0]
+	br := runBuiltins(t, k)
+	var r *Run
+	for _, x := range br.runs {
+		if x.Name == "xfs-overlay" {
+			r = x
+		}
+	}
+	require.NotNil(t, r)
 	require.NoError(t, r.Err)
-	assert.Empty(t, r.Defects, "model %s vs kernel %s", p.Name, k.Release)
+	assert.Empty(t, r.Defects, "model %s vs kernel %s", br.p.Name, k.Release)
 	require.Len(t, r.Replay, 2)
 	for _, b := range r.Replay {
 		assert.True(t, b.OK, "PCR 10 %s: replayed %s, real %s", b.Bank, b.Replayed, b.Real)
@@ -88,9 +173,8 @@ func TestBootXFSOverlay(t *testing.T) {
 	require.NotEmpty(t, r.Paths)
 	assert.Equal(t, "/ovl/test_prog", r.Paths[0].Path)
 	assert.Positive(t, r.Paths[0].Real)
-	assert.Empty(t, leftovers(t, work), "qemu/swtpm left running")
-	ents, _ := os.ReadDir(work)
-	assert.Empty(t, ents, "work dir not removed")
+	assert.Empty(t, br.leftovers, "qemu/swtpm left running")
+	assert.Zero(t, br.workLeft, "work dir not removed")
 }
 
 // TestBootTimeoutKillsEverything: a total timeout kills QEMU and swtpm.
@@ -130,18 +214,13 @@ func (w testWriter) Write(b []byte) (int, error) {
 // a kernel cannot run (AT_EXECVE_CHECK before 6.14) say so.
 func TestModelAgreesWithRealKernels(t *testing.T) {
 	needVM(t)
-	ss := loadAll(t, scenarios.BuiltinNames()...)
-	agent := buildAgent(t)
+	n := len(scenarios.BuiltinNames())
 	for _, v := range []string{"6.1", "6.12", "7.2"} {
 		t.Run("debian-"+v, func(t *testing.T) {
 			k := debianKernel(t, v)
-			p, err := cache.ProfileFor(k.Version)
-			require.NoError(t, err)
-			work := t.TempDir()
-			o := Options{Kernel: k, Agent: agent, WorkDir: work, Total: 4 * time.Minute, Log: testWriter{t}, Retries: 2, Parallel: 2}
-			runs, err := RunAll(t.Context(), o, p, ss)
-			require.NoError(t, err)
-			require.Len(t, runs, len(ss))
+			br := runBuiltins(t, k)
+			p, runs := br.p, br.runs
+			require.Len(t, runs, n)
 			for _, r := range runs {
 				if errors.Is(r.Err, ErrCannotRun) && r.Model != nil && r.Model.NA != "" {
 					t.Logf("%s: %v", r.Name, r.Err)
@@ -154,7 +233,8 @@ func TestModelAgreesWithRealKernels(t *testing.T) {
 					assert.True(t, b.OK, "%s: PCR 10 %s replayed %s, real %s", r.Name, b.Bank, b.Replayed, b.Real)
 				}
 			}
-			assert.Empty(t, leftovers(t, work), "qemu/swtpm left running")
+			assert.Empty(t, br.leftovers, "qemu/swtpm left running")
+			assert.Zero(t, br.workLeft, "work dir not removed")
 		})
 	}
 }
@@ -201,7 +281,7 @@ func TestExportedScriptsInVM(t *testing.T) {
 		groups[i].Files = append(groups[i].Files, tools...)
 	}
 	work := t.TempDir()
-	o := Options{Kernel: k, Agent: buildAgent(t), WorkDir: work, Total: 6 * time.Minute, Log: testWriter{t}, Retries: 2, Parallel: 2}
+	o := Options{Kernel: k, Agent: buildAgent(t), WorkDir: work, Boot: 3 * time.Minute, Idle: 3 * time.Minute, Total: 6 * time.Minute, Log: testWriter{t}, Retries: 2, Parallel: 2}
 	runs := CompareShell(p, ss, RunScripts(t.Context(), o, groups))
 	require.Len(t, runs, len(ss))
 	for _, r := range runs {
@@ -249,7 +329,7 @@ func TestLTPShellTestsInVM(t *testing.T) {
 				g.Scripts = append(g.Scripts, guest.Script{Name: "imasim_model", Path: "/opt/imasim/ltp-compat/imasim_model.sh"})
 			}
 			work := t.TempDir()
-			o := Options{Kernel: k, Agent: agent, WorkDir: work, Total: 4 * time.Minute, Log: testWriter{t}, Retries: 2}
+			o := Options{Kernel: k, Agent: agent, WorkDir: work, Boot: 3 * time.Minute, Idle: 3 * time.Minute, Total: 4 * time.Minute, Log: testWriter{t}, Retries: 2}
 			sb := RunScripts(t.Context(), o, []Group{g})[0]
 			require.NoError(t, sb.Err)
 			x := sb.Scripts[0]

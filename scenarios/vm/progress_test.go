@@ -53,3 +53,36 @@ func TestProgressLongLine(t *testing.T) {
 	p.Write([]byte("\nimasim-guest: scenario next: 1 steps\n"))
 	assert.Equal(t, "imasim vm: guest: scenario next: 1 steps\n", got.String())
 }
+
+// Whatever the guest prints, and however it is split, the progress output
+// is the same, made of whole bounded lines of the progress form.
+func FuzzProgress(f *testing.F) {
+	f.Add([]byte(sampleConsole), 5)
+	f.Add([]byte("imasim-guest: scenario a\nimasim-guest: line 1: x -> y\n\x00\xff"), 1)
+	f.Fuzz(func(t *testing.T, b []byte, cut int) {
+		var whole, parts bytes.Buffer
+		newProgressWriter(&whole).Write(b)
+		p := newProgressWriter(&parts)
+		if cut < 0 {
+			cut = -cut
+		}
+		if len(b) == 0 {
+			cut = 0
+		} else {
+			cut %= len(b)
+		}
+		p.Write(b[:cut])
+		p.Write(b[cut:])
+		if whole.String() != parts.String() {
+			t.Fatalf("split at %d changes the output:\n%q\n%q", cut, whole.String(), parts.String())
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(whole.String(), "\n"), "\n") {
+			if l == "" && whole.Len() == 0 {
+				continue
+			}
+			if !strings.HasPrefix(l, "imasim vm: guest: ") || len(l) > maxProgressLine+64 {
+				t.Fatalf("bad progress line %q", l)
+			}
+		}
+	})
+}
