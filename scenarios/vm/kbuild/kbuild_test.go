@@ -192,7 +192,7 @@ func fakeImage(release string) []byte {
 // writes .config from the merged fragment, compiles one "object" per
 // source file newer than it (counting into compiled.log) and produces a
 // boot image. It exercises configure, compile, cache and stacking.
-func fakeTree(t *testing.T) string {
+func fakeTree(t testing.TB) string {
 	dir := t.TempDir()
 	mk := `all:
 tinyconfig:
@@ -386,4 +386,23 @@ func FuzzCheckPatch(f *testing.F) {
 			t.Fatalf("error without a line in range: %v", err)
 		}
 	})
+}
+
+// BenchmarkCacheHit: a build whose inputs are cached (target: well under a
+// second; make bench prints it).
+func BenchmarkCacheHit(b *testing.B) {
+	if err := CheckToolchain(); err != nil {
+		b.Skip(err)
+	}
+	src := fakeTree(b)
+	o := Options{Source: src, Fragment: Config{"CONFIG_X": "y"}, Name: "bench", Cache: b.TempDir(), Jobs: 1}
+	if _, err := Build(context.Background(), o); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := Build(context.Background(), o); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
