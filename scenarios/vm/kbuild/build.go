@@ -148,7 +148,10 @@ func Build(ctx context.Context, o Options) (*Meta, error) {
 		return o.record(m, true)
 	}
 	t0 := time.Now()
-	tmp := dir + ".tmp"
+	// Built in place (meta.json, written last, marks it complete): the
+	// objects' dependency files name this path, so a later build on top
+	// of this one, or a rebuild here, finds them where they were made.
+	tmp := dir
 	os.RemoveAll(tmp)
 	ok := false
 	defer func() {
@@ -225,10 +228,6 @@ func Build(ctx context.Context, o Options) (*Meta, error) {
 	m.Image = filepath.Join(dir, "bzImage")
 	if err := writeMeta(tmp, m); err != nil {
 		return nil, err
-	}
-	os.RemoveAll(dir)
-	if err := os.Rename(tmp, dir); err != nil {
-		return nil, fmt.Errorf("kernel cache: %w", err)
 	}
 	ok = true
 	m.Dir = dir

@@ -302,8 +302,7 @@ func TestBuildCacheAndStacking(t *testing.T) {
 	require.ErrorAs(t, err, &be, "%v", err)
 	assert.Contains(t, be.Tail, "imasim-test-broken")
 	assert.FileExists(t, be.Log)
-	entries, _ := filepath.Glob(filepath.Join(BuiltDir(cacheDir), "*.tmp"))
-	assert.Empty(t, entries, "no half-built directories left")
+	assert.NoDirExists(t, filepath.Join(BuiltDir(cacheDir), prefixKeys(m.SourceID, o5.Patches, FragmentSum(o5.Fragment))[1]), "no half-built directory left")
 
 	list, err := List(cacheDir)
 	require.NoError(t, err)
