@@ -115,6 +115,9 @@ func cmdKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if err != nil {
 			return err
 		}
+		if p.Builtin && seen[n] { // already brought in as another's base
+			return nil
+		}
 		// A built-in patch brings the one it applies on top of.
 		if p.Base != "" && !seen[p.Base] {
 			if err := add(p.Base); err != nil {
