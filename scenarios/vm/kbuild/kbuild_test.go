@@ -2,6 +2,7 @@ package kbuild
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -406,4 +407,30 @@ func BenchmarkCacheHit(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzIkconfig: whatever surrounds an IKCFG_ST..IKCFG_ED block holding a
+// gzip'd config, the config comes back; garbage gives an error, not a panic.
+func FuzzIkconfig(f *testing.F) {
+	f.Add([]byte("junk"), []byte("CONFIG_IMA=y\n"))
+	f.Add([]byte{0x1f, 0x8b, 0x08, 0}, []byte("# c\nCONFIG_A=\"x\"\n"))
+	f.Fuzz(func(t *testing.T, prefix, cfg []byte) {
+		_, _ = ikconfig(append(append([]byte{}, prefix...), cfg...))
+		want, err := ParseConfig(bytes.NewReader(cfg))
+		if err != nil || bytes.Contains(prefix, ikStart) {
+			return
+		}
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(cfg)
+		zw.Close()
+		img := append(append(append(append([]byte{}, prefix...), ikStart...), gz.Bytes()...), ikEnd...)
+		got, err := ikconfig(img)
+		if err != nil {
+			t.Fatalf("embedded config not found: %v", err)
+		}
+		if FragmentSum(got) != FragmentSum(want) {
+			t.Fatalf("embedded config changed")
+		}
+	})
 }
