@@ -206,14 +206,10 @@ func checkKernelConfig(k *vm.Kernel, ss []*scenarios.Scenario, log io.Writer) (m
 	return drop, nil
 }
 
-// builtAppend adds no_timer_check to a built kernel's command line: the
-// uniprocessor tinyconfig kernel checks the 8254 timer through the
-// IO-APIC at boot, and under TCG on a busy host the check fails ("MP-BIOS
-// bug: 8254 timer not connected to IO-APIC") and the boot hangs (seen on
-// 11 of 19 boots of the 7.2.13 era-6.13 matrix with the load at 16).
+// builtAppend adds kbuild.BootAppend to a built kernel's command line.
 func builtAppend(a string) string {
-	if strings.Contains(a, "no_timer_check") {
+	if strings.Contains(a, kbuild.BootAppend) {
 		return a
 	}
-	return strings.TrimSpace(a + " no_timer_check")
+	return strings.TrimSpace(a + " " + kbuild.BootAppend)
 }
