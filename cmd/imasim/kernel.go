@@ -168,12 +168,12 @@ func saveName(spec string) string {
 }
 
 // builtKernel resolves --kernel built:NAME.
-func builtKernel(spec, cacheDir string) (*vm.Kernel, error) {
+func builtKernel(ctx context.Context, spec, cacheDir string) (*vm.Kernel, error) {
 	m, err := kbuild.Lookup(cacheDir, strings.TrimPrefix(spec, "built:"))
 	if err != nil {
 		return nil, err
 	}
-	k, err := vm.LocalKernel(m.Image, "", cacheDir)
+	k, err := vm.LocalKernel(ctx, m.Image, "", cacheDir)
 	if err != nil {
 		return nil, err
 	}

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/imasim/imasim/cache"
@@ -42,7 +44,53 @@ K is debian:6.1, debian:6.12, debian:7.2 (kernels.lock), a bzImage (with
 --modules DIR), or a comma-separated list of .deb files. Several debian:X
 kernels, comma-separated, boot in parallel (--jobs).`
 
+// cmdVM runs the vm verb. Interrupted (ctx done: Ctrl-C, SIGTERM), it
+// exits 3 once the boots have killed QEMU and swtpm and removed their
+// work dirs; a second signal meanwhile ends it at once (vmForceExit).
 func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "guest" {
+		return cmdVMRun(ctx, args, stdout, stderr)
+	}
+	defer vmForceExit(stderr)()
+	rc := cmdVMRun(ctx, args, stdout, stderr)
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "imasim vm: interrupted")
+		return exitInconcl
+	}
+	return rc
+}
+
+// vmForceExit: a second SIGINT or SIGTERM (the first ends ctx) kills the
+// QEMU and swtpm processes still running, names the work dirs it could
+// not remove within a second and exits 3. The returned func stops it.
+func vmForceExit(stderr io.Writer) func() {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	quit := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-quit:
+				return
+			case <-ch:
+				// The first signal is the one that ends ctx (main's
+				// NotifyContext gets it too).
+				if n++; n < 2 {
+					continue
+				}
+				for _, d := range vm.Abandon(time.Second) {
+					fmt.Fprintf(stderr, "imasim vm: left behind: %s\n", d)
+				}
+				fmt.Fprintln(stderr, "imasim vm: interrupted twice: QEMU and swtpm killed")
+				os.Exit(exitInconcl)
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(quit) }
+}
+
+func cmdVMRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "guest" {
 		// Hidden: the guest agent, started by the initramfs /init.
 		if len(args) != 2 {
@@ -59,7 +107,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("vm", vmSynopsis, stderr)
 	kernel := fs.String("kernel", "", "kernel: debian:6.1|debian:6.12|debian:7.2, path/bzImage, or a.deb[,b.deb...]")
 	modules := fs.String("modules", "", "modules directory (lib/modules/RELEASE) for --kernel bzImage")
-	cacheDir := fs.String("cache", vm.DefaultCache(), "kernel cache directory")
+	cacheDir := fs.String("cache", vm.DefaultCache(), "kernel cache directory (default: $XDG_CACHE_HOME or ~/.cache, imasim/kernels)")
 	lock := fs.String("lock", "", "kernels.lock to use (default: nearest ./kernels.lock upwards, else built in)")
 	prof := fs.String("profile", "auto", "model profile to compare with (auto: by the kernel's version)")
 	accel := fs.String("accel", "tcg", "QEMU accelerator: tcg or kvm (falls back to tcg)")
@@ -183,6 +231,12 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 			ss = append(ss, s)
 		}
+	case "attest": // the same as imasim attest SCENARIO --kernel K (attest_vm.go)
+		if len(pos) != 2 {
+			fs.Usage()
+			return exitUsage
+		}
+		return cmdAttest(ctx, []string{pos[1], "--kernel", *kernel, "--format", ff, "--out", *save}, stdout, stderr)
 	case "matrix":
 		if len(pos) != 1 {
 			fs.Usage()
@@ -289,10 +343,10 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 		f.Log = stderr
 		k, err = f.Fetch(kr.ctx, spec)
 	case strings.HasPrefix(spec, "built:"):
-		k, err = builtKernel(spec, kr.cacheDir)
+		k, err = builtKernel(kr.ctx, spec, kr.cacheDir)
 		kr.opts.Append = builtAppend(kr.opts.Append)
 	default:
-		k, err = vm.LocalKernel(spec, kr.modules, kr.cacheDir)
+		k, err = vm.LocalKernel(kr.ctx, spec, kr.modules, kr.cacheDir)
 		if err == nil {
 			if m := kbuild.ForImage(k.Image); m != nil {
 				k.Profile = m.Profile
@@ -317,13 +371,14 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 			k.Release, k.Spec, k.Version, kr.lockSrc, time.Since(t0).Seconds())
 		return kr.runScript(k, stdout, stderr)
 	}
-	p, err := pickProfile(kr.prof, k)
+	p, why, err := pickProfile(kr.prof, k)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
-		return exitUsage
+		return profileExit(err)
 	}
 	fmt.Fprintf(stderr, "imasim vm: kernel %s (%s, upstream %s, lock %s), profile %s, kernel fetch %.1fs\n",
 		k.Release, k.Spec, k.Version, kr.lockSrc, p.Name, time.Since(t0).Seconds())
+	fmt.Fprintf(stderr, "imasim vm: profile %s: %s\n", p.Name, why)
 	if kr.mode == "sh" {
 		return kr.runShell(k, p, stdout, stderr)
 	}
@@ -403,7 +458,8 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 func vmCases(k *vm.Kernel, runs []*vm.Run) []ltpcompat.Case {
 	var cases []ltpcompat.Case
 	for _, r := range runs {
-		c := ltpcompat.Case{Name: r.Name + "/" + k.Release, Args: []string{"vm", "--kernel", k.Spec, "scenario", r.Name}}
+		c := ltpcompat.Case{Name: r.Name + "/" + k.Release, Args: []string{"vm", "--kernel", k.Spec, "scenario", r.Name},
+			Duration: time.Duration(r.Timing["total"] * float64(time.Second))}
 		switch {
 		case r.Err != nil:
 			c.Status, c.Message = ltpcompat.Brok, r.Err.Error()
@@ -463,27 +519,28 @@ func worseVM(a, b int) bool {
 	return rank(a) > rank(b)
 }
 
-// pickProfile resolves --profile for kernel k.
-func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, error) {
+// pickProfile resolves --profile for kernel k: auto detects from its
+// release and the upstream version its image banner carries.
+func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, string, error) {
 	if (spec == "" || spec == "auto") && k.Profile != "" {
 		p, err := cache.LoadProfile(k.Profile)
 		if err != nil {
-			return nil, fmt.Errorf("--profile auto: kernel %s stands for profile %s: %w", k.Spec, k.Profile, err)
+			return nil, "", fmt.Errorf("--profile auto: kernel %s stands for profile %s: %w", k.Spec, k.Profile, err)
 		}
-		return p, nil
+		return p, "the build records that it stands for " + k.Profile, nil
 	}
-	if spec == "" || spec == "auto" {
-		p, err := cache.ProfileFor(k.Version)
-		if err != nil {
-			return nil, fmt.Errorf("--profile auto: kernel %s: %w", k.Release, err)
-		}
-		return p, nil
+	up := fmt.Sprintf("%d.%d.%d", k.Version.Major, k.Version.Minor, k.Version.Patch)
+	p, why, err := cache.Resolve(spec, k.Release, up)
+	if err != nil && (spec == "" || spec == "auto") {
+		return nil, "", fmt.Errorf("--profile auto: kernel %s: %w", k.Release, err)
 	}
-	return cache.LoadProfile(spec)
+	return p, why, err
 }
 
 func errCode(err error) int {
 	switch {
+	case errors.Is(err, vm.ErrInterrupted), errors.Is(err, context.Canceled):
+		return exitInconcl
 	case errors.Is(err, vm.ErrUsage):
 		return exitUsage
 	case errors.Is(err, vm.ErrCannotRun):

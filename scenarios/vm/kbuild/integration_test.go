@@ -1,6 +1,7 @@
 package kbuild
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -50,7 +51,7 @@ func builtKernel(t *testing.T, name string) (*vm.Kernel, *Meta) {
 	if err != nil {
 		t.Skipf("LOUD SKIP: built:%s not in %s (make built-kernels): %v", name, vm.DefaultCache(), err)
 	}
-	k, err := vm.LocalKernel(m.Image, "", vm.DefaultCache())
+	k, err := vm.LocalKernel(context.Background(), m.Image, "", vm.DefaultCache())
 	require.NoError(t, err)
 	k.Spec, k.Profile = "built:"+name, m.Profile
 	return k, m
