@@ -434,3 +434,46 @@ func FuzzIkconfig(f *testing.F) {
 		}
 	})
 }
+
+// The built-in patches apply, in order, to the Debian source they were
+// written for (when make built-kernels or a build unpacked it).
+func TestBuiltinPatchesApplyToDebianSource(t *testing.T) {
+	needPatch(t)
+	for src, stack := range map[string][]string{"7.2_7.2.13-1": {"era-6.13", "fix-v2"}, "6.1_6.1.176-1": {"6.1-interim"}} {
+		t.Run(src, func(t *testing.T) {
+			tree := filepath.Join(vm.DefaultCache(), "source", src, "tree")
+			if _, err := os.Stat(filepath.Join(tree, "Makefile")); err != nil {
+				t.Skipf("%s not unpacked in the kernel cache (imasim kernel build --source debian:...)", src)
+			}
+			dir := t.TempDir()
+			var ps []*Patch
+			for _, n := range stack {
+				p, err := LoadPatch(n)
+				require.NoError(t, err)
+				ps = append(ps, p)
+				for _, l := range strings.Split(string(p.Data), "\n") {
+					if f, ok := strings.CutPrefix(l, "+++ b/"); ok {
+						require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755))
+						if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+							require.NoError(t, copyFile(filepath.Join(tree, f), filepath.Join(dir, f)))
+						}
+					}
+				}
+			}
+			for _, p := range ps {
+				require.NoError(t, Apply(context.Background(), dir, p), p.Name)
+			}
+			if src == "7.2_7.2.13-1" {
+				b, err := os.ReadFile(filepath.Join(dir, "include/linux/integrity.h"))
+				require.NoError(t, err)
+				assert.Contains(t, string(b), "struct timespec64 ctime;")
+				b, _ = os.ReadFile(filepath.Join(dir, "security/integrity/ima/ima_main.c"))
+				assert.NotContains(t, string(b), "ima_detect_file_change")
+				assert.NotContains(t, string(b), "!IS_I_VERSION(real_inode)")
+			}
+			// A second application is refused (already applied), naming the file.
+			err := Apply(context.Background(), dir, ps[len(ps)-1])
+			assert.ErrorIs(t, err, vm.ErrUsage)
+		})
+	}
+}
