@@ -32,4 +32,3 @@ func FuzzParseKernelVersion(f *testing.F) {
 		}
 	})
 }
-

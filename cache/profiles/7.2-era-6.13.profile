@@ -8,5 +8,6 @@ about: built: 7.2.13 with era-6.13 (6.13-7.0 IMA change detection on 7.2's VFS)
 kernels: 7.2.13 .. 7.2.13
 examples: imasim kernel build --source debian:7.2 --patch era-6.13
 auto: false
+evidence: kernel              # testdata/vm/built-*: captures of the built kernel
 collect: cookie               # era-6.13 patch on Linux v7.2.13: security/integrity/ima/ima_api.c:ima_collect_measurement (cookie only, 0 without)
 last-writer: cookie           # era-6.13 patch on Linux v7.2.13: security/integrity/ima/ima_main.c:ima_check_last_writer (no cookie -> changed)

@@ -23,7 +23,7 @@ build makes a small IMA test kernel (tinyconfig + the fragment of
 imasim kernel config, everything built in) from Debian's linux-source-X.Y
 (the version of kernels.lock) or a kernel tree (git HEAD plus the work
 tree's diff is the cache key), with patches applied in order (patch -p1; a
-file or a built-in name: era-6.13, fix-v2). A build with the same inputs is
+file or a built-in name: 6.1-interim, era-6.13, fix-v2). A build with the same inputs is
 found in the cache; one whose patch stack extends a cached build reuses its
 objects. The last line of stdout is the bzImage; imasim vm --kernel
 built:NAME runs it. Progress goes to stderr.`
@@ -115,6 +115,9 @@ func cmdKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if err != nil {
 			return err
 		}
+		if p.Builtin && seen[n] { // already brought in as another's base
+			return nil
+		}
 		// A built-in patch brings the one it applies on top of.
 		if p.Base != "" && !seen[p.Base] {
 			if err := add(p.Base); err != nil {
@@ -201,4 +204,12 @@ func checkKernelConfig(k *vm.Kernel, ss []*scenarios.Scenario, log io.Writer) (m
 		}
 	}
 	return drop, nil
+}
+
+// builtAppend adds kbuild.BootAppend to a built kernel's command line.
+func builtAppend(a string) string {
+	if strings.Contains(a, kbuild.BootAppend) {
+		return a
+	}
+	return strings.TrimSpace(a + " " + kbuild.BootAppend)
 }

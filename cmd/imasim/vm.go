@@ -300,11 +300,13 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 		k, err = f.Fetch(kr.ctx, spec)
 	case strings.HasPrefix(spec, "built:"):
 		k, err = builtKernel(kr.ctx, spec, kr.cacheDir)
+		kr.opts.Append = builtAppend(kr.opts.Append)
 	default:
 		k, err = vm.LocalKernel(kr.ctx, spec, kr.modules, kr.cacheDir)
 		if err == nil {
 			if m := kbuild.ForImage(k.Image); m != nil {
 				k.Profile = m.Profile
+				kr.opts.Append = builtAppend(kr.opts.Append)
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -259,6 +260,9 @@ func EmbeddedConfig(img []byte) (Config, error) {
 		open  func(io.Reader) (io.Reader, error)
 	}{
 		{xzMagic, func(r io.Reader) (io.Reader, error) { return xz.NewReader(r) }},
+		// The kernel's xz payload uses the x86 BCJ filter, which the Go
+		// reader lacks: xz(1) then (xz-utils is part of the toolchain).
+		{xzMagic, xzCommand},
 		{gzMagic, func(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) }},
 	} {
 		for off, n := 0, 0; n < 8; n++ {
@@ -289,4 +293,40 @@ func ikconfig(b []byte) (Config, error) {
 		return nil, fmt.Errorf("embedded config: %w", err)
 	}
 	return ParseConfig(zr)
+}
+
+func xzCommand(r io.Reader) (io.Reader, error) {
+	if _, err := exec.LookPath("xz"); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("xz", "-dc", "--single-stream")
+	cmd.Stdin = r
+	var out bytes.Buffer
+	cmd.Stdout = &limitWriter{w: &out, n: 512 << 20}
+	cmd.Run() // trailing data after the stream is not an error here
+	if out.Len() == 0 {
+		return nil, fmt.Errorf("xz: nothing decompressed")
+	}
+	return &out, nil
+}
+
+// limitWriter keeps the first n bytes and discards the rest.
+type limitWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.n <= 0 {
+		return len(p), nil
+	}
+	q := p
+	if int64(len(q)) > l.n {
+		q = q[:l.n]
+	}
+	l.n -= int64(len(q))
+	if _, err := l.w.Write(q); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -86,7 +86,7 @@ func TestModelAgreesWithBuiltKernels(t *testing.T) {
 			require.NotEmpty(t, m.Profile, "a built-in patch's build records its profile")
 			p, err := cache.LoadProfile(m.Profile)
 			require.NoError(t, err)
-			o := vm.Options{Kernel: k, Agent: agent, WorkDir: t.TempDir(), Total: 4 * time.Minute, Log: testWriter{t}, Retries: 2, Parallel: 2}
+			o := vm.Options{Kernel: k, Agent: agent, WorkDir: t.TempDir(), Total: 4 * time.Minute, Log: testWriter{t}, Retries: 2, Parallel: 2, Append: BootAppend}
 			runs, err := vm.RunAll(t.Context(), o, p, ss)
 			require.NoError(t, err)
 			require.Len(t, runs, len(ss))
