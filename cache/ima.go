@@ -229,8 +229,9 @@ func (m *IMA) Forget(i Inode) {
 type Outcome struct {
 	Evaluated bool // collect ran: the file was (re)hashed
 	Appraised bool // appraisal ran (possibly from the cached hash)
-	// Retried: appraised again only because the previous appraisal
-	// failed and was not cached (by design, not a cache decision).
+	// Retried: appraised again from the cached hash after an appraisal
+	// that failed and so was not cached (it is redone at every access by
+	// design, whatever else reset the flags).
 	Retried bool
 	Measure bool // ima_store_measurement ran for a new PCR
 	Audit   bool // ima_audit_measurement emitted a record
@@ -401,7 +402,8 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	}
 	if action&FlagAppraise != 0 {
 		out.Appraised = true
-		out.Retried = iint.AppraiseFailed && iint.resetCause == "" && !out.Evaluated
+		// Not from resetCause: verdicts must not depend on Quiet.
+		out.Retried = iint.AppraiseFailed && !out.Evaluated
 		iint.AppraiseFailed = !f.IMAXattrVerifies(iint.Digest)
 	}
 	// Linux v6.12: ima_appraise.c:ima_appraise_measurement caches
@@ -429,10 +431,13 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	case m.Quiet:
 	case out.First:
 		out.Cause = "first evaluation; " + iint.collected
-	case out.Retried:
+	case out.Retried && iint.resetCause == "":
 		out.Cause = "re-appraised: the last appraisal failed (no or a non-matching security.ima), and ima_appraise_measurement caches IMA_APPRAISED only on PASS"
 	case iint.resetCause != "" && !out.Evaluated:
 		out.Cause = iint.resetCause + "; IMA_COLLECTED kept: no re-hash"
+		if out.Retried {
+			out.Cause += " (the last appraisal had failed: it is redone anyway)"
+		}
 	case iint.resetCause != "":
 		out.Cause = iint.resetCause + "; re-hash; " + iint.collected
 	default:
