@@ -2,6 +2,8 @@ package cache
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"io"
@@ -14,6 +16,8 @@ import (
 	"sync"
 
 	"github.com/imasim/imasim/cache/vfs"
+	"github.com/imasim/imasim/input"
+	"github.com/imasim/imasim/measure"
 )
 
 // Collect modes: where ima_collect_measurement takes the cached version.
@@ -111,6 +115,12 @@ type Profile struct {
 	Features map[string]Range `json:"features"`
 	Template string           `json:"template"`
 	HashAlgo string           `json:"hash"`
+	// FallbackBanks are TPM banks whose hash the kernel cannot compute
+	// when IMA starts (built as a module): they get the SHA-1 template
+	// digest zero-padded, violations still 0xFF over the bank's size
+	// (Linux v6.1.176: ima_crypto.c:ima_init_crypto,
+	// ima_calc_field_array_hash; ima_queue.c:ima_init_digests).
+	FallbackBanks []string `json:"fallback_banks,omitempty"`
 	// Auto: --profile auto may pick this profile by kernel version (false
 	// for patch profiles that no released kernel runs).
 	Auto bool `json:"auto"`
@@ -261,12 +271,24 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			p.Template = val
 		case key == "hash":
 			p.HashAlgo = val
+		case key == "fallback-banks":
+			p.FallbackBanks = nil
+			for _, b := range splitComma(val) {
+				if b == "none" {
+					continue
+				}
+				a, err := measure.ParseAlgo(b)
+				if err != nil || a == measure.SHA1 {
+					return nil, fail("fallback-banks: %q is not a bank the kernel can lack a hash for (sha256, sha384, sha512, sm3)", b)
+				}
+				p.FallbackBanks = append(p.FallbackBanks, a.String())
+			}
 		default:
 			return nil, fail("unknown setting %q", key)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s:%d: %w", name, ln+1, err)
 	}
 	if p.Name == "" {
 		return nil, &ProfileError{name, 1, "missing name:"}
@@ -277,7 +299,32 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 	if p.Evidence == "" {
 		p.Evidence = EvidenceSource
 	}
+	if err := checkTemplateHash(p); err != nil {
+		ln := max(seen["hash"], seen["template"], 1)
+		return nil, &ProfileError{name, ln, err.Error()}
+	}
 	return p, nil
+}
+
+// checkTemplateHash accepts the template and hash a kernel can boot with:
+// a template it has (or a template format), a hash imasim computes, and
+// for the "ima" template only sha1, since its "d" field holds 20 bytes
+// (Linux v7.2.13: ima_template.c:ima_template_setup, ima_main.c:hash_setup
+// also accept md5, which imasim does not model: the kernel then writes a
+// 16-byte "d" field that list readers such as evmctl do not parse).
+func checkTemplateHash(p *Profile) error {
+	a, err := measure.ParseAlgo(p.HashAlgo)
+	if err != nil {
+		return fmt.Errorf("hash: %v", err)
+	}
+	t, err := measure.LookupTemplate(p.Template)
+	if err != nil {
+		return fmt.Errorf("template: %v", err)
+	}
+	if t.IsIMA() && a != measure.SHA1 {
+		return fmt.Errorf("template ima takes only hash sha1 (the kernel refuses ima_template=ima with %s), got %s", a, a)
+	}
+	return nil
 }
 
 func firstKeyLine(seen map[string]int) int {
@@ -297,6 +344,7 @@ func (p *Profile) clone() *Profile {
 	q.Features = copyMap(p.Features)
 	q.Cites = copyMap(p.Cites)
 	q.Examples = append([]string(nil), p.Examples...)
+	q.FallbackBanks = append([]string(nil), p.FallbackBanks...)
 	return &q
 }
 
@@ -401,10 +449,20 @@ func BuiltinNames() []string {
 
 // LoadProfile resolves a name (built-in) or a path to a profile file.
 func LoadProfile(nameOrPath string) (*Profile, error) {
-	return loadProfile(nameOrPath, map[string]bool{})
+	return LoadProfileContext(context.Background(), nameOrPath)
 }
 
-func loadProfile(nameOrPath string, seen map[string]bool) (*Profile, error) {
+// MaxInherit bounds the chain of inherit: lines below one profile.
+const MaxInherit = 8
+
+// LoadProfileContext is LoadProfile whose file reads give way when ctx
+// ends. Each file is read whole (at most input.MaxProfile bytes) and
+// closed before its inherit: line is followed.
+func LoadProfileContext(ctx context.Context, nameOrPath string) (*Profile, error) {
+	return loadProfile(ctx, nameOrPath, map[string]bool{}, 0)
+}
+
+func loadProfile(ctx context.Context, nameOrPath string, seen map[string]bool, depth int) (*Profile, error) {
 	if seen[nameOrPath] {
 		return nil, fmt.Errorf("inherit cycle through %s", nameOrPath)
 	}
@@ -414,20 +472,22 @@ func loadProfile(nameOrPath string, seen map[string]bool) (*Profile, error) {
 			return p, nil
 		}
 	}
+	if depth > MaxInherit {
+		return nil, fmt.Errorf("%s: inherit: chain deeper than %d files", nameOrPath, MaxInherit)
+	}
 	if strings.ContainsAny(nameOrPath, "/.") {
-		f, err := os.Open(nameOrPath)
+		b, err := input.ReadFile(ctx, nameOrPath, input.MaxProfile)
 		if err != nil {
 			if os.IsNotExist(err) && !strings.Contains(nameOrPath, "/") {
 				return nil, fmt.Errorf("unknown profile %q (built-in: %s)", nameOrPath, strings.Join(BuiltinNames(), ", "))
 			}
 			return nil, fmt.Errorf("profile: %w", err)
 		}
-		defer f.Close()
-		return ParseProfile(f, nameOrPath, func(b string) (*Profile, error) {
+		return ParseProfile(bytes.NewReader(b), nameOrPath, func(b string) (*Profile, error) {
 			if !strings.Contains(b, "/") && !strings.HasSuffix(b, ".profile") {
-				return loadProfile(b, seen)
+				return loadProfile(ctx, b, seen, depth+1)
 			}
-			return loadProfile(path.Join(path.Dir(nameOrPath), b), seen)
+			return loadProfile(ctx, path.Join(path.Dir(nameOrPath), b), seen, depth+1)
 		})
 	}
 	return nil, fmt.Errorf("unknown profile %q (built-in: %s; or give a path to a profile file)", nameOrPath, strings.Join(BuiltinNames(), ", "))

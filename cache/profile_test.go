@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/imasim/imasim/measure"
 )
 
 func TestBuiltinsParseAndCite(t *testing.T) {
@@ -102,7 +104,7 @@ func TestHasFeatureSublevels(t *testing.T) {
 	assert.False(t, partial)
 }
 
-func FuzzParseRange(f *testing.F) {
+func FuzzRangeSublevels(f *testing.F) {
 	for _, s := range []string{"6.13 .. 7.0", "7.1 ..", "6.12.104 .. 6.12.y", "6.7 .. 6.12.103", "6.14", "6.12 .. 6.12.0"} {
 		f.Add(s, "6.12.104")
 	}
@@ -142,6 +144,13 @@ func TestParseProfileErrors(t *testing.T) {
 		{"bad range", "name: x\nkernels: 7.0 .. 6.1\n", "end before start"},
 		{"inherit late", "name: x\ninherit: 6.12\n", "inherit must be the first setting"},
 		{"bad bool", "name: x\nkernels: 6.1\nauto: maybe\n", "want true or false"},
+		{"unknown hash", "name: x\nkernels: 6.1\nhash: md4\n", "p:3: hash: unknown hash algorithm \"md4\""},
+		{"md5", "name: x\nkernels: 6.1\ntemplate: ima\nhash: md5\n", "p:4: hash: unknown hash algorithm \"md5\""},
+		{"unknown template", "name: x\nkernels: 6.1\ntemplate: ima-xx\n", "p:3: template: unknown template"},
+		{"ima sha256", "name: x\nkernels: 6.1\ntemplate: ima\nhash: sha256\n", "p:4: template ima takes only hash sha1"},
+		{"fallback sha1", "name: x\nkernels: 6.1\nfallback-banks: sha384, sha1\n", "p:3: fallback-banks: \"sha1\""},
+		{"fallback bogus", "name: x\nkernels: 6.1\nfallback-banks: sha3\n", "p:3: fallback-banks: \"sha3\""},
+		{"ima default hash", "name: x\nkernels: 6.1\ntemplate: ima\n", "p:3: template ima takes only hash sha1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -186,6 +195,13 @@ func FuzzParseProfile(f *testing.F) {
 		p, err := ParseProfile(strings.NewReader(s), "fuzz", nil)
 		if err == nil && (p.Name == "" || p.Kernels.Min == (KernelVersion{})) {
 			t.Fatalf("accepted a profile without name or kernels: %q", s)
+		}
+		if err == nil {
+			a, aerr := measure.ParseAlgo(p.HashAlgo)
+			tp, terr := measure.LookupTemplate(p.Template)
+			if aerr != nil || terr != nil || (tp.IsIMA() && a != measure.SHA1) {
+				t.Fatalf("accepted template %q with hash %q: %q", p.Template, p.HashAlgo, s)
+			}
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/imasim/imasim/cache"
 )
@@ -45,6 +46,9 @@ type MatrixCell struct {
 	Violations    int            `json:"violations"`
 	ExpectsBroken int            `json:"expects_broken"`
 	Expects       []ExpectResult `json:"expects,omitempty"`
+	// Took is how long the model took (CI reports' durations); not in
+	// the JSON, which stays the same from run to run.
+	Took time.Duration `json:"-"`
 }
 
 // MatrixRow is one scenario across the profiles.
@@ -74,11 +78,14 @@ func RunMatrix(ctx context.Context, scens []*Scenario, profiles []*cache.Profile
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("matrix interrupted at %s under %s: %w", s.Name, p.Name, err)
 			}
+			t0 := time.Now()
 			res, err := Run(s, p)
 			if err != nil {
 				return nil, fmt.Errorf("matrix: scenario %s under profile %s: %w", s.Name, p.Name, err)
 			}
-			row.Cells = append(row.Cells, NewMatrixCell(res))
+			cell := NewMatrixCell(res)
+			cell.Took = time.Since(t0)
+			row.Cells = append(row.Cells, cell)
 		}
 		m.Rows = append(m.Rows, row)
 	}
@@ -273,6 +280,8 @@ type MatrixCase struct {
 	// reports the modelled kernel's bug; it fails the case only through
 	// --fail-on.
 	Expects []ExpectResult
+	// Took is the model's run time.
+	Took time.Duration
 }
 
 // Cases lists the matrix as CI test cases in table order.
@@ -281,7 +290,7 @@ func (m *Matrix) Cases(failOn map[string]bool) []MatrixCase {
 	for _, r := range m.Rows {
 		for _, c := range r.Cells {
 			mc := MatrixCase{Name: r.Scenario + "/" + c.Profile, Scenario: r.Scenario, Profile: c.Profile,
-				Status: "pass", Message: c.summary(), Expects: c.Expects}
+				Status: "pass", Message: c.summary(), Expects: c.Expects, Took: c.Took}
 			switch {
 			case c.Verdict == NA:
 				mc.Status, mc.Message = "skip", c.NA

@@ -2,6 +2,7 @@ package tpm
 
 import (
 	"crypto"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -228,3 +229,40 @@ func pcrSelect(pcr int) []byte {
 func selects(bitmap []byte, pcr int) bool {
 	return pcr/8 < len(bitmap) && bitmap[pcr/8]&(1<<(pcr%8)) != 0
 }
+
+// Commander is implemented by backends that are a TPM 2.0 (swtpm, the
+// simulator, a device), for callers that need more than PCRs: quotes with
+// an attestation key (package tpm/attest).
+type Commander interface {
+	// Command runs f with the TPM's transport while holding the backend's
+	// lock, so f's commands are not interleaved with extends.
+	Command(f func(t transport.TPM) error) error
+	// BackendPCR is the TPM PCR that holds pcr (the stand-in for IMAPCR,
+	// see Options.PCR).
+	BackendPCR(pcr int) int
+}
+
+// Command implements Commander.
+func (c *chip) Command(f func(t transport.TPM) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return fmt.Errorf("tpm %s: %w", c.backend, ErrClosed)
+	}
+	return f(c.tpm)
+}
+
+// BackendPCR implements Commander.
+func (c *chip) BackendPCR(pcr int) int { return pcr }
+
+// Command implements Commander when the remapped backend does.
+func (m *remap) Command(f func(t transport.TPM) error) error {
+	c, ok := m.PCRs.(Commander)
+	if !ok {
+		return errors.New("tpm: backend is not a TPM 2.0")
+	}
+	return c.Command(f)
+}
+
+// BackendPCR implements Commander.
+func (m *remap) BackendPCR(pcr int) int { return m.pcr(pcr) }

@@ -126,7 +126,7 @@ func TestCompareBadInput(t *testing.T) {
 	require.NoError(t, os.WriteFile(junk, []byte("\x00\x01 not a log at all\n"), 0o644))
 	code, _, errs = imasim("compare", "xfs-overlay", "--log", junk)
 	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, errs, "no line in a known log form")
+	assert.Contains(t, errs, "not an IMA log: binary data at byte offset 0")
 }
 
 // The project's own captures from Debian kernels under QEMU (imasim vm

@@ -13,7 +13,7 @@ import (
 	"github.com/imasim/imasim/cache/derive"
 )
 
-func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func cmdProfile(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "detect" {
 		return profileDetect(args[1:], stdout, stderr)
 	}
@@ -53,7 +53,7 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "usage: imasim profile show NAME|FILE")
 		return exitUsage
 	}
-	p, err := cache.LoadProfile(pos[0])
+	p, err := cache.LoadProfileContext(ctx, pos[0])
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim profile show:", err)
 		return exitUsage
@@ -102,6 +102,9 @@ func cmdProfile(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	row("template", p.Template)
 	row("hash", p.HashAlgo)
+	if len(p.FallbackBanks) > 0 {
+		row("fallback-banks", strings.Join(p.FallbackBanks, ","))
+	}
 	return exitOK
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,7 +13,7 @@ import (
 
 func export(args ...string) (int, string, string) {
 	var o, e bytes.Buffer
-	code := scenarioExport(args, &o, &e)
+	code := scenarioExport(context.Background(), args, &o, &e)
 	return code, o.String(), e.String()
 }
 

@@ -1,0 +1,111 @@
+package attest
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"testing"
+
+	"github.com/google/go-tpm/tpm2"
+	"github.com/stretchr/testify/require"
+)
+
+// softQuote signs a TPMS_ATTEST quote of sha256 PCR 10 with a software key:
+// a stand-in for a TPM inside the fuzz test only (the TPM tests use swtpm).
+func softQuote(t testing.TB, key *rsa.PrivateKey, nonce, pcr10 []byte) *Evidence {
+	t.Helper()
+	d := sha256.Sum256(pcr10)
+	att := tpm2.TPMSAttest{
+		Magic:     tpm2.TPMGeneratedValue,
+		Type:      tpm2.TPMSTAttestQuote,
+		ExtraData: tpm2.TPM2BData{Buffer: nonce},
+		Attested: tpm2.NewTPMUAttest(tpm2.TPMSTAttestQuote, &tpm2.TPMSQuoteInfo{
+			PCRSelect: tpm2.TPMLPCRSelection{PCRSelections: []tpm2.TPMSPCRSelection{{Hash: tpm2.TPMAlgSHA256, PCRSelect: pcrBitmap([]int{10})}}},
+			PCRDigest: tpm2.TPM2BDigest{Buffer: d[:]},
+		}),
+	}
+	msg := tpm2.Marshal(att)
+	h := sha256.Sum256(msg)
+	s, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, h[:])
+	require.NoError(t, err)
+	sig := tpm2.TPMTSignature{SigAlg: tpm2.TPMAlgRSASSA, Signature: tpm2.NewTPMUSignature(tpm2.TPMAlgRSASSA,
+		&tpm2.TPMSSignatureRSA{Hash: tpm2.TPMAlgSHA256, Sig: tpm2.TPM2BPublicKeyRSA{Buffer: s}})}
+	return &Evidence{Attest: msg, Signature: tpm2.Marshal(sig), PCRValues: pcr10, AK: &key.PublicKey}
+}
+
+// FuzzVerify feeds changed quotes to Verify: it must not panic, and it may
+// accept only the quote as signed, with its nonce and its PCR values.
+func FuzzVerify(f *testing.F) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(f, err)
+	nonce := []byte("nonce")
+	pcr := bytes.Repeat([]byte{7}, 32)
+	good := softQuote(f, key, nonce, pcr)
+	if _, err := Verify(good, nonce); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good.Attest, good.Signature, good.PCRValues, nonce)
+	f.Add(good.Attest[:20], good.Signature, good.PCRValues, nonce)
+	f.Add(good.Attest, good.Signature[:8], pcr[:5], []byte{})
+	f.Fuzz(func(t *testing.T, att, sig, vals, n []byte) {
+		ev := &Evidence{Attest: att, Signature: sig, PCRValues: vals, AK: &key.PublicKey}
+		q, err := Verify(ev, n)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(att, good.Attest) || !bytes.Equal(vals, pcr) || !bytes.Equal(n, nonce) {
+			t.Fatalf("accepted a changed quote: attest %x values %x nonce %x", att, vals, n)
+		}
+		if !bytes.Equal(q.PCRs[crypto.SHA256][10], pcr) {
+			t.Fatalf("verified PCR 10 is %x, want %x", q.PCRs[crypto.SHA256][10], pcr)
+		}
+	})
+}
+
+// FuzzParseSelection: a selection that parses formats to a string that
+// parses back to the same selection.
+func FuzzParseSelection(f *testing.F) {
+	for _, s := range []string{"sha1:10", "sha1:10+sha256:0-9", "sha512:23,1", "sha256:3-1", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sel, err := ParseSelection(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseSelection(FormatSelection(sel))
+		if err != nil {
+			t.Fatalf("%q -> %q does not parse: %v", s, FormatSelection(sel), err)
+		}
+		require.Equal(t, sel, back)
+		for _, b := range sel {
+			for _, p := range b.PCRs {
+				if p < 0 || p >= NumPCRs {
+					t.Fatalf("PCR %d out of range", p)
+				}
+			}
+		}
+	})
+}
+
+// FuzzParsePEM: a key that parses marshals back to a PEM that parses to
+// the same key.
+func FuzzParsePEM(f *testing.F) {
+	key, _ := rsa.GenerateKey(rand.Reader, 1024)
+	p, _ := MarshalPEM(&key.PublicKey)
+	f.Add(p)
+	f.Add([]byte("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := ParsePEM(b)
+		if err != nil {
+			return
+		}
+		p, err := MarshalPEM(k)
+		require.NoError(t, err)
+		k2, err := ParsePEM(p)
+		require.NoError(t, err)
+		require.True(t, k2.(interface{ Equal(crypto.PublicKey) bool }).Equal(k))
+	})
+}
