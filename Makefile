@@ -90,10 +90,6 @@ vm-ltp: build
 kernels: build
 	./$(BIN) vm fetch debian:6.1,debian:6.12,debian:7.2
 
-# The files imasim profile derive reads, from Debian's linux-source-6.1, -6.12
-# and -7.2 (go test ./cache/derive checks derive against the built-ins on them).
-derive-trees: build
-	./scripts/derive-trees.sh $(BIN)
 # Build the test kernels of the built-in patches from Debian's linux-source-7.2
 # (imasim kernel build; tinyconfig + scenarios/vm/kbuild/imasim.config): era-6.13,
 # then fix-v2 incrementally on era-6.13's objects. Cached in ~/.cache/imasim/kernels/built.
@@ -101,3 +97,8 @@ derive-trees: build
 built-kernels: build
 	./$(BIN) kernel build --source debian:7.2 --patch era-6.13
 	./$(BIN) kernel build --source debian:7.2 --patch fix-v2
+
+# The files imasim profile derive reads, from Debian's linux-source-6.1, -6.12
+# and -7.2 (go test ./cache/derive checks derive against the built-ins on them).
+derive-trees: build
+	./scripts/derive-trees.sh $(BIN)

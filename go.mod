@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/emmansun/gmsm v0.15.5
+	github.com/google/go-attestation v0.6.4
 	github.com/google/go-tpm v0.9.8
 	github.com/google/go-tpm-tools v0.4.11
 	github.com/hashicorp/go-multierror v1.1.1

@@ -296,12 +296,12 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 	if p.Kernels.Min == (KernelVersion{}) {
 		return nil, &ProfileError{name, 1, "missing kernels: (the version range it stands for)"}
 	}
-	if p.Evidence == "" {
-		p.Evidence = EvidenceSource
-	}
 	if err := checkTemplateHash(p); err != nil {
 		ln := max(seen["hash"], seen["template"], 1)
 		return nil, &ProfileError{name, ln, err.Error()}
+	}
+	if p.Evidence == "" {
+		p.Evidence = EvidenceSource
 	}
 	return p, nil
 }

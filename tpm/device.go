@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // openDevice opens a kernel TPM character device. The kernel's resource
@@ -20,10 +22,16 @@ func openDevice(ctx context.Context, s Spec, opts Options) (PCRs, error) {
 	if fi.Mode()&os.ModeCharDevice == 0 {
 		return nil, fmt.Errorf("tpm device: open %s: not a character device (%v)", s.Path, fi.Mode())
 	}
-	f, err := os.OpenFile(s.Path, os.O_RDWR, 0)
+	// Open it blocking: os.OpenFile would make a pollable device
+	// non-blocking, and the kernel then queues each command and answers a
+	// read that comes too early with 0 bytes (Linux v6.12:
+	// drivers/char/tpm/tpm-dev-common.c:tpm_common_write, O_NONBLOCK), which
+	// looks like EOF. Blocking, write returns once the response is ready.
+	fd, err := unix.Open(s.Path, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("tpm device: open %s: %w", s.Path, err)
+		return nil, fmt.Errorf("tpm device: open %s: %w", s.Path, &os.PathError{Op: "open", Path: s.Path, Err: err})
 	}
+	f := os.NewFile(uintptr(fd), s.Path)
 	c, err := newChip(BackendDevice, &fileTPM{f: f}, f.Close, opts)
 	if err != nil {
 		return nil, errors.Join(err, f.Close())

@@ -17,9 +17,11 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 
 	"github.com/imasim/imasim/measure"
+	"github.com/imasim/imasim/measure/digsig"
 	"github.com/imasim/imasim/measure/keylime"
 	"github.com/imasim/imasim/tpm"
 	"github.com/imasim/imasim/tpm/attest"
+	"github.com/imasim/imasim/tpm/eventlog"
 )
 
 const attestUsage = `usage: imasim attest SUBCOMMAND|SCENARIO [flags]
@@ -32,12 +34,20 @@ const attestUsage = `usage: imasim attest SUBCOMMAND|SCENARIO [flags]
         check the attested entries against a keylime runtime policy
   policy LIST [-o FILE]
         the keylime runtime policy keylime-policy makes from the list
-  check POLICY LIST
+  check POLICY LIST [--keys CERT,...]
         check a list against a keylime runtime policy as keylime's verifier does
-  SCENARIO [--profile P] [--tpm swtpm] [--out DIR] [--fail-on missed]
-        run the scenario on a TPM, quote, verify, check against the policy made
-        from the files as first installed, and compare what the verifier accepted
-        with the files on disk
+  boot-aggregate EVENTLOG [--list LIST] [--pcrs-from DIR --nonce HEX]
+        boot_aggregate per bank from a TPM event log (binary_bios_measurements);
+        with --list, check the list's first entry; with a quote of PCRs 0-9, check the log
+  sigs LIST --keys CERT,...
+        verify the ima-sig signatures and ima-modsig appended signatures a list carries
+  xattrs FILE... [--keys CERT,...]
+        appraise files on disk: security.ima (hash or signature) against the content,
+        security.evm (portable or immutable signature) against the xattrs and inode
+  SCENARIO [--profile P] [--tpm swtpm | --kernel debian:7.2] [--out DIR] [--fail-on missed]
+        run the scenario on a TPM (or on a real kernel under QEMU, quoted by its swtpm),
+        quote, verify, check against the policy made from the files as first installed,
+        and compare what the verifier accepted with the files on disk
 
 exit codes: 0 verified (a verifier accepting a changed file is reported, not a failure,
 unless --fail-on missed), 1 a quote, signature, replay or policy check failed,
@@ -62,6 +72,12 @@ func cmdAttest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return attestPolicy(args[1:], stdout, stderr)
 	case "check":
 		return attestCheck(args[1:], stdout, stderr)
+	case "boot-aggregate":
+		return attestBootAggregate(args[1:], stdout, stderr)
+	case "xattrs":
+		return attestXattrs(args[1:], stdout, stderr)
+	case "sigs":
+		return attestSigs(args[1:], stdout, stderr)
 	}
 	return attestScenario(ctx, args, stdout, stderr)
 }
@@ -268,6 +284,7 @@ type allowCheck struct {
 	Checked  int               `json:"checked"`
 	Failed   int               `json:"failed"`
 	Excluded int               `json:"excluded"`
+	Signed   int               `json:"signed"`
 	Findings []keylime.Finding `json:"failures,omitempty"`
 	// last is the last finding per path: the verifier's view of the file.
 	last map[string]keylime.Finding
@@ -276,7 +293,7 @@ type allowCheck struct {
 // verifyAll checks a quote, then replays entries (if any) against the
 // quoted IMA PCR, then checks the attested entries against pol (if any).
 // It returns an error only for bad input.
-func verifyAll(ev *attest.Evidence, nonce []byte, entries []*measure.Entry, imaPCR int, pol *keylime.Policy, polFile string) (*verification, error) {
+func verifyAll(ev *attest.Evidence, nonce []byte, entries []*measure.Entry, imaPCR int, pol *keylime.Policy, polFile string, keys []digsig.Key) (*verification, error) {
 	v := &verification{}
 	q, err := attest.Verify(ev, nonce)
 	var fe *attest.FormatError
@@ -340,7 +357,7 @@ func verifyAll(ev *attest.Evidence, nonce []byte, entries []*measure.Entry, imaP
 	if pol == nil {
 		return v, nil
 	}
-	fs, err := pol.Check(&entryReader{es: entries[:v.List.Attested]}, 0)
+	fs, err := pol.CheckKeys(&entryReader{es: entries[:v.List.Attested]}, 0, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -354,6 +371,8 @@ func verifyAll(ev *attest.Evidence, nonce []byte, entries []*measure.Entry, imaP
 			v.OK = false
 		case f.Verdict == keylime.Excluded:
 			v.Policy.Excluded++
+		case f.Verdict == keylime.Signed:
+			v.Policy.Signed++
 		}
 	}
 	return v, nil
@@ -386,12 +405,15 @@ func writeVerification(w io.Writer, v *verification) {
 		if v.Policy.Failed > 0 {
 			status = "REJECTED"
 		}
-		fmt.Fprintf(w, "policy  %s: %d attested entries checked against %s: %d failed, %d excluded\n",
-			status, v.Policy.Checked, v.Policy.File, v.Policy.Failed, v.Policy.Excluded)
+		fmt.Fprintf(w, "policy  %s: %d attested entries checked against %s: %d failed, %d excluded, %d accepted by signature\n",
+			status, v.Policy.Checked, v.Policy.File, v.Policy.Failed, v.Policy.Excluded, v.Policy.Signed)
 		for _, f := range v.Policy.Findings {
 			fmt.Fprintf(w, "        entry %d %s %s: %s", f.Entry, f.Path, f.Digest, f.Verdict)
 			if len(f.Accepted) > 0 {
 				fmt.Fprintf(w, " (policy accepts %s)", strings.Join(f.Accepted, ", "))
+			}
+			if f.Signature != "" {
+				fmt.Fprintf(w, "; signature: %s", f.Signature)
 			}
 			fmt.Fprintln(w)
 		}
@@ -427,6 +449,23 @@ func pcrKeyLess(a, b string) bool {
 	return pa < pb
 }
 
+// readKeys reads --keys: comma-separated certificate or key files.
+func readKeys(list string) ([]digsig.Key, error) {
+	var keys []digsig.Key
+	for _, f := range splitList(list) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--keys: %w", err)
+		}
+		k, err := digsig.ParseKeys(b, f)
+		if err != nil {
+			return nil, fmt.Errorf("--keys: %w", err)
+		}
+		keys = append(keys, k...)
+	}
+	return keys, nil
+}
+
 func readPolicy(path string) (*keylime.Policy, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -447,6 +486,7 @@ func attestVerify(args []string, stdout, stderr io.Writer) int {
 	listF := fs.String("list", "", "measurement list (binary or ASCII) to replay against the quoted PCR")
 	polF := fs.String("policy", "", "keylime runtime policy to check the attested entries against (needs --list)")
 	imaPCR := fs.Int("ima-pcr", tpm.IMAPCR, "the quoted PCR that holds IMA's PCR 10 (23 when a device quoted its stand-in)")
+	keysF := fs.String("keys", "", "x509 certificates (PEM or DER) or PEM public keys, comma-separated: ima-sig signatures that verify are accepted without the policy")
 	ff := addFormat(fs, "text", "json")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -495,7 +535,11 @@ func attestVerify(args []string, stdout, stderr io.Writer) int {
 			return bad(err)
 		}
 	}
-	v, err := verifyAll(ev, nonce, entries, *imaPCR, pol, *polF)
+	keys, err := readKeys(*keysF)
+	if err != nil {
+		return bad(err)
+	}
+	v, err := verifyAll(ev, nonce, entries, *imaPCR, pol, *polF, keys)
 	if err != nil {
 		return bad(err)
 	}
@@ -540,8 +584,144 @@ func attestPolicy(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+func attestBootAggregate(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("attest boot-aggregate", "attest boot-aggregate EVENTLOG [--list LIST] [--quote DIR --nonce HEX]", stderr)
+	listF := fs.String("list", "", "measurement list whose first entry (boot_aggregate) is checked")
+	quoteF := fs.String("quote", "", "a quote directory (attest quote --select sha256:0-9) whose PCRs the log must replay to")
+	nonceF := fs.String("nonce", "", "the quote's nonce, hex (with --quote)")
+	akF := fs.String("ak", "", "trusted AK public key, PEM (with --quote; default: the quote's)")
+	ff := addFormat(fs, "text", "json")
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	format, err := ff.get("text", "json")
+	if err != nil || len(pos) != 1 || (*quoteF != "") != (*nonceF != "") {
+		fs.Usage()
+		return exitUsage
+	}
+	bad := func(err error) int { fmt.Fprintln(stderr, "imasim attest boot-aggregate:", err); return exitUsage }
+	f, err := os.Open(pos[0])
+	if err != nil {
+		return bad(err)
+	}
+	l, err := eventlog.Read(f)
+	f.Close()
+	if err != nil {
+		return bad(fmt.Errorf("%s: %w", pos[0], err))
+	}
+	type bank struct {
+		Bank          string   `json:"bank"`
+		PCRs          []string `json:"pcrs_0_9"`
+		BootAggregate string   `json:"boot_aggregate"`
+	}
+	doc := struct {
+		Events  int      `json:"events"`
+		Banks   []bank   `json:"banks"`
+		Skipped []string `json:"skipped_banks,omitempty"`
+		List    string   `json:"list_boot_aggregate,omitempty"`
+		Quote   string   `json:"quote,omitempty"`
+		OK      bool     `json:"ok"`
+		Error   string   `json:"error,omitempty"`
+	}{Events: l.Events, Skipped: l.Skipped, OK: true}
+	for _, h := range l.Banks {
+		a, _ := measure.AlgoFromCrypto(h)
+		ba, err := l.BootAggregate(a)
+		if err != nil {
+			return bad(err)
+		}
+		b := bank{Bank: a.String(), BootAggregate: hex.EncodeToString(ba)}
+		for i := 0; i < 10; i++ {
+			b.PCRs = append(b.PCRs, hex.EncodeToString(l.PCRs[h][i]))
+		}
+		doc.Banks = append(doc.Banks, b)
+	}
+	fail := func(msg string) {
+		doc.OK = false
+		if doc.Error != "" {
+			doc.Error += "; "
+		}
+		doc.Error += msg
+	}
+	if *quoteF != "" {
+		nonce, err := parseNonce(*nonceF)
+		if err != nil {
+			return bad(err)
+		}
+		ev, err := attest.ReadDir(*quoteF, *akF)
+		if err != nil {
+			return bad(err)
+		}
+		q, err := attest.Verify(ev, nonce)
+		var fe *attest.FormatError
+		switch {
+		case errors.As(err, &fe):
+			return bad(err)
+		case err != nil:
+			fail("quote: " + err.Error())
+		default:
+			if err := l.Verify(q.PCRs); err != nil {
+				fail("the event log does not replay to the quoted PCRs: " + err.Error())
+			} else {
+				doc.Quote = "the event log replays to the quoted " + attest.FormatSelection(q.Selection)
+			}
+		}
+	}
+	if *listF != "" {
+		entries, err := readEntries(*listF)
+		if err != nil {
+			return bad(err)
+		}
+		if len(entries) == 0 {
+			return bad(fmt.Errorf("%s: empty list", *listF))
+		}
+		want, a, err := l.CheckList(entries[0])
+		var me *eventlog.MismatchError
+		switch {
+		case errors.As(err, &me):
+			fail(err.Error())
+		case err != nil:
+			return bad(fmt.Errorf("%s: %w", *listF, err))
+		default:
+			doc.List = fmt.Sprintf("%s:%x matches the event log", a, want)
+		}
+	}
+	if format == "json" {
+		b, _ := json.MarshalIndent(doc, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+	} else {
+		fmt.Fprintf(stdout, "event log: %d events, banks %s\n", doc.Events, strings.Join(func() []string {
+			var n []string
+			for _, b := range doc.Banks {
+				n = append(n, b.Bank)
+			}
+			return n
+		}(), ","))
+		for _, s := range doc.Skipped {
+			fmt.Fprintf(stdout, "  bank %s skipped (imasim cannot hash it)\n", s)
+		}
+		for _, b := range doc.Banks {
+			fmt.Fprintf(stdout, "%-6s boot_aggregate %s\n", b.Bank, b.BootAggregate)
+		}
+		if doc.Quote != "" {
+			fmt.Fprintln(stdout, "quote:", doc.Quote)
+		}
+		if doc.List != "" {
+			fmt.Fprintln(stdout, "list: boot_aggregate", doc.List)
+		}
+		if doc.Error != "" {
+			fmt.Fprintln(stdout, "MISMATCH:", doc.Error)
+		}
+	}
+	if !doc.OK {
+		return exitFail
+	}
+	return exitOK
+}
+
 func attestCheck(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("attest check", "attest check POLICY LIST", stderr)
+	fs := newFlags("attest check", "attest check POLICY LIST [--keys CERT,...]", stderr)
+	keysF := fs.String("keys", "", "x509 certificates (PEM or DER) or PEM public keys, comma-separated: ima-sig signatures that verify are accepted without the policy")
 	ff := addFormat(fs, "text", "json")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -561,7 +741,11 @@ func attestCheck(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return bad(err)
 	}
-	fs2, err := pol.Check(&entryReader{es: entries}, 0)
+	keys, err := readKeys(*keysF)
+	if err != nil {
+		return bad(err)
+	}
+	fs2, err := pol.CheckKeys(&entryReader{es: entries}, 0, keys)
 	if err != nil {
 		return bad(err)
 	}
@@ -581,6 +765,9 @@ func attestCheck(args []string, stdout, stderr io.Writer) int {
 	} else {
 		for _, f := range fs2 {
 			fmt.Fprintf(stdout, "%4d  %-13s %s %s\n", f.Entry, f.Verdict, f.Digest, f.Path)
+			if f.Signature != "" {
+				fmt.Fprintf(stdout, "      signature: %s\n", f.Signature)
+			}
 		}
 		fmt.Fprintf(stdout, "%d entries, %d failed\n", len(fs2), failed)
 	}

@@ -41,14 +41,18 @@ type fileView struct {
 
 // attestRun is one scenario × profile attestation.
 type attestRun struct {
-	Scenario string        `json:"scenario"`
-	Profile  string        `json:"profile"`
-	NA       string        `json:"not_applicable,omitempty"`
-	Notes    []string      `json:"notes,omitempty"`
-	Dir      string        `json:"dir,omitempty"`
-	Verify   *verification `json:"verification,omitempty"`
-	Files    []fileView    `json:"files,omitempty"`
-	Missed   int           `json:"accepted_changed"`
+	Scenario string `json:"scenario"`
+	Profile  string `json:"profile"`
+	Kernel   string `json:"kernel,omitempty"` // a real kernel under QEMU (--kernel)
+	// BootAggregate says whether the list's boot_aggregate matches the
+	// guest's firmware event log (--kernel).
+	BootAggregate string        `json:"boot_aggregate,omitempty"`
+	NA            string        `json:"not_applicable,omitempty"`
+	Notes         []string      `json:"notes,omitempty"`
+	Dir           string        `json:"dir,omitempty"`
+	Verify        *verification `json:"verification,omitempty"`
+	Files         []fileView    `json:"files,omitempty"`
+	Missed        int           `json:"accepted_changed"`
 	// ModelMissed is the model's count of missed re-evaluations.
 	ModelMissed int `json:"model_missed"`
 }
@@ -62,6 +66,7 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 	akF := fs.String("ak", "rsa", "AK algorithm: rsa or ecc")
 	outDir := fs.String("out", "", "keep the quote, list and policy here (DIR/PROFILE with several profiles)")
 	failOn := fs.String("fail-on", "", "exit 1 when the verifier accepted a changed file: missed")
+	kernel := fs.String("kernel", "", "run the scenario on this real kernel under QEMU with swtpm instead (debian:7.2, …; as imasim vm --kernel)")
 	ff := addFormat(fs, "text", "json")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -96,6 +101,9 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return bad(err)
 	}
+	if *kernel != "" {
+		profiles = profiles[:1] // the kernel's own profile is picked by its version
+	}
 	if len(profiles) > 1 && !tpmResettable(*tpmSpec) {
 		return bad(fmt.Errorf("--tpm %s cannot be reset between profiles (give ctrl=, or one --profile)", *tpmSpec))
 	}
@@ -107,7 +115,13 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 		if dir != "" && len(profiles) > 1 {
 			dir = filepath.Join(dir, p.Name)
 		}
-		run, code := attestOne(ctx, s, p, *tpmSpec, tpm.Options{PCR: *pcrF, AllowRealPCR: *allowReal}, kind, dir, stderr)
+		var run *attestRun
+		var code int
+		if *kernel != "" {
+			run, code = attestVM(ctx, s, *kernel, kind, dir, stderr)
+		} else {
+			run, code = attestOne(ctx, s, p, *tpmSpec, tpm.Options{PCR: *pcrF, AllowRealPCR: *allowReal}, kind, dir, stderr)
+		}
 		if run == nil {
 			return code
 		}
@@ -182,51 +196,18 @@ func attestOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spe
 		return nil, code
 	}
 	defer t.Close()
-	r, err := scenarios.NewRunnerWith(s, p, scenarios.Options{TPM: t})
+	m, err := runModel(ctx, s, p, t, algo, nil)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fail(exitInconcl, err)
+		}
 		return fail(exitUsage, err)
 	}
-	if !r.Ready() {
-		run.NA = r.Result().NA
+	if m.na != "" {
+		run.NA = m.na
 		return run, exitOK
 	}
-
-	// Step through, noting each file's content as first installed, the
-	// last line that changed it, and which line added each list entry.
-	var candidates []string
-	for _, st := range s.Steps {
-		for _, a := range st.Args {
-			if strings.HasPrefix(a, "/") && !slices.Contains(candidates, a) {
-				candidates = append(candidates, a)
-			}
-		}
-	}
-	files := map[string]*fileView{}
-	var order []string
-	var entryLine []int
-	for _, st := range s.Steps {
-		if ctx.Err() != nil {
-			return fail(exitInconcl, ctx.Err())
-		}
-		if err := r.Step(st); err != nil {
-			return fail(exitUsage, err)
-		}
-		for len(entryLine) < r.Result().ML.Len() {
-			entryLine = append(entryLine, st.Line)
-		}
-		for _, path := range candidates {
-			d, exists := contentDigest(r, path, algo)
-			fv := files[path]
-			switch {
-			case fv == nil && exists:
-				files[path] = &fileView{Path: path, Installed: d, Line: st.Line, OnDisk: d}
-				order = append(order, path)
-			case fv != nil && d != fv.OnDisk:
-				fv.OnDisk, fv.Changed = d, st.Line
-			}
-		}
-	}
-	res := r.Result()
+	res, files, order := m.res, m.files, m.order
 	run.Notes = append(run.Notes, res.Notes...)
 	run.ModelMissed = res.Count(scenarios.Missed)
 	entries := res.ML.Entries
@@ -288,19 +269,26 @@ func attestOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spe
 	if !keep {
 		name = "the policy of the files as first installed"
 	}
-	v, err := verifyAll(back, nonce, entries, c.BackendPCR(tpm.IMAPCR), pol2, name)
+	v, err := verifyAll(back, nonce, entries, c.BackendPCR(tpm.IMAPCR), pol2, name, nil)
 	if err != nil {
 		return fail(exitFail, err)
 	}
 	run.Verify = v
 
-	for _, path := range order {
-		fv := files[path]
+	classify(run, m, v, func(p string) string { return p })
+	return run, exitOK
+}
+
+// classify compares, per file, what the verifier accepted (the last
+// attested measurement of the file's listed name) with the file at the end.
+func classify(run *attestRun, m *modelRun, v *verification, listed func(string) string) {
+	for _, path := range m.order {
+		fv := m.files[path]
 		if v.Policy != nil {
-			if f, ok := v.Policy.last[path]; ok {
+			if f, ok := v.Policy.last[listed(path)]; ok {
 				fv.Measured, fv.Entry, fv.Verdict = f.Digest, f.Entry, f.Verdict
-				if f.Entry < len(entryLine) {
-					fv.EntryLine = entryLine[f.Entry]
+				if f.Entry < len(m.entryLine) {
+					fv.EntryLine = m.entryLine[f.Entry]
 				}
 			}
 		}
@@ -319,31 +307,105 @@ func attestOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spe
 		}
 		run.Files = append(run.Files, *fv)
 	}
-	return run, exitOK
 }
 
-// contentDigest is the digest of path's content at the end of the last
-// step (through an overlay: the real file's), and whether it exists.
-func contentDigest(r *scenarios.Runner, path string, algo measure.Algo) (string, bool) {
+// modelRun is a scenario run through the model, step by step.
+type modelRun struct {
+	na        string
+	res       *scenarios.Result
+	files     map[string]*fileView // by scenario path
+	order     []string             // paths in the order they were installed
+	entryLine []int                // the scenario line that added each list entry
+}
+
+// runModel steps s through the model under p, extending t, noting each
+// file's content as first installed, the last line that changed it, and
+// which line added each list entry.
+//
+// digest gives a file's digest from its modelled content after step st
+// (nil: the content's own digest in algo).
+func runModel(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, t tpm.PCRs, algo measure.Algo,
+	digest func(st scenarios.Step, path string, content []byte) string) (*modelRun, error) {
+	if digest == nil {
+		digest = func(_ scenarios.Step, _ string, content []byte) string { return hashHex(algo, content) }
+	}
+	r, err := scenarios.NewRunnerWith(s, p, scenarios.Options{TPM: t})
+	if err != nil {
+		return nil, err
+	}
+	m := &modelRun{files: map[string]*fileView{}}
+	if !r.Ready() {
+		m.na = r.Result().NA
+		return m, nil
+	}
+	var candidates []string
+	for _, st := range s.Steps {
+		for _, a := range st.Args {
+			if strings.HasPrefix(a, "/") && !slices.Contains(candidates, a) {
+				candidates = append(candidates, a)
+			}
+		}
+	}
+	for _, st := range s.Steps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := r.Step(st); err != nil {
+			return nil, err
+		}
+		for len(m.entryLine) < r.Result().ML.Len() {
+			m.entryLine = append(m.entryLine, st.Line)
+		}
+		for _, path := range candidates {
+			content, exists := fileContent(r, path)
+			d := ""
+			if exists {
+				d = digest(st, path, content)
+			}
+			fv := m.files[path]
+			switch {
+			case fv == nil && exists:
+				m.files[path] = &fileView{Path: path, Installed: d, Line: st.Line, OnDisk: d}
+				m.order = append(m.order, path)
+			case fv != nil && d != fv.OnDisk:
+				fv.OnDisk, fv.Changed = d, st.Line
+			}
+		}
+	}
+	m.res = r.Result()
+	return m, nil
+}
+
+func hashHex(algo measure.Algo, b []byte) string {
+	h := algo.New()
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// fileContent is path's content at the end of the last step (through an
+// overlay: the real file's), and whether it exists.
+func fileContent(r *scenarios.Runner, path string) ([]byte, bool) {
 	w := r.World()
 	if w.IsDir(path) {
-		return "", false
+		return nil, false
 	}
 	i, err := w.Lookup(path)
 	if err != nil || i == nil {
-		return "", false
+		return nil, false
 	}
 	real := w.RealInode(i)
 	if real == nil {
-		return "", false
+		return nil, false
 	}
-	h := algo.New()
-	h.Write(real.Content)
-	return hex.EncodeToString(h.Sum(nil)), true
+	return real.Content, true
 }
 
 func writeAttestRun(w io.Writer, r *attestRun, failMissed bool) {
-	fmt.Fprintf(w, "== %s under %s\n", r.Scenario, r.Profile)
+	if r.Kernel != "" {
+		fmt.Fprintf(w, "== %s on %s (real kernel, model profile %s)\n", r.Scenario, r.Kernel, r.Profile)
+	} else {
+		fmt.Fprintf(w, "== %s under %s\n", r.Scenario, r.Profile)
+	}
 	if r.NA != "" {
 		fmt.Fprintf(w, "   not applicable: %s\n", r.NA)
 		return
@@ -354,6 +416,9 @@ func writeAttestRun(w io.Writer, r *attestRun, failMissed bool) {
 	var b bytes.Buffer
 	writeVerification(&b, r.Verify)
 	w.Write(b.Bytes())
+	if r.BootAggregate != "" {
+		fmt.Fprintf(w, "boot    boot_aggregate %s\n", r.BootAggregate)
+	}
 	if r.Dir != "" {
 		fmt.Fprintf(w, "files   quote, list and policy in %s\n", r.Dir)
 	}
@@ -399,4 +464,7 @@ func writeAttestRun(w io.Writer, r *attestRun, failMissed bool) {
 		fmt.Fprintln(w, "result  verified; the verifier's view matches the files on disk")
 	}
 	fmt.Fprintf(w, "model   %d missed re-evaluation(s) under %s\n", r.ModelMissed, r.Profile)
+	if r.Kernel != "" {
+		fmt.Fprintln(w, "        (attested: the real kernel's list, quoted by the guest's swtpm; on disk: the content the steps wrote)")
+	}
 }

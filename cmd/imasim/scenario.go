@@ -218,15 +218,16 @@ func resolveProfiles(ctx context.Context, spec string, deflt []string, kver stri
 		if fromFile && n != "auto" && !isBuiltin(n) {
 			return nil, fmt.Errorf("profiles: %q is not a built-in profile (a scenario file may name only built-ins: %s)", n, strings.Join(cache.BuiltinNames(), ", "))
 		}
-		if n != "auto" {
-			p, err := cache.LoadProfileContext(ctx, n)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, p)
-			continue
+		var (
+			p   *cache.Profile
+			why string
+			err error
+		)
+		if n == "auto" {
+			p, why, err = cache.Resolve(n, kver, "")
+		} else {
+			p, err = cache.LoadProfileContext(ctx, n)
 		}
-		p, why, err := cache.Resolve("auto", kver, "")
 		if err != nil {
 			return nil, fmt.Errorf("--profile auto: %w", err)
 		}

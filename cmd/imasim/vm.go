@@ -231,6 +231,12 @@ func cmdVMRun(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 			ss = append(ss, s)
 		}
+	case "attest": // the same as imasim attest SCENARIO --kernel K (attest_vm.go)
+		if len(pos) != 2 {
+			fs.Usage()
+			return exitUsage
+		}
+		return cmdAttest(ctx, []string{pos[1], "--kernel", *kernel, "--format", ff, "--out", *save}, stdout, stderr)
 	case "matrix":
 		if len(pos) != 1 {
 			fs.Usage()
@@ -511,16 +517,15 @@ func worseVM(a, b int) bool {
 	return rank(a) > rank(b)
 }
 
-// pickProfile resolves --profile for kernel k: a built kernel stands for
-// the profile recorded with it; otherwise auto detects from its release
-// and the upstream version its image banner carries.
+// pickProfile resolves --profile for kernel k: auto detects from its
+// release and the upstream version its image banner carries.
 func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, string, error) {
 	if (spec == "" || spec == "auto") && k.Profile != "" {
 		p, err := cache.LoadProfile(k.Profile)
 		if err != nil {
 			return nil, "", fmt.Errorf("--profile auto: kernel %s stands for profile %s: %w", k.Spec, k.Profile, err)
 		}
-		return p, "kernel " + k.Spec + " was built for profile " + k.Profile, nil
+		return p, "the build records that it stands for " + k.Profile, nil
 	}
 	up := fmt.Sprintf("%d.%d.%d", k.Version.Major, k.Version.Minor, k.Version.Patch)
 	p, why, err := cache.Resolve(spec, k.Release, up)

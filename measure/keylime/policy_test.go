@@ -2,6 +2,12 @@ package keylime
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -11,6 +17,7 @@ import (
 	"time"
 
 	"github.com/imasim/imasim/measure"
+	"github.com/imasim/imasim/measure/digsig"
 	"github.com/stretchr/testify/require"
 )
 
@@ -222,4 +229,49 @@ func FuzzRead(f *testing.F) {
 		require.Equal(t, string(out), string(p2.Marshal()))
 		require.Equal(t, p.Digests.Keys, p2.Digests.Keys)
 	})
+}
+
+// With keys, an ima-sig entry whose signature verifies is accepted without
+// the policy (keylime's _validate_ima_sig); a bad signature falls back to
+// the policy.
+func TestCheckKeys(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	id, err := digsig.KeyID(&key.PublicKey, nil)
+	require.NoError(t, err)
+	keys := []digsig.Key{{ID: id, Pub: &key.PublicKey, Name: "test key"}}
+	d := sha256.Sum256([]byte("signed program"))
+	sig, err := digsig.Sign(key, crypto.SHA256, id, d[:])
+	require.NoError(t, err)
+	var l measure.List
+	ba, err := measure.NewBootAggregate("ima-sig", measure.SHA256, nil)
+	require.NoError(t, err)
+	l.Append(ba)
+	e, err := measure.NewEntry("ima-sig", 10, measure.DigestNG("sha256", d[:]), measure.Name("/bin/signed"), sig)
+	require.NoError(t, err)
+	l.Append(e)
+	bad := bytes.Clone(sig)
+	bad[len(bad)-1] ^= 1
+	e, err = measure.NewEntry("ima-sig", 10, measure.DigestNG("sha256", d[:]), measure.Name("/bin/forged"), bad)
+	require.NoError(t, err)
+	l.Append(e)
+
+	p := Empty()
+	p.Digests.Add("boot_aggregate", hex.EncodeToString(make([]byte, 32)))
+	fs, err := p.CheckKeys(l.Reader(), 0, keys)
+	require.NoError(t, err)
+	require.Equal(t, OK, fs[0].Verdict)
+	require.Equal(t, Signed, fs[1].Verdict)
+	require.Equal(t, "ok (test key)", fs[1].Signature)
+	require.Equal(t, NotInPolicy, fs[2].Verdict)
+	require.Contains(t, fs[2].Signature, "does not verify")
+	// Without keys the policy decides.
+	fs, err = p.Check(l.Reader(), 0)
+	require.NoError(t, err)
+	require.Equal(t, NotInPolicy, fs[1].Verdict)
+	// A bad signature the policy accepts is accepted.
+	p.Digests.Add("/bin/forged", hex.EncodeToString(d[:]))
+	fs, err = p.CheckKeys(l.Reader(), 0, keys)
+	require.NoError(t, err)
+	require.Equal(t, OK, fs[2].Verdict)
 }

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/imasim/imasim/measure"
+	"github.com/imasim/imasim/measure/keylime"
+	"github.com/imasim/imasim/scenarios"
+	"github.com/imasim/imasim/scenarios/vm"
+	"github.com/imasim/imasim/tpm"
+	"github.com/imasim/imasim/tpm/attest"
+	"github.com/imasim/imasim/tpm/eventlog"
+)
+
+// vmAttestScript runs the scenario's exported reproducer (policy loaded),
+// then quotes PCR 10 with the guest's TPM (the boot's swtpm, through
+// /dev/tpmrm0) using the guest agent's own imasim, and prints the quote,
+// the list and the firmware event log in base64 sections.
+const vmAttestScript = `#!/bin/sh
+sh /imasim-run/repro.sh --load-policy >/tmp/repro.out 2>&1
+echo "== repro-exit $?"
+if ! /imasim attest quote --tpm device:/dev/tpmrm0 --select sha1:10+sha256:10 --nonce "$1" --ak "$2" -o /tmp/q >/tmp/q.out 2>&1; then
+	echo "== quote-failed"; cat /tmp/q.out; exit 1
+fi
+for f in quote.msg quote.sig quote.pcrs ak.pub.pem; do echo "== $f"; base64 /tmp/q/$f; done
+echo "== binary_runtime_measurements"; base64 /sys/kernel/security/ima/binary_runtime_measurements
+if [ -r /sys/kernel/security/tpm0/binary_bios_measurements ]; then
+	echo "== binary_bios_measurements"; base64 /sys/kernel/security/tpm0/binary_bios_measurements
+fi
+echo "== repro.out"; base64 /tmp/repro.out
+`
+
+// attestVM is attest SCENARIO --kernel K: the scenario on a real kernel
+// under QEMU (its exported shell reproducer), quoted by the guest's swtpm,
+// verified on the host against the policy of the files as first installed
+// (from the model run of the same steps, which also gives the content on
+// disk at the end: the steps write it, the kernel only measures).
+func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind attest.KeyType, dir string, stderr io.Writer) (*attestRun, int) {
+	fail := func(code int, err error) (*attestRun, int) {
+		fmt.Fprintf(stderr, "imasim attest: %s on %s: %v\n", s.Name, kernel, err)
+		return nil, code
+	}
+	entriesLock, lockSrc, err := vm.LoadLock("")
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	fetcher := &vm.Fetcher{Cache: vm.DefaultCache(), Lock: entriesLock, Log: stderr}
+	var k *vm.Kernel
+	if strings.HasPrefix(kernel, "debian:") {
+		k, err = fetcher.Fetch(ctx, kernel)
+	} else {
+		k, err = vm.LocalKernel(ctx, kernel, "", vm.DefaultCache())
+	}
+	if err != nil {
+		return fail(errCode(err), err)
+	}
+	p, _, err := pickProfile("auto", k)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	run := &attestRun{Scenario: s.Name, Profile: p.Name, Kernel: k.Release}
+	algo, err := measure.ParseAlgo(p.HashAlgo)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	// The exported reproducer writes an executable (mode with x, not a #!
+	// script) as a copy of true(1) followed by the scenario's content
+	// (scenarios/export.go, write_exec); the guest's true(1) is the host's
+	// (vm --tools). Truncating such a file is not followed here.
+	elf, err := os.ReadFile("/usr/bin/true")
+	if err != nil {
+		return fail(exitCannot, fmt.Errorf("true(1), which the reproducer copies: %w", err))
+	}
+	prefixed := map[string]bool{}
+	digest := func(st scenarios.Step, path string, content []byte) string {
+		if st.Op == "write" && len(st.Args) >= 2 && st.Args[0] == path {
+			mode, _ := strconv.ParseUint(st.Opts["mode"], 8, 32)
+			prefixed[path] = mode&0o111 != 0 && !strings.HasPrefix(st.Args[1], "#!")
+		}
+		if prefixed[path] {
+			return hashHex(algo, append(append([]byte(nil), elf...), content...))
+		}
+		return hashHex(algo, content)
+	}
+	m, err := runModel(ctx, s, p, tpm.NewSoftware(), algo, digest)
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+	if m.na != "" {
+		run.NA = m.na
+		return run, exitOK
+	}
+	run.ModelMissed = m.res.Count(scenarios.Missed)
+
+	var repro bytes.Buffer
+	if err := scenarios.ExportShell(&repro, s, scenarios.ExportOptions{}); err != nil {
+		return fail(exitUsage, err)
+	}
+	work, err := os.MkdirTemp("", "imasim-attest-vm-")
+	if err != nil {
+		return fail(exitCannot, err)
+	}
+	defer os.RemoveAll(work)
+	script := filepath.Join(work, "attest.sh")
+	if err := os.WriteFile(script, []byte(vmAttestScript), 0o755); err != nil {
+		return fail(exitCannot, err)
+	}
+	nonce := newNonce()
+	kr := kernelRun{ctx: ctx, fetcher: fetcher, cacheDir: vm.DefaultCache(), lockSrc: lockSrc, mode: "run",
+		sc: scriptOpts{script: script, args: []string{hex.EncodeToString(nonce), string(kind)},
+			tools: vm.DefaultTools, load: vm.ScriptModules,
+			files: []vm.File{{Dst: "/imasim-run/repro.sh", Data: repro.Bytes(), Mode: 0o755}}},
+		opts: vm.Options{Boot: 90 * time.Second, Idle: 60 * time.Second, Total: 10 * time.Minute}}
+	var out bytes.Buffer
+	code := kr.run(kernel, &out, stderr)
+	if ctx.Err() != nil {
+		return fail(exitInconcl, ctx.Err())
+	}
+	sections := splitSections(out.String())
+	if _, failed := sections["quote-failed"]; failed || code != exitOK {
+		return fail(exitCannot, fmt.Errorf("the guest script failed (exit %d): %s", code, strings.TrimSpace(out.String())))
+	}
+	fmt.Fprintf(stderr, "imasim attest: reproducer in the guest exited %s\n", strings.TrimSpace(sections["repro-exit"]))
+
+	keep := dir != ""
+	if !keep {
+		dir = filepath.Join(work, "out")
+	} else {
+		run.Dir = dir
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(exitCannot, err)
+	}
+	for _, name := range []string{"quote.msg", "quote.sig", "quote.pcrs", "ak.pub.pem", "binary_runtime_measurements", "binary_bios_measurements", "repro.out"} {
+		b64, ok := sections[name]
+		if !ok {
+			continue
+		}
+		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(b64), ""))
+		if err != nil {
+			return fail(exitFail, fmt.Errorf("guest output, section %s: %w", name, err))
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return fail(exitCannot, err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "nonce"), []byte(hex.EncodeToString(nonce)+"\n"), 0o644)
+	entries, err := readEntries(filepath.Join(dir, "binary_runtime_measurements"))
+	if err != nil {
+		return fail(exitFail, fmt.Errorf("the guest's list: %w", err))
+	}
+
+	// The reproducer works under a fresh directory: map the scenario's
+	// paths to the names the kernel listed (same suffix).
+	listed := map[string]string{}
+	for _, e := range entries {
+		name, ok := e.FileName()
+		if !ok {
+			continue
+		}
+		for _, path := range m.order {
+			if strings.HasSuffix(name, path) && strings.HasPrefix(name, "/") {
+				listed[path] = name
+			}
+		}
+	}
+	nameOf := func(p string) string {
+		if n, ok := listed[p]; ok {
+			return n
+		}
+		return p
+	}
+	pol := keylime.Empty()
+	pol.Meta.Generator = keylime.GeneratorLegacyAllowList
+	pol.Meta.Timestamp, pol.Meta.HasTime = keylime.PythonTime(time.Now()), true
+	if len(entries) > 0 {
+		if _, d, ok := entries[0].FileDigest(); ok {
+			pol.Digests.Add("boot_aggregate", hex.EncodeToString(d))
+		}
+	}
+	for _, path := range m.order {
+		pol.Digests.Add(nameOf(path), m.files[path].Installed)
+	}
+	polFile := filepath.Join(dir, "runtime-policy.json")
+	if err := os.WriteFile(polFile, pol.Marshal(), 0o644); err != nil {
+		return fail(exitCannot, err)
+	}
+	pol2, err := readPolicy(polFile)
+	if err != nil {
+		return fail(exitFail, err)
+	}
+	ev, err := attest.ReadDir(dir, "")
+	if err != nil {
+		return fail(exitFail, fmt.Errorf("the guest's quote: %w", err))
+	}
+	name := polFile
+	if !keep {
+		name = "the policy of the files as first installed"
+	}
+	v, err := verifyAll(ev, nonce, entries, tpm.IMAPCR, pol2, name, nil)
+	if err != nil {
+		return fail(exitFail, err)
+	}
+	run.Verify = v
+
+	// boot_aggregate against the firmware's event log.
+	if b, err := os.ReadFile(filepath.Join(dir, "binary_bios_measurements")); err == nil && len(entries) > 0 {
+		l, err := eventlog.Parse(b)
+		if err == nil {
+			var want []byte
+			var a measure.Algo
+			want, a, err = l.CheckList(entries[0])
+			if err == nil {
+				run.BootAggregate = fmt.Sprintf("%s:%x matches the guest's event log", a, want)
+			}
+		}
+		if err != nil {
+			run.BootAggregate = "MISMATCH: " + err.Error()
+			v.OK = false
+		}
+	} else {
+		run.Notes = append(run.Notes, "the guest has no binary_bios_measurements: boot_aggregate not checked")
+	}
+	classify(run, m, v, nameOf)
+	return run, exitOK
+}
+
+// splitSections splits "== NAME" sections of the guest script's output.
+func splitSections(out string) map[string]string {
+	sec := map[string]string{}
+	var cur string
+	var b strings.Builder
+	flush := func() {
+		if cur != "" {
+			sec[cur] = b.String()
+		}
+		b.Reset()
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if name, ok := strings.CutPrefix(line, "== "); ok {
+			flush()
+			cur, _, _ = strings.Cut(name, " ")
+			if rest, ok := strings.CutPrefix(name, cur+" "); ok {
+				b.WriteString(rest)
+			}
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	flush()
+	return sec
+}
