@@ -104,7 +104,7 @@ func TestHasFeatureSublevels(t *testing.T) {
 	assert.False(t, partial)
 }
 
-func FuzzParseRange(f *testing.F) {
+func FuzzRangeSublevels(f *testing.F) {
 	for _, s := range []string{"6.13 .. 7.0", "7.1 ..", "6.12.104 .. 6.12.y", "6.7 .. 6.12.103", "6.14", "6.12 .. 6.12.0"} {
 		f.Add(s, "6.12.104")
 	}

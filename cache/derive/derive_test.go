@@ -3,6 +3,7 @@ package derive
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -218,4 +219,47 @@ func FuzzMakefileVersion(f *testing.F) {
 			t.Fatalf("unbounded %+v", v)
 		}
 	})
+}
+
+// The built-in patches imasim kernel build applies to linux-source-7.2
+// (era-6.13, then fix-v2) give a tree with 6.13's and fix-v2's IMA code on
+// 7.2's VFS: derive must find the IMA switches of those profiles; only
+// what the 7.2 base changed elsewhere (the truncate hooks, tmpfs keeping
+// SB_I_VERSION on remount) may differ.
+func TestDerivePatchedTrees(t *testing.T) {
+	const patches = "../../scenarios/vm/kbuild/patches"
+	if _, err := os.Stat(filepath.Join(patches, "era-6.13.patch")); err != nil {
+		t.Skip("no built-in kernel patches in this checkout")
+	}
+	if _, err := exec.LookPath("patch"); err != nil {
+		t.Skip("patch(1) not installed")
+	}
+	var base string
+	for _, d := range trees(t) {
+		if r, err := Derive(d); err == nil && r.Version.Major == 7 && r.Version.Minor == 2 {
+			base = d
+			break
+		}
+	}
+	if base == "" {
+		t.Skip("no linux-source-7.2 tree (make derive-trees)")
+	}
+	dir := copyTree(t, base)
+	steps := []struct{ patch, profile string }{{"era-6.13", "6.13"}, {"fix-v2", "fix-v2"}}
+	for _, s := range steps {
+		p, err := filepath.Abs(filepath.Join(patches, s.patch+".patch"))
+		require.NoError(t, err)
+		// -f: hunks for files derive does not copy (evm) are skipped.
+		cmd := exec.Command("patch", "-p1", "-f", "-s", "--no-backup-if-mismatch", "-r", "-", "-i", p)
+		cmd.Dir = dir
+		out, _ := cmd.CombinedOutput()
+		r, err := Derive(dir)
+		require.NoError(t, err, string(out))
+		prof, err := cache.LoadProfile(s.profile)
+		require.NoError(t, err)
+		for _, d := range Diff(r, prof) {
+			key, _, _ := strings.Cut(d, ":")
+			assert.Contains(t, []string{"truncate-resets", "remount-clears-iversion"}, key, "after %s: %s", s.patch, d)
+		}
+	}
 }

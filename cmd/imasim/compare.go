@@ -23,7 +23,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	logf := fs.String("log", "", "audit log: dmesg/kmsg text, audit.log (raw or ausearch -i), journalctl -o json; - for stdin")
 	listf := fs.String("list", "", "binary measurement list captured with the log (optional)")
 	prof := fs.String("profile", "auto", "profile the log is judged against: a name, a path, or auto (kernel version from the log)")
-	kver := fs.String("kernel-version", "", "kernel version for --profile auto when the log carries none")
+	kver := fs.String("kernel-version", "", "kernel release or upstream version for --profile auto when the log carries none")
 	root := fs.String("root", "", "prefix the real run put before the scenario's paths (default: match by path suffix)")
 	force := fs.Bool("force", false, "give a count-based verdict even when the log shows evidence of lost records")
 	format := addFormat(fs, compareFormats...)

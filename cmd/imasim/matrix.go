@@ -48,7 +48,7 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	scens := fs.String("scenarios", "", "scenarios to run: built-in names or paths (default: every built-in)")
 	profs := fs.String("profiles", "", "profiles: names, paths or auto (default: every built-in)")
 	fs.StringVar(profs, "profile", "", "alias of --profiles")
-	kver := fs.String("kernel-version", "", "kernel version for --profiles auto (default: uname -r)")
+	kver := fs.String("kernel-version", "", "kernel release (uname -r) or upstream version for --profiles auto (default: the running kernel: uname -r, /proc/version; see imasim profile detect)")
 	shard := fs.String("shard", "", "run only shard i of N of the scenarios (i/N, 1-based)")
 	diff := fs.String("diff", "", "compare two profiles: A,B (or A with B as the argument)")
 	failOn := fs.String("fail-on", "", "exit 1 when a cell's verdict is one of: missed,excessive,indeterminate")

@@ -39,7 +39,7 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		"       imasim scenario list\n       imasim scenario show NAME\n       imasim scenario export NAME|FILE --sh [-o FILE] [--load-policy]", stderr)
 	prof := fs.String("profile", "", "profiles to run: names, paths, or auto (default: every built-in)")
 	fs.StringVar(prof, "profiles", "", "alias of --profile")
-	kver := fs.String("kernel-version", "", "kernel version for --profile auto (default: uname -r)")
+	kver := fs.String("kernel-version", "", "kernel release (uname -r) or upstream version for --profile auto (default: the running kernel: uname -r, /proc/version; see imasim profile detect)")
 	failOn := fs.String("fail-on", "", "exit 1 when a simulated verdict is one of: missed,excessive")
 	verbose := fs.Bool("v", false, "full audit records")
 	tpmSpec := fs.String("tpm", "software", "PCR backend: software, simulator, swtpm, swtpm:unix:SOCK[,ctrl=SOCK], swtpm:tcp:HOST:PORT[,ctrl=PORT], device[:PATH]")
@@ -229,12 +229,9 @@ func resolveProfiles(ctx context.Context, spec string, deflt []string, kver stri
 			p, err = cache.LoadProfileContext(ctx, n)
 		}
 		if err != nil {
-			if n == "auto" {
-				return nil, fmt.Errorf("--profile auto: %w", err)
-			}
-			return nil, err
+			return nil, fmt.Errorf("--profile auto: %w", err)
 		}
-		if n == "auto" && note != nil {
+		if note != nil {
 			fmt.Fprintf(note, "imasim: --profile auto: %s (%s)\n", p.Name, why)
 		}
 		out = append(out, p)
