@@ -41,6 +41,8 @@ const attestUsage = `usage: imasim attest SUBCOMMAND|SCENARIO [flags]
         with --list, check the list's first entry; with a quote of PCRs 0-9, check the log
   sigs LIST --keys CERT,...
         verify the ima-sig signatures and ima-modsig appended signatures a list carries
+  sign FILE... --key KEY.pem [--cert CERT] [--evm]
+        write security.ima signatures (and portable security.evm ones), as evmctl does
   xattrs FILE... [--keys CERT,...]
         appraise files on disk: security.ima (hash or signature) against the content,
         security.evm (portable or immutable signature) against the xattrs and inode
@@ -78,6 +80,8 @@ func cmdAttest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return attestXattrs(args[1:], stdout, stderr)
 	case "sigs":
 		return attestSigs(args[1:], stdout, stderr)
+	case "sign":
+		return attestSign(args[1:], stdout, stderr)
 	}
 	return attestScenario(ctx, args, stdout, stderr)
 }
