@@ -486,7 +486,7 @@ func readPolicy(path string) (*keylime.Policy, error) {
 func attestVerify(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("attest verify", "attest verify DIR --nonce HEX [--ak PEM] [--list FILE] [--policy FILE]", stderr)
 	nonceF := fs.String("nonce", "", "the nonce the verifier chose, hex (required; @FILE reads it from a file)")
-	akF := fs.String("ak", "", "the AK public key the verifier trusts, PEM (default: DIR/ak.pub.pem, which proves only that the quote is self-consistent)")
+	akF := fs.String("ak", "", "the AK public key the verifier trusts, PEM or TPM2B_PUBLIC (default: DIR/ak.pub.pem, which proves only that the quote is self-consistent)")
 	listF := fs.String("list", "", "measurement list (binary or ASCII) to replay against the quoted PCR")
 	polF := fs.String("policy", "", "keylime runtime policy to check the attested entries against (needs --list)")
 	imaPCR := fs.Int("ima-pcr", tpm.IMAPCR, "the quoted PCR that holds IMA's PCR 10 (23 when a device quoted its stand-in)")
