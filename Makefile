@@ -5,12 +5,18 @@ GO      ?= go
 BIN     := bin/imasim
 PKGS    := ./...
 
-.PHONY: all build run test test-short vet fmt-check bench fuzz clean deps install-ltp
+.PHONY: all build run test test-short vet fmt-check bench fuzz clean deps install-ltp derive-trees
 
 all: build
 
+# The revision for `imasim --version`: the go command stamps it itself
+# (-buildvcs=auto) except in a git worktree, so it is passed from git too.
+VCS_REV  := $(shell git rev-parse HEAD 2>/dev/null)
+VCS_MOD  := $(shell if [ -n "$$(git status --porcelain 2>/dev/null)" ]; then echo true; else echo false; fi)
+LDFLAGS  := -X main.vcsRevision=$(VCS_REV) -X main.vcsModified=$(VCS_MOD)
+
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/imasim
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/imasim
 
 # The main job: the seed thread's regression under every built-in profile.
 run: build
@@ -58,9 +64,11 @@ install-ltp: build
 	@test -n "$(LTPROOT)" || { echo "usage: make install-ltp LTPROOT=/path/to/ltp"; exit 2; }
 	IMASIM=$(CURDIR)/$(BIN) ./ltp-compat/install.sh "$(LTPROOT)"
 
-# Debian packages the tests and real-kernel runs use (root).
+# Debian packages the tests and real-kernel runs use (root), and the kernel's
+# kunit.py (from linux-source-6.1) that reads the KTAP reports in the tests.
 deps:
 	./.ci/deps
+	./.ci/kunit
 
 clean:
 	rm -rf bin
@@ -81,3 +89,16 @@ vm-ltp: build
 .PHONY: kernels
 kernels: build
 	./$(BIN) vm fetch debian:6.1,debian:6.12,debian:7.2
+
+# Build the test kernels of the built-in patches from Debian's linux-source-7.2
+# (imasim kernel build; tinyconfig + scenarios/vm/kbuild/imasim.config): era-6.13,
+# then fix-v2 incrementally on era-6.13's objects. Cached in ~/.cache/imasim/kernels/built.
+.PHONY: built-kernels
+built-kernels: build
+	./$(BIN) kernel build --source debian:7.2 --patch era-6.13
+	./$(BIN) kernel build --source debian:7.2 --patch fix-v2
+
+# The files imasim profile derive reads, from Debian's linux-source-6.1, -6.12
+# and -7.2 (go test ./cache/derive checks derive against the built-ins on them).
+derive-trees: build
+	./scripts/derive-trees.sh $(BIN)

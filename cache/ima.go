@@ -75,18 +75,29 @@ type File interface {
 	Getattr(ctime bool) Stat
 	Writable() bool     // FMODE_WRITE
 	Unverifiable() bool // SB_I_IMA_UNVERIFIABLE_SIGNATURE on file_inode's sb
-	FSName() string     // for explanations ("xfs-mg")
+	// IMAXattrVerifies is xattr_verify in ima_appraise_measurement:
+	// security.ima (read through overlay from the real inode) holds a
+	// digest equal to the collected one (iint->ima_hash). Signatures never
+	// verify (the model has no keys).
+	IMAXattrVerifies(collected []byte) bool
+	FSName() string // for explanations ("xfs-mg")
 }
 
 // IInt is analogous to struct ima_iint_cache (integrity_iint_cache before 6.9).
 type IInt struct {
 	Flags        uint64
 	Version      uint64 // integrity_inode_attributes.version
+	Ctime        int64  // integrity_inode_attributes.ctime (ns), only in the seed's v2
 	Dev, Ino     uint64 // of the real inode at collect time
 	MeasuredPCRs uint32
 	MustMeasure  bool // IMA_MUST_MEASURE (6.1) / IMA_MAY_EMIT_TOMTOU (6.12+)
-	EmittedOW    bool // IMA_EMITTED_OPENWRITERS (6.12+)
-	Digest       []byte
+	ChangeAttr   bool // atomic IMA_CHANGE_ATTR (ima_inode_post_setattr)
+	ChangeXattr  bool // atomic IMA_CHANGE_XATTR (ima_reset_appraise_flags)
+	// AppraiseFailed: the last appraisal did not pass, so IMA_APPRAISED
+	// was not cached.
+	AppraiseFailed bool
+	EmittedOW      bool // IMA_EMITTED_OPENWRITERS (6.12+)
+	Digest         []byte
 
 	resetCause string // why DONE flags were last cleared
 	keepCause  string // why the last writer kept them
@@ -173,8 +184,12 @@ func (m *IMA) Hash(h interface {
 		h.U(it.Ino)
 		h.U(uint64(it.MeasuredPCRs))
 		h.S(string(it.Digest))
+		h.B(it.Digest != nil)
 		h.B(it.MustMeasure)
 		h.B(it.EmittedOW)
+		h.B(it.ChangeAttr)
+		h.B(it.ChangeXattr)
+		h.B(it.AppraiseFailed)
 		h.S(it.versionOf)
 		h.B(it.evmSet)
 		h.U(it.evmVersion)
@@ -214,9 +229,12 @@ func (m *IMA) Forget(i Inode) {
 type Outcome struct {
 	Evaluated bool // collect ran: the file was (re)hashed
 	Appraised bool // appraisal ran (possibly from the cached hash)
-	Measure   bool // ima_store_measurement ran for a new PCR
-	Audit     bool // ima_audit_measurement emitted a record
-	First     bool // no earlier evaluation of this iint
+	// Retried: appraised again only because the previous appraisal
+	// failed and was not cached (by design, not a cache decision).
+	Retried bool
+	Measure bool // ima_store_measurement ran for a new PCR
+	Audit   bool // ima_audit_measurement emitted a record
+	First   bool // no earlier evaluation of this iint
 	// Indeterminate names kernel state the scenario cannot know that
 	// decided this call, and what each value would give; the model went on
 	// with the value it assumes.
@@ -262,6 +280,32 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 		return out
 	}
 	var why []string
+	// Linux v6.1.176, v6.12.107, v7.2.13: ima_main.c:process_measurement,
+	// test_and_clear_bit(IMA_CHANGE_ATTR): a setattr since the last call
+	// drops the appraisal flags (and the non-action rule flags; 6.1 also
+	// NEW_FILE, which the model never sets), never MEASURED or AUDITED.
+	if iint.ChangeAttr {
+		iint.ChangeAttr = false
+		if iint.Flags&(FlagAppraise|FlagAppraised) != 0 {
+			iint.Flags &^= FlagAppraise | FlagAppraised
+			if !m.Quiet {
+				iint.resetCause = "IMA_CHANGE_ATTR (setattr since the last appraisal) -> appraisal flags cleared"
+			}
+		}
+	}
+	// Same function, test_and_clear_bit(IMA_CHANGE_XATTR): security.ima
+	// (or, with an EVM key, an EVM-protected xattr) was set or removed:
+	// everything is redone.
+	if iint.ChangeXattr {
+		iint.ChangeXattr = false
+		if iint.Flags&DoneMask != 0 {
+			iint.Flags &^= DoneMask
+			iint.MeasuredPCRs = 0
+			if !m.Quiet {
+				iint.resetCause = "IMA_CHANGE_XATTR (security.ima set or removed) -> IMA_DONE_MASK cleared"
+			}
+		}
+	}
 	// Linux v6.5: ima_main.c:process_measurement re-evaluates on
 	// SB_I_IMA_UNVERIFIABLE_SIGNATURE mounts.
 	if m.P.OverlayUnverifiable && f.Unverifiable() && iint.Flags&DoneMask != 0 {
@@ -272,9 +316,17 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	real := f.RealInode()
 	if m.P.Stacked != StackedNone && real.ID() != inode.ID() && h.Actions&DoMask != 0 && iint.Flags&DoneMask != 0 {
 		changed, how := m.stackedChanged(f, iint, real)
-		if !m.Quiet && real.IVersionStale() && iint.versionOf != real.ID() && m.P.Stacked == StackedIVersion &&
+		// The verdict must not depend on Quiet (explore searches quietly).
+		if real.IVersionStale() && iint.versionOf != real.ID() && m.P.Stacked == StackedIVersion &&
 			real.IsIVersion() && valueDecides(real, iint) {
-			out.Indeterminate = m.sayf("real %s never had i_version initialised (recycled inode memory): 0 as assumed gives %s, a stale value re-evaluates", real.ID(), map[bool]string{true: "re-evaluation", false: "no re-evaluation"}[changed])
+			out.Indeterminate = "stale i_version"
+			if !m.Quiet {
+				// Linux v6.1.176: tmpfs never sets i_version; only the slab
+				// constructor (fs/inode.c:inode_init_once) zeroes it, and
+				// evicting a tmpfs file bumps it (mm/shmem.c:
+				// shmem_evict_inode -> shmem_truncate_range).
+				out.Indeterminate = fmt.Sprintf("real %s never had i_version initialised and no tmpfs file was freed earlier in the scenario, so its value is boot history (recycled inode memory): a never-used slab object (0, as assumed; a freshly booted kernel) gives %s, the object of a tmpfs file evicted earlier (i_version >= 1) re-evaluates", real.ID(), map[bool]string{true: "re-evaluation", false: "no re-evaluation"}[changed])
+			}
 		}
 		if changed {
 			iint.Flags &^= DoneMask
@@ -327,8 +379,18 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	// ima_collect_measurement (Linux v6.12: ima_api.c).
 	if iint.Flags&FlagCollected == 0 {
 		iint.Version, iint.collected, iint.versionOf = m.collectVersion(f, real)
+		if m.P.Collect == CollectCookieElseCtime {
+			// fix v2: ima_collect_measurement stores stat.ctime beside the
+			// version (real_inode.ctime) whenever getattr reports it.
+			iint.Ctime = f.Getattr(true).Ctime
+		}
 		iint.Dev, iint.Ino = real.DevIno()
 		iint.Digest = hash()
+		if iint.Digest == nil {
+			// An empty file's content (the quiet engine's truth) is nil;
+			// a collected digest is never "none".
+			iint.Digest = []byte{}
+		}
 		iint.Flags |= FlagCollected
 		out.Evaluated = true
 	}
@@ -338,10 +400,19 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 		out.Measure = true
 	}
 	if action&FlagAppraise != 0 {
-		// ima_appraise_measurement; EVM caches the metadata inode's
-		// attributes as it verifies security.evm.
-		iint.Flags |= FlagAppraised
 		out.Appraised = true
+		out.Retried = iint.AppraiseFailed && iint.resetCause == "" && !out.Evaluated
+		iint.AppraiseFailed = !f.IMAXattrVerifies(iint.Digest)
+	}
+	// Linux v6.12: ima_appraise.c:ima_appraise_measurement caches
+	// IMA_APPRAISED (ima_cache_flags) only when the status is PASS: a file
+	// without security.ima ("missing-hash") or with a wrong one
+	// ("invalid-hash") fails (log mode lets it run) and is appraised
+	// again at every access.
+	if action&FlagAppraise != 0 && !iint.AppraiseFailed {
+		// EVM caches the metadata inode's attributes as it verifies
+		// security.evm.
+		iint.Flags |= FlagAppraised
 		iint.evmSet = true
 		if real.IsIVersion() {
 			iint.evmVersion = real.QueryIVersion()
@@ -358,6 +429,10 @@ func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
 	case m.Quiet:
 	case out.First:
 		out.Cause = "first evaluation; " + iint.collected
+	case out.Retried:
+		out.Cause = "re-appraised: the last appraisal failed (no or a non-matching security.ima), and ima_appraise_measurement caches IMA_APPRAISED only on PASS"
+	case iint.resetCause != "" && !out.Evaluated:
+		out.Cause = iint.resetCause + "; IMA_COLLECTED kept: no re-hash"
 	case iint.resetCause != "":
 		out.Cause = iint.resetCause + "; re-hash; " + iint.collected
 	default:
@@ -389,12 +464,14 @@ func (m *IMA) collectVersion(f File, real Inode) (uint64, string, string) {
 		}
 		return 0, m.sayf("collect caches 0: %s getattr reports no change_cookie", f.FSName()), ""
 	case CollectCookieElseCtime:
-		// fix v2 (seed thread, not merged): cookie, else ctime.
+		// fix v2 (seed thread, not merged): ima_api.c:ima_collect_measurement
+		// asks STATX_CHANGE_COOKIE|STATX_CTIME; version = cookie or 0, and
+		// ctime is stored separately (the caller sets IInt.Ctime).
 		st := f.Getattr(true)
 		if st.HasCookie {
-			return st.Cookie, m.sayf("collect caches change_cookie %d", st.Cookie), real.ID()
+			return st.Cookie, m.sayf("collect caches change_cookie %d (and ctime %d)", st.Cookie, st.Ctime), real.ID()
 		}
-		return uint64(st.Ctime), m.sayf("collect caches ctime %d: %s getattr reports no change_cookie", st.Ctime, f.FSName()), real.ID()
+		return 0, m.sayf("collect caches version 0 and ctime %d: %s getattr reports no change_cookie", st.Ctime, f.FSName()), real.ID()
 	case CollectCookieElsePeek:
 		// Linux v7.1: ima_api.c:ima_collect_measurement: cookie, else
 		// inode_peek_iversion(real inode).
@@ -442,6 +519,9 @@ func valueDecides(real Inode, iint *IInt) bool {
 // (Linux v6.12: ima_main.c:process_measurement with
 // include/linux/integrity.h:integrity_inode_attrs_changed).
 func (m *IMA) stackedChanged(f File, iint *IInt, real Inode) (bool, string) {
+	if m.P.Stacked == StackedGetattr {
+		return m.stackedGetattr(f, iint, real)
+	}
 	if !real.IsIVersion() {
 		return true, m.sayf("!IS_I_VERSION(real %s)", real.ID())
 	}
@@ -449,23 +529,35 @@ func (m *IMA) stackedChanged(f File, iint *IInt, real Inode) (bool, string) {
 	if dev != iint.Dev || ino != iint.Ino {
 		return true, m.sayf("real inode changed: dev/ino %d/%d != cached %d/%d (copy-up)", dev, ino, iint.Dev, iint.Ino)
 	}
-	switch m.P.Stacked {
-	case StackedGetattr:
-		st := f.Getattr(true)
-		v, what := uint64(st.Ctime), "ctime"
-		if st.HasCookie {
-			v, what = st.Cookie, "change_cookie"
-		}
-		if v != iint.Version {
-			return true, m.sayf("%s %d != cached %d", what, v, iint.Version)
-		}
-		return false, m.sayf("%s %d == cached", what, v)
-	default:
-		if !real.EqIVersion(iint.Version) {
-			return true, m.sayf("inode_eq_iversion(real %s, cached %d) false (real i_version %d)", real.ID(), iint.Version, real.PeekIVersion())
-		}
-		return false, m.sayf("inode_eq_iversion(real %s, %d) true", real.ID(), iint.Version)
+	if !real.EqIVersion(iint.Version) {
+		return true, m.sayf("inode_eq_iversion(real %s, cached %d) false (real i_version %d)", real.ID(), iint.Version, real.PeekIVersion())
 	}
+	return false, m.sayf("inode_eq_iversion(real %s, %d) true", real.ID(), iint.Version)
+}
+
+// stackedGetattr is fix v2's stacked check: process_measurement calls
+// integrity_inode_attrs_changed(&iint->real_inode, file, real_inode)
+// without the !IS_I_VERSION(real_inode) test; it compares dev/ino, then
+// getattr's cookie with the cached version, else its ctime with the
+// cached ctime. (Its getattr-failure fallback, !IS_I_VERSION ||
+// i_version differs, needs a failing getattr, which no modelled
+// filesystem has; EVM takes that path with a NULL file, as before.)
+func (m *IMA) stackedGetattr(f File, iint *IInt, real Inode) (bool, string) {
+	dev, ino := real.DevIno()
+	if dev != iint.Dev || ino != iint.Ino {
+		return true, m.sayf("real inode changed: dev/ino %d/%d != cached %d/%d (copy-up)", dev, ino, iint.Dev, iint.Ino)
+	}
+	st := f.Getattr(true)
+	if st.HasCookie {
+		if st.Cookie != iint.Version {
+			return true, m.sayf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+		}
+		return false, m.sayf("change_cookie %d == cached", st.Cookie)
+	}
+	if st.Ctime != iint.Ctime {
+		return true, m.sayf("no change_cookie; ctime %d != cached ctime %d", st.Ctime, iint.Ctime)
+	}
+	return false, m.sayf("no change_cookie; ctime %d == cached ctime", st.Ctime)
 }
 
 // Truncate models IMA's truncate hooks (Linux v7.2 and v6.12.105+:
@@ -552,10 +644,12 @@ func (m *IMA) writerChanged(f File, iint *IInt, inode Inode) (bool, string) {
 			}
 			return false, m.sayf("change_cookie %d == cached", st.Cookie)
 		}
-		if uint64(st.Ctime) != iint.Version {
-			return true, m.sayf("ctime %d != cached %d", st.Ctime, iint.Version)
+		// fix v2: ima_check_last_writer compares stat.ctime with the
+		// cached real_inode.ctime when getattr reports no cookie.
+		if st.Ctime != iint.Ctime {
+			return true, m.sayf("no change_cookie; ctime %d != cached ctime %d", st.Ctime, iint.Ctime)
 		}
-		return false, m.sayf("ctime %d == cached (ctime did not move)", st.Ctime)
+		return false, m.sayf("no change_cookie; ctime %d == cached ctime (ctime did not move)", st.Ctime)
 	case LastWriterDetect:
 		// Linux v7.1: ima_main.c:ima_detect_file_change.
 		st := f.Getattr(false)
@@ -610,4 +704,33 @@ func (m *IMA) violations(f File, iint *IInt, h Hook) []string {
 		}
 	}
 	return out
+}
+
+// PostSetattr models ima_inode_post_setattr (Linux v6.1.176, v6.12.107,
+// v7.2.13: ima_appraise.c), called from notify_change (chmod, chown,
+// utimes, truncate) for the inode at the path: with an appraise rule in
+// the policy (appraise) it sets IMA_CHANGE_ATTR on the inode's iint.
+func (m *IMA) PostSetattr(inode Inode, appraise bool) {
+	if !appraise {
+		return
+	}
+	if iint := m.find(inode.ID()); iint != nil {
+		iint.ChangeAttr = true
+	}
+}
+
+// ResetAppraiseFlags models ima_reset_appraise_flags, called by
+// ima_inode_setxattr and ima_inode_removexattr for security.ima (and for
+// EVM-protected xattrs only when EVM has a key: evm_revalidate_status;
+// the model has none) (Linux v6.1.176, v6.12.107, v7.2.13:
+// ima_appraise.c): with an appraise rule it zeroes measured_pcrs and sets
+// IMA_CHANGE_XATTR.
+func (m *IMA) ResetAppraiseFlags(inode Inode, appraise bool) {
+	if !appraise {
+		return
+	}
+	if iint := m.find(inode.ID()); iint != nil {
+		iint.MeasuredPCRs = 0
+		iint.ChangeXattr = true
+	}
 }

@@ -35,6 +35,7 @@ type fakeFile struct {
 	cookie      bool // real fs reports change_cookie
 	ctime       int64
 	writable    bool
+	imaXattr    bool // security.ima present and matching
 }
 
 func (f *fakeFile) Inode() Inode     { return f.inode }
@@ -45,9 +46,10 @@ func (f *fakeFile) Getattr(bool) Stat {
 	}
 	return Stat{Ctime: f.ctime}
 }
-func (f *fakeFile) Writable() bool     { return f.writable }
-func (f *fakeFile) Unverifiable() bool { return f.inode != f.real }
-func (f *fakeFile) FSName() string     { return "fake" }
+func (f *fakeFile) Writable() bool               { return f.writable }
+func (f *fakeFile) Unverifiable() bool           { return f.inode != f.real }
+func (f *fakeFile) FSName() string               { return "fake" }
+func (f *fakeFile) IMAXattrVerifies([]byte) bool { return f.imaXattr }
 
 func profile(t *testing.T, n string) *Profile {
 	t.Helper()
@@ -202,6 +204,7 @@ func TestEVMMetadataChanged(t *testing.T) {
 	}{{"6.12", true}, {"7.1", true}, {"6.1-stable", false}} {
 		m := New(profile(t, c.profile))
 		f := overlayFile(true)
+		f.imaXattr = true // appraisal passes and is cached
 		h := Hook{Actions: FlagAppraise | FlagMeasure, PCR: 10}
 		o := m.Process(f, h, func() []byte { return []byte{1} })
 		require.True(t, o.Appraised && o.Evaluated, c.profile)
@@ -214,4 +217,55 @@ func TestEVMMetadataChanged(t *testing.T) {
 			assert.Contains(t, o.Cause, "EVM: inode_eq_iversion(metadata inode real")
 		}
 	}
+}
+
+// TestAppraiseResetsPerProfile: ima_inode_post_setattr (IMA_CHANGE_ATTR)
+// makes the next access re-appraise without re-hashing or re-auditing;
+// ima_reset_appraise_flags (IMA_CHANGE_XATTR) redoes everything. Same in
+// every era; without an appraise rule neither hook does anything.
+func TestAppraiseResetsPerProfile(t *testing.T) {
+	hook := Hook{Actions: FlagAppraise | FlagAudit, PCR: 10}
+	hash := func() []byte { return []byte{1} }
+	for _, n := range BuiltinNames() {
+		t.Run(n, func(t *testing.T) {
+			m := New(profile(t, n))
+			ino := &fakeInode{id: "ext4", iver: 1, hasIVer: true, dev: 7, ino: 12}
+			f := &fakeFile{inode: ino, real: ino, cookie: true, imaXattr: true}
+			o := m.Process(f, hook, hash)
+			require.True(t, o.Evaluated && o.Appraised && o.Audit)
+			o = m.Process(f, hook, hash)
+			assert.False(t, o.Appraised || o.Evaluated, "unchanged: cached (%s)", o.Cause)
+
+			m.PostSetattr(ino, false) // no appraise rule: no effect
+			o = m.Process(f, hook, hash)
+			assert.False(t, o.Appraised, o.Cause)
+
+			m.PostSetattr(ino, true)
+			o = m.Process(f, hook, hash)
+			assert.True(t, o.Appraised, "CHANGE_ATTR re-appraises: %s", o.Cause)
+			assert.False(t, o.Evaluated || o.Audit, "from the cached hash, no new audit record")
+			assert.Contains(t, o.Cause, "IMA_CHANGE_ATTR")
+			o = m.Process(f, hook, hash)
+			assert.False(t, o.Appraised, "the bit is consumed: %s", o.Cause)
+
+			m.ResetAppraiseFlags(ino, true)
+			o = m.Process(f, hook, hash)
+			assert.True(t, o.Evaluated && o.Appraised && o.Audit, "CHANGE_XATTR redoes everything: %s", o.Cause)
+			assert.Contains(t, o.Cause, "IMA_CHANGE_XATTR")
+		})
+	}
+}
+
+// TestFailedAppraisalNotCached: without security.ima appraisal fails, so
+// IMA_APPRAISED is never cached and every access re-appraises.
+func TestFailedAppraisalNotCached(t *testing.T) {
+	m := New(profile(t, "6.12"))
+	ino := &fakeInode{id: "ext4", iver: 1, hasIVer: true, dev: 7, ino: 12}
+	f := &fakeFile{inode: ino, real: ino, cookie: true}
+	hook := Hook{Actions: FlagAppraise | FlagAudit, PCR: 10}
+	hash := func() []byte { return []byte{1} }
+	m.Process(f, hook, hash)
+	o := m.Process(f, hook, hash)
+	assert.True(t, o.Appraised, o.Cause)
+	assert.False(t, o.Evaluated || o.Audit, o.Cause)
 }

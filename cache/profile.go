@@ -2,6 +2,8 @@ package cache
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"io"
@@ -14,6 +16,8 @@ import (
 	"sync"
 
 	"github.com/imasim/imasim/cache/vfs"
+	"github.com/imasim/imasim/input"
+	"github.com/imasim/imasim/measure"
 )
 
 // Collect modes: where ima_collect_measurement takes the cached version.
@@ -64,6 +68,12 @@ var switchValues = map[string][]string{
 	"violations":  {ViolationsEvery, ViolationsOnce},
 }
 
+// Evidence behind a profile.
+const (
+	EvidenceKernel = "kernel" // run on a real kernel of its range
+	EvidenceSource = "source" // read from source only
+)
+
 // Violation emission modes in ima_rdwr_violation_check.
 const (
 	// ViolationsEvery: ToMToU and open_writers on every qualifying open (6.1).
@@ -105,9 +115,19 @@ type Profile struct {
 	Features map[string]Range `json:"features"`
 	Template string           `json:"template"`
 	HashAlgo string           `json:"hash"`
+	// FallbackBanks are TPM banks whose hash the kernel cannot compute
+	// when IMA starts (built as a module): they get the SHA-1 template
+	// digest zero-padded, violations still 0xFF over the bank's size
+	// (Linux v6.1.176: ima_crypto.c:ima_init_crypto,
+	// ima_calc_field_array_hash; ima_queue.c:ima_init_digests).
+	FallbackBanks []string `json:"fallback_banks,omitempty"`
 	// Auto: --profile auto may pick this profile by kernel version (false
 	// for patch profiles that no released kernel runs).
 	Auto bool `json:"auto"`
+	// Evidence: "kernel" when a real kernel of the range was run against
+	// the model (captures under testdata/vm), "source" when the profile
+	// was only read from kernel source or a patch.
+	Evidence string `json:"evidence"`
 
 	// Cites holds the kernel citation given for each key.
 	Cites map[string]string `json:"cites"`
@@ -175,6 +195,11 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			p.Kernels = r
 		case key == "examples":
 			p.Examples = splitComma(val)
+		case key == "evidence":
+			if val != EvidenceKernel && val != EvidenceSource {
+				return nil, fail("evidence: want %s or %s, got %q", EvidenceKernel, EvidenceSource, val)
+			}
+			p.Evidence = val
 		case key == "inherit":
 			if ln != firstKeyLine(seen) {
 				return nil, fail("inherit must be the first setting")
@@ -189,7 +214,7 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			keepSrc := p.Source
 			*p = *base.clone()
 			p.Source = keepSrc
-			p.Name, p.About, p.Examples, p.Kernels, p.Auto = "", "", nil, Range{}, true
+			p.Name, p.About, p.Examples, p.Kernels, p.Auto, p.Evidence = "", "", nil, Range{}, true, ""
 		case switchValues[key] != nil:
 			if !slices.Contains(switchValues[key], val) {
 				return nil, fail("%s: unknown value %q (want one of %s)", key, val, strings.Join(switchValues[key], ", "))
@@ -246,12 +271,24 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			p.Template = val
 		case key == "hash":
 			p.HashAlgo = val
+		case key == "fallback-banks":
+			p.FallbackBanks = nil
+			for _, b := range splitComma(val) {
+				if b == "none" {
+					continue
+				}
+				a, err := measure.ParseAlgo(b)
+				if err != nil || a == measure.SHA1 {
+					return nil, fail("fallback-banks: %q is not a bank the kernel can lack a hash for (sha256, sha384, sha512, sm3)", b)
+				}
+				p.FallbackBanks = append(p.FallbackBanks, a.String())
+			}
 		default:
 			return nil, fail("unknown setting %q", key)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s:%d: %w", name, ln+1, err)
 	}
 	if p.Name == "" {
 		return nil, &ProfileError{name, 1, "missing name:"}
@@ -259,7 +296,35 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 	if p.Kernels.Min == (KernelVersion{}) {
 		return nil, &ProfileError{name, 1, "missing kernels: (the version range it stands for)"}
 	}
+	if err := checkTemplateHash(p); err != nil {
+		ln := max(seen["hash"], seen["template"], 1)
+		return nil, &ProfileError{name, ln, err.Error()}
+	}
+	if p.Evidence == "" {
+		p.Evidence = EvidenceSource
+	}
 	return p, nil
+}
+
+// checkTemplateHash accepts the template and hash a kernel can boot with:
+// a template it has (or a template format), a hash imasim computes, and
+// for the "ima" template only sha1, since its "d" field holds 20 bytes
+// (Linux v7.2.13: ima_template.c:ima_template_setup, ima_main.c:hash_setup
+// also accept md5, which imasim does not model: the kernel then writes a
+// 16-byte "d" field that list readers such as evmctl do not parse).
+func checkTemplateHash(p *Profile) error {
+	a, err := measure.ParseAlgo(p.HashAlgo)
+	if err != nil {
+		return fmt.Errorf("hash: %v", err)
+	}
+	t, err := measure.LookupTemplate(p.Template)
+	if err != nil {
+		return fmt.Errorf("template: %v", err)
+	}
+	if t.IsIMA() && a != measure.SHA1 {
+		return fmt.Errorf("template ima takes only hash sha1 (the kernel refuses ima_template=ima with %s), got %s", a, a)
+	}
+	return nil
 }
 
 func firstKeyLine(seen map[string]int) int {
@@ -279,6 +344,7 @@ func (p *Profile) clone() *Profile {
 	q.Features = copyMap(p.Features)
 	q.Cites = copyMap(p.Cites)
 	q.Examples = append([]string(nil), p.Examples...)
+	q.FallbackBanks = append([]string(nil), p.FallbackBanks...)
 	return &q
 }
 
@@ -301,16 +367,17 @@ func splitComma(s string) []string {
 }
 
 // HasFeature reports whether the whole era has feature f; partial tells
-// whether only part of the era's range has it.
+// whether only part of the era's range has it. Both are sublevel-exact: a
+// feature from 6.12.105 is partial in a 6.7 .. 6.12.y profile.
 func (p *Profile) HasFeature(f string) (all, partial bool) {
 	r, ok := p.Features[f]
 	if !ok {
 		return false, false
 	}
-	if !p.Kernels.Min.Less(r.Min) {
+	if r.Covers(p.Kernels) {
 		return true, false
 	}
-	return false, p.Kernels.Open || r.Contains(p.Kernels.Max) || r.Min.Less(p.Kernels.Max)
+	return false, r.Overlaps(p.Kernels)
 }
 
 // FSModel names the filesystem model this era uses for fs type t.
@@ -382,10 +449,20 @@ func BuiltinNames() []string {
 
 // LoadProfile resolves a name (built-in) or a path to a profile file.
 func LoadProfile(nameOrPath string) (*Profile, error) {
-	return loadProfile(nameOrPath, map[string]bool{})
+	return LoadProfileContext(context.Background(), nameOrPath)
 }
 
-func loadProfile(nameOrPath string, seen map[string]bool) (*Profile, error) {
+// MaxInherit bounds the chain of inherit: lines below one profile.
+const MaxInherit = 8
+
+// LoadProfileContext is LoadProfile whose file reads give way when ctx
+// ends. Each file is read whole (at most input.MaxProfile bytes) and
+// closed before its inherit: line is followed.
+func LoadProfileContext(ctx context.Context, nameOrPath string) (*Profile, error) {
+	return loadProfile(ctx, nameOrPath, map[string]bool{}, 0)
+}
+
+func loadProfile(ctx context.Context, nameOrPath string, seen map[string]bool, depth int) (*Profile, error) {
 	if seen[nameOrPath] {
 		return nil, fmt.Errorf("inherit cycle through %s", nameOrPath)
 	}
@@ -395,39 +472,34 @@ func loadProfile(nameOrPath string, seen map[string]bool) (*Profile, error) {
 			return p, nil
 		}
 	}
+	if depth > MaxInherit {
+		return nil, fmt.Errorf("%s: inherit: chain deeper than %d files", nameOrPath, MaxInherit)
+	}
 	if strings.ContainsAny(nameOrPath, "/.") {
-		f, err := os.Open(nameOrPath)
+		b, err := input.ReadFile(ctx, nameOrPath, input.MaxProfile)
 		if err != nil {
 			if os.IsNotExist(err) && !strings.Contains(nameOrPath, "/") {
 				return nil, fmt.Errorf("unknown profile %q (built-in: %s)", nameOrPath, strings.Join(BuiltinNames(), ", "))
 			}
 			return nil, fmt.Errorf("profile: %w", err)
 		}
-		defer f.Close()
-		return ParseProfile(f, nameOrPath, func(b string) (*Profile, error) {
+		return ParseProfile(bytes.NewReader(b), nameOrPath, func(b string) (*Profile, error) {
 			if !strings.Contains(b, "/") && !strings.HasSuffix(b, ".profile") {
-				return loadProfile(b, seen)
+				return loadProfile(ctx, b, seen, depth+1)
 			}
-			return loadProfile(path.Join(path.Dir(nameOrPath), b), seen)
+			return loadProfile(ctx, path.Join(path.Dir(nameOrPath), b), seen, depth+1)
 		})
 	}
 	return nil, fmt.Errorf("unknown profile %q (built-in: %s; or give a path to a profile file)", nameOrPath, strings.Join(BuiltinNames(), ", "))
 }
 
-// ProfileFor picks the built-in profile whose kernel range contains v;
-// when several do, the narrowest wins.
+// ProfileFor picks the built-in profile whose kernel range contains the
+// upstream version v (sublevel-exact); when several do, the narrowest wins.
+// Detect also reads distribution release strings.
 func ProfileFor(v KernelVersion) (*Profile, error) {
-	var best *Profile
-	for _, p := range Builtins() {
-		if !p.Auto || !p.Kernels.Contains(v) {
-			continue
-		}
-		if best == nil || best.Kernels.Min.Less(p.Kernels.Min) {
-			best = p
-		}
+	p, near := pickProfile(v, true)
+	if p == nil {
+		return nil, fmt.Errorf("%w: %s (nearest: %s)", ErrNoProfile, v, near.Name)
 	}
-	if best == nil {
-		return nil, fmt.Errorf("no built-in profile covers kernel %s", v)
-	}
-	return best, nil
+	return p, nil
 }

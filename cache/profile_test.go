@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/imasim/imasim/measure"
 )
 
 func TestBuiltinsParseAndCite(t *testing.T) {
@@ -20,7 +22,7 @@ func TestBuiltinsParseAndCite(t *testing.T) {
 			assert.Contains(t, p.Cites[k], ":", "profile %s: %s citation should name a file:function", p.Name, k)
 		}
 	}
-	for _, want := range []string{"6.1-stable", "6.12", "6.13", "fix-v2", "7.1"} {
+	for _, want := range []string{"5.10", "6.1-stable", "6.6", "6.12-early", "6.12", "6.13", "6.18", "fix-v2", "7.1"} {
 		assert.True(t, names[want], "built-in profile %s missing", want)
 	}
 }
@@ -30,9 +32,15 @@ func TestProfileFor(t *testing.T) {
 		"6.1.176":                    "6.1-stable",
 		"6.1.60":                     "6.1-interim",
 		"6.12.107+deb13-cloud-amd64": "6.12",
-		"6.8":                        "6.12",
+		"6.12.104":                   "6.12",
+		"6.12.103":                   "6.12-early",
+		"6.12.44":                    "6.12-early",
 		"6.13.2":                     "6.13",
-		"7.0.9":                      "6.13",
+		"6.17.9":                     "6.13",
+		"6.18":                       "6.18",
+		"6.18.35":                    "6.18",
+		"5.10.262":                   "5.10",
+		"6.6.63":                     "6.6",
 		"7.2.13+deb14-cloud-amd64":   "7.1",
 	}
 	for v, want := range cases {
@@ -42,9 +50,88 @@ func TestProfileFor(t *testing.T) {
 		require.NoError(t, err, v)
 		assert.Equal(t, want, p.Name, "ProfileFor(%s)", v)
 	}
-	kv, _ := ParseKernelVersion("5.4")
-	_, err := ProfileFor(kv)
-	assert.Error(t, err)
+	for _, v := range []string{"5.4", "6.8", "6.12.43", "6.6.64", "6.18.36", "7.0.9", "5.10.201"} {
+		kv, _ := ParseKernelVersion(v)
+		_, err := ProfileFor(kv)
+		assert.ErrorIs(t, err, ErrNoProfile, v)
+	}
+}
+
+func TestRangeSublevels(t *testing.T) {
+	cases := []struct {
+		r    string
+		in   []string
+		out  []string
+		text string
+	}{
+		{"6.12.104 .. 6.12", []string{"6.12.104", "6.12.300"}, []string{"6.12.103", "6.13", "6.11.9"}, "6.12.104 .. 6.12.y"},
+		{"6.7 .. 6.12.103", []string{"6.7", "6.9.4", "6.12.103"}, []string{"6.12.104", "6.6.99"}, "6.7 .. 6.12.103"},
+		{"6.13 .. 7.0", []string{"6.13", "7.0.5"}, []string{"6.12.9", "7.1"}, "6.13 .. 7.0"},
+		{"6.12.0 .. 6.12.0", []string{"6.12"}, []string{"6.12.1"}, "6.12 .. 6.12.0"},
+		{"7.1 ..", []string{"7.1", "9.0"}, []string{"7.0.99"}, "7.1 .."},
+	}
+	for _, c := range cases {
+		r, err := ParseRange(c.r)
+		require.NoError(t, err, c.r)
+		for _, v := range c.in {
+			kv, _ := ParseKernelVersion(v)
+			assert.True(t, r.Contains(kv), "%s should hold %s", c.r, v)
+		}
+		for _, v := range c.out {
+			kv, _ := ParseKernelVersion(v)
+			assert.False(t, r.Contains(kv), "%s should not hold %s", c.r, v)
+		}
+		assert.Equal(t, c.text, r.String())
+		back, err := ParseRange(r.String())
+		require.NoError(t, err)
+		assert.Equal(t, r, back, "round trip of %s", c.r)
+	}
+}
+
+func TestHasFeatureSublevels(t *testing.T) {
+	p := &Profile{Features: map[string]Range{}}
+	p.Kernels, _ = ParseRange("6.7 .. 6.12")
+	p.Features["x"], _ = ParseRange("6.12.104 ..")
+	all, partial := p.HasFeature("x")
+	assert.False(t, all)
+	assert.True(t, partial, "a feature from 6.12.104 is in part of 6.7 .. 6.12.y")
+	p.Kernels, _ = ParseRange("6.7 .. 6.12.103")
+	all, partial = p.HasFeature("x")
+	assert.False(t, all || partial, "6.12.104 is after 6.12.103")
+	p.Kernels, _ = ParseRange("6.12.104 .. 6.12")
+	all, partial = p.HasFeature("x")
+	assert.True(t, all)
+	assert.False(t, partial)
+}
+
+func FuzzParseRange(f *testing.F) {
+	for _, s := range []string{"6.13 .. 7.0", "7.1 ..", "6.12.104 .. 6.12.y", "6.7 .. 6.12.103", "6.14", "6.12 .. 6.12.0"} {
+		f.Add(s, "6.12.104")
+	}
+	f.Fuzz(func(t *testing.T, s, v string) {
+		r, err := ParseRange(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseRange(r.String())
+		if err != nil || back != r {
+			t.Fatalf("%q -> %q -> %+v, %v; want %+v", s, r.String(), back, err, r)
+		}
+		kv, err := ParseKernelVersion(v)
+		if err != nil {
+			return
+		}
+		if r.Contains(kv) != (!kv.Less(r.Min) && (r.Open || !r.top().Less(kv))) {
+			t.Fatalf("Contains(%s) inconsistent for %s", kv, r)
+		}
+		if !r.Covers(r) || !r.Overlaps(r) {
+			t.Fatalf("%s does not cover itself", r)
+		}
+		point := Range{Min: kv, Max: kv}
+		if r.Contains(kv) != r.Covers(point) || r.Contains(kv) != r.Overlaps(point) {
+			t.Fatalf("%s: Contains/Covers/Overlaps disagree on %s", r, kv)
+		}
+	})
 }
 
 func TestParseProfileErrors(t *testing.T) {
@@ -57,6 +144,13 @@ func TestParseProfileErrors(t *testing.T) {
 		{"bad range", "name: x\nkernels: 7.0 .. 6.1\n", "end before start"},
 		{"inherit late", "name: x\ninherit: 6.12\n", "inherit must be the first setting"},
 		{"bad bool", "name: x\nkernels: 6.1\nauto: maybe\n", "want true or false"},
+		{"unknown hash", "name: x\nkernels: 6.1\nhash: md4\n", "p:3: hash: unknown hash algorithm \"md4\""},
+		{"md5", "name: x\nkernels: 6.1\ntemplate: ima\nhash: md5\n", "p:4: hash: unknown hash algorithm \"md5\""},
+		{"unknown template", "name: x\nkernels: 6.1\ntemplate: ima-xx\n", "p:3: template: unknown template"},
+		{"ima sha256", "name: x\nkernels: 6.1\ntemplate: ima\nhash: sha256\n", "p:4: template ima takes only hash sha1"},
+		{"fallback sha1", "name: x\nkernels: 6.1\nfallback-banks: sha384, sha1\n", "p:3: fallback-banks: \"sha1\""},
+		{"fallback bogus", "name: x\nkernels: 6.1\nfallback-banks: sha3\n", "p:3: fallback-banks: \"sha3\""},
+		{"ima default hash", "name: x\nkernels: 6.1\ntemplate: ima\n", "p:3: template ima takes only hash sha1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -102,5 +196,38 @@ func FuzzParseProfile(f *testing.F) {
 		if err == nil && (p.Name == "" || p.Kernels.Min == (KernelVersion{})) {
 			t.Fatalf("accepted a profile without name or kernels: %q", s)
 		}
+		if err == nil {
+			a, aerr := measure.ParseAlgo(p.HashAlgo)
+			tp, terr := measure.LookupTemplate(p.Template)
+			if aerr != nil || terr != nil || (tp.IsIMA() && a != measure.SHA1) {
+				t.Fatalf("accepted template %q with hash %q: %q", p.Template, p.HashAlgo, s)
+			}
+		}
 	})
+}
+
+// evidence: kernel means a capture of a real kernel judged against the
+// profile is committed (testdata/vm/*/*/kernel.txt names the profile);
+// evidence: source means there is none.
+func TestEvidenceMatchesCaptures(t *testing.T) {
+	files, err := filepath.Glob("../testdata/vm/*/*/kernel.txt")
+	require.NoError(t, err)
+	captured := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, l := range strings.Split(string(b), "\n") {
+			if n, ok := strings.CutPrefix(l, "profile "); ok {
+				captured[strings.TrimSpace(n)] = true
+			}
+		}
+	}
+	require.NotEmpty(t, captured)
+	for _, p := range Builtins() {
+		want := EvidenceSource
+		if captured[p.Name] {
+			want = EvidenceKernel
+		}
+		assert.Equal(t, want, p.Evidence, "profile %s: captures of it: %v", p.Name, captured[p.Name])
+	}
 }

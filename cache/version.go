@@ -12,24 +12,39 @@ type KernelVersion struct{ Major, Minor, Patch int }
 // ParseKernelVersion reads "6.12", "6.1.176" or a uname -r string such as
 // "6.12.57+deb13-cloud-amd64".
 func ParseKernelVersion(s string) (KernelVersion, error) {
+	v, _, err := parseVersion(s)
+	return v, err
+}
+
+// parseVersion also says how many of major.minor.sublevel were given.
+func parseVersion(s string) (KernelVersion, int, error) {
 	s = strings.TrimSpace(s)
 	end := 0
-	for end < len(s) && (s[end] == '.' || (s[end] >= '0' && s[end] <= '9')) {
+	for end < len(s) && end < 32 && (s[end] == '.' || (s[end] >= '0' && s[end] <= '9')) {
 		end++
 	}
 	parts := strings.Split(strings.Trim(s[:end], "."), ".")
 	if len(parts) < 2 {
-		return KernelVersion{}, fmt.Errorf("bad kernel version %q (want e.g. 6.12 or 6.1.176)", s)
+		return KernelVersion{}, 0, fmt.Errorf("bad kernel version %q (want e.g. 6.12 or 6.1.176)", clip(s))
 	}
 	var v [3]int
+	n := 0
 	for i := 0; i < len(parts) && i < 3; i++ {
-		n, err := strconv.Atoi(parts[i])
-		if err != nil {
-			return KernelVersion{}, fmt.Errorf("bad kernel version %q", s)
+		x, err := strconv.Atoi(parts[i])
+		if err != nil || x > 1<<20 {
+			return KernelVersion{}, 0, fmt.Errorf("bad kernel version %q", clip(s))
 		}
-		v[i] = n
+		v[i] = x
+		n++
 	}
-	return KernelVersion{v[0], v[1], v[2]}, nil
+	return KernelVersion{v[0], v[1], v[2]}, n, nil
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 // Less orders versions.
@@ -50,34 +65,45 @@ func (a KernelVersion) String() string {
 	return fmt.Sprintf("%d.%d.%d", a.Major, a.Minor, a.Patch)
 }
 
-// Range is an inclusive kernel version range; a zero Max means open-ended.
-// A Max without a patch level covers the whole minor series (7.0 = 7.0.*).
+// Range is an inclusive kernel version range. Ends are sublevel-exact
+// ("6.12.105 .. 6.12.y" leaves out 6.12.104); an end written without a
+// sublevel covers the whole stable series (".. 7.0" = up to 7.0.y).
 type Range struct {
 	Min, Max KernelVersion
-	Open     bool
+	Open     bool // no upper end
+	// MaxSeries: Max was written without a sublevel: all of Max's series.
+	MaxSeries bool
 }
 
-// ParseRange reads "6.13 .. 7.0", "7.1 .." or "6.14".
+// ParseRange reads "6.13 .. 7.0", "7.1 ..", "6.12.105 .. 6.12.y",
+// "6.7 .. 6.12.104" or "6.14" (= "6.14 ..").
 func ParseRange(s string) (Range, error) {
 	lo, hi, found := strings.Cut(s, "..")
-	min, err := ParseKernelVersion(lo)
+	min, _, err := parseVersion(lo)
 	if err != nil {
 		return Range{}, err
 	}
-	if !found {
+	if !found || strings.TrimSpace(hi) == "" {
 		return Range{Min: min, Open: true}, nil
 	}
-	if strings.TrimSpace(hi) == "" {
-		return Range{Min: min, Open: true}, nil
-	}
-	max, err := ParseKernelVersion(hi)
+	max, n, err := parseVersion(hi)
 	if err != nil {
 		return Range{}, err
 	}
-	if max.Less(KernelVersion{min.Major, min.Minor, 0}) {
-		return Range{}, fmt.Errorf("range %q: end before start", s)
+	r := Range{Min: min, Max: max, MaxSeries: n < 3}
+	if r.top().Less(min) {
+		return Range{}, fmt.Errorf("range %q: end before start", clip(s))
 	}
-	return Range{Min: min, Max: max}, nil
+	return r, nil
+}
+
+// top is the highest version in a closed range (a series end counts as
+// its highest possible sublevel).
+func (r Range) top() KernelVersion {
+	if r.MaxSeries {
+		return KernelVersion{r.Max.Major, r.Max.Minor, 1<<31 - 1}
+	}
+	return r.Max
 }
 
 // Contains reports whether v is in the range.
@@ -85,23 +111,41 @@ func (r Range) Contains(v KernelVersion) bool {
 	if v.Less(r.Min) {
 		return false
 	}
+	return r.Open || !r.top().Less(v)
+}
+
+// Covers reports whether every version in q is in r.
+func (r Range) Covers(q Range) bool {
+	if q.Min.Less(r.Min) {
+		return false
+	}
 	if r.Open {
 		return true
 	}
-	if r.Max.Patch == 0 {
-		return v.Major < r.Max.Major || (v.Major == r.Max.Major && v.Minor <= r.Max.Minor)
-	}
-	return !r.Max.Less(v)
+	return !q.Open && !r.top().Less(q.top())
+}
+
+// Overlaps reports whether some version is in both ranges.
+func (r Range) Overlaps(q Range) bool {
+	return (q.Open || !q.top().Less(r.Min)) && (r.Open || !r.top().Less(q.Min))
 }
 
 func (r Range) String() string {
 	if r.Open {
 		return r.Min.String() + " .."
 	}
-	if r.Max.Patch == 0 && r.Max.Major == r.Min.Major && r.Max.Minor == r.Min.Minor {
+	if !r.MaxSeries {
+		return r.Min.String() + " .. " + r.Max.exact()
+	}
+	if r.Max.Major == r.Min.Major && r.Max.Minor == r.Min.Minor {
 		return r.Min.String() + " .. " + r.Max.String() + ".y"
 	}
 	return r.Min.String() + " .. " + r.Max.String()
+}
+
+// exact prints all three numbers when the sublevel matters.
+func (a KernelVersion) exact() string {
+	return fmt.Sprintf("%d.%d.%d", a.Major, a.Minor, a.Patch)
 }
 
 // MarshalText renders a range as "6.13 .. 7.0" in JSON.

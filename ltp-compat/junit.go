@@ -9,14 +9,15 @@ import (
 )
 
 // JUnit XML in the shape CI systems (Jenkins, GitLab, GitHub test reporters)
-// read: testsuites > testsuite > testcase with failure, error or skipped.
+// read: testsuites > testsuite > testcase with failure, error or skipped,
+// valid against Jenkins xunit's junit-10.xsd (which allows a skipped count
+// on <testsuite> only).
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Name     string       `xml:"name,attr"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
 	Errors   int          `xml:"errors,attr"`
-	Skipped  int          `xml:"skipped,attr"`
 	Time     string       `xml:"time,attr"`
 	Suites   []junitSuite `xml:"testsuite"`
 }
@@ -95,7 +96,7 @@ func WriteJUnit(w io.Writer, r Report, o Options) error {
 	}
 	s.Time = junitTime(total)
 	doc := junitSuites{Name: id, Tests: s.Tests, Failures: s.Failures, Errors: s.Errors,
-		Skipped: s.Skipped, Time: s.Time, Suites: []junitSuite{s}}
+		Time: s.Time, Suites: []junitSuite{s}}
 	b, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding JUnit report: %w", err)

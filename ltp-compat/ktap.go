@@ -19,7 +19,8 @@ import (
 //	not ok 2 xfs-overlay/6.13
 //
 // Each case is a top-level test; its subtests (TINFO ones excepted, which
-// become diagnostics) are a nested KTAP document indented two spaces before
+// become diagnostics; plus an "overall" one when the case fails beyond its
+// subtests, see ktapSubtests) are a nested KTAP document indented two spaces before
 // the case's result line. TPASS is "ok", TFAIL and TWARN "not ok", TBROK
 // "not ok … # ERROR", TCONF "ok … # SKIP". Messages are "# " diagnostic
 // lines before the result they explain (after "# SKIP"/"# ERROR" on the same
@@ -32,18 +33,19 @@ func WriteKTAP(w io.Writer, r Report, o Options) error {
 		if o.Logs && c.Log != "" {
 			ktapDiag(ew, "", c.Log)
 		}
-		var counted []Subtest
-		for _, s := range c.Subtests {
+		subs := ktapSubtests(c)
+		counted := 0
+		for _, s := range subs {
 			if s.Status != Info {
-				counted = append(counted, s)
+				counted++
 			}
 		}
-		if len(counted) > 0 {
+		if counted > 0 {
 			ew.write("  KTAP version 1\n")
-			ew.printf("  1..%d\n", len(counted))
+			ew.printf("  1..%d\n", counted)
 		}
 		j := 0
-		for _, s := range c.Subtests {
+		for _, s := range subs {
 			if s.Status == Info {
 				ktapDiag(ew, "  ", joinNonEmpty(": ", s.Name, s.Message))
 				continue
@@ -68,6 +70,23 @@ func WriteKTAP(w io.Writer, r Report, o Options) error {
 		return fmt.Errorf("writing KTAP report: %w", ew.err)
 	}
 	return nil
+}
+
+// ktapSubtests returns the case's subtests plus, when it has any, a last
+// one for each result the case adds beyond them (Case.Results: a failure
+// or breakage that no subtest reported). Readers such as the kernel's
+// kunit.py count only the leaves, so a failing case must have a failing
+// leaf.
+func ktapSubtests(c Case) []Subtest {
+	if len(c.Subtests) == 0 {
+		return nil
+	}
+	subs := c.Subtests
+	for _, res := range c.Results()[len(c.Subtests):] {
+		subs = append(subs[:len(subs):len(subs)], Subtest{Name: "overall", Status: res.Status,
+			Message: strings.TrimPrefix(res.Message, c.Name+": ")})
+	}
+	return subs
 }
 
 // ktapLine writes one test result line, with its message as a diagnostic

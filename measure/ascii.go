@@ -227,7 +227,9 @@ func parseField(f Field, s []byte, ima bool, o binary.ByteOrder) ([]byte, error)
 		return d, nil
 	case ShowString:
 		b := bytes.Clone(s)
-		if (f.ID == "n" && !ima) || f.ID == "n-ng" {
+		// the kernel keeps these NUL-terminated; xattrnames ends in the
+		// last name's NUL (Linux v7.2.13: evm_read_protected_xattrs)
+		if (f.ID == "n" && !ima) || f.ID == "n-ng" || f.ID == "xattrnames" {
 			b = append(b, 0)
 		}
 		return b, nil

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// benchEntries is the list size of the evmctl baseline (FORMATS.md).
+// benchEntries is the list size of the evmctl baseline (measure/bench.sh).
 const benchEntries = 200_000
 
 var benchOnce struct {

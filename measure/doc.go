@@ -29,6 +29,12 @@
 //	l.WriteASCII(w, 0)                             // kernel-identical ASCII
 //	l.WriteBinary(w, measure.WriteOptions{Bank: measure.SHA256}) // the _sha256 file
 //
+// NewFileEntryInfo and NewViolationInfo take a FileInfo (owner, mode,
+// xattrs, the SHA-1 a "d" field needs) and fill iuid, igid, imode, sig,
+// evmsig and the EVM xattr fields as the kernel does. A violation extends
+// 0xFF over each bank's size (ExtendDigest with PerBank), never the zeros
+// the list shows.
+//
 // NewEntry(template, pcr, fields...) builds any template from raw field
 // data (DigestNG, DigestNGv2, Name, Uint32, Uint16 or plain bytes).
 // e.ExtendDigest(bank, mode) is what the kernel extends into a TPM bank for

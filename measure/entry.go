@@ -289,15 +289,63 @@ func NewEntry(template string, pcr int, fields ...[]byte) (*Entry, error) {
 // name fields are filled as the kernel does, every other field is empty (no
 // signature, no buffer).
 func NewFileEntry(template string, pcr int, algo Algo, digest []byte, name string) (*Entry, error) {
-	return newFileLike(template, pcr, algo, digest, name)
+	return newFileLike(template, pcr, algo, digest, name, nil)
 }
 
-// NewViolation builds a violation entry (ToMToU, open_writers): zero file
-// digest of algo's size (the kernel's ima_hash algorithm; SHA-1 on old
-// kernels) and an all-zero template digest
-// (Linux v6.12: ima_api.c:ima_add_violation).
-func NewViolation(template string, pcr int, algo Algo, name string) (*Entry, error) {
-	e, err := newFileLike(template, pcr, algo, nil, name)
+// FileInfo is what the kernel reads from the measured file itself for the
+// template fields that record it (Linux v7.2.13: ima_template_lib.c).
+type FileInfo struct {
+	// SHA1 is the file's SHA-1 digest, for a "d" field when the list's
+	// algorithm is not SHA-1: that field holds 20 bytes, so the kernel
+	// hashes the file again with SHA-1 (ima_eventdigest_init).
+	SHA1 []byte
+	// File says the event has a file the kernel reads (not so for
+	// boot_aggregate); the fields below are recorded only then.
+	File bool
+	// UID, GID and Mode (with the file type bits) of the file's inode
+	// (ima_eventinodeuid_init, ima_eventinodegid_init,
+	// ima_eventinodemode_init).
+	UID, GID uint32
+	Mode     uint16
+	// Xattrs holds the file's extended attributes by name; the
+	// EVM-protected ones fill xattrnames/xattrlengths/xattrvalues,
+	// security.ima a signature "sig", security.evm a portable "evmsig".
+	Xattrs map[string][]byte
+}
+
+// EVMXattrs are the xattrs EVM protects, in the order the kernel lists
+// them in the xattrnames field: every name is on the list whether or not
+// its LSM is built in (Linux v7.2.13: evm_main.c:
+// evm_config_default_xattrnames, evm_init_config, evm_read_protected_xattrs).
+var EVMXattrs = []string{"security.selinux", "security.SMACK64", "security.SMACK64EXEC",
+	"security.SMACK64TRANSMUTE", "security.SMACK64MMAP", "security.apparmor", "security.ima",
+	"security.capability"}
+
+// Types of security.ima and security.evm values (Linux v7.2.13:
+// security/integrity/integrity.h: enum evm_ima_xattr_type).
+const (
+	xattrIMADigsig    = 0x03 // EVM_IMA_XATTR_DIGSIG
+	xattrEVMPortable  = 0x05 // EVM_XATTR_PORTABLE_DIGSIG
+	xattrVerityDigsig = 0x06 // IMA_VERITY_DIGSIG
+)
+
+// NewFileEntryInfo is NewFileEntry for a measurement of a file the kernel
+// can read: the fields that record the file's owner, mode, xattrs and
+// signatures are filled from fi as the kernel fills them.
+func NewFileEntryInfo(template string, pcr int, algo Algo, digest []byte, name string, fi *FileInfo) (*Entry, error) {
+	if digest == nil {
+		digest = []byte{}
+	}
+	return newFileLike(template, pcr, algo, digest, name, fi)
+}
+
+// NewViolationInfo is NewViolation with the violating file's fi: a
+// violation names its file, so iuid, igid, imode, the EVM xattrs and a
+// portable EVM signature are recorded (Linux v7.2.13:
+// ima_api.c:ima_add_violation passes the file; ima_eventsig_init falls
+// back to ima_eventevmsig_init without a security.ima value).
+func NewViolationInfo(template string, pcr int, algo Algo, name string, fi *FileInfo) (*Entry, error) {
+	e, err := newFileLike(template, pcr, algo, nil, name, fi)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +353,45 @@ func NewViolation(template string, pcr int, algo Algo, name string) (*Entry, err
 	return e, nil
 }
 
-func newFileLike(template string, pcr int, algo Algo, digest []byte, name string) (*Entry, error) {
+// evmSig is the "evmsig" field: security.evm when it holds a portable
+// signature (Linux v7.2.13: ima_template_lib.c:ima_eventevmsig_init).
+func (fi *FileInfo) evmSig() []byte {
+	if v := fi.Xattrs["security.evm"]; len(v) > 0 && v[0] == xattrEVMPortable {
+		return v
+	}
+	return []byte{}
+}
+
+// evmXattrs returns the xattrnames ('|'-joined, NUL-terminated),
+// xattrlengths (u32 each) and xattrvalues fields.
+func (fi *FileInfo) evmXattrs() (names, lengths, values []byte) {
+	names, lengths, values = []byte{}, []byte{}, []byte{}
+	for _, n := range EVMXattrs {
+		v, ok := fi.Xattrs[n]
+		if !ok {
+			continue
+		}
+		if len(names) > 0 {
+			names[len(names)-1] = '|'
+		}
+		names = append(append(names, n...), 0)
+		lengths = binary.LittleEndian.AppendUint32(lengths, uint32(len(v)))
+		values = append(values, v...)
+	}
+	return names, lengths, values
+}
+
+// NewViolation builds a violation entry (ToMToU, open_writers): zero file
+// digest of algo's size (the kernel's ima_hash algorithm; SHA-1 on old
+// kernels) and an all-zero template digest
+// (Linux v6.12: ima_api.c:ima_add_violation).
+func NewViolation(template string, pcr int, algo Algo, name string) (*Entry, error) {
+	return NewViolationInfo(template, pcr, algo, name, nil)
+}
+
+// newFileLike fills a file-like entry's fields; digest nil is a
+// violation, fi nil an event without a file (boot_aggregate).
+func newFileLike(template string, pcr int, algo Algo, digest []byte, name string, fi *FileInfo) (*Entry, error) {
 	t, err := LookupTemplate(template)
 	if err != nil {
 		return nil, err
@@ -322,21 +408,61 @@ func newFileLike(template string, pcr int, algo Algo, digest []byte, name string
 				fs[i] = make([]byte, 20)
 				continue
 			}
-			if t.IsIMA() && len(digest) != 20 {
-				return nil, fmt.Errorf("new ima entry: the ima template holds only 20-byte digests, got %s", algo)
+			switch {
+			case algo == SHA1:
+				fs[i] = digest
+			case fi != nil && len(fi.SHA1) == 20:
+				fs[i] = fi.SHA1
+			default:
+				return nil, fmt.Errorf("new %s entry: the d field holds a 20-byte sha1 digest, got %s", t.ListName(), algo)
 			}
-			fs[i] = digest
 		case "d-ng":
 			fs[i] = DigestNG(algo.String(), digest)
 		case "d-ngv2":
 			fs[i] = DigestNGv2("ima", algo.String(), digest)
 		case "n", "n-ng":
 			fs[i] = Name(name)
+		case "iuid", "igid", "imode", "evmsig", "sig", "xattrnames", "xattrlengths", "xattrvalues":
+			fs[i] = fi.field(f.ID, violation)
 		default:
 			fs[i] = []byte{}
 		}
 	}
 	return NewEntry(template, pcr, fs...)
+}
+
+// field fills a field read from the file; without a file it is empty,
+// as the kernel leaves it without event_data->file.
+func (fi *FileInfo) field(id string, violation bool) []byte {
+	if fi == nil || !fi.File {
+		return []byte{}
+	}
+	switch id {
+	case "iuid":
+		return Uint32(fi.UID)
+	case "igid":
+		return Uint32(fi.GID)
+	case "imode":
+		return Uint16(fi.Mode)
+	case "evmsig":
+		return fi.evmSig()
+	case "sig":
+		// security.ima as read for the measurement when it is a
+		// signature, else the portable EVM one; a violation has no
+		// security.ima value (Linux v7.2.13: ima_eventsig_init).
+		if v := fi.Xattrs["security.ima"]; !violation && len(v) > 0 && (v[0] == xattrIMADigsig || v[0] == xattrVerityDigsig) {
+			return v
+		}
+		return fi.evmSig()
+	}
+	n, l, v := fi.evmXattrs()
+	switch id {
+	case "xattrnames":
+		return n
+	case "xattrlengths":
+		return l
+	}
+	return v
 }
 
 // BootAggregate computes the boot_aggregate digest from PCR values of bank
@@ -389,7 +515,7 @@ func NewBootAggregate(template string, a Algo, pcrs [][]byte) (*Entry, error) {
 			return nil, err
 		}
 	}
-	return newFileLike(template, 10, a, d, "boot_aggregate")
+	return newFileLike(template, 10, a, d, "boot_aggregate", nil)
 }
 
 func appendU32(o binary.ByteOrder, b []byte, v uint32) []byte {

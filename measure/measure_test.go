@@ -37,7 +37,7 @@ func sampleList(tb testing.TB) *List {
 	return &l
 }
 
-// The public vectors of FORMATS.md: template digests, the ASCII list, and
+// ima-evm-utils' public vector (testdata/lists/README.md): template digests, the ASCII list, and
 // PCR 10 in the three modes.
 func TestPublicVectorIMANG(t *testing.T) {
 	l := sampleList(t)
@@ -248,7 +248,7 @@ func allTemplates(tb testing.TB) *List {
 	add(NewEntry("ima-sigv2", 10, DigestNGv2("verity", "sha256", d256), Name("/bin/verity"), []byte{6, 1}))
 	add(NewEntry("ima-buf", 10, DigestNG("sha256", d256), Name("kexec-cmdline"), []byte("root=/dev/vda ro")))
 	add(NewEntry("ima-modsig", 10, DigestNG("sha256", d256), Name("/lib/m.ko"), []byte{}, DigestNG("sha512", bytes.Repeat([]byte{9}, 64)), []byte{0x30, 0x82}))
-	add(NewEntry("evm-sig", 10, DigestNG("sm3", d256), Name("/etc/f"), []byte{5, 2}, []byte("security.ima|security.selinux"),
+	add(NewEntry("evm-sig", 10, DigestNG("sm3", d256), Name("/etc/f"), []byte{5, 2}, []byte("security.ima|security.selinux\x00"), // NUL-terminated as the kernel writes it
 		[]byte{0x10, 0, 0x20, 0}, []byte{7, 7}, Uint32(1000), Uint32(100), Uint16(0o100644)))
 	add(NewEntry("d-ng|n-ng|iuid|igid|imode", 11, DigestNG("sha512", bytes.Repeat([]byte{4}, 64)), Name("/custom"), Uint32(0), Uint32(4294967295), Uint16(0o755)))
 	add(NewEntry("d|n", 12, bytes.Repeat([]byte{5}, 20), Name("/custom-dn")))

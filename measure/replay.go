@@ -498,6 +498,9 @@ func (r *Replayer) Resume(s State) error {
 	if r.n != 0 {
 		return errors.New("replay resume: replayer already used")
 	}
+	if s.Entries < 0 || s.Violations < 0 || s.Offset < 0 {
+		return fmt.Errorf("replay resume: negative count in state (entries %d, violations %d, offset %d)", s.Entries, s.Violations, s.Offset)
+	}
 	for _, t := range r.tracks {
 		t.shared = false // the state holds each track's own values
 	}

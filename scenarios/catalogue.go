@@ -2,11 +2,13 @@ package scenarios
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
+
+	"github.com/imasim/imasim/input"
 )
 
 //go:embed builtin/*.scn
@@ -32,12 +34,18 @@ func BuiltinSource(name string) ([]byte, bool) {
 // Load resolves a built-in name or a path to a scenario file and checks
 // its policy (as the newest modelled kernel parses it).
 func Load(nameOrPath string) (*Scenario, error) {
+	return LoadContext(context.Background(), nameOrPath)
+}
+
+// LoadContext is Load whose file read gives way when ctx ends (a FIFO
+// with no writer). Files over input.MaxScenario are refused.
+func LoadContext(ctx context.Context, nameOrPath string) (*Scenario, error) {
 	var sc *Scenario
 	var err error
 	if b, ok := BuiltinSource(nameOrPath); ok {
 		sc, err = Parse(bytes.NewReader(b), "builtin:"+nameOrPath)
 	} else if strings.ContainsAny(nameOrPath, "/.") {
-		b, rerr := os.ReadFile(nameOrPath)
+		b, rerr := input.ReadFile(ctx, nameOrPath, input.MaxScenario)
 		if rerr != nil {
 			return nil, fmt.Errorf("scenario: %w", rerr)
 		}

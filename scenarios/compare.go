@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -79,7 +80,9 @@ func ReadObserved(s *Scenario, log io.Reader, list io.Reader, root string) (*Obs
 		return nil, fmt.Errorf("reading log: %w", err)
 	}
 	if st := sc.Stats(); st.Recognized == 0 {
-		return nil, fmt.Errorf("no line in a known log form (dmesg/kmsg, audit.log, ausearch -i, journalctl -o json): %d lines read", st.Lines)
+		// Text that is no log is an audit.NotLogError above; this is a
+		// log with nothing in it (blank lines at most).
+		return nil, fmt.Errorf("not an IMA log: no line in a known log form (dmesg/kmsg, audit.log, ausearch -i, journalctl -o json): %d lines read", st.Lines)
 	}
 	ob.Loss = sc.Loss()
 	if k, ok := sc.Kernel(); ok {
@@ -95,16 +98,25 @@ func ReadObserved(s *Scenario, log io.Reader, list io.Reader, root string) (*Obs
 	sort.Strings(fs)
 	ob.Form = strings.Join(fs, ",")
 	if list != nil {
-		l, err := measure.ReadList(list, measure.ReadOptions{})
-		if err != nil {
-			return nil, &ListError{err}
-		}
+		// Streamed: memory stays at one entry, whatever the list's length.
+		rd := measure.NewReader(list, measure.ReadOptions{})
 		ob.Measurements = 0
-		for _, e := range l.Entries {
-			if n, ok := e.FileName(); ok && n == "boot_aggregate" {
+		n := 0
+		for ; ; n++ {
+			e, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, &ListError{err}
+			}
+			if name, ok := e.FileName(); ok && name == "boot_aggregate" {
 				continue
 			}
 			ob.Measurements++
+		}
+		if n == 0 {
+			return nil, &ListError{errors.New("not an IMA list: empty input (a kernel's measurement list starts with boot_aggregate)")}
 		}
 	}
 	return ob, nil

@@ -3,12 +3,14 @@ package scenarios
 import (
 	"bytes"
 	"crypto"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -104,6 +106,7 @@ func (r *Result) Count(v string) int {
 const StepGap = 10 * 1_000_000
 
 type engine struct {
+	grown   int // file content bytes the run has written (MaxModelBytes)
 	s       *Scenario
 	p       *cache.Profile
 	w       *vfs.World
@@ -127,7 +130,10 @@ type engine struct {
 	tmp       vfs.File // a file opened and closed within one step
 	tpm       tpm.PCRs // extended for every list entry; nil in quiet mode
 	hashAlgo  measure.Algo
-	err       error // first list or TPM failure, reported after the step
+	// dField: the template has a "d" field (20 bytes: SHA-1); dSHA1: and
+	// hashAlgo is not SHA-1, so entries need the file's SHA-1 too.
+	dField, dSHA1 bool
+	err           error // first list or TPM failure, reported after the step
 }
 
 // evaluated is the content a path had when IMA last hashed it, and the
@@ -264,7 +270,7 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 			if err != nil {
 				return nil, &Error{s.File, rq.Line, err.Error()}
 			}
-			if !p.Kernels.Open && p.Kernels.Max.Less(v) && !(p.Kernels.Max.Major == v.Major && p.Kernels.Max.Minor == v.Minor) {
+			if !p.Kernels.Overlaps(cache.Range{Min: v, Open: true}) {
 				res.NA = fmt.Sprintf("requires kernel >= %s; profile covers %s", v, p.Kernels)
 				return &Runner{res: res}, nil
 			}
@@ -297,6 +303,14 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 		if e.hashAlgo, err = measure.ParseAlgo(p.HashAlgo); err != nil {
 			return nil, fmt.Errorf("profile %s: hash: %w", p.Name, err)
 		}
+		t, err := measure.LookupTemplate(p.Template)
+		if err != nil {
+			return nil, fmt.Errorf("profile %s: template: %w", p.Name, err)
+		}
+		for _, f := range t.Fields {
+			e.dField = e.dField || f.ID == "d"
+		}
+		e.dSHA1 = e.dField && e.hashAlgo != measure.SHA1
 		if err := e.bootAggregate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.File, err)
 		}
@@ -533,6 +547,9 @@ func (e *engine) step(st Step) error {
 		_, err := e.w.MountOverlay(m, a[0], st.Opts["lower"], st.Opts["upper"], st.Opts["work"])
 		return err
 	case "write", "append", "overwrite":
+		if err := e.grow(len(a[1])); err != nil {
+			return err
+		}
 		data := []byte(a[1])
 		if h, ok := e.handles[a[0]]; ok {
 			if st.Op == "overwrite" {
@@ -564,17 +581,27 @@ func (e *engine) step(st Step) error {
 		return nil
 	case "truncate":
 		n, _ := strconv.Atoi(a[1])
+		if err := e.grow(n); err != nil {
+			return err
+		}
 		// security_path_truncate runs before the size changes.
 		if ino, err := e.w.Lookup(a[0]); err == nil {
 			e.ima.Truncate(ino)
 		}
-		return e.w.Truncate(a[0], n)
+		if err := e.w.Truncate(a[0], n); err != nil {
+			return err
+		}
+		e.setattr(a[0])
+		return nil
 	case "copy":
 		src, err := e.w.Lookup(a[0])
 		if err != nil {
 			return err
 		}
 		data := e.w.RealInode(src).Content
+		if err := e.grow(len(data)); err != nil {
+			return err
+		}
 		f, err := e.open(st, a[1], vfs.OpenFlags{Write: true, Create: true, Trunc: true, Mode: st.Mode(0o644)}, 0, 0, &e.tmp)
 		if err != nil {
 			return err
@@ -586,7 +613,11 @@ func (e *engine) step(st Step) error {
 		return nil
 	case "chmod":
 		m, _ := strconv.ParseUint(a[1], 8, 32)
-		return e.w.Chmod(a[0], uint32(m))
+		if err := e.w.Chmod(a[0], uint32(m)); err != nil {
+			return err
+		}
+		e.setattr(a[0])
+		return nil
 	case "chown":
 		u, g, _ := strings.Cut(a[1], ":")
 		uu, _ := strconv.ParseUint(u, 10, 32)
@@ -594,11 +625,29 @@ func (e *engine) step(st Step) error {
 		if g != "" {
 			gg, _ = strconv.ParseUint(g, 10, 32)
 		}
-		return e.w.Chown(a[0], uint32(uu), uint32(gg))
+		if err := e.w.Chown(a[0], uint32(uu), uint32(gg)); err != nil {
+			return err
+		}
+		e.setattr(a[0])
+		return nil
 	case "touch":
-		return e.w.Touch(a[0])
+		if err := e.w.Touch(a[0]); err != nil {
+			return err
+		}
+		e.setattr(a[0])
+		return nil
 	case "setxattr":
-		return e.w.Setxattr(a[0], a[1], a[2])
+		if err := e.w.Setxattr(a[0], a[1], a[2]); err != nil {
+			return err
+		}
+		if a[1] == "security.ima" {
+			// ima_inode_setxattr (it runs before the value is stored;
+			// the flags it sets are read at the next access).
+			for _, ino := range e.notified(a[0]) {
+				e.ima.ResetAppraiseFlags(ino, e.appraise)
+			}
+		}
+		return nil
 	case "open":
 		fl := vfs.OpenFlags{}
 		switch a[2] {
@@ -670,6 +719,19 @@ func (e *engine) step(st Step) error {
 	return fmt.Errorf("operation not implemented")
 }
 
+// MaxModelBytes bounds the file content one run writes into the model,
+// which holds contents in memory: each write, append, copy and truncate
+// counts its full size, checked before anything is allocated.
+const MaxModelBytes = 64 << 20
+
+func (e *engine) grow(n int) error {
+	if n < 0 || n > MaxModelBytes-e.grown {
+		return fmt.Errorf("the scenario writes more than %d MiB of file content into the model (MaxModelBytes)", MaxModelBytes>>20)
+	}
+	e.grown += n
+	return nil
+}
+
 func (e *engine) remountClears(fsType string) bool {
 	return e.p.RemountClearsIVersion[fsType]
 }
@@ -707,6 +769,9 @@ func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32, f *v
 	// O_TRUNC on an existing file: handle_truncate -> security_file_truncate
 	// (Linux v6.12: fs/namei.c:do_open, after ima_file_check).
 	if fl.Trunc && existed {
+		// handle_truncate -> do_truncate -> notify_change also runs
+		// ima_inode_post_setattr.
+		defer e.ima.PostSetattr(f.Inode, e.appraise)
 		defer e.ima.Truncate(f.Inode)
 	}
 	var mask policy.Mask
@@ -721,6 +786,29 @@ func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32, f *v
 	}
 	e.hook(st, f, policy.FileCheck, mask, uid, gid)
 	return f, nil
+}
+
+// notified lists the inodes whose dentries a metadata change at p went
+// through: the inode at p and, behind an overlay, the real (copied-up)
+// inode overlay passed the change on to (Linux v6.12: fs/overlayfs/inode.c:ovl_setattr,
+// fs/overlayfs/xattrs.c:ovl_xattr_set).
+func (e *engine) notified(p string) []*vfs.Inode {
+	ino, err := e.w.Lookup(p)
+	if err != nil {
+		return nil
+	}
+	if real := e.w.RealInode(ino); real != ino {
+		return []*vfs.Inode{ino, real}
+	}
+	return []*vfs.Inode{ino}
+}
+
+// setattr runs ima_inode_post_setattr for a notify_change at p
+// (chmod, chown, utimes, truncate).
+func (e *engine) setattr(p string) {
+	for _, ino := range e.notified(p) {
+		e.ima.PostSetattr(ino, e.appraise)
+	}
 }
 
 // close runs ima_file_free (last-writer check) then drops the file.
@@ -782,7 +870,7 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	if e.quiet {
 		truth = content // the search compares contents; no hashing needed
 	} else {
-		truth = digest(content)
+		truth = e.fileDigest(content)
 	}
 	last, seen := e.lastEvaluated(f.Path)
 	before := last.truth
@@ -816,6 +904,8 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	case out.Indeterminate != "":
 		verdict = Indeterminate
 		cause += " -- indeterminate: " + out.Indeterminate
+	case out.Retried:
+		// A failed appraisal is re-done at every access by design.
 	case evaluatedAny && seen && bytes.Equal(before, truth) && out.First:
 		// The inode was evicted: its iint went with it. Re-evaluating is
 		// the design, not a cache decision (Linux: ima_inode_free).
@@ -853,15 +943,15 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	}
 	e.record(st, fn.String(), f.Path, evaluatedAny, verdict, cause)
 	if out.Measure {
-		e.addMeasurement(f.Path, truth, pcr)
+		e.addMeasurement(f, f.Path, truth, pcr)
 	}
 	if out.Audit {
 		e.res.AuditRecords[f.Path]++
 	}
 	if out.Audit && !e.quiet {
 		e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1805, Step: len(e.res.Steps), Path: f.Path,
-			Text: fmt.Sprintf("type=1805 audit: file=%q hash=\"sha256:%x\" ppid=1 pid=%d auid=4294967295 uid=%d gid=%d euid=%d suid=%d fsuid=%d egid=%d sgid=%d fsgid=%d tty=(none) ses=4294967295 comm=%q exe=%q res=1",
-				f.Path, truth, e.pid, uid, gid, uid, uid, uid, gid, gid, gid, path.Base(f.Path), f.Path)})
+			Text: fmt.Sprintf("type=1805 audit: file=%q hash=\"%s:%x\" ppid=1 pid=%d auid=4294967295 uid=%d gid=%d euid=%d suid=%d fsuid=%d egid=%d sgid=%d fsgid=%d tty=(none) ses=4294967295 comm=%q exe=%q res=1",
+				f.Path, e.hashAlgo, truth, e.pid, uid, gid, uid, uid, uid, gid, gid, gid, path.Base(f.Path), f.Path)})
 	}
 }
 
@@ -940,9 +1030,14 @@ func (e *engine) wasMeasured(p string, content []byte) bool {
 		}
 		return false
 	}
-	want := ":" + hex.EncodeToString(digest(content))
+	d := e.fileDigest(content)
+	if e.dSHA1 {
+		s := sha1.Sum(content)
+		d = s[:]
+	}
+	want := hex.EncodeToString(d)
 	for _, m := range e.res.List {
-		if m.Path == p && !m.Violation && strings.HasSuffix(m.FileHash, want) {
+		if m.Path == p && !m.Violation && (m.FileHash == want || strings.HasSuffix(m.FileHash, ":"+want)) {
 			return true
 		}
 	}
@@ -963,7 +1058,7 @@ func (e *engine) violation(st Step, f *vfs.File, cause string) {
 	if e.quiet {
 		return
 	}
-	v, err := measure.NewViolation(e.p.Template, 10, e.hashAlgo, f.Path)
+	v, err := measure.NewViolationInfo(e.p.Template, 10, e.hashAlgo, f.Path, e.fileInfo(f))
 	if err == nil {
 		err = e.append(v)
 	}
@@ -985,29 +1080,62 @@ func (e *engine) bootAggregate() error {
 		}
 	}
 	bank, ok := measure.BootAggregateBank(banks, e.hashAlgo)
-	var pcrs [][]byte
-	if ok {
-		ch, _ := bank.CryptoHash()
-		for i := 0; i < 10; i++ {
-			v, err := e.tpm.Read(i)
-			if err != nil {
-				return fmt.Errorf("boot_aggregate: %w", err)
-			}
-			pcrs = append(pcrs, v[ch])
-		}
-	} else {
+	if !ok {
 		bank = e.hashAlgo
 	}
-	ba, err := measure.NewBootAggregate(e.p.Template, bank, pcrs)
+	d, err := e.bootAggregateIn(banks, bank)
+	if err != nil {
+		return err
+	}
+	var fi *measure.FileInfo
+	if e.dField && bank != measure.SHA1 {
+		// A "d" field takes only SHA-1: the kernel computes the
+		// aggregate again from the SHA-1 bank, zero without one
+		// (Linux v7.2.13: ima_template_lib.c:ima_eventdigest_init).
+		fi = &measure.FileInfo{SHA1: make([]byte, 20)}
+		if b, _ := measure.BootAggregateBank(banks, measure.SHA1); b == measure.SHA1 {
+			if fi.SHA1, err = e.bootAggregateIn(banks, b); err != nil {
+				return err
+			}
+		}
+	}
+	ba, err := measure.NewFileEntryInfo(e.p.Template, 10, bank, d, "boot_aggregate", fi)
 	if err != nil {
 		return fmt.Errorf("boot_aggregate: %w", err)
 	}
 	return e.append(ba)
 }
 
+// bootAggregateIn is the boot_aggregate of PCRs 0-9 of bank b, zero if the
+// TPM has no such bank (no TPM: the kernel records zeros).
+func (e *engine) bootAggregateIn(banks []measure.Algo, b measure.Algo) ([]byte, error) {
+	ch, ok := b.CryptoHash()
+	if !ok || !slices.Contains(banks, b) {
+		return make([]byte, b.Size()), nil
+	}
+	var pcrs [][]byte
+	for i := 0; i < 10; i++ {
+		v, err := e.tpm.Read(i)
+		if err != nil {
+			return nil, fmt.Errorf("boot_aggregate: %w", err)
+		}
+		pcrs = append(pcrs, v[ch])
+	}
+	d, err := measure.BootAggregate(b, pcrs)
+	if err != nil {
+		return nil, fmt.Errorf("boot_aggregate: %w", err)
+	}
+	return d, nil
+}
+
 // append adds an entry under the kernel's dedup rule and extends the PCR
-// in every bank when it was added
-// (Linux v6.12: security/integrity/ima/ima_queue.c:ima_add_template_entry).
+// in every bank when it was added: the template hash in the bank's
+// algorithm, or for a violation 0xFF over the bank's digest size while the
+// list shows zeros (Linux v6.1.176, v6.12.107, v7.2.13:
+// ima_queue.c:ima_add_template_entry, ima_init_digests; ima_crypto.c:
+// ima_calc_field_array_hash). The captured lists of those kernels replay
+// this way against their TPM (testdata/lists/kernel). A bank the kernel
+// has no hash for (profile fallback-banks) gets the SHA-1 digest padded.
 func (e *engine) append(en *measure.Entry) error {
 	if !e.res.ML.Append(en) {
 		return nil
@@ -1018,14 +1146,21 @@ func (e *engine) append(en *measure.Entry) error {
 		if !ok {
 			return fmt.Errorf("tpm bank %v has no IMA hash algorithm", h)
 		}
-		digests[h] = en.DigestIn(a)
+		mode := measure.PerBank
+		if slices.Contains(e.p.FallbackBanks, a.String()) {
+			mode = measure.Fallback
+		}
+		digests[h] = en.ExtendDigest(a, mode)
 	}
 	if err := e.tpm.Extend(en.PCR, digests); err != nil {
 		return err
 	}
 	m := Measurement{PCR: en.PCR, TemplateHash: hex.EncodeToString(en.Digest), Template: en.Template.Name, Violation: en.IsViolation()}
 	if pre, d, ok := en.FileDigest(); ok {
-		m.FileHash = strings.TrimSuffix(pre, ":") + ":" + hex.EncodeToString(d)
+		m.FileHash = hex.EncodeToString(d) // the "d" field: bare hex, as the kernel shows it
+		if pre != "" {
+			m.FileHash = strings.TrimSuffix(pre, ":") + ":" + m.FileHash
+		}
 	}
 	m.Path, _ = en.FileName()
 	e.res.List = append(e.res.List, m)
@@ -1034,7 +1169,7 @@ func (e *engine) append(en *measure.Entry) error {
 
 // addMeasurement adds a list entry unless the same template digest is
 // already listed for that PCR (Linux v6.12: ima_queue.c:ima_add_template_entry).
-func (e *engine) addMeasurement(name string, d []byte, pcr int) {
+func (e *engine) addMeasurement(f *vfs.File, name string, d []byte, pcr int) {
 	if e.quiet {
 		key := strconv.Itoa(pcr) + "/" + name + "/" + string(d)
 		if !e.listed[key] {
@@ -1043,7 +1178,7 @@ func (e *engine) addMeasurement(name string, d []byte, pcr int) {
 		}
 		return
 	}
-	en, err := measure.NewFileEntry(e.p.Template, pcr, e.hashAlgo, d, name)
+	en, err := measure.NewFileEntryInfo(e.p.Template, pcr, e.hashAlgo, d, name, e.fileInfo(f))
 	if err == nil {
 		before := e.res.ML.Len()
 		err = e.append(en)
@@ -1088,12 +1223,13 @@ func (e *engine) checkExpects() {
 
 // vfsFile adapts a vfs.File to cache.File.
 type vfsFile struct {
-	w *vfs.World
-	f *vfs.File
+	w     *vfs.World
+	f     *vfs.File
+	quiet bool
 }
 
 func (e *engine) file(f *vfs.File) cache.File {
-	e.cf = vfsFile{e.w, f}
+	e.cf = vfsFile{e.w, f, e.quiet}
 	return &e.cf
 }
 
@@ -1105,6 +1241,24 @@ func (v vfsFile) Getattr(ctime bool) cache.Stat {
 }
 func (v vfsFile) Writable() bool     { return v.f.Flags.Write }
 func (v vfsFile) Unverifiable() bool { return v.f.Inode.SB.Model.Overlay }
+
+// IMAXattrVerifies follows ima_appraise.c:xattr_verify for
+// IMA_XATTR_DIGEST_NG (0x04, then the hash algorithm, then the digest)
+// with sha256 (HASH_ALGO_SHA256 = 4), the only digest the model collects.
+func (v vfsFile) IMAXattrVerifies(collected []byte) bool {
+	x, ok := v.w.RealInode(v.f.Inode).Xattrs["security.ima"]
+	if !ok || len(x) != 2+sha256.Size || x[0] != 0x04 || x[1] != 4 {
+		return false
+	}
+	if v.quiet {
+		collected = digest(collected) // the quiet engine's truth is the content
+	}
+	return x[2:] == string(collected)
+}
+
+// digest is the SHA-256 of a quiet run's content (its stand-in for a digest).
+func digest(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+
 func (v vfsFile) FSName() string {
 	r := v.w.RealInode(v.f.Inode)
 	if v.f.Inode.SB.Model.Overlay {
@@ -1113,7 +1267,37 @@ func (v vfsFile) FSName() string {
 	return r.SB.Model.Name
 }
 
-func digest(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+// fileDigest hashes content with the profile's hash, as
+// ima_collect_measurement does with ima_hash_algo (Linux v7.2.13:
+// ima_api.c, ima_crypto.c:ima_calc_file_hash).
+func (e *engine) fileDigest(content []byte) []byte {
+	h := e.hashAlgo.New()
+	h.Write(content)
+	return h.Sum(nil)
+}
+
+// fileInfo is what the template fields read from f's inode: owner and
+// mode (an overlay inode carries its real inode's, Linux v7.2.13:
+// fs/overlayfs/util.c:ovl_copyattr), xattrs, and the SHA-1 digest a "d"
+// field needs when the list's hash is another.
+func (e *engine) fileInfo(f *vfs.File) *measure.FileInfo {
+	r := e.w.RealInode(f.Inode)
+	fi := &measure.FileInfo{File: true, UID: r.UID, GID: r.GID, Mode: uint16(r.Mode)}
+	if r.Mode&0o170000 == 0 {
+		fi.Mode |= 0o100000 // S_IFREG: the model's files are regular
+	}
+	if e.dSHA1 {
+		s := sha1.Sum(r.Content)
+		fi.SHA1 = s[:]
+	}
+	if len(r.Xattrs) > 0 {
+		fi.Xattrs = map[string][]byte{}
+		for k, v := range r.Xattrs {
+			fi.Xattrs[k] = []byte(v)
+		}
+	}
+	return fi
+}
 
 func short(b []byte) string {
 	if len(b) < 4 {

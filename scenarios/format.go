@@ -6,12 +6,14 @@ package scenarios
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Scenario is a parsed scenario file.
@@ -135,13 +137,17 @@ func OpNames() []string {
 	return out
 }
 
+// maxLine bounds one line of a scenario file.
+const maxLine = 1 << 20
+
 // Parse reads a scenario file; name is used in error locations.
 func Parse(r io.Reader, name string) (*Scenario, error) {
 	s := &Scenario{File: name}
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	sc.Buffer(make([]byte, 64*1024), maxLine)
 	ln := 0
 	handles := map[string]string{} // open handles: their mode
+	var about, source []string     // joined once at the end (repeated lines)
 	fail := func(f string, a ...any) error { return &Error{name, ln, fmt.Sprintf(f, a...)} }
 	for sc.Scan() {
 		ln++
@@ -155,15 +161,9 @@ func Parse(r io.Reader, name string) (*Scenario, error) {
 			case "name":
 				s.Name = val
 			case "about":
-				if s.About != "" {
-					s.About += " "
-				}
-				s.About += val
+				about = append(about, val)
 			case "source":
-				if s.Source != "" {
-					s.Source += " "
-				}
-				s.Source += val
+				source = append(source, val)
 			case "policy":
 				if val == "" {
 					return nil, fail("policy: empty rule")
@@ -225,8 +225,13 @@ func Parse(r io.Reader, name string) (*Scenario, error) {
 		s.Steps = append(s.Steps, st)
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			ln++
+			return nil, fail("line longer than the limit of %d MiB", maxLine>>20)
+		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	s.About, s.Source = strings.Join(about, " "), strings.Join(source, " ")
 	if s.Name == "" {
 		return nil, &Error{name, 1, "missing name: header"}
 	}
@@ -315,14 +320,30 @@ func checkStep(st *Step, handles map[string]string) error {
 	}
 	isH := func(a string) bool { return strings.HasPrefix(a, "%") }
 	for _, i := range pathArgs[st.Op] {
-		if i < len(st.Args) && !strings.HasPrefix(st.Args[i], "/") && !isH(st.Args[i]) {
-			return fmt.Errorf("%q: paths must be absolute", st.Args[i])
+		if i < len(st.Args) && !isH(st.Args[i]) {
+			if err := CheckPath(st.Args[i]); err != nil {
+				return err
+			}
 		}
 	}
 	for _, k := range []string{"lower", "upper", "work"} {
 		for _, d := range strings.Split(st.Opts[k], ":") {
-			if d != "" && !strings.HasPrefix(d, "/") {
-				return fmt.Errorf("%s=%q: paths must be absolute", k, d)
+			if d == "" {
+				continue
+			}
+			if err := CheckPath(d); err != nil {
+				return fmt.Errorf("%s=%w", k, err)
+			}
+		}
+	}
+	if st.Op == "fs" || st.Op == "remount" {
+		first := 2
+		if st.Op == "remount" {
+			first = 1
+		}
+		for _, o := range st.Args[min(first, len(st.Args)):] {
+			if err := CheckMountOption(o); err != nil {
+				return err
 			}
 		}
 	}
@@ -361,8 +382,12 @@ func checkStep(st *Step, handles map[string]string) error {
 			return fmt.Errorf("only AT_EXECVE_CHECK is modelled, got %q", st.Args[1])
 		}
 	case "truncate":
-		if _, err := strconv.Atoi(st.Args[1]); err != nil {
-			return fmt.Errorf("size %q is not a number", st.Args[1])
+		n, err := strconv.ParseInt(st.Args[1], 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("size %q is not a number of bytes", st.Args[1])
+		}
+		if n > MaxFileSize {
+			return fmt.Errorf("size %d is over the limit of %d MiB for one file (the model holds file contents in memory)", n, MaxFileSize>>20)
 		}
 	case "chmod":
 		if _, err := strconv.ParseUint(st.Args[1], 8, 32); err != nil {
@@ -395,6 +420,68 @@ func checkStep(st *Step, handles map[string]string) error {
 	}
 	return nil
 }
+
+// CheckPath checks a scenario path: absolute, no ".." component, and no
+// character that mount options give a meaning to (',' separates options,
+// ':' overlay layers, '\\' escapes them) or control character. Scenario
+// paths are mapped under the executor's root (scenarios/real) and some go
+// into overlayfs mount options verbatim.
+func CheckPath(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("%q: paths must be absolute", p)
+	}
+	for _, c := range p {
+		if c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%q: control character in a path", p)
+		}
+	}
+	if strings.ContainsAny(p, ",:\\") {
+		return fmt.Errorf("%q: a path cannot carry ',', ':' or '\\' (they are mount-option syntax)", p)
+	}
+	for _, el := range strings.Split(p, "/") {
+		if el == ".." {
+			return fmt.Errorf("%q: paths cannot contain \"..\"", p)
+		}
+	}
+	return nil
+}
+
+// MountFlagOptions are the mount options that are mount(2) flags.
+var MountFlagOptions = []string{"noatime", "strictatime", "relatime", "iversion", "noiversion", "ro", "rw", "defaults"}
+
+// MountDataOptions are the filesystem options a scenario may pass to a
+// real mount (KEY or KEY=VALUE, VALUE of letters, digits and ._+-).
+// Options naming other devices or paths (xfs logdev=/rtdev=, ext4
+// journal_path=/journal_dev=, btrfs device=, overlay's dirs) are not among
+// them: a scenario file must not reach outside its own filesystems.
+var MountDataOptions = []string{"size", "nr_inodes", "nr_blocks", "mode", "uid", "gid", "huge", "inode64", "inode32",
+	"noswap", "nouuid", "noquota", "largeio", "nolargeio", "discard", "nodiscard", "data", "commit", "delalloc",
+	"nodelalloc", "barrier", "nobarrier", "user_xattr", "acl", "noacl", "compress", "compress-force",
+	"space_cache", "ssd", "nossd", "autodefrag", "noautodefrag", "datacow", "nodatacow", "datasum", "nodatasum",
+	"max_inline", "flushoncommit", "noflushoncommit", "dax", "i_version"}
+
+// CheckMountOption checks one fs/remount option against the flags and
+// MountDataOptions.
+func CheckMountOption(o string) error {
+	if slices.Contains(MountFlagOptions, o) {
+		return nil
+	}
+	k, v, hasV := strings.Cut(o, "=")
+	ok := slices.Contains(MountDataOptions, k) && (!hasV || v != "")
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._+-", c)) {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("mount option %q is not one a scenario may give (flags: %s; filesystem options: %s, with values of letters, digits and ._+-)",
+			o, strings.Join(MountFlagOptions, " "), strings.Join(MountDataOptions, " "))
+	}
+	return nil
+}
+
+// MaxFileSize bounds a truncate step's size.
+const MaxFileSize = 16 << 20
 
 // FSTypes are the filesystems a scenario can create with `fs`.
 var FSTypes = []string{"xfs", "ext4", "tmpfs", "btrfs"}
@@ -453,6 +540,10 @@ func parseRequire(s string) (Require, error) {
 	return Require{}, fmt.Errorf("unknown requirement %q (want root, fs=TYPE, feature=NAME or kernel>=VERSION)", s)
 }
 
+// MaxSleep bounds a duration in nanoseconds (24 hours; the built-ins
+// sleep 31 s at most). Larger values used to overflow int64 silently.
+const MaxSleep = int64(24 * time.Hour)
+
 // ParseDuration reads 10ms, 31s, 2m, 500us, 100ns.
 func ParseDuration(s string) (int64, error) {
 	units := []struct {
@@ -463,6 +554,9 @@ func ParseDuration(s string) (int64, error) {
 		if strings.HasSuffix(s, u.suf) {
 			n, err := strconv.ParseInt(strings.TrimSuffix(s, u.suf), 10, 64)
 			if err == nil && n >= 0 {
+				if n > MaxSleep/u.mul {
+					return 0, fmt.Errorf("duration %q is over the limit of %s", s, time.Duration(MaxSleep))
+				}
 				return n * u.mul, nil
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/imasim/imasim/cache"
 )
@@ -25,6 +26,8 @@ type MatrixProfile struct {
 	Name    string `json:"name"`
 	Kernels string `json:"kernels"`
 	About   string `json:"about"`
+	// Evidence: "kernel" (run on a real kernel) or "source" (read only).
+	Evidence string `json:"evidence"`
 }
 
 // MatrixCell is one scenario run under one profile, reduced to what the
@@ -43,6 +46,9 @@ type MatrixCell struct {
 	Violations    int            `json:"violations"`
 	ExpectsBroken int            `json:"expects_broken"`
 	Expects       []ExpectResult `json:"expects,omitempty"`
+	// Took is how long the model took (CI reports' durations); not in
+	// the JSON, which stays the same from run to run.
+	Took time.Duration `json:"-"`
 }
 
 // MatrixRow is one scenario across the profiles.
@@ -64,7 +70,7 @@ type Matrix struct {
 func RunMatrix(ctx context.Context, scens []*Scenario, profiles []*cache.Profile) (*Matrix, error) {
 	m := &Matrix{}
 	for _, p := range profiles {
-		m.Profiles = append(m.Profiles, MatrixProfile{Name: p.Name, Kernels: p.Kernels.String(), About: p.About})
+		m.Profiles = append(m.Profiles, MatrixProfile{Name: p.Name, Kernels: p.Kernels.String(), About: p.About, Evidence: p.Evidence})
 	}
 	for _, s := range scens {
 		row := MatrixRow{Scenario: s.Name, About: s.About}
@@ -72,11 +78,14 @@ func RunMatrix(ctx context.Context, scens []*Scenario, profiles []*cache.Profile
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("matrix interrupted at %s under %s: %w", s.Name, p.Name, err)
 			}
+			t0 := time.Now()
 			res, err := Run(s, p)
 			if err != nil {
 				return nil, fmt.Errorf("matrix: scenario %s under profile %s: %w", s.Name, p.Name, err)
 			}
-			row.Cells = append(row.Cells, NewMatrixCell(res))
+			cell := NewMatrixCell(res)
+			cell.Took = time.Since(t0)
+			row.Cells = append(row.Cells, cell)
 		}
 		m.Rows = append(m.Rows, row)
 	}
@@ -271,6 +280,8 @@ type MatrixCase struct {
 	// reports the modelled kernel's bug; it fails the case only through
 	// --fail-on.
 	Expects []ExpectResult
+	// Took is the model's run time.
+	Took time.Duration
 }
 
 // Cases lists the matrix as CI test cases in table order.
@@ -279,7 +290,7 @@ func (m *Matrix) Cases(failOn map[string]bool) []MatrixCase {
 	for _, r := range m.Rows {
 		for _, c := range r.Cells {
 			mc := MatrixCase{Name: r.Scenario + "/" + c.Profile, Scenario: r.Scenario, Profile: c.Profile,
-				Status: "pass", Message: c.summary(), Expects: c.Expects}
+				Status: "pass", Message: c.summary(), Expects: c.Expects, Took: c.Took}
 			switch {
 			case c.Verdict == NA:
 				mc.Status, mc.Message = "skip", c.NA
@@ -393,7 +404,7 @@ func (m *Matrix) WriteText(w io.Writer, o TextOptions) error {
 	}
 	ew.printf("\n\n%s\n", matrixLegend)
 	for _, p := range m.Profiles {
-		ew.printf("  %-12s %-16s %s\n", p.Name, p.Kernels, p.About)
+		ew.printf("  %-12s %-20s %-8s %s\n", p.Name, p.Kernels, p.Evidence, p.About)
 	}
 	return ew.err
 }
@@ -436,7 +447,7 @@ func (m *Matrix) WriteMarkdown(w io.Writer) error {
 	}
 	ew.printf("\n%s.\n\n", mdEscape(strings.ReplaceAll(matrixLegend, "\n", " ")))
 	for _, p := range m.Profiles {
-		ew.printf("- **%s** (%s): %s\n", mdEscape(p.Name), mdEscape(p.Kernels), mdEscape(p.About))
+		ew.printf("- **%s** (%s; evidence: %s): %s\n", mdEscape(p.Name), mdEscape(p.Kernels), mdEscape(p.Evidence), mdEscape(p.About))
 	}
 	return ew.err
 }

@@ -205,8 +205,8 @@ func TestMatrixCases(t *testing.T) {
 }
 
 // TestCatalogueExpectations pins what each scenario's expectations say
-// about the profiles where the kernel facts are settled (FACTS.md §13 and
-// the observed table in KERNEL.md), independently of the goldens.
+// about the profiles where the kernel facts are settled (docs/kernel-notes.md §13 and
+// §17), independently of the goldens.
 func TestCatalogueExpectations(t *testing.T) {
 	tests := []struct {
 		scenario string

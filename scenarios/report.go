@@ -46,7 +46,7 @@ const Width = 100
 
 // TextOptions tune the text output.
 type TextOptions struct {
-	Verbose bool // full hashes and audit records
+	Verbose bool // full audit records
 	Color   bool
 }
 
@@ -114,17 +114,14 @@ func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 		for _, a := range res.Audit {
 			t := a.Text
 			if !o.Verbose {
-				t = clip(compactAudit(a), Width-4)
+				t = compactAudit(a)
 			}
 			bw.printf("    %s\n", t)
 		}
 		bw.printf("  measurement list: %d entries besides boot_aggregate, %d violations\n", res.Measurements, res.Violations)
 		for _, m := range res.List {
-			th, fh := m.TemplateHash, m.FileHash
-			if !o.Verbose {
-				th, fh = th[:12]+"…", fh[:19]+"…"
-			}
-			bw.printf("    %2d %s %s %s %s\n", m.PCR, th, m.Template, fh, m.Path)
+			// whole digests: they are what people paste into policies
+			bw.printf("    %2d %s %s %s %s\n", m.PCR, m.TemplateHash, m.Template, m.FileHash, m.Path)
 		}
 		if len(res.PCRs) > 0 {
 			var banks []string
@@ -133,11 +130,7 @@ func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 			}
 			sort.Strings(banks)
 			for _, b := range banks {
-				v := res.PCRs[b]
-				if !o.Verbose && len(v) > 40 {
-					v = v[:40] + "…"
-				}
-				bw.printf("  PCR 10 %-7s %s\n", b+":", v)
+				bw.printf("  PCR 10 %-7s %s\n", b+":", res.PCRs[b])
 			}
 		}
 		for _, x := range res.Expects {
@@ -150,18 +143,22 @@ func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 		bw.printf("  verdicts: %d missed, %d excessive, %d ok\n", res.Count(Missed), res.Count(Excessive), res.Count(OK))
 	}
 	if len(r.Results) > 1 {
-		bw.printf("\n%-12s %-16s %7s %6s %7s %10s\n", "profile", "kernels", "audit", "meas", "missed", "excessive")
+		kw := 16
+		for _, pi := range r.Profiles {
+			kw = max(kw, len(pi.Kernels))
+		}
+		bw.printf("\n%-12s %-*s %7s %6s %7s %10s\n", "profile", kw, "kernels", "audit", "meas", "missed", "excessive")
 		for i, res := range r.Results {
 			pi := r.Profiles[i]
 			if res.NA != "" {
-				bw.printf("%-12s %-16s %7s\n", pi.Name, pi.Kernels, "n/a")
+				bw.printf("%-12s %-*s %7s\n", pi.Name, kw, pi.Kernels, "n/a")
 				continue
 			}
 			n := 0
 			for _, c := range res.AuditRecords {
 				n += c
 			}
-			bw.printf("%-12s %-16s %7d %6d %7d %10d\n", pi.Name, pi.Kernels, n, res.Measurements, res.Count(Missed), res.Count(Excessive))
+			bw.printf("%-12s %-*s %7d %6d %7d %10d\n", pi.Name, kw, pi.Kernels, n, res.Measurements, res.Count(Missed), res.Count(Excessive))
 		}
 	}
 	return bw.err
@@ -216,9 +213,6 @@ func compactAudit(a AuditRecord) string {
 	for _, f := range strings.Fields(a.Text) {
 		for _, k := range keep {
 			if strings.HasPrefix(f, k) {
-				if k == "hash=" && len(f) > 28 {
-					f = f[:28] + "…\""
-				}
 				out = append(out, f)
 			}
 		}

@@ -5,8 +5,10 @@ import (
 	"crypto"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -413,4 +415,96 @@ exec /t/p uid=65534
 		require.NoError(t, err)
 		assert.Equal(t, audits, r.AuditRecords["/t/p"], prof)
 	}
+}
+
+// Paths and mount options cannot smuggle mount options or leave the
+// scenario's root: each is refused with file:line.
+func TestParseRefusesSmuggling(t *testing.T) {
+	for _, c := range []struct{ step, msg string }{
+		{"overlay /ovl lower=/t/l,upperdir=/host/dir,workdir=/host/wk", "cannot carry"},
+		{"overlay /ovl lower=/t/l upper=/t/u,x work=/t/w", "cannot carry"},
+		{"write /t/../../etc/f x", "\"..\""},
+		{"write \"/t/a\\nb\" x", "control character"},
+		{"mkdir /t/a\\b", "cannot carry"},
+		{"fs xfs /m logdev=/dev/sda", "logdev"},
+		{"fs ext4 /m \"journal_dev=2049\"", "journal_dev"},
+		{"remount /t device=/dev/sdb", "device"},
+		{"fs xfs /m norecovery", "mount option \"norecovery\" is not one a scenario may give"},
+		{"fs tmpfs /m inode64 noatime", ""},
+	} {
+		_, err := Parse(strings.NewReader("name: x\nfs tmpfs /t\n"+c.step+"\n"), "x.scn")
+		if c.msg == "" {
+			assert.NoError(t, err, c.step)
+			continue
+		}
+		require.Error(t, err, c.step)
+		assert.Contains(t, err.Error(), "x.scn:3:", c.step)
+		assert.Contains(t, err.Error(), c.msg, c.step)
+	}
+}
+
+// Issue 16 item 5: `truncate /f 1099511627776` allocated the whole size
+// (a fatal out-of-memory). Sizes are checked against stated limits first.
+func TestModelSizeLimits(t *testing.T) {
+	for _, c := range []struct{ step, msg string }{
+		{"truncate /t/f 1099511627776", "over the limit of 16 MiB"},
+		{"truncate /t/f -1", "not a number of bytes"},
+		{"truncate /t/f 99999999999999999999999", "not a number of bytes"},
+	} {
+		_, err := Parse(strings.NewReader("name: x\nfs tmpfs /t\nwrite /t/f x\n"+c.step+"\n"), "x.scn")
+		require.Error(t, err, c.step)
+		assert.Contains(t, err.Error(), "x.scn:4: truncate: ", c.step)
+		assert.Contains(t, err.Error(), c.msg, c.step)
+	}
+	// Within each file's limit, but a third 16 MiB copy (line 7) goes
+	// over the run's 64 MiB.
+	text := "name: x\nfs tmpfs /t\nwrite /t/f x\ntruncate /t/f 16777216\n"
+	for i := 0; i < 4; i++ {
+		text += fmt.Sprintf("copy /t/f /t/c%d\n", i)
+	}
+	s, err := Parse(strings.NewReader(text), "x.scn")
+	require.NoError(t, err)
+	_, err = Run(s, cache.Builtins()[0])
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "x.scn:7: copy: the scenario writes more than 64 MiB")
+}
+
+// Issue 16 item 9: `sleep 2562048h` overflowed int64 silently.
+func TestSleepBounded(t *testing.T) {
+	for _, d := range []string{"2562048h", "9223372036854775807ns1", "25h", "86400000000001ns"} {
+		_, err := Parse(strings.NewReader("name: x\nsleep "+d+"\n"), "x.scn")
+		assert.Error(t, err, d)
+	}
+	n, err := ParseDuration("24h")
+	require.NoError(t, err)
+	assert.Equal(t, MaxSleep, n)
+	_, err = ParseDuration("2562048h")
+	assert.ErrorContains(t, err, "over the limit of 24h0m0s")
+}
+
+// Issue 16 item 9: repeated about: lines were joined in quadratic time
+// (each line copied everything before it). 20000 lines allocated about
+// 2 GB that way; joined once they take well under 20 MB.
+func TestRepeatedAboutLinear(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: x\n")
+	for i := 0; i < 20000; i++ {
+		b.WriteString("about: abcdefghij\nsource: abcdefghij\n")
+	}
+	b.WriteString("fs tmpfs /t\n")
+	text := b.String()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	s, err := Parse(strings.NewReader(text), "x.scn")
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	assert.Len(t, s.About, 20000*11-1)
+	assert.Len(t, s.Source, 20000*11-1)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(20<<20))
+}
+
+// A line over the scenario line limit is an error at its line.
+func TestScenarioLongLine(t *testing.T) {
+	_, err := Parse(strings.NewReader("name: x\nwrite /t/f "+strings.Repeat("a", 2<<20)+"\n"), "x.scn")
+	assert.EqualError(t, err, "x.scn:2: line longer than the limit of 1 MiB")
 }

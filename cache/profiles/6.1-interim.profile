@@ -6,6 +6,7 @@ name: 6.1-interim
 about: 6.1.55-6.1.63: overlayfs marked unverifiable, every overlay access re-evaluated
 kernels: 6.1.55 .. 6.1.63
 examples: Debian 6.1.55 - 6.1.63
+evidence: source
 collect: query-file-inode     # Linux v6.1.55: security/integrity/ima/ima_api.c:ima_collect_measurement (inode_query_iversion(file_inode))
 stacked: none                 # Linux v6.1.55: security/integrity/ima/ima_main.c:process_measurement (no stacked check yet)
 overlay-unverifiable: true    # Linux v6.1.55: fs/overlayfs/super.c:ovl_fill_super sets SB_I_IMA_UNVERIFIABLE_SIGNATURE (changelog 6.1.55)

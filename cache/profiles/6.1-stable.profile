@@ -4,6 +4,7 @@ name: 6.1-stable
 about: 6.1.64+ stable: overlay check backported, collect still queries the overlay inode
 kernels: 6.1.64 .. 6.1
 examples: Debian 6.1.176
+evidence: kernel
 collect: query-file-inode     # Linux v6.1.64: security/integrity/ima/ima_api.c:ima_collect_measurement (inode_query_iversion(file_inode))
 stacked: iversion             # Linux v6.1.64: security/integrity/ima/ima_main.c:process_measurement (b836c4d29f27 backport)
 last-writer: iversion         # Linux v6.1: security/integrity/ima/ima_main.c:ima_check_last_writer
@@ -19,3 +20,4 @@ violations: every             # Linux v6.1: security/integrity/ima/ima_main.c:im
 feature.execve-check: 6.14 .. # Linux v6.14: fs/exec.c:do_execveat_common (AT_EXECVE_CHECK)
 template: ima-sig             # Debian config: CONFIG_IMA_DEFAULT_TEMPLATE
 hash: sha256                  # Debian config: CONFIG_IMA_DEFAULT_HASH
+fallback-banks: sha384, sha512  # Debian 6.1.176 config: CONFIG_CRYPTO_SHA512=m, not loaded when security/integrity/ima/ima_crypto.c:ima_init_crypto runs (the captured 6.1.176 list replays so)

@@ -5,6 +5,7 @@ name: 7.1
 about: 7.1+: change_cookie, else peeked i_version of the real inode (as landed)
 kernels: 7.1 ..
 examples: Debian 7.2.13
+evidence: kernel
 collect: cookie-else-peek          # Linux v7.1: security/integrity/ima/ima_api.c:ima_collect_measurement (inode_peek_iversion)
 truncate-resets: true              # Linux v7.2.13: security/integrity/ima/ima_main.c:ima_reset_action_flags
 last-writer: detect-file-change    # Linux v7.1: security/integrity/ima/ima_main.c:ima_detect_file_change

@@ -5,6 +5,7 @@ name: fix-v2
 about: seed thread v2 (not merged): change_cookie, else ctime
 kernels: 6.13 .. 7.0
 examples: patch series v2 on 6.13
+evidence: source
 auto: false
 collect: cookie-else-ctime         # patch v2: security/integrity/ima/ima_api.c:ima_collect_measurement
 stacked: getattr                   # patch v2: include/linux/integrity.h:integrity_inode_attrs_changed via getattr

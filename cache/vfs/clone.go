@@ -135,6 +135,7 @@ func (w *World) Translate(from *World, i *Inode) *Inode {
 func (w *World) Hash(h *Hasher) {
 	now := w.Clock.now
 	h.I(int64(now % Tick))
+	h.I(int64(w.shmemFreed))
 	for _, m := range w.mounts { // sorted by mount point
 		sb := m.sb
 		h.S(m.at)

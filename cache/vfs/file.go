@@ -234,11 +234,18 @@ func (w *World) Setxattr(p, name, value string) error {
 	return nil
 }
 
+// MaxSize bounds a modelled file's size at truncate (callers such as
+// package scenarios state tighter limits).
+const MaxSize = 1 << 30
+
 // Truncate sets the size (truncate(2)).
 func (w *World) Truncate(p string, size int) error {
 	i, err := w.metaTarget(p)
 	if err != nil {
 		return err
+	}
+	if size < 0 || size > MaxSize {
+		return fmt.Errorf("truncate %s to %d: outside 0..%d (the model holds contents in memory)", p, size, MaxSize)
 	}
 	if size < len(i.Content) {
 		i.Content = append([]byte(nil), i.Content[:size]...)
@@ -274,6 +281,9 @@ func (w *World) Rename(from, to string) error {
 	if i == nil {
 		return fmt.Errorf("%s: no such file", from)
 	}
+	if old := get(sb.files, rel2); old != nil && old != i && old.Writers == 0 && old.Readers == 0 {
+		w.freed(sb, 1) // the replaced file is evicted
+	}
 	sb.files = put(del(sb.files, rel), rel2, i)
 	w.gen++
 	// Linux v6.12: fs/xfs/xfs_inode.c:xfs_rename logs the moved inode's
@@ -295,8 +305,12 @@ func (w *World) Unlink(p string) error {
 		}
 		return fmt.Errorf("unlink %s: whiteouts are not modelled", p)
 	}
-	if get(sb.files, rel) == nil {
+	i := get(sb.files, rel)
+	if i == nil {
 		return fmt.Errorf("%s: no such file", p)
+	}
+	if i.Writers == 0 && i.Readers == 0 {
+		w.freed(sb, 1) // evicted now (an open file would be at its last close)
 	}
 	sb.files = del(sb.files, rel)
 	w.gen++

@@ -111,6 +111,22 @@ func Models() map[string]*Model {
 			AtimeBumpsQueried: true,
 		},
 		{
+			Name: "ext4-5.10", OnDisk: true, ReadQueried: true, Type: "ext4", Magic: MagicExt4,
+			About: "ext4 before 6.1 mounted without -o iversion: no SB_I_VERSION, IMA cannot trust i_version",
+			// Linux v5.10.262: fs/ext4/super.c:handle_mount_opt sets SB_I_VERSION only for
+			// Opt_i_version; 6.1 made it unconditional (ext4_init_fs_context).
+			IVersion: false, CreateIVersion: 1,
+			WriteForces: false, SetattrForces: true, TruncateForces: true, XattrForces: true,
+		},
+		{
+			Name: "tmpfs-5.10", Type: "tmpfs", Magic: MagicTmpfs,
+			About: "tmpfs before 6.0: no SB_I_VERSION",
+			// Linux v5.10.262: mm/shmem.c:shmem_fill_super sets no SB_I_VERSION.
+			IVersion: false,
+			// Linux v5.10.262: mm/shmem.c:shmem_xattr_handlers has no user handler.
+			NoUserXattrs: true,
+		},
+		{
 			Name: "ext4-6.1", OnDisk: true, ReadQueried: true, Type: "ext4", Magic: MagicExt4,
 			About: "ext4 in 6.1: i_version always on, no change_cookie yet, writes bump only when QUERIED",
 			// Linux v6.1: fs/ext4/super.c:ext4_init_fs_context sets SB_I_VERSION (kept on remount).

@@ -263,3 +263,52 @@ func mustLookup(t *testing.T, w *World, p string) *Inode {
 	require.NoError(t, err)
 	return i
 }
+
+// A new tmpfs inode is a fresh slab object (stale: boot history) until a
+// tmpfs regular file has been freed in the run; then it reuses that
+// object, whose i_version eviction left at 1 or more.
+func TestTmpfsRecycledInodes(t *testing.T) {
+	create := func(w *World, p string) *Inode {
+		f, err := w.Open(p, OpenFlags{Write: true, Create: true, Mode: 0o644}, 0, 0)
+		require.NoError(t, err)
+		w.Close(f)
+		i, err := w.Lookup(p)
+		require.NoError(t, err)
+		return i
+	}
+	w := NewWorld(false)
+	_, err := w.Mount(mustModel(t, "tmpfs-6.1"), "/t", nil)
+	require.NoError(t, err)
+	a := create(w, "/t/a")
+	assert.True(t, a.IVersionStale())
+	assert.Equal(t, uint64(0), a.PeekIVersion())
+
+	require.NoError(t, w.Unlink("/t/a"))
+	b := create(w, "/t/b")
+	assert.False(t, b.IVersionStale(), "reuses a's object")
+	assert.Equal(t, uint64(1), b.PeekIVersion())
+	assert.False(t, b.Queried())
+	c := create(w, "/t/c")
+	assert.True(t, c.IVersionStale(), "only one object was freed")
+
+	// Mounting overlay with its work directory on tmpfs frees two.
+	for _, d := range []string{"/t/upper", "/t/work", "/t/lower"} {
+		require.NoError(t, w.Mkdir(d))
+	}
+	_, err = w.MountOverlay(mustModel(t, "overlay"), "/o", "/t/lower", "/t/upper", "/t/work")
+	require.NoError(t, err)
+	for _, p := range []string{"/t/d", "/t/e"} {
+		i := create(w, p)
+		assert.False(t, i.IVersionStale(), p)
+		assert.Equal(t, uint64(1), i.PeekIVersion(), p)
+	}
+	assert.True(t, create(w, "/t/f").IVersionStale())
+
+	// Disk filesystems initialise i_version: nothing is recycled.
+	_, err = w.Mount(mustModel(t, "ext4"), "/e", nil)
+	require.NoError(t, err)
+	e := create(w, "/e/x")
+	require.NoError(t, w.Unlink("/e/x"))
+	assert.False(t, e.IVersionStale())
+	assert.True(t, create(w, "/t/g").IVersionStale(), "an ext4 unlink frees no tmpfs object")
+}

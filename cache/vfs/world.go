@@ -21,6 +21,13 @@ type World struct {
 	// stands still.
 	gen   uint64
 	arena *arena // memory CloneInto reuses
+	// shmemFreed counts tmpfs regular-file inodes freed since the run
+	// began and not yet reused. Their slab objects keep i_version, which
+	// eviction bumped (Linux v6.1.176: mm/shmem.c:shmem_evict_inode ->
+	// shmem_truncate_range -> inode_inc_iversion), and the next tmpfs
+	// inode reuses one (shmem_alloc_inode; nothing resets i_version:
+	// only the slab constructor inode_init_once zeroes it).
+	shmemFreed int
 }
 
 // mount is one mount point and its superblock.
@@ -138,7 +145,24 @@ func (w *World) MountOverlay(m *Model, mnt, lower, upper, work string) (*Super, 
 	sb.pseudoDev = w.nextDev
 	w.nextDev++
 	w.addMount(mnt, sb)
+	// Mounting with an upper layer probes the work directory's
+	// filesystem with two regular files it removes again: an O_TMPFILE
+	// and the RENAME_WHITEOUT temp file (Linux v6.1.176:
+	// fs/overlayfs/super.c:ovl_make_workdir, ovl_check_rename_whiteout;
+	// the same in 6.12 and 7.2).
+	if upper != "" {
+		if wsb, _, err := w.resolve(work); err == nil {
+			w.freed(wsb, 2)
+		}
+	}
 	return sb, nil
+}
+
+// freed notes n regular files of sb evicted (only tmpfs objects matter).
+func (w *World) freed(sb *Super, n int) {
+	if sb.Model.CreateStale {
+		w.shmemFreed += n
+	}
 }
 
 // resolve finds the superblock holding p and the path inside it.
@@ -392,6 +416,12 @@ func (w *World) create(p string, mode, uid, gid uint32) (*Inode, error) {
 	*i = Inode{SB: sb, Ino: sb.nextIno, Mode: mode, UID: uid, GID: gid,
 		Ctime: now, Mtime: now, Atime: now,
 		iversion: sb.Model.CreateIVersion, queried: sb.Model.CreateQueried, stale: sb.Model.CreateStale}
+	if sb.Model.CreateStale && w.shmemFreed > 0 {
+		// A slab object freed in this run: its i_version is at least 1
+		// (the eviction bump) with QUERIED clear; the model takes 1.
+		w.shmemFreed--
+		i.iversion, i.queried, i.stale = 1, false, false
+	}
 	i.id = i.makeID()
 	sb.nextIno++
 	sb.files = put(sb.files, rel, i)

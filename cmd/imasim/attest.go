@@ -223,7 +223,7 @@ func attestQuote(ctx context.Context, args []string, stdout, stderr io.Writer) i
 // readEntries reads a whole list (binary or ASCII), entries as listed
 // (cloned: the readers reuse an entry's memory for the next).
 func readEntries(path string) ([]*measure.Entry, error) {
-	ol, err := openList(path, &inputFlags{order: "auto"}, os.Stdin)
+	ol, err := openList(context.Background(), path, &inputFlags{order: "auto"})
 	if err != nil {
 		return nil, err
 	}

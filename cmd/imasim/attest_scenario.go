@@ -97,7 +97,7 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return bad(err)
 	}
-	profiles, err := resolveProfiles(*prof, s.Profiles, "")
+	profiles, err := resolveProfiles(ctx, *prof, s.Profiles, "", stderr)
 	if err != nil {
 		return bad(err)
 	}
@@ -400,13 +400,6 @@ func fileContent(r *scenarios.Runner, path string) ([]byte, bool) {
 	return real.Content, true
 }
 
-func short(h string) string {
-	if len(h) > 16 {
-		return h[:16] + "…"
-	}
-	return h
-}
-
 func writeAttestRun(w io.Writer, r *attestRun, failMissed bool) {
 	if r.Kernel != "" {
 		fmt.Fprintf(w, "== %s on %s (real kernel, model profile %s)\n", r.Scenario, r.Kernel, r.Profile)
@@ -431,19 +424,19 @@ func writeAttestRun(w io.Writer, r *attestRun, failMissed bool) {
 	}
 	for _, f := range r.Files {
 		fmt.Fprintf(w, "file    %s\n", f.Path)
-		fmt.Fprintf(w, "        installed  %s (line %d): in the policy\n", short(f.Installed), f.Line)
+		fmt.Fprintf(w, "        installed  %s (line %d): in the policy\n", f.Installed, f.Line)
 		if f.Measured == "" {
 			fmt.Fprintln(w, "        attested   not measured: the verifier knows nothing of it")
 		} else {
-			fmt.Fprintf(w, "        attested   %s (entry %d, measured at line %d): %s\n", short(f.Measured), f.Entry, f.EntryLine, f.Verdict)
+			fmt.Fprintf(w, "        attested   %s (entry %d, measured at line %d): %s\n", f.Measured, f.Entry, f.EntryLine, f.Verdict)
 		}
 		switch {
 		case f.OnDisk == "":
 			fmt.Fprintln(w, "        on disk    deleted")
 		case f.OnDisk == f.Installed:
-			fmt.Fprintf(w, "        on disk    %s, as installed\n", short(f.OnDisk))
+			fmt.Fprintf(w, "        on disk    %s, as installed\n", f.OnDisk)
 		default:
-			fmt.Fprintf(w, "        on disk    %s, changed at line %d\n", short(f.OnDisk), f.Changed)
+			fmt.Fprintf(w, "        on disk    %s, changed at line %d\n", f.OnDisk, f.Changed)
 		}
 	}
 	for _, f := range r.Files {

@@ -59,12 +59,12 @@ func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind at
 	if strings.HasPrefix(kernel, "debian:") {
 		k, err = fetcher.Fetch(ctx, kernel)
 	} else {
-		k, err = vm.LocalKernel(kernel, "", vm.DefaultCache())
+		k, err = vm.LocalKernel(ctx, kernel, "", vm.DefaultCache())
 	}
 	if err != nil {
 		return fail(errCode(err), err)
 	}
-	p, err := pickProfile("auto", k)
+	p, _, err := pickProfile("auto", k)
 	if err != nil {
 		return fail(exitUsage, err)
 	}

@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/imasim/imasim/input"
 	"github.com/imasim/imasim/measure/audit"
 )
 
@@ -35,7 +35,8 @@ count from a lossy log may be short; a clean log can still have lost
 records after its last one.
 
 Exit status: 0 parsed (loss evidence is reported but not an error unless
---strict); 2 usage error, unreadable input, or no line in a known log form;
+--strict); 2 usage error, unreadable input, or not a log (binary data
+in the first 64 KiB, or text with no line in a known log form);
 3 with --strict when loss evidence was found`
 
 // cmdAudit implements `imasim audit`.
@@ -68,19 +69,16 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 
 	name := pos[0]
-	var in io.Reader
-	if name == "-" {
-		in, name = os.Stdin, "<stdin>"
-	} else {
-		f, err := os.Open(name)
-		if err != nil {
-			fmt.Fprintf(stderr, "imasim audit: %v\n", err)
-			return exitUsage
-		}
-		defer f.Close()
-		in = f
+	f, err := input.Open(ctx, name)
+	if err != nil {
+		fmt.Fprintf(stderr, "imasim audit: %v\n", err)
+		return exitUsage
 	}
-	in, err = maybeGunzip(ctxReader{ctx, in})
+	defer f.Close()
+	if name == "-" {
+		name = "<stdin>"
+	}
+	in, err := maybeGunzip(f)
 	if err != nil {
 		fmt.Fprintf(stderr, "imasim audit: %s: %v\n", name, err)
 		return exitUsage
@@ -120,10 +118,6 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	p.end(res)
 	if err := out.Flush(); err != nil {
 		fmt.Fprintf(stderr, "imasim audit: writing output: %v\n", err)
-		return exitUsage
-	}
-	if st.Lines > 0 && st.Recognized == 0 {
-		fmt.Fprintf(stderr, "imasim audit: %s: no line in a known log form (dmesg, kmsg, audit.log, ausearch, journal JSON)\n", name)
 		return exitUsage
 	}
 	if *strict && loss.Lossy() {
@@ -171,19 +165,6 @@ func maybeGunzip(r io.Reader) (io.Reader, error) {
 		return zr, nil
 	}
 	return br, nil
-}
-
-// ctxReader stops reading when ctx is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 type auditResult struct {

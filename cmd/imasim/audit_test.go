@@ -136,7 +136,7 @@ func TestAuditInputs(t *testing.T) {
 	}{
 		{name: "gzip", args: []string{"--summary", gz}, out: "INTEGRITY_RULE 3"},
 		{name: "missing file", args: []string{filepath.Join(dir, "nope")}, code: exitUsage, err: "no such file"},
-		{name: "not a log", args: []string{junk}, code: exitUsage, err: "no line in a known log form"},
+		{name: "not a log", args: []string{junk}, code: exitUsage, err: "not an IMA log: none of its 2 lines is in a known log form"},
 		{name: "empty log", args: []string{empty}, out: "records: 0 integrity"},
 		{name: "no file", args: nil, code: exitUsage, err: "want exactly one FILE"},
 		{name: "bad format", args: []string{"--format", "xml", gz}, code: exitUsage, err: "unknown --format"},

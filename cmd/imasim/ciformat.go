@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	ltpcompat "github.com/imasim/imasim/ltp-compat"
 	"github.com/imasim/imasim/scenarios"
@@ -25,12 +26,16 @@ func isCIFormat(f string) bool {
 // scenarioCases turns simulated results into CI test cases: one case per
 // scenario x profile, one subtest per IMA hook call and per expect line.
 // A simulated verdict fails only when --fail-on names it; expect lines
-// state correct kernel behaviour and are informational here.
-func scenarioCases(rep *scenarios.Report, fail map[string]bool, args []string) []ltpcompat.Case {
+// state correct kernel behaviour and are informational here. took[i] is
+// how long profile i took.
+func scenarioCases(rep *scenarios.Report, fail map[string]bool, args []string, took []time.Duration) []ltpcompat.Case {
 	var cases []ltpcompat.Case
 	for i, res := range rep.Results {
 		c := ltpcompat.Case{Name: rep.Scenario.Name + "/" + rep.Profiles[i].Name,
 			Args: append([]string{"scenario", rep.Scenario.Name, "--profile", rep.Profiles[i].Name}, args...)}
+		if i < len(took) {
+			c.Duration = took[i]
+		}
 		if res.NA != "" {
 			c.Status, c.Message = ltpcompat.Conf, res.NA
 			cases = append(cases, c)

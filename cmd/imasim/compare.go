@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/input"
 	ltpcompat "github.com/imasim/imasim/ltp-compat"
 	"github.com/imasim/imasim/scenarios"
 )
@@ -17,6 +18,7 @@ import (
 var compareFormats = append([]string{"text", "json"}, ciFormats...)
 
 func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	t0 := time.Now()
 	fs := newFlags("compare", "compare SCENARIO --log FILE [--list binary_runtime_measurements] [--profile P|auto] [--root PREFIX] [--format text|json|ltp|kirk-json|junit|ktap]", stderr)
 	logf := fs.String("log", "", "audit log: dmesg/kmsg text, audit.log (raw or ausearch -i), journalctl -o json; - for stdin")
 	listf := fs.String("list", "", "binary measurement list captured with the log (optional)")
@@ -38,24 +40,20 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "imasim compare:", err)
 		return exitUsage
 	}
-	s, err := scenarios.Load(pos[0])
+	s, err := scenarios.LoadContext(ctx, pos[0])
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim compare:", err)
 		return exitUsage
 	}
-	var log io.Reader = os.Stdin
-	if *logf != "-" {
-		f, err := os.Open(*logf)
-		if err != nil {
-			fmt.Fprintln(stderr, "imasim compare:", err)
-			return exitUsage
-		}
-		defer f.Close()
-		log = f
+	log, err := input.Open(ctx, *logf)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim compare:", err)
+		return exitUsage
 	}
+	defer log.Close()
 	var list io.Reader
 	if *listf != "" {
-		f, err := os.Open(*listf)
+		f, err := input.Open(ctx, *listf)
 		if err != nil {
 			fmt.Fprintln(stderr, "imasim compare:", err)
 			return exitUsage
@@ -75,24 +73,21 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	// The profile to judge against.
 	var judge *cache.Profile
-	why := ""
+	why, noJudge := "", "the log names no kernel; give --profile or --kernel-version"
 	if *prof == "auto" {
-		v := ob.Kernel
+		v, from := ob.Kernel, "from the log"
 		if v == "" {
-			v = *kver
+			v, from = *kver, "(--kernel-version)"
 		}
 		if v != "" {
-			kv, err := cache.ParseKernelVersion(v)
-			if err == nil {
-				if judge, err = cache.ProfileFor(kv); err == nil {
-					why = "kernel " + v + " from the log"
-					if ob.Kernel == "" {
-						why = "kernel " + v + " (--kernel-version)"
-					}
-				}
+			var reason string
+			if judge, reason, err = cache.Resolve("auto", v, ""); err == nil {
+				why = "kernel " + v + " " + from + ": " + reason
+			} else {
+				noJudge = fmt.Sprintf("kernel %s %s: %v", v, from, err)
 			}
 		}
-	} else if judge, err = cache.LoadProfile(*prof); err != nil {
+	} else if judge, err = cache.LoadProfileContext(ctx, *prof); err != nil {
 		fmt.Fprintln(stderr, "imasim compare:", err)
 		return exitUsage
 	} else {
@@ -109,7 +104,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	for _, p := range profiles {
 		if ctx.Err() != nil {
-			return exitUsage
+			return exitInconcl
 		}
 		res, err := scenarios.Run(s, p)
 		if err != nil {
@@ -149,7 +144,7 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case judged != nil:
 		code, verdict = exitFail, fmt.Sprintf("the log DISAGREES with the model of %s (%s): a model defect, or a kernel unlike its profile; %s", judge.Name, why, expects)
 	default:
-		verdict = "no profile to judge by (the log names no kernel; give --profile or --kernel-version); " + expects
+		verdict = "no profile to judge by (" + noJudge + "); " + expects
 		if len(broken) > 0 {
 			code = exitFail
 		}
@@ -165,21 +160,38 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return c
 		}
 	case isCIFormat(ff):
-		c := ltpcompat.Case{Name: s.Name + "/" + *logf, Message: verdict}
+		c := ltpcompat.Case{Name: s.Name + "/" + *logf, Message: verdict, Duration: time.Since(t0)}
 		switch code {
 		case exitFail:
 			c.Status = ltpcompat.Fail
 		case exitInconcl:
 			c.Status = ltpcompat.Conf
 		}
+		// A lossy log decides nothing: its checks are skipped (TCONF), so
+		// no format counts them as passed.
 		if judged != nil {
 			for _, p := range judged.Paths {
 				st := ltpcompat.Pass
-				if p.Model != p.Observed && !lossy {
+				switch {
+				case lossy:
+					st = ltpcompat.Conf
+				case p.Model != p.Observed:
 					st = ltpcompat.Fail
 				}
-				c.Subtests = append(c.Subtests, ltpcompat.Subtest{Name: "audit " + p.Path, Status: st, Message: fmt.Sprintf("model %d, observed %d", p.Model, p.Observed)})
+				c.Subtests = append(c.Subtests, ltpcompat.Subtest{Name: "model audit " + p.Path, Status: st, Message: notJudged(lossy) + fmt.Sprintf("model %d, observed %d", p.Model, p.Observed)})
 			}
+		}
+		// The expect lines are subtests too, so a kernel that breaks one
+		// fails a subtest and not only the case (kunit.py counts subtests).
+		for _, x := range checkExpects(s, ob) {
+			st := ltpcompat.Pass
+			switch {
+			case lossy:
+				st = ltpcompat.Conf
+			case !x.ok:
+				st = ltpcompat.Fail
+			}
+			c.Subtests = append(c.Subtests, ltpcompat.Subtest{Name: x.text, Status: st, Message: notJudged(lossy) + "observed " + x.got})
 		}
 		var err error
 		if code, err = writeCI(stdout, ff, "compare", []ltpcompat.Case{c}, code); err != nil {
@@ -192,6 +204,14 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return code
 }
 
+// notJudged prefixes the message of a check a lossy log cannot decide.
+func notJudged(lossy bool) string {
+	if lossy {
+		return "not judged, the log lost audit records: "
+	}
+	return ""
+}
+
 func isBuiltin(name string) bool {
 	for _, n := range cache.BuiltinNames() {
 		if n == name {
@@ -201,23 +221,42 @@ func isBuiltin(name string) bool {
 	return false
 }
 
-// brokenExpects checks the observation against the scenario's expect lines.
-func brokenExpects(s *scenarios.Scenario, ob *scenarios.Observed) []string {
-	var out []string
+// expectCheck is one expect line judged against a real observation.
+type expectCheck struct {
+	text, got string
+	ok        bool
+}
+
+// checkExpects judges the scenario's expect lines by the observation; a
+// measurements line is skipped when the observation has no list.
+func checkExpects(s *scenarios.Scenario, ob *scenarios.Observed) []expectCheck {
+	var out []expectCheck
 	for _, x := range s.Expects {
+		var got int
 		switch x.Kind {
 		case "audit":
-			if ob.Audit[x.Path] != x.N {
-				out = append(out, fmt.Sprintf("%s (observed %d)", x.Text, ob.Audit[x.Path]))
-			}
+			got = ob.Audit[x.Path]
 		case "violations":
-			if ob.Violations != x.N {
-				out = append(out, fmt.Sprintf("%s (observed %d)", x.Text, ob.Violations))
-			}
+			got = ob.Violations
 		case "measurements":
-			if ob.Measurements >= 0 && ob.Measurements != x.N {
-				out = append(out, fmt.Sprintf("%s (observed %d)", x.Text, ob.Measurements))
+			if ob.Measurements < 0 {
+				continue
 			}
+			got = ob.Measurements
+		default:
+			continue
+		}
+		out = append(out, expectCheck{text: x.Text, got: fmt.Sprint(got), ok: got == x.N})
+	}
+	return out
+}
+
+// brokenExpects lists the expect lines the observation breaks.
+func brokenExpects(s *scenarios.Scenario, ob *scenarios.Observed) []string {
+	var out []string
+	for _, x := range checkExpects(s, ob) {
+		if !x.ok {
+			out = append(out, fmt.Sprintf("%s (observed %s)", x.text, x.got))
 		}
 	}
 	return out

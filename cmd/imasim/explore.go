@@ -58,11 +58,11 @@ func cmdExplore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintln(stderr, "imasim explore: --diff-profiles wants two profiles: A,B")
 			return exitUsage
 		}
-		if p, err = cache.LoadProfile(names[0]); err == nil {
-			q, err = cache.LoadProfile(names[1])
+		if p, err = cache.LoadProfileContext(ctx, names[0]); err == nil {
+			q, err = cache.LoadProfileContext(ctx, names[1])
 		}
 	} else {
-		p, err = cache.LoadProfile(*prof)
+		p, err = cache.LoadProfileContext(ctx, *prof)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim explore:", err)

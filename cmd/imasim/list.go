@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto"
 	"encoding/binary"
@@ -18,6 +19,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/imasim/imasim/input"
 	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/tpm"
 )
@@ -121,8 +123,11 @@ func (o *openedList) Close() error {
 	return nil
 }
 
+// errEmptyList: a kernel's list always starts with boot_aggregate.
+var errEmptyList = errors.New("not an IMA list: empty input (a kernel's measurement list starts with boot_aggregate)")
+
 // openList opens path ("-" for stdin), detecting binary versus ASCII.
-func openList(path string, in *inputFlags, stdin io.Reader) (*openedList, error) {
+func openList(ctx context.Context, path string, in *inputFlags) (*openedList, error) {
 	order, err := parseOrder(in.order, true)
 	if err != nil {
 		return nil, err
@@ -134,16 +139,18 @@ func openList(path string, in *inputFlags, stdin io.Reader) (*openedList, error)
 		}
 	}
 	ol := &openedList{bank: bank}
-	var r io.Reader = stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		r, ol.closer = f, f
+	f, err := input.Open(ctx, path)
+	if err != nil {
+		return nil, err
 	}
+	r := io.Reader(f)
+	ol.closer = f
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(4)
+	if len(head) == 0 {
+		f.Close()
+		return nil, errEmptyList
+	}
 	if looksASCII(head) {
 		ol.ascii = true
 		ol.rd = namedReader{measure.NewASCIIReader(br, measure.ReadOptions{Order: order, Bank: bank}), path}
@@ -187,7 +194,7 @@ func inputError(stderr io.Writer, verb string, err error) int {
 	return exitUsage
 }
 
-func listShow(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func listShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("list show", "list show [flags] FILE", stderr)
 	in := addInputFlags(fs, "")
 	out := fs.String("out-bank", "", "print template digests of this bank, as ascii_runtime_measurements_ALG does (default: the file's)")
@@ -201,7 +208,7 @@ func listShow(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	ol, err := openList(pos[0], in, os.Stdin)
+	ol, err := openList(ctx, pos[0], in)
 	if err != nil {
 		return inputError(stderr, "show", err)
 	}
@@ -277,8 +284,11 @@ type pcrsFlag []string
 func (p *pcrsFlag) String() string     { return strings.Join(*p, " ") }
 func (p *pcrsFlag) Set(s string) error { *p = append(*p, s); return nil }
 
+// maxPCRs bounds a --pcrs file: 24 PCRs of every bank fit in 16 KiB.
+const maxPCRs = 1 << 20
+
 // loadPCRs reads --pcrs values into a quote.
-func loadPCRs(specs []string) (measure.Quote, error) {
+func loadPCRs(ctx context.Context, specs []string) (measure.Quote, error) {
 	q := measure.Quote{}
 	for _, spec := range specs {
 		var algo measure.Algo
@@ -290,12 +300,11 @@ func loadPCRs(specs []string) (measure.Quote, error) {
 			}
 			algo, path = a, p
 		}
-		f, err := os.Open(path)
+		b, err := input.ReadFile(ctx, path, maxPCRs)
 		if err != nil {
 			return nil, fmt.Errorf("--pcrs: %w", err)
 		}
-		pq, err := measure.ParsePCRs(f, algo)
-		f.Close()
+		pq, err := measure.ParsePCRs(bytes.NewReader(b), algo)
 		if err != nil {
 			return nil, fmt.Errorf("--pcrs %s: %w", path, err)
 		}
@@ -350,7 +359,7 @@ func quoteFromTPM(spec string) (measure.Quote, error) {
 	return q, nil
 }
 
-func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func listVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("list verify", "list verify [flags] FILE", stderr)
 	in := addInputFlags(fs, "")
 	var pcrs pcrsFlag
@@ -375,7 +384,7 @@ func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	bad := func(err error) int { return inputError(stderr, "verify", err) }
 
-	quote, err := loadPCRs(pcrs)
+	quote, err := loadPCRs(ctx, pcrs)
 	if err != nil {
 		return bad(err)
 	}
@@ -405,7 +414,7 @@ func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var st *measure.State
 	if *stateIn != "" {
-		if st, err = readState(*stateIn); err != nil {
+		if st, err = readState(ctx, *stateIn); err != nil {
 			return bad(err)
 		}
 		// Without --banks/--modes, resume exactly the saved tracks.
@@ -428,7 +437,7 @@ func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		return bad(err)
 	}
 
-	ol, err := openList(pos[0], in, os.Stdin)
+	ol, err := openList(ctx, pos[0], in)
 	if err != nil {
 		return bad(err)
 	}
@@ -471,8 +480,11 @@ func listVerify(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
-func readState(path string) (*measure.State, error) {
-	b, err := os.ReadFile(path)
+// maxState bounds a --state file: it holds one PCR value per bank.
+const maxState = 1 << 20
+
+func readState(ctx context.Context, path string) (*measure.State, error) {
+	b, err := input.ReadFile(ctx, path, maxState)
 	if err != nil {
 		return nil, fmt.Errorf("--state: %w", err)
 	}
@@ -489,7 +501,11 @@ func resumeState(st measure.State, rp *measure.Replayer, ol *openedList) error {
 	if err := rp.Resume(st); err != nil {
 		return err
 	}
-	if f, ok := ol.closer.(*os.File); ok && ol.bin != nil && st.Offset > 0 {
+	type seekFile interface {
+		io.ReadSeeker
+		Stat() (os.FileInfo, error)
+	}
+	if f, ok := ol.closer.(seekFile); ok && ol.bin != nil && st.Offset > 0 {
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < st.Offset {
 			return fmt.Errorf("list has %d bytes, fewer than the saved state's %d", fi.Size(), st.Offset)
 		}
@@ -628,7 +644,7 @@ func writeVerifyJSON(w io.Writer, res *measure.Result, verr error) {
 	fmt.Fprintf(w, "%s\n", b)
 }
 
-func listConvert(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func listConvert(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("list convert", "list convert [flags] IN OUT", stderr)
 	in := addInputFlags(fs, "in-")
 	to := fs.String("to", "", "output format: binary|ascii (default: the other one)")
@@ -647,7 +663,7 @@ func listConvert(_ context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return bad(err)
 	}
-	ol, err := openList(pos[0], in, os.Stdin)
+	ol, err := openList(ctx, pos[0], in)
 	if err != nil {
 		return bad(err)
 	}
@@ -711,7 +727,7 @@ func convertBinary(w io.Writer, rd measure.EntryReader, opt measure.WriteOptions
 	}
 }
 
-func listExtend(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func listExtend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("list extend", "list extend [flags] FILE --tpm SPEC", stderr)
 	in := addInputFlags(fs, "")
 	tpmSpec := fs.String("tpm", "", "TPM backend to extend (required): software, swtpm:…, device[:PATH], …")
@@ -731,7 +747,7 @@ func listExtend(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil || mode == measure.Fallback {
 		return bad(fmt.Errorf("--mode %q: want per-bank|sha1-padded", *modeF))
 	}
-	ol, err := openList(pos[0], in, os.Stdin)
+	ol, err := openList(ctx, pos[0], in)
 	if err != nil {
 		return bad(err)
 	}

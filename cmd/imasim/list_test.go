@@ -199,12 +199,21 @@ func TestListVerify(t *testing.T) {
 			assert.Contains(t, out, tc.out)
 		})
 	}
-	t.Run("quoted PCRs the list never extends", func(t *testing.T) {
+	t.Run("an empty list is not a list", func(t *testing.T) {
 		empty := filepath.Join(t.TempDir(), "binary_runtime_measurements")
 		require.NoError(t, os.WriteFile(empty, nil, 0o644))
-		code, _, errs := runList(t, "verify", empty, "--pcrs", lists("sample-pcrs-sha1.txt"))
-		assert.Equal(t, 1, code)
-		assert.Contains(t, errs, "none of the quoted PCRs")
+		for _, verb := range []string{"verify", "show", "convert"} {
+			args := []string{verb, empty, "--pcrs", lists("sample-pcrs-sha1.txt")}
+			switch verb {
+			case "show":
+				args = args[:2]
+			case "convert":
+				args = []string{verb, empty, filepath.Join(t.TempDir(), "out")}
+			}
+			code, _, errs := runList(t, args...)
+			assert.Equal(t, exitUsage, code, verb)
+			assert.Contains(t, errs, "not an IMA list: empty input", verb)
+		}
 	})
 	t.Run("json", func(t *testing.T) {
 		code, out, _ := runList(t, "verify", "--format", "json", lists("sample.bin"), "--pcrs", lists("sample-pcrs-wrong.txt"))

@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
+	"runtime/debug"
 	"sort"
-	"syscall"
+
+	"github.com/imasim/imasim/interrupt"
 )
 
-// Exit codes shared by every verb (DESIGN.md).
+// Exit codes shared by every verb (README.md, "Exit codes").
 const (
 	exitOK      = 0  // ran, nothing failed
 	exitFail    = 1  // an expectation or comparison failed
@@ -38,6 +39,7 @@ func verbs() map[string]verb {
 		"audit":    {"parse IMA audit records from logs", cmdAudit},
 		"compare":  {"compare a scenario's model with a real audit log", cmdCompare},
 		"vm":       {"run a scenario on a real kernel under QEMU with swtpm", cmdVM},
+		"kernel":   {"build IMA test kernels from source (Debian's linux-source or a tree, with patches)", cmdKernel},
 		"probe":    {"check filesystem models against real filesystems (root)", cmdProbe},
 		"explore":  {"search operation sequences for missed/excessive re-evaluation", cmdExplore},
 		"version":  {"print the imasim version", cmdVersion},
@@ -45,21 +47,39 @@ func verbs() map[string]verb {
 	}
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+func main() { os.Exit(runMain(os.Args[1:])) }
+
+// runMain is main without the exit: the first SIGINT/SIGTERM cancels the
+// command's context, a second one stops within 2 s (package interrupt).
+// Test helper processes call it.
+func runMain(args []string) int {
+	ctx, stop := interrupt.Context(context.Background(), os.Stderr, os.Exit)
+	defer stop()
+	return run(ctx, args, os.Stdout, os.Stderr)
 }
 
-// run is the whole CLI; tests call it directly.
+// run is the whole CLI; tests call it directly. A command that returns
+// after its context was cancelled was interrupted: exit 3, whatever it
+// returned (its own message says what it undid).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	code := dispatch(ctx, args, stdout, stderr)
+	if ctx.Err() != nil && code != exitInconcl {
+		fmt.Fprintf(stderr, "imasim: interrupted (%v)\n", context.Cause(ctx))
+		return exitInconcl
+	}
+	return code
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {
 			return exitUsage
 		}
 		return exitOK
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		return cmdVersion(ctx, args[1:], stdout, stderr)
 	}
 	v, ok := verbs()[args[0]]
 	if !ok {
@@ -82,12 +102,68 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", n, vs[n].summary)
 	}
 	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 failed, 2 usage/input error, 3 inconclusive, 32 cannot run here")
-	fmt.Fprintln(w, "run 'imasim COMMAND -h' for a command's flags")
+	fmt.Fprintln(w, "run 'imasim COMMAND -h' for a command's flags; imasim --version for the build")
 }
 
-var version = "dev"
+// version is set with -ldflags "-X main.version=..." by a release build;
+// otherwise the module version from the build info is used.
+var version = ""
 
-func cmdVersion(_ context.Context, _ []string, stdout, _ io.Writer) int {
-	fmt.Fprintln(stdout, "imasim", version)
+// vcsRevision and vcsModified stand in for the build info's vcs.revision
+// and vcs.modified where the go command records none: in a git worktree
+// (its .git is a file, which the go command does not recognise) or with
+// -buildvcs=false. The Makefile sets them from git.
+var vcsRevision, vcsModified string
+
+// versionLine describes this binary from its build info: the module
+// version, the VCS revision with "+dirty" when the tree had uncommitted
+// changes, the commit time and the Go version, e.g.
+//
+//	imasim (devel) rev 0048f21c9a1e+dirty (2026-12-02T17:00:00Z) go1.26.0
+func versionLine(bi *debug.BuildInfo, ok bool) string {
+	v := version
+	if !ok {
+		if v == "" {
+			v = "(unknown)"
+		}
+		return "imasim " + v + " (no build info)"
+	}
+	if v == "" {
+		v = bi.Main.Version
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	set := map[string]string{}
+	for _, s := range bi.Settings {
+		set[s.Key] = s.Value
+	}
+	if set["vcs.revision"] == "" && vcsRevision != "" {
+		set["vcs.revision"], set["vcs.modified"] = vcsRevision, vcsModified
+	}
+	line := "imasim " + v
+	if rev := set["vcs.revision"]; rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if set["vcs.modified"] == "true" {
+			rev += "+dirty"
+		}
+		line += " rev " + rev
+		if t := set["vcs.time"]; t != "" {
+			line += " (" + t + ")"
+		}
+	} else {
+		line += " rev unknown (built without VCS information)"
+	}
+	return line + " " + bi.GoVersion
+}
+
+func cmdVersion(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintln(stderr, "usage: imasim version")
+		return exitUsage
+	}
+	fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
 	return exitOK
 }

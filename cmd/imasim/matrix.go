@@ -19,7 +19,7 @@ var matrixFormats = append([]string{"text", "json", "markdown"}, ciFormats...)
 func matrixCases(cases []scenarios.MatrixCase) []ltpcompat.Case {
 	var out []ltpcompat.Case
 	for _, mc := range cases {
-		c := ltpcompat.Case{Name: mc.Name, Message: mc.Message,
+		c := ltpcompat.Case{Name: mc.Name, Message: mc.Message, Duration: mc.Took,
 			Args: []string{"matrix", "--scenarios", mc.Scenario, "--profiles", mc.Profile}}
 		switch mc.Status {
 		case "skip":
@@ -101,15 +101,16 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	var list []*scenarios.Scenario
 	for _, n := range names {
-		s, err := scenarios.Load(n)
+		s, err := scenarios.LoadContext(ctx, n)
 		if err != nil {
 			return fail("%v", err)
 		}
 		list = append(list, s)
 	}
-	profiles, err := resolveProfiles(*profs, nil, *kver)
+	profiles, err := resolveProfiles(ctx, *profs, nil, *kver, stderr)
 	if err != nil {
-		return fail("%v", err)
+		fail("%v", err)
+		return profileExit(err)
 	}
 	m, err := scenarios.RunMatrix(ctx, list, profiles)
 	if err != nil {

@@ -11,10 +11,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/imasim/imasim/input"
 	"github.com/imasim/imasim/measure/policy"
 )
 
-const policyUsage = `usage: imasim policy check [--kernel VER] [--kconfig LIST] [--json] FILE...
+const policyUsage = `usage: imasim policy check [--kernel VER] [--kconfig LIST] [--json] FILE|-...
        imasim policy explain FILE|BUILTIN --func FUNC [--uid N] [--fs NAME] [flags] [--json]
        imasim policy show FILE|BUILTIN [--kernel VER]
        imasim policy fs
@@ -31,11 +32,11 @@ func cmdPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	switch args[0] {
 	case "check":
-		return policyCheck(args[1:], stdout, stderr)
+		return policyCheck(ctx, args[1:], stdout, stderr)
 	case "explain":
-		return policyExplain(args[1:], stdout, stderr)
+		return policyExplain(ctx, args[1:], stdout, stderr)
 	case "show":
-		return policyShow(args[1:], stdout, stderr)
+		return policyShow(ctx, args[1:], stdout, stderr)
 	case "fs":
 		return policyFS(stdout)
 	case "-h", "--help", "help":
@@ -52,7 +53,7 @@ type kernelFlags struct{ version, kconfig string }
 func addKernel(fs *flag.FlagSet) *kernelFlags {
 	k := &kernelFlags{}
 	fs.StringVar(&k.version, "kernel", "", "kernel version whose policy language to follow (e.g. 6.1, 6.12.107; default: newest modelled, "+policy.Newest.String()+")")
-	fs.StringVar(&k.kconfig, "kconfig", "", "comma-separated config changes from Debian's: modsig (CONFIG_IMA_APPRAISE_MODSIG), no-keycheck, write-policy, signed-init")
+	fs.StringVar(&k.kconfig, "kconfig", "", "comma-separated kernel config: modsig or no-modsig (CONFIG_IMA_APPRAISE_MODSIG on or off, as in Debian's; unstated: accepted with a warning), no-keycheck, write-policy, signed-init")
 	return k
 }
 
@@ -65,10 +66,16 @@ func (kf *kernelFlags) get() (policy.Kernel, error) {
 		}
 		k.Version = v
 	}
+	// Whether CONFIG_IMA_APPRAISE_MODSIG is on is unknown until stated:
+	// the kernel's own secure_boot policy shows the modsig rule (7.0+)
+	// whatever the config, so rejecting it would fail that text.
+	k.ModsigUnknown = true
 	for _, c := range splitList(kf.kconfig) {
 		switch c {
 		case "modsig":
-			k.Modsig = true
+			k.Modsig, k.ModsigUnknown = true, false
+		case "no-modsig":
+			k.Modsig, k.ModsigUnknown = false, false
 		case "no-keycheck":
 			k.NoKeyCheck = true
 		case "write-policy":
@@ -76,16 +83,16 @@ func (kf *kernelFlags) get() (policy.Kernel, error) {
 		case "signed-init":
 			k.AppraiseSignedInit = true
 		default:
-			return k, fmt.Errorf("unknown --kconfig item %q (want modsig, no-keycheck, write-policy, signed-init)", c)
+			return k, fmt.Errorf("unknown --kconfig item %q (want modsig, no-modsig, no-keycheck, write-policy, signed-init)", c)
 		}
 	}
 	return k, nil
 }
 
-// loadPolicy reads a policy file, or builds a built-in one when no such
+// loadPolicy reads a policy file ("-": standard input), or builds a built-in one when no such
 // file exists and the name is a built-in. Parse errors come back as errs.
-func loadPolicy(name string, k policy.Kernel) (p *policy.Policy, errs []*policy.Error, builtin bool, err error) {
-	f, err := os.Open(name)
+func loadPolicy(ctx context.Context, name string, k policy.Kernel) (p *policy.Policy, errs []*policy.Error, builtin bool, err error) {
+	f, err := input.Open(ctx, name)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) && policy.IsBuiltin(name) {
 			p, err := policy.BuiltinKernel(name, k)
@@ -122,7 +129,7 @@ func toPos(es []*policy.Error) []jsonPos {
 
 // policyCheck: every error as file:line:col: reason on stderr, exit 2 when
 // any policy is invalid.
-func policyCheck(args []string, stdout, stderr io.Writer) int {
+func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("policy check", "policy check [flags] FILE...", stderr)
 	kf := addKernel(fs)
 	ff := addFormat(fs, "text", "json")
@@ -147,7 +154,13 @@ func policyCheck(args []string, stdout, stderr io.Writer) int {
 	code = exitOK
 	var results []checkResult
 	for _, name := range files {
-		p, errs, _, err := loadPolicy(name, k)
+		p, errs, _, err := loadPolicy(ctx, name, k)
+		var pe *policy.Error
+		if errors.As(err, &pe) {
+			fmt.Fprintln(stderr, pe) // file:line:col already
+			code = exitUsage
+			continue
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "imasim policy check: %s: %v\n", name, err)
 			code = exitUsage
@@ -272,7 +285,7 @@ type explainResult struct {
 }
 
 // policyExplain shows the rules that match an access and what they decide.
-func policyExplain(args []string, stdout, stderr io.Writer) int {
+func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("policy explain", "policy explain FILE|BUILTIN --func FUNC [flags]", stderr)
 	kf := addKernel(fs)
 	ff := addFormat(fs, "text", "json")
@@ -400,7 +413,7 @@ func policyExplain(args []string, stdout, stderr io.Writer) int {
 	a.ObjUser, a.ObjRole, a.ObjType, a.SubjUser, a.SubjRole, a.SubjType = lsm[0], lsm[1], lsm[2], lsm[3], lsm[4], lsm[5]
 	a.FuncData = data
 
-	p, errs, builtin, err := loadPolicy(pos[0], k)
+	p, errs, builtin, err := loadPolicy(ctx, pos[0], k)
 	if err != nil {
 		return fail(err)
 	}
@@ -498,7 +511,7 @@ func printExplain(w io.Writer, r explainResult, a policy.Attrs, nrules int) {
 }
 
 // policyShow prints a policy's rules in canonical form.
-func policyShow(args []string, stdout, stderr io.Writer) int {
+func policyShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("policy show", "policy show FILE|BUILTIN [flags]", stderr)
 	kf := addKernel(fs)
 	pos, code, ok := parseFlags(fs, args)
@@ -513,7 +526,7 @@ func policyShow(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "imasim policy show:", err)
 		return exitUsage
 	}
-	p, errs, _, err := loadPolicy(pos[0], k)
+	p, errs, _, err := loadPolicy(ctx, pos[0], k)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim policy show:", err)
 		return exitUsage

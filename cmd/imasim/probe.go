@@ -41,7 +41,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "imasim probe:", err)
 		return exitUsage
 	}
-	s, err := scenarios.Load(pos[0])
+	s, err := scenarios.LoadContext(ctx, pos[0])
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim probe:", err)
 		return exitUsage
@@ -54,7 +54,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		opts.MaxSleep = time.Nanosecond
 	}
 	if *prof != "" {
-		if opts.Profile, err = cache.LoadProfile(*prof); err != nil {
+		if opts.Profile, err = cache.LoadProfileContext(ctx, *prof); err != nil {
 			fmt.Fprintln(stderr, "imasim probe:", err)
 			return exitUsage
 		}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -51,10 +50,7 @@ func TestProbeHelperProcess(t *testing.T) {
 	if a := os.Getenv("IMASIM_PROBE_ARGS"); a != "" {
 		args = strings.Fields(a)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, args, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(runMain(args))
 }
 
 // TestProbeSIGINT interrupts a probe in the middle of a sleep step: it

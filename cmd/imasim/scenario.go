@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,10 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/input"
 	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/tpm"
@@ -23,11 +26,11 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if len(args) > 0 {
 		switch args[0] {
 		case "list":
-			return scenarioList(args[1:], stdout, stderr)
+			return scenarioList(ctx, args[1:], stdout, stderr)
 		case "show":
-			return scenarioShow(args[1:], stdout, stderr)
+			return scenarioShow(ctx, args[1:], stdout, stderr)
 		case "export":
-			return scenarioExport(args[1:], stdout, stderr)
+			return scenarioExport(ctx, args[1:], stdout, stderr)
 		case "run":
 			args = args[1:]
 		}
@@ -38,7 +41,7 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(prof, "profiles", "", "alias of --profile")
 	kver := fs.String("kernel-version", "", "kernel version for --profile auto (default: uname -r)")
 	failOn := fs.String("fail-on", "", "exit 1 when a simulated verdict is one of: missed,excessive")
-	verbose := fs.Bool("v", false, "full hashes and audit records")
+	verbose := fs.Bool("v", false, "full audit records")
 	tpmSpec := fs.String("tpm", "software", "PCR backend: software, simulator, swtpm, swtpm:unix:SOCK[,ctrl=SOCK], swtpm:tcp:HOST:PORT[,ctrl=PORT], device[:PATH]")
 	pcr := fs.Int("pcr", 0, "backend PCR standing in for PCR 10 (default 10; 23 on a device)")
 	allowReal := fs.Bool("allow-real-pcr", false, "let a device backend extend a PCR that cannot be reset (e.g. --pcr 10)")
@@ -63,30 +66,33 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "imasim scenario:", err)
 		return exitUsage
 	}
-	s, err := scenarios.Load(pos[0])
+	s, err := scenarios.LoadContext(ctx, pos[0])
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim scenario:", err)
 		return exitUsage
 	}
-	profiles, err := resolveProfiles(*prof, s.Profiles, *kver)
+	profiles, err := resolveProfiles(ctx, *prof, s.Profiles, *kver, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim scenario:", err)
-		return exitUsage
+		return profileExit(err)
 	}
 	if len(profiles) > 1 && !tpmResettable(*tpmSpec) {
 		fmt.Fprintf(stderr, "imasim scenario: --tpm %s cannot be reset between profiles (give ctrl= so imasim can power-cycle it, or one --profile)\n", *tpmSpec)
 		return exitUsage
 	}
 	rep := &scenarios.Report{Scenario: s}
+	var took []time.Duration // per profile, for the CI formats
 	for _, p := range profiles {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "imasim scenario: interrupted")
 			return exitUsage
 		}
+		t0 := time.Now()
 		res, code := runOne(ctx, s, p, *tpmSpec, tpm.Options{PCR: *pcr, AllowRealPCR: *allowReal}, stderr)
 		if code != exitOK {
 			return code
 		}
+		took = append(took, time.Since(t0))
 		for _, o := range []struct {
 			file  string
 			ascii bool
@@ -97,6 +103,12 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			name := o.file
 			if len(profiles) > 1 {
 				name += "." + p.Name
+			}
+			if res.ML == nil {
+				// n/a under this profile: the scenario did not run, so
+				// there is no list (a kernel like this could not run it).
+				fmt.Fprintf(stderr, "imasim scenario: profile %s: not applicable (%s); no list written to %s\n", p.Name, res.NA, name)
+				continue
 			}
 			if err := writeList(name, res.ML, o.ascii); err != nil {
 				fmt.Fprintln(stderr, "imasim scenario:", err)
@@ -118,7 +130,7 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	case ff == "json":
 		err = rep.WriteJSON(stdout)
 	case isCIFormat(ff):
-		code, err = writeCI(stdout, ff, "scenario", scenarioCases(rep, fail, nil), code)
+		code, err = writeCI(stdout, ff, "scenario", scenarioCases(rep, fail, nil, took), code)
 	default:
 		err = rep.WriteText(stdout, scenarios.TextOptions{Verbose: *verbose, Color: isTTY(stdout)})
 	}
@@ -188,8 +200,9 @@ func parseFailOn(s string) (map[string]bool, error) {
 }
 
 // resolveProfiles turns --profile into profiles: names, paths, "auto"
-// (by kernel version), or the scenario's default list, or every built-in.
-func resolveProfiles(spec string, deflt []string, kver string) ([]*cache.Profile, error) {
+// (cache.Resolve: the running kernel, or kver), or the scenario's default
+// list, or every built-in. What auto picked, and why, goes to note.
+func resolveProfiles(ctx context.Context, spec string, deflt []string, kver string, note io.Writer) ([]*cache.Profile, error) {
 	names := splitList(spec)
 	if len(names) == 0 {
 		names = deflt
@@ -197,44 +210,54 @@ func resolveProfiles(spec string, deflt []string, kver string) ([]*cache.Profile
 	if len(names) == 0 {
 		return cache.Builtins(), nil
 	}
+	fromFile := len(splitList(spec)) == 0
 	var out []*cache.Profile
 	for _, n := range names {
-		if n == "auto" {
-			v := kver
-			if v == "" {
-				var u unix.Utsname
-				if err := unix.Uname(&u); err != nil {
-					return nil, fmt.Errorf("--profile auto: uname: %w", err)
-				}
-				v = unix.ByteSliceToString(u.Release[:])
-			}
-			kv, err := cache.ParseKernelVersion(v)
-			if err != nil {
-				return nil, fmt.Errorf("--profile auto: %w", err)
-			}
-			p, err := cache.ProfileFor(kv)
-			if err != nil {
-				return nil, fmt.Errorf("--profile auto: %w", err)
-			}
-			out = append(out, p)
-			continue
+		// A scenario file names built-ins only: it does not get to make
+		// imasim read other files.
+		if fromFile && n != "auto" && !isBuiltin(n) {
+			return nil, fmt.Errorf("profiles: %q is not a built-in profile (a scenario file may name only built-ins: %s)", n, strings.Join(cache.BuiltinNames(), ", "))
 		}
-		p, err := cache.LoadProfile(n)
+		var (
+			p   *cache.Profile
+			why string
+			err error
+		)
+		if n == "auto" {
+			p, why, err = cache.Resolve(n, kver, "")
+		} else {
+			p, err = cache.LoadProfileContext(ctx, n)
+		}
 		if err != nil {
+			if n == "auto" {
+				return nil, fmt.Errorf("--profile auto: %w", err)
+			}
 			return nil, err
+		}
+		if n == "auto" && note != nil {
+			fmt.Fprintf(note, "imasim: --profile auto: %s (%s)\n", p.Name, why)
 		}
 		out = append(out, p)
 	}
 	return out, nil
 }
 
-func scenarioList(args []string, stdout, stderr io.Writer) int {
+// profileExit is the exit status for a profile that could not be
+// resolved: 32 when no built-in fits the kernel, else a usage error.
+func profileExit(err error) int {
+	if errors.Is(err, cache.ErrNoProfile) {
+		return exitCannot
+	}
+	return exitUsage
+}
+
+func scenarioList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("scenario list", "scenario list", stderr)
 	if _, code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	for _, n := range scenarios.BuiltinNames() {
-		s, err := scenarios.Load(n)
+		s, err := scenarios.LoadContext(ctx, n)
 		if err != nil {
 			fmt.Fprintf(stderr, "imasim scenario list: %v\n", err)
 			return exitUsage
@@ -244,7 +267,7 @@ func scenarioList(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func scenarioShow(args []string, stdout, stderr io.Writer) int {
+func scenarioShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("scenario show", "scenario show NAME", stderr)
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -256,12 +279,21 @@ func scenarioShow(args []string, stdout, stderr io.Writer) int {
 	}
 	b, ok := scenarios.BuiltinSource(pos[0])
 	if !ok {
-		if _, err := scenarios.Load(pos[0]); err != nil {
+		var err error
+		if !strings.ContainsAny(pos[0], "/.") {
+			_, err = scenarios.LoadContext(ctx, pos[0]) // "unknown scenario", with the list
 			fmt.Fprintln(stderr, "imasim scenario show:", err)
 			return exitUsage
 		}
-		var err error
-		if b, err = os.ReadFile(pos[0]); err != nil {
+		if b, err = input.ReadFile(ctx, pos[0], input.MaxScenario); err != nil {
+			fmt.Fprintln(stderr, "imasim scenario show:", err)
+			return exitUsage
+		}
+		sc, err := scenarios.Parse(bytes.NewReader(b), pos[0])
+		if err == nil {
+			_, err = scenarios.ParsePolicy(sc)
+		}
+		if err != nil {
 			fmt.Fprintln(stderr, "imasim scenario show:", err)
 			return exitUsage
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +13,7 @@ import (
 )
 
 // scenarioExport is `imasim scenario export NAME|FILE --sh [-o FILE]`.
-func scenarioExport(args []string, stdout, stderr io.Writer) int {
+func scenarioExport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("scenario export", "scenario export NAME|FILE --sh [-o FILE]\n\n"+
 		"Writes a standalone POSIX shell reproducer of the scenario for a real machine (run it as root;\n"+
 		"it loads the IMA policy only when run with --load-policy).", stderr)
@@ -26,7 +27,7 @@ func scenarioExport(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	s, err := scenarios.Load(pos[0])
+	s, err := scenarios.LoadContext(ctx, pos[0])
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim scenario export:", err)
 		return exitUsage

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,7 +13,7 @@ import (
 
 func export(args ...string) (int, string, string) {
 	var o, e bytes.Buffer
-	code := scenarioExport(args, &o, &e)
+	code := scenarioExport(context.Background(), args, &o, &e)
 	return code, o.String(), e.String()
 }
 
@@ -26,8 +27,8 @@ func TestScenarioExport(t *testing.T) {
 		stderr string
 	}{
 		{"stdout", []string{"xfs-write", "--sh"}, 0, "#   7.1         (7.1 ..): missed, audit /mnt/test_prog=1", ""},
-		{"flag first", []string{"--sh", "xfs-overlay"}, 0, "#   6.13        (6.13 .. 7.0): excessive, audit /ovl/test_prog=3", ""},
-		{"n/a prediction", []string{"execve-check-toctou", "--sh"}, 0, "(6.7 .. 6.12): n/a, requires feature execve-check", ""},
+		{"flag first", []string{"--sh", "xfs-overlay"}, 0, "#   6.13        (6.13 .. 6.17): excessive, audit /ovl/test_prog=3", ""},
+		{"n/a prediction", []string{"execve-check-toctou", "--sh"}, 0, "(6.12.104 .. 6.12.y): n/a, requires feature execve-check", ""},
 		{"to file", []string{"xfs-overlay", "--sh", "-o", out}, 0, "", ""},
 		{"no --sh", []string{"xfs-overlay"}, 2, "", "usage: imasim scenario export"},
 		{"unknown", []string{"nope", "--sh"}, 2, "", "unknown scenario \"nope\""},

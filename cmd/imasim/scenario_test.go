@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/imasim/imasim/cache"
 )
 
 var updateCLI = flag.Bool("update", false, "rewrite CLI golden files")
@@ -162,7 +165,8 @@ func TestScenarioCIFormats(t *testing.T) {
 	m = summary.FindStringSubmatch(out)
 	require.NotNil(t, m)
 	assert.Equal(t, "2", m[2], "7.1's missed step and its broken 'expect no missed' (LTP counts results)")
-	assert.Contains(t, out, "imasim_scenario 6 TFAIL: xfs-write/7.1:")
+	n := len(cache.Builtins())
+	assert.Contains(t, out, fmt.Sprintf("imasim_scenario %d TFAIL: xfs-write/7.1:", n), "7.1 is the last of the built-ins")
 
 	code, out, _ = imasim("scenario", "xfs-overlay", "--format", "kirk-json")
 	require.Equal(t, 0, code)
@@ -175,7 +179,7 @@ func TestScenarioCIFormats(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &kirk))
 	require.NotEmpty(t, kirk.Results)
-	assert.Equal(t, "xfs-overlay/6.1-interim", kirk.Results[0].TestFQN)
+	assert.Equal(t, "xfs-overlay/"+cache.Builtins()[0].Name, kirk.Results[0].TestFQN)
 	assert.Equal(t, "pass", kirk.Results[0].Status)
 
 	code, out, _ = imasim("scenario", "xfs-write", "--format", "junit", "--fail-on", "missed")
@@ -184,5 +188,22 @@ func TestScenarioCIFormats(t *testing.T) {
 	assert.Contains(t, out, "<failure")
 	code, out, _ = imasim("scenario", "xfs-write", "--format", "ktap")
 	assert.Equal(t, 0, code)
-	assert.True(t, strings.HasPrefix(out, "KTAP version 1\n1..6\n"), out)
+	assert.True(t, strings.HasPrefix(out, fmt.Sprintf("KTAP version 1\n1..%d\n", n)), out)
+}
+
+func TestProfileDetectAndDeriveCLI(t *testing.T) {
+	code, out, _ := imasim("profile", "detect", "--release", "6.1.0-50-cloud-amd64", "--version", "Linux version 6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-10-02)")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "profile:  6.1-stable")
+	assert.Contains(t, out, "Debian package 6.1.176")
+	code, out, _ = imasim("profile", "detect", "--release", "5.14.0-503.el9.x86_64")
+	assert.Equal(t, exitCannot, code, "no profile fits a RHEL kernel: cannot run here")
+	assert.Contains(t, out, "nearest")
+	code, _, _ = imasim("profile", "detect", "--release", "not-a-kernel")
+	assert.Equal(t, exitUsage, code)
+	code, _, errs := imasim("profile", "derive", t.TempDir())
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, "not a kernel tree")
+	code, _, _ = imasim("scenario", "xfs-overlay", "--profile", "auto", "--kernel-version", "5.14.0-503.el9.x86_64")
+	assert.Equal(t, exitCannot, code)
 }

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/imasim/imasim/cache"
@@ -19,6 +21,7 @@ import (
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/vm"
 	"github.com/imasim/imasim/scenarios/vm/guest"
+	"github.com/imasim/imasim/scenarios/vm/kbuild"
 )
 
 var vmFormats = append([]string{"text", "json"}, ciFormats...)
@@ -41,7 +44,53 @@ K is debian:6.1, debian:6.12, debian:7.2 (kernels.lock), a bzImage (with
 --modules DIR), or a comma-separated list of .deb files. Several debian:X
 kernels, comma-separated, boot in parallel (--jobs).`
 
+// cmdVM runs the vm verb. Interrupted (ctx done: Ctrl-C, SIGTERM), it
+// exits 3 once the boots have killed QEMU and swtpm and removed their
+// work dirs; a second signal meanwhile ends it at once (vmForceExit).
 func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "guest" {
+		return cmdVMRun(ctx, args, stdout, stderr)
+	}
+	defer vmForceExit(stderr)()
+	rc := cmdVMRun(ctx, args, stdout, stderr)
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "imasim vm: interrupted")
+		return exitInconcl
+	}
+	return rc
+}
+
+// vmForceExit: a second SIGINT or SIGTERM (the first ends ctx) kills the
+// QEMU and swtpm processes still running, names the work dirs it could
+// not remove within a second and exits 3. The returned func stops it.
+func vmForceExit(stderr io.Writer) func() {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	quit := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-quit:
+				return
+			case <-ch:
+				// The first signal is the one that ends ctx (main's
+				// NotifyContext gets it too).
+				if n++; n < 2 {
+					continue
+				}
+				for _, d := range vm.Abandon(time.Second) {
+					fmt.Fprintf(stderr, "imasim vm: left behind: %s\n", d)
+				}
+				fmt.Fprintln(stderr, "imasim vm: interrupted twice: QEMU and swtpm killed")
+				os.Exit(exitInconcl)
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(quit) }
+}
+
+func cmdVMRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "guest" {
 		// Hidden: the guest agent, started by the initramfs /init.
 		if len(args) != 2 {
@@ -58,7 +107,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("vm", vmSynopsis, stderr)
 	kernel := fs.String("kernel", "", "kernel: debian:6.1|debian:6.12|debian:7.2, path/bzImage, or a.deb[,b.deb...]")
 	modules := fs.String("modules", "", "modules directory (lib/modules/RELEASE) for --kernel bzImage")
-	cacheDir := fs.String("cache", vm.DefaultCache(), "kernel cache directory")
+	cacheDir := fs.String("cache", vm.DefaultCache(), "kernel cache directory (default: $XDG_CACHE_HOME or ~/.cache, imasim/kernels)")
 	lock := fs.String("lock", "", "kernels.lock to use (default: nearest ./kernels.lock upwards, else built in)")
 	prof := fs.String("profile", "auto", "model profile to compare with (auto: by the kernel's version)")
 	accel := fs.String("accel", "tcg", "QEMU accelerator: tcg or kvm (falls back to tcg)")
@@ -206,7 +255,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	specs := []string{*kernel}
-	if all := splitList(*kernel); len(all) > 1 && allDebian(all) {
+	if all := splitList(*kernel); len(all) > 1 && !anyDeb(all) {
 		specs = all // several kernels, one VM per core
 	}
 	kr := kernelRun{ctx: ctx, fetcher: fetcher, modules: *modules, cacheDir: *cacheDir, lockSrc: lockSrc, prof: *prof,
@@ -257,13 +306,15 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return rc
 }
 
-func allDebian(specs []string) bool {
+// anyDeb: a comma list with .deb files is one kernel's packages; any
+// other list (debian:, built:, bzImage paths) is several kernels.
+func anyDeb(specs []string) bool {
 	for _, s := range specs {
-		if !strings.HasPrefix(s, "debian:") {
-			return false
+		if strings.HasSuffix(s, ".deb") {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // kernelRun runs the chosen scenarios on one kernel.
@@ -286,41 +337,70 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 		k   *vm.Kernel
 		err error
 	)
-	if strings.HasPrefix(spec, "debian:") {
+	switch {
+	case strings.HasPrefix(spec, "debian:"):
 		f := *kr.fetcher
 		f.Log = stderr
 		k, err = f.Fetch(kr.ctx, spec)
-	} else {
-		k, err = vm.LocalKernel(spec, kr.modules, kr.cacheDir)
+	case strings.HasPrefix(spec, "built:"):
+		k, err = builtKernel(kr.ctx, spec, kr.cacheDir)
+	default:
+		k, err = vm.LocalKernel(kr.ctx, spec, kr.modules, kr.cacheDir)
+		if err == nil {
+			if m := kbuild.ForImage(k.Image); m != nil {
+				k.Profile = m.Profile
+			}
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return errCode(err)
 	}
+	drop, err := checkKernelConfig(k, kr.ss, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "imasim vm:", err)
+		return errCode(err)
+	}
 	if kr.save != "" && kr.multi {
-		kr.save = filepath.Join(kr.save, strings.ReplaceAll(spec, ":", "-")) // DIR/debian-6.12/...
+		kr.save = filepath.Join(kr.save, saveName(spec)) // DIR/debian-6.12/..., DIR/built-era-6.13/...
 	}
 	if kr.mode == "run" { // no model involved: any kernel will do
 		fmt.Fprintf(stderr, "imasim vm: kernel %s (%s, upstream %s, lock %s), kernel fetch %.1fs\n",
 			k.Release, k.Spec, k.Version, kr.lockSrc, time.Since(t0).Seconds())
 		return kr.runScript(k, stdout, stderr)
 	}
-	p, err := pickProfile(kr.prof, k)
+	p, why, err := pickProfile(kr.prof, k)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
-		return exitUsage
+		return profileExit(err)
 	}
 	fmt.Fprintf(stderr, "imasim vm: kernel %s (%s, upstream %s, lock %s), profile %s, kernel fetch %.1fs\n",
 		k.Release, k.Spec, k.Version, kr.lockSrc, p.Name, time.Since(t0).Seconds())
+	fmt.Fprintf(stderr, "imasim vm: profile %s: %s\n", p.Name, why)
 	if kr.mode == "sh" {
 		return kr.runShell(k, p, stdout, stderr)
 	}
 	opts := kr.opts
 	opts.Kernel, opts.Log = k, stderr
-	runs, err := vm.RunAll(kr.ctx, opts, p, kr.ss)
-	if err != nil && len(runs) == 0 {
-		fmt.Fprintln(stderr, "imasim vm:", err)
-		return errCode(err)
+	var keep []*scenarios.Scenario
+	for _, s := range kr.ss {
+		if drop[s.Name] == nil {
+			keep = append(keep, s)
+		}
+	}
+	var runs []*vm.Run
+	if len(keep) > 0 {
+		runs, err = vm.RunAll(kr.ctx, opts, p, keep)
+		if err != nil && len(runs) == 0 {
+			fmt.Fprintln(stderr, "imasim vm:", err)
+			return errCode(err)
+		}
+	}
+	for _, s := range kr.ss {
+		if e := drop[s.Name]; e != nil {
+			runs = append(runs, &vm.Run{Scenario: s, Name: s.Name, Kernel: k.Release, Version: k.Version.String(), Spec: k.Spec,
+				Profile: p.Name, Err: e, ErrText: e.Error()})
+		}
 	}
 	if kr.save != "" {
 		dir := kr.save
@@ -376,7 +456,8 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 func vmCases(k *vm.Kernel, runs []*vm.Run) []ltpcompat.Case {
 	var cases []ltpcompat.Case
 	for _, r := range runs {
-		c := ltpcompat.Case{Name: r.Name + "/" + k.Release, Args: []string{"vm", "--kernel", k.Spec, "scenario", r.Name}}
+		c := ltpcompat.Case{Name: r.Name + "/" + k.Release, Args: []string{"vm", "--kernel", k.Spec, "scenario", r.Name},
+			Duration: time.Duration(r.Timing["total"] * float64(time.Second))}
 		switch {
 		case r.Err != nil:
 			c.Status, c.Message = ltpcompat.Brok, r.Err.Error()
@@ -436,20 +517,28 @@ func worseVM(a, b int) bool {
 	return rank(a) > rank(b)
 }
 
-// pickProfile resolves --profile for kernel k.
-func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, error) {
-	if spec == "" || spec == "auto" {
-		p, err := cache.ProfileFor(k.Version)
+// pickProfile resolves --profile for kernel k: auto detects from its
+// release and the upstream version its image banner carries.
+func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, string, error) {
+	if (spec == "" || spec == "auto") && k.Profile != "" {
+		p, err := cache.LoadProfile(k.Profile)
 		if err != nil {
-			return nil, fmt.Errorf("--profile auto: kernel %s: %w", k.Release, err)
+			return nil, "", fmt.Errorf("--profile auto: kernel %s stands for profile %s: %w", k.Spec, k.Profile, err)
 		}
-		return p, nil
+		return p, "the build records that it stands for " + k.Profile, nil
 	}
-	return cache.LoadProfile(spec)
+	up := fmt.Sprintf("%d.%d.%d", k.Version.Major, k.Version.Minor, k.Version.Patch)
+	p, why, err := cache.Resolve(spec, k.Release, up)
+	if err != nil && (spec == "" || spec == "auto") {
+		return nil, "", fmt.Errorf("--profile auto: kernel %s: %w", k.Release, err)
+	}
+	return p, why, err
 }
 
 func errCode(err error) int {
 	switch {
+	case errors.Is(err, vm.ErrInterrupted), errors.Is(err, context.Canceled):
+		return exitInconcl
 	case errors.Is(err, vm.ErrUsage):
 		return exitUsage
 	case errors.Is(err, vm.ErrCannotRun):

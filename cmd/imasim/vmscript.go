@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/imasim/imasim/cache"
 	ltpcompat "github.com/imasim/imasim/ltp-compat"
@@ -193,7 +194,7 @@ func (kr kernelRun) runShell(k *vm.Kernel, p *cache.Profile, stdout, stderr io.W
 	if kr.save != "" {
 		for _, sb := range boots {
 			for _, sc := range sb.Group.Scripts {
-				if err := sb.Save(filepath.Join(kr.save, sc.Name), sc.Name); err != nil {
+				if err := sb.Save(filepath.Join(kr.save, vm.SaveName(sc.Name)), sc.Name); err != nil {
 					fmt.Fprintln(stderr, "imasim vm:", err)
 					return exitUsage
 				}
@@ -315,6 +316,7 @@ func shellCases(k *vm.Kernel, runs []*vm.ShellRun) []ltpcompat.Case {
 		c := ltpcompat.Case{Name: r.Name + "/sh/" + k.Release, Args: []string{"vm", "--kernel", k.Spec, "scenario", r.Name, "--sh"}}
 		if r.Script != nil {
 			c.Log = r.Script.Output
+			c.Duration = time.Duration(r.Script.Ms * float64(time.Millisecond))
 		}
 		switch {
 		case r.Err != nil:

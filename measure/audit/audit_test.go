@@ -288,6 +288,8 @@ func TestScannerEdges(t *testing.T) {
 		recs  int
 		trunc bool
 		lossy []EvidenceKind
+		// notLog: Err is a *NotLogError
+		notLog bool
 	}{
 		{name: "empty", in: ""},
 		{name: "no trailing newline", in: rec, recs: 1},
@@ -298,7 +300,8 @@ func TestScannerEdges(t *testing.T) {
 		{name: "serial gap", in: rec + "\n" + strings.Replace(rec, ":7)", ":9)", 1) + "\n", recs: 2, lossy: []EvidenceKind{SerialGap}},
 		{name: "reordered serials", in: strings.Replace(rec, ":7)", ":9)", 1) + "\n" + rec + "\n" + strings.Replace(rec, ":7)", ":8)", 1) + "\n", recs: 3},
 		{name: "reboot resets serials", in: rec + "\nLinux version 6.1.0 (x)\n" + strings.Replace(rec, ":7)", ":1)", 1) + "\n", recs: 2},
-		{name: "unrelated callbacks suppressed", in: "net_ratelimit: 3 callbacks suppressed\n"},
+		{name: "unrelated callbacks suppressed", in: "[ 1.0] net_ratelimit: 3 callbacks suppressed\n"},
+		{name: "no known line", in: "net_ratelimit: 3 callbacks suppressed\n", notLog: true},
 		{name: "audit rate limit", in: "audit: rate limit exceeded\n", lossy: []EvidenceKind{AuditLimit}},
 		{name: "hold queue", in: "[ 1.0] audit: kauditd hold queue overflow\n", lossy: []EvidenceKind{AuditLimit}},
 		{name: "dmesg -T", in: "[Sun Nov 22 10:00:00 2026] " + rec + "\n", recs: 1},
@@ -307,12 +310,20 @@ func TestScannerEdges(t *testing.T) {
 		{name: "journalctl -k", in: "Nov 22 10:00:00 guest kernel: " + rec + "\n", recs: 1},
 		{name: "kmsg with caller", in: "5,77,5000000,-,caller=T301;" + rec + "\n", recs: 1},
 		{name: "console drops", in: "[ 5.1] ** 27 printk messages dropped **\n", lossy: []EvidenceKind{ConsoleDrop}},
-		{name: "not a record", in: "type=1805 hello\nfoo type=INTEGRITY_RULE bar\n"},
-		{name: "bad json", in: "{\"MESSAGE\": audit\n"},
+		{name: "not a record", in: "type=1805 hello\nfoo type=INTEGRITY_RULE bar\n", notLog: true},
+		{name: "bad json", in: "{\"MESSAGE\": audit\n", notLog: true},
+		{name: "binary", in: "[ 1.0] x\n\x00\x01", notLog: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := NewScannerOptions(strings.NewReader(tt.in), tt.opts)
+			if tt.notLog {
+				for s.Scan() {
+				}
+				var nl *NotLogError
+				require.ErrorAs(t, s.Err(), &nl)
+				return
+			}
 			recs := scanAll(t, s)
 			require.Len(t, recs, tt.recs)
 			if tt.recs > 0 {

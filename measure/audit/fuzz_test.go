@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,8 +39,21 @@ func FuzzScanner(f *testing.F) {
 			checkRoundTrip(t, r)
 			n++
 		}
-		if s.Err() != nil {
-			t.Fatal(s.Err())
+		// The only error from memory is "not a log": binary data at an
+		// offset inside the head, at or before the first NUL there; or
+		// text with no line in a known form.
+		var nl *NotLogError
+		if err := s.Err(); err != nil && !errors.As(err, &nl) {
+			t.Fatal(err)
+		}
+		if z := bytes.IndexByte(data[:min(len(data), HeadCheck)], 0); z >= 0 && (nl == nil || nl.Offset < 0 || nl.Offset > int64(z)) {
+			t.Fatalf("NUL at %d, error %v", z, s.Err())
+		}
+		if nl != nil && nl.Offset >= int64(min(len(data), HeadCheck)) {
+			t.Fatalf("binary offset %d past the head of %d bytes", nl.Offset, len(data))
+		}
+		if nl != nil && nl.Offset < 0 && s.Stats().Recognized > 0 {
+			t.Fatalf("text with %d known lines called not a log", s.Stats().Recognized)
 		}
 		st := s.Stats()
 		if st.Records != n {

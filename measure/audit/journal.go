@@ -32,7 +32,9 @@ func (s *Scanner) handleJSON(line []byte, n int) bool {
 		}
 	}
 	if !interesting {
-		if json.Valid(line) {
+		// A journal entry, not any JSON object: journalctl -o json always
+		// writes MESSAGE or the cursor.
+		if (bytes.Contains(line, []byte(`"MESSAGE"`)) || bytes.Contains(line, []byte(`"__CURSOR"`))) && json.Valid(line) {
 			s.stats.Recognized++
 		}
 		s.stats.Skipped++

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Options tune a Scanner; the zero value is the default.
@@ -59,6 +60,8 @@ type Scanner struct {
 	opts Options
 
 	line     int    // number of the current line
+	off      int64  // bytes consumed
+	text     int    // non-blank lines (for NotLogError)
 	long     []byte // assembly buffer for lines longer than the reader's buffer
 	pend     []byte // a line read ahead (after a record) and not yet handled
 	pendOK   bool
@@ -171,6 +174,9 @@ func (s *Scanner) finish() {
 		return
 	}
 	s.done = true
+	if s.err == nil && s.text > 0 && s.stats.Recognized == 0 {
+		s.err = &NotLogError{Offset: -1, Lines: s.stats.Lines}
+	}
 	if s.sawAuditLog {
 		s.loss.note("auditd's log cannot show records the kernel dropped at its backlog limit: they get no serial and leave no gap (compare the lost counter of `auditctl -s` before and after)")
 	}
@@ -217,11 +223,17 @@ func (s *Scanner) read() ([]byte, int, bool) {
 		return nil, 0, false
 	}
 	b, err := s.r.ReadSlice('\n')
+	if !s.textual(b, errors.Is(err, bufio.ErrBufferFull)) {
+		return nil, 0, false
+	}
 	cut := false
 	if errors.Is(err, bufio.ErrBufferFull) {
 		s.long = append(s.long[:0], b...)
 		for errors.Is(err, bufio.ErrBufferFull) {
 			b, err = s.r.ReadSlice('\n')
+			if !s.textual(b, errors.Is(err, bufio.ErrBufferFull)) {
+				return nil, 0, false
+			}
 			if len(s.long)+len(b) > s.opts.MaxLine {
 				cut = true
 				if room := s.opts.MaxLine - len(s.long); room > 0 {
@@ -251,7 +263,66 @@ func (s *Scanner) read() ([]byte, int, bool) {
 	s.line++
 	s.stats.Lines++
 	b = bytes.TrimRight(b, "\r\n")
+	if len(bytes.TrimSpace(b)) > 0 {
+		s.text++
+	}
 	return b, s.line, true
+}
+
+// HeadCheck is how much of the input is checked for being text: a log
+// whose first HeadCheck bytes hold a NUL byte, or a line of which more
+// than one byte in eight is a control character (other than tab, CR, FF,
+// VT, ESC) or not UTF-8, is binary and not a log. Past the head a stray
+// binary line (a syslog file after a crash) is skipped like any other.
+const HeadCheck = 64 << 10
+
+// NotLogError says the input is not a log: binary data, or text of which
+// no line is in a known log form.
+type NotLogError struct {
+	Offset int64 // byte offset of the binary data; -1 for text
+	Lines  int   // lines read
+}
+
+func (e *NotLogError) Error() string {
+	if e.Offset >= 0 {
+		return fmt.Sprintf("not an IMA log: binary data at byte offset %d", e.Offset)
+	}
+	return fmt.Sprintf("not an IMA log: none of its %d lines is in a known log form (dmesg, /dev/kmsg, audit.log, ausearch -i, journalctl)", e.Lines)
+}
+
+// textual checks a fragment just read (more: the line goes on); on
+// binary data it sets s.err. It also counts the bytes consumed.
+func (s *Scanner) textual(b []byte, more bool) bool {
+	at := s.off
+	s.off += int64(len(b))
+	if at >= HeadCheck {
+		return true
+	}
+	bad := 0
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c == 0 {
+			s.err = &NotLogError{Offset: at + int64(i)}
+			return false
+		}
+		if c < 0x80 {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v' && c != 0x1b || c == 0x7f {
+				bad++
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 && (!more || i+utf8.UTFMax <= len(b)) {
+			bad++ // a rune cut by the buffer's end is not counted
+		}
+		i += n
+	}
+	if bad > 0 && bad*8 > len(b) {
+		s.err = &NotLogError{Offset: at}
+		return false
+	}
+	return true
 }
 
 // handle processes one line; it returns true when s.rec holds a new record.
@@ -458,7 +529,7 @@ func (s *Scanner) handleOther(msg []byte, n int) bool {
 	if len(msg) == 0 {
 		return false
 	}
-	if msg[0] == '[' {
+	if printkStamp(msg) {
 		s.stats.Recognized++ // printk timestamp or dmesg -T
 	}
 	if bytes.HasPrefix(msg, []byte("----")) || bytes.HasPrefix(msg, []byte("time->")) {
@@ -488,7 +559,44 @@ func (s *Scanner) handleOther(msg []byte, n int) bool {
 		}
 		return false
 	}
-	lossMarker(msg, n, &s.loss)
+	if lossMarker(msg, n, &s.loss) {
+		s.stats.Recognized++ // a kernel message about lost records
+	}
+	return false
+}
+
+// printkStamp reports whether msg starts with a printk timestamp,
+// "[   12.345678]" (Linux: kernel/printk/printk.c:print_time), or
+// dmesg -T's "[Mon Nov 22 10:00:00 2026]".
+func printkStamp(msg []byte) bool {
+	if len(msg) < 3 || msg[0] != '[' {
+		return false
+	}
+	b := bytes.TrimLeft(msg[1:], " ")
+	digits := func(b []byte) int {
+		n := 0
+		for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+			n++
+		}
+		return n
+	}
+	if n := digits(b); n > 0 {
+		b = b[n:]
+		if len(b) > 1 && b[0] == '.' {
+			if m := digits(b[1:]); m > 0 {
+				return len(b) > m+1 && b[m+1] == ']'
+			}
+		}
+		return false
+	}
+	if len(b) < 5 || b[3] != ' ' {
+		return false
+	}
+	for _, d := range []string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"} {
+		if string(b[:3]) == d {
+			return bytes.IndexByte(b, ']') > 0
+		}
+	}
 	return false
 }
 

@@ -86,6 +86,9 @@ func ParseRelease(s string) (Release, bool) {
 			j++
 		}
 		if j == i || j-i > 6 {
+			if len(nums) > 0 {
+				i-- // the '.' before this group belongs to Extra
+			}
 			break
 		}
 		n, _ := strconv.Atoi(s[i:j])

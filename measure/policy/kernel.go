@@ -19,6 +19,9 @@ func ParseVersion(s string) (Version, error) {
 	if len(parts) < 2 {
 		return Version{}, fmt.Errorf("kernel version %q: want MAJOR.MINOR", s)
 	}
+	if parts[0] == "" || strings.Trim(parts[0], "0123456789") != "" {
+		return Version{}, fmt.Errorf("kernel version %q: want MAJOR.MINOR", s)
+	}
 	maj, err := strconv.Atoi(parts[0])
 	if err != nil {
 		return Version{}, fmt.Errorf("kernel version %q: %w", s, err)
@@ -56,6 +59,12 @@ type Kernel struct {
 	// appraise_type=imasig|modsig (and before 6.3 appraise_flag=) is
 	// accepted.
 	Modsig bool
+	// ModsigUnknown: nothing says whether CONFIG_IMA_APPRAISE_MODSIG is
+	// on. The modsig options are accepted as with Modsig, with a
+	// warning that the kernel needs the option (imasim policy check
+	// without --kconfig; the kernel's own built-in secure_boot has the
+	// modsig rule since 7.0 whatever the config, and prints it so).
+	ModsigUnknown bool
 	// NoKeyCheck: CONFIG_IMA_MEASURE_ASYMMETRIC_KEYS is off, so func=KEY_CHECK
 	// and keyrings= are rejected.
 	NoKeyCheck bool

@@ -34,25 +34,39 @@ func ParseKernel(r io.Reader, name string, k Kernel) (*Policy, error) {
 //
 // Lines are split on '\n' only, as ima_parse_add_rule does: a '\r' stays
 // part of the last word.
+//
+// Input is bounded: a line over MaxLine bytes, a policy over MaxBytes
+// bytes or with more than MaxErrors bad rules stops the parse with an
+// *Error at that line.
 func ParseAll(r io.Reader, name string, k Kernel) (*Policy, []*Error, error) {
 	p := &Policy{Name: name}
 	var errs []*Error
-	br := bufio.NewReader(r)
+	br := bufio.NewReaderSize(r, 64<<10)
+	total := 0
 	for ln := 1; ; ln++ {
-		line, err := br.ReadString('\n')
+		b, err := readLine(br, MaxLine)
+		if errors.Is(err, errLongLine) {
+			return nil, nil, &Error{File: name, Line: ln, Col: MaxLine + 1, Msg: fmt.Sprintf("line longer than the limit of %d KiB (the kernel takes at most a page per write)", MaxLine>>10)}
+		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, nil, fmt.Errorf("reading policy %s line %d: %w", name, ln, err)
 		}
-		if line == "" && err != nil {
+		if len(b) == 0 && err != nil {
 			break
 		}
-		line = strings.TrimSuffix(line, "\n")
+		if total += len(b); total > MaxBytes {
+			return nil, nil, &Error{File: name, Line: ln, Col: 1, Msg: fmt.Sprintf("policy longer than the limit of %d MiB", MaxBytes>>20)}
+		}
+		line := strings.TrimSuffix(string(b), "\n")
 		rule, skip, perr, warns := parseLine(line, k)
 		for _, w := range warns {
 			p.Warnings = append(p.Warnings, &Error{File: name, Line: ln, Col: w.col, Msg: w.msg})
 		}
 		switch {
 		case perr != nil:
+			if len(errs) == MaxErrors {
+				return nil, nil, &Error{File: name, Line: ln, Col: 1, Msg: fmt.Sprintf("more than %d bad rules: not a policy?", MaxErrors)}
+			}
 			errs = append(errs, &Error{File: name, Line: ln, Col: perr.col, Msg: perr.msg})
 		case !skip:
 			rule.Line = ln
@@ -63,6 +77,36 @@ func ParseAll(r io.Reader, name string, k Kernel) (*Policy, []*Error, error) {
 		}
 	}
 	return p, errs, nil
+}
+
+// Limits on policy input.
+const (
+	// MaxLine bounds one rule line; ima_write_policy (Linux v6.12,
+	// ima_fs.c) takes at most PAGE_SIZE-1 bytes per write.
+	MaxLine = 64 << 10
+	// MaxBytes bounds a whole policy file.
+	MaxBytes = 4 << 20
+	// MaxErrors bounds the bad rules reported before giving up.
+	MaxErrors = 1000
+)
+
+var errLongLine = errors.New("line too long")
+
+// readLine returns the next line with its '\n', at most max bytes of it
+// (errLongLine past that, without reading the rest).
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(line)+len(frag) > max+1 || len(line)+len(frag) == max+1 && frag[len(frag)-1] != '\n' {
+			return nil, errLongLine
+		}
+		line = append(line, frag...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		return line, err
+	}
 }
 
 // ParseRule parses a single rule (no newline) for kernel k.
@@ -493,8 +537,11 @@ func (p *parser) appraiseType(t token, val string) *lineErr {
 			return errAt(t.col, "appraise_type=sigv3 needs digest_type=verity before it on kernels before 7.0")
 		}
 	case "imasig|modsig":
-		if !p.k.Modsig {
+		if !p.k.Modsig && !p.k.ModsigUnknown {
 			return errAt(t.col, "appraise_type=imasig|modsig needs CONFIG_IMA_APPRAISE_MODSIG")
+		}
+		if p.k.ModsigUnknown {
+			p.warn(t.col, "appraise_type=imasig|modsig loads only on a kernel with CONFIG_IMA_APPRAISE_MODSIG (Debian's lack it)")
 		}
 		if verity || p.r.Flags&Sigv3Required != 0 {
 			return errAt(t.col, "appraise_type=imasig|modsig conflicts with digest_type=verity or sigv3")
@@ -511,7 +558,7 @@ func (p *parser) appraiseFlag(t token, val string) *lineErr {
 		p.warn(t.col, "appraise_flag= is ignored since Linux 6.3 (the blacklist check is always on)")
 		return nil
 	}
-	if !p.k.Modsig || !strings.Contains(val, "blacklist") {
+	if !(p.k.Modsig || p.k.ModsigUnknown) || !strings.Contains(val, "blacklist") {
 		return errAt(t.col, "appraise_flag=%s: only check_blacklist, with CONFIG_IMA_APPRAISE_MODSIG", val)
 	}
 	p.set(CheckBlacklist, t.col)

@@ -300,3 +300,23 @@ func expectedErrors(t testing.TB, data string) []wantErr {
 	}
 	return out
 }
+
+// With the config unstated, the modsig options parse as with the option
+// on, each with a warning naming it.
+func TestModsigUnknown(t *testing.T) {
+	text := "appraise func=MODULE_CHECK appraise_type=imasig|modsig\n"
+	p, errs, err := ParseAll(strings.NewReader(text), "p", Kernel{ModsigUnknown: true})
+	require.NoError(t, err)
+	require.Empty(t, errs)
+	require.Len(t, p.Rules, 1)
+	assert.NotZero(t, p.Rules[0].Flags&ModsigAllowed)
+	require.Len(t, p.Warnings, 1)
+	assert.Equal(t, 28, p.Warnings[0].Col)
+	assert.Contains(t, p.Warnings[0].Msg, "CONFIG_IMA_APPRAISE_MODSIG")
+	_, errs, err = ParseAll(strings.NewReader(text), "p", Kernel{})
+	require.NoError(t, err)
+	require.Len(t, errs, 1, "Debian's config refuses it")
+	p, errs, _ = ParseAll(strings.NewReader(text), "p", Kernel{Modsig: true})
+	assert.Empty(t, errs)
+	assert.Empty(t, p.Warnings)
+}

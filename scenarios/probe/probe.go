@@ -30,7 +30,7 @@ import (
 // Options configure a probe run.
 type Options struct {
 	// Profile chooses the filesystem models; nil picks the profile for
-	// the host kernel (uname -r, cache.ProfileFor).
+	// the host kernel (cache.DetectHost), or the nearest when none fits.
 	Profile *cache.Profile
 	// WorkDir holds images and the scenario root; "" makes a temporary one.
 	WorkDir string
@@ -61,15 +61,20 @@ type Options struct {
 
 // Report is a probe run's outcome. JSON carries "schema": 1.
 type Report struct {
-	Schema     int               `json:"schema"`
-	Scenario   string            `json:"scenario"`
-	Kernel     string            `json:"kernel"`
-	Profile    string            `json:"profile"`
-	Models     map[string]string `json:"models"` // fs type -> model name
-	WorkDir    string            `json:"work_dir,omitempty"`
-	Steps      []StepRecord      `json:"steps"`
-	Mismatches []Mismatch        `json:"mismatches"`
-	IVersion   []IVersionCheck   `json:"i_version"`
+	Schema   int    `json:"schema"`
+	Scenario string `json:"scenario"`
+	Kernel   string `json:"kernel"`
+	Profile  string `json:"profile"`
+	// KernelProfile is what --profile auto picks for the running kernel
+	// ("" when no built-in fits: then Profile is the nearest);
+	// KernelProfileWhy says why.
+	KernelProfile    string            `json:"kernel_profile"`
+	KernelProfileWhy string            `json:"kernel_profile_why"`
+	Models           map[string]string `json:"models"` // fs type -> model name
+	WorkDir          string            `json:"work_dir,omitempty"`
+	Steps            []StepRecord      `json:"steps"`
+	Mismatches       []Mismatch        `json:"mismatches"`
+	IVersion         []IVersionCheck   `json:"i_version"`
 	// IVersionSteps holds, with Options.IVersionSteps, the on-disk and
 	// model i_version after each prefix of the scenario.
 	IVersionSteps []IVersionStep `json:"i_version_steps,omitempty"`
@@ -252,17 +257,24 @@ func runOnce(ctx context.Context, s *scenarios.Scenario, opts Options) (*Report,
 	if err != nil {
 		return nil, err
 	}
+	// The running kernel's profile choice is reported next to the
+	// findings, whatever --profile said.
+	det, derr := cache.DetectHost()
+	if det == nil {
+		return nil, fmt.Errorf("choosing the models for kernel %s: %w", kernel, derr)
+	}
+	choice := det.Reason
+	if det.Profile == nil {
+		choice = fmt.Sprintf("no built-in profile fits (%s); nearest %s", det.Reason, det.NearestName())
+	}
 	p := opts.Profile
 	if p == nil {
-		v, err := cache.ParseKernelVersion(kernel)
-		if err != nil {
-			return nil, err
-		}
-		if p, err = cache.ProfileFor(v); err != nil {
-			return nil, fmt.Errorf("choosing the models for kernel %s: %w", kernel, err)
+		if p = det.Profile; p == nil {
+			p = det.Nearest
 		}
 	}
 	rep := &Report{Schema: 1, Scenario: s.Name, Kernel: kernel, Profile: p.Name, Models: map[string]string{},
+		KernelProfile: det.ProfileName(), KernelProfileWhy: choice,
 		Mismatches: []Mismatch{}, IVersion: []IVersionCheck{}}
 	for _, st := range s.Steps {
 		if st.Op == "fs" {

@@ -281,8 +281,14 @@ func TestProbeScenarios(t *testing.T) {
 			for _, c := range rep.IVersion {
 				assert.Empty(t, c.Err, "%s: reading the on-disk i_version", c.Path)
 			}
+			// The running kernel's profile choice is reported with the findings.
+			det, _ := cache.DetectHost()
+			require.NotNil(t, det)
+			assert.Equal(t, det.ProfileName(), rep.KernelProfile)
+			assert.NotEmpty(t, rep.KernelProfileWhy)
 			var b bytes.Buffer
 			require.NoError(t, rep.WriteText(&b, false))
+			assert.Contains(t, b.String(), "kernel profile: ")
 			t.Logf("%s", b.String())
 		})
 	}

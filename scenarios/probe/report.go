@@ -25,6 +25,13 @@ func (r *Report) WriteText(w io.Writer, verbose bool) error {
 	}
 	sort.Strings(models)
 	ew.printf("probe %s on kernel %s, models of profile %s (%s)\n", r.Scenario, r.Kernel, r.Profile, strings.Join(models, " "))
+	if r.KernelProfileWhy != "" {
+		kp := r.KernelProfile
+		if kp == "" {
+			kp = "none"
+		}
+		ew.printf("kernel profile: %s: %s\n", kp, r.KernelProfileWhy)
+	}
 	if r.WorkDir != "" {
 		ew.printf("work directory kept: %s\n", r.WorkDir)
 	}

@@ -1,7 +1,6 @@
 package real
 
 import (
-	"fmt"
 	"path"
 	"strconv"
 	"strings"
@@ -13,7 +12,8 @@ import (
 
 // MountOptions turns scenario mount options into mount(2) flags and a
 // data string: noatime, strictatime, relatime, iversion, ro, rw and
-// defaults are flags; anything else goes to the filesystem as data.
+// defaults are flags; the filesystem options scenarios.MountDataOptions
+// allows go to the filesystem as data, anything else is refused.
 func MountOptions(opts []string) (flags uintptr, data string, err error) {
 	var rest []string
 	for _, o := range opts {
@@ -30,8 +30,8 @@ func MountOptions(opts []string) (flags uintptr, data string, err error) {
 			flags |= unix.MS_RDONLY
 		case "rw", "defaults", "noiversion":
 		default:
-			if o == "" || strings.ContainsAny(o, ", ") {
-				return 0, "", fmt.Errorf("bad mount option %q", o)
+			if err := scenarios.CheckMountOption(o); err != nil {
+				return 0, "", err
 			}
 			rest = append(rest, o)
 		}

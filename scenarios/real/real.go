@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 
+	"github.com/imasim/imasim/interrupt"
 	"github.com/imasim/imasim/scenarios"
 )
 
@@ -237,8 +238,11 @@ func (r *Runner) logf(f string, a ...any) {
 	}
 }
 
+// push records an undo step. It is also registered with package
+// interrupt, so a second Ctrl-C runs it (once) if cleanup has not.
 func (r *Runner) push(kind int, what string, fn func() error) {
-	r.undo = append(r.undo, undo{what: what, fn: fn, kind: kind})
+	c := interrupt.Register(what, fn)
+	r.undo = append(r.undo, undo{what: what, fn: c.Run, kind: kind})
 }
 
 // cleanup closes handles, unmounts in reverse order (lazily as a last

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/imasim/imasim/scenarios"
 )
@@ -282,4 +283,17 @@ func TestDevicesPrepare(t *testing.T) {
 	assert.Error(t, err)
 	s := parse(t, "name: t\nfs xfs /a\nfs tmpfs /b\nfs ext4 /c\n")
 	assert.Equal(t, []string{"xfs", "ext4"}, DiskTypes(s))
+}
+
+// mount(2)'s ENODEV (no such filesystem type) means the kernel cannot run
+// the scenario; other mount errors are failures.
+func TestMountErr(t *testing.T) {
+	err := mountErr("mount -t btrfs /dev/vdb /mnt", "btrfs", unix.ENODEV)
+	var cr *CannotRunError
+	require.ErrorAs(t, err, &cr)
+	assert.Contains(t, cr.Reason, "no btrfs filesystem")
+	assert.Contains(t, cr.Reason, "no such device")
+	err = mountErr("mount -t xfs /dev/vdb /mnt", "xfs", unix.EINVAL)
+	assert.False(t, errors.As(err, &cr))
+	assert.ErrorIs(t, err, unix.EINVAL)
 }

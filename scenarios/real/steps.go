@@ -243,7 +243,7 @@ func (r *Runner) mountFS(ctx context.Context, st scenarios.Step, fsType, mnt str
 		fs.Dev, source = dev, dev
 	}
 	if err := unix.Mount(source, dir, fsType, flags, data); err != nil {
-		return fmt.Errorf("mount -t %s %s %s: %w", fsType, source, dir, err)
+		return mountErr(fmt.Sprintf("mount -t %s %s %s", fsType, source, dir), fsType, err)
 	}
 	r.push(undoMount, "umount "+dir, func() error { return r.unmount(dir) })
 	r.fss = append(r.fss, fs)
@@ -252,23 +252,39 @@ func (r *Runner) mountFS(ctx context.Context, st scenarios.Step, fsType, mnt str
 
 func (r *Runner) mountOverlay(st scenarios.Step) error {
 	dir := r.Path(st.Args[0])
+	// Every directory goes into the option string as is: one that could
+	// end an option or a layer (',' ':' '\\') would let the scenario
+	// name other directories (issue 16: upperdir= smuggled in lower=).
+	layer := func(what, p string) (string, error) {
+		if err := scenarios.CheckPath(p); err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		rp, err := r.target(p)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		if strings.ContainsAny(rp, ",:\\") {
+			return "", fmt.Errorf("%s: %q cannot carry ',', ':' or '\\' into overlay options", what, rp)
+		}
+		return rp, nil
+	}
 	var lowers []string
 	for _, l := range strings.Split(st.Opts["lower"], ":") {
-		p, err := r.target(l)
+		p, err := layer("lower", l)
 		if err != nil {
-			return fmt.Errorf("lower: %w", err)
+			return err
 		}
 		lowers = append(lowers, p)
 	}
 	data := "lowerdir=" + strings.Join(lowers, ":")
 	if up := st.Opts["upper"]; up != "" {
-		u, err := r.target(up)
+		u, err := layer("upper", up)
 		if err != nil {
-			return fmt.Errorf("upper: %w", err)
+			return err
 		}
-		w, err := r.target(st.Opts["work"])
+		w, err := layer("work", st.Opts["work"])
 		if err != nil {
-			return fmt.Errorf("work: %w", err)
+			return err
 		}
 		data += ",upperdir=" + u + ",workdir=" + w
 	}
@@ -276,7 +292,7 @@ func (r *Runner) mountOverlay(st scenarios.Step) error {
 		return err
 	}
 	if err := unix.Mount("overlay", dir, "overlay", 0, data); err != nil {
-		return fmt.Errorf("mount -t overlay -o %s %s: %w", data, dir, err)
+		return mountErr(fmt.Sprintf("mount -t overlay -o %s %s", data, dir), "overlay", err)
 	}
 	r.push(undoMount, "umount "+dir, func() error { return r.unmount(dir) })
 	r.fss = append(r.fss, Filesystem{Step: r.cur, Type: "overlay", Mountpoint: path.Clean(st.Args[0]), Dir: dir})
@@ -557,4 +573,15 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// mountErr is a failed mount. ENODEV is mount(2)'s answer for a
+// filesystem type the kernel does not know (fs/filesystems.c:get_fs_type
+// finds no driver, none built in nor loadable): the scenario cannot run
+// on this kernel, which is no failure of the scenario.
+func mountErr(cmd, fsType string, err error) error {
+	if errors.Is(err, unix.ENODEV) {
+		return &CannotRunError{fmt.Sprintf("the kernel has no %s filesystem (%s: %v)", fsType, cmd, err)}
+	}
+	return fmt.Errorf("%s: %w", cmd, err)
 }

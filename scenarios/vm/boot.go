@@ -162,7 +162,7 @@ var diskFS = map[string]struct {
 var errNoAgent = errors.New("the guest agent never started")
 
 // Boot runs one group in one VM. With Accel kvm a boot that hangs before
-// the agent starts (nested KVM does, VM.md) is retried under TCG.
+// the agent starts (nested KVM does) is retried under TCG.
 func Boot(ctx context.Context, o Options, g Group) (*BootResult, error) {
 	if o.Accel != "kvm" {
 		return boot(ctx, o, g)
@@ -185,6 +185,16 @@ func Boot(ctx context.Context, o Options, g Group) (*BootResult, error) {
 
 func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) {
 	res = &BootResult{Files: map[string][]byte{}}
+	if ctx.Err() != nil {
+		return res, ErrInterrupted
+	}
+	defer func() {
+		// Whatever broke after Ctrl-C (a killed mkfs, a missing socket)
+		// broke because of it.
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+			err = fmt.Errorf("%w (%v)", ErrInterrupted, err)
+		}
+	}()
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
@@ -217,13 +227,15 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 	if err != nil {
 		return res, fmt.Errorf("work dir: %w", err)
 	}
+	forget := trackDir(work, o.Keep)
 	defer func() {
 		if o.Keep {
 			res.WorkDir = work
 			fmt.Fprintf(o.Log, "imasim vm: work dir kept: %s\n", work)
-		} else {
-			os.RemoveAll(work)
+		} else if err := os.RemoveAll(work); err != nil {
+			fmt.Fprintf(o.Log, "imasim vm: WARNING: left behind: %v\n", err)
 		}
+		forget()
 	}()
 	t0 := time.Now()
 	nonce := make([]byte, 8)
@@ -357,7 +369,7 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 		fmt.Fprintf(o.Log, "imasim vm: %s\n", shellQuote(args))
 	}
 	t0 = time.Now()
-	con, err := runQEMU(ctx, o, args)
+	con, err := runQEMU(ctx, o, args, results)
 	res.Console = con.text
 	os.WriteFile(filepath.Join(work, "console.log"), []byte(con.text), 0o644) // for --keep
 	res.Timing = append(res.Timing, Phase{"boot", con.agentAt}, Phase{"run", time.Since(t0) - con.agentAt})
@@ -449,9 +461,10 @@ func oopsExcerpt(log string) string {
 }
 
 type swtpm struct {
-	cmd  *exec.Cmd
-	sock string
-	out  bytes.Buffer
+	cmd    *exec.Cmd
+	sock   string
+	out    bytes.Buffer
+	forget func()
 }
 
 // startSwtpm starts swtpm with a fresh state dir as our child; stop kills
@@ -469,6 +482,7 @@ func startSwtpm(ctx context.Context, work string) (*swtpm, error) {
 	if err := t.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%w: swtpm: %v", ErrCannotRun, err)
 	}
+	t.forget = trackProc(t.cmd.Process.Pid, false)
 	for i := 0; i < 200; i++ {
 		if _, err := os.Stat(t.sock); err == nil {
 			return t, nil
@@ -486,6 +500,7 @@ func (t *swtpm) stop() {
 	if t.cmd.Process != nil {
 		t.cmd.Process.Kill()
 		t.cmd.Wait()
+		t.forget()
 	}
 }
 
@@ -495,9 +510,17 @@ type console struct {
 }
 
 // runQEMU runs QEMU with stdin from /dev/null and the console on a pipe
-// (never the user's tty), enforcing the boot, idle and total timeouts, and
-// always kills and reaps it.
-func runQEMU(ctx context.Context, o Options, args []string) (console, error) {
+// (never the user's tty), enforcing the boot, idle and total timeouts and
+// the size limits on the console and the results file, and always kills
+// and reaps it.
+// The guest decides how much it writes: QEMU is stopped when the console
+// (kept in memory) or the results port (a file) grows past these.
+var (
+	maxConsole int64 = 64 << 20
+	maxResults int64 = 2 * frame.MaxTotal // base64 and framing: 4/3 and a little
+)
+
+func runQEMU(ctx context.Context, o Options, args []string, results string) (console, error) {
 	var c console
 	cmd := exec.Command(args[0], args[1:]...)
 	stdout, err := cmd.StdoutPipe()
@@ -511,13 +534,16 @@ func runQEMU(ctx context.Context, o Options, args []string) (console, error) {
 	if err := cmd.Start(); err != nil {
 		return c, fmt.Errorf("%w: qemu: %v", ErrCannotRun, err)
 	}
+	defer trackProc(cmd.Process.Pid, true)()
 	var (
 		mu      sync.Mutex
 		buf     bytes.Buffer
 		last    = time.Now()
 		agentAt time.Duration
+		flooded bool
 	)
 	done := make(chan struct{})
+	prog := newProgressWriter(o.Log)
 	go func() {
 		defer close(done)
 		b := make([]byte, 4096)
@@ -525,6 +551,11 @@ func runQEMU(ctx context.Context, o Options, args []string) (console, error) {
 			n, err := stdout.Read(b)
 			if n > 0 {
 				mu.Lock()
+				if int64(buf.Len()+n) > maxConsole {
+					flooded = true
+					mu.Unlock()
+					return
+				}
 				buf.Write(b[:n])
 				last = time.Now()
 				if agentAt == 0 && bytes.Contains(buf.Bytes(), []byte("imasim-guest:")) {
@@ -534,7 +565,7 @@ func runQEMU(ctx context.Context, o Options, args []string) (console, error) {
 				if o.Verbose {
 					o.Log.Write(b[:n])
 				} else {
-					progress(o.Log, b[:n])
+					prog.Write(b[:n])
 				}
 			}
 			if err != nil {
@@ -545,6 +576,10 @@ func runQEMU(ctx context.Context, o Options, args []string) (console, error) {
 	exited := make(chan error, 1)
 	go func() {
 		<-done
+		if flooded {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Process.Kill()
+		}
 		exited <- cmd.Wait()
 	}()
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -563,19 +598,32 @@ loop:
 	for {
 		select {
 		case err := <-exited:
-			if err != nil {
+			mu.Lock()
+			fl := flooded
+			mu.Unlock()
+			switch {
+			case fl:
+				runErr = fmt.Errorf("%w: the guest wrote more than %d bytes to the console (limit)", ErrBoot, maxConsole)
+			case err != nil:
 				runErr = fmt.Errorf("%w: qemu: %v: %s", ErrBoot, err, strings.TrimSpace(stderr.String()))
 			}
 			break loop
 		case <-ctx.Done():
-			runErr = kill("interrupted")
+			kill("")
+			runErr = ErrInterrupted
 			break loop
 		case <-tick.C:
 			mu.Lock()
 			idle, at := time.Since(last), agentAt
 			mu.Unlock()
 			el := time.Since(start)
+			var rsize int64
+			if fi, err := os.Stat(results); err == nil {
+				rsize = fi.Size()
+			}
 			switch {
+			case rsize > maxResults:
+				runErr = kill(fmt.Sprintf("the guest wrote more than %d bytes to the results port (limit)", maxResults))
 			case el > o.Total:
 				runErr = kill(fmt.Sprintf("total timeout %s", o.Total))
 			case at == 0 && el > o.Boot:
@@ -598,23 +646,19 @@ loop:
 	return c, runErr
 }
 
-// progress forwards the agent's "scenario NAME" lines (one per scenario)
-// so a long boot shows where it is without -v. Lines split across reads
-// are rare and harmless to miss.
-func progress(w io.Writer, b []byte) {
-	for _, l := range strings.Split(string(b), "\n") {
-		if i := strings.Index(l, "imasim-guest: scenario "); i >= 0 {
-			fmt.Fprintf(w, "imasim vm: guest: %s\n", strings.TrimSpace(l[i+len("imasim-guest: "):]))
-		}
-	}
-}
-
+// tail is the last n lines of s (at most 64 KiB of them), found from the
+// end: s may be a flooded console.
 func tail(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
+	s = strings.TrimRight(s, "\n")
+	nl := len(s) // the n-th newline from the end, -1 when there are fewer
+	for ; n > 0 && nl >= 0; n-- {
+		nl = strings.LastIndexByte(s[:nl], '\n')
 	}
-	return strings.Join(l, "\n")
+	i := nl + 1
+	if len(s)-i > 64<<10 {
+		i = len(s) - 64<<10
+	}
+	return s[i:]
 }
 
 // shellQuote renders argv for copy and paste.

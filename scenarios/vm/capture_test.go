@@ -21,7 +21,8 @@ func TestCaptures(t *testing.T) {
 	require.NoError(t, err)
 	var n int
 	for _, dir := range dirs {
-		if !strings.HasPrefix(filepath.Base(filepath.Dir(dir)), "debian-") {
+		kind := filepath.Base(filepath.Dir(dir))
+		if !strings.HasPrefix(kind, "debian-") && !strings.HasPrefix(kind, "built-") {
 			continue
 		}
 		n++
@@ -50,6 +51,11 @@ func TestCaptures(t *testing.T) {
 			v, err := cache.ParseKernelVersion(info["version"])
 			require.NoError(t, err)
 			p, err := cache.ProfileFor(v)
+			if strings.HasPrefix(kind, "built-") {
+				// A kernel built from source stands for the profile it
+				// was compared with (imasim kernel build records it).
+				p, err = cache.LoadProfile(info["profile"])
+			}
 			require.NoError(t, err)
 			r, err := Compare(s, p, info["release"], br, 0)
 			require.NoError(t, err)

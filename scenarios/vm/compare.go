@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,6 +19,7 @@ import (
 	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/measure/audit"
 	"github.com/imasim/imasim/scenarios"
+	"github.com/imasim/imasim/scenarios/vm/frame"
 	"github.com/imasim/imasim/scenarios/vm/guest"
 )
 
@@ -576,11 +578,7 @@ func WriteText(w io.Writer, k *Kernel, p *cache.Profile, runs []*Run, verbose bo
 			case b.Collection > 0:
 				st = fmt.Sprintf("matches (before the agent's %d reads of its results, measured too)", b.Collection)
 			}
-			rv := b.Replayed
-			if len(rv) > 16 {
-				rv = rv[:16] + "…"
-			}
-			ew.f("  PCR 10 %-6s replayed %s %s\n", b.Bank, rv, st)
+			ew.f("  PCR 10 %-6s replayed %s %s\n", b.Bank, b.Replayed, st)
 		}
 		if ba := r.BootAgg; ba != nil {
 			if ba.OK {
@@ -602,13 +600,16 @@ func WriteText(w io.Writer, k *Kernel, p *cache.Profile, runs []*Run, verbose bo
 		if r.Lossy != "" {
 			ew.f("  INCONCLUSIVE: the kernel log lost audit records: %s\n", r.Lossy)
 		}
-		if len(r.Defects) == 0 && r.Err == nil {
+		if len(r.Defects) == 0 && r.Err == nil && r.Lossy == "" {
 			ew.f("  model and kernel agree\n")
 		}
 		for _, d := range r.Defects {
 			ew.f("  MODEL DEFECT: %s\n", d)
 		}
-		if r.Err != nil {
+		switch {
+		case errors.Is(r.Err, ErrCannotRun):
+			ew.f("  CANNOT RUN on this kernel (no verdict): %v\n", r.Err)
+		case r.Err != nil:
 			ew.f("  error: %v\n", r.Err)
 		}
 		ew.f("  time: %s\n\n", timingLine(r.Timing))
@@ -642,37 +643,40 @@ func WriteJSON(w io.Writer, k *Kernel, p *cache.Profile, runs []*Run) error {
 	return enc.Encode(JSONDoc{Schema: 1, Kernel: k.Release, Spec: k.Spec, Profile: p.Name, Runs: runs})
 }
 
-// Save writes the run's raw captures under dir/<scenario>/.
+// Save writes the run's raw captures under dir/<scenario>/ (the name as
+// SaveName makes it one path component: it comes from the scenario file).
+// A capture whose name (from the guest) is not one plain path component
+// is refused; nothing is written outside dir.
 func (r *Run) Save(dir string) error {
 	if r.Boot == nil || len(r.Boot.Files) == 0 {
 		return nil
 	}
-	d := filepath.Join(dir, r.Name)
-	if err := os.MkdirAll(d, 0o755); err != nil {
+	name := SaveName(r.Name)
+	parent, err := saveRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	if err := parent.Mkdir(name, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("save: %w", err)
 	}
-	for name, b := range r.Boot.Files {
-		if err := os.WriteFile(filepath.Join(d, name), b, 0o644); err != nil {
-			return fmt.Errorf("save: %w", err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(d, "console.log"), []byte(r.Boot.Console), 0o644); err != nil {
+	root, err := parent.OpenRoot(name)
+	if err != nil {
 		return fmt.Errorf("save: %w", err)
 	}
+	defer root.Close()
+	errs := []error{saveFiles(root, r.Boot.Files), saveFile(root, "console.log", []byte(r.Boot.Console))}
 	if src, err := ScenarioSource(r.Scenario); err == nil {
-		if err := os.WriteFile(filepath.Join(d, "scenario.scn"), src, 0o644); err != nil {
-			return fmt.Errorf("save: %w", err)
-		}
+		errs = append(errs, saveFile(root, "scenario.scn", src))
 	}
 	info := fmt.Sprintf("release %s\nversion %s\nspec %s\nprofile %s\n", r.Kernel, r.Version, r.Spec, r.Profile)
-	if err := os.WriteFile(filepath.Join(d, "kernel.txt"), []byte(info), 0o644); err != nil {
-		return fmt.Errorf("save: %w", err)
-	}
+	errs = append(errs, saveFile(root, "kernel.txt", []byte(info)))
 	var sb strings.Builder
 	if err := WriteText(&sb, &Kernel{Release: r.Kernel, Spec: r.Kernel}, &cache.Profile{Name: r.Profile}, []*Run{r}, false); err != nil {
 		return err
 	}
-	return errors.Join(os.WriteFile(filepath.Join(d, "compare.txt"), []byte(sb.String()), 0o644))
+	errs = append(errs, saveFile(root, "compare.txt", []byte(sb.String())))
+	return errors.Join(errs...)
 }
 
 type errW struct {
@@ -703,6 +707,12 @@ func LoadCapture(dir string) (*BootResult, map[string]string, error) {
 		return nil, nil, fmt.Errorf("capture: %w", err)
 	}
 	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue // a capture holds regular files only; symlinks are not followed
+		}
+		if fi, err := e.Info(); err != nil || fi.Size() > frame.MaxFile {
+			return nil, nil, fmt.Errorf("capture %s: %s: not readable or over %d bytes", dir, e.Name(), frame.MaxFile)
+		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return nil, nil, fmt.Errorf("capture: %w", err)

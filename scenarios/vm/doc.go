@@ -2,7 +2,7 @@
 // kernels (or takes the user's), builds an initramfs around the static
 // imasim binary as guest agent, boots it under QEMU with swtpm, reads the
 // agent's framed results back, and compares the real run with the model's
-// prediction for the matching profile (VM.md).
+// prediction for the matching profile (README.md, "Real kernels").
 //
 // Layout: kernel.go (kernel specs, kernels.lock, apt), deb.go (.deb
 // extraction), modules.go (module dependency order), cpio.go (newc

@@ -15,6 +15,8 @@ var (
 	ErrUsage = errors.New("usage")
 	// ErrBoot: the VM broke (panic, oops, TPM-bypass, timeout, truncated results).
 	ErrBoot = errors.New("vm run failed")
+	// ErrInterrupted: the context was cancelled (Ctrl-C, SIGTERM; exit 3).
+	ErrInterrupted = errors.New("interrupted")
 	// ErrKernelCrash: the guest kernel panicked or oopsed (wraps ErrBoot).
 	ErrKernelCrash = fmt.Errorf("%w: kernel crashed", ErrBoot)
 )

@@ -25,6 +25,9 @@ type Kernel struct {
 	Image   string // bzImage / vmlinuz
 	ModDir  string // lib/modules/RELEASE, "" when everything is built in
 	Package string // Debian package version, e.g. 6.12.107-1
+	// Profile is the model profile a built kernel stands for (imasim
+	// kernel build); "" picks one by version.
+	Profile string
 }
 
 // LockEntry is one line of kernels.lock.
@@ -45,10 +48,22 @@ debian:6.12   trixie    6.12.107-1   linux-image-6.12.107+deb13-cloud-amd64-unsi
 debian:7.2    sid       7.2.13-1     linux-binary-7.2.13+deb14-cloud-amd64,linux-modules-7.2.13+deb14-cloud-amd64,linux-base-7.2.13+deb14-cloud-amd64   ^linux-binary-7\.2\.[0-9]+\+deb14-cloud-amd64$
 `
 
+// What kernels.lock may hold: its names and versions become cache paths
+// and apt-get arguments, so only plain Debian names (Debian Policy 5.6.1,
+// 5.6.12) and no option-like or path-like text.
+var (
+	lockNameRe    = regexp.MustCompile(`^debian:[0-9A-Za-z][0-9A-Za-z.+~-]*$`)
+	lockSuiteRe   = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	debPackageRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+	debVersionRe  = regexp.MustCompile(`^([0-9]+:)?[0-9][A-Za-z0-9.+~-]*$`)
+	maxLockLength = 1 << 20
+)
+
 // ParseLock reads kernels.lock.
 func ParseLock(r io.Reader) ([]LockEntry, error) {
 	var out []LockEntry
 	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, maxLockLength)
 	ln := 0
 	for sc.Scan() {
 		ln++
@@ -63,9 +78,33 @@ func ParseLock(r io.Reader) ([]LockEntry, error) {
 		if _, err := regexp.Compile(f[4]); err != nil {
 			return nil, fmt.Errorf("kernels.lock:%d: pattern: %w", ln, err)
 		}
-		out = append(out, LockEntry{Name: f[0], Suite: f[1], Version: f[2], Packages: strings.Split(f[3], ","), Pattern: f[4]})
+		e := LockEntry{Name: f[0], Suite: f[1], Version: f[2], Packages: strings.Split(f[3], ","), Pattern: f[4]}
+		if err := e.check(); err != nil {
+			return nil, fmt.Errorf("kernels.lock:%d: %w", ln, err)
+		}
+		out = append(out, e)
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("kernels.lock:%d: %w", ln+1, err)
+	}
+	return out, nil
+}
+
+func (e LockEntry) check() error {
+	switch {
+	case !lockNameRe.MatchString(e.Name):
+		return fmt.Errorf("name %q: want debian:VERSION", e.Name)
+	case !lockSuiteRe.MatchString(e.Suite):
+		return fmt.Errorf("suite %q: not a Debian suite name", e.Suite)
+	case !debVersionRe.MatchString(e.Version):
+		return fmt.Errorf("version %q: not a Debian version", e.Version)
+	}
+	for _, p := range e.Packages {
+		if !debPackageRe.MatchString(p) {
+			return fmt.Errorf("package %q: not a Debian package name", p)
+		}
+	}
+	return nil
 }
 
 // LoadLock reads path, or the nearest kernels.lock from the working
@@ -89,11 +128,12 @@ func LoadLock(path string) ([]LockEntry, string, error) {
 		e, err := ParseLock(strings.NewReader(DefaultLock))
 		return e, "built-in", err
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, "", fmt.Errorf("kernels.lock: %w", err)
 	}
-	e, err := ParseLock(bytes.NewReader(b))
+	defer f.Close()
+	e, err := ParseLock(f)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
@@ -101,7 +141,7 @@ func LoadLock(path string) ([]LockEntry, string, error) {
 }
 
 // Apt sources imasim adds so the newer suites are reachable, pinned low so
-// nothing on the host upgrades from them (VM.md).
+// nothing on the host upgrades from them (README.md, "Real kernels").
 const (
 	AptSourcesFile = "/etc/apt/sources.list.d/imasim-kernels.list"
 	AptPrefsFile   = "/etc/apt/preferences.d/imasim-kernels"
@@ -119,14 +159,20 @@ type Fetcher struct {
 	AptRoot string
 }
 
-// DefaultCache is ~/.cache/imasim/kernels (XDG_CACHE_HOME honoured).
+// DefaultCache is ~/.cache/imasim/kernels (XDG_CACHE_HOME honoured), or
+// "" when neither HOME nor XDG_CACHE_HOME says where: a fixed /tmp path
+// could be prepared by another user (kernels run as root), and a private
+// temporary one would download the kernels again on every run.
 func DefaultCache() string {
 	d, err := os.UserCacheDir()
 	if err != nil {
-		d = "/tmp"
+		return ""
 	}
 	return filepath.Join(d, "imasim", "kernels")
 }
+
+// errNoCache is returned when there is no cache directory to use.
+var errNoCache = fmt.Errorf("%w: no kernel cache directory: HOME and XDG_CACHE_HOME are unset; give --cache DIR", ErrUsage)
 
 // EnsureApt creates the apt source and pin files when missing (root only)
 // and runs apt-get update after creating them. It reports what it did.
@@ -177,6 +223,9 @@ func (f *Fetcher) Fetch(ctx context.Context, name string) (*Kernel, error) {
 	if le == nil {
 		return nil, fmt.Errorf("%w: unknown kernel %q (kernels.lock has %s)", ErrUsage, name, strings.Join(known, ", "))
 	}
+	if f.Cache == "" {
+		return nil, errNoCache
+	}
 	dir := filepath.Join(f.Cache, le.Name[strings.IndexByte(le.Name, ':')+1:]+"_"+le.Version)
 	if k, err := f.fromDir(name, dir, le.Version); err == nil {
 		return k, nil
@@ -195,6 +244,9 @@ func (f *Fetcher) Fetch(ctx context.Context, name string) (*Kernel, error) {
 		}
 		fmt.Fprintf(f.Log, "imasim: WARNING: %s %s (kernels.lock) is no longer in %s; using the newest there, %s %s. Update kernels.lock.\n",
 			le.Packages[0], le.Version, le.Suite, newest[0], nv)
+		if !debVersionRe.MatchString(nv) {
+			return nil, fmt.Errorf("%w: apt offers %s in version %q, not a Debian version", ErrCannotRun, newest[0], nv)
+		}
 		pkgs, version = newest, nv
 		dir = filepath.Join(f.Cache, le.Name[strings.IndexByte(le.Name, ':')+1:]+"_"+version)
 		if k, err := f.fromDir(name, dir, version); err == nil {
@@ -214,11 +266,16 @@ func (f *Fetcher) Fetch(ctx context.Context, name string) (*Kernel, error) {
 	cmd := exec.CommandContext(ctx, "apt-get", args...)
 	cmd.Dir = dl
 	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dl)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: apt-get download: %v", ErrInterrupted, err)
+		}
 		return nil, fmt.Errorf("%w: apt-get download %s: %v\n%s", ErrCannotRun, strings.Join(pkgs, " "), err, out)
 	}
 	debs, _ := filepath.Glob(filepath.Join(dl, "*.deb"))
 	for _, d := range debs {
-		if err := ExtractDeb(d, filepath.Join(dl, "root")); err != nil {
+		if err := ExtractDebContext(ctx, d, filepath.Join(dl, "root")); err != nil {
+			os.RemoveAll(dl)
 			return nil, err
 		}
 	}
@@ -378,9 +435,12 @@ func upstreamVersion(image string) (cache.KernelVersion, error) {
 
 // LocalKernel is --kernel PATH [--modules DIR]: a bzImage, or a list of
 // .debs to unpack into the cache.
-func LocalKernel(spec, modules, cacheDir string) (*Kernel, error) {
+func LocalKernel(ctx context.Context, spec, modules, cacheDir string) (*Kernel, error) {
 	parts := strings.Split(spec, ",")
 	if strings.HasSuffix(parts[0], ".deb") {
+		if cacheDir == "" {
+			return nil, errNoCache
+		}
 		// The cache key covers name, size and mtime of every .deb.
 		st := []string{}
 		for _, p := range parts {
@@ -398,7 +458,8 @@ func LocalKernel(spec, modules, cacheDir string) (*Kernel, error) {
 		tmp := dir + ".tmp"
 		os.RemoveAll(tmp)
 		for _, p := range parts {
-			if err := ExtractDeb(p, filepath.Join(tmp, "root")); err != nil {
+			if err := ExtractDebContext(ctx, p, filepath.Join(tmp, "root")); err != nil {
+				os.RemoveAll(tmp)
 				return nil, err
 			}
 		}

@@ -25,6 +25,9 @@ type Module struct {
 // "virtio-pci" both give "virtio_pci".
 func ModName(s string) string {
 	s = filepath.Base(s)
+	if s == "/" || s == "." || s == ".." {
+		return ""
+	}
 	for _, suf := range []string{".xz", ".zst", ".gz"} {
 		s = strings.TrimSuffix(s, suf)
 	}
@@ -67,12 +70,10 @@ func ScanModules(dir string) (*ModuleTree, error) {
 	if len(t.Mods) == 0 {
 		return nil, fmt.Errorf("modules %s: no kernel modules found", dir)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "modules.builtin")); err == nil {
-		for _, l := range strings.Fields(string(b)) {
-			t.Builtin[ModName(l)] = true
-		}
+	if b, err := readBounded(filepath.Join(dir, "modules.builtin"), maxDebEntry); err == nil {
+		t.Builtin = ParseModulesBuiltin(b)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "modules.dep")); err == nil {
+	if b, err := readBounded(filepath.Join(dir, "modules.dep"), maxDebEntry); err == nil {
 		deps, err := ParseModulesDep(bytes.NewReader(b))
 		if err != nil {
 			return nil, fmt.Errorf("modules %s: %w", dir, err)
@@ -85,6 +86,36 @@ func ScanModules(dir string) (*ModuleTree, error) {
 		return t, nil
 	}
 	return t, nil
+}
+
+// ParseModulesBuiltin reads modules.builtin (one module path a line) as
+// a set of module names.
+func ParseModulesBuiltin(b []byte) map[string]bool {
+	out := map[string]bool{}
+	for _, l := range strings.Fields(string(b)) {
+		if n := ModName(l); n != "" {
+			out[n] = true
+		}
+	}
+	return out
+}
+
+// readBounded reads a file of at most limit bytes (a package's files are
+// input; a bigger one is an error, not an allocation).
+func readBounded(p string, limit int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: over %d bytes (limit)", p, limit)
+	}
+	return b, nil
 }
 
 // ParseModulesDep reads depmod's modules.dep ("path: dep dep ..."); it
@@ -115,23 +146,26 @@ func ParseModulesDep(r io.Reader) (map[string][]string, error) {
 
 // ReadModule returns a module's ELF bytes, decompressing .ko.xz.
 func ReadModule(p string) ([]byte, error) {
-	raw, err := os.ReadFile(p)
+	raw, err := readBounded(p, maxDebEntry)
 	if err != nil {
 		return nil, err
 	}
 	if strings.HasSuffix(p, ".ko") {
 		return raw, nil
 	}
-	r, err := decompress(raw)
+	r, err := decompress(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	if _, isXZ := r.(*xz.Reader); !isXZ && strings.HasSuffix(p, ".xz") {
 		return nil, fmt.Errorf("%s: not xz data", p)
 	}
-	out, err := io.ReadAll(r)
+	out, err := io.ReadAll(io.LimitReader(r, maxDebEntry+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if int64(len(out)) > maxDebEntry {
+		return nil, fmt.Errorf("%s: over %d bytes decompressed (limit)", p, maxDebEntry)
 	}
 	return out, nil
 }

@@ -3,9 +3,8 @@ package vm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -69,29 +68,25 @@ func (sb *ScriptBoot) run(ctx context.Context, o Options) {
 
 // Save writes a boot's captures (dmesg, audit log, lists, PCRs, console)
 // and the output of the named scripts (all when none is named) under dir.
+// The scripts' outputs are named after the host's scripts (SaveName), not
+// after what the guest reports; nothing is written outside dir.
 func (sb *ScriptBoot) Save(dir string, only ...string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("save: %w", err)
+	root, err := saveRoot(dir)
+	if err != nil {
+		return err
 	}
+	defer root.Close()
+	var errs []error
 	if sb.Boot != nil {
-		for name, b := range sb.Boot.Files {
-			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-				return fmt.Errorf("save: %w", err)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(dir, "console.log"), []byte(sb.Boot.Console), 0o644); err != nil {
-			return fmt.Errorf("save: %w", err)
-		}
+		errs = append(errs, saveFiles(root, sb.Boot.Files), saveFile(root, "console.log", []byte(sb.Boot.Console)))
 	}
-	for _, s := range sb.Scripts {
-		if len(only) > 0 && !slices.Contains(only, s.Name) {
+	for i, sc := range sb.Group.Scripts {
+		if i >= len(sb.Scripts) || (len(only) > 0 && !slices.Contains(only, sc.Name)) {
 			continue
 		}
-		if err := os.WriteFile(filepath.Join(dir, s.Name+".out"), []byte(s.Output), 0o644); err != nil {
-			return fmt.Errorf("save: %w", err)
-		}
+		errs = append(errs, saveFile(root, SaveName(sc.Name)+".out", []byte(sb.Scripts[i].Output)))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // ScriptModules are the modules a script boot loads by default: loop

@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path"
@@ -165,19 +166,33 @@ func pythonFiles(py string) ([]string, error) {
 
 // elfNeeds returns an ELF file's DT_NEEDED entries and PT_INTERP.
 func elfNeeds(p string) ([]string, string, error) {
-	f, err := elf.Open(p)
+	f, err := os.Open(p)
 	if err != nil {
 		return nil, "", err
 	}
 	defer f.Close()
+	return elfNeedsFrom(f)
+}
+
+// maxInterp bounds PT_INTERP, a path (PATH_MAX).
+const maxInterp = 4096
+
+func elfNeedsFrom(r io.ReaderAt) ([]string, string, error) {
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return nil, "", err
+	}
 	interp := ""
 	for _, pr := range f.Progs {
 		if pr.Type == elf.PT_INTERP {
+			if pr.Filesz > maxInterp {
+				return nil, "", fmt.Errorf("PT_INTERP: %d bytes, over %d", pr.Filesz, maxInterp)
+			}
 			b := make([]byte, pr.Filesz)
 			if _, err := pr.ReadAt(b, 0); err != nil {
 				return nil, "", fmt.Errorf("PT_INTERP: %w", err)
 			}
-			interp = strings.TrimRight(string(b), "\x00")
+			interp, _, _ = strings.Cut(string(b), "\x00")
 		}
 	}
 	libs, err := f.ImportedLibraries()

@@ -258,7 +258,7 @@ func FuzzReadAr(f *testing.F) {
 	f.Add([]byte("!<arch>\ndebian-binary   0           0     0     100644  4         `\n2.0\n"))
 	f.Add([]byte("!<arch>\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		readAr(bytes.NewReader(b))
+		readAr(bytes.NewReader(b), 1<<20)
 	})
 }
 

@@ -1,5 +1,5 @@
 // Package frame is the framed, checksummed text channel a guest agent uses
-// to ship files to the host over a serial port or the console (VM.md):
+// to ship files to the host over a serial port or the console:
 //
 //	IMASIM1 <nonce> BEGIN <name> <size> <sha256>
 //	IMASIM1 <nonce> D <base64 chunk>
@@ -10,6 +10,11 @@
 // from the kernel log interleaved on the same port are ignored. The reader
 // reports truncation (no DONE, short blob), corruption (size or sha256
 // mismatch, bad base64) and protocol errors.
+//
+// The guest is not trusted: a name is one plain path component
+// (ValidName) and sizes are checked against MaxFile and MaxTotal before
+// anything is kept, so a forged frame can neither name a host path nor
+// make the host allocate what it announces.
 package frame
 
 import (
@@ -27,6 +32,34 @@ import (
 
 // Magic starts every frame line.
 const Magic = "IMASIM1"
+
+// Limits on what a stream may carry.
+const (
+	MaxName  = 128       // bytes in a file name
+	MaxFile  = 64 << 20  // bytes in one file
+	MaxTotal = 256 << 20 // bytes in all files of a stream
+)
+
+// maxTotal is MaxTotal; tests lower it.
+var maxTotal = MaxTotal
+
+// ValidName says whether name is one plain path component: letters,
+// digits, '.', '_' and '-', not starting with '.', at most MaxName bytes.
+// Such a name joined onto a directory stays in it.
+func ValidName(name string) bool {
+	if name == "" || len(name) > MaxName || name[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // chunk is the raw bytes per data line (base64 of 57 bytes = 76 chars).
 const chunk = 57
@@ -48,10 +81,14 @@ func (fw *Writer) line(s string) {
 	}
 }
 
-// File writes one named blob; name must not contain blanks.
+// File writes one named blob; name must be ValidName and data at most
+// MaxFile bytes.
 func (fw *Writer) File(name string, data []byte) error {
-	if name == "" || strings.ContainsAny(name, " \t\r\n") {
+	if !ValidName(name) {
 		return fmt.Errorf("frame: bad name %q", name)
+	}
+	if len(data) > MaxFile {
+		return fmt.Errorf("frame: %s: %d bytes, over the limit of %d", name, len(data), MaxFile)
 	}
 	sum := sha256.Sum256(data)
 	fw.line(fmt.Sprintf("BEGIN %s %d %s", name, len(data), hex.EncodeToString(sum[:])))
@@ -81,12 +118,13 @@ func Read(r io.Reader, nonce string) (map[string][]byte, error) {
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	prefix := Magic + " " + nonce + " "
 	var (
-		cur  string
-		size int
-		sum  string
-		buf  []byte
-		in   bool
-		ln   int
+		cur   string
+		size  int
+		sum   string
+		buf   []byte
+		in    bool
+		ln    int
+		total int
 	)
 	for sc.Scan() {
 		ln++
@@ -107,11 +145,24 @@ func Read(r io.Reader, nonce string) (map[string][]byte, error) {
 			if len(f) != 4 {
 				return files, fmt.Errorf("frame: line %d: bad BEGIN", ln)
 			}
+			if !ValidName(f[1]) {
+				return files, fmt.Errorf("frame: line %d: bad name %q (want one plain path component)", ln, clip(f[1]))
+			}
+			if _, dup := files[f[1]]; dup {
+				return files, fmt.Errorf("frame: line %d: %s sent twice", ln, f[1])
+			}
 			n, err := strconv.Atoi(f[2])
 			if err != nil || n < 0 {
-				return files, fmt.Errorf("frame: line %d: bad size %q", ln, f[2])
+				return files, fmt.Errorf("frame: line %d: bad size %q", ln, clip(f[2]))
 			}
-			cur, size, sum, buf, in = f[1], n, f[3], make([]byte, 0, n), true
+			if n > MaxFile || total+n > maxTotal {
+				return files, fmt.Errorf("frame: line %d: %s: %d bytes, over the limit of %d per file and %d per stream", ln, f[1], n, MaxFile, maxTotal)
+			}
+			if len(f[3]) != 2*sha256.Size {
+				return files, fmt.Errorf("frame: line %d: %s: bad sha256 %q", ln, f[1], clip(f[3]))
+			}
+			// buf grows with the data that arrives, never to the announced size.
+			cur, size, sum, buf, in = f[1], n, f[3], nil, true
 		case "D":
 			if !in {
 				return files, fmt.Errorf("frame: line %d: data outside a file", ln)
@@ -139,6 +190,7 @@ func Read(r io.Reader, nonce string) (map[string][]byte, error) {
 				return files, fmt.Errorf("frame: %s: sha256 mismatch (corrupted)", cur)
 			}
 			files[cur] = buf
+			total += len(buf)
 			in = false
 		case "DONE":
 			if in {
@@ -148,11 +200,11 @@ func Read(r io.Reader, nonce string) (map[string][]byte, error) {
 				return files, fmt.Errorf("frame: line %d: bad DONE", ln)
 			}
 			if n, err := strconv.Atoi(f[1]); err != nil || n != len(files) {
-				return files, fmt.Errorf("frame: DONE announces %s files, got %d (%s)", f[1], len(files), strings.Join(names(files), ","))
+				return files, fmt.Errorf("frame: DONE announces %s files, got %d (%s)", clip(f[1]), len(files), strings.Join(names(files), ","))
 			}
 			return files, nil
 		default:
-			return files, fmt.Errorf("frame: line %d: unknown record %q", ln, f[0])
+			return files, fmt.Errorf("frame: line %d: unknown record %q", ln, clip(f[0]))
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -162,6 +214,14 @@ func Read(r io.Reader, nonce string) (map[string][]byte, error) {
 		return files, fmt.Errorf("frame: %s cut off: %w", cur, ErrTruncated)
 	}
 	return files, ErrTruncated
+}
+
+// clip shortens guest text quoted in an error.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
 }
 
 func names(m map[string][]byte) []string {
