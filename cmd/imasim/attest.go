@@ -42,6 +42,8 @@ const attestUsage = `usage: imasim attest SUBCOMMAND|SCENARIO [flags]
         with --list, check the list's first entry; with a quote of PCRs 0-9, check the log
   sigs LIST --keys CERT,...
         verify the ima-sig signatures and ima-modsig appended signatures a list carries
+  sign FILE... --key KEY.pem [--cert CERT] [--evm]
+        write security.ima signatures (and portable security.evm ones), as evmctl does
   xattrs FILE... [--keys CERT,...]
         appraise files on disk: security.ima (hash or signature) against the content,
         security.evm (portable or immutable signature) against the xattrs and inode
@@ -79,6 +81,8 @@ func cmdAttest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return attestXattrs(args[1:], stdout, stderr)
 	case "sigs":
 		return attestSigs(args[1:], stdout, stderr)
+	case "sign":
+		return attestSign(args[1:], stdout, stderr)
 	}
 	return attestScenario(ctx, args, stdout, stderr)
 }
@@ -483,7 +487,7 @@ func readPolicy(path string) (*keylime.Policy, error) {
 func attestVerify(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("attest verify", "attest verify DIR --nonce HEX [--ak PEM] [--list FILE] [--policy FILE]", stderr)
 	nonceF := fs.String("nonce", "", "the nonce the verifier chose, hex (required; @FILE reads it from a file)")
-	akF := fs.String("ak", "", "the AK public key the verifier trusts, PEM (default: DIR/ak.pub.pem, which proves only that the quote is self-consistent)")
+	akF := fs.String("ak", "", "the AK public key the verifier trusts, PEM or TPM2B_PUBLIC (default: DIR/ak.pub.pem, which proves only that the quote is self-consistent)")
 	listF := fs.String("list", "", "measurement list (binary or ASCII) to replay against the quoted PCR")
 	polF := fs.String("policy", "", "keylime runtime policy to check the attested entries against (needs --list)")
 	imaPCR := fs.Int("ima-pcr", tpm.IMAPCR, "the quoted PCR that holds IMA's PCR 10 (23 when a device quoted its stand-in)")

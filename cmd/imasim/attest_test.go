@@ -562,4 +562,29 @@ func TestAttestXattrs(t *testing.T) {
 
 	code, _, _ = imasim("attest", "xattrs", filepath.Join(dir, "missing"))
 	require.Equal(t, exitUsage, code)
+
+	// imasim signs (RSA and EC keys); evmctl verifies both xattrs, and
+	// refuses them after a change.
+	sh("openssl", "x509", "-in", "cert.pem", "-outform", "DER", "-out", "cert.der")
+	sh("openssl", "ecparam", "-name", "prime256v1", "-out", "ec.param")
+	sh("openssl", "req", "-x509", "-newkey", "ec:ec.param", "-nodes", "-keyout", "eckey.pem", "-out", "eccert.pem", "-days", "1", "-subj", "/CN=ec")
+	sh("openssl", "x509", "-in", "eccert.pem", "-outform", "DER", "-out", "eccert.der")
+	for _, k := range []struct{ key, cert, der string }{{"key.pem", "cert.pem", "cert.der"}, {"eckey.pem", "eccert.pem", "eccert.der"}} {
+		p := filepath.Join(dir, "signed-"+k.key)
+		require.NoError(t, os.WriteFile(p, []byte("signed by imasim"), 0o755))
+		code, out, errs = imasim("attest", "sign", p, "--key", filepath.Join(dir, k.key), "--cert", filepath.Join(dir, k.cert), "--evm")
+		require.Equal(t, exitOK, code, out+errs)
+		sh("evmctl", "ima_verify", "--key", k.der, p)
+		sh("evmctl", "verify", "--key", k.der, p)
+		code, out, errs = imasim("attest", "xattrs", p, "--keys", filepath.Join(dir, k.cert))
+		require.Equal(t, exitOK, code, out+errs)
+		require.NoError(t, os.Chmod(p, 0o750))
+		require.Error(t, exec.Command("evmctl", "verify", "--key", filepath.Join(dir, k.der), p).Run(), "evmctl accepted a chmod")
+		require.NoError(t, os.WriteFile(p, []byte("changed"), 0o750))
+		require.Error(t, exec.Command("evmctl", "ima_verify", "--key", filepath.Join(dir, k.der), p).Run(), "evmctl accepted a changed file")
+	}
+	code, _, _ = imasim("attest", "sign", prog, "--key", filepath.Join(dir, "key.pem"), "--cert", filepath.Join(dir, "eccert.pem"))
+	require.Equal(t, exitUsage, code)
+	code, _, _ = imasim("attest", "sign", prog, "--key", filepath.Join(dir, "cert.pem"))
+	require.Equal(t, exitUsage, code)
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/imasim/imasim/measure/digsig"
 )
 
@@ -98,4 +100,91 @@ func attestXattrs(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return rc
+}
+
+// attestSign writes security.ima signatures (and with --evm portable EVM
+// signatures) on files, as evmctl ima_sign and evmctl sign --portable do.
+func attestSign(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("attest sign", "attest sign FILE... --key KEY.pem [--cert CERT] [--evm] [--hash sha256]", stderr)
+	keyF := fs.String("key", "", "private key, PEM (PKCS #8, PKCS #1 or SEC 1) (required)")
+	certF := fs.String("cert", "", "the key's certificate: the key id comes from its subject key identifier (default: from the public key)")
+	evm := fs.Bool("evm", false, "also write a portable EVM signature (security.evm) over the xattrs and inode, after security.ima")
+	hashF := fs.String("hash", "sha256", "hash algorithm: sha1, sha256, sha384, sha512")
+	pos, code, ok := parseFlags(fs, args)
+	if !ok {
+		return code
+	}
+	if len(pos) == 0 || *keyF == "" {
+		fs.Usage()
+		return exitUsage
+	}
+	bad := func(err error) int { fmt.Fprintln(stderr, "imasim attest sign:", err); return exitUsage }
+	h, ok := map[string]crypto.Hash{"sha1": crypto.SHA1, "sha256": crypto.SHA256, "sha384": crypto.SHA384, "sha512": crypto.SHA512}[*hashF]
+	if !ok {
+		return bad(fmt.Errorf("--hash %q: want sha1|sha256|sha384|sha512", *hashF))
+	}
+	kb, err := os.ReadFile(*keyF)
+	if err != nil {
+		return bad(err)
+	}
+	signer, err := digsig.ParsePrivateKey(kb)
+	if err != nil {
+		return bad(fmt.Errorf("%s: %w", *keyF, err))
+	}
+	var skid []byte
+	if *certF != "" {
+		cb, err := os.ReadFile(*certF)
+		if err != nil {
+			return bad(err)
+		}
+		keys, err := digsig.ParseKeys(cb, *certF)
+		if err != nil {
+			return bad(err)
+		}
+		if !keys[0].Pub.(interface{ Equal(crypto.PublicKey) bool }).Equal(signer.Public()) {
+			return bad(fmt.Errorf("%s is not the certificate of %s", *certF, *keyF))
+		}
+		skid = keys[0].SKID
+	}
+	id, err := digsig.KeyID(signer.Public(), skid)
+	if err != nil {
+		return bad(err)
+	}
+	for _, p := range pos {
+		f, err := os.Open(p)
+		if err != nil {
+			return bad(err)
+		}
+		d := h.New()
+		_, err = io.Copy(d, f)
+		f.Close()
+		if err != nil {
+			return bad(err)
+		}
+		sig, err := digsig.Sign(signer, h, id, d.Sum(nil))
+		if err == nil {
+			err = unix.Setxattr(p, "security.ima", sig, 0)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "imasim attest sign: %s: security.ima: %v\n", p, err)
+			return exitFail
+		}
+		what := "security.ima"
+		if *evm {
+			x, in, err := digsig.ReadFile(p)
+			if err == nil {
+				var es []byte
+				if es, err = digsig.SignEVM(signer, h, id, x, in); err == nil {
+					err = unix.Setxattr(p, "security.evm", es, 0)
+				}
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "imasim attest sign: %s: security.evm: %v\n", p, err)
+				return exitFail
+			}
+			what += ", security.evm (portable)"
+		}
+		fmt.Fprintf(stdout, "%s: %s signed, key id %08x\n", p, what, id)
+	}
+	return exitOK
 }

@@ -136,6 +136,7 @@ type Key struct {
 	ID   uint32
 	Pub  crypto.PublicKey
 	Name string // where it came from
+	SKID []byte // the certificate's subject key identifier, if any
 }
 
 // ParseKeys reads X.509 certificates (PEM, any number, or one DER) and PEM
@@ -152,7 +153,7 @@ func ParseKeys(b []byte, name string) ([]Key, error) {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		out = append(out, Key{ID: id, Pub: pub, Name: name})
+		out = append(out, Key{ID: id, Pub: pub, Name: name, SKID: skid})
 		return nil
 	}
 	rest := b
@@ -248,4 +249,37 @@ func signType(signer crypto.Signer, h crypto.Hash, keyID uint32, digest []byte, 
 		return nil, err
 	}
 	return (&Sig{Hash: h, KeyID: keyID, Value: v}).marshalType(typ)
+}
+
+// ParsePrivateKey reads a PEM private key (PKCS #8, PKCS #1 RSA or SEC 1
+// EC), as openssl writes them, for signing.
+func ParsePrivateKey(b []byte) (crypto.Signer, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, errors.New("no PEM block")
+	}
+	var k any
+	var err error
+	switch blk.Type {
+	case "PRIVATE KEY":
+		k, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
+	case "RSA PRIVATE KEY":
+		k, err = x509.ParsePKCS1PrivateKey(blk.Bytes)
+	case "EC PRIVATE KEY":
+		k, err = x509.ParseECPrivateKey(blk.Bytes)
+	default:
+		return nil, fmt.Errorf("PEM block %q is not a private key", blk.Type)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%T cannot sign", k)
+	}
+	switch s.Public().(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey:
+		return s, nil
+	}
+	return nil, fmt.Errorf("%T keys are not supported", s.Public())
 }

@@ -135,6 +135,7 @@ type Run struct {
 	List     []ListEntry              `json:"-"`
 	Err      error                    `json:"-"`
 	ErrText  string                   `json:"error,omitempty"`
+	BootAgg  *BootAggregateCheck      `json:"boot_aggregate,omitempty"` // list vs the guest's event log; nil without one
 }
 
 // Agree reports whether the run completed, the model matched the kernel,
@@ -147,6 +148,9 @@ func (r *Run) Agree() bool {
 		if !b.OK {
 			return false
 		}
+	}
+	if r.BootAgg != nil && !r.BootAgg.OK {
+		return false
 	}
 	for _, x := range r.Expects {
 		if !x.OK {
@@ -421,6 +425,9 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 		pcrs["sha256"] = string(v)
 	}
 	r.Replay = Replay(list, pcrs)
+	if ev, ok := br.Files[guest.FileEventLog]; ok {
+		r.BootAgg = CheckBootAggregate(ev, br.Files[guest.FileBinList])
+	}
 	r.findings(rep)
 	r.expects(realMeas, realViol, rules)
 }
@@ -572,6 +579,13 @@ func WriteText(w io.Writer, k *Kernel, p *cache.Profile, runs []*Run, verbose bo
 				st = fmt.Sprintf("matches (before the agent's %d reads of its results, measured too)", b.Collection)
 			}
 			ew.f("  PCR 10 %-6s replayed %s %s\n", b.Bank, b.Replayed, st)
+		}
+		if ba := r.BootAgg; ba != nil {
+			if ba.OK {
+				ew.f("  boot_aggregate %s matches the guest's event log\n", ba.Listed)
+			} else {
+				ew.f("  boot_aggregate DOES NOT MATCH the guest's event log: %s\n", ba.Err)
+			}
 		}
 		for _, f := range r.Findings {
 			ew.f("  real kernel: %s at line %d (%s): %s\n", strings.ToUpper(f.Verdict), f.Line, f.Path, f.Why)

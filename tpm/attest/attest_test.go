@@ -229,6 +229,9 @@ func TestTpm2Checkquote(t *testing.T) {
 			require.NoError(t, WriteDir(dir, ev))
 			require.NoError(t, checkquote(t, dir, sel10, nonce, filepath.Join(dir, AKPEMFile)))
 			require.NoError(t, checkquote(t, dir, sel10, nonce, filepath.Join(dir, AKPublicFile)))
+			back, err := ReadDir(dir, filepath.Join(dir, AKPublicFile)) // the TPM2B_PUBLIC written here
+			require.NoError(t, err)
+			require.Equal(t, ev.AK, back.AK)
 			require.Error(t, checkquote(t, dir, sel10, []byte("other"), filepath.Join(dir, AKPEMFile)))
 
 			pcrs := filepath.Join(dir, PCRsFile)
@@ -237,7 +240,7 @@ func TestTpm2Checkquote(t *testing.T) {
 			b[3] ^= 1
 			require.NoError(t, os.WriteFile(pcrs, b, 0o644))
 			require.Error(t, checkquote(t, dir, sel10, nonce, filepath.Join(dir, AKPEMFile)))
-			back, err := ReadDir(dir, "")
+			back, err = ReadDir(dir, "")
 			require.NoError(t, err)
 			_, err = Verify(back, nonce)
 			require.ErrorIs(t, err, ErrPCRDigest)
@@ -284,8 +287,12 @@ func TestVerifyTpm2Quote(t *testing.T) {
 	run("tpm2_flushcontext", "-t")
 	run("tpm2_pcrextend", "10:sha256=0000000000000000000000000000000000000000000000000000000000000001")
 	run("tpm2_quote", "-c", "ak.ctx", "-l", "sha1:10+sha256:10", "-q", "abcd", "-m", AttestFile, "-s", SignatureFile, "-o", PCRsFile, "-F", "values", "-g", "sha256")
+	run("tpm2_readpublic", "-c", "ak.ctx", "-o", "ak.tss")
 	ev, err := ReadDir(dir, filepath.Join(dir, "ak.pub"))
 	require.NoError(t, err)
+	tss, err := ReadDir(dir, filepath.Join(dir, "ak.tss"))
+	require.NoError(t, err)
+	require.Equal(t, ev.AK, tss.AK, "the AK from PEM and from TPM2B_PUBLIC")
 	q, err := Verify(ev, []byte{0xab, 0xcd})
 	require.NoError(t, err)
 	want := sha256.Sum256(append(make([]byte, 32), append(make([]byte, 31), 1)...))

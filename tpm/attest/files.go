@@ -1,6 +1,7 @@
 package attest
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -83,7 +84,7 @@ func ReadDir(dir, akPEM string) (*Evidence, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ev.AK, err = ParsePEM(b); err != nil {
+	if ev.AK, err = ParseAK(b); err != nil {
 		return nil, fmt.Errorf("%s: %w", akPEM, err)
 	}
 	return ev, nil
@@ -119,6 +120,37 @@ func MarshalPEM(k crypto.PublicKey) ([]byte, error) {
 		return nil, fmt.Errorf("AK public key: %w", err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
+
+// ParseAK reads an AK public key as tpm2_checkquote -u takes it: PEM, or
+// TPM2B_PUBLIC ("tss" format, what tpm2_createak -u and tpm2_readpublic
+// -o write by default; unmarshalled by go-tpm).
+func ParseAK(b []byte) (crypto.PublicKey, error) {
+	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("-----BEGIN")) {
+		return ParsePEM(b)
+	}
+	pub, err := unmarshalExact[tpm2.TPM2BPublic](b)
+	if err != nil {
+		return nil, &FormatError{"AK", fmt.Errorf("neither PEM nor TPM2B_PUBLIC: %w", err)}
+	}
+	t, err := pub.Contents()
+	if err != nil {
+		return nil, &FormatError{"AK", err}
+	}
+	if !t.ObjectAttributes.Restricted || !t.ObjectAttributes.SignEncrypt {
+		return nil, &FormatError{"AK", errors.New("TPM2B_PUBLIC is not a restricted signing key")}
+	}
+	k, err := tpm2.Pub(*t)
+	if err != nil {
+		return nil, &FormatError{"AK", err}
+	}
+	// Through DER and back, so the key gets the checks x509 gives a PEM
+	// key (a positive modulus, a point on the curve).
+	der, err := x509.MarshalPKIXPublicKey(k)
+	if err != nil {
+		return nil, &FormatError{"AK", err}
+	}
+	return ParsePEM(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
 // ParsePEM reads one PEM "PUBLIC KEY" holding an RSA or ECDSA key.

@@ -90,15 +90,18 @@ func FuzzParseSelection(f *testing.F) {
 	})
 }
 
-// FuzzParsePEM: a key that parses marshals back to a PEM that parses to
-// the same key.
+// FuzzParsePEM: a key that parses (PEM or TPM2B_PUBLIC) marshals back to a
+// PEM that parses to the same key.
 func FuzzParsePEM(f *testing.F) {
 	key, _ := rsa.GenerateKey(rand.Reader, 1024)
 	p, _ := MarshalPEM(&key.PublicKey)
 	f.Add(p)
 	f.Add([]byte("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n"))
+	if tmpl, err := template(RSA); err == nil {
+		f.Add(tpm2.Marshal(tpm2.New2B(tmpl)))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		k, err := ParsePEM(b)
+		k, err := ParseAK(b)
 		if err != nil {
 			return
 		}

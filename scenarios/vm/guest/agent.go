@@ -238,6 +238,11 @@ func (a *agent) finish() {
 	read(FileViol, "/sys/kernel/security/ima/violations")
 	read(FileBinList, "/sys/kernel/security/ima/binary_runtime_measurements")
 	read(FileASCII, "/sys/kernel/security/ima/ascii_runtime_measurements")
+	// The firmware's event log, to check boot_aggregate on the host; a
+	// guest whose firmware left none just has no file.
+	if b, err := os.ReadFile("/sys/kernel/security/tpm0/binary_bios_measurements"); err == nil {
+		a.files[FileEventLog] = b
+	}
 	a.files[FileDmesg] = readDmesg()
 	if bytes.Contains(a.files[FileDmesg], []byte("activating TPM-bypass")) {
 		a.rep.Bypass = true
@@ -309,7 +314,7 @@ func (a *agent) ship() error {
 		unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
 	}
 	w := frame.NewWriter(f, a.job.Nonce)
-	names := []string{FileReport, FileAudit, FileBinList, FileASCII, FileViol, FilePCRSHA1, FilePCR256, FilePolicy, FileDmesg}
+	names := []string{FileReport, FileAudit, FileBinList, FileASCII, FileViol, FilePCRSHA1, FilePCR256, FilePolicy, FileDmesg, FileEventLog}
 	for _, n := range names {
 		if b, ok := a.files[n]; ok {
 			if err := w.File(n, b); err != nil {

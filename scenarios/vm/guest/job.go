@@ -121,4 +121,6 @@ const (
 	FilePCRSHA1 = "pcr-sha1-10"
 	FilePCR256  = "pcr-sha256-10"
 	FilePolicy  = "policy"
+	// FileEventLog is the firmware's TPM event log, when the guest has one.
+	FileEventLog = "binary_bios_measurements"
 )
