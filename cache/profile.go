@@ -16,7 +16,7 @@ import (
 	"sync"
 
 	"github.com/imasim/imasim/cache/vfs"
-	"github.com/imasim/imasim/input"
+	"github.com/imasim/imasim/internal/input"
 	"github.com/imasim/imasim/measure"
 )
 

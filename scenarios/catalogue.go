@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/imasim/imasim/input"
+	"github.com/imasim/imasim/internal/input"
 )
 
 //go:embed builtin/*.scn

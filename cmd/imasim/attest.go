@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2/transport"
 
-	"github.com/imasim/imasim/input"
+	"github.com/imasim/imasim/internal/input"
 	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/measure/digsig"
 	"github.com/imasim/imasim/measure/keylime"

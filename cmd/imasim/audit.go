@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/imasim/imasim/input"
+	"github.com/imasim/imasim/internal/input"
 	"github.com/imasim/imasim/measure/audit"
 )
 

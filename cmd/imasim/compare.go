@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/imasim/imasim/cache"
-	"github.com/imasim/imasim/input"
+	"github.com/imasim/imasim/internal/input"
 	ltpcompat "github.com/imasim/imasim/ltp-compat"
 	"github.com/imasim/imasim/scenarios"
 )

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/imasim/imasim/interrupt"
+	"github.com/imasim/imasim/internal/interrupt"
 )
 
 // TestMainHelper is not a test: the tests below run the test binary with

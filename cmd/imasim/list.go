@@ -19,7 +19,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/imasim/imasim/input"
+	"github.com/imasim/imasim/internal/input"
 	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/tpm"
 )

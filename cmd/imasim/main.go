@@ -11,7 +11,7 @@ import (
 	"runtime/debug"
 	"sort"
 
-	"github.com/imasim/imasim/interrupt"
+	"github.com/imasim/imasim/internal/interrupt"
 )
 
 // Exit codes shared by every verb (README.md, "Exit codes").

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/imasim/imasim/input"
+	"github.com/imasim/imasim/internal/input"
 	"github.com/imasim/imasim/measure/policy"
 )
 

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/imasim/imasim/cache"
-	"github.com/imasim/imasim/input"
+	"github.com/imasim/imasim/internal/input"
 	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/tpm"

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/imasim/imasim/cache"
-	"github.com/imasim/imasim/interrupt"
+	"github.com/imasim/imasim/internal/interrupt"
 	ltpcompat "github.com/imasim/imasim/ltp-compat"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/vm"

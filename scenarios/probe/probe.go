@@ -24,7 +24,7 @@ import (
 
 	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/cache/vfs"
-	"github.com/imasim/imasim/interrupt"
+	"github.com/imasim/imasim/internal/interrupt"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/real"
 )

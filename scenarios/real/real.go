@@ -24,7 +24,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 
-	"github.com/imasim/imasim/interrupt"
+	"github.com/imasim/imasim/internal/interrupt"
 	"github.com/imasim/imasim/scenarios"
 )
 

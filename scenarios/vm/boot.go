@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/imasim/imasim/interrupt"
+	"github.com/imasim/imasim/internal/interrupt"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/real"
 	"github.com/imasim/imasim/scenarios/vm/frame"

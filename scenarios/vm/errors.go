@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/imasim/imasim/interrupt"
+	"github.com/imasim/imasim/internal/interrupt"
 )
 
 // Error classes the CLI maps to exit codes.
