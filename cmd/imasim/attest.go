@@ -70,17 +70,17 @@ func cmdAttest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case "quote":
 		return attestQuote(ctx, args[1:], stdout, stderr)
 	case "verify":
-		return attestVerify(args[1:], stdout, stderr)
+		return attestVerify(ctx, args[1:], stdout, stderr)
 	case "policy":
 		return attestPolicy(args[1:], stdout, stderr)
 	case "check":
-		return attestCheck(args[1:], stdout, stderr)
+		return attestCheck(ctx, args[1:], stdout, stderr)
 	case "boot-aggregate":
 		return attestBootAggregate(args[1:], stdout, stderr)
 	case "xattrs":
-		return attestXattrs(args[1:], stdout, stderr)
+		return attestXattrs(ctx, args[1:], stdout, stderr)
 	case "sigs":
-		return attestSigs(args[1:], stdout, stderr)
+		return attestSigs(ctx, args[1:], stdout, stderr)
 	case "sign":
 		return attestSign(args[1:], stdout, stderr)
 	}
@@ -455,10 +455,10 @@ func pcrKeyLess(a, b string) bool {
 }
 
 // readKeys reads --keys: comma-separated certificate or key files.
-func readKeys(list string) ([]digsig.Key, error) {
+func readKeys(ctx context.Context, list string) ([]digsig.Key, error) {
 	var keys []digsig.Key
 	for _, f := range splitList(list) {
-		b, err := os.ReadFile(f)
+		b, err := input.ReadFile(ctx, f, maxKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("--keys: %w", err)
 		}
@@ -471,8 +471,11 @@ func readKeys(list string) ([]digsig.Key, error) {
 	return keys, nil
 }
 
-func readPolicy(path string) (*keylime.Policy, error) {
-	f, err := os.Open(path)
+// maxKeyFile bounds a --keys file (PEM or DER certificates and keys).
+const maxKeyFile = 1 << 20
+
+func readPolicy(ctx context.Context, path string) (*keylime.Policy, error) {
+	f, err := input.Open(ctx, path)
 	if err != nil {
 		return nil, err
 	}
@@ -484,7 +487,7 @@ func readPolicy(path string) (*keylime.Policy, error) {
 	return p, nil
 }
 
-func attestVerify(args []string, stdout, stderr io.Writer) int {
+func attestVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("attest verify", "attest verify DIR --nonce HEX [--ak PEM] [--list FILE] [--policy FILE]", stderr)
 	nonceF := fs.String("nonce", "", "the nonce the verifier chose, hex (required; @FILE reads it from a file)")
 	akF := fs.String("ak", "", "the AK public key the verifier trusts, PEM or TPM2B_PUBLIC (default: DIR/ak.pub.pem, which proves only that the quote is self-consistent)")
@@ -536,11 +539,11 @@ func attestVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	var pol *keylime.Policy
 	if *polF != "" {
-		if pol, err = readPolicy(*polF); err != nil {
+		if pol, err = readPolicy(ctx, *polF); err != nil {
 			return bad(err)
 		}
 	}
-	keys, err := readKeys(*keysF)
+	keys, err := readKeys(ctx, *keysF)
 	if err != nil {
 		return bad(err)
 	}
@@ -724,7 +727,7 @@ func attestBootAggregate(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func attestCheck(args []string, stdout, stderr io.Writer) int {
+func attestCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("attest check", "attest check POLICY LIST [--keys CERT,...]", stderr)
 	keysF := fs.String("keys", "", "x509 certificates (PEM or DER) or PEM public keys, comma-separated: ima-sig signatures that verify are accepted without the policy")
 	ff := addFormat(fs, "text", "json")
@@ -738,7 +741,7 @@ func attestCheck(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	bad := func(err error) int { fmt.Fprintln(stderr, "imasim attest check:", err); return exitUsage }
-	pol, err := readPolicy(pos[0])
+	pol, err := readPolicy(ctx, pos[0])
 	if err != nil {
 		return bad(err)
 	}
@@ -746,7 +749,7 @@ func attestCheck(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return bad(err)
 	}
-	keys, err := readKeys(*keysF)
+	keys, err := readKeys(ctx, *keysF)
 	if err != nil {
 		return bad(err)
 	}

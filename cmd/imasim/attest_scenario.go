@@ -261,7 +261,7 @@ func attestOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spe
 	if err != nil {
 		return fail(exitFail, err)
 	}
-	pol2, err := readPolicy(polFile)
+	pol2, err := readPolicy(ctx, polFile)
 	if err != nil {
 		return fail(exitFail, err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,7 +32,7 @@ func field(e *measure.Entry, id string) ([]byte, bool) {
 // attestSigs verifies the signatures a list carries, as evmctl
 // ima_measurement --verify-sig does for ima-sig, and ima-modsig appended
 // signatures over their d-modsig digest.
-func attestSigs(args []string, stdout, stderr io.Writer) int {
+func attestSigs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("attest sigs", "attest sigs LIST --keys CERT,...", stderr)
 	keysF := fs.String("keys", "", "x509 certificates (PEM or DER) or PEM public keys, comma-separated (required)")
 	ff := addFormat(fs, "text", "json")
@@ -45,7 +46,7 @@ func attestSigs(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	bad := func(err error) int { fmt.Fprintln(stderr, "imasim attest sigs:", err); return exitUsage }
-	keys, err := readKeys(*keysF)
+	keys, err := readKeys(ctx, *keysF)
 	if err != nil {
 		return bad(err)
 	}

@@ -195,7 +195,7 @@ func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind at
 	if err := os.WriteFile(polFile, pol.Marshal(), 0o644); err != nil {
 		return fail(exitCannot, err)
 	}
-	pol2, err := readPolicy(polFile)
+	pol2, err := readPolicy(ctx, polFile)
 	if err != nil {
 		return fail(exitFail, err)
 	}

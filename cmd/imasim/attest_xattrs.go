@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto"
 	"encoding/json"
 	"fmt"
@@ -22,7 +23,7 @@ type fileXattrs struct {
 
 // attestXattrs checks security.ima against the content and security.evm
 // against the xattrs and inode of files on disk, as IMA/EVM appraisal does.
-func attestXattrs(args []string, stdout, stderr io.Writer) int {
+func attestXattrs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("attest xattrs", "attest xattrs FILE... [--keys CERT,...]", stderr)
 	keysF := fs.String("keys", "", "x509 certificates (PEM or DER) or PEM public keys, comma-separated")
 	ff := addFormat(fs, "text", "json")
@@ -36,7 +37,7 @@ func attestXattrs(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	bad := func(err error) int { fmt.Fprintln(stderr, "imasim attest xattrs:", err); return exitUsage }
-	keys, err := readKeys(*keysF)
+	keys, err := readKeys(ctx, *keysF)
 	if err != nil {
 		return bad(err)
 	}

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/imasim/imasim/internal/input"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/vm"
 	"github.com/imasim/imasim/scenarios/vm/kbuild"
@@ -52,6 +52,10 @@ func cmdKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return exitOK
 	case "list":
+		if vm.DefaultCache() == "" {
+			fmt.Fprintln(stderr, "imasim kernel list: no kernel cache directory: HOME and XDG_CACHE_HOME are unset")
+			return exitUsage
+		}
 		ms, err := kbuild.List(vm.DefaultCache())
 		if err != nil {
 			fmt.Fprintln(stderr, "imasim kernel list:", err)
@@ -89,6 +93,11 @@ func cmdKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fs.Usage()
 		return exitUsage
 	}
+	if *cacheDir == "" {
+		// A fixed /tmp path could be prepared by another user (builds run as root).
+		fmt.Fprintln(stderr, "imasim kernel build: no kernel cache directory: HOME and XDG_CACHE_HOME are unset; give --cache DIR")
+		return exitUsage
+	}
 	o := kbuild.Options{Source: *src, Name: *name, Profile: *prof, Jobs: *jobs, Cache: *cacheDir, Log: stderr}
 	var err error
 	if o.Lock, _, err = vm.LoadLock(*lock); err != nil {
@@ -96,7 +105,7 @@ func cmdKernel(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	if *cfg != "" {
-		f, err := os.Open(*cfg)
+		f, err := input.Open(ctx, *cfg)
 		if err != nil {
 			fmt.Fprintln(stderr, "imasim kernel build: --config:", err)
 			return exitUsage

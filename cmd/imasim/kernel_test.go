@@ -124,3 +124,15 @@ func TestBuiltKernelResolves(t *testing.T) {
 }
 
 func defaultCacheForTest() string { return vm.DefaultCache() }
+
+// With HOME and XDG_CACHE_HOME unset there is no safe default cache: build
+// and list ask for --cache instead of falling back to a shared path.
+func TestKernelBuildNeedsACache(t *testing.T) {
+	t.Setenv("HOME", "")
+	t.Setenv("XDG_CACHE_HOME", "")
+	code, _, errs := imasim("kernel", "build", "--source", "debian:7.2")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, "--cache DIR")
+	code, _, _ = imasim("kernel", "list")
+	assert.Equal(t, exitUsage, code)
+}
