@@ -56,9 +56,14 @@ func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind at
 	}
 	fetcher := &vm.Fetcher{Cache: vm.DefaultCache(), Lock: entriesLock, Log: stderr}
 	var k *vm.Kernel
-	if strings.HasPrefix(kernel, "debian:") {
+	switch {
+	case vm.DefaultCache() == "":
+		return fail(exitUsage, fmt.Errorf("no kernel cache directory: HOME and XDG_CACHE_HOME are unset"))
+	case strings.HasPrefix(kernel, "debian:"):
 		k, err = fetcher.Fetch(ctx, kernel)
-	} else {
+	case strings.HasPrefix(kernel, "built:"):
+		k, err = builtKernel(ctx, kernel, vm.DefaultCache())
+	default:
 		k, err = vm.LocalKernel(ctx, kernel, "", vm.DefaultCache())
 	}
 	if err != nil {

@@ -83,3 +83,49 @@ func TestAttestVMXFSWrite(t *testing.T) {
 	code, vout, errs = imasim("attest", "boot-aggregate", filepath.Join(dir, "binary_bios_measurements"), "--list", filepath.Join(dir, "binary_runtime_measurements"))
 	require.Equal(t, exitOK, code, vout+errs)
 }
+
+// xfs-write on the kernel built with the seed's v2 patch: v2 re-measures
+// the rewritten program (ctime moved), so the same verifier that accepts
+// Debian 7.2.13 rejects this machine (exit 1), and the model agrees.
+func TestAttestBuiltFixV2Rejects(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM (-short)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (loop devices in the guest image build, as imasim vm)")
+	}
+	for _, b := range []string{"qemu-system-x86_64", "swtpm", "mkfs.xfs", "go"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not installed", b)
+		}
+	}
+	if _, err := builtKernel(t.Context(), "built:fix-v2", vm.DefaultCache()); err != nil {
+		t.Skipf("built:fix-v2 not in the kernel cache (make built-kernels): %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "imasim")
+	b := exec.Command("go", "build", "-o", bin, ".")
+	b.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := b.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	c := exec.Command(bin, "attest", "xfs-write", "--kernel", "built:fix-v2", "--json")
+	stdout, err := c.Output()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", stdout)
+	require.Equal(t, 1, ee.ExitCode(), "stderr: %s", ee.Stderr)
+	var d struct {
+		Results []struct {
+			Files []struct {
+				Status, Installed, Measured string
+				OnDisk                      string `json:"on_disk"`
+			} `json:"files"`
+			Missed int `json:"accepted_changed"`
+		} `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal(stdout, &d), "%s", stdout)
+	require.Len(t, d.Results, 1)
+	r := d.Results[0]
+	require.Equal(t, 0, r.Missed)
+	require.Equal(t, r.Files[0].OnDisk, r.Files[0].Measured, "the new content was measured")
+	require.NotEqual(t, r.Files[0].Installed, r.Files[0].Measured)
+}
