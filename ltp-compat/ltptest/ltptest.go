@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/imasim/imasim/internal/sharedtest"
 )
 
 // KunitCounts are the totals `kunit.py parse` prints on its last line.
@@ -92,32 +94,7 @@ func KunitParse(t testing.TB, ktap []byte) (KunitCounts, string) {
 // there is none.
 func JUnitSchema(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv("IMASIM_SHARED"); d != "" {
-		return mustExist(t, filepath.Join(d, "schemas", "junit-10.xsd"))
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "schemas", "junit-10.xsd")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			t.Skip("junit-10.xsd not found in shared/schemas above the working directory (set IMASIM_SHARED)")
-		}
-		dir = up
-	}
-}
-
-func mustExist(t testing.TB, p string) string {
-	t.Helper()
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("JUnit schema: %v", err)
-	}
-	return p
+	return sharedtest.Path(t, "schemas/junit-10.xsd")
 }
 
 // ValidateJUnit checks doc against junit-10.xsd with xmllint and returns

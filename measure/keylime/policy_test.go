@@ -11,42 +11,17 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/imasim/imasim/internal/sharedtest"
 	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/measure/digsig"
 	"github.com/stretchr/testify/require"
 )
 
-// sharedFile finds a file of the project's shared reference files:
-// $IMASIM_SHARED/REL, else shared/REL in the nearest directory above the
-// working directory that has it (CI puts shared/ beside the clone).
-func sharedFile(t testing.TB, rel string) string {
-	t.Helper()
-	if d := os.Getenv("IMASIM_SHARED"); d != "" {
-		p := filepath.Join(d, rel)
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("shared file: %v", err)
-		}
-		return p
-	}
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		p := filepath.Join(dir, "shared", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			t.Skipf("shared/%s not found above the working directory (set IMASIM_SHARED)", rel)
-		}
-		dir = up
-	}
-}
+func sharedFile(t testing.TB, rel string) string { return sharedtest.Path(t, rel) }
 
 func readList(t testing.TB, path string) *measure.List {
 	t.Helper()
