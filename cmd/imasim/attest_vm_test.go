@@ -17,17 +17,7 @@ import (
 // PCR 10, the list replays to it, boot_aggregate matches the guest's event
 // log, the verifier accepts, and the program on disk has changed.
 func TestAttestVMXFSWrite(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a VM (-short)")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (loop devices in the guest image build, as imasim vm)")
-	}
-	for _, b := range []string{"qemu-system-x86_64", "swtpm", "mkfs.xfs", "go"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed", b)
-		}
-	}
+	needAttestVM(t)
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		t.Skip("no /bin/busybox (apt-get install busybox-static)")
 	}
@@ -88,17 +78,7 @@ func TestAttestVMXFSWrite(t *testing.T) {
 // the rewritten program (ctime moved), so the same verifier that accepts
 // Debian 7.2.13 rejects this machine (exit 1), and the model agrees.
 func TestAttestBuiltFixV2Rejects(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a VM (-short)")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (loop devices in the guest image build, as imasim vm)")
-	}
-	for _, b := range []string{"qemu-system-x86_64", "swtpm", "mkfs.xfs", "go"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed", b)
-		}
-	}
+	needAttestVM(t)
 	if _, err := builtKernel(t.Context(), "built:fix-v2", vm.DefaultCache()); err != nil {
 		t.Skipf("built:fix-v2 not in the kernel cache (make built-kernels): %v", err)
 	}
@@ -128,4 +108,21 @@ func TestAttestBuiltFixV2Rejects(t *testing.T) {
 	require.Equal(t, 0, r.Missed)
 	require.Equal(t, r.Files[0].OnDisk, r.Files[0].Measured, "the new content was measured")
 	require.NotEqual(t, r.Files[0].Installed, r.Files[0].Measured)
+}
+
+// needAttestVM skips t unless a VM can boot here (root, QEMU, swtpm,
+// mkfs.xfs, go to build the guest agent).
+func needAttestVM(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots a VM (-short)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (loop devices in the guest image build, as imasim vm)")
+	}
+	for _, b := range []string{"qemu-system-x86_64", "swtpm", "mkfs.xfs", "go"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not installed", b)
+		}
+	}
 }
