@@ -58,9 +58,11 @@ func (r *Report) doc() (string, []section) {
 	return r.subject(), out
 }
 
+// subject fits "Subject: " on one 72-column line.
 func (r *Report) subject() string {
 	s := r.Scenario
-	var what, where string
+	what := ""
+	var where []string
 	for _, a := range r.Affected {
 		if what == "" {
 			what = "changed file not re-measured"
@@ -68,14 +70,29 @@ func (r *Report) subject() string {
 				what = "unchanged file re-measured"
 			}
 		}
-		if a.Era.Profile.Auto && where == "" {
-			where = " on " + a.Era.Profile.Kernels.String()
+		if a.Era.Profile.Auto {
+			where = append(where, rangeText(a.Era.Profile))
 		}
 	}
 	if what == "" {
-		return "ima: " + s.Name + ": no missed or excessive re-measurement in the model"
+		return clip("ima: "+s.Name+": no missed or excessive re-measurement (model)", Width-9)
 	}
-	return clip("ima: "+s.Name+": "+what+where, Width)
+	subj := "ima: " + s.Name + ": " + what
+	if len(where) > 0 {
+		subj += " on " + where[0]
+		if len(where) > 1 {
+			subj += fmt.Sprintf(" and %d more", len(where)-1)
+		}
+	}
+	return clip(subj, Width-9)
+}
+
+// rangeText is a profile's kernels for prose: "7.1 and later".
+func rangeText(p *cache.Profile) string {
+	if p.Kernels.Open {
+		return p.Kernels.Min.String() + " and later"
+	}
+	return p.Kernels.String()
 }
 
 func (r *Report) summary() string {
