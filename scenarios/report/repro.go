@@ -118,7 +118,7 @@ func Reproducer(s *scenarios.Scenario) (string, error) {
 	w("sleep 1 # let the kernel log the records")
 	if r.audits {
 		w("audits() { # INTEGRITY_RULE records of file $1")
-		w("\tif pgrep -x auditd >/dev/null 2>&1; then cat /var/log/audit/audit.log")
+		w("\tif [ -e /run/auditd.pid ]; then cat /var/log/audit/audit.log")
 		w("\telse dmesg; fi | grep -E 'type=(1805|INTEGRITY_RULE)' |")
 		w("\t\tgrep -cF \"file=\\\"$1\\\"\"")
 		w("}")
