@@ -52,6 +52,9 @@ func (r *Report) doc() (string, []section) {
 		add("Causal chain (model, profile "+r.Affected[0].Era.Profile.Name+")", c)
 	}
 	add("Affected versions (model)", r.versions()...)
+	if cs := r.commits(); len(cs) > 0 {
+		add("Commits named, and where their ids were read", block{list: cs})
+	}
 	if len(r.Runs) > 0 {
 		add("Results: model vs real kernel, audit records per step", r.results()...)
 	}
@@ -115,21 +118,43 @@ func (r *Report) summary() string {
 			b.WriteString(" It is ok on " + strings.Join(oks, ", ") + ".")
 		}
 	}
-	for _, run := range r.Runs {
-		c := run.Cmp
-		real := scenarios.OK
-		for _, f := range c.Findings {
-			if real == scenarios.OK || f.Verdict == scenarios.Missed {
-				real = f.Verdict
+	if len(r.Runs) > 0 {
+		byVerdict := map[string][]string{}
+		var order []string
+		disagree := 0
+		for _, run := range r.Runs {
+			v := realVerdict(run)
+			if _, ok := byVerdict[v]; !ok {
+				order = append(order, v)
+			}
+			byVerdict[v] = append(byVerdict[v], fmt.Sprintf("%s (%s)", run.Label, run.Release))
+			if !agrees(run.Cmp) {
+				disagree++
 			}
 		}
-		agree := "as the model (profile " + c.Profile + ") predicts"
-		if !agrees(c) {
-			agree = "where the model (profile " + c.Profile + ") disagrees"
+		var parts []string
+		for _, v := range order {
+			parts = append(parts, verdictWord(v)+" on "+strings.Join(byVerdict[v], ", "))
 		}
-		fmt.Fprintf(&b, " %s (%s): %s, %s.", run.Label, run.Release, strings.ToUpper(real), agree)
+		b.WriteString(" Real kernels: " + strings.Join(parts, "; ") + ".")
+		if disagree == 0 {
+			fmt.Fprintf(&b, " The model agrees with all %d.", len(r.Runs))
+		} else {
+			fmt.Fprintf(&b, " The model DISAGREES with %d of %d (see Results).", disagree, len(r.Runs))
+		}
 	}
 	return b.String()
+}
+
+// realVerdict is what the real kernel's run shows by itself.
+func realVerdict(run Run) string {
+	v := scenarios.OK
+	for _, f := range run.Cmp.Findings {
+		if v == scenarios.OK || f.Verdict == scenarios.Missed {
+			v = f.Verdict
+		}
+	}
+	return v
 }
 
 // agrees: the run completed, its log lost nothing, and the model
@@ -227,9 +252,12 @@ func (r *Report) versions() []block {
 		if len(a.Introduced) == 0 {
 			b.WriteString(" No single switch of the profile explains it.")
 		}
-		for _, c := range a.Introduced {
-			fmt.Fprintf(&b, " It needs %s = %s, since %s (with %s, as in %s, the model gives ok); introduced by %s.",
-				c.Key, c.Value, c.Since, c.Avoid, c.AvoidIn, commitText(c.Commit))
+		for _, g := range groupCauses(a.Introduced) {
+			var needs []string
+			for _, c := range g {
+				needs = append(needs, fmt.Sprintf("%s = %s (%s, as in %s, gives ok)", c.Key, c.Value, c.Avoid, c.AvoidIn))
+			}
+			fmt.Fprintf(&b, " It needs %s, since %s; introduced by %s.", strings.Join(needs, " and "), g[0].Since, commitText(g[0].Commit))
 		}
 		switch {
 		case !e.Profile.Auto:
@@ -253,6 +281,42 @@ func (r *Report) versions() []block {
 		bs = append(bs, block{list: items})
 	}
 	return bs
+}
+
+// groupCauses puts causes with the same commit and start together.
+func groupCauses(cs []Cause) [][]Cause {
+	var out [][]Cause
+	idx := map[string]int{}
+	for _, c := range cs {
+		k := commitText(c.Commit) + "\x00" + c.Since
+		if i, ok := idx[k]; ok && c.Commit != nil {
+			out[i] = append(out[i], c)
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, []Cause{c})
+	}
+	return out
+}
+
+// commits lists every commit the report names, with where it was read.
+func (r *Report) commits() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range r.Affected {
+		for _, c := range append(append([]Cause(nil), a.Introduced...), a.Fixed...) {
+			if c.Commit == nil || seen[c.Commit.String()] {
+				continue
+			}
+			seen[c.Commit.String()] = true
+			id := c.Commit.String()
+			if c.Commit.ID == "" {
+				id += " (no id: not verified)"
+			}
+			out = append(out, id+": "+c.Commit.ReadAt)
+		}
+	}
+	return out
 }
 
 func commitText(c *cache.Commit) string {
@@ -303,13 +367,7 @@ func (r *Report) results() []block {
 	verdicts := []string{"", "real kernel"}
 	agreeRow := []string{"", "model agrees"}
 	for _, run := range r.Runs {
-		v := scenarios.OK
-		for _, f := range run.Cmp.Findings {
-			if v == scenarios.OK || f.Verdict == scenarios.Missed {
-				v = f.Verdict
-			}
-		}
-		verdicts = append(verdicts, verdictWord(v))
+		verdicts = append(verdicts, verdictWord(realVerdict(run)))
 		if agrees(run.Cmp) {
 			agreeRow = append(agreeRow, "yes")
 		} else {
