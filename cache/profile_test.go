@@ -276,3 +276,29 @@ func TestProfileCommits(t *testing.T) {
 	assert.Equal(t, Commit{Subject: "ima: subject only", ReadAt: "read: here"}, c)
 	assert.Equal(t, `"ima: subject only"`, c.String())
 }
+
+// A commit value read back from its parts is the same commit; ids are
+// hex of a sane length and never swallowed into the subject.
+func FuzzParseCommit(f *testing.F) {
+	f.Add("1cf7e834a6fb xfs: switch to multigrain timestamps", "read: here")
+	f.Add("ima: fallback to using i_version to detect file change", "")
+	f.Add("0123456789abcdef0123456789abcdef01234567 s", "x")
+	f.Add("1cf7e834a6fb", "")
+	f.Fuzz(func(t *testing.T, val, cite string) {
+		c, err := parseCommit(val, cite)
+		if err != nil {
+			return
+		}
+		if c.Subject == "" || len(c.Subject) > 200 || (c.ID != "" && !isCommitID(c.ID)) {
+			t.Fatalf("%q: accepted %+v", val, c)
+		}
+		again := c.Subject
+		if c.ID != "" {
+			again = c.ID + " " + c.Subject
+		}
+		d, err := parseCommit(again, cite)
+		if err != nil || d != c {
+			t.Fatalf("%q: %+v read back as %+v (%v)", val, c, d, err)
+		}
+	})
+}

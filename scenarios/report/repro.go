@@ -329,10 +329,10 @@ func (r *repro) expect(x scenarios.Expect) (string, bool) {
 	switch x.Kind {
 	case "audit":
 		r.audits = true
-		return fmt.Sprintf(`check %s "$(audits "$T%s")" %d`, t, path.Clean(x.Path), x.N), plain.MatchString(x.Path)
+		return fmt.Sprintf(`check %s "$(audits %s)" %d`, t, p(x.Path), x.N), true
 	case "measure":
 		r.measure = true
-		return fmt.Sprintf(`check %s "$(measured "$T%s")" %d`, t, path.Clean(x.Path), x.N), plain.MatchString(x.Path)
+		return fmt.Sprintf(`check %s "$(measured %s)" %d`, t, p(x.Path), x.N), true
 	case "measurements":
 		r.counts = true
 		return fmt.Sprintf(`check %s $(($(cat $IMA/runtime_measurements_count) - C0)) %d`, t, x.N), true
