@@ -75,5 +75,17 @@ func TestReportReproducerOnDebian72(t *testing.T) {
 			"the reproducer's count on the real kernel is the report's for profile %s", p.Name)
 	}
 	require.Equal(t, era.Exit, code, "exit status")
+
+	// report --kernel boots the kernel itself (imasim vm --save) and
+	// reads its run back as a capture.
+	c = exec.Command(bin, "report", "xfs-write", "--kernel", "debian:7.2", "--profile", p.Name)
+	stdout, err = c.Output()
+	if errors.As(err, &ee) {
+		t.Logf("stderr: %s", ee.Stderr)
+	}
+	require.NoError(t, err, "%s", stdout)
+	flat := strings.Join(strings.Fields(string(stdout)), " ")
+	require.Contains(t, flat, "Real kernels: MISSED on debian:7.2 (7.2.13")
+	require.Contains(t, flat, "The model agrees with every one of them (1).")
 	require.NotContains(t, strings.ToLower(string(stdout)), "not found", "every tool the reproducer calls is in the guest")
 }

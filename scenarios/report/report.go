@@ -259,7 +259,7 @@ func variant(p *cache.Profile, key, val string) (*cache.Profile, error) {
 // config: IMA with a writable policy and audit, the filesystems, loop
 // devices, overlayfs.
 func Kconfig(s *scenarios.Scenario) []string {
-	out := []string{"CONFIG_AUDIT=y", "CONFIG_INTEGRITY_AUDIT=y", "CONFIG_IMA=y", "CONFIG_IMA_WRITE_POLICY=y"}
+	out := []string{"CONFIG_AUDIT=y", "CONFIG_INTEGRITY=y", "CONFIG_INTEGRITY_AUDIT=y", "CONFIG_IMA=y", "CONFIG_IMA_WRITE_POLICY=y"}
 	add := func(c string) {
 		if !slices.Contains(out, c) {
 			out = append(out, c)

@@ -138,7 +138,7 @@ func (r *Report) summary() string {
 		}
 		b.WriteString(" Real kernels: " + strings.Join(parts, "; ") + ".")
 		if disagree == 0 {
-			fmt.Fprintf(&b, " The model agrees with all %d.", len(r.Runs))
+			fmt.Fprintf(&b, " The model agrees with every one of them (%d).", len(r.Runs))
 		} else {
 			fmt.Fprintf(&b, " The model DISAGREES with %d of %d (see Results).", disagree, len(r.Runs))
 		}
