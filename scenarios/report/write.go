@@ -51,6 +51,9 @@ func (r *Report) doc() (string, []section) {
 	if c := r.chain(); len(c.list) > 0 {
 		add("Causal chain (model, profile "+r.Affected[0].Era.Profile.Name+")", c)
 	}
+	if t := r.modelTable(); t != nil {
+		add("Model per step, audit records per kernel era", t...)
+	}
 	add("Affected versions (model)", r.versions()...)
 	if cs := r.commits(); len(cs) > 0 {
 		add("Commits named, and where their ids were read", block{list: cs})
@@ -331,6 +334,78 @@ func verdictWord(v string) string {
 		return v
 	}
 	return strings.ToUpper(v)
+}
+
+// compared are the eras the per-step model table shows: all of up to
+// six, else the affected ones with the eras their causes and fixes name.
+func (r *Report) compared() []*Era {
+	if len(r.Eras) <= 6 {
+		return r.Eras
+	}
+	// The latest affected eras first: they are what a report is about.
+	want := map[string]bool{}
+	add := func(n string) {
+		if len(want) < 6 {
+			want[n] = true
+		}
+	}
+	for i := len(r.Affected) - 1; i >= 0; i-- {
+		a := r.Affected[i]
+		add(a.Era.Profile.Name)
+		if a.FixedIn != nil {
+			add(a.FixedIn.Profile.Name)
+		}
+		for _, c := range a.Introduced {
+			add(c.AvoidIn)
+		}
+	}
+	var out []*Era
+	for _, e := range r.Eras {
+		if want[e.Profile.Name] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// modelTable: per step, the audit records the model has each era emit,
+// with the verdict where it is not ok.
+func (r *Report) modelTable() []block {
+	eras := r.compared()
+	if len(eras) < 2 {
+		return nil
+	}
+	header := []string{"line", "step"}
+	for _, e := range eras {
+		header = append(header, e.Profile.Name)
+	}
+	var rows [][]string
+	for _, st := range r.Scenario.Steps {
+		row := []string{strconv.Itoa(st.Line), st.Text}
+		for _, e := range eras {
+			cell := "-"
+			if e.Verdict != "n/a" {
+				n, v := 0, ""
+				for _, h := range e.Result.Steps {
+					if h.Line != st.Line {
+						continue
+					}
+					for _, a := range e.Result.Audit {
+						if a.Step == h.Index {
+							n++
+						}
+					}
+					if bad(h.Verdict) {
+						v = map[string]string{scenarios.Missed: " MISS", scenarios.Excessive: " EXC"}[h.Verdict]
+					}
+				}
+				cell = strconv.Itoa(n) + v
+			}
+			row = append(row, cell)
+		}
+		rows = append(rows, row)
+	}
+	return []block{{header: header, rows: rows}, {para: "MISS: a change the era does not re-measure; EXC: a re-measurement of unchanged content."}}
 }
 
 // results is the per-step table: one column per real kernel, each cell
