@@ -116,6 +116,7 @@ type engine struct {
 	// IMA_APPRAISE; with ima_appraise=log too).
 	appraise bool
 	handles  map[string]handle
+	st       Step // the step being run
 	res      *Result
 	listed   map[string]bool // template hash + pcr, for dedup
 	// lastEval: content each path had when IMA last hashed it through
@@ -355,10 +356,10 @@ func (r *Runner) StepAfter(gap vfs.Time, st Step) error {
 	e := r.e
 	e.w.Advance(gap)
 	if err := e.step(st); err != nil {
-		return &Error{e.s.File, st.Line, fmt.Sprintf("%s: %v", st.Op, err)}
+		return &Error{e.s.File, st.Line, fmt.Sprintf("%s: %v", opName(st), err)}
 	}
 	if e.err != nil {
-		return fmt.Errorf("%s:%d: %s: %w", e.s.File, st.Line, st.Op, e.err)
+		return fmt.Errorf("%s:%d: %s: %w", e.s.File, st.Line, opName(st), e.err)
 	}
 	return nil
 }
@@ -374,7 +375,8 @@ func (r *Runner) World() *vfs.World { return r.e.w }
 func (r *Runner) CloseAll() {
 	for name, h := range r.e.handles {
 		f := h.f
-		r.e.close(Step{Op: "close"}, &f)
+		r.e.st = Step{Op: Close{}}
+		r.e.close(&f)
 		delete(r.e.handles, name)
 	}
 }
@@ -520,340 +522,8 @@ func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) decision {
 	}
 }
 
-func (e *engine) step(st Step) error {
-	a := st.Args
-	uid, gid := st.IDs()
-	switch st.Op {
-	case "fs":
-		m, err := vfs.LookupModel(e.p.FSModel(a[0]))
-		if err != nil {
-			return err
-		}
-		if m.Overlay {
-			return fmt.Errorf("use the overlay step for overlayfs")
-		}
-		if err := e.mountpoint(a[1]); err != nil {
-			return err
-		}
-		_, err = e.w.Mount(m, a[1], a[2:])
-		return err
-	case "mkdir":
-		return e.w.Mkdir(a[0])
-	case "overlay":
-		m, _ := vfs.LookupModel("overlay")
-		if err := e.mountpoint(a[0]); err != nil {
-			return err
-		}
-		_, err := e.w.MountOverlay(m, a[0], st.Opts["lower"], st.Opts["upper"], st.Opts["work"])
-		return err
-	case "write", "append", "overwrite":
-		if err := e.grow(len(a[1])); err != nil {
-			return err
-		}
-		data := []byte(a[1])
-		if h, ok := e.handles[a[0]]; ok {
-			if st.Op == "overwrite" {
-				if len(data) > len(h.f.Backing.Content) {
-					return fmt.Errorf("overwrite is in place: %d bytes do not fit in %d", len(data), len(h.f.Backing.Content))
-				}
-			}
-			return e.w.Write(&h.f, data, st.Op == "append")
-		}
-		fl := vfs.OpenFlags{Write: true, Create: st.Op == "write", Trunc: st.Op == "write", Append: st.Op == "append",
-			Mode: st.Mode(0o644)}
-		if st.Op == "overwrite" {
-			cur, err := e.w.Lookup(a[0])
-			if err != nil {
-				return err
-			}
-			if len(data) > len(e.w.RealInode(cur).Content) {
-				return fmt.Errorf("overwrite is in place: %d bytes do not fit", len(data))
-			}
-		}
-		f, err := e.open(st, a[0], fl, uid, gid, &e.tmp)
-		if err != nil {
-			return err
-		}
-		if err := e.w.Write(f, data, st.Op == "append"); err != nil {
-			return err
-		}
-		e.close(st, f)
-		return nil
-	case "truncate":
-		n, _ := strconv.Atoi(a[1])
-		if err := e.grow(n); err != nil {
-			return err
-		}
-		// security_path_truncate runs before the size changes.
-		if ino, err := e.w.Lookup(a[0]); err == nil {
-			e.ima.Truncate(ino)
-		}
-		if err := e.w.Truncate(a[0], n); err != nil {
-			return err
-		}
-		e.setattr(a[0])
-		return nil
-	case "copy":
-		src, err := e.w.Lookup(a[0])
-		if err != nil {
-			return err
-		}
-		data := e.w.RealInode(src).Content
-		if err := e.grow(len(data)); err != nil {
-			return err
-		}
-		f, err := e.open(st, a[1], vfs.OpenFlags{Write: true, Create: true, Trunc: true, Mode: st.Mode(0o644)}, 0, 0, &e.tmp)
-		if err != nil {
-			return err
-		}
-		if err := e.w.Write(f, data, false); err != nil {
-			return err
-		}
-		e.close(st, f)
-		return nil
-	case "chmod":
-		m, _ := strconv.ParseUint(a[1], 8, 32)
-		if err := e.w.Chmod(a[0], uint32(m)); err != nil {
-			return err
-		}
-		e.setattr(a[0])
-		return nil
-	case "chown":
-		u, g, _ := strings.Cut(a[1], ":")
-		uu, _ := strconv.ParseUint(u, 10, 32)
-		gg := uu
-		if g != "" {
-			gg, _ = strconv.ParseUint(g, 10, 32)
-		}
-		if err := e.w.Chown(a[0], uint32(uu), uint32(gg)); err != nil {
-			return err
-		}
-		e.setattr(a[0])
-		return nil
-	case "touch":
-		if err := e.w.Touch(a[0]); err != nil {
-			return err
-		}
-		e.setattr(a[0])
-		return nil
-	case "setxattr":
-		if err := e.w.Setxattr(a[0], a[1], a[2]); err != nil {
-			return err
-		}
-		if a[1] == "security.ima" {
-			// ima_inode_setxattr (it runs before the value is stored;
-			// the flags it sets are read at the next access).
-			for _, ino := range e.notified(a[0]) {
-				e.ima.ResetAppraiseFlags(ino, e.appraise)
-			}
-		}
-		return nil
-	case "open":
-		fl := vfs.OpenFlags{}
-		switch a[2] {
-		case "r":
-			fl.Read = true
-		case "w":
-			fl.Write = true
-		case "rw":
-			fl.Read, fl.Write = true, true
-		case "a":
-			fl.Write, fl.Append = true, true
-		case "trunc":
-			fl.Write, fl.Trunc = true, true
-		}
-		h := handle{uid: uid, gid: gid}
-		if _, err := e.open(st, a[1], fl, uid, gid, &h.f); err != nil {
-			return err
-		}
-		if e.handles == nil {
-			e.handles = map[string]handle{}
-		}
-		e.handles[a[0]] = h
-		return nil
-	case "read":
-		h := e.handles[a[0]]
-		e.w.Read(&h.f)
-		return nil
-	case "mmap":
-		h := e.handles[a[0]]
-		e.w.Mmap(&h.f)
-		if a[1] == "exec" {
-			// Linux v6.12: ima_main.c:ima_file_mmap, only for PROT_EXEC.
-			e.hook(st, &h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
-		}
-		return nil
-	case "mprotect":
-		h := e.handles[a[0]]
-		e.w.Mmap(&h.f) // the PROT_READ mapping: no IMA hook
-		e.mprotect(st, &h.f, h.uid, h.gid)
-		return nil
-	case "close":
-		h := e.handles[a[0]]
-		delete(e.handles, a[0])
-		e.close(st, &h.f)
-		return nil
-	case "exec", "execveat":
-		return e.exec(st, a[0], uid, gid, st.Op == "execveat")
-	case "rename":
-		return e.w.Rename(a[0], a[1])
-	case "unlink":
-		return e.w.Unlink(a[0])
-	case "sync":
-		e.w.Sync()
-		return nil
-	case "drop_caches":
-		// Evicted inodes take their iint with them
-		// (Linux v6.12: security/integrity/ima/ima_iint.c:ima_inode_free).
-		for _, i := range e.w.DropCaches() {
-			e.ima.Forget(i)
-		}
-		return nil
-	case "sleep":
-		d, _ := ParseDuration(a[0])
-		e.w.Advance(vfs.Time(d))
-		return nil
-	case "remount":
-		return e.w.Remount(a[0], a[1:], e.remountClears)
-	}
-	return fmt.Errorf("operation not implemented")
-}
-
-// MaxModelBytes bounds the file content one run writes into the model,
-// which holds contents in memory: each write, append, copy and truncate
-// counts its full size, checked before anything is allocated.
-const MaxModelBytes = 64 << 20
-
-func (e *engine) grow(n int) error {
-	if n < 0 || n > MaxModelBytes-e.grown {
-		return fmt.Errorf("the scenario writes more than %d MiB of file content into the model (MaxModelBytes)", MaxModelBytes>>20)
-	}
-	e.grown += n
-	return nil
-}
-
-func (e *engine) remountClears(fsType string) bool {
-	return e.p.RemountClearsIVersion[fsType]
-}
-
-func (e *engine) mountpoint(p string) error {
-	if p == "/" {
-		return nil
-	}
-	parent := path.Dir(p)
-	if parent == "/" {
-		return nil
-	}
-	if !e.w.IsDir(p) {
-		if err := e.w.Mkdir(p); err != nil {
-			return fmt.Errorf("mount point %s: %w", p, err)
-		}
-	}
-	return nil
-}
-
-// open runs open(2) and IMA's FILE_CHECK hook
-// (Linux v6.12: fs/namei.c:do_open -> ima_file_check).
-// The file is opened into f.
-func (e *engine) open(st Step, p string, fl vfs.OpenFlags, uid, gid uint32, f *vfs.File) (*vfs.File, error) {
-	// Whether an O_TRUNC open truncates an existing file (a lookup only
-	// then: it is the hot path of a search).
-	existed := false
-	if fl.Trunc {
-		_, err := e.w.Lookup(p)
-		existed = err == nil
-	}
-	if err := e.w.OpenInto(f, p, fl, uid, gid); err != nil {
-		return nil, err
-	}
-	// O_TRUNC on an existing file: handle_truncate -> security_file_truncate
-	// (Linux v6.12: fs/namei.c:do_open, after ima_file_check).
-	if fl.Trunc && existed {
-		// handle_truncate -> do_truncate -> notify_change also runs
-		// ima_inode_post_setattr.
-		defer e.ima.PostSetattr(f.Inode, e.appraise)
-		defer e.ima.Truncate(f.Inode)
-	}
-	var mask policy.Mask
-	if fl.Read {
-		mask |= policy.MayRead
-	}
-	if fl.Write {
-		mask |= policy.MayWrite
-	}
-	if fl.Append {
-		mask |= policy.MayAppend
-	}
-	e.hook(st, f, policy.FileCheck, mask, uid, gid)
-	return f, nil
-}
-
-// notified lists the inodes whose dentries a metadata change at p went
-// through: the inode at p and, behind an overlay, the real (copied-up)
-// inode overlay passed the change on to (Linux v6.12: fs/overlayfs/inode.c:ovl_setattr,
-// fs/overlayfs/xattrs.c:ovl_xattr_set).
-func (e *engine) notified(p string) []*vfs.Inode {
-	ino, err := e.w.Lookup(p)
-	if err != nil {
-		return nil
-	}
-	if real := e.w.RealInode(ino); real != ino {
-		return []*vfs.Inode{ino, real}
-	}
-	return []*vfs.Inode{ino}
-}
-
-// setattr runs ima_inode_post_setattr for a notify_change at p
-// (chmod, chown, utimes, truncate).
-func (e *engine) setattr(p string) {
-	for _, ino := range e.notified(p) {
-		e.ima.PostSetattr(ino, e.appraise)
-	}
-}
-
-// close runs ima_file_free (last-writer check) then drops the file.
-func (e *engine) close(st Step, f *vfs.File) {
-	applies, _, cause := e.ima.LastWriter(e.file(f))
-	if applies {
-		e.record(st, "last_writer", f.Path, false, OK, cause)
-	}
-	e.w.Close(f)
-}
-
-// exec models execve(2) of a binary: FILE_CHECK at open with MAY_EXEC,
-// BPRM_CHECK, MMAP_CHECK of the PROT_EXEC segments, then the close.
-// execveat AT_EXECVE_CHECK stops after BPRM_CHECK
-// (Linux v6.14: fs/exec.c:bprm_execve, is_check).
-func (e *engine) exec(st Step, p string, uid, gid uint32, check bool) error {
-	ino, err := e.w.Lookup(p)
-	if err != nil {
-		return err
-	}
-	if e.w.RealInode(ino).Mode&0o111 == 0 {
-		return fmt.Errorf("%s: permission denied (not executable; write it with mode=0755 or chmod)", p)
-	}
-	if check {
-		if all, partial := e.p.HasFeature("execve-check"); !all && !partial {
-			return fmt.Errorf("AT_EXECVE_CHECK is not in kernels %s", e.p.Kernels)
-		}
-	}
-	f := &e.tmp
-	if err := e.w.OpenInto(f, p, vfs.OpenFlags{Read: true}, uid, gid); err != nil {
-		return err
-	}
-	e.hook(st, f, policy.FileCheck, policy.MayExec, uid, gid)
-	e.w.Read(f) // prepare_binprm reads the header: atime
-	e.hook(st, f, policy.BprmCheck, policy.MayExec, uid, gid)
-	if !check {
-		e.hook(st, f, policy.MmapCheck, policy.MayExec, uid, gid)
-	}
-	e.close(st, f)
-	e.pid++
-	return nil
-}
-
 // hook runs one IMA hook call and classifies it.
-func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid uint32) {
+func (e *engine) hook(f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid uint32) {
 	ino := f.Inode
 	real := e.w.RealInode(ino)
 	d := e.decisions.decide(e.pol, decisionKey{fn: fn, mask: mask, uid: uid, gid: gid,
@@ -885,7 +555,7 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 	out := e.ima.Process(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
 		MustMeasure: actions&cache.FlagMeasure != 0, Readonly: !f.Flags.Write}, func() []byte { return truth })
 	for _, v := range out.Violation {
-		e.violation(st, f, v)
+		e.violation(f, v)
 	}
 	if out.Evaluated {
 		// IMA hashes through the kernel read path, which updates atime
@@ -941,7 +611,7 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 		}
 		e.setEvaluated(f.Path, t, metaNow)
 	}
-	e.record(st, fn.String(), f.Path, evaluatedAny, verdict, cause)
+	e.record(fn.String(), f.Path, evaluatedAny, verdict, cause)
 	if out.Measure {
 		e.addMeasurement(f, f.Path, truth, pcr)
 	}
@@ -963,7 +633,7 @@ func (e *engine) hook(st Step, f *vfs.File, fn policy.Func, mask policy.Mask, ui
 // a measure or appraise match audits "collect_data failed-mprotect"
 // (AUDIT_INTEGRITY_DATA) and an appraise match also denies (-EPERM, in
 // log mode too). Nothing is hashed or measured.
-func (e *engine) mprotect(st Step, f *vfs.File, uid, gid uint32) {
+func (e *engine) mprotect(f *vfs.File, uid, gid uint32) {
 	const hook = "MMAP_CHECK(mprotect)"
 	backing := f.Backing
 	if backing == nil {
@@ -979,7 +649,7 @@ func (e *engine) mprotect(st Step, f *vfs.File, uid, gid uint32) {
 		verdict, missed = Missed, " -- the mapping is now executable and this content was never measured (a limit of ima_file_mprotect, not of the cache)"
 	}
 	if !e.appraise {
-		e.record(st, hook, f.Path, false, verdict,
+		e.record(hook, f.Path, false, verdict,
 			"ima_file_mprotect: no appraise rule in the policy (ima_policy_flag lacks IMA_APPRAISE): nothing checked, nothing measured"+missed)
 		return
 	}
@@ -1002,7 +672,7 @@ func (e *engine) mprotect(st Step, f *vfs.File, uid, gid uint32) {
 	actions |= e.decisions.decide(e.pol, key).actions
 	where := fmt.Sprintf("ima_file_mprotect matches the backing inode %s:dev=%d:ino=%d (%s, named %q)", backing.SB.Model.Type, backing.SB.Dev, backing.Ino, bp, name)
 	if actions&(cache.FlagMeasure|cache.FlagAppraise) == 0 {
-		e.record(st, hook, f.Path, false, verdict, where+": not in policy; nothing measured"+missed)
+		e.record(hook, f.Path, false, verdict, where+": not in policy; nothing measured"+missed)
 		return
 	}
 	res, outcome := 1, "audited failed-mprotect; never measured"
@@ -1010,7 +680,7 @@ func (e *engine) mprotect(st Step, f *vfs.File, uid, gid uint32) {
 		res, outcome = 0, "audited failed-mprotect and denied (-EPERM)"
 		verdict, missed = OK, "" // the mapping does not become executable
 	}
-	e.record(st, hook, f.Path, false, verdict, where+": "+outcome+missed)
+	e.record(hook, f.Path, false, verdict, where+": "+outcome+missed)
 	if e.quiet {
 		return
 	}
@@ -1044,12 +714,12 @@ func (e *engine) wasMeasured(p string, content []byte) bool {
 	return false
 }
 
-func (e *engine) record(st Step, hook, p string, evaluated bool, verdict, cause string) {
-	e.res.Steps = append(e.res.Steps, HookCall{Index: len(e.res.Steps) + 1, Line: st.Line, Op: st.Text,
+func (e *engine) record(hook, p string, evaluated bool, verdict, cause string) {
+	e.res.Steps = append(e.res.Steps, HookCall{Index: len(e.res.Steps) + 1, Line: e.st.Line, Op: e.st.Text,
 		Hook: hook, Path: p, Evaluated: evaluated, Verdict: verdict, Cause: cause})
 }
 
-func (e *engine) violation(st Step, f *vfs.File, cause string) {
+func (e *engine) violation(f *vfs.File, cause string) {
 	e.res.Violations++
 	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1804, Step: len(e.res.Steps), Path: f.Path,
 		Text: fmt.Sprintf("type=1804 audit: pid=%d uid=0 auid=4294967295 ses=4294967295 op=invalid_pcr cause=%s comm=%q name=%q dev=%q ino=%d res=1",
