@@ -1,19 +1,12 @@
 package scenarios
 
 import (
-	"bytes"
 	"crypto"
-	"crypto/sha1"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
-	"path"
-	"slices"
 	"sort"
-	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/cache/vfs"
@@ -215,24 +208,6 @@ func RunWith(s *Scenario, p *cache.Profile, o Options) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", s.File, err)
 	}
 	return r.res, nil
-}
-
-// readPCRs records PCR 10 of every bank in the result.
-func (e *engine) readPCRs() error {
-	if e.tpm == nil {
-		return nil
-	}
-	v, err := e.tpm.Read(10)
-	if err != nil {
-		return fmt.Errorf("reading PCR 10: %w", err)
-	}
-	e.res.PCRs = map[string]string{}
-	for h, d := range v {
-		if a, ok := measure.AlgoFromCrypto(h); ok {
-			e.res.PCRs[a.String()] = hex.EncodeToString(d)
-		}
-	}
-	return nil
 }
 
 // Runner runs steps one at a time and can be cloned, so a search can
@@ -462,66 +437,6 @@ func (r *Runner) StateHash() uint64 {
 	return h.Sum64()
 }
 
-// decisionCache remembers policy decisions by the attributes the engine
-// passes: the policy is fixed for a run, and a search asks the same few
-// questions millions of times. Readers load an immutable slice; a miss
-// publishes a longer copy.
-type decisionCache struct {
-	list atomic.Pointer[[]decision]
-}
-
-type decisionKey struct {
-	fn             policy.Func
-	mask           policy.Mask
-	uid, gid       uint32
-	fowner, fgroup uint32
-	magic          uint64
-	fsName         string
-}
-
-type decision struct {
-	key     decisionKey
-	actions uint64 // cache.Flag* bits
-	pcr     int
-}
-
-// decide returns the cached decision for k, asking pol on a miss.
-func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) decision {
-	if l := c.list.Load(); l != nil {
-		for _, d := range *l {
-			if d.key == k {
-				return d
-			}
-		}
-	}
-	d := pol.Match(policy.Attrs{Func: k.fn, Mask: k.mask, UID: k.uid, EUID: k.uid, GID: k.gid, EGID: k.gid,
-		FOwner: k.fowner, FGrp: k.fgroup, FSMagic: k.magic, FSName: k.fsName}.WithDefaultCaps())
-	out := decision{key: k, pcr: d.PCR}
-	if d.Actions&policy.Measure != 0 {
-		out.actions |= cache.FlagMeasure
-	}
-	if d.Actions&policy.Appraise != 0 {
-		out.actions |= cache.FlagAppraise
-	}
-	if d.Actions&policy.Audit != 0 {
-		out.actions |= cache.FlagAudit
-	}
-	if d.Actions&policy.Hash != 0 {
-		out.actions |= cache.FlagHash
-	}
-	for {
-		old := c.list.Load()
-		var l []decision
-		if old != nil {
-			l = append(l, *old...)
-		}
-		l = append(l, out)
-		if c.list.CompareAndSwap(old, &l) {
-			return out
-		}
-	}
-}
-
 // hook runs one IMA hook call and classifies it.
 func (e *engine) hook(f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid uint32) {
 	ino := f.Inode
@@ -543,7 +458,6 @@ func (e *engine) hook(f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid ui
 		truth = e.fileDigest(content)
 	}
 	last, seen := e.lastEvaluated(f.Path)
-	before := last.truth
 	// Appraisal-relevant metadata (EVM-protected) counts as a relevant
 	// change only under an appraise action.
 	appraise := actions&cache.FlagAppraise != 0
@@ -553,7 +467,7 @@ func (e *engine) hook(f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid ui
 	}
 	metaSame := !appraise || last.meta == "" || last.meta == metaNow
 	out := e.ima.Process(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
-		MustMeasure: actions&cache.FlagMeasure != 0, Readonly: !f.Flags.Write}, func() []byte { return truth })
+		MustMeasure: actions&cache.FlagMeasure != 0}, func() []byte { return truth })
 	for _, v := range out.Violation {
 		e.violation(f, v)
 	}
@@ -567,43 +481,8 @@ func (e *engine) hook(f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid ui
 	if actions == 0 {
 		return
 	}
-	verdict := OK
-	cause := out.Cause
+	verdict, cause := classify(out, judged{seen: seen, before: last.truth, now: truth, metaSame: metaSame, appraise: appraise}, e.quiet)
 	evaluatedAny := out.Evaluated || out.Appraised
-	switch {
-	case out.Indeterminate != "":
-		verdict = Indeterminate
-		cause += " -- indeterminate: " + out.Indeterminate
-	case out.Retried:
-		// A failed appraisal is re-done at every access by design.
-	case evaluatedAny && seen && bytes.Equal(before, truth) && out.First:
-		// The inode was evicted: its iint went with it. Re-evaluating is
-		// the design, not a cache decision (Linux: ima_inode_free).
-		if !e.quiet {
-			cause = "new iint (the inode was evicted and read back; IMA's cache went with it, so re-evaluating is by design): " + cause
-		}
-	case evaluatedAny && seen && bytes.Equal(before, truth) && metaSame:
-		verdict = Excessive
-		if e.quiet {
-			break
-		}
-		cause += " -- content unchanged since the last evaluation"
-		if appraise {
-			cause += ", and so is its EVM-protected metadata"
-		}
-	case !evaluatedAny && out.Digest != nil && !bytes.Equal(out.Digest, truth):
-		verdict = Missed
-		if !e.quiet {
-			cause += fmt.Sprintf(" -- but content changed: measured %s, now %s", short(out.Digest), short(truth))
-		}
-	case !evaluatedAny && !metaSame:
-		verdict = Missed
-		if !e.quiet {
-			cause += " -- but its EVM-protected metadata (mode, owner, security.* xattrs) changed since the last appraisal"
-		}
-	case out.Appraised && !out.Evaluated && !e.quiet:
-		cause = "re-appraised from the cached hash: " + cause
-	}
 	if evaluatedAny {
 		var t []byte
 		if out.Evaluated {
@@ -619,366 +498,8 @@ func (e *engine) hook(f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid ui
 		e.res.AuditRecords[f.Path]++
 	}
 	if out.Audit && !e.quiet {
-		e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1805, Step: len(e.res.Steps), Path: f.Path,
-			Text: fmt.Sprintf("type=1805 audit: file=%q hash=\"%s:%x\" ppid=1 pid=%d auid=4294967295 uid=%d gid=%d euid=%d suid=%d fsuid=%d egid=%d sgid=%d fsgid=%d tty=(none) ses=4294967295 comm=%q exe=%q res=1",
-				f.Path, e.hashAlgo, truth, e.pid, uid, gid, uid, uid, uid, gid, gid, gid, path.Base(f.Path), f.Path)})
+		e.auditRule(f, truth, uid, gid)
 	}
-}
-
-// mprotect follows ima_file_mprotect (Linux v6.1.176, v6.12.107,
-// v7.2.13: ima_main.c): only with an appraise rule in the policy; the
-// policy (MMAP_CHECK, and MMAP_CHECK_REQPROT since 6.4) is matched on
-// file_inode(vma->vm_file), which overlay's mmap made the real file opened
-// with the handle (6.1: ovl_mmap, 7.2: backing_file_mmap, vma_set_file);
-// a measure or appraise match audits "collect_data failed-mprotect"
-// (AUDIT_INTEGRITY_DATA) and an appraise match also denies (-EPERM, in
-// log mode too). Nothing is hashed or measured.
-func (e *engine) mprotect(f *vfs.File, uid, gid uint32) {
-	const hook = "MMAP_CHECK(mprotect)"
-	backing := f.Backing
-	if backing == nil {
-		backing = e.w.RealInode(f.Inode)
-	}
-	// The verdict: is content the policy would measure at mmap(PROT_EXEC)
-	// (ima_file_mmap's match, on the file itself) now executable without
-	// ever having been measured? The mapping holds the backing content.
-	mm := e.decisions.decide(e.pol, decisionKey{fn: policy.MmapCheck, mask: policy.MayExec, uid: uid, gid: gid,
-		fowner: backing.UID, fgroup: backing.GID, magic: f.Inode.SB.Model.Magic, fsName: f.Inode.SB.Model.Type})
-	verdict, missed := OK, ""
-	if mm.actions&cache.FlagMeasure != 0 && !e.wasMeasured(f.Path, backing.Content) {
-		verdict, missed = Missed, " -- the mapping is now executable and this content was never measured (a limit of ima_file_mprotect, not of the cache)"
-	}
-	if !e.appraise {
-		e.record(hook, f.Path, false, verdict,
-			"ima_file_mprotect: no appraise rule in the policy (ima_policy_flag lacks IMA_APPRAISE): nothing checked, nothing measured"+missed)
-		return
-	}
-	name := f.Path // 6.1: overlay's real file has the overlay path (open_with_fake_path)
-	bp := e.w.LayerPath(f.Inode, backing)
-	if bp == "" {
-		bp = f.Path
-	}
-	if all, _ := e.p.HasFeature("backing-file"); all && bp != f.Path {
-		// 6.7+: the backing file's own path is on overlay's private
-		// layer mount, which d_absolute_path cannot name: ima_d_path
-		// falls back to the dentry name (Linux v7.2: ima_api.c:ima_d_path).
-		name = path.Base(bp)
-	}
-	key := decisionKey{fn: policy.MmapCheck, mask: policy.MayExec, uid: uid, gid: gid,
-		fowner: backing.UID, fgroup: backing.GID, magic: backing.SB.Model.Magic, fsName: backing.SB.Model.Type}
-	actions := e.decisions.decide(e.pol, key).actions
-	// MMAP_CHECK_REQPROT rules parse only for kernels that have them.
-	key.fn = policy.MmapCheckReqprot
-	actions |= e.decisions.decide(e.pol, key).actions
-	where := fmt.Sprintf("ima_file_mprotect matches the backing inode %s:dev=%d:ino=%d (%s, named %q)", backing.SB.Model.Type, backing.SB.Dev, backing.Ino, bp, name)
-	if actions&(cache.FlagMeasure|cache.FlagAppraise) == 0 {
-		e.record(hook, f.Path, false, verdict, where+": not in policy; nothing measured"+missed)
-		return
-	}
-	res, outcome := 1, "audited failed-mprotect; never measured"
-	if actions&cache.FlagAppraise != 0 {
-		res, outcome = 0, "audited failed-mprotect and denied (-EPERM)"
-		verdict, missed = OK, "" // the mapping does not become executable
-	}
-	e.record(hook, f.Path, false, verdict, where+": "+outcome+missed)
-	if e.quiet {
-		return
-	}
-	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1800, Step: len(e.res.Steps), Path: name, Cause: "failed-mprotect", Res: res,
-		Text: fmt.Sprintf("type=1800 audit: pid=%d uid=%d auid=4294967295 ses=4294967295 op=collect_data cause=failed-mprotect comm=%q name=%q dev=%q ino=%d res=%d",
-			e.pid, uid, path.Base(f.Path), name, backing.SB.Model.Type, backing.Ino, res)})
-}
-
-// wasMeasured reports whether the measurement list holds path p with this
-// content's digest.
-func (e *engine) wasMeasured(p string, content []byte) bool {
-	if e.quiet {
-		for k := range e.listed { // "pcr/name/content"
-			if strings.HasSuffix(k, "/"+p+"/"+string(content)) {
-				return true
-			}
-		}
-		return false
-	}
-	d := e.fileDigest(content)
-	if e.dSHA1 {
-		s := sha1.Sum(content)
-		d = s[:]
-	}
-	want := hex.EncodeToString(d)
-	for _, m := range e.res.List {
-		if m.Path == p && !m.Violation && (m.FileHash == want || strings.HasSuffix(m.FileHash, ":"+want)) {
-			return true
-		}
-	}
-	return false
-}
-
-func (e *engine) record(hook, p string, evaluated bool, verdict, cause string) {
-	e.res.Steps = append(e.res.Steps, HookCall{Index: len(e.res.Steps) + 1, Line: e.st.Line, Op: e.st.Text,
-		Hook: hook, Path: p, Evaluated: evaluated, Verdict: verdict, Cause: cause})
-}
-
-func (e *engine) violation(f *vfs.File, cause string) {
-	e.res.Violations++
-	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1804, Step: len(e.res.Steps), Path: f.Path,
-		Text: fmt.Sprintf("type=1804 audit: pid=%d uid=0 auid=4294967295 ses=4294967295 op=invalid_pcr cause=%s comm=%q name=%q dev=%q ino=%d res=1",
-			e.pid, cause, path.Base(f.Path), f.Path, f.Inode.SB.Model.Type, f.Inode.Ino)})
-	e.res.Measurements++
-	if e.quiet {
-		return
-	}
-	v, err := measure.NewViolationInfo(e.p.Template, 10, e.hashAlgo, f.Path, e.fileInfo(f))
-	if err == nil {
-		err = e.append(v)
-	}
-	if err != nil && e.err == nil {
-		e.err = err
-	}
-}
-
-func (e *engine) bootAggregate() error {
-	// Linux v6.12: security/integrity/ima/ima_init.c:ima_add_boot_aggregate,
-	// ima_crypto.c:ima_calc_boot_aggregate: PCRs 0-9 of the chosen bank.
-	if e.quiet {
-		return nil
-	}
-	var banks []measure.Algo
-	for _, h := range e.tpm.Banks() {
-		if a, ok := measure.AlgoFromCrypto(h); ok {
-			banks = append(banks, a)
-		}
-	}
-	bank, ok := measure.BootAggregateBank(banks, e.hashAlgo)
-	if !ok {
-		bank = e.hashAlgo
-	}
-	d, err := e.bootAggregateIn(banks, bank)
-	if err != nil {
-		return err
-	}
-	var fi *measure.FileInfo
-	if e.dField && bank != measure.SHA1 {
-		// A "d" field takes only SHA-1: the kernel computes the
-		// aggregate again from the SHA-1 bank, zero without one
-		// (Linux v7.2.13: ima_template_lib.c:ima_eventdigest_init).
-		fi = &measure.FileInfo{SHA1: make([]byte, 20)}
-		if b, _ := measure.BootAggregateBank(banks, measure.SHA1); b == measure.SHA1 {
-			if fi.SHA1, err = e.bootAggregateIn(banks, b); err != nil {
-				return err
-			}
-		}
-	}
-	ba, err := measure.NewFileEntryInfo(e.p.Template, 10, bank, d, "boot_aggregate", fi)
-	if err != nil {
-		return fmt.Errorf("boot_aggregate: %w", err)
-	}
-	return e.append(ba)
-}
-
-// bootAggregateIn is the boot_aggregate of PCRs 0-9 of bank b, zero if the
-// TPM has no such bank (no TPM: the kernel records zeros).
-func (e *engine) bootAggregateIn(banks []measure.Algo, b measure.Algo) ([]byte, error) {
-	ch, ok := b.CryptoHash()
-	if !ok || !slices.Contains(banks, b) {
-		return make([]byte, b.Size()), nil
-	}
-	var pcrs [][]byte
-	for i := 0; i < 10; i++ {
-		v, err := e.tpm.Read(i)
-		if err != nil {
-			return nil, fmt.Errorf("boot_aggregate: %w", err)
-		}
-		pcrs = append(pcrs, v[ch])
-	}
-	d, err := measure.BootAggregate(b, pcrs)
-	if err != nil {
-		return nil, fmt.Errorf("boot_aggregate: %w", err)
-	}
-	return d, nil
-}
-
-// append adds an entry under the kernel's dedup rule and extends the PCR
-// in every bank when it was added: the template hash in the bank's
-// algorithm, or for a violation 0xFF over the bank's digest size while the
-// list shows zeros (Linux v6.1.176, v6.12.107, v7.2.13:
-// ima_queue.c:ima_add_template_entry, ima_init_digests; ima_crypto.c:
-// ima_calc_field_array_hash). The captured lists of those kernels replay
-// this way against their TPM (testdata/lists/kernel). A bank the kernel
-// has no hash for (profile fallback-banks) gets the SHA-1 digest padded.
-func (e *engine) append(en *measure.Entry) error {
-	if !e.res.ML.Append(en) {
-		return nil
-	}
-	digests := map[crypto.Hash][]byte{}
-	for _, h := range e.tpm.Banks() {
-		a, ok := measure.AlgoFromCrypto(h)
-		if !ok {
-			return fmt.Errorf("tpm bank %v has no IMA hash algorithm", h)
-		}
-		mode := measure.PerBank
-		if slices.Contains(e.p.FallbackBanks, a.String()) {
-			mode = measure.Fallback
-		}
-		digests[h] = en.ExtendDigest(a, mode)
-	}
-	if err := e.tpm.Extend(en.PCR, digests); err != nil {
-		return err
-	}
-	m := Measurement{PCR: en.PCR, TemplateHash: hex.EncodeToString(en.Digest), Template: en.Template.Name, Violation: en.IsViolation()}
-	if pre, d, ok := en.FileDigest(); ok {
-		m.FileHash = hex.EncodeToString(d) // the "d" field: bare hex, as the kernel shows it
-		if pre != "" {
-			m.FileHash = strings.TrimSuffix(pre, ":") + ":" + m.FileHash
-		}
-	}
-	m.Path, _ = en.FileName()
-	e.res.List = append(e.res.List, m)
-	return nil
-}
-
-// addMeasurement adds a list entry unless the same template digest is
-// already listed for that PCR (Linux v6.12: ima_queue.c:ima_add_template_entry).
-func (e *engine) addMeasurement(f *vfs.File, name string, d []byte, pcr int) {
-	if e.quiet {
-		key := strconv.Itoa(pcr) + "/" + name + "/" + string(d)
-		if !e.listed[key] {
-			e.listed[key] = true
-			e.res.Measurements++
-		}
-		return
-	}
-	en, err := measure.NewFileEntryInfo(e.p.Template, pcr, e.hashAlgo, d, name, e.fileInfo(f))
-	if err == nil {
-		before := e.res.ML.Len()
-		err = e.append(en)
-		if e.res.ML.Len() > before {
-			e.res.Measurements++
-		}
-	}
-	if err != nil && e.err == nil {
-		e.err = err
-	}
-}
-
-func (e *engine) checkExpects() {
-	for _, x := range e.s.Expects {
-		r := ExpectResult{Line: x.Line, Text: x.Text}
-		switch x.Kind {
-		case "audit":
-			n := e.res.AuditRecords[x.Path]
-			r.OK, r.Got = n == x.N, strconv.Itoa(n)
-		case "measurements":
-			r.OK, r.Got = e.res.Measurements == x.N, strconv.Itoa(e.res.Measurements)
-		case "measure":
-			n := 0
-			for _, m := range e.res.List {
-				if m.Path == x.Path && !m.Violation {
-					n++
-				}
-			}
-			r.OK, r.Got = n == x.N, strconv.Itoa(n)
-		case "violations":
-			r.OK, r.Got = e.res.Violations == x.N, strconv.Itoa(e.res.Violations)
-		case "no-missed":
-			n := e.res.Count(Missed)
-			r.OK, r.Got = n == 0, fmt.Sprintf("%d missed", n)
-		case "no-excessive":
-			n := e.res.Count(Excessive)
-			r.OK, r.Got = n == 0, fmt.Sprintf("%d excessive", n)
-		}
-		e.res.Expects = append(e.res.Expects, r)
-	}
-}
-
-// vfsFile adapts a vfs.File to cache.File.
-type vfsFile struct {
-	w     *vfs.World
-	f     *vfs.File
-	quiet bool
-	algo  measure.Algo // the profile's hash, which the model collects with
-}
-
-func (e *engine) file(f *vfs.File) cache.File {
-	e.cf = vfsFile{e.w, f, e.quiet, e.hashAlgo}
-	return &e.cf
-}
-
-func (v vfsFile) Inode() cache.Inode     { return v.f.Inode }
-func (v vfsFile) RealInode() cache.Inode { return v.w.RealInode(v.f.Inode) }
-func (v vfsFile) Getattr(ctime bool) cache.Stat {
-	st := v.w.Getattr(v.f.Inode, true, ctime)
-	return cache.Stat{HasCookie: st.HasCookie, Cookie: st.Cookie, Ctime: int64(st.Ctime)}
-}
-func (v vfsFile) Writable() bool     { return v.f.Flags.Write }
-func (v vfsFile) Unverifiable() bool { return v.f.Inode.SB.Model.Overlay }
-
-// IMAXattrVerifies follows ima_appraise.c:xattr_verify for
-// IMA_XATTR_DIGEST_NG (0x04, then the hash algorithm, then the digest)
-// in the profile's hash, the one the model collects with. (The kernel
-// collects with the xattr's algorithm when it has one,
-// ima_appraise.c:ima_get_hash_algo; the model does not, so an xattr of
-// another algorithm does not verify here.)
-func (v vfsFile) IMAXattrVerifies(collected []byte) bool {
-	algo := v.algo
-	x, ok := v.w.RealInode(v.f.Inode).Xattrs["security.ima"]
-	if !ok || len(x) != 2+algo.Size() || x[0] != 0x04 || x[1] != algo.HashAlgoID() {
-		return false
-	}
-	if v.quiet {
-		// the quiet engine's truth is the content
-		h := algo.New()
-		h.Write(collected)
-		collected = h.Sum(nil)
-	}
-	return x[2:] == string(collected)
-}
-
-func (v vfsFile) FSName() string {
-	r := v.w.RealInode(v.f.Inode)
-	if v.f.Inode.SB.Model.Overlay {
-		return "overlay->" + r.SB.Model.Name
-	}
-	return r.SB.Model.Name
-}
-
-// fileDigest hashes content with the profile's hash, as
-// ima_collect_measurement does with ima_hash_algo (Linux v7.2.13:
-// ima_api.c, ima_crypto.c:ima_calc_file_hash).
-func (e *engine) fileDigest(content []byte) []byte {
-	h := e.hashAlgo.New()
-	h.Write(content)
-	return h.Sum(nil)
-}
-
-// fileInfo is what the template fields read from f's inode: owner and
-// mode (an overlay inode carries its real inode's, Linux v7.2.13:
-// fs/overlayfs/util.c:ovl_copyattr), xattrs, and the SHA-1 digest a "d"
-// field needs when the list's hash is another.
-func (e *engine) fileInfo(f *vfs.File) *measure.FileInfo {
-	r := e.w.RealInode(f.Inode)
-	fi := &measure.FileInfo{File: true, UID: r.UID, GID: r.GID, Mode: uint16(r.Mode)}
-	if r.Mode&0o170000 == 0 {
-		fi.Mode |= 0o100000 // S_IFREG: the model's files are regular
-	}
-	if e.dSHA1 {
-		s := sha1.Sum(r.Content)
-		fi.SHA1 = s[:]
-	}
-	if len(r.Xattrs) > 0 {
-		fi.Xattrs = map[string][]byte{}
-		for k, v := range r.Xattrs {
-			fi.Xattrs[k] = []byte(v)
-		}
-	}
-	return fi
-}
-
-func short(b []byte) string {
-	if len(b) < 4 {
-		return "none"
-	}
-	return hex.EncodeToString(b[:4])
 }
 
 // SortedPaths returns the audit-record paths, sorted.

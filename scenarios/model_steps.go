@@ -5,6 +5,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/cache/vfs"
 	"github.com/imasim/imasim/measure/policy"
 )
@@ -377,4 +378,56 @@ func (e *engine) exec(p string, uid, gid uint32, check bool) error {
 	e.close(f)
 	e.pid++
 	return nil
+}
+
+// mprotect runs ima_file_mprotect (cache.FileMprotect) for f's mapping
+// made executable and judges it. The policy (MMAP_CHECK, and
+// MMAP_CHECK_REQPROT since 6.4) is matched on the backing inode. Only
+// with an appraise rule in the policy does the kernel look at all;
+// nothing is hashed or measured.
+func (e *engine) mprotect(f *vfs.File, uid, gid uint32) {
+	const hook = "MMAP_CHECK(mprotect)"
+	backing := f.Backing
+	if backing == nil {
+		backing = e.w.RealInode(f.Inode)
+	}
+	// The verdict: is content the policy would measure at mmap(PROT_EXEC)
+	// (ima_file_mmap's match, on the file itself) now executable without
+	// ever having been measured? The mapping holds the backing content.
+	mm := e.decisions.decide(e.pol, decisionKey{fn: policy.MmapCheck, mask: policy.MayExec, uid: uid, gid: gid,
+		fowner: backing.UID, fgroup: backing.GID, magic: f.Inode.SB.Model.Magic, fsName: f.Inode.SB.Model.Type})
+	verdict, missed := OK, ""
+	if mm.actions&cache.FlagMeasure != 0 && !e.wasMeasured(f.Path, backing.Content) {
+		verdict, missed = Missed, " -- the mapping is now executable and this content was never measured (a limit of ima_file_mprotect, not of the cache)"
+	}
+	if !e.appraise {
+		e.record(hook, f.Path, false, verdict,
+			"ima_file_mprotect: no appraise rule in the policy (ima_policy_flag lacks IMA_APPRAISE): nothing checked, nothing measured"+missed)
+		return
+	}
+	bp := e.w.LayerPath(f.Inode, backing)
+	if bp == "" {
+		bp = f.Path
+	}
+	key := decisionKey{fn: policy.MmapCheck, mask: policy.MayExec, uid: uid, gid: gid,
+		fowner: backing.UID, fgroup: backing.GID, magic: backing.SB.Model.Magic, fsName: backing.SB.Model.Type}
+	actions := e.decisions.decide(e.pol, key).actions
+	// MMAP_CHECK_REQPROT rules parse only for kernels that have them.
+	key.fn = policy.MmapCheckReqprot
+	actions |= e.decisions.decide(e.pol, key).actions
+	m := cache.FileMprotect(e.p, cache.MprotectCall{PolicyAppraise: true, Actions: actions, Path: f.Path, BackingPath: bp})
+	where := fmt.Sprintf("ima_file_mprotect matches the backing inode %s:dev=%d:ino=%d (%s, named %q)", backing.SB.Model.Type, backing.SB.Dev, backing.Ino, bp, m.Name)
+	if !m.Audit {
+		e.record(hook, f.Path, false, verdict, where+": not in policy; nothing measured"+missed)
+		return
+	}
+	outcome := "audited failed-mprotect; never measured"
+	if m.Deny {
+		outcome = "audited failed-mprotect and denied (-EPERM)"
+		verdict, missed = OK, "" // the mapping does not become executable
+	}
+	e.record(hook, f.Path, false, verdict, where+": "+outcome+missed)
+	if !e.quiet {
+		e.auditMprotect(f, backing, m, uid)
+	}
 }

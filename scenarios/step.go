@@ -21,9 +21,10 @@ import (
 //     implementation of Visitor then fails to compile until it handles
 //     the op: engine (scenarios), exporter (scenarios), do
 //     (scenarios/real) and toucher (here, for Step.Touches).
-//  2. Add its line syntax to ops in format.go: argument counts, options,
-//     usage, and a build function from the tokens to the typed value;
-//     checks that span steps (handles) go in Parse's checkStep.
+//  2. Add its line syntax to ops in format.go (argument counts, options,
+//     usage) and to builders here (the tokens to the typed value). Value
+//     checks go in checkStep (format.go), which also tracks handles
+//     across steps.
 //  3. Document it in docs/scenarios.md; give it a test in each program
 //     (TestExportCoversEveryOp lists the ops).
 
