@@ -271,13 +271,15 @@ func Kconfig(s *scenarios.Scenario) []string {
 		}
 	}
 	for _, st := range s.Steps {
-		switch {
-		case st.Op == "fs" && st.Args[0] == "tmpfs":
-			add("CONFIG_TMPFS=y")
-		case st.Op == "fs":
+		switch o := st.Op.(type) {
+		case scenarios.FS:
+			if o.Type == "tmpfs" {
+				add("CONFIG_TMPFS=y")
+				continue
+			}
 			add("CONFIG_BLK_DEV_LOOP=y")
-			add(map[string]string{"xfs": "CONFIG_XFS_FS=y", "ext4": "CONFIG_EXT4_FS=y", "btrfs": "CONFIG_BTRFS_FS=y"}[st.Args[0]])
-		case st.Op == "overlay":
+			add(map[string]string{"xfs": "CONFIG_XFS_FS=y", "ext4": "CONFIG_EXT4_FS=y", "btrfs": "CONFIG_BTRFS_FS=y"}[o.Type])
+		case scenarios.Overlay:
 			add("CONFIG_OVERLAY_FS=y")
 		}
 	}

@@ -82,9 +82,9 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func hasOp(s *scenarios.Scenario, op string, first ...string) bool {
 	for _, st := range s.Steps {
-		if st.Op == op {
+		if o, ok := st.Op.(scenarios.FS); ok && op == "fs" {
 			for _, f := range first {
-				if st.Args[0] == f {
+				if o.Type == f {
 					return true
 				}
 			}
@@ -100,7 +100,7 @@ func TestReproducerRefusesHeldFiles(t *testing.T) {
 	var nr *NoReproError
 	require.ErrorAs(t, err, &nr)
 	for _, st := range s.Steps {
-		if st.Op == "open" {
+		if _, ok := st.Op.(scenarios.Open); ok {
 			assert.Equal(t, st.Line, nr.Line, "the open step")
 			break
 		}

@@ -171,144 +171,150 @@ func p(sp string) string {
 
 // asUser prefixes cmd with the step's uid when it is not root (the
 // reproducer's run_as runs with gid = uid, as the scenarios use them).
-func (r *repro) asUser(st scenarios.Step, cmd string) (string, error) {
-	u := st.Opts["uid"]
-	if g := st.Opts["gid"]; g != "" && g != u {
-		return "", fmt.Errorf("gid %s differs from uid: use the full harness", g)
+func (r *repro) asUser(c scenarios.Creds, cmd string) (string, error) {
+	if c.GID != c.UID {
+		return "", fmt.Errorf("gid %d differs from uid %d: use the full harness", c.GID, c.UID)
 	}
-	if u == "" || u == "0" {
+	if c.UID == 0 {
 		return cmd, nil
 	}
 	r.as = true
-	return "run_as " + u + " " + cmd, nil
+	return "run_as " + strconv.FormatUint(uint64(c.UID), 10) + " " + cmd, nil
 }
 
-// step renders one scenario step as shell commands. It is the one place
-// the reproducer knows the operations (it can move onto typed steps).
+func octal(m uint32) string { return fmt.Sprintf("%04o", m) }
+
+// step renders one typed step as shell commands. It is the one place the
+// reproducer knows the operations; an op it does not know (held files,
+// mappings, execveat, whatever comes later) needs the full harness.
 func (r *repro) step(st scenarios.Step) ([]string, error) {
-	a := st.Args
 	one := func(c string, err error) ([]string, error) { return []string{c}, err }
-	switch st.Op {
-	case "fs":
-		opts := strings.Join(a[2:], ",")
-		if a[0] == "tmpfs" {
-			if !plain.MatchString(a[1]) {
-				return nil, fmt.Errorf("mount point %q needs quoting: use the full harness", a[1])
+	switch o := st.Op.(type) {
+	case scenarios.FS:
+		opts := strings.Join(o.Options, ",")
+		if o.Type == "tmpfs" {
+			if !plain.MatchString(o.Mount) {
+				return nil, fmt.Errorf("mount point %q needs quoting: use the full harness", o.Mount)
 			}
 			r.mnt = true
-			return one("mnt "+p(a[1])+" -t tmpfs "+ifOpts(opts)+"tmpfs", nil)
+			return one("mnt "+p(o.Mount)+" -t tmpfs "+ifOpts(opts)+"tmpfs", nil)
 		}
-		if a[0] != "xfs" && a[0] != "ext4" && a[0] != "btrfs" {
-			return nil, fmt.Errorf("filesystem %s", a[0])
+		if o.Type != "xfs" && o.Type != "ext4" && o.Type != "btrfs" {
+			return nil, fmt.Errorf("filesystem %s", o.Type)
 		}
 		r.img = true
-		c := "img " + a[0] + " " + p(a[1])
+		c := "img " + o.Type + " " + p(o.Mount)
 		if opts != "" {
 			c += " " + sq(opts)
 		}
 		return one(c, nil)
-	case "mkdir":
-		return one("mkdir -p "+p(a[0]), nil)
-	case "overlay":
-		if !plain.MatchString(a[0]) {
-			return nil, fmt.Errorf("mount point %q needs quoting: use the full harness", a[0])
+	case scenarios.Mkdir:
+		return one("mkdir -p "+p(o.Path), nil)
+	case scenarios.Overlay:
+		if !plain.MatchString(o.Mount) {
+			return nil, fmt.Errorf("mount point %q needs quoting: use the full harness", o.Mount)
 		}
 		var lows []string
-		for _, l := range strings.Split(st.Opts["lower"], ":") {
+		for _, l := range o.Lower {
 			lows = append(lows, "$T"+path.Clean(l))
 		}
-		o := "lowerdir=" + strings.Join(lows, ":")
-		if st.Opts["upper"] != "" {
-			o += ",upperdir=$T" + path.Clean(st.Opts["upper"]) + ",workdir=$T" + path.Clean(st.Opts["work"])
+		opt := "lowerdir=" + strings.Join(lows, ":")
+		if o.Upper != "" {
+			opt += ",upperdir=$T" + path.Clean(o.Upper) + ",workdir=$T" + path.Clean(o.Work)
 		}
-		if !plain.MatchString(strings.NewReplacer("$T", "", "=", "", ",", "", ":", "").Replace(o)) {
+		if !plain.MatchString(strings.NewReplacer("$T", "", "=", "", ",", "", ":", "").Replace(opt)) {
 			return nil, fmt.Errorf("overlay paths need quoting: use the full harness")
 		}
 		r.mnt = true
-		return []string{"o=" + o, "mnt " + p(a[0]) + " -t overlay -o \"$o\" overlay"}, nil
-	case "write":
-		mode := st.Opts["mode"]
-		if mode == "" {
-			mode = "0644"
+		return []string{"o=" + opt, "mnt " + p(o.Mount) + " -t overlay -o \"$o\" overlay"}, nil
+	case scenarios.Write:
+		if o.Handle != "" {
+			break
 		}
-		m, _ := strconv.ParseUint(mode, 8, 32)
 		var cmds []string
-		def := "0644"
-		if m&0o111 != 0 && !strings.HasPrefix(a[1], "#!") {
-			r.elf[path.Clean(a[0])] = true
-			c, err := r.asUser(st, `cp "$ELF" `+p(a[0]))
+		def := uint32(0o644)
+		if o.Mode&0o111 != 0 && !strings.HasPrefix(o.Data, "#!") {
+			r.elf[path.Clean(o.Path)] = true
+			c, err := r.asUser(o.Creds, `cp "$ELF" `+p(o.Path))
 			if err != nil {
 				return nil, err
 			}
-			cmds = append(cmds, c)
-			c, _ = r.printf(st, ">>", a[1], a[0])
-			cmds = append(cmds, c)
-			def = "0755"
+			c2, _ := r.printf(o.Creds, ">>", o.Data, o.Path)
+			cmds, def = append(cmds, c, c2), 0o755
 		} else {
-			delete(r.elf, path.Clean(a[0]))
-			c, err := r.printf(st, ">", a[1], a[0])
+			delete(r.elf, path.Clean(o.Path))
+			c, err := r.printf(o.Creds, ">", o.Data, o.Path)
 			if err != nil {
 				return nil, err
 			}
 			cmds = append(cmds, c)
 		}
-		if m != mustOctal(def) {
-			cmds = append(cmds, "chmod "+mode+" "+p(a[0]))
+		if o.Mode != def {
+			cmds = append(cmds, "chmod "+octal(o.Mode)+" "+p(o.Path))
 		}
 		return cmds, nil
-	case "append":
-		return one(r.printf(st, ">>", a[1], a[0]))
-	case "overwrite":
+	case scenarios.Append:
+		if o.Handle != "" {
+			break
+		}
+		return one(r.printf(o.Creds, ">>", o.Data, o.Path))
+	case scenarios.Overwrite:
+		if o.Handle != "" {
+			break
+		}
 		off := "0"
-		if r.elf[path.Clean(a[0])] {
+		if r.elf[path.Clean(o.Path)] {
 			off = `"$(stat -c %s "$ELF")"`
 		}
-		return one(r.asUser(st, `sh -c 'printf %s "$1" | dd of="$2" bs=1 seek="$3" conv=notrunc 2>/dev/null' sh `+
-			sq(a[1])+" "+p(a[0])+" "+off))
-	case "truncate":
-		return one("truncate -s "+a[1]+" "+p(a[0]), nil)
-	case "copy":
-		cmds := []string{"cp " + p(a[0]) + " " + p(a[1])}
-		if m := st.Opts["mode"]; m != "" {
-			cmds = append(cmds, "chmod "+m+" "+p(a[1]))
+		return one(r.asUser(o.Creds, `sh -c 'printf %s "$1" | dd of="$2" bs=1 seek="$3" conv=notrunc 2>/dev/null' sh `+
+			sq(o.Data)+" "+p(o.Path)+" "+off))
+	case scenarios.Truncate:
+		return one("truncate -s "+strconv.FormatInt(o.Size, 10)+" "+p(o.Path), nil)
+	case scenarios.Copy:
+		return []string{"cp " + p(o.Src) + " " + p(o.Dst), "chmod " + octal(o.Mode) + " " + p(o.Dst)}, nil
+	case scenarios.Chmod:
+		return one("chmod "+octal(o.Mode)+" "+p(o.Path), nil)
+	case scenarios.Chown:
+		own := strconv.FormatUint(uint64(o.UID), 10)
+		if o.GIDSet {
+			own += ":" + strconv.FormatUint(uint64(o.GID), 10)
 		}
-		return cmds, nil
-	case "chmod":
-		return one("chmod "+a[1]+" "+p(a[0]), nil)
-	case "chown":
-		return one("chown "+a[1]+" "+p(a[0]), nil)
-	case "touch":
-		return one("touch "+p(a[0]), nil)
-	case "setxattr":
-		return one("setfattr -n "+sq(a[1])+" -v "+sq(a[2])+" "+p(a[0]), nil)
-	case "exec":
-		return one(r.asUser(st, p(a[0])+" >/dev/null 2>&1"))
-	case "rename":
-		return one("mv "+p(a[0])+" "+p(a[1]), nil)
-	case "unlink":
-		return one("rm -f "+p(a[0]), nil)
-	case "sync":
+		return one("chown "+own+" "+p(o.Path), nil)
+	case scenarios.Touch:
+		return one("touch "+p(o.Path), nil)
+	case scenarios.Setxattr:
+		return one("setfattr -n "+sq(o.Attr)+" -v "+sq(o.Value)+" "+p(o.Path), nil)
+	case scenarios.Exec:
+		return one(r.asUser(o.Creds, p(o.Path)+" >/dev/null 2>&1"))
+	case scenarios.Rename:
+		return one("mv "+p(o.From)+" "+p(o.To), nil)
+	case scenarios.Unlink:
+		return one("rm -f "+p(o.Path), nil)
+	case scenarios.Sync:
 		return one("sync", nil)
-	case "drop_caches":
+	case scenarios.DropCaches:
 		return one("sync && echo 3 >/proc/sys/vm/drop_caches", nil)
-	case "sleep":
-		ns, err := scenarios.ParseDuration(a[0])
-		if err != nil {
-			return nil, err
-		}
-		return one(fmt.Sprintf("sleep %s", strconv.FormatFloat(float64(ns)/1e9, 'f', -1, 64)), nil)
-	case "remount":
-		return one("mount -o "+sq(strings.Join(append([]string{"remount"}, a[1:]...), ","))+" "+p(a[0]), nil)
+	case scenarios.Sleep:
+		return one("sleep "+strconv.FormatFloat(float64(o.NS)/1e9, 'f', -1, 64), nil)
+	case scenarios.Remount:
+		return one("mount -o "+sq(strings.Join(append([]string{"remount"}, o.Options...), ","))+" "+p(o.Mount), nil)
 	}
-	return nil, fmt.Errorf("%s needs a held file or a syscall the shell lacks (imasim scenario export --sh writes the full harness)", st.Op)
+	return nil, fmt.Errorf("%s needs a held file or a syscall the shell lacks (imasim scenario export --sh writes the full harness)", opName(st))
+}
+
+func opName(st scenarios.Step) string {
+	if st.Op == nil {
+		return "step"
+	}
+	return st.Op.Name()
 }
 
 // printf writes content to file with redirection op, as the step's user.
-func (r *repro) printf(st scenarios.Step, op, content, file string) (string, error) {
-	if u := st.Opts["uid"]; u == "" || u == "0" {
+func (r *repro) printf(c scenarios.Creds, op, content, file string) (string, error) {
+	if c.UID == 0 && c.GID == 0 {
 		return "printf %s " + sq(content) + " " + op + p(file), nil
 	}
-	return r.asUser(st, `sh -c 'printf %s "$1" `+op+`"$2"' sh `+sq(content)+" "+p(file))
+	return r.asUser(c, `sh -c 'printf %s "$1" `+op+`"$2"' sh `+sq(content)+" "+p(file))
 }
 
 func ifOpts(o string) string {
