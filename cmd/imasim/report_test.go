@@ -43,7 +43,7 @@ func TestReportUsage(t *testing.T) {
 		code, _, errs := imasim(args...)
 		assert.Equal(t, exitUsage, code, "%v: %s", args, errs)
 	}
-	code, _, errs := imasim("report", "xfs-write-sync", "--sh")
+	code, _, errs := imasim("report", "mmap-backing-file", "--sh")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errs, "export --sh", "says where the full harness is")
 

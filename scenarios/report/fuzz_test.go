@@ -14,7 +14,7 @@ import (
 // bounds whose quoting holds (dash -n reads it, when dash is here), or
 // a NoReproError.
 func FuzzReproducer(f *testing.F) {
-	for _, n := range []string{"xfs-write", "xfs-overlay", "tmpfs-overwrite", "truncate-exec"} {
+	for _, n := range []string{"xfs-write", "xfs-overlay", "tmpfs-overwrite", "truncate-exec", "xfs-write-sync", "violation-tomtou", "ext4-appraise-metadata"} {
 		b, ok := scenarios.BuiltinSource(n)
 		if !ok {
 			f.Fatalf("no built-in %s", n)

@@ -42,10 +42,17 @@ func TestReproducerBuiltins(t *testing.T) {
 		if err != nil {
 			var nr *NoReproError
 			require.True(t, errors.As(err, &nr), "%s: %v", n, err)
+			// Only what sh has no form for: a mapping, execveat.
+			assert.Regexp(t, `^line \d+: (mmap|mprotect|execveat) needs a syscall the shell lacks`, err.Error(), n)
 			continue
 		}
 		lines := strings.Split(strings.TrimSuffix(txt, "\n"), "\n")
 		assert.LessOrEqual(t, len(lines), MaxReproLines, n)
+		for i, l := range lines {
+			w := len(strings.ReplaceAll(l, "\t", "        "))
+			assert.LessOrEqual(t, w, Width, "%s line %d: %q", n, i+1, l)
+			assert.True(t, printable(strings.ReplaceAll(l, "\t", " ")), "%s line %d: %q", n, i+1, l)
+		}
 		assert.Equal(t, countKinds(s), strings.Count(txt, "\ncheck '"), "%s: one check per counted expect", n)
 		for _, p := range s.Policy {
 			assert.Contains(t, txt, sq(p.Rule), "%s: loads its policy", n)
@@ -93,19 +100,83 @@ func hasOp(s *scenarios.Scenario, op string, first ...string) bool {
 	return false
 }
 
-func TestReproducerRefusesHeldFiles(t *testing.T) {
-	s, err := scenarios.Load("xfs-write-sync")
+// A mapping has no sh form: the reproducer says so at its line.
+func TestReproducerRefusesMappings(t *testing.T) {
+	s, err := scenarios.Load("mmap-backing-file")
 	require.NoError(t, err)
 	_, err = Reproducer(s)
 	var nr *NoReproError
 	require.ErrorAs(t, err, &nr)
 	for _, st := range s.Steps {
-		if _, ok := st.Op.(scenarios.Open); ok {
-			assert.Equal(t, st.Line, nr.Line, "the open step")
+		if _, ok := st.Op.(scenarios.Mmap); ok {
+			assert.Equal(t, st.Line, nr.Line, "the first mmap step")
 			break
 		}
 	}
 	assert.Contains(t, err.Error(), "export --sh")
+}
+
+// Held files are the shell's descriptors: opened with the mode's
+// redirection, written and closed through the same number, and, when a
+// uid opens them, by one shell of that uid from the first open to the
+// last close.
+func TestReproducerHeldFiles(t *testing.T) {
+	s, err := scenarios.Load("xfs-write-sync")
+	require.NoError(t, err)
+	txt, err := Reproducer(s)
+	require.NoError(t, err)
+	open := strings.Index(txt, "\nexec 3>>\"$T/mnt/test_prog\" # line ")
+	app := strings.Index(txt, "\nprintf %s -appended >&3 # line ")
+	sync := strings.Index(txt, "\nsync # line ")
+	cl := strings.Index(txt, "\nexec 3>&- # line ")
+	require.True(t, open > 0 && app > open && sync > app && cl > sync, "open, append, sync, close in order:\n%s", txt)
+	assert.NotContains(t, txt, "run_as 0", "root's files stay in the script's shell")
+
+	s, err = scenarios.Load("violation-tomtou")
+	require.NoError(t, err)
+	txt, err = Reproducer(s)
+	require.NoError(t, err)
+	assert.Contains(t, txt, "\nrun_as 1000 sh -c 'exec 3<\"$T/mnt/data\" # line 11\n"+
+		"\texec 4>>\"$T/mnt/data\" # w, plus O_APPEND # line 12\n"+
+		"\texec 4>&- # line 13\n\texec 3<&-' # line 14\n")
+	assert.Contains(t, txt, "export T;", "the uid's shell finds the directory")
+
+	// What one shell cannot do while another holds files, and the
+	// O_WRONLY open against a mask= rule (>> would not match it).
+	for _, c := range []struct{ steps, why string }{
+		{"open %r /t/f r uid=7\nwrite /t/f x\nclose %r\n", "write by root while uid 7 holds files"},
+		{"open %r /t/f r uid=7\nopen %s /t/f r uid=8\nclose %s\nclose %r\n", "uid 8 opens while uid 7 holds files"},
+		{"open %r /t/f r\nopen %s /t/f r uid=8\nclose %r\nclose %s\n", "close %r, which another process holds"},
+		{"open %r /t/f r\nread %r\nread %r\nclose %r\n", "read %r again"},
+		{"open %r /t/f rw\nwrite %r y\nclose %r\n", "write through %r at an offset"},
+		{"open %r /t/f r\n", "handle %r is never closed"},
+	} {
+		s, err := scenarios.Parse(strings.NewReader("name: h\npolicy: audit func=FILE_CHECK\nfs tmpfs /t\nwrite /t/f a\n"+c.steps), "h.scn")
+		require.NoError(t, err, c.steps)
+		_, err = Reproducer(s)
+		assert.ErrorContains(t, err, c.why, c.steps)
+	}
+	s, err = scenarios.Parse(strings.NewReader("name: m\npolicy: measure func=FILE_CHECK mask=MAY_WRITE\nfs tmpfs /t\nwrite /t/f a\nopen %w /t/f w\nclose %w\n"), "m.scn")
+	require.NoError(t, err)
+	_, err = Reproducer(s)
+	assert.ErrorContains(t, err, "mask=")
+}
+
+// Bytes a script line cannot hold go as printf octal escapes and a
+// setfattr hex value; the program's size comes first where the harness
+// writes after the program.
+func TestReproducerEncodes(t *testing.T) {
+	s, err := scenarios.Parse(strings.NewReader("name: e\npolicy: audit func=BPRM_CHECK\nfs tmpfs /t\n"+
+		"write /t/p \"a\\x00%\\\\b\" mode=0755\nsetxattr /t/p user.x \"\\x04\\x00\"\n"+
+		"truncate /t/p 2\noverwrite /t/p zz\nexec /t/p\n"), "e.scn")
+	require.NoError(t, err)
+	txt, err := Reproducer(s)
+	require.NoError(t, err)
+	assert.Contains(t, txt, " printf 'a\\000%%\\\\b' >>\"$T/t/p\"")
+	assert.Contains(t, txt, "\nv=0x0400 && setfattr -n user.x -v \"$v\" \"$T/t/p\" # line ")
+	assert.Contains(t, txt, "\ntruncate -s $((E + 2)) \"$T/t/p\" # line ")
+	assert.Contains(t, txt, "\nprintf %s zz | ow \"$E\" \"$T/t/p\" # line ")
+	assert.True(t, printable(strings.NewReplacer("\n", "", "\t", "").Replace(txt)))
 }
 
 func xfsWrite(t *testing.T) *Report {
