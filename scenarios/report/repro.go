@@ -159,15 +159,15 @@ func Reproducer(s *scenarios.Scenario) (string, error) {
 }
 
 type repro struct {
-	body                                  []string
+	body                                         []string
 	img, mnt, as, counts, viols, audits, measure bool
-	elf                                   map[string]bool // written as a copy of true(1)
-	elfUsed                               bool            // $E, the program's size, named in a step
-	ow                                    bool            // ow() overwrites in place
-	mask                                  bool            // a policy rule has mask=
-	fds                                   map[string]*fd  // open handles
-	blk                                   *holder         // a uid's shell holding files
-	blocks                                bool
+	elf                                          map[string]bool // written as a copy of true(1)
+	elfUsed                                      bool            // $E, the program's size, named in a step
+	ow                                           bool            // ow() overwrites in place
+	mask                                         bool            // a policy rule has mask=
+	fds                                          map[string]*fd  // open handles
+	blk                                          *holder         // a uid's shell holding files
+	blocks                                       bool
 }
 
 // fd is an open handle: the shell's descriptor N, opened by blk (nil for
