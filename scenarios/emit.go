@@ -51,7 +51,7 @@ func (e *engine) record(hook, p string, evaluated bool, verdict, cause string) {
 
 func (e *engine) violation(f *vfs.File, cause string) {
 	e.res.Violations++
-	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1804, Step: len(e.res.Steps), Path: f.Path,
+	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1804, Line: e.st.Line, Step: len(e.res.Steps), Path: f.Path,
 		Text: fmt.Sprintf("type=1804 audit: pid=%d uid=0 auid=4294967295 ses=4294967295 op=invalid_pcr cause=%s comm=%q name=%q dev=%q ino=%d res=1",
 			e.pid, cause, path.Base(f.Path), f.Path, f.Inode.SB.Model.Type, f.Inode.Ino)})
 	e.res.Measurements++
@@ -155,14 +155,8 @@ func (e *engine) append(en *measure.Entry) error {
 	if err := e.tpm.Extend(en.PCR, digests); err != nil {
 		return err
 	}
-	m := Measurement{PCR: en.PCR, TemplateHash: hex.EncodeToString(en.Digest), Template: en.Template.Name, Violation: en.IsViolation()}
-	if pre, d, ok := en.FileDigest(); ok {
-		m.FileHash = hex.EncodeToString(d) // the "d" field: bare hex, as the kernel shows it
-		if pre != "" {
-			m.FileHash = strings.TrimSuffix(pre, ":") + ":" + m.FileHash
-		}
-	}
-	m.Path, _ = en.FileName()
+	m := NewListEntry(en)
+	m.Template = en.Template.Name // the model's lists name the template, "" for a custom format
 	e.res.List = append(e.res.List, m)
 	return nil
 }
@@ -194,7 +188,7 @@ func (e *engine) addMeasurement(f *vfs.File, name string, d []byte, pcr int) {
 // auditRule emits the INTEGRITY_RULE record of ima_audit_measurement
 // (Linux v6.12: ima_api.c) for f with digest d, as the process uid/gid.
 func (e *engine) auditRule(f *vfs.File, d []byte, uid, gid uint32) {
-	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1805, Step: len(e.res.Steps), Path: f.Path,
+	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1805, Line: e.st.Line, Step: len(e.res.Steps), Path: f.Path,
 		Text: fmt.Sprintf("type=1805 audit: file=%q hash=\"%s:%x\" ppid=1 pid=%d auid=4294967295 uid=%d gid=%d euid=%d suid=%d fsuid=%d egid=%d sgid=%d fsgid=%d tty=(none) ses=4294967295 comm=%q exe=%q res=1",
 			f.Path, e.hashAlgo, d, e.pid, uid, gid, uid, uid, uid, gid, gid, gid, path.Base(f.Path), f.Path)})
 }
@@ -221,7 +215,12 @@ func (e *engine) readPCRs() error {
 // INTEGRITY_DATA record (Linux v7.2.13: ima_main.c:ima_file_mprotect ->
 // integrity_audit_msg) for f's backing inode.
 func (e *engine) auditMprotect(f *vfs.File, backing *vfs.Inode, m cache.Mprotect, uid uint32) {
-	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1800, Step: len(e.res.Steps), Path: m.Name, Cause: "failed-mprotect", Res: m.Res,
+	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1800, Line: e.st.Line, Step: len(e.res.Steps), Path: m.Name, Cause: "failed-mprotect", Res: m.Res,
 		Text: fmt.Sprintf("type=1800 audit: pid=%d uid=%d auid=4294967295 ses=4294967295 op=collect_data cause=failed-mprotect comm=%q name=%q dev=%q ino=%d res=%d",
 			e.pid, uid, path.Base(f.Path), m.Name, backing.SB.Model.Type, backing.Ino, m.Res)})
+}
+
+// checkExpects judges the scenario's expect lines on the run.
+func (e *engine) checkExpects() {
+	e.res.Expects = e.res.Observation().Judge(e.s.Expects)
 }

@@ -35,29 +35,6 @@ type HookCall struct {
 	Cause     string `json:"cause"`
 }
 
-// AuditRecord is one emitted audit record.
-type AuditRecord struct {
-	Type int    `json:"type"`
-	Step int    `json:"step"`
-	Text string `json:"text"`
-	Path string `json:"path"`
-	// Cause and Res are the cause= and res= fields of INTEGRITY_DATA
-	// records (ima_file_mprotect's "failed-mprotect"), for comparison.
-	Cause string `json:"cause,omitempty"`
-	Res   int    `json:"res,omitempty"`
-}
-
-// Measurement is one measurement-list entry.
-type Measurement struct {
-	PCR          int    `json:"pcr"`
-	TemplateHash string `json:"template_hash"`
-	Template     string `json:"template"`
-	FileHash     string `json:"file_hash"`
-	Path         string `json:"path"`
-	Violation    bool   `json:"violation,omitempty"`
-	Data         []byte `json:"-"`
-}
-
 // ExpectResult is one expect line checked against the run.
 type ExpectResult struct {
 	Line int    `json:"line"`
@@ -77,7 +54,7 @@ type Result struct {
 	Steps        []HookCall     `json:"steps"`
 	Expects      []ExpectResult `json:"expects,omitempty"`
 	Audit        []AuditRecord  `json:"-"`
-	List         []Measurement  `json:"-"`
+	List         []ListEntry    `json:"-"`
 	// ML is the measurement list as the kernel would hold it.
 	ML   *measure.List     `json:"-"`
 	PCRs map[string]string `json:"pcrs,omitempty"`
