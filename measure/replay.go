@@ -2,6 +2,7 @@ package measure
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -618,4 +619,41 @@ func (e *Entry) PaddedDigest(size int) []byte {
 		copy(d, e.TemplateHash(SHA1))
 	}
 	return d[:size]
+}
+
+// ExtendDigests gives one digest per TPM bank for e in mode m, as the
+// kernel computes them; banks imasim does not know get the padded SHA-1
+// digest, as the kernel gives banks it does not know (Linux v6.12:
+// ima_queue.c:ima_init_digests).
+func (e *Entry) ExtendDigests(banks []crypto.Hash, m Mode) map[crypto.Hash][]byte {
+	out := map[crypto.Hash][]byte{}
+	for _, h := range banks {
+		if a, ok := AlgoFromCrypto(h); ok {
+			out[h] = e.ExtendDigest(a, m)
+		} else {
+			out[h] = e.PaddedDigest(h.Size())
+		}
+	}
+	return out
+}
+
+// QuoteOf makes a Quote of PCR values read per PCR and hash (as
+// tpm.ReadAll gives them), keeping the banks listed that imasim can hash.
+func QuoteOf(banks []crypto.Hash, vals map[int]map[crypto.Hash][]byte) Quote {
+	q := Quote{}
+	for _, h := range banks {
+		a, ok := AlgoFromCrypto(h)
+		if !ok {
+			continue
+		}
+		for i, v := range vals {
+			if d, ok := v[h]; ok {
+				if q[a] == nil {
+					q[a] = map[int][]byte{}
+				}
+				q[a][i] = d
+			}
+		}
+	}
+	return q
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -146,7 +145,7 @@ func runOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spec s
 	t, err := tpm.OpenContext(ctx, spec, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "imasim scenario: %v\n", err)
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, tpm.ErrNoSimulator) {
+		if tpm.CannotRun(err) {
 			return nil, exitCannot
 		}
 		return nil, exitUsage
