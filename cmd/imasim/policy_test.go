@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imasim/imasim/measure/policy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -123,7 +124,7 @@ func TestPolicyCheckJSON(t *testing.T) {
 func TestPolicyExplainJSON(t *testing.T) {
 	code, out, errOut := runPolicy(t, "explain", "--json", policyDir+"overlay-audit.policy", "--func", "BPRM_CHECK", "--fs", "overlay", "--uid", "1000")
 	require.Equal(t, exitOK, code, errOut)
-	var res explainResult
+	var res policy.Explanation
 	require.NoError(t, json.Unmarshal([]byte(out), &res))
 	assert.Equal(t, []string{"measure", "audit"}, res.Actions)
 	assert.Equal(t, 10, res.PCR)
@@ -131,7 +132,7 @@ func TestPolicyExplainJSON(t *testing.T) {
 	assert.Equal(t, "0x794c7630", res.Attrs.FSMagic)
 	assert.Equal(t, []string{}, res.Attrs.Caps)
 	require.Len(t, res.Matching, 2)
-	assert.Equal(t, explainRule{Index: 0, Line: 3, Text: "measure func=BPRM_CHECK fowner=0"}, res.Matching[0])
+	assert.Equal(t, policy.ExplainRule{Index: 0, Line: 3, Text: "measure func=BPRM_CHECK fowner=0"}, res.Matching[0])
 }
 
 // TestPolicyGolden compares whole outputs with testdata/policies/golden
