@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -59,6 +60,11 @@ func TestScenarioProfilesBuiltinOnly(t *testing.T) {
 	// The user's own --profile PATH is trusted.
 	code, _, errs = imasim("scenario", scn, "--profile", "6.12")
 	assert.Equal(t, exitOK, code, errs)
+	// A named profile is not "auto": no note, and no "auto" in its error.
+	assert.NotContains(t, errs, "--profile auto")
+	code, _, errs = imasim("scenario", scn, "--profile", "6.12,nope")
+	assert.Equal(t, exitUsage, code)
+	assert.Equal(t, "imasim scenario: unknown profile \"nope\"", strings.SplitN(errs, " (", 2)[0])
 }
 
 // Text output quoting a log shows control characters as \xNN: a forged

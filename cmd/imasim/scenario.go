@@ -222,15 +222,13 @@ func resolveProfiles(ctx context.Context, spec string, deflt []string, kver stri
 			why string
 			err error
 		)
-		if n == "auto" {
-			p, why, err = cache.Resolve(n, kver, "")
-		} else {
-			p, err = cache.LoadProfileContext(ctx, n)
-		}
-		if err != nil {
+		if n != "auto" {
+			if p, err = cache.LoadProfileContext(ctx, n); err != nil {
+				return nil, err
+			}
+		} else if p, why, err = cache.Resolve(n, kver, ""); err != nil {
 			return nil, fmt.Errorf("--profile auto: %w", err)
-		}
-		if note != nil {
+		} else if note != nil {
 			fmt.Fprintf(note, "imasim: --profile auto: %s (%s)\n", p.Name, why)
 		}
 		out = append(out, p)
