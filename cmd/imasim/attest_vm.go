@@ -69,7 +69,7 @@ func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind at
 	if err != nil {
 		return fail(errCode(err), err)
 	}
-	p, _, err := pickProfile("auto", k)
+	p, _, err := pickProfile(ctx, "auto", k)
 	if err != nil {
 		return fail(exitUsage, err)
 	}

@@ -117,7 +117,7 @@ func TestBuiltKernelResolves(t *testing.T) {
 		}
 		assert.Equal(t, prof, k.Profile)
 		assert.Equal(t, "7.2.13", k.Version.String())
-		p, _, err := pickProfile("auto", k)
+		p, _, err := pickProfile(context.Background(), "auto", k)
 		require.NoError(t, err)
 		assert.Equal(t, prof, p.Name)
 	}

@@ -198,42 +198,25 @@ func parseFailOn(s string) (map[string]bool, error) {
 	return out, nil
 }
 
-// resolveProfiles turns --profile into profiles: names, paths, "auto"
-// (cache.Resolve: the running kernel, or kver), or the scenario's default
-// list, or every built-in. What auto picked, and why, goes to note.
+// resolveProfiles turns --profile into profiles (cache.ResolveAll):
+// names, paths, auto (the running kernel, or kver), or the scenario's
+// default list, or every built-in. What auto picked, and why, goes to note.
 func resolveProfiles(ctx context.Context, spec string, deflt []string, kver string, note io.Writer) ([]*cache.Profile, error) {
 	names := splitList(spec)
-	if len(names) == 0 {
+	fromFile := len(names) == 0
+	if fromFile {
 		names = deflt
 	}
-	if len(names) == 0 {
-		return cache.Builtins(), nil
+	ps, why, err := cache.ResolveAll(ctx, names, fromFile, cache.Target{Release: kver})
+	if err != nil {
+		return nil, err
 	}
-	fromFile := len(splitList(spec)) == 0
-	var out []*cache.Profile
-	for _, n := range names {
-		// A scenario file names built-ins only: it does not get to make
-		// imasim read other files.
-		if fromFile && n != "auto" && !isBuiltin(n) {
-			return nil, fmt.Errorf("profiles: %q is not a built-in profile (a scenario file may name only built-ins: %s)", n, strings.Join(cache.BuiltinNames(), ", "))
+	for i, p := range ps {
+		if why[i] != "" && note != nil {
+			fmt.Fprintf(note, "imasim: --profile auto: %s (%s)\n", p.Name, why[i])
 		}
-		var (
-			p   *cache.Profile
-			why string
-			err error
-		)
-		if n != "auto" {
-			if p, err = cache.LoadProfileContext(ctx, n); err != nil {
-				return nil, err
-			}
-		} else if p, why, err = cache.Resolve(n, kver, ""); err != nil {
-			return nil, fmt.Errorf("--profile auto: %w", err)
-		} else if note != nil {
-			fmt.Fprintf(note, "imasim: --profile auto: %s (%s)\n", p.Name, why)
-		}
-		out = append(out, p)
 	}
-	return out, nil
+	return ps, nil
 }
 
 // profileExit is the exit status for a profile that could not be

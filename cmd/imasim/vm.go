@@ -327,7 +327,7 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 			k.Release, k.Spec, k.Version, kr.lockSrc, time.Since(t0).Seconds())
 		return kr.runScript(k, stdout, stderr)
 	}
-	p, why, err := pickProfile(kr.prof, k)
+	p, why, err := pickProfile(kr.ctx, kr.prof, k)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return profileExit(err)
@@ -475,20 +475,18 @@ func worseVM(a, b int) bool {
 	return rank(a) > rank(b)
 }
 
-// pickProfile resolves --profile for kernel k: auto detects from its
-// release and the upstream version its image banner carries.
-func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, string, error) {
-	if (spec == "" || spec == "auto") && k.Profile != "" {
-		p, err := cache.LoadProfile(k.Profile)
-		if err != nil {
-			return nil, "", fmt.Errorf("--profile auto: kernel %s stands for profile %s: %w", k.Spec, k.Profile, err)
-		}
-		return p, "the build records that it stands for " + k.Profile, nil
-	}
+// pickProfile resolves --profile for kernel k: auto takes the profile a
+// build records, else detects from its release and the upstream version
+// its image banner carries.
+func pickProfile(ctx context.Context, spec string, k *vm.Kernel) (*cache.Profile, string, error) {
 	up := fmt.Sprintf("%d.%d.%d", k.Version.Major, k.Version.Minor, k.Version.Patch)
-	p, why, err := cache.Resolve(spec, k.Release, up)
-	if err != nil && (spec == "" || spec == "auto") {
-		return nil, "", fmt.Errorf("--profile auto: kernel %s: %w", k.Release, err)
+	p, why, err := cache.Resolve(ctx, spec, cache.Target{Release: k.Release, Version: up, Profile: k.Profile})
+	switch {
+	case err == nil || spec != "" && spec != "auto":
+	case k.Profile != "":
+		err = fmt.Errorf("--profile auto: kernel %s stands for profile %s: %w", k.Spec, k.Profile, err)
+	default:
+		err = fmt.Errorf("--profile auto: kernel %s: %w", k.Release, err)
 	}
 	return p, why, err
 }
