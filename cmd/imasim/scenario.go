@@ -75,7 +75,7 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "imasim scenario:", err)
 		return profileExit(err)
 	}
-	if len(profiles) > 1 && !tpmResettable(*tpmSpec) {
+	if len(profiles) > 1 && !tpm.FreshAtOpen(*tpmSpec) {
 		fmt.Fprintf(stderr, "imasim scenario: --tpm %s cannot be reset between profiles (give ctrl= so imasim can power-cycle it, or one --profile)\n", *tpmSpec)
 		return exitUsage
 	}
@@ -157,14 +157,6 @@ func runOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spec s
 		return nil, exitUsage
 	}
 	return res, exitOK
-}
-
-// tpmResettable: the backend starts from zeroed PCRs at every open.
-func tpmResettable(spec string) bool {
-	if strings.HasPrefix(spec, "swtpm:") {
-		return strings.Contains(spec, "ctrl=")
-	}
-	return true
 }
 
 func writeList(name string, l *measure.List, ascii bool) error {
