@@ -87,48 +87,6 @@ func TestScenarioJSONSchema(t *testing.T) {
 	assert.NotEmpty(t, doc.Results[0].Steps[1].Cause)
 }
 
-func TestExitCodes(t *testing.T) {
-	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.scn")
-	require.NoError(t, os.WriteFile(bad, []byte("name: bad\nfs xfs /m\nexplode /m\n"), 0o644))
-	badProf := filepath.Join(dir, "bad.profile")
-	require.NoError(t, os.WriteFile(badProf, []byte("name: p\nkernels: 6.1\ncollect: nope\n"), 0o644))
-	cases := []struct {
-		name   string
-		args   []string
-		code   int
-		stderr string
-	}{
-		{"buggy profile is not a failure", []string{"scenario", "xfs-overlay", "--profile", "6.13"}, 0, ""},
-		{"fail-on excessive", []string{"scenario", "xfs-overlay", "--profile", "6.13", "--fail-on", "excessive"}, 1, ""},
-		{"fail-on missed ok", []string{"scenario", "xfs-overlay", "--profile", "6.13", "--fail-on", "missed"}, 0, ""},
-		{"fail-on missed 7.1", []string{"scenario", "xfs-write", "--fail-on", "missed", "--profile", "7.1"}, 1, ""},
-		{"unknown scenario", []string{"scenario", "nope"}, 2, "unknown scenario \"nope\""},
-		{"malformed scenario", []string{"scenario", bad}, 2, "bad.scn:3: unknown operation \"explode\""},
-		{"unknown profile", []string{"scenario", "xfs-overlay", "--profile", "9.9"}, 2, "unknown profile"},
-		{"malformed profile", []string{"scenario", "xfs-overlay", "--profile", badProf}, 2, "bad.profile:3: collect: unknown value"},
-		{"bad format", []string{"scenario", "xfs-overlay", "--format", "yaml"}, 2, "unknown --format"},
-		{"auto", []string{"scenario", "xfs-overlay", "--profile", "auto", "--kernel-version", "6.1.176"}, 0, ""},
-		{"unknown verb", []string{"frob"}, 2, "unknown command"},
-		{"no args", nil, 2, ""},
-		{"profile show", []string{"profile", "show", "7.1"}, 0, ""},
-		{"profile show unknown", []string{"profile", "show", "x"}, 2, "unknown profile"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			code, _, errs := imasim(c.args...)
-			assert.Equal(t, c.code, code, errs)
-			assert.Contains(t, errs, c.stderr)
-		})
-	}
-}
-
-func TestProfileAutoPicks(t *testing.T) {
-	code, out, _ := imasim("scenario", "xfs-overlay", "--json", "--profile", "auto", "--kernel-version", "7.2.13+deb14-cloud-amd64")
-	require.Equal(t, 0, code)
-	assert.Contains(t, out, `"profile": "7.1"`)
-}
-
 func TestScenarioList(t *testing.T) {
 	code, out, _ := imasim("scenario", "list")
 	require.Equal(t, 0, code)
