@@ -21,23 +21,6 @@ func runCLI(args ...string) (int, string, string) {
 	return code, o.String(), e.String()
 }
 
-func TestKernelUsage(t *testing.T) {
-	code, _, e := runCLI("kernel")
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, e, "usage: imasim kernel build")
-	code, _, e = runCLI("kernel", "build")
-	assert.Equal(t, exitUsage, code, e)
-	code, _, e = runCLI("kernel", "build", "--source", "debian:9.9", "--cache", t.TempDir())
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, e, "not in kernels.lock")
-	code, _, e = runCLI("kernel", "build", "--source", "debian:7.2", "--patch", "no-such", "--cache", t.TempDir())
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, e, "era-6.13, fix-v2")
-	code, _, e = runCLI("kernel", "bogus")
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, e, "unknown sub-command")
-}
-
 func TestKernelConfigPrintsFragment(t *testing.T) {
 	code, o, _ := runCLI("kernel", "config")
 	require.Equal(t, exitOK, code)

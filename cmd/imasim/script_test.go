@@ -40,6 +40,10 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// By its path, so a script may empty PATH (env PATH=).
+	if imasimExe, err = exec.LookPath("imasim-exe"); err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
 		RequireExplicitExec: true,
@@ -66,10 +70,12 @@ func TestScripts(t *testing.T) {
 	})
 }
 
+var imasimExe string
+
 // runImasim runs imasim-exe with args and keeps its exit status in
 // $STATUS for a following status command.
 func runImasim(ts *testscript.TestScript, neg bool, args []string) {
-	err := ts.Exec("imasim-exe", args...)
+	err := ts.Exec(imasimExe, args...)
 	code := 0
 	if err != nil {
 		var ee *exec.ExitError
