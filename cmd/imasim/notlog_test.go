@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -37,34 +36,6 @@ func TestGarbageIsNotALog(t *testing.T) {
 	code, out, errs := imasim("audit", "--summary", f)
 	assert.Equal(t, exitOK, code, errs)
 	assert.Contains(t, out, "records: 0 integrity")
-}
-
-// An empty binary list given to compare is not a list.
-func TestCompareEmptyList(t *testing.T) {
-	empty := filepath.Join(t.TempDir(), "binary_runtime_measurements")
-	require.NoError(t, os.WriteFile(empty, nil, 0o644))
-	code, _, errs := imasim("compare", "xfs-write", "--log", dmesgLog(t, "7.2.13", "/mnt/test_prog", 1, nil), "--list", empty)
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, errs, "not an IMA list: empty input")
-}
-
-// A scenario file names built-in profiles only: `profiles: /etc/passwd`
-// used to make imasim read that file and quote its first line.
-func TestScenarioProfilesBuiltinOnly(t *testing.T) {
-	scn := filepath.Join(t.TempDir(), "p.scn")
-	require.NoError(t, os.WriteFile(scn, []byte("name: p\nprofiles: /etc/passwd\nfs tmpfs /t\nwrite /t/f x\n"), 0o644))
-	code, _, errs := imasim("scenario", scn)
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, errs, `"/etc/passwd" is not a built-in profile`)
-	assert.NotContains(t, errs, "root:")
-	// The user's own --profile PATH is trusted.
-	code, _, errs = imasim("scenario", scn, "--profile", "6.12")
-	assert.Equal(t, exitOK, code, errs)
-	// A named profile is not "auto": no note, and no "auto" in its error.
-	assert.NotContains(t, errs, "--profile auto")
-	code, _, errs = imasim("scenario", scn, "--profile", "6.12,nope")
-	assert.Equal(t, exitUsage, code)
-	assert.Equal(t, "imasim scenario: unknown profile \"nope\"", strings.SplitN(errs, " (", 2)[0])
 }
 
 // Text output quoting a log shows control characters as \xNN: a forged
