@@ -146,3 +146,14 @@ func FuzzLooksASCII(f *testing.F) {
 		}
 	})
 }
+
+func TestStateResumed(t *testing.T) {
+	st := State{Tracks: []TrackState{{Bank: "sha256", Mode: "per-bank"}, {Bank: "sha1", Mode: "per-bank"}, {Bank: "sha256", Mode: "sha1-padded"}}}
+	banks, modes, err := st.Resumed()
+	require.NoError(t, err)
+	assert.Equal(t, []Algo{SHA256, SHA1}, banks)
+	assert.Equal(t, []Mode{PerBank, SHA1Padded}, modes)
+	st.Tracks = append(st.Tracks, TrackState{Bank: "sha256", Mode: "sideways"})
+	_, _, err = st.Resumed()
+	assert.EqualError(t, err, "bad track sha256 sideways")
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 )
@@ -656,4 +657,35 @@ func QuoteOf(banks []crypto.Hash, vals map[int]map[crypto.Hash][]byte) Quote {
 		}
 	}
 	return q
+}
+
+// VerifyQuoted is Verify for a replay against quoted PCRs (quoted:
+// some were given): a list that extends none of them fails too.
+func (res *Result) VerifyQuoted(quoted bool) error {
+	err := res.Verify()
+	if err == nil && quoted && len(res.Verdicts()) == 0 {
+		err = fmt.Errorf("none of the quoted PCRs is extended by the list (%d entries)", res.Entries)
+	}
+	return err
+}
+
+// Resumed gives the banks and modes of s's tracks, each once, in the
+// order they first appear: what a resumed replay must replay.
+func (s State) Resumed() ([]Algo, []Mode, error) {
+	var banks []Algo
+	var modes []Mode
+	for _, ts := range s.Tracks {
+		a, aerr := ParseAlgo(ts.Bank)
+		m, merr := ParseMode(ts.Mode)
+		if aerr != nil || merr != nil {
+			return nil, nil, fmt.Errorf("bad track %s %s", ts.Bank, ts.Mode)
+		}
+		if !slices.Contains(banks, a) {
+			banks = append(banks, a)
+		}
+		if !slices.Contains(modes, m) {
+			modes = append(modes, m)
+		}
+	}
+	return banks, modes, nil
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/imasim/imasim/internal/input"
@@ -228,18 +227,15 @@ func listVerify(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return bad(err)
 		}
 		// Without --banks/--modes, resume exactly the saved tracks.
-		for _, ts := range st.Tracks {
-			a, aerr := measure.ParseAlgo(ts.Bank)
-			m, merr := measure.ParseMode(ts.Mode)
-			if aerr != nil || merr != nil {
-				return bad(fmt.Errorf("--state %s: bad track %s %s", *stateIn, ts.Bank, ts.Mode))
-			}
-			if *banksF == "" && !slices.Contains(cfg.Banks, a) {
-				cfg.Banks = append(cfg.Banks, a)
-			}
-			if *modesF == "" && !slices.Contains(cfg.Modes, m) {
-				cfg.Modes = append(cfg.Modes, m)
-			}
+		banks, modes, err := st.Resumed()
+		if err != nil {
+			return bad(fmt.Errorf("--state %s: %w", *stateIn, err))
+		}
+		if *banksF == "" {
+			cfg.Banks = banks
+		}
+		if *modesF == "" {
+			cfg.Modes = modes
 		}
 	}
 	rp, err := measure.NewReplayer(cfg)
@@ -267,10 +263,7 @@ func listVerify(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return bad(err)
 		}
 	}
-	verr := res.Verify()
-	if verr == nil && len(quote) > 0 && len(res.Verdicts()) == 0 {
-		verr = fmt.Errorf("none of the quoted PCRs is extended by the list (%d entries)", res.Entries)
-	}
+	verr := res.VerifyQuoted(len(quote) > 0)
 	if format == "json" {
 		res.WriteJSON(stdout, verr)
 	} else {
