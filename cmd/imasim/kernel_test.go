@@ -94,7 +94,7 @@ func TestSaveName(t *testing.T) {
 // make test): built:NAME resolves, its profile is the one it stands for.
 func TestBuiltKernelResolves(t *testing.T) {
 	for name, prof := range map[string]string{"era-6.13": "7.2-era-6.13", "fix-v2": "7.2-fix-v2"} {
-		k, err := builtKernel(context.Background(), "built:"+name, defaultCacheForTest())
+		k, err := kbuild.Built(context.Background(), "built:"+name, defaultCacheForTest())
 		if err != nil {
 			t.Skipf("built:%s not in the kernel cache (imasim kernel build --source debian:7.2 --patch %s): %v", name, name, err)
 		}

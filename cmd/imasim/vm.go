@@ -289,33 +289,21 @@ type kernelRun struct {
 
 func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 	t0 := time.Now()
-	var (
-		k   *vm.Kernel
-		err error
-	)
-	switch {
-	case strings.HasPrefix(spec, "debian:"):
-		f := *kr.fetcher
-		f.Log = stderr
-		k, err = f.Fetch(kr.ctx, spec)
-	case strings.HasPrefix(spec, "built:"):
-		k, err = builtKernel(kr.ctx, spec, kr.cacheDir)
-		kr.opts.Append = builtAppend(kr.opts.Append)
-	default:
-		k, err = vm.LocalKernel(kr.ctx, spec, kr.modules, kr.cacheDir)
-		if err == nil {
-			if m := kbuild.ForImage(k.Image); m != nil {
-				k.Profile = m.Profile
-				kr.opts.Append = builtAppend(kr.opts.Append)
-			}
-		}
-	}
+	f := *kr.fetcher
+	f.Log = stderr
+	k, built, err := kbuild.Resolve(kr.ctx, spec, &f, kr.modules, kr.cacheDir)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return errCode(err)
 	}
-	drop, err := checkKernelConfig(k, kr.ss, stderr)
-	if err != nil {
+	if built {
+		kr.opts.Append = kbuild.WithBootAppend(kr.opts.Append)
+	}
+	drop, err := kbuild.CheckKernel(k, kr.ss)
+	var nc *kbuild.NoConfigError
+	if errors.As(err, &nc) {
+		fmt.Fprintf(stderr, "imasim vm: WARNING: %v; booting unchecked\n", nc)
+	} else if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return errCode(err)
 	}
