@@ -77,3 +77,31 @@ func TestExplainMatches(t *testing.T) {
 	e.WriteText(&b)
 	assert.Contains(t, b.String(), "actions:  none\n")
 }
+
+// FuzzKernelOf (--kernel, --kconfig): a known config is accepted in any
+// spacing and with empty items, an unknown item is named in the error,
+// and the version is the one ParseVersion reads.
+func FuzzKernelOf(f *testing.F) {
+	for _, s := range []string{"modsig", "no-modsig,signed-init", " write-policy ,,no-keycheck", "bogus", ""} {
+		f.Add("6.12", s)
+	}
+	f.Fuzz(func(t *testing.T, version, kconfig string) {
+		k, err := KernelOf(version, kconfig)
+		if err != nil {
+			return
+		}
+		if version != "" {
+			v, verr := ParseVersion(version)
+			if verr != nil || v != k.Version {
+				t.Fatalf("%q: version %v, ParseVersion %v, %v", version, k.Version, v, verr)
+			}
+		}
+		k2, err := KernelOf(version, ","+strings.ReplaceAll(kconfig, ",", " , ")+",")
+		if err != nil || k2 != k {
+			t.Fatalf("%q: respaced gives %+v, %v; want %+v", kconfig, k2, err, k)
+		}
+		if k.Modsig && k.ModsigUnknown {
+			t.Fatalf("%q: modsig both stated and unknown", kconfig)
+		}
+	})
+}
