@@ -27,6 +27,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 )
 
@@ -267,3 +268,22 @@ func pickBanks(backend string, allocated, want []crypto.Hash) ([]crypto.Hash, er
 // ErrNoSimulator is returned when opening the simulator in a build without
 // it (defined in every build so callers can test for it).
 var ErrNoSimulator = errors.New("tpm simulator: not in this build; rebuild with -tags tpmsim (needs cgo and libssl-dev)")
+
+// ReadAll reads PCRs 0..n-1 of every bank p has: values[pcr][hash].
+func ReadAll(p PCRs, n int) (map[int]map[crypto.Hash][]byte, error) {
+	out := make(map[int]map[crypto.Hash][]byte, n)
+	for i := 0; i < n; i++ {
+		v, err := p.Read(i)
+		if err != nil {
+			return nil, fmt.Errorf("reading PCR %d: %w", i, err)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// CannotRun tells an open error that means "cannot run here" (a missing
+// swtpm binary, a build without the simulator) from bad input.
+func CannotRun(err error) bool {
+	return errors.Is(err, exec.ErrNotFound) || errors.Is(err, ErrNoSimulator)
+}

@@ -194,7 +194,7 @@ func attestQuote(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return bad(err)
 	}
 	for i, e := range entries {
-		if err := p.Extend(e.PCR, extendDigests(e, p.Banks(), measure.PerBank)); err != nil {
+		if err := p.Extend(e.PCR, e.ExtendDigests(p.Banks(), measure.PerBank)); err != nil {
 			fmt.Fprintf(stderr, "imasim attest quote: --extend entry %d: %v\n", i, err)
 			return exitFail
 		}
@@ -224,14 +224,14 @@ func attestQuote(ctx context.Context, args []string, stdout, stderr io.Writer) i
 // readEntries reads a whole list (binary or ASCII), entries as listed
 // (cloned: the readers reuse an entry's memory for the next).
 func readEntries(path string) ([]*measure.Entry, error) {
-	ol, err := openList(context.Background(), path, &inputFlags{order: "auto"})
+	ol, err := measure.OpenList(context.Background(), path, measure.OpenOptions{Order: "auto"})
 	if err != nil {
 		return nil, err
 	}
 	defer ol.Close()
 	var out []*measure.Entry
 	for {
-		e, err := ol.rd.Next()
+		e, err := ol.Next()
 		if err == io.EOF {
 			return out, nil
 		}

@@ -104,7 +104,7 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *kernel != "" {
 		profiles = profiles[:1] // the kernel's own profile is picked by its version
 	}
-	if len(profiles) > 1 && !tpmResettable(*tpmSpec) {
+	if len(profiles) > 1 && !tpm.FreshAtOpen(*tpmSpec) {
 		return bad(fmt.Errorf("--tpm %s cannot be reset between profiles (give ctrl=, or one --profile)", *tpmSpec))
 	}
 	s, note := withMeasureRules(s)

@@ -16,6 +16,7 @@ import (
 	"github.com/imasim/imasim/measure/keylime"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/vm"
+	"github.com/imasim/imasim/scenarios/vm/kbuild"
 	"github.com/imasim/imasim/tpm"
 	"github.com/imasim/imasim/tpm/attest"
 	"github.com/imasim/imasim/tpm/eventlog"
@@ -61,14 +62,14 @@ func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind at
 	case strings.HasPrefix(kernel, "debian:"):
 		k, err = fetcher.Fetch(ctx, kernel)
 	case strings.HasPrefix(kernel, "built:"):
-		k, err = builtKernel(ctx, kernel, vm.DefaultCache())
+		k, err = kbuild.Built(ctx, kernel, vm.DefaultCache())
 	default:
 		k, err = vm.LocalKernel(ctx, kernel, "", vm.DefaultCache())
 	}
 	if err != nil {
 		return fail(errCode(err), err)
 	}
-	p, _, err := pickProfile("auto", k)
+	p, _, err := pickProfile(ctx, "auto", k)
 	if err != nil {
 		return fail(exitUsage, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/imasim/imasim/scenarios/vm"
+	"github.com/imasim/imasim/scenarios/vm/kbuild"
 )
 
 // xfs-write on the real Debian 7.2.13 kernel: the guest's swtpm quotes
@@ -79,7 +80,7 @@ func TestAttestVMXFSWrite(t *testing.T) {
 // Debian 7.2.13 rejects this machine (exit 1), and the model agrees.
 func TestAttestBuiltFixV2Rejects(t *testing.T) {
 	needAttestVM(t)
-	if _, err := builtKernel(t.Context(), "built:fix-v2", vm.DefaultCache()); err != nil {
+	if _, err := kbuild.Built(t.Context(), "built:fix-v2", vm.DefaultCache()); err != nil {
 		t.Skipf("built:fix-v2 not in the kernel cache (make built-kernels): %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "imasim")

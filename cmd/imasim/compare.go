@@ -81,17 +81,15 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		if v != "" {
 			var reason string
-			if judge, reason, err = cache.Resolve("auto", v, ""); err == nil {
+			if judge, reason, err = cache.Resolve(ctx, "auto", cache.Target{Release: v}); err == nil {
 				why = "kernel " + v + " " + from + ": " + reason
 			} else {
 				noJudge = fmt.Sprintf("kernel %s %s: %v", v, from, err)
 			}
 		}
-	} else if judge, err = cache.LoadProfileContext(ctx, *prof); err != nil {
+	} else if judge, why, err = cache.Resolve(ctx, *prof, cache.Target{}); err != nil {
 		fmt.Fprintln(stderr, "imasim compare:", err)
 		return exitUsage
-	} else {
-		why = "--profile " + *prof
 	}
 	// Every built-in's prediction, to name the ones the log is consistent with.
 	var consistent []string
