@@ -82,7 +82,7 @@ func cmdAttest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case "sigs":
 		return attestSigs(ctx, args[1:], stdout, stderr)
 	case "sign":
-		return attestSign(args[1:], stdout, stderr)
+		return attestSign(ctx, args[1:], stdout, stderr)
 	}
 	return attestScenario(ctx, args, stdout, stderr)
 }
