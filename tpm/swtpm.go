@@ -260,6 +260,12 @@ func startSwtpm(ctx context.Context, opts Options) (PCRs, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("tpm swtpm: start: %w", err)
 	}
+	if opts.EKCA != "" {
+		if err := ManufactureSwtpm(ctx, state, opts.EKCA); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
 	p := &swtpmProc{dir: dir, exited: make(chan struct{})}
 	// --terminate: swtpm exits when the data connection closes, so it
 	// cannot outlive this process even where Pdeathsig does not fire.

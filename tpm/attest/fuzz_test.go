@@ -112,3 +112,27 @@ func FuzzParsePEM(f *testing.F) {
 		require.True(t, k2.(interface{ Equal(crypto.PublicKey) bool }).Equal(k))
 	})
 }
+
+// FuzzParseCredential: a credential file that parses is exactly the
+// header and the two TPM2B it holds (MarshalCredential gives the input
+// back), both non-empty and inside the size bound.
+func FuzzParseCredential(f *testing.F) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(f, err)
+	c, err := MakeCredential(&key.PublicKey, append([]byte{0, 0x0b}, make([]byte, 32)...), []byte("secret"))
+	require.NoError(f, err)
+	f.Add(MarshalCredential(c))
+	f.Add([]byte{0xba, 0xdc, 0xc0, 0xde, 0, 0, 0, 1, 0, 1, 7, 0, 1, 9})
+	f.Add([]byte{0xba, 0xdc, 0xc0, 0xde, 0, 0, 0, 1, 0, 9})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseCredential(b)
+		if err != nil {
+			require.Nil(t, c)
+			return
+		}
+		require.LessOrEqual(t, len(b), MaxCredentialFile)
+		require.Equal(t, b, MarshalCredential(c))
+		require.Greater(t, len(c.IDObject), 2)
+		require.Greater(t, len(c.EncSecret), 2)
+	})
+}
