@@ -88,9 +88,9 @@ func ReadEKCert(t transport.TPM) ([]byte, error) {
 }
 
 // LoadEK creates the RSA EK from the TCG default template (a primary key:
-// the same key every time on one TPM) and reads its certificate. Flush it
-// when done.
-func LoadEK(t transport.TPM) (*EK, error) {
+// the same key every time on one TPM); with cert, it also reads its
+// certificate (ReadEKCert). Flush it when done.
+func LoadEK(t transport.TPM, cert bool) (*EK, error) {
 	rsp, err := tpm2.CreatePrimary{
 		PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHEndorsement, Auth: tpm2.PasswordAuth(nil)},
 		InPublic:      tpm2.New2B(tpm2.RSAEKTemplate),
@@ -103,7 +103,7 @@ func LoadEK(t transport.TPM) (*EK, error) {
 	if err == nil {
 		ek.Key, err = tpm2.Pub(*pub)
 	}
-	if err == nil {
+	if err == nil && cert {
 		ek.CertDER, err = ReadEKCert(t)
 	}
 	if err != nil {

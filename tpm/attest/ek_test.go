@@ -76,7 +76,7 @@ func TestEKCredential(t *testing.T) {
 	var otherEK *EK
 	require.NoError(t, q.Command(func(tt transport.TPM) error {
 		var err error
-		otherEK, err = LoadEK(tt)
+		otherEK, err = LoadEK(tt, true)
 		if err == nil {
 			err = otherEK.Flush(tt)
 		}
@@ -84,7 +84,7 @@ func TestEKCredential(t *testing.T) {
 	}))
 
 	require.NoError(t, p.Command(func(tt transport.TPM) error {
-		ek, err := LoadEK(tt)
+		ek, err := LoadEK(tt, true)
 		require.NoError(t, err)
 		defer ek.Flush(tt)
 		cert, err := VerifyEKCert(ek.CertDER, roots, inter, ek.Key)
@@ -207,7 +207,7 @@ func TestCredentialTpm2Tools(t *testing.T) {
 	s := secret(t)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "secret"), s, 0o600))
 	require.NoError(t, p.Command(func(tt transport.TPM) error {
-		ek, err := LoadEK(tt)
+		ek, err := LoadEK(tt, true)
 		require.NoError(t, err)
 		defer ek.Flush(tt)
 		cert, err := VerifyEKCert(ek.CertDER, roots, inter, ek.Key)
