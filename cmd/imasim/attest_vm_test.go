@@ -1,15 +1,18 @@
 package main
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/imasim/imasim/measure/digsig"
 	"github.com/imasim/imasim/scenarios/vm"
 )
 
@@ -125,4 +128,58 @@ func needAttestVM(t *testing.T) {
 			t.Skipf("%s not installed", b)
 		}
 	}
+}
+
+// EVM HMACs on the real Debian 7.2.13 kernel: the guest loads a known EVM
+// key (an encrypted key imasim seals with a user master key), and the
+// kernel accepts imasim's HMACs (a chmod passes evm_inode_setattr, a new
+// security.ima evm_protect_xattr) but not one made with another key or
+// without the FS UUID; imasim verifies the HMACs the kernel then writes,
+// and not with another key or without the UUID.
+func TestEVMHMACKernel(t *testing.T) {
+	needAttestVM(t)
+	for _, b := range []string{"keyctl", "setfattr", "getfattr", "losetup", "mkfs.ext4"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not installed (Debian keyutils, attr, util-linux, e2fsprogs)", b)
+		}
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Skip("no /bin/busybox (apt-get install busybox-static)")
+	}
+	if m, _ := filepath.Glob(filepath.Join(vm.DefaultCache(), "7.2_*", "root")); len(m) == 0 {
+		t.Skip("no Debian 7.2 kernel in " + vm.DefaultCache() + " (make kernels)")
+	}
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "imasim")
+	b := exec.Command("go", "build", "-o", bin, ".")
+	b.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := b.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	keys := filepath.Join(tmp, "evm")
+	require.NoError(t, os.Mkdir(keys, 0o700))
+	master, key, wrong := []byte("imasim test master key 0123456789"), make([]byte, 32), make([]byte, 32)
+	rand.Read(key)
+	rand.Read(wrong)
+	iv := make([]byte, 16)
+	rand.Read(iv)
+	load, err := digsig.EncryptedKeyLoad("user:kmk", master, key, iv)
+	require.NoError(t, err)
+	for n, b := range map[string][]byte{"master": master, "evm-key": key, "wrong-key": wrong} {
+		require.NoError(t, os.WriteFile(filepath.Join(keys, n), b, 0o600))
+	}
+	c := exec.Command(bin, "vm", "--kernel", "debian:7.2", "run", "testdata/evm-hmac-guest.sh",
+		"--tools", strings.Join(append(vm.DefaultTools, "keyctl", "sha256sum"), ","), "--file", keys+":/evm", "--", load)
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	stdout, err := c.Output()
+	t.Logf("guest:\n%s\nstderr:\n%s", stdout, stderr.String())
+	require.NoError(t, err)
+	for _, want := range []string{"load-encrypted-key", "kernel-accepts-imasim-hmac-chmod", "kernel-accepts-imasim-hmac-setxattr",
+		"kernel-refuses-wrong-key", "kernel-refuses-wrong-key-setxattr", "kernel-refuses-hmac-without-uuid",
+		"imasim-verifies-kernel-hmac-a", "imasim-verifies-kernel-hmac-d", "imasim-refuses-wrong-key-a",
+		"imasim-refuses-without-uuid-a", "imasim-refuses-wrong-key-d", "imasim-refuses-without-uuid-d"} {
+		require.Contains(t, string(stdout), "== result "+want+" ok\n")
+	}
+	require.NotContains(t, string(stdout), " FAIL\n")
 }

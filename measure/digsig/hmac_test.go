@@ -1,11 +1,17 @@
 package digsig
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -187,4 +193,50 @@ func TestEvmctlImmutableSig(t *testing.T) {
 	other.Generation++
 	_, err = VerifyEVM(keys, x["security.evm"], x, other)
 	require.ErrorIs(t, err, ErrBadSignature)
+}
+
+// The load payload decrypts back to the key under the master key, and its
+// HMAC covers the header: the layout the kernel parses. (The kernel
+// accepting it is TestEVMHMACKernel in cmd/imasim.)
+func TestEncryptedKeyLoad(t *testing.T) {
+	master, key, iv := []byte("master key bytes"), make([]byte, 32), make([]byte, 16)
+	for i := range key {
+		key[i] = byte(i)
+	}
+	p, err := EncryptedKeyLoad("user:kmk", master, key, iv)
+	require.NoError(t, err)
+	f := strings.Fields(p)
+	require.Equal(t, []string{"load", "default", "user:kmk", "32"}, f[:4])
+	blob, err := hex.DecodeString(f[4])
+	require.NoError(t, err)
+	require.Len(t, blob, 16+1+32+32)
+	require.Equal(t, iv, blob[:16])
+	require.Zero(t, blob[16])
+	derive := func(label string) []byte {
+		buf := make([]byte, max(9+len(master), 32)) // zero-padded to a SHA-256 size
+		copy(buf, label)
+		copy(buf[len(label)+1:], master)
+		s := sha256.Sum256(buf)
+		return s[:]
+	}
+	b, err := aes.NewCipher(derive("ENC_KEY"))
+	require.NoError(t, err)
+	plain := make([]byte, 32)
+	cipher.NewCBCDecrypter(b, iv).CryptBlocks(plain, blob[17:49])
+	require.Equal(t, key, plain)
+	m := hmac.New(sha256.New, derive("AUTH_KEY"))
+	m.Write([]byte("default\x00user:kmk\x0032\x00"))
+	m.Write(blob[:49])
+	require.Equal(t, m.Sum(nil), blob[49:])
+
+	for _, bad := range []struct {
+		desc            string
+		master, key, iv []byte
+	}{
+		{"kmk", master, key, iv}, {"user:", master, key, iv}, {"user:a b", master, key, iv},
+		{"user:kmk", nil, key, iv}, {"user:kmk", master, key[:19], iv}, {"user:kmk", master, key, iv[:8]},
+	} {
+		_, err := EncryptedKeyLoad(bad.desc, bad.master, bad.key, bad.iv)
+		require.Error(t, err, bad.desc)
+	}
 }
