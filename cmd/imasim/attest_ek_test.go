@@ -84,6 +84,20 @@ func TestAttestCredentialCLI(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, got)
 
+	// The enrolled AK is the one attest quote creates on this TPM (a
+	// primary key): its quotes verify with --ak from the enrolment, and
+	// not with another TPM's enrolled AK.
+	q := filepath.Join(d, "quote")
+	code, so, errs = imasim("attest", "quote", "--tpm", spec, "-o", q)
+	require.Equal(t, exitOK, code, so+errs)
+	code, so, errs = imasim("attest", "verify", q, "--nonce", "@"+filepath.Join(q, "nonce"), "--ak", filepath.Join(d, "ak.pub.pem"))
+	require.Equal(t, exitOK, code, so+errs)
+	otherEnrol := t.TempDir()
+	code, so, errs = imasim("attest", "ek", "--tpm", "swtpm", "--swtpm-ca", otherCA, "-o", otherEnrol)
+	require.Equal(t, exitOK, code, so+errs)
+	code, so, errs = imasim("attest", "verify", q, "--nonce", "@"+filepath.Join(q, "nonce"), "--ak", filepath.Join(otherEnrol, "ak.pub.pem"))
+	require.Equal(t, exitFail, code, so+errs)
+
 	// Wrong expected secret.
 	other := bytes.Clone(want)
 	other[0] ^= 1

@@ -1,6 +1,7 @@
 package digsig
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -239,4 +240,32 @@ func TestEncryptedKeyLoad(t *testing.T) {
 		_, err := EncryptedKeyLoad(bad.desc, bad.master, bad.key, bad.iv)
 		require.Error(t, err, bad.desc)
 	}
+}
+
+// FuzzVerifyHMAC: a security.evm value verifies only when it is the HMAC
+// of the key over these xattrs and this inode, byte for byte; with another
+// key or another mode it never does.
+func FuzzVerifyHMAC(f *testing.F) {
+	x := map[string][]byte{"security.ima": {4, 4, 1, 2}}
+	in := Inode{Ino: 12, Generation: 7, UID: 0, GID: 0, Mode: 0o100755, FSUUID: make([]byte, 16)}
+	key := []byte("0123456789abcdef0123456789abcdef")
+	good, err := HMAC(key, x, in)
+	require.NoError(f, err)
+	f.Add(good, key)
+	f.Add([]byte{2}, []byte{1})
+	f.Add(append([]byte{5}, good[1:]...), key)
+	f.Fuzz(func(t *testing.T, raw, k []byte) {
+		err := VerifyHMAC(k, raw, x, in)
+		want, herr := HMAC(k, x, in)
+		if herr != nil {
+			require.Error(t, err)
+			return
+		}
+		require.Equal(t, bytes.Equal(raw, want), err == nil, "raw %x key %x: %v", raw, k, err)
+		if err == nil {
+			other := in
+			other.Mode ^= 0o1
+			require.ErrorIs(t, VerifyHMAC(k, raw, x, other), ErrBadHMAC)
+		}
+	})
 }
