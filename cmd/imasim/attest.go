@@ -55,7 +55,7 @@ const attestUsage = `usage: imasim attest SUBCOMMAND|SCENARIO [flags]
         the verifier's half: a credential for an AK name (tpm2_makecredential's format)
   activate-credential CRED --tpm SPEC [--ak rsa|ecc] [-o SECRET] [--expect FILE]
         the attester's half: the TPM recovers the secret with its EK and AK
-  SCENARIO [--profile P] [--tpm swtpm | --kernel debian:7.2] [--out DIR] [--fail-on missed]
+  SCENARIO [--profile P] [--tpm swtpm [--swtpm-ca DIR] | --kernel debian:7.2] [--out DIR] [--fail-on missed]
         run the scenario on a TPM (or on a real kernel under QEMU, quoted by its swtpm),
         quote, verify, check against the policy made from the files as first installed,
         and compare what the verifier accepted with the files on disk

@@ -136,52 +136,10 @@ func attestEK(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return bad(err)
 	}
-	rc := exitOK
-	fail := func(err error) {
-		fmt.Fprintln(stderr, "imasim attest ek:", err)
-		if rc == exitOK {
-			rc = exitFail
-		}
-	}
+	var en *enrolment
 	err = c.Command(func(t transport.TPM) error {
-		ek, err := attest.LoadEK(t, true)
-		if err != nil {
-			return err
-		}
-		defer ek.Flush(t)
-		cert, err := attest.VerifyEKCert(ek.CertDER, roots, inter, ek.Key)
-		if err != nil {
-			fail(err)
-			fmt.Fprintln(stdout, "EK certificate  FAILED:", err)
-			return nil
-		}
-		fmt.Fprintf(stdout, "EK certificate  ok: issued by %q, chains to %q, certifies the TPM's EK\n", cert.Issuer.CommonName, roots[0].Subject.CommonName)
-		ak, err := attest.CreateAK(t, kind)
-		if err != nil {
-			return err
-		}
-		defer ak.Flush(t)
-		secret := make([]byte, attest.MaxSecret)
-		rand.Read(secret)
-		cred, err := attest.MakeCredential(cert.PublicKey, ak.Name.Buffer, secret)
-		if err != nil {
-			return err
-		}
-		got, err := attest.ActivateCredential(t, ak, ek, cred)
-		switch {
-		case err != nil:
-			fail(err)
-			fmt.Fprintln(stdout, "credential      FAILED:", err)
-		case !bytes.Equal(got, secret):
-			fail(errors.New("the TPM activated the credential to another secret"))
-			fmt.Fprintln(stdout, "credential      FAILED: wrong secret")
-		default:
-			fmt.Fprintf(stdout, "credential      ok: the TPM holding the EK activated a credential for the %s AK %x\n", kind, ak.Name.Buffer)
-		}
-		if *out != "" {
-			return writeEnrolment(*out, ek, cert, ak, cred)
-		}
-		return nil
+		en, err = enrolAK(t, kind, roots, inter)
+		return err
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim attest ek:", err)
@@ -191,33 +149,106 @@ func attestEK(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		return exitFail
 	}
-	if rc == exitOK {
-		fmt.Fprintln(stdout, "result  the AK is enrolled: quotes it signs come from the TPM the EK certificate names")
+	fmt.Fprintln(stdout, "EK certificate ", en.certStatus(roots))
+	if en.certErr == nil {
+		fmt.Fprintln(stdout, "credential     ", en.credStatus(kind))
 	}
-	return rc
+	if *out != "" && en.certErr == nil {
+		if err := writeEnrolment(*out, en); err != nil {
+			fmt.Fprintln(stderr, "imasim attest ek:", err)
+			return exitFail
+		}
+	}
+	if !en.ok() {
+		return exitFail
+	}
+	fmt.Fprintln(stdout, "result  the AK is enrolled: quotes it signs come from the TPM the EK certificate names")
+	return exitOK
+}
+
+// enrolment is an AK enrolled through the TPM's EK certificate.
+type enrolment struct {
+	ekDER  []byte
+	cert   *x509.Certificate
+	akKey  crypto.PublicKey
+	akName []byte
+	cred   *attest.Credential
+	// certErr and credErr are verification failures (exit 1).
+	certErr, credErr error
+}
+
+func (en *enrolment) ok() bool { return en.certErr == nil && en.credErr == nil }
+
+func (en *enrolment) certStatus(roots []*x509.Certificate) string {
+	if en.certErr != nil {
+		return "FAILED: " + en.certErr.Error()
+	}
+	return fmt.Sprintf("ok: issued by %q, chains to %q, certifies the TPM's EK", en.cert.Issuer.CommonName, roots[0].Subject.CommonName)
+}
+
+func (en *enrolment) credStatus(kind attest.KeyType) string {
+	if en.credErr != nil {
+		return "FAILED: " + en.credErr.Error()
+	}
+	return fmt.Sprintf("ok: the TPM holding the EK activated a credential for the %s AK %x", kind, en.akName)
+}
+
+// enrolAK does what a verifier does with a TPM it does not know: the EK
+// certificate in NV must chain to roots and certify the TPM's EK, and the
+// TPM must activate a credential made for the AK's name under the
+// certificate's key, recovering its secret. An error is the TPM's, not a
+// verification failure.
+func enrolAK(t transport.TPM, kind attest.KeyType, roots, inter []*x509.Certificate) (*enrolment, error) {
+	ek, err := attest.LoadEK(t, true)
+	if err != nil {
+		return nil, err
+	}
+	defer ek.Flush(t)
+	en := &enrolment{ekDER: ek.CertDER}
+	if en.cert, en.certErr = attest.VerifyEKCert(ek.CertDER, roots, inter, ek.Key); en.certErr != nil {
+		return en, nil
+	}
+	ak, err := attest.CreateAK(t, kind)
+	if err != nil {
+		return nil, err
+	}
+	defer ak.Flush(t)
+	en.akKey, en.akName = ak.Key, ak.Name.Buffer
+	secret := make([]byte, attest.MaxSecret)
+	rand.Read(secret)
+	if en.cred, err = attest.MakeCredential(en.cert.PublicKey, ak.Name.Buffer, secret); err != nil {
+		return nil, err
+	}
+	got, err := attest.ActivateCredential(t, ak, ek, en.cred)
+	switch {
+	case err != nil:
+		en.credErr = err
+	case !bytes.Equal(got, secret):
+		en.credErr = fmt.Errorf("%w: the TPM recovered another secret", attest.ErrCredential)
+	}
+	return en, nil
 }
 
 // writeEnrolment writes the EK certificate, the EK and AK public keys, the
 // AK name and the credential.
-func writeEnrolment(dir string, ek *attest.EK, cert *x509.Certificate, ak *attest.AK, cred *attest.Credential) error {
+func writeEnrolment(dir string, en *enrolment) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	ekPEM, err := publicPEM(cert.PublicKey)
+	ekPEM, err := publicPEM(en.cert.PublicKey)
 	if err != nil {
 		return err
 	}
-	akPEM, err := publicPEM(ak.Key)
-	if err != nil {
-		return err
+	files := map[string][]byte{ekCertFile: en.ekDER, ekPEMFile: ekPEM}
+	if en.akKey != nil {
+		akPEM, err := publicPEM(en.akKey)
+		if err != nil {
+			return err
+		}
+		files[attest.AKPEMFile], files[akNameFile] = akPEM, en.akName
+		files[credFile] = attest.MarshalCredential(en.cred)
 	}
-	for name, b := range map[string][]byte{
-		ekCertFile:       ek.CertDER,
-		ekPEMFile:        ekPEM,
-		attest.AKPEMFile: akPEM,
-		akNameFile:       ak.Name.Buffer,
-		credFile:         attest.MarshalCredential(cred),
-	} {
+	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			return err
 		}

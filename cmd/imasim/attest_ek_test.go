@@ -128,3 +128,20 @@ func TestAttestCredentialCLI(t *testing.T) {
 	code, _, _ = imasim("attest", "make-credential", "--ek", cert, "--ak-name", cert, "-o", filepath.Join(d, "c5"))
 	require.Equal(t, exitUsage, code)
 }
+
+// attest SCENARIO --swtpm-ca enrols the AK through the EK certificate
+// before it quotes; an EK certificate from another CA fails the run.
+func TestAttestScenarioEK(t *testing.T) {
+	needEKTools(t)
+	ca, otherCA := t.TempDir(), t.TempDir()
+	code, so, errs := imasim("attest", "xfs-write", "--profile", "7.1", "--swtpm-ca", ca)
+	require.Equal(t, exitOK, code, so+errs)
+	require.Contains(t, so, "ek      EK certificate ok: issued by \"swtpm-localca\"")
+	require.Contains(t, so, "credential ok: the TPM holding the EK activated a credential")
+	require.Contains(t, so, "ACCEPTED A CHANGED FILE")
+	code, so, errs = imasim("attest", "xfs-write", "--profile", "7.1", "--swtpm-ca", otherCA, "--ek-ca", localCA(ca))
+	require.Equal(t, exitFail, code, so+errs)
+	require.Contains(t, so, "ek      EK certificate FAILED")
+	code, _, errs = imasim("attest", "xfs-write", "--profile", "7.1", "--tpm", "simulator", "--swtpm-ca", ca)
+	require.Equal(t, exitUsage, code, errs)
+}
