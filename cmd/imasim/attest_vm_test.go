@@ -130,12 +130,13 @@ func needAttestVM(t *testing.T) {
 	}
 }
 
-// EVM HMACs on the real Debian 7.2.13 kernel: the guest loads a known EVM
-// key (an encrypted key imasim seals with a user master key), and the
-// kernel accepts imasim's HMACs (a chmod passes evm_inode_setattr, a new
-// security.ima evm_protect_xattr) but not one made with another key or
-// without the FS UUID; imasim verifies the HMACs the kernel then writes,
-// and not with another key or without the UUID.
+// EVM HMACs on the real Debian kernels (7.2.13, and 6.12 and 6.1 when
+// cached): the guest loads a known EVM key (an encrypted key imasim seals
+// with a user master key), and the kernel accepts imasim's HMACs (a chmod
+// passes evm_inode_setattr, a new security.ima evm_protect_xattr) but not
+// one made with another key or without the FS UUID; imasim verifies the
+// HMACs the kernel then writes, and not with another key or without the
+// UUID.
 func TestEVMHMACKernel(t *testing.T) {
 	needAttestVM(t)
 	for _, b := range []string{"keyctl", "setfattr", "getfattr", "losetup", "mkfs.ext4"} {
@@ -168,18 +169,25 @@ func TestEVMHMACKernel(t *testing.T) {
 	for n, b := range map[string][]byte{"master": master, "evm-key": key, "wrong-key": wrong} {
 		require.NoError(t, os.WriteFile(filepath.Join(keys, n), b, 0o600))
 	}
-	c := exec.Command(bin, "vm", "--kernel", "debian:7.2", "run", "testdata/evm-hmac-guest.sh",
-		"--tools", strings.Join(append(vm.DefaultTools, "keyctl", "sha256sum"), ","), "--file", keys+":/evm", "--", load)
-	var stderr strings.Builder
-	c.Stderr = &stderr
-	stdout, err := c.Output()
-	t.Logf("guest:\n%s\nstderr:\n%s", stdout, stderr.String())
-	require.NoError(t, err)
-	for _, want := range []string{"load-encrypted-key", "kernel-accepts-imasim-hmac-chmod", "kernel-accepts-imasim-hmac-setxattr",
-		"kernel-refuses-wrong-key", "kernel-refuses-wrong-key-setxattr", "kernel-refuses-hmac-without-uuid",
-		"imasim-verifies-kernel-hmac-a", "imasim-verifies-kernel-hmac-d", "imasim-refuses-wrong-key-a",
-		"imasim-refuses-without-uuid-a", "imasim-refuses-wrong-key-d", "imasim-refuses-without-uuid-d"} {
-		require.Contains(t, string(stdout), "== result "+want+" ok\n")
+	for _, v := range []string{"7.2", "6.12", "6.1"} {
+		t.Run(v, func(t *testing.T) {
+			if m, _ := filepath.Glob(filepath.Join(vm.DefaultCache(), v+"_*", "root")); len(m) == 0 {
+				t.Skip("no Debian " + v + " kernel in " + vm.DefaultCache() + " (make kernels)")
+			}
+			c := exec.Command(bin, "vm", "--kernel", "debian:"+v, "run", "testdata/evm-hmac-guest.sh",
+				"--tools", strings.Join(append(vm.DefaultTools, "keyctl", "sha256sum"), ","), "--file", keys+":/evm", "--", load, "5d1c2c5e-0f6a-4c1e-9b7e-1a2b3c4d5e6f")
+			var stderr strings.Builder
+			c.Stderr = &stderr
+			stdout, err := c.Output()
+			t.Logf("guest:\n%s\nstderr:\n%s", stdout, stderr.String())
+			require.NoError(t, err)
+			for _, want := range []string{"load-encrypted-key", "kernel-accepts-imasim-hmac-chmod", "kernel-accepts-imasim-hmac-setxattr",
+				"kernel-refuses-wrong-key", "kernel-refuses-wrong-key-setxattr", "kernel-refuses-hmac-without-uuid",
+				"imasim-verifies-kernel-hmac-a", "imasim-verifies-kernel-hmac-d", "imasim-refuses-wrong-key-a",
+				"imasim-refuses-without-uuid-a", "imasim-refuses-wrong-key-d", "imasim-refuses-without-uuid-d"} {
+				require.Contains(t, string(stdout), "== result "+want+" ok\n")
+			}
+			require.NotContains(t, string(stdout), " FAIL\n")
+		})
 	}
-	require.NotContains(t, string(stdout), " FAIL\n")
 }

@@ -2,7 +2,9 @@
 # Runs in a guest (imasim vm run): imasim's EVM HMACs against the kernel's
 # (TestEVMHMACKernel).
 # $1 is the keyctl payload that loads /evm/evm-key as the encrypted key
-# evm-key under the user key kmk (/evm/master).
+# evm-key under the user key kmk (/evm/master); $2 a UUID for the
+# filesystem, given to imasim where the kernel has no FS_IOC_GETFSUUID
+# (before 6.5).
 set -u
 rc=0
 res() { echo "== result $1 $2"; [ "$2" = ok ] || rc=1; }
@@ -12,7 +14,7 @@ ima() { setfattr -n security.ima -v "0x0404$(sha256sum "$1" | cut -c1-64)" "$1";
 
 dd if=/dev/zero of=/tmp/evm.img bs=1M count=32 2>/dev/null
 dev=$(losetup -f --show /tmp/evm.img) || { echo "no loop device"; exit 32; }
-mkfs.ext4 -q -F "$dev" || exit 32
+mkfs.ext4 -q -F -U "$2" "$dev" || exit 32
 mkdir -p /mnt/evm && mount "$dev" /mnt/evm || exit 32
 cd /mnt/evm || exit 32
 for f in a b c d; do echo "file $f" > $f; ima $f || exit 32; done
@@ -22,10 +24,17 @@ evm=/sys/kernel/security/evm
 # Before EVM has its key, with EVM_ALLOW_METADATA_WRITES (4): only then
 # may user space write HMACs (evm_inode_setxattr); imasim writes them.
 echo 4 > $evm || { res allow-metadata-writes FAIL; exit 1; }
-/imasim attest sign a --evm-key /evm/evm-key || rc=1
-/imasim attest sign b --evm-key /evm/wrong-key || rc=1
+u=auto
+if ! /imasim attest sign a --evm-key /evm/evm-key 2>/tmp/sign.err; then
+	cat /tmp/sign.err
+	grep -q FS_IOC_GETFSUUID /tmp/sign.err || exit 1
+	echo "no FS_IOC_GETFSUUID here: --fsuuid $2"
+	u=$2
+	/imasim attest sign a --evm-key /evm/evm-key --fsuuid "$u" || rc=1
+fi
+/imasim attest sign b --evm-key /evm/wrong-key --fsuuid "$u" || rc=1
 /imasim attest sign c --evm-key /evm/evm-key --fsuuid none || rc=1
-/imasim attest sign d --evm-key /evm/evm-key || rc=1
+/imasim attest sign d --evm-key /evm/evm-key --fsuuid "$u" || rc=1
 
 keyctl padd user kmk @u < /evm/master >/dev/null || { echo "keyctl user"; exit 32; }
 keyctl add encrypted evm-key "$1" @u >/dev/null || { res load-encrypted-key FAIL; exit 1; }
@@ -49,8 +58,8 @@ expect_fail kernel-refuses-hmac-without-uuid chmod 700 c
 # security.ima (imasim's no longer match either): imasim verifies both.
 for f in a d; do
 	getfattr -d -m security -e hex $f
-	expect_ok imasim-verifies-kernel-hmac-$f /imasim attest xattrs $f --evm-key /evm/evm-key
-	expect_fail imasim-refuses-wrong-key-$f /imasim attest xattrs $f --evm-key /evm/wrong-key
+	expect_ok imasim-verifies-kernel-hmac-$f /imasim attest xattrs $f --evm-key /evm/evm-key --fsuuid "$u"
+	expect_fail imasim-refuses-wrong-key-$f /imasim attest xattrs $f --evm-key /evm/wrong-key --fsuuid "$u"
 	expect_fail imasim-refuses-without-uuid-$f /imasim attest xattrs $f --evm-key /evm/evm-key --fsuuid none
 done
 cd / && umount /mnt/evm && losetup -d "$dev"
