@@ -88,6 +88,9 @@ type Options struct {
 	// certificate from a local CA kept in this directory
 	// (ManufactureSwtpm).
 	EKCA string
+	// SwtpmState, for a private swtpm, is its state directory instead of a
+	// fresh one; it is kept (a TPM to use again, e.g. in a VM).
+	SwtpmState string
 }
 
 // Open opens a backend from its spec with default [Options]; the spec

@@ -199,34 +199,59 @@ func (en *enrolment) credStatus(kind attest.KeyType) string {
 // certificate's key, recovering its secret. An error is the TPM's, not a
 // verification failure.
 func enrolAK(t transport.TPM, kind attest.KeyType, roots, inter []*x509.Certificate) (*enrolment, error) {
-	ek, err := attest.LoadEK(t, true)
+	en, secret, err := enrolBegin(t, kind, roots, inter)
+	if err != nil || en.certErr != nil {
+		return en, err
+	}
+	ek, err := attest.LoadEK(t, false)
 	if err != nil {
 		return nil, err
 	}
 	defer ek.Flush(t)
-	en := &enrolment{ekDER: ek.CertDER}
-	if en.cert, en.certErr = attest.VerifyEKCert(ek.CertDER, roots, inter, ek.Key); en.certErr != nil {
-		return en, nil
-	}
 	ak, err := attest.CreateAK(t, kind)
 	if err != nil {
 		return nil, err
+	}
+	defer ak.Flush(t)
+	got, err := attest.ActivateCredential(t, ak, ek, en.cred)
+	en.check(got, secret, err)
+	return en, nil
+}
+
+// enrolBegin is the verifier's half of enrolAK: the EK certificate
+// checked, and a credential with a fresh secret made for the AK's name.
+func enrolBegin(t transport.TPM, kind attest.KeyType, roots, inter []*x509.Certificate) (*enrolment, []byte, error) {
+	ek, err := attest.LoadEK(t, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ek.Flush(t)
+	en := &enrolment{ekDER: ek.CertDER}
+	if en.cert, en.certErr = attest.VerifyEKCert(ek.CertDER, roots, inter, ek.Key); en.certErr != nil {
+		return en, nil, nil
+	}
+	ak, err := attest.CreateAK(t, kind)
+	if err != nil {
+		return nil, nil, err
 	}
 	defer ak.Flush(t)
 	en.akKey, en.akName = ak.Key, ak.Name.Buffer
 	secret := make([]byte, attest.MaxSecret)
 	rand.Read(secret)
 	if en.cred, err = attest.MakeCredential(en.cert.PublicKey, ak.Name.Buffer, secret); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	got, err := attest.ActivateCredential(t, ak, ek, en.cred)
+	return en, secret, nil
+}
+
+// check records the activation's outcome: got must be secret.
+func (en *enrolment) check(got, secret []byte, err error) {
 	switch {
 	case err != nil:
 		en.credErr = err
 	case !bytes.Equal(got, secret):
 		en.credErr = fmt.Errorf("%w: the TPM recovered another secret", attest.ErrCredential)
 	}
-	return en, nil
 }
 
 // writeEnrolment writes the EK certificate, the EK and AK public keys, the

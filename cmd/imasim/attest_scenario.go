@@ -117,11 +117,11 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 	if len(profiles) > 1 && !tpmResettable(*tpmSpec) {
 		return bad(fmt.Errorf("--tpm %s cannot be reset between profiles (give ctrl=, or one --profile)", *tpmSpec))
 	}
-	if *swtpmCA != "" && (*tpmSpec != "swtpm" || *kernel != "") {
-		return bad(errors.New("--swtpm-ca manufactures the private swtpm: use it with --tpm swtpm"))
+	if *swtpmCA != "" && *tpmSpec != "swtpm" {
+		return bad(errors.New("--swtpm-ca manufactures the private swtpm (or the guest's under --kernel): use it with --tpm swtpm"))
 	}
-	if *ekCA != "" && *kernel != "" {
-		return bad(errors.New("--ek-ca: the guest's swtpm under --kernel has no EK certificate"))
+	if *ekCA != "" && *kernel != "" && *swtpmCA == "" {
+		return bad(errors.New("--ek-ca under --kernel: the guest's swtpm has an EK certificate only with --swtpm-ca"))
 	}
 	var enrol *ekTrust
 	if *ekCA != "" || *swtpmCA != "" {
@@ -143,7 +143,7 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 		var run *attestRun
 		var code int
 		if *kernel != "" {
-			run, code = attestVM(ctx, s, *kernel, kind, dir, stderr)
+			run, code = attestVM(ctx, s, *kernel, kind, dir, enrol, *swtpmCA, stderr)
 		} else {
 			run, code = attestOne(ctx, s, p, *tpmSpec, tpm.Options{PCR: *pcrF, AllowRealPCR: *allowReal, EKCA: *swtpmCA}, kind, dir, enrol, stderr)
 		}

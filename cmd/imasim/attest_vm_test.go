@@ -191,3 +191,51 @@ func TestEVMHMACKernel(t *testing.T) {
 		})
 	}
 }
+
+// attest SCENARIO --kernel debian:7.2 --swtpm-ca: the guest's swtpm is
+// manufactured with an EK certificate; the host checks it and seals a
+// credential to the AK, which the guest's TPM activates through
+// /dev/tpmrm0 before the quote (signed by that AK) is verified. Under
+// another CA the run fails.
+func TestAttestVMEK(t *testing.T) {
+	needAttestVM(t)
+	needEKTools(t)
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Skip("no /bin/busybox (apt-get install busybox-static)")
+	}
+	if m, _ := filepath.Glob(filepath.Join(vm.DefaultCache(), "7.2_*", "root")); len(m) == 0 {
+		t.Skip("no Debian 7.2 kernel in " + vm.DefaultCache() + " (make kernels)")
+	}
+	bin := filepath.Join(t.TempDir(), "imasim")
+	b := exec.Command("go", "build", "-o", bin, ".")
+	b.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := b.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	ca, otherCA := t.TempDir(), t.TempDir()
+	c := exec.Command(bin, "attest", "xfs-write", "--kernel", "debian:7.2", "--swtpm-ca", ca, "--json")
+	stdout, err := c.Output()
+	require.NoError(t, err, "%s", stdout)
+	var d struct {
+		Results []struct {
+			EK     string `json:"ek"`
+			Verify struct {
+				Verified bool `json:"verified"`
+			} `json:"verification"`
+			Missed int `json:"accepted_changed"`
+		} `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal(stdout, &d), "%s", stdout)
+	r := d.Results[0]
+	require.True(t, r.Verify.Verified)
+	require.Equal(t, 1, r.Missed)
+	require.True(t, strings.HasPrefix(r.EK, "ok: issued by \"swtpm-localca\""), r.EK)
+	require.Contains(t, r.EK, "credential ok: the TPM holding the EK activated a credential")
+	require.Contains(t, r.EK, "in the guest, through /dev/tpmrm0")
+
+	c = exec.Command(bin, "attest", "xfs-write", "--kernel", "debian:7.2", "--swtpm-ca", otherCA, "--ek-ca", localCA(ca))
+	stdout, err = c.Output()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", stdout)
+	require.Equal(t, exitFail, ee.ExitCode(), "%s", stdout)
+	require.Contains(t, string(stdout), "ek      EK certificate FAILED")
+}
