@@ -131,6 +131,9 @@ type Profile struct {
 
 	// Cites holds the kernel citation given for each key.
 	Cites map[string]string `json:"cites"`
+	// Commits holds the upstream commit behind a switch (commit.KEY
+	// lines; inherited while the switch keeps its value).
+	Commits map[string]Commit `json:"commits,omitempty"`
 	// Source is where the profile came from ("builtin:6.13" or a path).
 	Source string `json:"source"`
 }
@@ -151,10 +154,11 @@ func (e *ProfileError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, 
 // resolves "inherit:" lines; it may be nil when none are used.
 func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, error)) (*Profile, error) {
 	p := &Profile{FS: map[string]string{}, RemountClearsIVersion: map[string]bool{},
-		Features: map[string]Range{}, Cites: map[string]string{}, Source: name,
+		Features: map[string]Range{}, Cites: map[string]string{}, Commits: map[string]Commit{}, Source: name,
 		Collect: CollectCookie, Stacked: StackedIVersion, LastWriter: LastWriterCookie, Violations: ViolationsOnce,
 		ChangeCookie: true, Template: "ima-ng", HashAlgo: "sha256", Auto: true}
 	seen := map[string]int{}
+	var base *Profile // what inherit: gave
 	sc := bufio.NewScanner(r)
 	ln := 0
 	fail := func(f string, a ...any) error { return &ProfileError{name, ln, fmt.Sprintf(f, a...)} }
@@ -207,12 +211,13 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 			if inherit == nil {
 				return nil, fail("inherit: not available here")
 			}
-			base, err := inherit(val)
+			b, err := inherit(val)
 			if err != nil {
 				return nil, fail("inherit: %v", err)
 			}
 			keepSrc := p.Source
-			*p = *base.clone()
+			base = b
+			*p = *b.clone()
 			p.Source = keepSrc
 			p.Name, p.About, p.Examples, p.Kernels, p.Auto, p.Evidence = "", "", nil, Range{}, true, ""
 		case switchValues[key] != nil:
@@ -283,8 +288,37 @@ func ParseProfile(r io.Reader, name string, inherit func(string) (*Profile, erro
 				}
 				p.FallbackBanks = append(p.FallbackBanks, a.String())
 			}
+		case strings.HasPrefix(key, "commit."):
+			k := strings.TrimPrefix(key, "commit.")
+			if !commitKey(k) {
+				return nil, fail("%s: %q is not a switch", key, k)
+			}
+			c, err := parseCommit(val, cite)
+			if err != nil {
+				return nil, fail("%s: %v", key, err)
+			}
+			p.Commits[k] = c
 		default:
 			return nil, fail("unknown setting %q", key)
+		}
+	}
+	for k := range p.Commits {
+		if _, ok := p.Switch(k); !ok {
+			ln = seen["commit."+k]
+			return nil, fail("commit.%s: the profile has no %s", k, k)
+		}
+	}
+	// An inherited commit stays only while its switch keeps the value.
+	if base != nil {
+		for k := range p.Commits {
+			if _, own := seen["commit."+k]; own {
+				continue
+			}
+			now, _ := p.Switch(k)
+			was, _ := base.Switch(k)
+			if now != was {
+				delete(p.Commits, k)
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -341,6 +375,7 @@ func (p *Profile) clone() *Profile {
 	q.RemountClearsIVersion = copyMap(p.RemountClearsIVersion)
 	q.Features = copyMap(p.Features)
 	q.Cites = copyMap(p.Cites)
+	q.Commits = copyMap(p.Commits)
 	q.Examples = append([]string(nil), p.Examples...)
 	q.FallbackBanks = append([]string(nil), p.FallbackBanks...)
 	return &q

@@ -201,6 +201,11 @@ func FuzzParseProfile(f *testing.F) {
 			if aerr != nil || terr != nil || (tp.IsIMA() && a != measure.SHA1 && a != measure.MD5) {
 				t.Fatalf("accepted template %q with hash %q: %q", p.Template, p.HashAlgo, s)
 			}
+			for k, c := range p.Commits {
+				if _, ok := p.Switch(k); !ok || c.Subject == "" || (c.ID != "" && !isCommitID(c.ID)) {
+					t.Fatalf("accepted commit.%s %+v: %q", k, c, s)
+				}
+			}
 		}
 	})
 }
@@ -229,4 +234,71 @@ func TestEvidenceMatchesCaptures(t *testing.T) {
 		}
 		assert.Equal(t, want, p.Evidence, "profile %s: captures of it: %v", p.Name, captured[p.Name])
 	}
+}
+
+func TestProfileCommits(t *testing.T) {
+	p7, err := LoadProfile("7.1")
+	require.NoError(t, err)
+	assert.Equal(t, "1cf7e834a6fb", p7.Commits["fs.xfs"].ID, "inherited from 6.13 while fs.xfs stays xfs-mg")
+	assert.Empty(t, p7.Commits["collect"].ID, "a subject alone: the landed id was not verified")
+	assert.NotEmpty(t, p7.Commits["collect"].Subject)
+	p12, err := LoadProfile("6.12")
+	require.NoError(t, err)
+	assert.NotContains(t, p12.Commits, "fs.xfs")
+	for _, p := range Builtins() {
+		for k, c := range p.Commits {
+			assert.NotEmpty(t, c.ReadAt, "profile %s: commit.%s says where it was read", p.Name, k)
+			assert.True(t, c.ID == "" || isCommitID(c.ID), "profile %s: commit.%s id %q", p.Name, k, c.ID)
+		}
+	}
+
+	inherit := func(string) (*Profile, error) { return p7, nil }
+	q, err := ParseProfile(strings.NewReader("inherit: 7.1\nname: q\nkernels: 7.3\nfs.xfs: xfs\n"), "q", inherit)
+	require.NoError(t, err)
+	assert.NotContains(t, q.Commits, "fs.xfs", "the switch changed: the commit is not this profile's")
+	assert.Contains(t, q.Commits, "collect", "collect kept its value")
+	q, err = ParseProfile(strings.NewReader("inherit: 7.1\nname: q\nkernels: 7.3\nfs.xfs: xfs-mg\n"), "q", inherit)
+	require.NoError(t, err)
+	assert.Contains(t, q.Commits, "fs.xfs", "set again to the same value")
+
+	for _, bad := range []string{
+		"commit.name: 1cf7e834a6fb x",
+		"commit.collect: 1cf7e834a6fb",
+		"commit.fs.ext4: 1cf7e834a6fb ext4: x",
+		"commit.collect: ",
+	} {
+		_, err := ParseProfile(strings.NewReader("name: b\nkernels: 6.1\nfs.xfs: xfs\n"+bad+"\n"), "b.profile", nil)
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "b.profile:4:", bad)
+	}
+	c, err := parseCommit("ima: subject only", "read: here")
+	require.NoError(t, err)
+	assert.Equal(t, Commit{Subject: "ima: subject only", ReadAt: "read: here"}, c)
+	assert.Equal(t, `"ima: subject only"`, c.String())
+}
+
+// A commit value read back from its parts is the same commit; ids are
+// hex of a sane length and never swallowed into the subject.
+func FuzzParseCommit(f *testing.F) {
+	f.Add("1cf7e834a6fb xfs: switch to multigrain timestamps", "read: here")
+	f.Add("ima: fallback to using i_version to detect file change", "")
+	f.Add("0123456789abcdef0123456789abcdef01234567 s", "x")
+	f.Add("1cf7e834a6fb", "")
+	f.Fuzz(func(t *testing.T, val, cite string) {
+		c, err := parseCommit(val, cite)
+		if err != nil {
+			return
+		}
+		if c.Subject == "" || len(c.Subject) > 200 || (c.ID != "" && !isCommitID(c.ID)) {
+			t.Fatalf("%q: accepted %+v", val, c)
+		}
+		again := c.Subject
+		if c.ID != "" {
+			again = c.ID + " " + c.Subject
+		}
+		d, err := parseCommit(again, cite)
+		if err != nil || d != c {
+			t.Fatalf("%q: %+v read back as %+v (%v)", val, c, d, err)
+		}
+	})
 }

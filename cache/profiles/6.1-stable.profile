@@ -7,6 +7,7 @@ examples: Debian 6.1.176
 evidence: kernel
 collect: query-file-inode     # Linux v6.1.64: security/integrity/ima/ima_api.c:ima_collect_measurement (inode_query_iversion(file_inode))
 stacked: iversion             # Linux v6.1.64: security/integrity/ima/ima_main.c:process_measurement (b836c4d29f27 backport)
+commit.stacked: b836c4d29f27 ima: detect changes to the backing overlay file  # read: mainline v6.7 merge list (b836c4d29f2744200b2af41e14bf50758dddc818, kernel.org post-receive revlist 2023-11-21); Debian 6.12 changelog by subject
 last-writer: iversion         # Linux v6.1: security/integrity/ima/ima_main.c:ima_check_last_writer
 evm-metadata: false           # Linux v6.1.176: no evm_metadata_changed (EVM has no stacked-file check)
 truncate-resets: false        # Linux v6.1.176: security/integrity/ima/ima_main.c has no truncate hooks

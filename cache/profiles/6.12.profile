@@ -8,6 +8,7 @@ kernels: 6.12.104 .. 6.12
 examples: Debian 6.12.107
 evidence: kernel
 collect: cookie               # Linux v6.12: security/integrity/ima/ima_api.c:ima_collect_measurement (vfs_getattr_nosec STATX_CHANGE_COOKIE)
+commit.collect: db1d1e8b9867 IMA: use vfs_getattr_nosec to get the i_version  # read: cited as "Commit db1d1e8b9867" in mainline 18b44bc5a672 (stable queue "[ Upstream commit 18b44bc5a672... ]") and in the 7.1 IMA fix's message; Fixes: tag on linux-unionfs
 stacked: iversion             # Linux v6.12: security/integrity/ima/ima_main.c:process_measurement, include/linux/integrity.h:integrity_inode_attrs_changed
 last-writer: cookie           # Linux v6.12: security/integrity/ima/ima_main.c:ima_check_last_writer
 evm-metadata: true            # Linux v6.12: security/integrity/evm/evm_main.c:evm_metadata_changed from ima_main.c:process_measurement

@@ -44,6 +44,7 @@ func verbs() map[string]verb {
 		"explore":  {"search operation sequences for missed/excessive re-evaluation", cmdExplore},
 		"version":  {"print the imasim version", cmdVersion},
 		"attest":   {"quote PCRs, verify quotes, lists and keylime runtime policies", cmdAttest},
+		"report":   {"a finding as a mail: reproducer, kconfig, causes, commits, real kernels", cmdReport},
 	}
 }
 
