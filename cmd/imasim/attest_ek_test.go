@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,4 +145,29 @@ func TestAttestScenarioEK(t *testing.T) {
 	require.Contains(t, so, "ek      EK certificate FAILED")
 	code, _, errs = imasim("attest", "xfs-write", "--profile", "7.1", "--tpm", "simulator", "--swtpm-ca", ca)
 	require.Equal(t, exitUsage, code, errs)
+}
+
+// FuzzParseCerts (--ca, --ek files): certificates come back only with no
+// error, each re-parses from its own bytes, and a DER input is one
+// certificate of exactly those bytes.
+func FuzzParseCerts(f *testing.F) {
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"))
+	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		certs, err := parseCerts(b)
+		if err != nil {
+			require.Empty(t, certs)
+			return
+		}
+		require.NotEmpty(t, certs)
+		for _, c := range certs {
+			again, err := x509.ParseCertificate(c.Raw)
+			require.NoError(t, err)
+			require.True(t, again.Equal(c))
+		}
+		if !bytes.Contains(b, []byte("-----BEGIN")) {
+			require.Len(t, certs, 1)
+			require.Equal(t, b, certs[0].Raw)
+		}
+	})
 }
