@@ -85,6 +85,13 @@ type Options struct {
 	// (such as PCR 10 itself). Their values then start from whatever the
 	// machine measured since boot, and the extends stay until reboot.
 	AllowRealPCR bool
+	// EKCA, for a private swtpm, manufactures it first with an EK
+	// certificate from a local CA kept in this directory
+	// (ManufactureSwtpm).
+	EKCA string
+	// SwtpmState, for a private swtpm, is its state directory instead of a
+	// fresh one; it is kept (a TPM to use again, e.g. in a VM).
+	SwtpmState string
 }
 
 // Open opens a backend from its spec with default [Options]; the spec
