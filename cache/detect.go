@@ -1,10 +1,12 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -306,25 +308,71 @@ func nearestProfile(v KernelVersion) *Profile {
 	return best
 }
 
+// Target is the kernel a profile is resolved for. The zero Target is the
+// running kernel (uname -r, /proc/version).
+type Target struct {
+	Release string // uname -r, or an upstream version
+	Version string // /proc/version text, or the upstream X.Y.Z
+	// Profile is the built-in a built kernel records it stands for; auto
+	// takes it before detecting by version.
+	Profile string
+}
+
 // Resolve turns a --profile value into a profile: a built-in name, a path
-// to a profile file, or "auto" (Detect on release and version; for the
-// running kernel when both are empty). why says how it was chosen.
-func Resolve(spec, release, version string) (p *Profile, why string, err error) {
+// to a profile file, or "auto" or "" (t.Profile when set, else Detect on
+// t's release and version). why says how it was chosen. Files are read
+// through ctx, so Ctrl-C gives way on a FIFO.
+func Resolve(ctx context.Context, spec string, t Target) (p *Profile, why string, err error) {
 	if spec != "" && spec != "auto" {
-		p, err := LoadProfile(spec)
+		p, err := LoadProfileContext(ctx, spec)
 		if err != nil {
 			return nil, "", err
 		}
 		return p, "--profile " + spec, nil
 	}
+	if t.Profile != "" {
+		p, err := LoadProfileContext(ctx, t.Profile)
+		if err != nil {
+			return nil, "", err
+		}
+		return p, "the build records that it stands for " + t.Profile, nil
+	}
 	var d *Detection
-	if release == "" && version == "" {
+	if t.Release == "" && t.Version == "" {
 		d, err = DetectHost()
 	} else {
-		d, err = Detect(release, version)
+		d, err = Detect(t.Release, t.Version)
 	}
 	if err != nil {
 		return nil, "", err
 	}
 	return d.Profile, d.Reason, nil
+}
+
+// ResolveAll resolves each name (Resolve). No names: every built-in.
+// builtinOnly refuses names that are neither a built-in nor auto: a
+// scenario file's profiles: line does not get to make imasim read files.
+// why[i] is set for the names that were auto.
+func ResolveAll(ctx context.Context, names []string, builtinOnly bool, t Target) (ps []*Profile, why []string, err error) {
+	if len(names) == 0 {
+		all := Builtins()
+		return all, make([]string, len(all)), nil
+	}
+	for _, n := range names {
+		if builtinOnly && n != "auto" && !slices.Contains(BuiltinNames(), n) {
+			return nil, nil, fmt.Errorf("profiles: %q is not a built-in profile (a scenario file may name only built-ins: %s)", n, strings.Join(BuiltinNames(), ", "))
+		}
+		p, w, err := Resolve(ctx, n, t)
+		if err != nil {
+			if n == "auto" {
+				err = fmt.Errorf("--profile auto: %w", err)
+			}
+			return nil, nil, err
+		}
+		if n != "auto" {
+			w = ""
+		}
+		ps, why = append(ps, p), append(why, w)
+	}
+	return ps, why, nil
 }

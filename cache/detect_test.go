@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -162,16 +163,48 @@ func TestDetectBadInput(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
-	p, why, err := Resolve("6.12", "", "")
+	ctx := context.Background()
+	p, why, err := Resolve(ctx, "6.12", Target{})
 	require.NoError(t, err)
 	assert.Equal(t, "6.12", p.Name)
 	assert.Equal(t, "--profile 6.12", why)
-	p, why, err = Resolve("auto", "6.1.0-50-cloud-amd64", "6.1.176")
+	p, why, err = Resolve(ctx, "auto", Target{Release: "6.1.0-50-cloud-amd64", Version: "6.1.176"})
 	require.NoError(t, err)
 	assert.Equal(t, "6.1-stable", p.Name)
 	assert.Contains(t, why, "6.1-stable")
-	_, _, err = Resolve("auto", "5.14.0-503.el9.x86_64", "")
+	_, _, err = Resolve(ctx, "auto", Target{Release: "5.14.0-503.el9.x86_64"})
 	assert.ErrorIs(t, err, ErrNoProfile)
+	// A build's recorded profile wins over its version, not over a name.
+	p, why, err = Resolve(ctx, "", Target{Release: "6.1.0-50-cloud-amd64", Profile: "fix-v2"})
+	require.NoError(t, err)
+	assert.Equal(t, "fix-v2", p.Name)
+	assert.Equal(t, "the build records that it stands for fix-v2", why)
+	p, _, err = Resolve(ctx, "6.12", Target{Profile: "fix-v2"})
+	require.NoError(t, err)
+	assert.Equal(t, "6.12", p.Name)
+	_, _, err = Resolve(ctx, "auto", Target{Profile: "nope"})
+	assert.ErrorContains(t, err, `unknown profile "nope"`)
+}
+
+func TestResolveAll(t *testing.T) {
+	ctx := context.Background()
+	ps, why, err := ResolveAll(ctx, nil, true, Target{})
+	require.NoError(t, err)
+	assert.Len(t, ps, len(Builtins()))
+	assert.Len(t, why, len(ps))
+	ps, why, err = ResolveAll(ctx, []string{"6.12", "auto"}, true, Target{Release: "6.1.0-50-cloud-amd64", Version: "6.1.176"})
+	require.NoError(t, err)
+	assert.Equal(t, "6.12", ps[0].Name)
+	assert.Equal(t, "6.1-stable", ps[1].Name)
+	assert.Empty(t, why[0])
+	assert.NotEmpty(t, why[1])
+	_, _, err = ResolveAll(ctx, []string{"/etc/passwd"}, true, Target{})
+	assert.ErrorContains(t, err, `"/etc/passwd" is not a built-in profile`)
+	_, _, err = ResolveAll(ctx, []string{"./x.profile"}, false, Target{})
+	assert.ErrorContains(t, err, "x.profile")
+	_, _, err = ResolveAll(ctx, []string{"auto"}, false, Target{Release: "5.14.0-503.el9.x86_64"})
+	assert.ErrorIs(t, err, ErrNoProfile)
+	assert.ErrorContains(t, err, "--profile auto: ")
 }
 
 func FuzzDetect(f *testing.F) {

@@ -139,3 +139,13 @@ func (s Spec) String() string {
 	}
 	return s.Backend
 }
+
+// FreshAtOpen tells whether the backend spec starts from zeroed PCRs at
+// every open: all do but a running swtpm without a ctrl= channel to
+// power-cycle it.
+func FreshAtOpen(spec string) bool {
+	if strings.HasPrefix(spec, BackendSwtpm+":") {
+		return strings.Contains(spec, "ctrl=")
+	}
+	return true
+}

@@ -81,3 +81,12 @@ func FuzzParseSpec(f *testing.F) {
 		}
 	})
 }
+
+func TestFreshAtOpen(t *testing.T) {
+	for spec, want := range map[string]bool{"": true, "software": true, "swtpm": true, "device": true,
+		"swtpm:unix:/run/s": false, "swtpm:unix:/run/s,ctrl=/run/c": true, "swtpm:tcp:127.0.0.1:2321": false} {
+		if got := FreshAtOpen(spec); got != want {
+			t.Errorf("FreshAtOpen(%q) = %v, want %v", spec, got, want)
+		}
+	}
+}

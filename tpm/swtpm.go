@@ -255,10 +255,19 @@ func startSwtpm(ctx context.Context, opts Options) (PCRs, error) {
 		return nil, fmt.Errorf("tpm swtpm: start: %w", err)
 	}
 	state := filepath.Join(dir, "state")
+	if opts.SwtpmState != "" {
+		state = opts.SwtpmState
+	}
 	data, ctrl := filepath.Join(dir, "data.sock"), filepath.Join(dir, "ctrl.sock")
-	if err := os.Mkdir(state, 0o700); err != nil {
+	if err := os.MkdirAll(state, 0o700); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("tpm swtpm: start: %w", err)
+	}
+	if opts.EKCA != "" {
+		if err := ManufactureSwtpm(ctx, state, opts.EKCA); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
 	}
 	p := &swtpmProc{dir: dir, exited: make(chan struct{})}
 	// --terminate: swtpm exits when the data connection closes, so it

@@ -27,6 +27,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 )
 
@@ -84,6 +85,13 @@ type Options struct {
 	// (such as PCR 10 itself). Their values then start from whatever the
 	// machine measured since boot, and the extends stay until reboot.
 	AllowRealPCR bool
+	// EKCA, for a private swtpm, manufactures it first with an EK
+	// certificate from a local CA kept in this directory
+	// (ManufactureSwtpm).
+	EKCA string
+	// SwtpmState, for a private swtpm, is its state directory instead of a
+	// fresh one; it is kept (a TPM to use again, e.g. in a VM).
+	SwtpmState string
 }
 
 // Open opens a backend from its spec with default [Options]; the spec
@@ -267,3 +275,22 @@ func pickBanks(backend string, allocated, want []crypto.Hash) ([]crypto.Hash, er
 // ErrNoSimulator is returned when opening the simulator in a build without
 // it (defined in every build so callers can test for it).
 var ErrNoSimulator = errors.New("tpm simulator: not in this build; rebuild with -tags tpmsim (needs cgo and libssl-dev)")
+
+// ReadAll reads PCRs 0..n-1 of every bank p has: values[pcr][hash].
+func ReadAll(p PCRs, n int) (map[int]map[crypto.Hash][]byte, error) {
+	out := make(map[int]map[crypto.Hash][]byte, n)
+	for i := 0; i < n; i++ {
+		v, err := p.Read(i)
+		if err != nil {
+			return nil, fmt.Errorf("reading PCR %d: %w", i, err)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// CannotRun tells an open error that means "cannot run here" (a missing
+// swtpm binary, a build without the simulator) from bad input.
+func CannotRun(err error) bool {
+	return errors.Is(err, exec.ErrNotFound) || errors.Is(err, ErrNoSimulator)
+}

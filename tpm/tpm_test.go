@@ -461,3 +461,32 @@ func TestConcurrentExtends(t *testing.T) {
 		})
 	}
 }
+
+// TestReadAll: every PCR of every bank, with the one extended PCR
+// differing from the others.
+func TestReadAll(t *testing.T) {
+	p, err := Open("software")
+	require.NoError(t, err)
+	defer p.Close()
+	d := map[crypto.Hash][]byte{}
+	for _, h := range p.Banks() {
+		d[h] = make([]byte, h.Size())
+		d[h][0] = 1
+	}
+	require.NoError(t, p.Extend(10, d))
+	vals, err := ReadAll(p, 24)
+	require.NoError(t, err)
+	require.Len(t, vals, 24)
+	for _, h := range p.Banks() {
+		assert.Len(t, vals[9][h], h.Size())
+		assert.NotEqual(t, vals[9][h], vals[10][h], "%v", h)
+	}
+	_, err = ReadAll(p, 25)
+	assert.ErrorContains(t, err, "reading PCR 24")
+}
+
+func TestCannotRun(t *testing.T) {
+	assert.True(t, CannotRun(fmt.Errorf("swtpm: %w", exec.ErrNotFound)))
+	assert.True(t, CannotRun(ErrNoSimulator))
+	assert.False(t, CannotRun(fmt.Errorf("bad spec")))
+}

@@ -42,19 +42,27 @@ const attestUsage = `usage: imasim attest SUBCOMMAND|SCENARIO [flags]
         with --list, check the list's first entry; with a quote of PCRs 0-9, check the log
   sigs LIST --keys CERT,...
         verify the ima-sig signatures and ima-modsig appended signatures a list carries
-  sign FILE... --key KEY.pem [--cert CERT] [--evm]
-        write security.ima signatures (and portable security.evm ones), as evmctl does
-  xattrs FILE... [--keys CERT,...]
+  sign FILE... [--key KEY.pem [--cert CERT] [--evm]] [--evm-key KEY [--fsuuid auto|none|UUID]]
+        write security.ima signatures (and portable security.evm ones), as evmctl does,
+        or security.evm HMACs with the EVM key, as the kernel does
+  xattrs FILE... [--keys CERT,...] [--evm-key KEY [--fsuuid auto|none|UUID]]
         appraise files on disk: security.ima (hash or signature) against the content,
-        security.evm (portable or immutable signature) against the xattrs and inode
-  SCENARIO [--profile P] [--tpm swtpm | --kernel debian:7.2] [--out DIR] [--fail-on missed]
+        security.evm (signature, or HMAC with the EVM key) against the xattrs and inode
+  ek --tpm SPEC --ca CERT,... [--ak rsa|ecc] [-o DIR]   (--tpm swtpm --swtpm-ca DIR)
+        enrol an AK: the EK certificate in NV must chain to the CA and certify the TPM's
+        EK, and the TPM must activate a credential made for the AK under it
+  make-credential --ek CERT|PEM --ak-name FILE [--secret FILE] -o CRED [--ca CERT,...]
+        the verifier's half: a credential for an AK name (tpm2_makecredential's format)
+  activate-credential CRED --tpm SPEC [--ak rsa|ecc] [-o SECRET] [--expect FILE]
+        the attester's half: the TPM recovers the secret with its EK and AK
+  SCENARIO [--profile P] [--tpm swtpm [--swtpm-ca DIR] | --kernel debian:7.2] [--out DIR] [--fail-on missed]
         run the scenario on a TPM (or on a real kernel under QEMU, quoted by its swtpm),
         quote, verify, check against the policy made from the files as first installed,
         and compare what the verifier accepted with the files on disk
 
 exit codes: 0 verified (a verifier accepting a changed file is reported, not a failure,
-unless --fail-on missed), 1 a quote, signature, replay or policy check failed,
-2 bad input, 32 no TPM here.
+unless --fail-on missed), 1 a quote, signature, HMAC, replay, policy, EK certificate or
+credential check failed, 2 bad input, 32 no TPM (or no EK certificate) here.
 `
 
 // cmdAttest dispatches the attest subcommands; anything else is a scenario.
@@ -82,7 +90,13 @@ func cmdAttest(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case "sigs":
 		return attestSigs(ctx, args[1:], stdout, stderr)
 	case "sign":
-		return attestSign(args[1:], stdout, stderr)
+		return attestSign(ctx, args[1:], stdout, stderr)
+	case "ek":
+		return attestEK(ctx, args[1:], stdout, stderr)
+	case "make-credential":
+		return attestMakeCredential(ctx, args[1:], stdout, stderr)
+	case "activate-credential":
+		return attestActivateCredential(ctx, args[1:], stdout, stderr)
 	}
 	return attestScenario(ctx, args, stdout, stderr)
 }
@@ -194,7 +208,7 @@ func attestQuote(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return bad(err)
 	}
 	for i, e := range entries {
-		if err := p.Extend(e.PCR, extendDigests(e, p.Banks(), measure.PerBank)); err != nil {
+		if err := p.Extend(e.PCR, e.ExtendDigests(p.Banks(), measure.PerBank)); err != nil {
 			fmt.Fprintf(stderr, "imasim attest quote: --extend entry %d: %v\n", i, err)
 			return exitFail
 		}
@@ -224,14 +238,14 @@ func attestQuote(ctx context.Context, args []string, stdout, stderr io.Writer) i
 // readEntries reads a whole list (binary or ASCII), entries as listed
 // (cloned: the readers reuse an entry's memory for the next).
 func readEntries(path string) ([]*measure.Entry, error) {
-	ol, err := openList(context.Background(), path, &inputFlags{order: "auto"})
+	ol, err := measure.OpenList(context.Background(), path, measure.OpenOptions{Order: "auto"})
 	if err != nil {
 		return nil, err
 	}
 	defer ol.Close()
 	var out []*measure.Entry
 	for {
-		e, err := ol.rd.Next()
+		e, err := ol.Next()
 		if err == io.EOF {
 			return out, nil
 		}

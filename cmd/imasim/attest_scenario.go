@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/go-tpm/tpm2/transport"
 
 	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/measure"
@@ -53,6 +58,9 @@ type attestRun struct {
 	Verify        *verification `json:"verification,omitempty"`
 	Files         []fileView    `json:"files,omitempty"`
 	Missed        int           `json:"accepted_changed"`
+	// EK says how the AK was enrolled through the EK certificate
+	// (--swtpm-ca, --ek-ca).
+	EK string `json:"ek,omitempty"`
 	// ModelMissed is the model's count of missed re-evaluations.
 	ModelMissed int `json:"model_missed"`
 }
@@ -67,6 +75,8 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 	outDir := fs.String("out", "", "keep the quote, list and policy here (DIR/PROFILE with several profiles)")
 	failOn := fs.String("fail-on", "", "exit 1 when the verifier accepted a changed file: missed")
 	kernel := fs.String("kernel", "", "run the scenario on this real kernel under QEMU with swtpm instead (debian:7.2, …; as imasim vm --kernel)")
+	swtpmCA := fs.String("swtpm-ca", "", "manufacture the private swtpm with an EK certificate from the local CA in this directory, and enrol the AK through it")
+	ekCA := fs.String("ek-ca", "", "enrol the AK first: the EK certificate must chain to these CA certificates and the TPM must activate a credential for the AK (default with --swtpm-ca: its CA)")
 	ff := addFormat(fs, "text", "json")
 	pos, code, ok := parseFlags(fs, args)
 	if !ok {
@@ -104,8 +114,23 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *kernel != "" {
 		profiles = profiles[:1] // the kernel's own profile is picked by its version
 	}
-	if len(profiles) > 1 && !tpmResettable(*tpmSpec) {
+	if len(profiles) > 1 && !tpm.FreshAtOpen(*tpmSpec) {
 		return bad(fmt.Errorf("--tpm %s cannot be reset between profiles (give ctrl=, or one --profile)", *tpmSpec))
+	}
+	if *swtpmCA != "" && *tpmSpec != "swtpm" {
+		return bad(errors.New("--swtpm-ca manufactures the private swtpm (or the guest's under --kernel): use it with --tpm swtpm"))
+	}
+	if *ekCA != "" && *kernel != "" && *swtpmCA == "" {
+		return bad(errors.New("--ek-ca under --kernel: the guest's swtpm has an EK certificate only with --swtpm-ca"))
+	}
+	var enrol *ekTrust
+	if *ekCA != "" || *swtpmCA != "" {
+		enrol = &ekTrust{ca: *ekCA}
+		if enrol.ca == "" {
+			enrol.ca = localCA(*swtpmCA)
+		} else if enrol.roots, enrol.inter, err = readCAs(ctx, enrol.ca); err != nil {
+			return bad(err)
+		}
 	}
 	s, note := withMeasureRules(s)
 	rc := exitOK
@@ -118,9 +143,9 @@ func attestScenario(ctx context.Context, args []string, stdout, stderr io.Writer
 		var run *attestRun
 		var code int
 		if *kernel != "" {
-			run, code = attestVM(ctx, s, *kernel, kind, dir, stderr)
+			run, code = attestVM(ctx, s, *kernel, kind, dir, enrol, *swtpmCA, stderr)
 		} else {
-			run, code = attestOne(ctx, s, p, *tpmSpec, tpm.Options{PCR: *pcrF, AllowRealPCR: *allowReal}, kind, dir, stderr)
+			run, code = attestOne(ctx, s, p, *tpmSpec, tpm.Options{PCR: *pcrF, AllowRealPCR: *allowReal, EKCA: *swtpmCA}, kind, dir, enrol, stderr)
 		}
 		if run == nil {
 			return code
@@ -181,7 +206,7 @@ func withMeasureRules(s *scenarios.Scenario) (*scenarios.Scenario, string) {
 // attestOne runs s under p on a fresh TPM, quotes PCR 10, and verifies the
 // quote, the list and the policy of the files as first installed.
 func attestOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spec string, o tpm.Options,
-	kind attest.KeyType, dir string, stderr io.Writer) (*attestRun, int) {
+	kind attest.KeyType, dir string, enrol *ekTrust, stderr io.Writer) (*attestRun, int) {
 	run := &attestRun{Scenario: s.Name, Profile: p.Name}
 	fail := func(code int, err error) (*attestRun, int) {
 		fmt.Fprintf(stderr, "imasim attest: %s under %s: %v\n", s.Name, p.Name, err)
@@ -228,11 +253,30 @@ func attestOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spe
 
 	// Quote PCR 10 of every bank with a fresh nonce, and verify from the
 	// files as a remote verifier would.
+	var en *enrolment
+	if enrol != nil {
+		if en, err = enrol.enrol(ctx, c, kind); err != nil {
+			if errors.Is(err, attest.ErrNoEKCert) {
+				return fail(exitCannot, err)
+			}
+			return fail(exitFail, err)
+		}
+		run.EK = en.certStatus(enrol.roots)
+		if en.certErr == nil {
+			run.EK += "; credential " + en.credStatus(kind)
+		}
+	}
 	nonce := newNonce()
 	sel, _ := quoteSelection(t, c, "")
 	ev, err := quoteWith(c, kind, nonce, sel)
 	if err != nil {
 		return fail(exitFail, err)
+	}
+	if en != nil && en.ok() {
+		if k, ok := ev.AK.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(en.akKey) {
+			en.credErr = errors.New("the quote is signed by another AK than the enrolled one")
+			run.EK = "FAILED: " + en.credErr.Error()
+		}
 	}
 	keep := dir != ""
 	if !keep {
@@ -274,9 +318,36 @@ func attestOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spe
 		return fail(exitFail, err)
 	}
 	run.Verify = v
+	if en != nil && !en.ok() {
+		v.OK = false
+	}
 
 	classify(run, m, v, func(p string) string { return p })
 	return run, exitOK
+}
+
+// ekTrust is the CA an AK must be enrolled under (attest SCENARIO --ek-ca,
+// --swtpm-ca).
+type ekTrust struct {
+	ca           string
+	roots, inter []*x509.Certificate
+}
+
+// enrol enrols the AK on c; a --swtpm-ca CA is read once the swtpm made it.
+func (e *ekTrust) enrol(ctx context.Context, c tpm.Commander, kind attest.KeyType) (*enrolment, error) {
+	if e.roots == nil {
+		var err error
+		if e.roots, e.inter, err = readCAs(ctx, e.ca); err != nil {
+			return nil, err
+		}
+	}
+	var en *enrolment
+	err := c.Command(func(t transport.TPM) error {
+		var err error
+		en, err = enrolAK(t, kind, e.roots, e.inter)
+		return err
+	})
+	return en, err
 }
 
 // classify compares, per file, what the verifier accepted (the last
@@ -416,6 +487,9 @@ func writeAttestRun(w io.Writer, r *attestRun, failMissed bool) {
 	var b bytes.Buffer
 	writeVerification(&b, r.Verify)
 	w.Write(b.Bytes())
+	if r.EK != "" {
+		fmt.Fprintf(w, "ek      EK certificate %s\n", r.EK)
+	}
 	if r.BootAggregate != "" {
 		fmt.Fprintf(w, "boot    boot_aggregate %s\n", r.BootAggregate)
 	}

@@ -564,3 +564,73 @@ func TestAttestXattrs(t *testing.T) {
 	code, _, _ = imasim("attest", "sign", prog, "--key", filepath.Join(dir, "cert.pem"))
 	require.Equal(t, exitUsage, code)
 }
+
+// attest sign --evm-key writes security.evm HMACs as the kernel does;
+// attest xattrs --evm-key verifies them, and refuses a wrong key, a
+// missing FS UUID, a chmod and a changed security.ima.
+func TestAttestHMAC(t *testing.T) {
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "prog")
+	require.NoError(t, os.WriteFile(prog, []byte("program"), 0o755))
+	sum := sha256.Sum256([]byte("program"))
+	if err := unix.Setxattr(prog, "security.ima", append([]byte{4, 4}, sum[:]...), 0); err != nil {
+		t.Skipf("cannot set security.* xattrs here: %v", err)
+	}
+	key, wrong, long, empty := filepath.Join(dir, "evm-key"), filepath.Join(dir, "wrong"), filepath.Join(dir, "long"), filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(key, []byte("0123456789abcdef0123456789abcdef"), 0o600))
+	require.NoError(t, os.WriteFile(wrong, []byte("0123456789abcdef0123456789abcdeX"), 0o600))
+	require.NoError(t, os.WriteFile(long, make([]byte, 129), 0o600))
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+
+	code, out, errs := imasim("attest", "sign", prog, "--evm-key", key)
+	if code == exitFail && strings.Contains(errs, "unknown") {
+		t.Skipf("no generation or FS UUID here: %s", errs)
+	}
+	require.Equal(t, exitOK, code, out+errs)
+	require.Contains(t, out, "security.evm HMAC ")
+	code, out, errs = imasim("attest", "xattrs", prog, "--evm-key", key)
+	require.Equal(t, exitOK, code, out+errs)
+	require.Contains(t, out, "security.evm  HMAC ok")
+
+	for _, c := range [][]string{
+		{"--evm-key", wrong},
+		{"--evm-key", key, "--fsuuid", "none"},
+		{"--evm-key", key, "--fsuuid", "00000000-0000-0000-0000-000000000001"},
+		{},
+	} {
+		code, out, errs = imasim(append([]string{"attest", "xattrs", prog}, c...)...)
+		require.Equal(t, exitFail, code, "%v: %s", c, out+errs)
+		require.Contains(t, out, "security.evm  FAILED", c)
+	}
+	// Signed without the UUID (a kernel without EVM_ATTR_FSUUID), verified so.
+	code, out, errs = imasim("attest", "sign", prog, "--evm-key", key, "--fsuuid", "none")
+	require.Equal(t, exitOK, code, out+errs)
+	code, out, errs = imasim("attest", "xattrs", prog, "--evm-key", key, "--fsuuid", "none")
+	require.Equal(t, exitOK, code, out+errs)
+	code, _, _ = imasim("attest", "xattrs", prog, "--evm-key", key)
+	require.Equal(t, exitFail, code)
+
+	require.NoError(t, os.Chmod(prog, 0o700))
+	code, out, _ = imasim("attest", "xattrs", prog, "--evm-key", key, "--fsuuid", "none")
+	require.Equal(t, exitFail, code, out)
+	require.Contains(t, out, "security.evm  FAILED")
+	require.NoError(t, os.Chmod(prog, 0o755))
+	code, _, _ = imasim("attest", "xattrs", prog, "--evm-key", key, "--fsuuid", "none")
+	require.Equal(t, exitOK, code)
+	require.NoError(t, unix.Setxattr(prog, "security.ima", append([]byte{4, 4}, make([]byte, 32)...), 0))
+	code, out, _ = imasim("attest", "xattrs", prog, "--evm-key", key, "--fsuuid", "none")
+	require.Equal(t, exitFail, code, out)
+	require.Contains(t, out, "security.evm  FAILED")
+
+	for _, c := range [][]string{
+		{"attest", "xattrs", prog, "--evm-key", long},
+		{"attest", "xattrs", prog, "--evm-key", empty},
+		{"attest", "xattrs", prog, "--evm-key", key, "--fsuuid", "zz"},
+		{"attest", "sign", prog, "--evm-key", long},
+		{"attest", "sign", prog, "--evm-key", key, "--evm"},
+		{"attest", "sign", prog},
+	} {
+		code, out, errs = imasim(c...)
+		require.Equal(t, exitUsage, code, "%v: %s", c, out+errs)
+	}
+}

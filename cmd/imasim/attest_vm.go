@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,10 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-tpm/tpm2/transport"
+
 	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/measure/keylime"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/vm"
+	"github.com/imasim/imasim/scenarios/vm/kbuild"
 	"github.com/imasim/imasim/tpm"
 	"github.com/imasim/imasim/tpm/attest"
 	"github.com/imasim/imasim/tpm/eventlog"
@@ -24,7 +29,9 @@ import (
 // vmAttestScript runs the scenario's exported reproducer (policy loaded),
 // then quotes PCR 10 with the guest's TPM (the boot's swtpm, through
 // /dev/tpmrm0) using the guest agent's own imasim, and prints the quote,
-// the list and the firmware event log in base64 sections.
+// the list and the firmware event log in base64 sections. With a third
+// argument, the guest's TPM activates that credential file and prints
+// the secret.
 const vmAttestScript = `#!/bin/sh
 sh /imasim-run/repro.sh --load-policy >/tmp/repro.out 2>&1
 echo "== repro-exit $?"
@@ -32,6 +39,13 @@ if ! /imasim attest quote --tpm device:/dev/tpmrm0 --select sha1:10+sha256:10 --
 	echo "== quote-failed"; cat /tmp/q.out; exit 1
 fi
 for f in quote.msg quote.sig quote.pcrs ak.pub.pem; do echo "== $f"; base64 /tmp/q/$f; done
+if [ -n "${3:-}" ]; then
+	if /imasim attest activate-credential "$3" --tpm device:/dev/tpmrm0 --ak "$2" -o /tmp/secret >/tmp/a.out 2>&1; then
+		echo "== activated"; base64 /tmp/secret
+	else
+		echo "== activate-failed"; cat /tmp/a.out
+	fi
+fi
 echo "== binary_runtime_measurements"; base64 /sys/kernel/security/ima/binary_runtime_measurements
 if [ -r /sys/kernel/security/tpm0/binary_bios_measurements ]; then
 	echo "== binary_bios_measurements"; base64 /sys/kernel/security/tpm0/binary_bios_measurements
@@ -44,7 +58,7 @@ echo "== repro.out"; base64 /tmp/repro.out
 // verified on the host against the policy of the files as first installed
 // (from the model run of the same steps, which also gives the content on
 // disk at the end: the steps write it, the kernel only measures).
-func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind attest.KeyType, dir string, stderr io.Writer) (*attestRun, int) {
+func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind attest.KeyType, dir string, enrol *ekTrust, swtpmCA string, stderr io.Writer) (*attestRun, int) {
 	fail := func(code int, err error) (*attestRun, int) {
 		fmt.Fprintf(stderr, "imasim attest: %s on %s: %v\n", s.Name, kernel, err)
 		return nil, code
@@ -61,14 +75,14 @@ func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind at
 	case strings.HasPrefix(kernel, "debian:"):
 		k, err = fetcher.Fetch(ctx, kernel)
 	case strings.HasPrefix(kernel, "built:"):
-		k, err = builtKernel(ctx, kernel, vm.DefaultCache())
+		k, err = kbuild.Built(ctx, kernel, vm.DefaultCache())
 	default:
 		k, err = vm.LocalKernel(ctx, kernel, "", vm.DefaultCache())
 	}
 	if err != nil {
 		return fail(errCode(err), err)
 	}
-	p, _, err := pickProfile("auto", k)
+	p, _, err := pickProfile(ctx, "auto", k)
 	if err != nil {
 		return fail(exitUsage, err)
 	}
@@ -124,6 +138,41 @@ func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind at
 			tools: vm.DefaultTools, load: vm.ScriptModules,
 			files: []vm.File{{Dst: "/imasim-run/repro.sh", Data: repro.Bytes(), Mode: 0o755}}},
 		opts: vm.Options{Boot: 90 * time.Second, Idle: 60 * time.Second, Total: 10 * time.Minute}}
+	// With an EK CA, the guest's TPM is manufactured here first (swtpm_setup
+	// with the local CA): the host, as the verifier, checks its EK
+	// certificate and seals a credential to the AK the guest will quote
+	// with (a primary key: the same in the guest); the guest's TPM must
+	// activate it.
+	var en *enrolment
+	var secret []byte
+	if enrol != nil {
+		state := filepath.Join(work, "tpmstate")
+		t, c, code := openTPMForQuote(ctx, "attest", "swtpm", tpm.Options{EKCA: swtpmCA, SwtpmState: state}, stderr)
+		if t == nil {
+			return nil, code
+		}
+		err := c.Command(func(tt transport.TPM) error {
+			if enrol.roots == nil {
+				var err error
+				if enrol.roots, enrol.inter, err = readCAs(ctx, enrol.ca); err != nil {
+					return err
+				}
+			}
+			var err error
+			en, secret, err = enrolBegin(tt, kind, enrol.roots, enrol.inter)
+			return err
+		})
+		t.Close()
+		if err != nil {
+			return fail(exitFail, err)
+		}
+		run.EK = en.certStatus(enrol.roots)
+		if en.certErr == nil {
+			kr.sc.files = append(kr.sc.files, vm.File{Dst: "/imasim-run/cred.out", Data: attest.MarshalCredential(en.cred)})
+			kr.sc.args = append(kr.sc.args, "/imasim-run/cred.out")
+		}
+		kr.opts.TPMState = state
+	}
 	var out bytes.Buffer
 	code := kr.run(kernel, &out, stderr)
 	if ctx.Err() != nil {
@@ -158,6 +207,15 @@ func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind at
 		}
 	}
 	os.WriteFile(filepath.Join(dir, "nonce"), []byte(hex.EncodeToString(nonce)+"\n"), 0o644)
+	if en != nil && en.certErr == nil {
+		if out, failed := sections["activate-failed"]; failed {
+			en.check(nil, secret, fmt.Errorf("%w: %s", attest.ErrCredential, strings.TrimSpace(out)))
+		} else {
+			got, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(sections["activated"]), ""))
+			en.check(got, secret, err)
+		}
+		run.EK += "; credential " + en.credStatus(kind) + " (in the guest, through /dev/tpmrm0)"
+	}
 	entries, err := readEntries(filepath.Join(dir, "binary_runtime_measurements"))
 	if err != nil {
 		return fail(exitFail, fmt.Errorf("the guest's list: %w", err))
@@ -215,6 +273,15 @@ func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind at
 		return fail(exitFail, err)
 	}
 	run.Verify = v
+	if en != nil && en.ok() {
+		if k, ok := ev.AK.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(en.akKey) {
+			en.credErr = errors.New("the quote is signed by another AK than the enrolled one")
+			run.EK = "FAILED: " + en.credErr.Error()
+		}
+	}
+	if en != nil && !en.ok() {
+		v.OK = false
+	}
 
 	// boot_aggregate against the firmware's event log.
 	if b, err := os.ReadFile(filepath.Join(dir, "binary_bios_measurements")); err == nil && len(entries) > 0 {

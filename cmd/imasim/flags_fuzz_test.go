@@ -110,27 +110,3 @@ func FuzzSelectOps(f *testing.F) {
 		}
 	})
 }
-
-// FuzzParseOrder (--order/--in-order): le and be are opposite orders, and
-// the name of a parsed order parses to it again.
-func FuzzParseOrder(f *testing.F) {
-	for _, s := range []string{"le", "be", "little", "big", "auto", "", "LE"} {
-		f.Add(s, true)
-	}
-	f.Fuzz(func(t *testing.T, s string, auto bool) {
-		o, err := parseOrder(s, auto)
-		if err != nil {
-			return
-		}
-		if o == nil {
-			if !auto {
-				t.Fatalf("%q: auto without allowAuto", s)
-			}
-			return
-		}
-		back, err := parseOrder(orderName(o), false)
-		if err != nil || back != o {
-			t.Fatalf("%q -> %s -> %v, %v", s, orderName(o), back, err)
-		}
-	})
-}

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/imasim/imasim/internal/input"
-	"github.com/imasim/imasim/scenarios"
+
 	"github.com/imasim/imasim/scenarios/vm"
 	"github.com/imasim/imasim/scenarios/vm/kbuild"
 )
@@ -174,51 +174,4 @@ func saveName(spec string) string {
 	}
 	r := strings.NewReplacer(":", "-", "/", "-", "..", "-")
 	return strings.TrimLeft(r.Replace(spec), "-.")
-}
-
-// builtKernel resolves --kernel built:NAME.
-func builtKernel(ctx context.Context, spec, cacheDir string) (*vm.Kernel, error) {
-	m, err := kbuild.Lookup(cacheDir, strings.TrimPrefix(spec, "built:"))
-	if err != nil {
-		return nil, err
-	}
-	k, err := vm.LocalKernel(ctx, m.Image, "", cacheDir)
-	if err != nil {
-		return nil, err
-	}
-	k.Spec, k.Profile = spec, m.Profile
-	return k, nil
-}
-
-// checkKernelConfig reads the kernel's config (the build's .config,
-// Debian's config file, or the embedded one). A kernel lacking what every
-// guest needs is refused (cannot run here); scenarios needing options it
-// lacks are returned with the reason, to be reported as cannot run here.
-// Without a readable config nothing is checked (a warning says so).
-func checkKernelConfig(k *vm.Kernel, ss []*scenarios.Scenario, log io.Writer) (map[string]error, error) {
-	cfg, from, err := kbuild.ReadKernelConfig(k.Image, k.ModDir, k.Release)
-	if err != nil {
-		fmt.Fprintf(log, "imasim vm: WARNING: kernel %s: no config to check (%v); booting unchecked\n", k.Release, err)
-		return nil, nil
-	}
-	mods := k.ModDir != ""
-	if miss := kbuild.Lacks(cfg, kbuild.GuestNeeds, mods); len(miss) > 0 {
-		return nil, fmt.Errorf("%w: kernel %s lacks %s, which every imasim guest needs (config: %s; imasim kernel config prints a fragment with them)",
-			vm.ErrCannotRun, k.Release, strings.Join(miss, ", "), from)
-	}
-	drop := map[string]error{}
-	for _, s := range ss {
-		if miss := kbuild.Lacks(cfg, kbuild.ScenarioNeeds(s), mods); len(miss) > 0 {
-			drop[s.Name] = fmt.Errorf("%w: scenario %s: kernel %s lacks %s (config: %s)", vm.ErrCannotRun, s.Name, k.Release, strings.Join(miss, ", "), from)
-		}
-	}
-	return drop, nil
-}
-
-// builtAppend adds kbuild.BootAppend to a built kernel's command line.
-func builtAppend(a string) string {
-	if strings.Contains(a, kbuild.BootAppend) {
-		return a
-	}
-	return strings.TrimSpace(a + " " + kbuild.BootAppend)
 }

@@ -21,23 +21,6 @@ func runCLI(args ...string) (int, string, string) {
 	return code, o.String(), e.String()
 }
 
-func TestKernelUsage(t *testing.T) {
-	code, _, e := runCLI("kernel")
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, e, "usage: imasim kernel build")
-	code, _, e = runCLI("kernel", "build")
-	assert.Equal(t, exitUsage, code, e)
-	code, _, e = runCLI("kernel", "build", "--source", "debian:9.9", "--cache", t.TempDir())
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, e, "not in kernels.lock")
-	code, _, e = runCLI("kernel", "build", "--source", "debian:7.2", "--patch", "no-such", "--cache", t.TempDir())
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, e, "era-6.13, fix-v2")
-	code, _, e = runCLI("kernel", "bogus")
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, e, "unknown sub-command")
-}
-
 func TestKernelConfigPrintsFragment(t *testing.T) {
 	code, o, _ := runCLI("kernel", "config")
 	require.Equal(t, exitOK, code)
@@ -111,13 +94,13 @@ func TestSaveName(t *testing.T) {
 // make test): built:NAME resolves, its profile is the one it stands for.
 func TestBuiltKernelResolves(t *testing.T) {
 	for name, prof := range map[string]string{"era-6.13": "7.2-era-6.13", "fix-v2": "7.2-fix-v2"} {
-		k, err := builtKernel(context.Background(), "built:"+name, defaultCacheForTest())
+		k, err := kbuild.Built(context.Background(), "built:"+name, defaultCacheForTest())
 		if err != nil {
 			t.Skipf("built:%s not in the kernel cache (imasim kernel build --source debian:7.2 --patch %s): %v", name, name, err)
 		}
 		assert.Equal(t, prof, k.Profile)
 		assert.Equal(t, "7.2.13", k.Version.String())
-		p, _, err := pickProfile("auto", k)
+		p, _, err := pickProfile(context.Background(), "auto", k)
 		require.NoError(t, err)
 		assert.Equal(t, prof, p.Name)
 	}

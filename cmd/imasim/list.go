@@ -4,19 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 
 	"github.com/imasim/imasim/internal/input"
@@ -61,131 +53,12 @@ func cmdList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return sub(ctx, args[1:], stdout, stderr)
 }
 
-// inputFlags are the flags describing an input list.
-type inputFlags struct {
-	order string
-	bank  string
-}
-
-func addInputFlags(fs *flag.FlagSet, prefix string) *inputFlags {
-	f := &inputFlags{}
-	fs.StringVar(&f.order, prefix+"order", "auto", "byte order of a binary list: auto|le|be (le is also ima_canonical_fmt)")
-	fs.StringVar(&f.bank, prefix+"bank", "", "template digest bank of the file (default: from a _ALG file name suffix, else sha1)")
-	return f
-}
-
-func parseOrder(s string, allowAuto bool) (binary.ByteOrder, error) {
-	switch s {
-	case "le", "little":
-		return binary.LittleEndian, nil
-	case "be", "big":
-		return binary.BigEndian, nil
-	case "auto", "":
-		if allowAuto {
-			return nil, nil
-		}
-	}
-	return nil, fmt.Errorf("bad byte order %q (want le|be%s)", s, map[bool]string{true: "|auto"}[allowAuto])
-}
-
-func orderName(o binary.ByteOrder) string {
-	if o == binary.BigEndian {
-		return "be"
-	}
-	return "le"
-}
-
-// bankFromName infers the digest bank from a "_<algo>" file name suffix.
-func bankFromName(path string) measure.Algo {
-	base := filepath.Base(path)
-	if i := strings.LastIndexByte(base, '_'); i >= 0 {
-		if a, err := measure.ParseAlgo(base[i+1:]); err == nil {
-			return a
-		}
-	}
-	return 0
-}
-
-// openedList is an input list: its reader and what was detected.
-type openedList struct {
-	rd     measure.EntryReader
-	bin    *measure.Reader // nil for ASCII
-	bank   measure.Algo
-	ascii  bool
-	closer io.Closer
-	base   int64 // byte offset the binary reader started at (after a resume seek)
-}
-
-func (o *openedList) Close() error {
-	if o.closer != nil {
-		return o.closer.Close()
-	}
-	return nil
-}
-
-// errEmptyList: a kernel's list always starts with boot_aggregate.
-var errEmptyList = errors.New("not an IMA list: empty input (a kernel's measurement list starts with boot_aggregate)")
-
-// openList opens path ("-" for stdin), detecting binary versus ASCII.
-func openList(ctx context.Context, path string, in *inputFlags) (*openedList, error) {
-	order, err := parseOrder(in.order, true)
-	if err != nil {
-		return nil, err
-	}
-	bank := bankFromName(path)
-	if in.bank != "" {
-		if bank, err = measure.ParseAlgo(in.bank); err != nil {
-			return nil, err
-		}
-	}
-	ol := &openedList{bank: bank}
-	f, err := input.Open(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	r := io.Reader(f)
-	ol.closer = f
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, _ := br.Peek(4)
-	if len(head) == 0 {
-		f.Close()
-		return nil, errEmptyList
-	}
-	if looksASCII(head) {
-		ol.ascii = true
-		ol.rd = namedReader{measure.NewASCIIReader(br, measure.ReadOptions{Order: order, Bank: bank}), path}
-	} else {
-		ol.bin = measure.NewReader(br, measure.ReadOptions{Order: order, Bank: bank})
-		ol.rd = namedReader{ol.bin, path}
-	}
-	return ol, nil
-}
-
-// looksASCII tells an ASCII list ("10 ab12…", " 9 …") from a binary one,
-// whose first u32 is a PCR index below 24 in either byte order.
-func looksASCII(head []byte) bool {
-	if len(head) < 4 {
-		return len(head) > 0 && (head[0] == ' ' || head[0] >= '0' && head[0] <= '9')
-	}
-	le, be := binary.LittleEndian.Uint32(head), binary.BigEndian.Uint32(head)
-	if le < measure.NumPCRs || be < measure.NumPCRs {
-		return false
-	}
-	return head[0] == ' ' || head[0] >= '0' && head[0] <= '9'
-}
-
-// namedReader prefixes read errors with the list's file name.
-type namedReader struct {
-	measure.EntryReader
-	name string
-}
-
-func (n namedReader) Next() (*measure.Entry, error) {
-	e, err := n.EntryReader.Next()
-	if err != nil && err != io.EOF {
-		return nil, fmt.Errorf("%s: %w", n.name, err)
-	}
-	return e, err
+// addInputFlags registers the flags describing an input list.
+func addInputFlags(fs *flag.FlagSet, prefix string) *measure.OpenOptions {
+	o := &measure.OpenOptions{}
+	fs.StringVar(&o.Order, prefix+"order", "auto", "byte order of a binary list: auto|le|be (le is also ima_canonical_fmt)")
+	fs.StringVar(&o.Bank, prefix+"bank", "", "template digest bank of the file (default: from a _ALG file name suffix, else sha1)")
+	return o
 }
 
 // inputError prints err and returns the exit code for bad input.
@@ -208,12 +81,12 @@ func listShow(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return exitUsage
 	}
-	ol, err := openList(ctx, pos[0], in)
+	ol, err := measure.OpenList(ctx, pos[0], *in)
 	if err != nil {
 		return inputError(stderr, "show", err)
 	}
 	defer ol.Close()
-	bank := ol.bank
+	bank := ol.Bank()
 	if *out != "" {
 		if bank, err = measure.ParseAlgo(*out); err != nil {
 			return inputError(stderr, "show", err)
@@ -228,60 +101,15 @@ func listShow(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	w := bufio.NewWriterSize(sink, 64<<10)
 	defer w.Flush()
 	if format == "json" {
-		err = showJSON(w, ol.rd, bank)
+		err = measure.WriteJSON(w, ol, bank)
 	} else {
-		err = measure.WriteASCII(w, ol.rd, bank)
+		err = measure.WriteASCII(w, ol, bank)
 	}
 	if err != nil {
 		w.Flush()
 		return inputError(stderr, "show", err)
 	}
 	return exitOK
-}
-
-// jsonEntry is one entry in `list show --format json`.
-type jsonEntry struct {
-	Index     int      `json:"index"`
-	PCR       int      `json:"pcr"`
-	Digest    string   `json:"digest"`
-	Template  string   `json:"template"`
-	Violation bool     `json:"violation,omitempty"`
-	Algo      string   `json:"file_digest_algo,omitempty"`
-	File      string   `json:"file_digest,omitempty"`
-	Name      string   `json:"name,omitempty"`
-	Fields    []string `json:"fields"`
-}
-
-func showJSON(w io.Writer, rd measure.EntryReader, bank measure.Algo) error {
-	fmt.Fprint(w, "{\"schema\":1,\"entries\":[")
-	for i := 0; ; i++ {
-		e, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		je := jsonEntry{Index: i, PCR: e.PCR, Digest: hex.EncodeToString(e.DigestIn(bank)),
-			Template: e.Template.ListName(), Violation: e.IsViolation(), Fields: make([]string, len(e.Fields))}
-		for j := range e.Fields {
-			je.Fields[j] = e.FieldText(j)
-		}
-		if p, d, ok := e.FileDigest(); ok {
-			je.Algo, je.File = p, hex.EncodeToString(d)
-		}
-		je.Name, _ = e.FileName()
-		b, err := json.Marshal(je)
-		if err != nil {
-			return err
-		}
-		if i > 0 {
-			fmt.Fprint(w, ",")
-		}
-		fmt.Fprintf(w, "\n%s", b)
-	}
-	_, err := fmt.Fprint(w, "\n]}\n")
-	return err
 }
 
 // pcrsFlag collects repeatable --pcrs [ALG,]FILE values.
@@ -326,18 +154,6 @@ func loadPCRs(ctx context.Context, specs []string) (measure.Quote, error) {
 	return q, nil
 }
 
-// tpmBanks maps a backend's banks to measure algorithms, dropping the ones
-// imasim cannot hash.
-func tpmBanks(p tpm.PCRs) []measure.Algo {
-	var known []measure.Algo
-	for _, h := range p.Banks() {
-		if a, ok := measure.AlgoFromCrypto(h); ok {
-			known = append(known, a)
-		}
-	}
-	return known
-}
-
 // quoteFromTPM reads every PCR of every bank the backend has.
 func quoteFromTPM(spec string) (measure.Quote, error) {
 	p, err := tpm.Open(spec)
@@ -345,24 +161,11 @@ func quoteFromTPM(spec string) (measure.Quote, error) {
 		return nil, err
 	}
 	defer p.Close()
-	q := measure.Quote{}
-	known := tpmBanks(p)
-	for i := 0; i < measure.NumPCRs; i++ {
-		vals, err := p.Read(i)
-		if err != nil {
-			return nil, fmt.Errorf("reading PCR %d: %w", i, err)
-		}
-		for _, a := range known {
-			h, _ := a.CryptoHash()
-			if v, ok := vals[h]; ok {
-				if q[a] == nil {
-					q[a] = map[int][]byte{}
-				}
-				q[a][i] = v
-			}
-		}
+	vals, err := tpm.ReadAll(p, measure.NumPCRs)
+	if err != nil {
+		return nil, err
 	}
-	return q, nil
+	return measure.QuoteOf(p.Banks(), vals), nil
 }
 
 func listVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -424,18 +227,15 @@ func listVerify(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return bad(err)
 		}
 		// Without --banks/--modes, resume exactly the saved tracks.
-		for _, ts := range st.Tracks {
-			a, aerr := measure.ParseAlgo(ts.Bank)
-			m, merr := measure.ParseMode(ts.Mode)
-			if aerr != nil || merr != nil {
-				return bad(fmt.Errorf("--state %s: bad track %s %s", *stateIn, ts.Bank, ts.Mode))
-			}
-			if *banksF == "" && !slices.Contains(cfg.Banks, a) {
-				cfg.Banks = append(cfg.Banks, a)
-			}
-			if *modesF == "" && !slices.Contains(cfg.Modes, m) {
-				cfg.Modes = append(cfg.Modes, m)
-			}
+		banks, modes, err := st.Resumed()
+		if err != nil {
+			return bad(fmt.Errorf("--state %s: %w", *stateIn, err))
+		}
+		if *banksF == "" {
+			cfg.Banks = banks
+		}
+		if *modesF == "" {
+			cfg.Modes = modes
 		}
 	}
 	rp, err := measure.NewReplayer(cfg)
@@ -443,41 +243,31 @@ func listVerify(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return bad(err)
 	}
 
-	ol, err := openList(ctx, pos[0], in)
+	ol, err := measure.OpenList(ctx, pos[0], *in)
 	if err != nil {
 		return bad(err)
 	}
 	defer ol.Close()
 	if st != nil {
-		if err := resumeState(*st, rp, ol); err != nil {
+		if err := ol.Resume(*st, rp); err != nil {
 			return bad(fmt.Errorf("--state %s: %w", *stateIn, err))
 		}
 	}
-	if err := rp.AddAll(ol.rd); err != nil {
+	if err := rp.AddAll(ol); err != nil {
 		return bad(err)
 	}
 	res := rp.Result()
 	if *stateOut != "" {
-		var off int64
-		st := rp.State(0)
-		if ol.bin != nil {
-			off = ol.base + ol.bin.Offset()
-			st = rp.State(off)
-			st.Order = orderName(ol.bin.Order())
-		}
-		b, _ := json.MarshalIndent(st, "", "  ")
+		b, _ := json.MarshalIndent(ol.State(rp), "", "  ")
 		if err := os.WriteFile(*stateOut, append(b, '\n'), 0o644); err != nil {
 			return bad(err)
 		}
 	}
-	verr := res.Verify()
-	if verr == nil && len(quote) > 0 && len(res.Verdicts()) == 0 {
-		verr = fmt.Errorf("none of the quoted PCRs is extended by the list (%d entries)", res.Entries)
-	}
+	verr := res.VerifyQuoted(len(quote) > 0)
 	if format == "json" {
-		writeVerifyJSON(stdout, res, verr)
+		res.WriteJSON(stdout, verr)
 	} else {
-		writeVerifyText(stdout, res, len(quote) > 0)
+		res.WriteText(stdout, len(quote) > 0)
 	}
 	if verr != nil {
 		fmt.Fprintf(stderr, "imasim list verify: %v\n", verr)
@@ -501,155 +291,6 @@ func readState(ctx context.Context, path string) (*measure.State, error) {
 	return &st, nil
 }
 
-// resumeState loads a saved state into rp and positions the list after
-// the entries it covers: by seeking a binary file, else by skipping.
-func resumeState(st measure.State, rp *measure.Replayer, ol *openedList) error {
-	if err := rp.Resume(st); err != nil {
-		return err
-	}
-	type seekFile interface {
-		io.ReadSeeker
-		Stat() (os.FileInfo, error)
-	}
-	if f, ok := ol.closer.(seekFile); ok && ol.bin != nil && st.Offset > 0 {
-		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() < st.Offset {
-			return fmt.Errorf("list has %d bytes, fewer than the saved state's %d", fi.Size(), st.Offset)
-		}
-		if _, err := f.Seek(st.Offset, io.SeekStart); err == nil {
-			order, _ := parseOrder(st.Order, false)
-			if order == nil {
-				order = binary.LittleEndian
-			}
-			ol.bin = measure.NewReader(f, measure.ReadOptions{Order: order, Bank: ol.bank})
-			ol.rd = ol.bin
-			ol.base = st.Offset
-			return nil
-		}
-	}
-	for i := 0; i < st.Entries; i++ {
-		if _, err := ol.rd.Next(); err != nil {
-			if err == io.EOF {
-				err = fmt.Errorf("list has fewer entries than the saved state's %d", st.Entries)
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-func writeVerifyText(w io.Writer, res *measure.Result, quoted bool) {
-	digests := "ok"
-	if res.DigestErrorCount > 0 {
-		digests = fmt.Sprintf("%d wrong (entries %v)", res.DigestErrorCount, res.DigestErrors)
-	}
-	fmt.Fprintf(w, "entries: %d  violations: %d  template digests: %s\n", res.Entries, res.Violations, digests)
-	verdicts := map[measure.Algo]measure.BankVerdict{}
-	for _, v := range res.Verdicts() {
-		verdicts[v.Bank] = v
-	}
-	for _, t := range res.Tracks {
-		for _, p := range t.PCRs {
-			status := ""
-			switch {
-			case p.Want == nil:
-			case p.Matched():
-				status = fmt.Sprintf("  match at entry %s", joinInts(p.Matches))
-			default:
-				status = "  no match, quoted " + hex.EncodeToString(p.Want)
-			}
-			fmt.Fprintf(w, "%-6s %-11s PCR %2d: %x%s\n", t.Bank, t.Mode, p.PCR, p.Value, status)
-		}
-	}
-	if !quoted {
-		return
-	}
-	for _, v := range res.Verdicts() {
-		if v.Matched {
-			var idx []string
-			for _, p := range sortedKeys(v.Index) {
-				idx = append(idx, fmt.Sprintf("PCR %d at entry %d", p, v.Index[p]))
-			}
-			fmt.Fprintf(w, "%s: match (%s): %s\n", v.Bank, v.Mode, strings.Join(idx, ", "))
-		} else {
-			fmt.Fprintf(w, "%s: MISMATCH in every mode\n", v.Bank)
-		}
-	}
-}
-
-func joinInts(v []int) string {
-	s := make([]string, len(v))
-	for i, x := range v {
-		s[i] = fmt.Sprint(x)
-	}
-	return strings.Join(s, ",")
-}
-
-func sortedKeys(m map[int]int) []int {
-	k := make([]int, 0, len(m))
-	for i := range m {
-		k = append(k, i)
-	}
-	sort.Ints(k)
-	return k
-}
-
-func writeVerifyJSON(w io.Writer, res *measure.Result, verr error) {
-	type pcrJSON struct {
-		PCR     int    `json:"pcr"`
-		Value   string `json:"value"`
-		Want    string `json:"want,omitempty"`
-		Matches []int  `json:"matches,omitempty"`
-	}
-	type trackJSON struct {
-		Bank string    `json:"bank"`
-		Mode string    `json:"mode"`
-		PCRs []pcrJSON `json:"pcrs"`
-	}
-	type verdictJSON struct {
-		Bank    string         `json:"bank"`
-		Matched bool           `json:"matched"`
-		Mode    string         `json:"mode,omitempty"`
-		Index   map[string]int `json:"index,omitempty"`
-	}
-	out := struct {
-		Schema       int           `json:"schema"`
-		Result       string        `json:"result"`
-		Error        string        `json:"error,omitempty"`
-		Entries      int           `json:"entries"`
-		Violations   int           `json:"violations"`
-		DigestErrors int           `json:"digest_errors"`
-		Banks        []verdictJSON `json:"banks"`
-		Tracks       []trackJSON   `json:"tracks"`
-	}{Schema: 1, Result: "match", Entries: res.Entries, Violations: res.Violations, DigestErrors: res.DigestErrorCount}
-	if verr != nil {
-		out.Result, out.Error = "mismatch", verr.Error()
-	}
-	for _, v := range res.Verdicts() {
-		vj := verdictJSON{Bank: v.Bank.String(), Matched: v.Matched}
-		if v.Matched {
-			vj.Mode = v.Mode.String()
-			vj.Index = map[string]int{}
-			for p, i := range v.Index {
-				vj.Index[fmt.Sprint(p)] = i
-			}
-		}
-		out.Banks = append(out.Banks, vj)
-	}
-	for _, t := range res.Tracks {
-		tj := trackJSON{Bank: t.Bank.String(), Mode: t.Mode.String()}
-		for _, p := range t.PCRs {
-			pj := pcrJSON{PCR: p.PCR, Value: hex.EncodeToString(p.Value), Matches: p.Matches}
-			if p.Want != nil {
-				pj.Want = hex.EncodeToString(p.Want)
-			}
-			tj.PCRs = append(tj.PCRs, pj)
-		}
-		out.Tracks = append(out.Tracks, tj)
-	}
-	b, _ := json.MarshalIndent(out, "", "  ")
-	fmt.Fprintf(w, "%s\n", b)
-}
-
 func listConvert(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("list convert", "list convert [flags] IN OUT", stderr)
 	in := addInputFlags(fs, "in-")
@@ -665,16 +306,16 @@ func listConvert(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return exitUsage
 	}
 	bad := func(err error) int { return inputError(stderr, "convert", err) }
-	o, err := parseOrder(*order, false)
+	o, err := measure.ParseOrder(*order, false)
 	if err != nil {
 		return bad(err)
 	}
-	ol, err := openList(ctx, pos[0], in)
+	ol, err := measure.OpenList(ctx, pos[0], *in)
 	if err != nil {
 		return bad(err)
 	}
 	defer ol.Close()
-	bank := ol.bank
+	bank := ol.Bank()
 	if *bankF != "" {
 		if bank, err = measure.ParseAlgo(*bankF); err != nil {
 			return bad(err)
@@ -682,7 +323,7 @@ func listConvert(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	format := *to
 	if format == "" {
-		format = map[bool]string{true: "binary", false: "ascii"}[ol.ascii]
+		format = map[bool]string{true: "binary", false: "ascii"}[ol.ASCII()]
 	}
 	if format != "binary" && format != "ascii" {
 		return bad(fmt.Errorf("--to %q: want binary|ascii", format))
@@ -699,9 +340,9 @@ func listConvert(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		w = tmp
 	}
 	if format == "ascii" {
-		err = measure.WriteASCII(w, ol.rd, bank)
+		err = measure.WriteASCII(w, ol, bank)
 	} else {
-		err = convertBinary(w, ol.rd, measure.WriteOptions{Order: o, Bank: bank})
+		err = measure.WriteBinary(w, ol, measure.WriteOptions{Order: o, Bank: bank})
 	}
 	if err != nil {
 		return bad(err)
@@ -715,22 +356,6 @@ func listConvert(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 	return exitOK
-}
-
-func convertBinary(w io.Writer, rd measure.EntryReader, opt measure.WriteOptions) error {
-	bw := measure.NewWriter(w, opt)
-	for {
-		e, err := rd.Next()
-		if err == io.EOF {
-			return bw.Flush()
-		}
-		if err != nil {
-			return err
-		}
-		if err := bw.Write(e); err != nil {
-			return err
-		}
-	}
 }
 
 func listExtend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -753,7 +378,7 @@ func listExtend(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil || mode == measure.Fallback {
 		return bad(fmt.Errorf("--mode %q: want per-bank|sha1-padded", *modeF))
 	}
-	ol, err := openList(ctx, pos[0], in)
+	ol, err := measure.OpenList(ctx, pos[0], *in)
 	if err != nil {
 		return bad(err)
 	}
@@ -761,7 +386,7 @@ func listExtend(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	p, err := tpm.OpenContext(context.Background(), *tpmSpec, tpm.Options{PCR: *pcrF, AllowRealPCR: *allowReal})
 	if err != nil {
 		fmt.Fprintf(stderr, "imasim list extend: --tpm %s: %v\n", *tpmSpec, err)
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, tpm.ErrNoSimulator) {
+		if tpm.CannotRun(err) {
 			return exitCannot
 		}
 		return exitUsage
@@ -770,7 +395,7 @@ func listExtend(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	banks := p.Banks()
 	n, used := 0, map[int]bool{}
 	for {
-		e, err := ol.rd.Next()
+		e, err := ol.Next()
 		if err == io.EOF {
 			break
 		}
@@ -778,7 +403,7 @@ func listExtend(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stderr, "imasim list extend: %v (after extending %d entries into %s)\n", err, n, *tpmSpec)
 			return exitUsage
 		}
-		if err := p.Extend(e.PCR, extendDigests(e, banks, mode)); err != nil {
+		if err := p.Extend(e.PCR, e.ExtendDigests(banks, mode)); err != nil {
 			fmt.Fprintf(stderr, "imasim list extend: entry %d: %v (%d entries were extended before it)\n", n, err, n)
 			return exitFail
 		}
@@ -804,19 +429,4 @@ func listExtend(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	}
 	return exitOK
-}
-
-// extendDigests gives one digest per TPM bank for e, as the kernel
-// computes them; banks imasim does not know get the padded SHA-1 digest, as
-// the kernel gives banks it does not know.
-func extendDigests(e *measure.Entry, banks []crypto.Hash, mode measure.Mode) map[crypto.Hash][]byte {
-	out := map[crypto.Hash][]byte{}
-	for _, h := range banks {
-		if a, ok := measure.AlgoFromCrypto(h); ok {
-			out[h] = e.ExtendDigest(a, mode)
-		} else {
-			out[h] = e.PaddedDigest(h.Size())
-		}
-	}
-	return out
 }

@@ -38,29 +38,6 @@ func TestGarbageIsNotALog(t *testing.T) {
 	assert.Contains(t, out, "records: 0 integrity")
 }
 
-// An empty binary list given to compare is not a list.
-func TestCompareEmptyList(t *testing.T) {
-	empty := filepath.Join(t.TempDir(), "binary_runtime_measurements")
-	require.NoError(t, os.WriteFile(empty, nil, 0o644))
-	code, _, errs := imasim("compare", "xfs-write", "--log", dmesgLog(t, "7.2.13", "/mnt/test_prog", 1, nil), "--list", empty)
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, errs, "not an IMA list: empty input")
-}
-
-// A scenario file names built-in profiles only: `profiles: /etc/passwd`
-// used to make imasim read that file and quote its first line.
-func TestScenarioProfilesBuiltinOnly(t *testing.T) {
-	scn := filepath.Join(t.TempDir(), "p.scn")
-	require.NoError(t, os.WriteFile(scn, []byte("name: p\nprofiles: /etc/passwd\nfs tmpfs /t\nwrite /t/f x\n"), 0o644))
-	code, _, errs := imasim("scenario", scn)
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, errs, `"/etc/passwd" is not a built-in profile`)
-	assert.NotContains(t, errs, "root:")
-	// The user's own --profile PATH is trusted.
-	code, _, errs = imasim("scenario", scn, "--profile", "6.12")
-	assert.Equal(t, exitOK, code, errs)
-}
-
 // Text output quoting a log shows control characters as \xNN: a forged
 // log cannot send terminal escapes through imasim.
 func TestAuditTextNoEscapes(t *testing.T) {

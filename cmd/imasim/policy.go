@@ -7,11 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
-	"github.com/imasim/imasim/internal/input"
 	"github.com/imasim/imasim/measure/policy"
 )
 
@@ -58,51 +56,7 @@ func addKernel(fs *flag.FlagSet) *kernelFlags {
 }
 
 func (kf *kernelFlags) get() (policy.Kernel, error) {
-	var k policy.Kernel
-	if kf.version != "" {
-		v, err := policy.ParseVersion(kf.version)
-		if err != nil {
-			return k, err
-		}
-		k.Version = v
-	}
-	// Whether CONFIG_IMA_APPRAISE_MODSIG is on is unknown until stated:
-	// the kernel's own secure_boot policy shows the modsig rule (7.0+)
-	// whatever the config, so rejecting it would fail that text.
-	k.ModsigUnknown = true
-	for _, c := range splitList(kf.kconfig) {
-		switch c {
-		case "modsig":
-			k.Modsig, k.ModsigUnknown = true, false
-		case "no-modsig":
-			k.Modsig, k.ModsigUnknown = false, false
-		case "no-keycheck":
-			k.NoKeyCheck = true
-		case "write-policy":
-			k.WritePolicy = true
-		case "signed-init":
-			k.AppraiseSignedInit = true
-		default:
-			return k, fmt.Errorf("unknown --kconfig item %q (want modsig, no-modsig, no-keycheck, write-policy, signed-init)", c)
-		}
-	}
-	return k, nil
-}
-
-// loadPolicy reads a policy file ("-": standard input), or builds a built-in one when no such
-// file exists and the name is a built-in. Parse errors come back as errs.
-func loadPolicy(ctx context.Context, name string, k policy.Kernel) (p *policy.Policy, errs []*policy.Error, builtin bool, err error) {
-	f, err := input.Open(ctx, name)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && policy.IsBuiltin(name) {
-			p, err := policy.BuiltinKernel(name, k)
-			return p, nil, true, err
-		}
-		return nil, nil, false, fmt.Errorf("reading policy: %w", err)
-	}
-	defer f.Close()
-	p, errs, err = policy.ParseAll(f, name, k)
-	return p, errs, false, err
+	return policy.KernelOf(kf.version, kf.kconfig)
 }
 
 type jsonPos struct {
@@ -154,7 +108,7 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	code = exitOK
 	var results []checkResult
 	for _, name := range files {
-		p, errs, _, err := loadPolicy(ctx, name, k)
+		p, errs, _, err := policy.Load(ctx, name, k)
 		var pe *policy.Error
 		if errors.As(err, &pe) {
 			fmt.Fprintln(stderr, pe) // file:line:col already
@@ -177,7 +131,7 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		results = append(results, checkResult{name, len(errs) == 0, len(p.Rules), toPos(errs), toPos(p.Warnings)})
 		if format == "text" && len(errs) == 0 {
-			fmt.Fprintf(stdout, "%s: ok, %d rules (Linux %s)\n", name, len(p.Rules), kernelName(k))
+			fmt.Fprintf(stdout, "%s: ok, %d rules (Linux %s)\n", name, len(p.Rules), k.VersionName())
 		}
 	}
 	if format == "json" {
@@ -186,102 +140,10 @@ func policyCheck(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	return code
 }
 
-func kernelName(k policy.Kernel) string {
-	if k.Version == (policy.Version{}) {
-		return policy.Newest.String()
-	}
-	return k.Version.String()
-}
-
 func writeJSON(w io.Writer, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
-}
-
-// defaultMask is the mask each hook passes to process_measurement.
-//
-// Linux v7.2: security/integrity/ima/ima_main.c (ima_bprm_check,
-// ima_file_mmap, ima_creds_check: MAY_EXEC; ima_read_file and
-// ima_post_read_file: MAY_READ; ima_file_check: the open's mask;
-// process_buffer_measurement: 0).
-func defaultMask(f policy.Func) policy.Mask {
-	switch f {
-	case policy.BprmCheck, policy.MmapCheck, policy.MmapCheckReqprot, policy.CredsCheck:
-		return policy.MayExec
-	case policy.KexecCmdline, policy.KeyCheck, policy.CriticalData, policy.PostSetattr, policy.SetxattrCheck:
-		return 0
-	}
-	return policy.MayRead
-}
-
-type explainRule struct {
-	Index int    `json:"index"`
-	Line  int    `json:"line,omitempty"`
-	Text  string `json:"text"`
-}
-
-// jsonAttrs is policy.Attrs as explain --json prints it.
-type jsonAttrs struct {
-	Func      string   `json:"func"`
-	Mask      string   `json:"mask"`
-	UID       uint32   `json:"uid"`
-	EUID      uint32   `json:"euid"`
-	SUID      uint32   `json:"suid"`
-	GID       uint32   `json:"gid"`
-	EGID      uint32   `json:"egid"`
-	SGID      uint32   `json:"sgid"`
-	Caps      []string `json:"caps"`
-	FOwner    uint32   `json:"fowner"`
-	FGroup    uint32   `json:"fgroup"`
-	FSName    string   `json:"fsname,omitempty"`
-	FSMagic   string   `json:"fsmagic"`
-	FSSubtype string   `json:"fs_subtype,omitempty"`
-	FSUUID    string   `json:"fsuuid,omitempty"`
-	Labels    []string `json:"lsm_labels,omitempty"`
-	Data      string   `json:"data,omitempty"`
-}
-
-func toJSONAttrs(a policy.Attrs) jsonAttrs {
-	j := jsonAttrs{
-		Func: a.Func.String(), Mask: a.Mask.String(), UID: a.UID, EUID: a.EUID, SUID: a.SUID,
-		GID: a.GID, EGID: a.EGID, SGID: a.SGID, Caps: capNames(a), FOwner: a.FOwner, FGroup: a.FGrp,
-		FSName: a.FSName, FSMagic: fmt.Sprintf("%#x", a.FSMagic), FSSubtype: a.FSSubtype, Data: a.FuncData,
-	}
-	if a.FSUUID != ([16]byte{}) {
-		j.FSUUID = policy.FormatUUID(a.FSUUID)
-	}
-	for i, v := range []string{a.ObjUser, a.ObjRole, a.ObjType, a.SubjUser, a.SubjRole, a.SubjType} {
-		if v != "" {
-			j.Labels = append(j.Labels, []string{"obj_user", "obj_role", "obj_type", "subj_user", "subj_role", "subj_type"}[i]+"="+v)
-		}
-	}
-	return j
-}
-
-func capNames(a policy.Attrs) []string {
-	out := []string{}
-	if a.CapSetUID {
-		out = append(out, "setuid")
-	}
-	if a.CapSetGID {
-		out = append(out, "setgid")
-	}
-	return out
-}
-
-type explainResult struct {
-	Policy       string        `json:"policy"`
-	Builtin      bool          `json:"builtin"`
-	Kernel       string        `json:"kernel"`
-	Attrs        jsonAttrs     `json:"attrs"`
-	Matching     []explainRule `json:"matching"`
-	Actions      []string      `json:"actions"`
-	Subaction    string        `json:"subaction,omitempty"`
-	Flags        []string      `json:"flags"`
-	PCR          int           `json:"pcr"`
-	Template     string        `json:"template,omitempty"`
-	AllowedAlgos []string      `json:"allowed_algos,omitempty"`
 }
 
 // policyExplain shows the rules that match an access and what they decide.
@@ -340,7 +202,7 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if a.Func, err = policy.ParseFunc(fn); err != nil {
 		return fail(err)
 	}
-	a.Mask = defaultMask(a.Func)
+	a.Mask = policy.DefaultMask(a.Func)
 	if mask != "" {
 		if mask == "0" {
 			a.Mask = 0
@@ -413,7 +275,7 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 	a.ObjUser, a.ObjRole, a.ObjType, a.SubjUser, a.SubjRole, a.SubjType = lsm[0], lsm[1], lsm[2], lsm[3], lsm[4], lsm[5]
 	a.FuncData = data
 
-	p, errs, builtin, err := loadPolicy(ctx, pos[0], k)
+	p, errs, builtin, err := policy.Load(ctx, pos[0], k)
 	if err != nil {
 		return fail(err)
 	}
@@ -424,90 +286,13 @@ func policyExplain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "imasim policy explain: %s: the kernel would reject this policy\n", pos[0])
 		return exitUsage
 	}
-	d := p.Match(a)
-	res := explainResult{
-		Policy: pos[0], Builtin: builtin, Kernel: kernelName(k), Attrs: toJSONAttrs(a),
-		Matching: []explainRule{}, Actions: []string{}, Flags: []string{},
-		PCR: d.PCR, Template: d.Template, AllowedAlgos: d.AllowedAlgos,
-	}
-	for _, i := range d.Rules {
-		r := p.Rules[i]
-		res.Matching = append(res.Matching, explainRule{i, r.Line, r.Text})
-	}
-	if d.Actions != 0 {
-		res.Actions = strings.Split(d.Actions.String(), "|")
-	}
-	if d.Subaction != 0 {
-		res.Subaction = d.Subaction.String()
-	}
-	if d.Flags != 0 {
-		res.Flags = strings.Split(d.Flags.String(), "|")
-	}
+	res := policy.Explain(p, pos[0], builtin, k, a)
 	if format == "json" {
 		writeJSON(stdout, res)
 		return exitOK
 	}
-	printExplain(stdout, res, a, len(p.Rules))
+	res.WriteText(stdout)
 	return exitOK
-}
-
-func printExplain(w io.Writer, r explainResult, a policy.Attrs, nrules int) {
-	kind := "file"
-	if r.Builtin {
-		kind = "built-in"
-	}
-	fmt.Fprintf(w, "policy:   %s (%s, %d rules, Linux %s)\n", r.Policy, kind, nrules, r.Kernel)
-	fsDesc := a.FSName
-	if fsDesc == "" {
-		fsDesc = "-"
-	}
-	fmt.Fprintf(w, "access:   func=%s mask=%s uid=%d euid=%d suid=%d gid=%d egid=%d fowner=%d fgroup=%d fs=%s fsmagic=%#x",
-		a.Func, a.Mask, a.UID, a.EUID, a.SUID, a.GID, a.EGID, a.FOwner, a.FGrp, fsDesc, a.FSMagic)
-	if a.FSSubtype != "" {
-		fmt.Fprintf(w, " fs_subtype=%s", a.FSSubtype)
-	}
-	if c := capNames(a); len(c) > 0 {
-		fmt.Fprintf(w, " caps=%s", strings.Join(c, ","))
-	}
-	for _, l := range r.Attrs.Labels {
-		fmt.Fprintf(w, " %s", l)
-	}
-	if a.FuncData != "" {
-		fmt.Fprintf(w, " data=%s", a.FuncData)
-	}
-	fmt.Fprintln(w)
-	if len(r.Matching) == 0 {
-		fmt.Fprintln(w, "matching: none")
-	} else {
-		fmt.Fprintln(w, "matching:")
-		for _, m := range r.Matching {
-			where := fmt.Sprintf("rule %d", m.Index+1)
-			if m.Line > 0 {
-				where = fmt.Sprintf("line %d", m.Line)
-			}
-			fmt.Fprintf(w, "  %-9s %s\n", where+":", m.Text)
-		}
-	}
-	actions := strings.Join(r.Actions, " ")
-	if actions == "" {
-		actions = "none"
-	}
-	fmt.Fprintf(w, "actions:  %s\n", actions)
-	if r.Subaction != "" {
-		fmt.Fprintf(w, "appraise: %s\n", r.Subaction)
-	}
-	if len(r.Flags) > 0 {
-		fmt.Fprintf(w, "flags:    %s\n", strings.Join(r.Flags, " "))
-	}
-	if len(r.AllowedAlgos) > 0 {
-		fmt.Fprintf(w, "algos:    %s\n", strings.Join(r.AllowedAlgos, ","))
-	}
-	fmt.Fprintf(w, "pcr:      %d\n", r.PCR)
-	tmpl := r.Template
-	if tmpl == "" {
-		tmpl = "(boot default)"
-	}
-	fmt.Fprintf(w, "template: %s\n", tmpl)
 }
 
 // policyShow prints a policy's rules in canonical form.
@@ -526,7 +311,7 @@ func policyShow(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "imasim policy show:", err)
 		return exitUsage
 	}
-	p, errs, _, err := loadPolicy(ctx, pos[0], k)
+	p, errs, _, err := policy.Load(ctx, pos[0], k)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim policy show:", err)
 		return exitUsage

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imasim/imasim/measure/policy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -24,86 +25,6 @@ func runPolicy(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	code = run(context.Background(), append([]string{"policy"}, args...), &out, &errb)
 	return code, out.String(), errb.String()
-}
-
-func TestPolicyCLI(t *testing.T) {
-	tests := []struct {
-		name       string
-		args       []string
-		code       int
-		stdout     []string // substrings
-		stderr     []string
-		noStdout   bool
-		stdoutNone []string
-	}{
-		{"no verb", nil, exitUsage, nil, []string{"usage: imasim policy check"}, true, nil},
-		{"unknown verb", []string{"lint"}, exitUsage, nil, []string{`unknown verb "lint"`}, true, nil},
-		{"check valid", []string{"check", policyDir + "tcb-equivalent.policy"}, exitOK, []string{"tcb-equivalent.policy: ok, 20 rules (Linux 7.2)"}, nil, false, nil},
-		{"check flags after file", []string{"check", policyDir + "violations.policy", "--kernel", "6.1"}, exitOK, []string{"ok, 2 rules (Linux 6.1)"}, nil, false, nil},
-		{"check invalid", []string{"check", policyDir + "measure-invalid.policy"}, exitUsage, nil,
-			[]string{"measure-invalid.policy:4:1: unknown word \"dont_measur\"", "measure-invalid.policy:16:9: pcr= is only valid with measure"}, true, nil},
-		{"check era", []string{"check", "--kernel", "6.12", policyDir + "appraise.policy"}, exitUsage, nil,
-			[]string{"appraise.policy:2:30: \"#\": a comment after a rule needs Linux 6.14", "appraise.policy:10:1: dont_audit needs Linux 6.19"}, true, nil},
-		{"check warning", []string{"check", policyDir + "appraise.policy"}, exitOK, []string{"ok, 12 rules"}, nil, false, nil},
-		{"check missing file", []string{"check", policyDir + "nope.policy"}, exitUsage, nil, []string{"nope.policy", "no such file"}, true, nil},
-		{"check no file", []string{"check"}, exitUsage, nil, []string{"usage: imasim policy check"}, true, nil},
-		{"check bad kernel", []string{"check", "--kernel", "six", policyDir + "kexec.policy"}, exitUsage, nil, []string{"kernel version"}, true, nil},
-		{"check bad kconfig", []string{"check", "--kconfig", "x", policyDir + "kexec.policy"}, exitUsage, nil, []string{"unknown --kconfig item"}, true, nil},
-		{"check modsig default", []string{"check", policyDir + "appraise-modsig.policy"}, exitOK, []string{"ok, 2 rules"}, []string{"appraise-modsig.policy:3:34: warning: appraise_type=imasig|modsig loads only on a kernel with CONFIG_IMA_APPRAISE_MODSIG"}, false, nil},
-		{"check modsig no-modsig", []string{"check", "--kconfig", "no-modsig", policyDir + "appraise-modsig.policy"}, exitUsage, nil, []string{"appraise-modsig.policy:3:34: appraise_type=imasig|modsig needs CONFIG_IMA_APPRAISE_MODSIG"}, true, nil},
-		{"check modsig kconfig", []string{"check", "--kconfig", "modsig", policyDir + "appraise-modsig.policy"}, exitOK, []string{"ok, 2 rules"}, nil, false, nil},
-		{"check keys without config", []string{"check", "--kconfig", "no-keycheck", policyDir + "keys.policy"}, exitUsage, nil, []string{"keys.policy:2:9: func=KEY_CHECK needs CONFIG_IMA_MEASURE_ASYMMETRIC_KEYS"}, true, nil},
-		{"explain seed", []string{"explain", policyDir + "conditionals.policy", "--func", "BPRM_CHECK", "--uid", "65534", "--fs", "xfs"}, exitOK,
-			[]string{"line 7:   audit func=BPRM_CHECK uid=65534", "actions:  audit", "pcr:      10"}, nil, false, nil},
-		{"explain tcb tmpfs 6.12", []string{"explain", "tcb", "--kernel", "6.12", "--func", "BPRM_CHECK", "--fs", "tmpfs"}, exitOK,
-			[]string{"rule 4:   dont_measure fsmagic=0x1021994\n", "actions:  none"}, nil, false, nil},
-		{"explain tcb tmpfs 7.2", []string{"explain", "tcb", "--func", "BPRM_CHECK", "--fs", "tmpfs"}, exitOK,
-			[]string{"rule 15:  measure func=BPRM_CHECK mask=MAY_EXEC", "actions:  measure"}, nil, false, []string{"rule 4:"}},
-		{"explain euid caps", []string{"explain", "tcb", "--func", "FILE_CHECK", "--uid", "1000", "--euid", "1000", "--suid", "0", "--caps", "setuid", "--fs", "ext4"}, exitOK,
-			[]string{"measure func=FILE_CHECK mask=^MAY_READ euid=0", "caps=setuid"}, nil, false, nil},
-		{"explain euid no caps", []string{"explain", "tcb", "--func", "FILE_CHECK", "--uid", "1000", "--euid", "1000", "--suid", "0", "--fs", "ext4"}, exitOK,
-			[]string{"matching: none"}, nil, false, nil},
-		{"explain key", []string{"explain", policyDir + "keys.policy", "--func", "KEY_CHECK", "--data", ".ima"}, exitOK,
-			[]string{"template: ima-buf", "actions:  measure"}, nil, false, nil},
-		{"explain appraise flags", []string{"explain", "secure_boot|fail_securely", "--func", "MODULE_CHECK"}, exitOK,
-			[]string{"appraise: read", "flags:    digsig_required fail_unverifiable_sigs modsig_allowed check_blacklist"}, nil, false, nil},
-		{"explain fsmagic override", []string{"explain", policyDir + "measure-only.policy", "--func", "FILE_CHECK", "--fsmagic", "0x9fa0"}, exitOK,
-			[]string{"line 5:   dont_measure fsmagic=0x9fa0"}, nil, false, nil},
-		{"explain needs func", []string{"explain", "tcb"}, exitUsage, nil, []string{"--func is required"}, true, nil},
-		{"explain bad func", []string{"explain", "tcb", "--func", "EXEC"}, exitUsage, nil, []string{`unknown func "EXEC"`}, true, nil},
-		{"explain bad fs", []string{"explain", "tcb", "--func", "BPRM_CHECK", "--fs", "zfs"}, exitUsage, nil, []string{`unknown filesystem "zfs"`}, true, nil},
-		{"explain bad uid", []string{"explain", "tcb", "--func", "BPRM_CHECK", "--uid", "-1"}, exitUsage, nil, []string{"--uid"}, true, nil},
-		{"explain bad mask", []string{"explain", "tcb", "--func", "FILE_CHECK", "--mask", "MAY_RUN"}, exitUsage, nil, []string{`unknown mask "MAY_RUN"`}, true, nil},
-		{"explain invalid policy", []string{"explain", policyDir + "measure-invalid.policy", "--func", "BPRM_CHECK"}, exitUsage, nil,
-			[]string{"measure-invalid.policy:4:1:", "the kernel would reject this policy"}, true, nil},
-		{"explain two policies", []string{"explain", "tcb", "appraise_tcb", "--func", "BPRM_CHECK"}, exitUsage, nil, []string{"exactly one policy"}, true, nil},
-		{"show builtin", []string{"show", "tcb|critical_data", "--kernel", "6.12"}, exitOK,
-			[]string{"dont_measure fsmagic=0x1021994\n", "measure func=CRITICAL_DATA\n"}, nil, false, nil},
-		{"show file", []string{"show", policyDir + "measure-only.policy"}, exitOK,
-			[]string{"measure func=FILE_CHECK mask=MAY_READ uid=0\n"}, nil, false, nil},
-		{"fs", []string{"fs"}, exitOK, []string{"xfs          0x58465342\n", "overlay      0x794c7630\n", "tmpfs        0x1021994\n"}, nil, false, nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			code, out, errOut := runPolicy(t, tc.args...)
-			assert.Equal(t, tc.code, code, "exit code; stderr: %s", errOut)
-			for _, s := range tc.stdout {
-				assert.Contains(t, out, s)
-			}
-			for _, s := range tc.stdoutNone {
-				assert.NotContains(t, out, s)
-			}
-			for _, s := range tc.stderr {
-				assert.Contains(t, errOut, s)
-			}
-			if tc.noStdout {
-				assert.Empty(t, out)
-			}
-			if tc.code == exitOK && tc.stderr == nil && !strings.Contains(strings.Join(tc.args, " "), "appraise.policy") {
-				assert.Empty(t, errOut)
-			}
-		})
-	}
 }
 
 func TestPolicyCheckJSON(t *testing.T) {
@@ -123,7 +44,7 @@ func TestPolicyCheckJSON(t *testing.T) {
 func TestPolicyExplainJSON(t *testing.T) {
 	code, out, errOut := runPolicy(t, "explain", "--json", policyDir+"overlay-audit.policy", "--func", "BPRM_CHECK", "--fs", "overlay", "--uid", "1000")
 	require.Equal(t, exitOK, code, errOut)
-	var res explainResult
+	var res policy.Explanation
 	require.NoError(t, json.Unmarshal([]byte(out), &res))
 	assert.Equal(t, []string{"measure", "audit"}, res.Actions)
 	assert.Equal(t, 10, res.PCR)
@@ -131,7 +52,7 @@ func TestPolicyExplainJSON(t *testing.T) {
 	assert.Equal(t, "0x794c7630", res.Attrs.FSMagic)
 	assert.Equal(t, []string{}, res.Attrs.Caps)
 	require.Len(t, res.Matching, 2)
-	assert.Equal(t, explainRule{Index: 0, Line: 3, Text: "measure func=BPRM_CHECK fowner=0"}, res.Matching[0])
+	assert.Equal(t, policy.ExplainRule{Index: 0, Line: 3, Text: "measure func=BPRM_CHECK fowner=0"}, res.Matching[0])
 }
 
 // TestPolicyGolden compares whole outputs with testdata/policies/golden

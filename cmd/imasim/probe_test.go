@@ -17,29 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestProbeUsage(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		want int
-		msg  string
-	}{
-		{"no scenario", []string{"probe"}, exitUsage, "usage: imasim probe"},
-		{"two scenarios", []string{"probe", "a", "b"}, exitUsage, "usage: imasim probe"},
-		{"bad format", []string{"probe", "--format", "xml", "xfs-write"}, exitUsage, "unknown --format"},
-		{"unknown scenario", []string{"probe", "no-such-scenario"}, exitUsage, "unknown scenario"},
-		{"unknown profile", []string{"probe", "xfs-write", "--profile", "9.9"}, exitUsage, "unknown profile"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			got := run(context.Background(), tc.args, &out, &errb)
-			assert.Equal(t, tc.want, got, "stderr: %s", errb.String())
-			assert.Contains(t, errb.String(), tc.msg)
-		})
-	}
-}
-
 // TestProbeHelperProcess is not a test: TestProbeWithoutRoot runs the
 // test binary as another user with this test selected.
 func TestProbeHelperProcess(t *testing.T) {

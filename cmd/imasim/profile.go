@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/imasim/imasim/cache"
@@ -61,50 +60,7 @@ func cmdProfile(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if ff == "json" {
 		return printJSON(stdout, stderr, map[string]any{"schema": 1, "profile": p})
 	}
-	fmt.Fprintf(stdout, "name:        %s\nabout:       %s\nkernels:     %s\n", p.Name, p.About, p.Kernels)
-	if len(p.Examples) > 0 {
-		fmt.Fprintf(stdout, "examples:    %s\n", strings.Join(p.Examples, ", "))
-	}
-	fmt.Fprintf(stdout, "evidence:    %s\n", p.Evidence)
-	fmt.Fprintf(stdout, "source:      %s\n\n", p.Source)
-	row := func(k, v string) {
-		fmt.Fprintf(stdout, "%-24s %-19s %s\n", k, v, p.Cites[k])
-	}
-	row("collect", p.Collect)
-	row("stacked", p.Stacked)
-	row("last-writer", p.LastWriter)
-	row("change-cookie", fmt.Sprint(p.ChangeCookie))
-	row("overlay-unverifiable", fmt.Sprint(p.OverlayUnverifiable))
-	var fsn []string
-	for k := range p.FS {
-		fsn = append(fsn, k)
-	}
-	sort.Strings(fsn)
-	for _, k := range fsn {
-		row("fs."+k, p.FS[k])
-	}
-	var rc []string
-	for k := range p.RemountClearsIVersion {
-		rc = append(rc, k)
-	}
-	sort.Strings(rc)
-	if len(rc) == 0 {
-		rc = []string{"none"}
-	}
-	row("remount-clears-iversion", strings.Join(rc, ","))
-	var fts []string
-	for k := range p.Features {
-		fts = append(fts, k)
-	}
-	sort.Strings(fts)
-	for _, k := range fts {
-		row("feature."+k, p.Features[k].String())
-	}
-	row("template", p.Template)
-	row("hash", p.HashAlgo)
-	if len(p.FallbackBanks) > 0 {
-		row("fallback-banks", strings.Join(p.FallbackBanks, ","))
-	}
+	p.WriteText(stdout)
 	return exitOK
 }
 
@@ -150,21 +106,7 @@ func profileDetect(args []string, stdout, stderr io.Writer) int {
 		}
 		return code
 	}
-	up := d.Upstream.String()
-	if !d.SublevelKnown {
-		up = fmt.Sprintf("%d.%d (sublevel unknown)", d.Upstream.Major, d.Upstream.Minor)
-	}
-	distro := ""
-	if d.Distro != "" {
-		distro = d.Distro + ", "
-	}
-	fmt.Fprintf(stdout, "kernel:   %s (%supstream %s)\n", d.Release, distro, up)
-	if d.Profile != nil {
-		fmt.Fprintf(stdout, "profile:  %s (kernels %s, evidence: %s)\n", d.Profile.Name, d.Profile.Kernels, d.Profile.Evidence)
-	} else {
-		fmt.Fprintf(stdout, "profile:  none fits; nearest %s (kernels %s): pass --profile %s to use it anyway\n", d.Nearest.Name, d.Nearest.Kernels, d.Nearest.Name)
-	}
-	fmt.Fprintf(stdout, "why:      %s\n", d.Reason)
+	d.WriteText(stdout)
 	return code
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -76,7 +75,7 @@ func cmdScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "imasim scenario:", err)
 		return profileExit(err)
 	}
-	if len(profiles) > 1 && !tpmResettable(*tpmSpec) {
+	if len(profiles) > 1 && !tpm.FreshAtOpen(*tpmSpec) {
 		fmt.Fprintf(stderr, "imasim scenario: --tpm %s cannot be reset between profiles (give ctrl= so imasim can power-cycle it, or one --profile)\n", *tpmSpec)
 		return exitUsage
 	}
@@ -146,7 +145,7 @@ func runOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spec s
 	t, err := tpm.OpenContext(ctx, spec, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "imasim scenario: %v\n", err)
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, tpm.ErrNoSimulator) {
+		if tpm.CannotRun(err) {
 			return nil, exitCannot
 		}
 		return nil, exitUsage
@@ -158,14 +157,6 @@ func runOne(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, spec s
 		return nil, exitUsage
 	}
 	return res, exitOK
-}
-
-// tpmResettable: the backend starts from zeroed PCRs at every open.
-func tpmResettable(spec string) bool {
-	if strings.HasPrefix(spec, "swtpm:") {
-		return strings.Contains(spec, "ctrl=")
-	}
-	return true
 }
 
 func writeList(name string, l *measure.List, ascii bool) error {
@@ -199,44 +190,25 @@ func parseFailOn(s string) (map[string]bool, error) {
 	return out, nil
 }
 
-// resolveProfiles turns --profile into profiles: names, paths, "auto"
-// (cache.Resolve: the running kernel, or kver), or the scenario's default
-// list, or every built-in. What auto picked, and why, goes to note.
+// resolveProfiles turns --profile into profiles (cache.ResolveAll):
+// names, paths, auto (the running kernel, or kver), or the scenario's
+// default list, or every built-in. What auto picked, and why, goes to note.
 func resolveProfiles(ctx context.Context, spec string, deflt []string, kver string, note io.Writer) ([]*cache.Profile, error) {
 	names := splitList(spec)
-	if len(names) == 0 {
+	fromFile := len(names) == 0
+	if fromFile {
 		names = deflt
 	}
-	if len(names) == 0 {
-		return cache.Builtins(), nil
+	ps, why, err := cache.ResolveAll(ctx, names, fromFile, cache.Target{Release: kver})
+	if err != nil {
+		return nil, err
 	}
-	fromFile := len(splitList(spec)) == 0
-	var out []*cache.Profile
-	for _, n := range names {
-		// A scenario file names built-ins only: it does not get to make
-		// imasim read other files.
-		if fromFile && n != "auto" && !isBuiltin(n) {
-			return nil, fmt.Errorf("profiles: %q is not a built-in profile (a scenario file may name only built-ins: %s)", n, strings.Join(cache.BuiltinNames(), ", "))
+	for i, p := range ps {
+		if why[i] != "" && note != nil {
+			fmt.Fprintf(note, "imasim: --profile auto: %s (%s)\n", p.Name, why[i])
 		}
-		var (
-			p   *cache.Profile
-			why string
-			err error
-		)
-		if n == "auto" {
-			p, why, err = cache.Resolve(n, kver, "")
-		} else {
-			p, err = cache.LoadProfileContext(ctx, n)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("--profile auto: %w", err)
-		}
-		if note != nil {
-			fmt.Fprintf(note, "imasim: --profile auto: %s (%s)\n", p.Name, why)
-		}
-		out = append(out, p)
 	}
-	return out, nil
+	return ps, nil
 }
 
 // profileExit is the exit status for a profile that could not be

@@ -49,18 +49,6 @@ func TestScenarioSwtpmMatchesSoftware(t *testing.T) {
 	}
 }
 
-func TestScenarioTPMErrors(t *testing.T) {
-	code, _, errs := imasim("scenario", "xfs-overlay", "--tpm", "swtpm:unix:/nonexistent/sock")
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, errs, "cannot be reset between profiles")
-	code, _, errs = imasim("scenario", "xfs-overlay", "--profile", "7.1", "--tpm", "swtpm:unix:/nonexistent/sock")
-	assert.NotEqual(t, exitOK, code)
-	assert.Contains(t, errs, "tpm swtpm")
-	code, _, errs = imasim("scenario", "xfs-overlay", "--tpm", "bogus")
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, errs, "bogus")
-}
-
 // Lists written by scenario runs verify with this project's verifier and
 // with evmctl ima_measurement (ima-evm-utils), against the run's PCRs.
 func TestScenarioListVerifies(t *testing.T) {

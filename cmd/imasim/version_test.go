@@ -28,17 +28,6 @@ func TestVersionLine(t *testing.T) {
 	assert.Equal(t, "imasim (unknown) (no build info)", versionLine(nil, false))
 }
 
-func TestVersionCLI(t *testing.T) {
-	code, out, _ := imasim("--version")
-	assert.Equal(t, exitOK, code)
-	assert.True(t, strings.HasPrefix(out, "imasim "), out)
-	code2, out2, _ := imasim("version")
-	assert.Equal(t, exitOK, code2)
-	assert.Equal(t, out, out2)
-	code, _, _ = imasim("version", "extra")
-	assert.Equal(t, exitUsage, code)
-}
-
 // `make build` gives a binary whose --version names the checkout's
 // commit, and says +dirty exactly when git sees changes.
 func TestVersionOfMakeBuild(t *testing.T) {

@@ -289,33 +289,21 @@ type kernelRun struct {
 
 func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 	t0 := time.Now()
-	var (
-		k   *vm.Kernel
-		err error
-	)
-	switch {
-	case strings.HasPrefix(spec, "debian:"):
-		f := *kr.fetcher
-		f.Log = stderr
-		k, err = f.Fetch(kr.ctx, spec)
-	case strings.HasPrefix(spec, "built:"):
-		k, err = builtKernel(kr.ctx, spec, kr.cacheDir)
-		kr.opts.Append = builtAppend(kr.opts.Append)
-	default:
-		k, err = vm.LocalKernel(kr.ctx, spec, kr.modules, kr.cacheDir)
-		if err == nil {
-			if m := kbuild.ForImage(k.Image); m != nil {
-				k.Profile = m.Profile
-				kr.opts.Append = builtAppend(kr.opts.Append)
-			}
-		}
-	}
+	f := *kr.fetcher
+	f.Log = stderr
+	k, built, err := kbuild.Resolve(kr.ctx, spec, &f, kr.modules, kr.cacheDir)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return errCode(err)
 	}
-	drop, err := checkKernelConfig(k, kr.ss, stderr)
-	if err != nil {
+	if built {
+		kr.opts.Append = kbuild.WithBootAppend(kr.opts.Append)
+	}
+	drop, err := kbuild.CheckKernel(k, kr.ss)
+	var nc *kbuild.NoConfigError
+	if errors.As(err, &nc) {
+		fmt.Fprintf(stderr, "imasim vm: WARNING: %v; booting unchecked\n", nc)
+	} else if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return errCode(err)
 	}
@@ -327,7 +315,7 @@ func (kr kernelRun) run(spec string, stdout, stderr io.Writer) int {
 			k.Release, k.Spec, k.Version, kr.lockSrc, time.Since(t0).Seconds())
 		return kr.runScript(k, stdout, stderr)
 	}
-	p, why, err := pickProfile(kr.prof, k)
+	p, why, err := pickProfile(kr.ctx, kr.prof, k)
 	if err != nil {
 		fmt.Fprintln(stderr, "imasim vm:", err)
 		return profileExit(err)
@@ -475,20 +463,18 @@ func worseVM(a, b int) bool {
 	return rank(a) > rank(b)
 }
 
-// pickProfile resolves --profile for kernel k: auto detects from its
-// release and the upstream version its image banner carries.
-func pickProfile(spec string, k *vm.Kernel) (*cache.Profile, string, error) {
-	if (spec == "" || spec == "auto") && k.Profile != "" {
-		p, err := cache.LoadProfile(k.Profile)
-		if err != nil {
-			return nil, "", fmt.Errorf("--profile auto: kernel %s stands for profile %s: %w", k.Spec, k.Profile, err)
-		}
-		return p, "the build records that it stands for " + k.Profile, nil
-	}
+// pickProfile resolves --profile for kernel k: auto takes the profile a
+// build records, else detects from its release and the upstream version
+// its image banner carries.
+func pickProfile(ctx context.Context, spec string, k *vm.Kernel) (*cache.Profile, string, error) {
 	up := fmt.Sprintf("%d.%d.%d", k.Version.Major, k.Version.Minor, k.Version.Patch)
-	p, why, err := cache.Resolve(spec, k.Release, up)
-	if err != nil && (spec == "" || spec == "auto") {
-		return nil, "", fmt.Errorf("--profile auto: kernel %s: %w", k.Release, err)
+	p, why, err := cache.Resolve(ctx, spec, cache.Target{Release: k.Release, Version: up, Profile: k.Profile})
+	switch {
+	case err == nil || spec != "" && spec != "auto":
+	case k.Profile != "":
+		err = fmt.Errorf("--profile auto: kernel %s stands for profile %s: %w", k.Spec, k.Profile, err)
+	default:
+		err = fmt.Errorf("--profile auto: kernel %s: %w", k.Release, err)
 	}
 	return p, why, err
 }

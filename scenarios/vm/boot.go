@@ -50,6 +50,10 @@ type Options struct {
 	// crash is still reported). Kernel crashes under TCG are not always the
 	// kernel's fault: see the -cx16 note in boot.
 	Retries int
+	// TPMState is a swtpm state directory (a TPM manufactured with an EK
+	// certificate) whose files the boot's swtpm starts from, instead of a
+	// fresh TPM; the directory itself is not changed.
+	TPMState string
 }
 
 // Group is what one boot runs: scenarios sharing the policy, then
@@ -317,7 +321,7 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 	}
 	res.Timing = append(res.Timing, Phase{"initramfs", time.Since(t0)})
 
-	tpm, err := startSwtpm(ctx, work)
+	tpm, err := startSwtpm(ctx, work, o.TPMState)
 	if err != nil {
 		return res, err
 	}
@@ -471,12 +475,18 @@ type swtpm struct {
 	kill *interrupt.Cleanup
 }
 
-// startSwtpm starts swtpm with a fresh state dir as our child; stop kills
-// it by pid (swtpm 0.7 does not exit when QEMU dies).
-func startSwtpm(ctx context.Context, work string) (*swtpm, error) {
+// startSwtpm starts swtpm with a fresh state dir (a copy of from's files
+// when from is set) as our child; stop kills it by pid (swtpm 0.7 does
+// not exit when QEMU dies).
+func startSwtpm(ctx context.Context, work, from string) (*swtpm, error) {
 	state := filepath.Join(work, "tpm")
 	if err := os.MkdirAll(state, 0o700); err != nil {
 		return nil, fmt.Errorf("swtpm state: %w", err)
+	}
+	if from != "" {
+		if err := copyState(from, state); err != nil {
+			return nil, fmt.Errorf("swtpm state: %w", err)
+		}
 	}
 	t := &swtpm{sock: filepath.Join(work, "swtpm.sock")}
 	t.cmd = exec.Command("swtpm", "socket", "--tpm2", "--tpmstate", "dir="+state,
@@ -505,6 +515,27 @@ func startSwtpm(ctx context.Context, work string) (*swtpm, error) {
 }
 
 func (t *swtpm) stop() { t.kill.Run() }
+
+// copyState copies the regular files of a swtpm state directory.
+func copyState(from, to string) error {
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 type console struct {
 	text    string

@@ -247,7 +247,7 @@ func TestSwtpmRegistered(t *testing.T) {
 	if _, err := exec.LookPath("swtpm"); err != nil {
 		t.Skip("swtpm not installed")
 	}
-	tpm, err := startSwtpm(t.Context(), t.TempDir())
+	tpm, err := startSwtpm(t.Context(), t.TempDir(), "")
 	require.NoError(t, err)
 	pid := tpm.cmd.Process.Pid
 	assert.Contains(t, interrupt.Pending(), fmt.Sprintf("swtpm (pid %d)", pid))

@@ -4,7 +4,9 @@
 // that came with the quote. Quotes are stored in the files tpm2-tools uses
 // (tpm2_quote -m/-s/-o, the AK public key as PEM), so tpm2_checkquote
 // verifies what imasim writes and imasim verifies what tpm2_quote writes.
-// All TPM structures are marshalled by go-tpm.
+// An AK is bound to a TPM through its EK certificate (read from NV,
+// checked against a CA) and credential activation (ek.go; tpm2-tools'
+// credential files). All TPM structures are marshalled by go-tpm.
 package attest
 
 import (

@@ -3,10 +3,17 @@ package attest
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"math/big"
 	"testing"
+	"time"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/stretchr/testify/require"
@@ -110,5 +117,78 @@ func FuzzParsePEM(f *testing.F) {
 		k2, err := ParsePEM(p)
 		require.NoError(t, err)
 		require.True(t, k2.(interface{ Equal(crypto.PublicKey) bool }).Equal(k))
+	})
+}
+
+// FuzzParseCredential: a credential file that parses is exactly the
+// header and the two TPM2B it holds (MarshalCredential gives the input
+// back), both non-empty and inside the size bound.
+func FuzzParseCredential(f *testing.F) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(f, err)
+	c, err := MakeCredential(&key.PublicKey, append([]byte{0, 0x0b}, make([]byte, 32)...), []byte("secret"))
+	require.NoError(f, err)
+	f.Add(MarshalCredential(c))
+	f.Add([]byte{0xba, 0xdc, 0xc0, 0xde, 0, 0, 0, 1, 0, 1, 7, 0, 1, 9})
+	f.Add([]byte{0xba, 0xdc, 0xc0, 0xde, 0, 0, 0, 1, 0, 9})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseCredential(b)
+		if err != nil {
+			require.Nil(t, c)
+			return
+		}
+		require.LessOrEqual(t, len(b), MaxCredentialFile)
+		require.Equal(t, b, MarshalCredential(c))
+		require.Greater(t, len(c.IDObject), 2)
+		require.Greater(t, len(c.EncSecret), 2)
+	})
+}
+
+// testCA makes a root and an EK-like leaf certificate with a critical SAN
+// of directoryName only, as swtpm_localca's (inside this fuzz test only;
+// the TPM tests use swtpm_localca's real ones).
+func testCA(t testing.TB) (root *x509.Certificate, leafDER []byte, leafKey *rsa.PublicKey) {
+	rk, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	rt := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "root"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Unix(0, 0), NotAfter: time.Now().Add(time.Hour)}
+	rd, err := x509.CreateCertificate(rand.Reader, rt, rt, &rk.PublicKey, rk)
+	require.NoError(t, err)
+	root, err = x509.ParseCertificate(rd)
+	require.NoError(t, err)
+	ek, err := rsa.GenerateKey(rand.Reader, 1024)
+	require.NoError(t, err)
+	san, err := asn1.Marshal([]asn1.RawValue{{Class: 2, Tag: 4, IsCompound: true, Bytes: mustDN(t)}})
+	require.NoError(t, err)
+	lt := &x509.Certificate{SerialNumber: big.NewInt(2), NotBefore: time.Unix(0, 0), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageKeyEncipherment, ExtraExtensions: []pkix.Extension{{Id: oidSAN, Critical: true, Value: san}}}
+	leafDER, err = x509.CreateCertificate(rand.Reader, lt, root, &ek.PublicKey, rk)
+	require.NoError(t, err)
+	return root, leafDER, &ek.PublicKey
+}
+
+func mustDN(t testing.TB) []byte {
+	dn, err := asn1.Marshal(pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{{Type: asn1.ObjectIdentifier{2, 23, 133, 2, 1}, Value: "id:00001014"}}}.ToRDNSequence())
+	require.NoError(t, err)
+	return dn
+}
+
+// FuzzVerifyEKCert: whatever bytes it is given, VerifyEKCert accepts only
+// a certificate whose signed part and key are the CA's certificate's.
+func FuzzVerifyEKCert(f *testing.F) {
+	root, leaf, key := testCA(f)
+	_, err := VerifyEKCert(leaf, []*x509.Certificate{root}, nil, key)
+	require.NoError(f, err)
+	orig, err := x509.ParseCertificate(leaf)
+	require.NoError(f, err)
+	f.Add(leaf)
+	f.Add(leaf[:len(leaf)/2])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := VerifyEKCert(b, []*x509.Certificate{root}, nil, key)
+		if err != nil {
+			return
+		}
+		require.Equal(t, orig.RawTBSCertificate, c.RawTBSCertificate)
+		require.True(t, key.Equal(c.PublicKey))
 	})
 }
