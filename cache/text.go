@@ -40,6 +40,19 @@ func (p *Profile) WriteText(w io.Writer) {
 	if len(p.FallbackBanks) > 0 {
 		row("fallback-banks", strings.Join(p.FallbackBanks, ","))
 	}
+	if len(p.Commits) == 0 {
+		return
+	}
+	// The upstream commit behind each switch (commit.KEY), and where its
+	// id or subject was read.
+	fmt.Fprintf(w, "\ncommits:\n")
+	for _, k := range sortedKeys(p.Commits) {
+		c := p.Commits[k]
+		fmt.Fprintf(w, "%-24s %s\n", k, c)
+		if c.ReadAt != "" {
+			fmt.Fprintf(w, "%-24s %s\n", "", c.ReadAt)
+		}
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -36,6 +36,28 @@ func TestProfileWriteText(t *testing.T) {
 	}
 }
 
+// The commits the profile names, each with its id (or subject alone)
+// and where it was read; none, no heading.
+func TestProfileWriteTextCommits(t *testing.T) {
+	p, err := LoadProfile("7.1")
+	require.NoError(t, err)
+	require.NotEmpty(t, p.Commits)
+	var b bytes.Buffer
+	p.WriteText(&b)
+	out := b.String()
+	_, after, ok := strings.Cut(out, "\ncommits:")
+	require.True(t, ok, out)
+	for k, c := range p.Commits {
+		assert.Contains(t, after, "\n"+k+strings.Repeat(" ", 25-len(k))+c.String()+"\n"+strings.Repeat(" ", 25)+c.ReadAt+"\n")
+	}
+	assert.Contains(t, after, `1cf7e834a6fb ("xfs: switch to multigrain timestamps")`)
+
+	p.Commits = nil
+	b.Reset()
+	p.WriteText(&b)
+	assert.NotContains(t, b.String(), "commits:")
+}
+
 func TestDetectionWriteText(t *testing.T) {
 	d, err := Detect("5.14.0-503.el9.x86_64", "")
 	require.Error(t, err)
