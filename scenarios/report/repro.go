@@ -348,7 +348,10 @@ func (r *repro) step(st scenarios.Step) ([]string, error) {
 			if err != nil {
 				return nil, err
 			}
-			c2, _ := r.printf(o.Creds, ">>", o.Data, o.Path)
+			c2, err := r.printf(o.Creds, ">>", o.Data, o.Path)
+			if err != nil {
+				return nil, err
+			}
 			cmds, def = append(cmds, c, c2), 0o755
 		} else {
 			delete(r.elf, path.Clean(o.Path))
