@@ -3,8 +3,10 @@ package report
 import (
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,7 +57,8 @@ func Reproducer(s *scenarios.Scenario) (string, error) {
 		cmd[len(cmd)-1] += " # line " + strconv.Itoa(st.Line)
 		r.emit(cmd)
 	}
-	for h := range r.fds {
+	if len(r.fds) > 0 {
+		h := slices.Sorted(maps.Keys(r.fds))[0]
 		return "", &NoReproError{0, "handle " + h + " is never closed"}
 	}
 	var checks []string
@@ -167,7 +170,7 @@ type repro struct {
 	mask                                         bool            // a policy rule has mask=
 	fds                                          map[string]*fd  // open handles
 	blk                                          *holder         // a uid's shell holding files
-	blocks                                       bool
+	blocks                                       bool            // a uid's shell is used: T is exported
 }
 
 // fd is an open handle: the shell's descriptor N, opened by blk (nil for
@@ -188,7 +191,8 @@ type holder struct {
 	lines []string
 }
 
-// emit adds a step's commands to the script, or to the open block.
+// emit adds a step's commands to the script, or to the holder's shell,
+// which goes into the script when its last file is closed.
 func (r *repro) emit(cmd []string) {
 	if r.blk == nil {
 		r.body = append(r.body, cmd...)
@@ -200,7 +204,7 @@ func (r *repro) emit(cmd []string) {
 			return
 		}
 	}
-	// Its last file is closed: the block is one sh -c, one line a step.
+	// Its last file is closed: one sh -c, a line per command.
 	b := r.blk
 	r.blk = nil
 	for i, l := range b.lines {
