@@ -19,8 +19,9 @@ import (
 
 // The report's minimal reproducers, run as they are in a Debian 7.2.13
 // guest (imasim vm run): xfs-write (the finding), xfs-overlay (loop
-// images under an overlay) and violation-tomtou (files held by a uid's
-// shell). Every count each prints and its exit status are what the
+// images under an overlay), xfs-write-sync (a file the script's shell
+// holds, appended to through its descriptor) and violation-tomtou
+// (files held by a uid's shell). Every count each prints and its exit status are what the
 // report predicts for that kernel's profile.
 func TestReportReproducerOnDebian72(t *testing.T) {
 	needAttestVM(t)
@@ -43,7 +44,7 @@ func TestReportReproducerOnDebian72(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 
 	var ee *exec.ExitError
-	for _, name := range []string{"xfs-write", "xfs-overlay", "violation-tomtou"} {
+	for _, name := range []string{"xfs-write", "xfs-overlay", "xfs-write-sync", "violation-tomtou"} {
 		s, err := scenarios.Load(name)
 		require.NoError(t, err)
 		r, err := report.Build(s, report.Options{})

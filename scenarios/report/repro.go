@@ -435,9 +435,12 @@ func (r *repro) step(st scenarios.Step) ([]string, error) {
 // open holds a file on the shell's next free descriptor (3 to 9, what
 // POSIX sh redirects). Each mode is one sh redirection: r <, rw <> and
 // a >> open as the harness does (O_CREAT on an existing file changes
-// nothing IMA sees); trunc > unless the file is a program (the harness
-// keeps the program). w has no sh form: >> adds O_APPEND, which IMA sees
-// only through a mask= rule and the handle's writes.
+// nothing IMA sees: Linux v7.1 fs/namei.c:do_open passes op->acc_mode,
+// which O_CREAT does not set); trunc > unless the file is a program (the
+// harness keeps the program). w has no sh form: >> adds O_APPEND, which
+// IMA sees only as MAY_APPEND in a mask= rule (Linux v7.1:
+// ima_main.c:ima_file_check, ima_policy.c:ima_match_rules) and in where
+// the handle's writes go (refused below).
 func (r *repro) open(o scenarios.Open) (string, error) {
 	n := 3
 	for _, f := range r.fds {
