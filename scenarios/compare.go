@@ -47,13 +47,7 @@ func ReadObserved(s *Scenario, log io.Reader, list io.Reader, root string) (*Obs
 				ob.Unmapped[r.Path()]++
 				continue
 			}
-			ob.Audit[p]++
-			if line > 0 {
-				if ob.ByLine[line] == nil {
-					ob.ByLine[line] = map[string]int{}
-				}
-				ob.ByLine[line][p]++
-			}
+			ob.AddRule(line, p)
 		case audit.TypePCR:
 			if r.Violation() {
 				if _, ok := mapPath(r.Path(), paths, root); ok {

@@ -86,11 +86,33 @@ func NewListEntry(en *measure.Entry) ListEntry {
 	return m
 }
 
+// AddRule counts an INTEGRITY_RULE record of path p, in ByLine too when
+// the step's line is known (> 0).
+func (o *Observation) AddRule(line int, p string) {
+	o.Audit[p]++
+	o.addLine(line, p)
+}
+
+func (o *Observation) addLine(line int, p string) {
+	if line > 0 {
+		if o.ByLine[line] == nil {
+			o.ByLine[line] = map[string]int{}
+		}
+		o.ByLine[line][p]++
+	}
+}
+
 // Observation is the model run's observation.
 func (r *Result) Observation() *Observation {
-	o := &Observation{Form: "model", Audit: r.AuditRecords, Violations: r.Violations, Measurements: r.Measurements,
+	o := &Observation{Form: "model", Audit: r.AuditRecords, ByLine: map[int]map[string]int{}, Markers: true,
+		Violations: r.Violations, Measurements: r.Measurements,
 		Measured: map[string]int{}, Verdicts: map[string]int{Missed: r.Count(Missed), Excessive: r.Count(Excessive)},
 		Records: r.Audit, List: r.List, PCRs: r.PCRs}
+	for _, a := range r.Audit {
+		if a.Type == 1805 {
+			o.addLine(a.Line, a.Path)
+		}
+	}
 	for _, m := range r.List {
 		if !m.Violation {
 			o.Measured[m.Path]++

@@ -323,25 +323,20 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 			a.Path, a.Line = p, st.Line
 			ob.Records = append(ob.Records, a)
 			if a.Type == 1805 {
-				ob.Audit[p]++ // what "expect audit" counts
-				if ob.ByLine[st.Line] == nil {
-					ob.ByLine[st.Line] = map[string]int{}
-				}
-				ob.ByLine[st.Line][p]++
+				ob.AddRule(st.Line, p) // what "expect audit" counts
 			}
 		}
 	}
 	r.Audit = ob.Records
-	type key = lineKey
 	real, model := perLine(ob.Records), perLine(r.Model.Audit)
-	keys := map[key]bool{}
+	keys := map[lineKey]bool{}
 	for k := range real {
 		keys[k] = true
 	}
 	for k := range model {
 		keys[k] = true
 	}
-	var ks []key
+	var ks []lineKey
 	for k := range keys {
 		ks = append(ks, k)
 	}
@@ -358,7 +353,7 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 	}
 	for _, st := range r.Scenario.Steps {
 		if !shown[st.Line] {
-			ks = append(ks, key{st.Line, ""})
+			ks = append(ks, lineKey{st.Line, ""})
 		}
 	}
 	sort.SliceStable(ks, func(i, j int) bool { return ks[i].line < ks[j].line })
@@ -486,7 +481,8 @@ func (r *Run) findings(rep *guest.ScenarioReport) {
 			hooks[h.Path] = max(hooks[h.Path], h.Line)
 		}
 	}
-	for p, a := range last {
+	for _, p := range sortedKeys(last) { // in path order: the output is stable
+		a := last[p]
 		fin := rep.Final[p]
 		got := a.Hash
 		if i := strings.IndexByte(got, ':'); i >= 0 {
