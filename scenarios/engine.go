@@ -83,8 +83,10 @@ type Result struct {
 	Violations   int            `json:"violations"`
 	Steps        []HookCall     `json:"steps"`
 	Expects      []ExpectResult `json:"expects,omitempty"`
-	Audit        []AuditRecord  `json:"-"`
-	List         []Measurement  `json:"-"`
+	// Seen is what reads, mappings and fstat/statx steps saw (observe.go).
+	Seen  []Seen        `json:"seen,omitempty"`
+	Audit []AuditRecord `json:"-"`
+	List  []Measurement `json:"-"`
 	// ML is the measurement list as the kernel would hold it.
 	ML   *measure.List     `json:"-"`
 	PCRs map[string]string `json:"pcrs,omitempty"`
@@ -132,7 +134,8 @@ type engine struct {
 	// dField: the template has a "d" field (SHA-1 or MD5); dSHA1: and
 	// hashAlgo is neither, so entries need the file's SHA-1 too.
 	dField, dSHA1 bool
-	err           error // first list or TPM failure, reported after the step
+	err           error        // first list or TPM failure, reported after the step
+	ix            *interpState // interpreter steps (interp.go); nil until used
 }
 
 // evaluated is the content a path had when IMA last hashed it, and the
@@ -354,9 +357,17 @@ func (r *Runner) Step(st Step) error { return r.StepAfter(StepGap, st) }
 func (r *Runner) StepAfter(gap vfs.Time, st Step) error {
 	e := r.e
 	e.w.Advance(gap)
-	if err := e.step(st); err != nil {
+	err := e.step(st)
+	if want := st.Opts["fails"]; want != "" {
+		err = wantFailure(want, ModelErrno(err), err)
+		if err == nil {
+			e.seen(st, "failed with "+want)
+		}
+	}
+	if err != nil {
 		return &Error{e.s.File, st.Line, fmt.Sprintf("%s: %v", st.Op, err)}
 	}
+	e.trackChecked(st)
 	if e.err != nil {
 		return fmt.Errorf("%s:%d: %s: %w", e.s.File, st.Line, st.Op, e.err)
 	}
@@ -427,6 +438,8 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 	e.res.AuditRecords = copyMap(audit, r.res.AuditRecords)
 	e.listed = copyMap(listed, r.e.listed)
 	e.lastEval = append(lastEval[:0], r.e.lastEval...)
+	e.ix = r.e.ix.clone()
+	res.Seen = slices.Clone(r.res.Seen)
 	res.Steps = append(steps[:0], r.res.Steps...)
 	res.Audit = append(audits[:0], r.res.Audit...)
 	res.List = append(list[:0], r.res.List...)
@@ -672,17 +685,18 @@ func (e *engine) step(st Step) error {
 		e.handles[a[0]] = h
 		return nil
 	case "read":
-		h := e.handles[a[0]]
-		e.w.Read(&h.f)
-		return nil
+		return e.readHandle(st, a[0], -1)
+	case "pread":
+		off, _ := strconv.Atoi(a[1])
+		return e.readHandle(st, a[0], off)
 	case "mmap":
-		h := e.handles[a[0]]
-		e.w.Mmap(&h.f)
-		if a[1] == "exec" {
-			// Linux v6.12: ima_main.c:ima_file_mmap, only for PROT_EXEC.
-			e.hook(st, &h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
-		}
-		return nil
+		return e.mmapHandle(st, a[0], a[1] == "exec")
+	case "fstat", "statx":
+		return e.look(st, a[0], st.Op == "statx")
+	case "fsverity":
+		return e.enableVerity(a[1])
+	case "sh":
+		return e.sh(st, a[0], uid, gid)
 	case "mprotect":
 		h := e.handles[a[0]]
 		e.w.Mmap(&h.f) // the PROT_READ mapping: no IMA hook
@@ -694,7 +708,16 @@ func (e *engine) step(st Step) error {
 		e.close(st, &h.f)
 		return nil
 	case "exec", "execveat":
-		return e.exec(st, a[0], uid, gid, st.Op == "execveat")
+		if err := e.exec(st, a[0], uid, gid, st.Op == "execveat"); err != nil {
+			return err
+		}
+		if st.Op == "execveat" {
+			e.checkHandles(st, a[0])
+			if ino, err := e.w.Lookup(a[0]); err == nil {
+				e.seen(st, "checked "+ContentSeen(e.w.RealInode(ino).Content))
+			}
+		}
+		return nil
 	case "rename":
 		return e.w.Rename(a[0], a[1])
 	case "unlink":
@@ -1001,6 +1024,11 @@ func (e *engine) mprotect(st Step, f *vfs.File, uid, gid uint32) {
 	key.fn = policy.MmapCheckReqprot
 	actions |= e.decisions.decide(e.pol, key).actions
 	where := fmt.Sprintf("ima_file_mprotect matches the backing inode %s:dev=%d:ino=%d (%s, named %q)", backing.SB.Model.Type, backing.SB.Dev, backing.Ino, bp, name)
+	if all, partial := e.p.HasFeature("mmap-backing-file-hook"); (all || partial) && bp != f.Path {
+		// Linux v7.2.13: fs/backing-file.c:backing_file_mmap calls
+		// security_mmap_backing_file; only SELinux implements it.
+		where += "; security_mmap_backing_file exists here (SELinux checks the user file too), but IMA registers no such hook: its view is unchanged"
+	}
 	if actions&(cache.FlagMeasure|cache.FlagAppraise) == 0 {
 		e.record(st, hook, f.Path, false, verdict, where+": not in policy; nothing measured"+missed)
 		return

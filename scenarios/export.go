@@ -193,6 +193,18 @@ func (e *exporter) body() error {
 
 func (e *exporter) step(st Step) error {
 	a := st.Args
+	if want := st.Opts["fails"]; want != "" {
+		// The step must fail: the script tries a write open and stops if
+		// it works (no handle is kept).
+		u, g := e.ids(st)
+		target := a[0]
+		if st.Op == "open" {
+			target = a[1]
+		}
+		e.line("as_user %s %s sh -c ': >>\"$1\"' sh %s 2>/dev/null && { say %s; exit 1; }", u, g, p(target),
+			sq(fmt.Sprintf("line %d: expected to fail with %s; it worked", st.Line, want)))
+		return nil
+	}
 	switch st.Op {
 	case "fs":
 		t := a[0]
@@ -270,6 +282,23 @@ func (e *exporter) step(st Step) error {
 		e.line("h_open %d %s %s %s %s", e.nextH, a[2], u, g, p(a[1]))
 	case "read":
 		e.line("h_cmd %d read", e.handles[a[0]])
+	case "pread":
+		e.use("python3")
+		e.line("h_cmd %d pread %d", e.handles[a[0]], atoiSafe(a[1]))
+	case "fstat":
+		e.line("h_cmd %d fstat", e.handles[a[0]])
+	case "statx":
+		if h, ok := e.handles[a[0]]; ok {
+			e.line("h_cmd %d fstat", h)
+		} else {
+			e.line("stat %s >/dev/null", p(a[0]))
+		}
+	case "fsverity":
+		e.use("fsverity")
+		e.line("fsverity enable %s", p(a[1]))
+	case "sh":
+		u, g := e.ids(st)
+		e.line("as_user %s %s sh %s >/dev/null 2>&1", u, g, p(a[0]))
 	case "mmap":
 		e.use("python3")
 		e.line("h_cmd %d mmap_%s", e.handles[a[0]], a[1])
@@ -515,6 +544,8 @@ while :; do
 	IFS= read -r cmd <"$in" || exit 1
 	case $cmd in
 	read) cat <&3 >/dev/null ;;
+	"pread "*) python3 -c "import os, sys; os.pread(3, 1 << 24, int(sys.argv[1]))" "${cmd#pread }" ;;
+	fstat) stat -L /dev/fd/3 >/dev/null ;;
 	"write "*) cat "${cmd#write }" >&3 ;;
 	mmap_read | mmap_exec) python3 -c "$MMAP" "${cmd#mmap_}" ;;
 	mprotect) python3 -c "$MPROTECT" ;;
@@ -666,3 +697,9 @@ finish() {
 	exit "$FAILED"
 }
 `
+
+// atoiSafe is strconv.Atoi for a value Parse checked.
+func atoiSafe(v string) int {
+	n, _ := strconv.Atoi(v)
+	return n
+}

@@ -103,17 +103,22 @@ var ops = map[string]opSpec{
 	"fs":          {2, 6, nil, "fs TYPE MOUNTPOINT [MOUNT-OPTION...]"},
 	"mkdir":       {1, 1, nil, "mkdir PATH"},
 	"overlay":     {1, 1, []string{"lower", "upper", "work"}, "overlay MOUNTPOINT lower=DIR[:DIR] [upper=DIR work=DIR]"},
-	"write":       {2, 2, []string{"mode", "uid", "gid"}, "write PATH|%H CONTENT [mode=0755] [uid=N]"},
-	"append":      {2, 2, []string{"uid", "gid"}, "append PATH|%H CONTENT [uid=N]"},
-	"overwrite":   {2, 2, []string{"uid", "gid"}, "overwrite PATH|%H CONTENT (same size, in place)"},
+	"write":       {2, 2, []string{"mode", "uid", "gid", "fails"}, "write PATH|%H CONTENT [mode=0755] [uid=N] [fails=ERRNO]"},
+	"append":      {2, 2, []string{"uid", "gid", "fails"}, "append PATH|%H CONTENT [uid=N] [fails=ERRNO]"},
+	"overwrite":   {2, 2, []string{"uid", "gid", "fails"}, "overwrite PATH|%H CONTENT (same size, in place) [fails=ERRNO]"},
 	"truncate":    {2, 2, nil, "truncate PATH SIZE"},
 	"copy":        {2, 2, []string{"mode"}, "copy SRC DST [mode=0755]"},
 	"chmod":       {2, 2, nil, "chmod PATH MODE"},
 	"chown":       {2, 2, nil, "chown PATH UID[:GID]"},
 	"touch":       {1, 1, nil, "touch PATH"},
 	"setxattr":    {3, 3, nil, "setxattr PATH NAME VALUE"},
-	"open":        {3, 3, []string{"uid", "gid"}, "open %H PATH r|w|rw|a|trunc [uid=N]"},
+	"open":        {3, 3, []string{"uid", "gid", "fails"}, "open %H PATH r|w|rw|a|trunc [uid=N] [fails=ERRNO]"},
 	"read":        {1, 1, nil, "read %H"},
+	"pread":       {2, 2, nil, "pread %H OFFSET"},
+	"fstat":       {1, 1, nil, "fstat %H"},
+	"statx":       {1, 1, nil, "statx PATH|%H"},
+	"fsverity":    {2, 2, nil, "fsverity enable PATH"},
+	"sh":          {1, 1, []string{"uid", "gid"}, "sh PATH [uid=N] (the shell reads the script)"},
 	"mmap":        {2, 2, nil, "mmap %H read|exec"},
 	"mprotect":    {1, 1, nil, "mprotect %H (map it PROT_READ, then mprotect to add PROT_EXEC)"},
 	"close":       {1, 1, nil, "close %H"},
@@ -313,6 +318,9 @@ func checkStep(st *Step, handles map[string]string) error {
 			}
 		}
 	}
+	if v, ok := st.Opts["fails"]; ok && !slices.Contains(FailErrnos, v) {
+		return fmt.Errorf("fails=%q: want one of %s", v, strings.Join(FailErrnos, ", "))
+	}
 	if v, ok := st.Opts["mode"]; ok {
 		if _, err := strconv.ParseUint(v, 8, 32); err != nil {
 			return fmt.Errorf("mode=%q is not an octal mode", v)
@@ -359,8 +367,10 @@ func checkStep(st *Step, handles map[string]string) error {
 		if !slices.Contains([]string{"r", "w", "rw", "a", "trunc"}, st.Args[2]) {
 			return fmt.Errorf("mode %q: want r, w, rw, a or trunc", st.Args[2])
 		}
-		handles[h] = st.Args[2]
-	case "read", "mmap", "mprotect", "close":
+		if st.Opts["fails"] == "" { // a failing open leaves no handle
+			handles[h] = st.Args[2]
+		}
+	case "read", "pread", "fstat", "mmap", "mprotect", "close":
 		if !isH(st.Args[0]) || handles[st.Args[0]] == "" {
 			return fmt.Errorf("%q is not an open handle", st.Args[0])
 		}
@@ -373,9 +383,18 @@ func checkStep(st *Step, handles map[string]string) error {
 		if st.Op == "mmap" && !slices.Contains([]string{"read", "exec"}, st.Args[1]) {
 			return fmt.Errorf("want read or exec, got %q", st.Args[1])
 		}
-	case "write", "append", "overwrite":
+		if st.Op == "pread" {
+			if n, err := strconv.ParseInt(st.Args[1], 10, 64); err != nil || n < 0 || n > MaxFileSize {
+				return fmt.Errorf("offset %q is not a number of bytes up to %d", st.Args[1], MaxFileSize)
+			}
+		}
+	case "write", "append", "overwrite", "statx":
 		if isH(st.Args[0]) && handles[st.Args[0]] == "" {
 			return fmt.Errorf("%q is not an open handle", st.Args[0])
+		}
+	case "fsverity":
+		if st.Args[0] != "enable" {
+			return fmt.Errorf("only fsverity enable PATH is modelled, got %q", st.Args[0])
 		}
 	case "execveat":
 		if st.Args[1] != "AT_EXECVE_CHECK" {
@@ -446,6 +465,11 @@ func CheckPath(p string) error {
 	return nil
 }
 
+// FailErrnos are the errors a step's fails= option can expect: the step
+// must fail with it (EROFS: a write through a read-only overlay; EPERM: a
+// write open of an fs-verity file; ETXTBSY, EACCES).
+var FailErrnos = []string{"EROFS", "EPERM", "ETXTBSY", "EACCES"}
+
 // MountFlagOptions are the mount options that are mount(2) flags.
 var MountFlagOptions = []string{"noatime", "strictatime", "relatime", "iversion", "noiversion", "ro", "rw", "defaults"}
 
@@ -491,6 +515,7 @@ var pathArgs = map[string][]int{
 	"fs": {1}, "mkdir": {0}, "overlay": {0}, "write": {0}, "append": {0}, "overwrite": {0},
 	"truncate": {0}, "copy": {0, 1}, "chmod": {0}, "chown": {0}, "touch": {0}, "setxattr": {0},
 	"open": {1}, "exec": {0}, "execveat": {0}, "rename": {0, 1}, "unlink": {0}, "remount": {0},
+	"statx": {0}, "fsverity": {1}, "sh": {0},
 }
 
 func parseExpect(t []string) (Expect, error) {

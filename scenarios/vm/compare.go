@@ -128,6 +128,7 @@ type Run struct {
 	Expects  []scenarios.ExpectResult `json:"expects"`
 	Findings []Finding                `json:"findings,omitempty"`
 	Replay   []BankReplay             `json:"replay"`
+	Seen     []SeenCmp                `json:"seen,omitempty"`
 	Defects  []string                 `json:"model_defects,omitempty"`
 	Lossy    string                   `json:"audit_loss,omitempty"` // evidence the log lost records: counts inconclusive
 	Timing   map[string]float64       `json:"timing_s"`
@@ -428,7 +429,9 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 	if ev, ok := br.Files[guest.FileEventLog]; ok {
 		r.BootAgg = CheckBootAggregate(ev, br.Files[guest.FileBinList])
 	}
+	r.compareSeen(rep)
 	r.findings(rep)
+	r.interpFindings(rep)
 	r.expects(realMeas, realViol, rules)
 }
 
@@ -564,6 +567,13 @@ func WriteText(w io.Writer, k *Kernel, p *cache.Profile, runs []*Run, verbose bo
 			for _, s := range r.Meas {
 				ew.f("    %-40s model %d, real %d\n", s.Path, s.Model, s.Real)
 			}
+		}
+		for _, s := range r.Seen {
+			mark := "agree"
+			if s.Model != s.Real {
+				mark = "DISAGREE: model " + s.Model
+			}
+			ew.f("  line %d saw %s  (%s)\n", s.Line, s.Real, mark)
 		}
 		if verbose {
 			for _, a := range r.Audit {

@@ -1,0 +1,132 @@
+package vm
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/imasim/imasim/scenarios"
+	"github.com/imasim/imasim/scenarios/vm/guest"
+)
+
+// SeenCmp is model vs real for what one step saw (scenarios.Seen): the
+// content a read or mapping returned, what fstat/statx showed.
+type SeenCmp struct {
+	Line  int    `json:"line"`
+	Op    string `json:"op"`
+	Model string `json:"model"`
+	Real  string `json:"real"`
+}
+
+// compareSeen compares what each step saw. A capture made before steps
+// reported what they saw has nothing to compare.
+func (r *Run) compareSeen(rep *guest.ScenarioReport) {
+	real := map[int]string{}
+	for _, st := range rep.Steps {
+		if st.Seen != "" {
+			real[st.Line] = st.Seen
+		}
+	}
+	for _, s := range r.Model.Seen {
+		got, ok := real[s.Line]
+		if !ok {
+			continue
+		}
+		r.Seen = append(r.Seen, SeenCmp{Line: s.Line, Op: s.Op, Model: s.Text, Real: got})
+		if got != s.Text {
+			r.Defects = append(r.Defects, fmt.Sprintf("line %d %s: model %s sees %q, kernel %s saw %q", s.Line, s.Op, r.Profile, s.Text, r.Kernel, got))
+		}
+	}
+}
+
+// contentOf is the "N bytes sha256:X" part of a content Seen text.
+func contentOf(seen string) string {
+	seen = strings.TrimPrefix(seen, "checked ")
+	f := strings.Fields(seen)
+	if len(f) < 3 || f[1] != "bytes" || !strings.HasPrefix(f[2], "sha256:") {
+		return ""
+	}
+	return f[0] + " bytes " + f[2]
+}
+
+// interpFindings judges, from what the guest's steps saw alone, content
+// that reached an interpreter: a read or mapping of a handle whose file
+// passed execveat(AT_EXECVE_CHECK) while it was open, returning other
+// content than the check's, is missed unless a later fstat of the handle
+// saw its dev, ino or ctime change, or a later statx saw
+// STATX_ATTR_VERITY go (the interpreter refuses then).
+func (r *Run) interpFindings(rep *guest.ScenarioReport) {
+	real := map[int]string{}
+	for _, st := range rep.Steps {
+		real[st.Line] = st.Seen
+	}
+	type checked struct {
+		line    int
+		content string
+		pending []Finding
+	}
+	open := map[string]string{} // handle -> path
+	verity := map[string]bool{} // the last statx of a handle saw STATX_ATTR_VERITY
+	chk := map[string]*checked{}
+	for _, st := range r.Scenario.Steps {
+		seen := real[st.Line]
+		switch st.Op {
+		case "open":
+			if st.Opts["fails"] == "" {
+				open[st.Args[0]] = st.Args[1]
+			}
+		case "close":
+			if c := chk[st.Args[0]]; c != nil {
+				r.Findings = append(r.Findings, c.pending...)
+			}
+			delete(open, st.Args[0])
+			delete(chk, st.Args[0])
+		case "execveat":
+			if c := contentOf(seen); c != "" {
+				for h, p := range open {
+					if p == st.Args[0] {
+						chk[h] = &checked{line: st.Line, content: c}
+					}
+				}
+			}
+		case "read", "mmap":
+			c := chk[st.Args[0]]
+			got := contentOf(seen)
+			if c == nil || got == "" || got == c.content {
+				continue
+			}
+			c.pending = append(c.pending, Finding{Verdict: scenarios.Missed, Path: open[st.Args[0]], Line: st.Line,
+				Why: fmt.Sprintf("the %s on %s returned %s; AT_EXECVE_CHECK at line %d checked %s", st.Op, st.Args[0], got, c.line, c.content)})
+		case "fstat", "statx":
+			h := st.Args[0]
+			had := verity[h]
+			verity[h] = strings.HasSuffix(seen, "; verity")
+			c := chk[h]
+			if c == nil {
+				continue
+			}
+			caught := false
+			if st.Op == "fstat" {
+				for _, f := range changedFields(seen) {
+					caught = caught || f == "dev" || f == "ino" || f == "ctime"
+				}
+			} else {
+				caught = had && !verity[h]
+			}
+			if caught {
+				c.pending = nil
+			}
+		}
+	}
+	for _, c := range chk {
+		r.Findings = append(r.Findings, c.pending...)
+	}
+}
+
+// changedFields lists the fields a StatSeen text says changed.
+func changedFields(seen string) []string {
+	before, _, ok := strings.Cut(seen, " changed")
+	if !ok {
+		return nil
+	}
+	return strings.Split(before, ",")
+}
