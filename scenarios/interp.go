@@ -58,18 +58,18 @@ func (ix *interpState) clone() *interpState {
 	return c
 }
 
-func (e *engine) seen(st Step, text string) {
+func (e *engine) seen(text string) {
 	if e.quiet {
 		return
 	}
-	e.res.Seen = append(e.res.Seen, Seen{Line: st.Line, Op: st.Text, Text: text})
+	e.res.Seen = append(e.res.Seen, Seen{Line: e.st.Line, Op: e.st.Text, Text: text})
 }
 
 // checkHandles marks the open handles on p as checked after a successful
 // execveat(AT_EXECVE_CHECK) of p: the interpreter's own fd stays open and
 // is what it reads next (Linux v7.2.13: fs/exec.c:do_open_execat opens
 // the path again; deny_write_access holds only for the syscall).
-func (e *engine) checkHandles(st Step, p string) {
+func (e *engine) checkHandles(p string) {
 	ino, err := e.w.Lookup(p)
 	if err != nil {
 		return
@@ -79,14 +79,14 @@ func (e *engine) checkHandles(st Step, p string) {
 		if path.Clean(h.f.Path) != path.Clean(p) {
 			continue
 		}
-		e.interp().checked[name] = &checkedFD{line: st.Line, inode: real.ID(), content: bytes.Clone(real.Content),
+		e.interp().checked[name] = &checkedFD{line: e.st.Line, inode: real.ID(), content: bytes.Clone(real.Content),
 			readsAt: e.w.ReadInode(&h.f).ID()}
 	}
 }
 
 // trackChecked notes, after every step, whether a checked fd's reads now
 // reach another inode (a copy-up) or changed content.
-func (e *engine) trackChecked(st Step) {
+func (e *engine) trackChecked() {
 	if e.ix == nil {
 		return
 	}
@@ -98,10 +98,10 @@ func (e *engine) trackChecked(st Step) {
 		}
 		d := e.w.ReadInode(&h.f)
 		if id := d.ID(); id != c.readsAt {
-			c.readsAt, c.moved = id, st.Line
+			c.readsAt, c.moved = id, e.st.Line
 		}
 		if !bytes.Equal(d.Content, c.content) && c.changed == 0 {
-			c.changed = st.Line
+			c.changed = e.st.Line
 		}
 	}
 }
@@ -109,7 +109,7 @@ func (e *engine) trackChecked(st Step) {
 // readHandle is read(2) (off < 0: the whole file) or pread(2) from off on
 // a handle: the content the read returns, and for a checked fd the
 // verdict on it.
-func (e *engine) readHandle(st Step, name string, off int) error {
+func (e *engine) readHandle(name string, off int) error {
 	h, ok := e.handles[name]
 	if !ok {
 		return fmt.Errorf("%s is not open", name)
@@ -120,14 +120,14 @@ func (e *engine) readHandle(st Step, name string, off int) error {
 	if from > len(data) {
 		from = len(data)
 	}
-	e.seen(st, ContentSeen(data[from:]))
-	e.reached(st, name, h, data, from, d, "read")
+	e.seen(ContentSeen(data[from:]))
+	e.reached(name, h, data, from, d, "read")
 	return nil
 }
 
 // mmapHandle maps a handle (PROT_EXEC when exec) and reports what the
 // mapping holds; MMAP_CHECK runs on the overlay (user) file for exec.
-func (e *engine) mmapHandle(st Step, name string, exec bool) error {
+func (e *engine) mmapHandle(name string, exec bool) error {
 	h, ok := e.handles[name]
 	if !ok {
 		return fmt.Errorf("%s is not open", name)
@@ -137,18 +137,18 @@ func (e *engine) mmapHandle(st Step, name string, exec bool) error {
 		// Linux v6.12: ima_main.c:ima_file_mmap, only for PROT_EXEC; it
 		// hashes through the overlay file, so after a copy-up the upper
 		// content (ima_crypto.c:ima_calc_file_hash -> ovl_read_iter).
-		e.hook(st, &h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
+		e.hook(&h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
 	}
 	page := mapped[:min(len(mapped), MapPage)]
-	e.seen(st, MappedSeen(page))
-	e.reached(st, name, h, mapped, 0, h.f.Backing, "mmap")
+	e.seen(MappedSeen(page))
+	e.reached(name, h, mapped, 0, h.f.Backing, "mmap")
 	return nil
 }
 
 // reached judges content that reaches an interpreter through a checked
 // fd: missed when it differs from what the AT_EXECVE_CHECK had IMA hash,
 // with the chain (checked inode, copy-up, the inode the read hit).
-func (e *engine) reached(st Step, name string, h handle, data []byte, from int, hit *vfs.Inode, how string) {
+func (e *engine) reached(name string, h handle, data []byte, from int, hit *vfs.Inode, how string) {
 	if e.ix == nil {
 		return
 	}
@@ -164,7 +164,7 @@ func (e *engine) reached(st Step, name string, h handle, data []byte, from int, 
 		if how == "mmap" && hit.ID() != c.readsAt {
 			cause += fmt.Sprintf(" -- the mapping holds the file opened at open time (ovl_mmap) although reads now reach %s: an overlayfs implementation detail, not a guarantee", c.readsAt)
 		}
-		e.record(st, hook, h.f.Path, false, OK, cause)
+		e.record(hook, h.f.Path, false, OK, cause)
 		return
 	}
 	var chain string
@@ -176,7 +176,7 @@ func (e *engine) reached(st Step, name string, h handle, data []byte, from int, 
 		chain = fmt.Sprintf("AT_EXECVE_CHECK at line %d checked %s (sha256:%s); it changed in place at line %d; this %s hit %s (sha256:%s)",
 			c.line, c.inode, short(e.fileDigest(c.content)), c.changed, how, hit.ID(), short(e.fileDigest(got)))
 	}
-	e.record(st, hook, h.f.Path, false, Missed, "content reaching the interpreter differs from what IMA checked: "+chain+" -- no IMA hook runs on a "+how+" of an open file")
+	e.record(hook, h.f.Path, false, Missed, "content reaching the interpreter differs from what IMA checked: "+chain+" -- no IMA hook runs on a "+how+" of an open file")
 	c.pending = append(c.pending, len(e.res.Steps)-1)
 }
 
@@ -189,11 +189,11 @@ func statFacts(s vfs.Stat) StatFacts {
 // what changed since the previous look at the same handle or path, and
 // for a checked fd, a look that shows the change catches the missed reads
 // before it (the interpreter refuses what it read).
-func (e *engine) look(st Step, target string, statx bool) error {
+func (e *engine) look(target string, statx bool) error {
 	var ino *vfs.Inode
 	if h, ok := e.handles[target]; ok {
 		ino = h.f.Inode
-	} else if IsHandleName(target) {
+	} else if IsHandle(target) {
 		return fmt.Errorf("%s is not open", target)
 	} else {
 		i, err := e.w.Lookup(target)
@@ -209,7 +209,7 @@ func (e *engine) look(st Step, target string, statx bool) error {
 		prev = &p
 	}
 	ix.looks[target] = cur
-	e.seen(st, StatSeen(prev, cur, statx))
+	e.seen(StatSeen(prev, cur, statx))
 	c, ok := ix.checked[target]
 	if !ok || len(c.pending) == 0 || prev == nil {
 		return nil
@@ -230,30 +230,34 @@ func (e *engine) look(st Step, target string, statx bool) error {
 	for _, i := range c.pending {
 		s := &e.res.Steps[i]
 		s.Verdict = OK
-		s.Cause += fmt.Sprintf(" -- caught: the interpreter's %s at line %d sees %s and refuses the content", how, st.Line, why)
+		s.Cause += fmt.Sprintf(" -- caught: the interpreter's %s at line %d sees %s and refuses the content", how, e.st.Line, why)
 	}
 	c.pending = nil
 	return nil
 }
 
-// IsHandleName reports whether a step argument names a handle (%NAME).
-func IsHandleName(a string) bool { return len(a) > 1 && a[0] == '%' }
+// The engine's Visitor methods for these ops.
 
-// enableVerity is `fsverity enable PATH`.
-func (e *engine) enableVerity(p string) error { return e.w.EnableVerity(p) }
+func (e *engine) Pread(o Pread) error { return e.readHandle(o.Handle, int(o.Offset)) }
+func (e *engine) Fstat(o Fstat) error { return e.look(o.Handle, false) }
+func (e *engine) Statx(o Statx) error { return e.look(o.Path+o.Handle, true) }
+
+// Fsverity is `fsverity enable PATH`.
+func (e *engine) Fsverity(o Fsverity) error { return e.w.EnableVerity(o.Path) }
+func (e *engine) Sh(o Sh) error             { return e.sh(o.Path, o.UID, o.GID) }
 
 // sh is `sh PATH [uid=N]`: the shell (not modelled: outside the
 // scenario's filesystems) opens the script O_RDONLY and reads it, so IMA
 // sees FILE_CHECK with MAY_READ and no BPRM_CHECK for the script
 // (Linux v7.2.13: fs/namei.c:do_open -> ima_file_check with the open's
 // acc_mode; the exec's BPRM_CHECK is the shell's).
-func (e *engine) sh(st Step, p string, uid, gid uint32) error {
-	f, err := e.open(st, p, vfs.OpenFlags{Read: true}, uid, gid, &e.tmp)
+func (e *engine) sh(p string, uid, gid uint32) error {
+	f, err := e.open(p, vfs.OpenFlags{Read: true}, uid, gid, &e.tmp)
 	if err != nil {
 		return err
 	}
 	e.w.Read(f)
-	e.close(st, f)
+	e.close(f)
 	e.pid++
 	return nil
 }

@@ -121,6 +121,59 @@ func enableVerity(p string) error {
 	return nil
 }
 
+// The real executor's Visitor methods for these ops.
+
+func (d *do) Pread(o scenarios.Pread) error {
+	h, err := d.handle(o.Handle)
+	if err != nil {
+		return err
+	}
+	d.r.seen, err = d.r.readSeen(h, o.Offset)
+	return err
+}
+
+func (d *do) Fstat(o scenarios.Fstat) error {
+	h, err := d.handle(o.Handle)
+	if err != nil {
+		return err
+	}
+	f, err := fstatFacts(int(h.f.Fd()))
+	if err != nil {
+		return err
+	}
+	d.r.seen = d.r.look(o.Handle, f, false)
+	return nil
+}
+
+func (d *do) Statx(o scenarios.Statx) error {
+	var f scenarios.StatFacts
+	if o.Handle != "" {
+		h, err := d.handle(o.Handle)
+		if err != nil {
+			return err
+		}
+		if f, err = statxFacts(int(h.f.Fd()), ""); err != nil {
+			return err
+		}
+	} else {
+		p, err := d.r.target(o.Path)
+		if err != nil {
+			return err
+		}
+		if f, err = statxFacts(0, p); err != nil {
+			return err
+		}
+	}
+	d.r.seen = d.r.look(o.Path+o.Handle, f, true)
+	return nil
+}
+
+func (d *do) Fsverity(o scenarios.Fsverity) error { return d.onPath(o.Path, enableVerity) }
+
+func (d *do) Sh(o scenarios.Sh) error {
+	return d.onPath(o.Path, func(p string) error { return runSh(d.ctx, p, o.UID, o.GID) })
+}
+
 // Shell is the interpreter the sh step runs.
 const Shell = "/bin/sh"
 

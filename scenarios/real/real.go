@@ -206,14 +206,14 @@ func (r *Runner) run(ctx context.Context, s *scenarios.Scenario, obs Observer) (
 		}
 		r.cur, r.seen = i, ""
 		note, serr := r.step(ctx, st)
-		if want := st.Opts["fails"]; want != "" {
-			serr = failedAs(want, serr)
+		if st.Fails != "" {
+			serr = failedAs(st.Fails, serr)
 			if serr == nil {
-				r.seen = "failed with " + want
+				r.seen = "failed with " + st.Fails
 			}
 		}
 		if serr != nil {
-			serr = fmt.Errorf("%s:%d: %s: %w", s.File, st.Line, st.Op, serr)
+			serr = fmt.Errorf("%s:%d: %s: %w", s.File, st.Line, st.Op.Name(), serr)
 		}
 		r.logf("step %d line %d: %s -> %v", i, st.Line, st.Text, serr)
 		ev := Event{Index: i, Step: st, Err: serr, Note: note, Seen: r.seen}

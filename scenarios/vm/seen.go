@@ -67,53 +67,64 @@ func (r *Run) interpFindings(rep *guest.ScenarioReport) {
 	open := map[string]string{} // handle -> path
 	verity := map[string]bool{} // the last statx of a handle saw STATX_ATTR_VERITY
 	chk := map[string]*checked{}
+	pending := func(h, what string, line int, seen string) {
+		c := chk[h]
+		got := contentOf(seen)
+		if c == nil || got == "" || got == c.content {
+			return
+		}
+		c.pending = append(c.pending, Finding{Verdict: scenarios.Missed, Path: open[h], Line: line,
+			Why: fmt.Sprintf("the %s on %s returned %s; AT_EXECVE_CHECK at line %d checked %s", what, h, got, c.line, c.content)})
+	}
+	look := func(h string, statx bool, seen string) {
+		had := verity[h]
+		verity[h] = strings.HasSuffix(seen, "; verity")
+		c := chk[h]
+		if c == nil {
+			return
+		}
+		caught := false
+		if statx {
+			caught = had && !verity[h]
+		} else {
+			for _, f := range changedFields(seen) {
+				caught = caught || f == "dev" || f == "ino" || f == "ctime"
+			}
+		}
+		if caught {
+			c.pending = nil
+		}
+	}
 	for _, st := range r.Scenario.Steps {
 		seen := real[st.Line]
-		switch st.Op {
-		case "open":
-			if st.Opts["fails"] == "" {
-				open[st.Args[0]] = st.Args[1]
+		switch o := st.Op.(type) {
+		case scenarios.Open:
+			if st.Fails == "" {
+				open[o.Handle] = o.Path
 			}
-		case "close":
-			if c := chk[st.Args[0]]; c != nil {
+		case scenarios.Close:
+			if c := chk[o.Handle]; c != nil {
 				r.Findings = append(r.Findings, c.pending...)
 			}
-			delete(open, st.Args[0])
-			delete(chk, st.Args[0])
-		case "execveat":
+			delete(open, o.Handle)
+			delete(chk, o.Handle)
+		case scenarios.Execveat:
 			if c := contentOf(seen); c != "" {
 				for h, p := range open {
-					if p == st.Args[0] {
+					if p == o.Path {
 						chk[h] = &checked{line: st.Line, content: c}
 					}
 				}
 			}
-		case "read", "mmap":
-			c := chk[st.Args[0]]
-			got := contentOf(seen)
-			if c == nil || got == "" || got == c.content {
-				continue
-			}
-			c.pending = append(c.pending, Finding{Verdict: scenarios.Missed, Path: open[st.Args[0]], Line: st.Line,
-				Why: fmt.Sprintf("the %s on %s returned %s; AT_EXECVE_CHECK at line %d checked %s", st.Op, st.Args[0], got, c.line, c.content)})
-		case "fstat", "statx":
-			h := st.Args[0]
-			had := verity[h]
-			verity[h] = strings.HasSuffix(seen, "; verity")
-			c := chk[h]
-			if c == nil {
-				continue
-			}
-			caught := false
-			if st.Op == "fstat" {
-				for _, f := range changedFields(seen) {
-					caught = caught || f == "dev" || f == "ino" || f == "ctime"
-				}
-			} else {
-				caught = had && !verity[h]
-			}
-			if caught {
-				c.pending = nil
+		case scenarios.Read:
+			pending(o.Handle, "read", st.Line, seen)
+		case scenarios.Mmap:
+			pending(o.Handle, "mmap", st.Line, seen)
+		case scenarios.Fstat:
+			look(o.Handle, false, seen)
+		case scenarios.Statx:
+			if o.Handle != "" {
+				look(o.Handle, true, seen)
 			}
 		}
 	}
