@@ -477,7 +477,8 @@ func (r *Run) findings(rep *guest.ScenarioReport) {
 		}
 	}
 	for _, h := range r.Model.Steps {
-		if h.Hook != "last_writer" {
+		// An interpreter's read is no IMA hook: interpFindings judges it.
+		if h.Hook != "last_writer" && h.Hook != "interpreter" {
 			hooks[h.Path] = max(hooks[h.Path], h.Line)
 		}
 	}
