@@ -1,6 +1,8 @@
 package vm
 
 import (
+	"bytes"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -94,4 +96,45 @@ func FuzzStatSeenRoundTrip(f *testing.F) {
 		assert.Equal(t, want, changedFields(text), text)
 		assert.Equal(t, v2, len(text) > 8 && text[len(text)-8:] == "; verity", text)
 	})
+}
+
+// The committed captures of the interpreter scenarios carry what their
+// steps saw, and it is what the model says (on every kernel captured).
+func TestInterpreterCapturesSeeWhatTheModelSays(t *testing.T) {
+	for _, c := range []struct{ dir, profile string }{
+		{"debian-6.1/overlay-fd-after-copyup", "6.1-stable"},
+		{"debian-6.12/overlay-verity-copyup", "6.12"},
+		{"debian-7.2/interp-check-fstat", "7.1"},
+		{"debian-7.2/execve-check-toctou", "7.1"},
+	} {
+		t.Run(c.dir, func(t *testing.T) {
+			br, info, err := LoadCapture(filepath.Join("../../testdata/vm", c.dir))
+			require.NoError(t, err)
+			s, err := scenarios.Parse(bytes.NewReader(br.Files["scenario.scn"]), c.dir)
+			require.NoError(t, err)
+			p, err := cache.LoadProfile(c.profile)
+			require.NoError(t, err)
+			r, err := Compare(s, p, info["release"], br, 0)
+			require.NoError(t, err)
+			require.NotEmpty(t, r.Seen)
+			for _, sc := range r.Seen {
+				assert.Equal(t, sc.Model, sc.Real, "line %d", sc.Line)
+			}
+			assert.Empty(t, r.Defects)
+			missed := 0
+			for _, f := range r.Findings {
+				if f.Verdict == scenarios.Missed {
+					missed++
+				}
+			}
+			assert.Equal(t, m(t, s, p).Count(scenarios.Missed), missed, "the real run's misses are the model's")
+		})
+	}
+}
+
+func m(t *testing.T, s *scenarios.Scenario, p *cache.Profile) *scenarios.Result {
+	t.Helper()
+	res, err := scenarios.Run(s, p)
+	require.NoError(t, err)
+	return res
 }
