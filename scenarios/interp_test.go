@@ -102,3 +102,28 @@ func TestParseInterpreterSteps(t *testing.T) {
 	assert.Equal(t, Sh{Path: "/f/a", Creds: Creds{UID: 7, GID: 7, Set: true}}, s.Steps[7].Op)
 	assert.Equal(t, "EACCES", s.Steps[8].Fails)
 }
+
+// mmap(PROT_EXEC) of an fd opened before a copy-up: IMA hashes the upper
+// file through the overlay's read, the mapping holds the lower one. When
+// the lower content was never measured, the executable mapping is missed.
+func TestMmapExecAfterCopyUp(t *testing.T) {
+	head := `name: t
+policy: measure func=MMAP_CHECK uid=65534
+fs xfs /lower
+fs tmpfs /t
+mkdir /t/upper
+mkdir /t/work
+write /lower/l "v1" mode=0755
+overlay /ovl lower=/lower upper=/t/upper work=/t/work
+open %h /ovl/l r uid=65534
+`
+	res, err := runScn(t, head+"append /ovl/l \"x\"\nmmap %h exec\nclose %h\n", "7.1")
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Count(Missed))
+	require.NotEmpty(t, res.Steps)
+	assert.Contains(t, res.Steps[0].Cause, "the mapped content was never measured")
+	// Mapped once before the copy-up: the mapped content was measured.
+	res, err = runScn(t, head+"mmap %h exec\nappend /ovl/l \"x\"\nmmap %h exec\nclose %h\n", "7.1")
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.Count(Missed))
+}

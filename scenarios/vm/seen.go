@@ -120,6 +120,9 @@ func (r *Run) interpFindings(rep *guest.ScenarioReport) {
 			pending(o.Handle, "read", st.Line, seen)
 		case scenarios.Mmap:
 			pending(o.Handle, "mmap", st.Line, seen)
+			if o.Exec {
+				r.mappedUnmeasured(open[o.Handle], st.Line, seen)
+			}
 		case scenarios.Fstat:
 			look(o.Handle, false, seen)
 		case scenarios.Statx:
@@ -140,4 +143,32 @@ func changedFields(seen string) []string {
 		return nil
 	}
 	return strings.Split(before, ",")
+}
+
+// mappedUnmeasured: an mmap(PROT_EXEC) that IMA measured (a 1805 record
+// at its line) while the mapping holds content no record of the file
+// ever hashed is missed. Comparable when the file has no executable
+// prefix (the record's hash is then the content's): the scenario writes
+// it without an exec mode.
+func (r *Run) mappedUnmeasured(p string, line int, seen string) {
+	f := strings.Fields(seen)
+	if len(f) < 3 || !strings.HasPrefix(f[2], "sha256:") {
+		return
+	}
+	mapped := strings.TrimPrefix(f[2], "sha256:")
+	at, ever := false, false
+	for _, a := range r.Audit {
+		if a.Type != 1805 || a.Path != p || a.Line > line {
+			continue
+		}
+		h := a.Hash[strings.IndexByte(a.Hash, ':')+1:]
+		if strings.HasPrefix(h, mapped) {
+			ever = true
+		}
+		at = at || a.Line == line
+	}
+	if at && !ever {
+		r.Findings = append(r.Findings, Finding{Verdict: scenarios.Missed, Path: p, Line: line,
+			Why: fmt.Sprintf("the mapping holds %s, which no audit record of %s hashed; the record at this line hashed other content", strings.Join(f[:3], " "), p)})
+	}
 }
