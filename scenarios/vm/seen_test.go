@@ -106,6 +106,8 @@ func TestInterpreterCapturesSeeWhatTheModelSays(t *testing.T) {
 		{"debian-6.12/overlay-verity-copyup", "6.12"},
 		{"debian-7.2/interp-check-fstat", "7.1"},
 		{"debian-7.2/execve-check-toctou", "7.1"},
+		{"debian-6.1/mmap-exec-after-copyup", "6.1-stable"},
+		{"debian-7.2/mmap-exec-after-copyup", "7.1"},
 	} {
 		t.Run(c.dir, func(t *testing.T) {
 			br, info, err := LoadCapture(filepath.Join("../../testdata/vm", c.dir))
