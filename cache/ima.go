@@ -214,8 +214,8 @@ func (m *IMA) IInts() []string {
 	return ids
 }
 
-// Forget drops an inode's iint (inode eviction, Linux: ima_inode_free).
-func (m *IMA) Forget(i Inode) {
+// InodeFree drops an inode's iint (inode eviction, Linux: ima_inode_free).
+func (m *IMA) InodeFree(i Inode) {
 	id := i.ID()
 	for k := range m.iints {
 		if m.iints[k].id == id {
@@ -256,10 +256,10 @@ type Hook struct {
 	MustMeasure bool
 }
 
-// Process models process_measurement
+// ProcessMeasurement models process_measurement
 // (Linux v6.12: security/integrity/ima/ima_main.c:process_measurement).
 // hash is called only when IMA would (re)hash the file.
-func (m *IMA) Process(f File, h Hook, hash func() []byte) Outcome {
+func (m *IMA) ProcessMeasurement(f File, h Hook, hash func() []byte) Outcome {
 	var out Outcome
 	inode := f.Inode()
 	iint := m.find(inode.ID())
@@ -582,11 +582,11 @@ func (m *IMA) Truncate(inode Inode) bool {
 	return true
 }
 
-// LastWriter models ima_file_free -> ima_check_last_writer for a file
+// CheckLastWriter models ima_file_free -> ima_check_last_writer for a file
 // being closed (Linux v6.12: ima_main.c:ima_check_last_writer; v7.1:
 // ima_detect_file_change). It reports whether the flags were cleared,
 // and why; applies is false when the check does not run.
-func (m *IMA) LastWriter(f File) (applies, reset bool, cause string) {
+func (m *IMA) CheckLastWriter(f File) (applies, reset bool, cause string) {
 	if !f.Writable() {
 		return false, false, ""
 	}
@@ -710,11 +710,11 @@ func (m *IMA) violations(f File, iint *IInt, h Hook) []string {
 	return out
 }
 
-// PostSetattr models ima_inode_post_setattr (Linux v6.1.176, v6.12.107,
+// InodePostSetattr models ima_inode_post_setattr (Linux v6.1.176, v6.12.107,
 // v7.2.13: ima_appraise.c), called from notify_change (chmod, chown,
 // utimes, truncate) for the inode at the path: with an appraise rule in
 // the policy (appraise) it sets IMA_CHANGE_ATTR on the inode's iint.
-func (m *IMA) PostSetattr(inode Inode, appraise bool) {
+func (m *IMA) InodePostSetattr(inode Inode, appraise bool) {
 	if !appraise {
 		return
 	}

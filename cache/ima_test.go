@@ -88,9 +88,9 @@ func TestStackedCheckPerProfile(t *testing.T) {
 			m := New(profile(t, c.profile))
 			f := overlayFile(c.cookie)
 			hash := func() []byte { return []byte{1} }
-			o1 := m.Process(f, audit, hash)
+			o1 := m.ProcessMeasurement(f, audit, hash)
 			require.True(t, o1.Evaluated && o1.First && o1.Audit)
-			o2 := m.Process(f, audit, hash)
+			o2 := m.ProcessMeasurement(f, audit, hash)
 			assert.Equal(t, c.reeval, o2.Evaluated, "second access: %s", o2.Cause)
 			assert.Equal(t, c.reeval, o2.Audit)
 		})
@@ -105,9 +105,9 @@ func TestStackedCheckSeesCopyUp(t *testing.T) {
 		}
 		m := New(p)
 		f := overlayFile(true)
-		m.Process(f, audit, func() []byte { return []byte{1} })
+		m.ProcessMeasurement(f, audit, func() []byte { return []byte{1} })
 		f.real = &fakeInode{id: "upper", iver: 2, hasIVer: true, dev: 8, ino: 5}
-		o := m.Process(f, audit, func() []byte { return []byte{1} })
+		o := m.ProcessMeasurement(f, audit, func() []byte { return []byte{1} })
 		assert.True(t, o.Evaluated, "%s: copy-up must re-evaluate", n)
 		assert.Contains(t, o.Cause, "real inode changed", n)
 	}
@@ -138,17 +138,17 @@ func TestLastWriterPerProfile(t *testing.T) {
 			m := New(profile(t, c.profile))
 			ino := &fakeInode{id: "x", iver: 2, hasIVer: true, dev: 7, ino: 131}
 			f := &fakeFile{inode: ino, real: ino, cookie: c.cookie, ctime: 100}
-			m.Process(f, audit, func() []byte { return []byte{1} })
+			m.ProcessMeasurement(f, audit, func() []byte { return []byte{1} })
 			ino.writers = 1
 			f.writable = true
 			if c.bumped {
 				ino.iver++
 				f.ctime++
 			}
-			applies, reset, cause := m.LastWriter(f)
+			applies, reset, cause := m.CheckLastWriter(f)
 			require.True(t, applies)
 			assert.Equal(t, c.reset, reset, cause)
-			o := m.Process(&fakeFile{inode: ino, real: ino, cookie: c.cookie, ctime: f.ctime}, audit, func() []byte { return []byte{2} })
+			o := m.ProcessMeasurement(&fakeFile{inode: ino, real: ino, cookie: c.cookie, ctime: f.ctime}, audit, func() []byte { return []byte{2} })
 			assert.Equal(t, c.reset, o.Evaluated, o.Cause)
 		})
 	}
@@ -158,21 +158,21 @@ func TestLastWriterOnlyLast(t *testing.T) {
 	m := New(profile(t, "6.13"))
 	ino := &fakeInode{id: "x", iver: 2, hasIVer: true, writers: 2}
 	f := &fakeFile{inode: ino, real: ino, writable: true}
-	m.Process(f, audit, func() []byte { return nil })
-	applies, reset, cause := m.LastWriter(f)
+	m.ProcessMeasurement(f, audit, func() []byte { return nil })
+	applies, reset, cause := m.CheckLastWriter(f)
 	assert.True(t, applies)
 	assert.False(t, reset)
 	assert.Contains(t, cause, "not the last writer")
-	applies, _, _ = m.LastWriter(&fakeFile{inode: ino, real: ino})
+	applies, _, _ = m.CheckLastWriter(&fakeFile{inode: ino, real: ino})
 	assert.False(t, applies, "read-only close runs no last-writer check")
 }
 
 func TestMeasuredPerPCR(t *testing.T) {
 	m := New(profile(t, "6.12"))
 	f := overlayFile(true)
-	o := m.Process(f, Hook{Actions: FlagMeasure, PCR: 10}, func() []byte { return []byte{1} })
+	o := m.ProcessMeasurement(f, Hook{Actions: FlagMeasure, PCR: 10}, func() []byte { return []byte{1} })
 	assert.True(t, o.Measure)
-	o = m.Process(f, Hook{Actions: FlagMeasure, PCR: 11}, func() []byte { t.Fatal("no re-hash for another PCR"); return nil })
+	o = m.ProcessMeasurement(f, Hook{Actions: FlagMeasure, PCR: 11}, func() []byte { t.Fatal("no re-hash for another PCR"); return nil })
 	assert.True(t, o.Measure, "a new PCR is measured again from the cached hash")
 	assert.False(t, o.Evaluated)
 }
@@ -186,9 +186,9 @@ func TestViolations(t *testing.T) {
 		ino := &fakeInode{id: "x", iver: 2, hasIVer: true, writers: 1}
 		f := &fakeFile{inode: ino, real: ino}
 		h := Hook{Actions: FlagMeasure, PCR: 10, ViolationCheck: true, MustMeasure: true}
-		o := m.Process(f, h, func() []byte { return []byte{1} })
+		o := m.ProcessMeasurement(f, h, func() []byte { return []byte{1} })
 		assert.Equal(t, []string{"open_writers"}, o.Violation, c.profile)
-		o = m.Process(f, h, func() []byte { return []byte{1} })
+		o = m.ProcessMeasurement(f, h, func() []byte { return []byte{1} })
 		assert.Equal(t, c.second, len(o.Violation) == 1, "%s: second open_writers", c.profile)
 	}
 }
@@ -206,11 +206,11 @@ func TestEVMMetadataChanged(t *testing.T) {
 		f := overlayFile(true)
 		f.imaXattr = true // appraisal passes and is cached
 		h := Hook{Actions: FlagAppraise | FlagMeasure, PCR: 10}
-		o := m.Process(f, h, func() []byte { return []byte{1} })
+		o := m.ProcessMeasurement(f, h, func() []byte { return []byte{1} })
 		require.True(t, o.Appraised && o.Evaluated, c.profile)
 		f.real.iver++ // a metadata change on the metadata inode
 		m.Find(f.inode).Version = f.real.iver
-		o = m.Process(f, h, func() []byte { t.Fatal("no re-hash"); return nil })
+		o = m.ProcessMeasurement(f, h, func() []byte { t.Fatal("no re-hash"); return nil })
 		assert.False(t, o.Evaluated, c.profile)
 		assert.Equal(t, c.evm, o.Appraised, "%s: re-appraised", c.profile)
 		if c.evm {
@@ -231,25 +231,25 @@ func TestAppraiseResetsPerProfile(t *testing.T) {
 			m := New(profile(t, n))
 			ino := &fakeInode{id: "ext4", iver: 1, hasIVer: true, dev: 7, ino: 12}
 			f := &fakeFile{inode: ino, real: ino, cookie: true, imaXattr: true}
-			o := m.Process(f, hook, hash)
+			o := m.ProcessMeasurement(f, hook, hash)
 			require.True(t, o.Evaluated && o.Appraised && o.Audit)
-			o = m.Process(f, hook, hash)
+			o = m.ProcessMeasurement(f, hook, hash)
 			assert.False(t, o.Appraised || o.Evaluated, "unchanged: cached (%s)", o.Cause)
 
-			m.PostSetattr(ino, false) // no appraise rule: no effect
-			o = m.Process(f, hook, hash)
+			m.InodePostSetattr(ino, false) // no appraise rule: no effect
+			o = m.ProcessMeasurement(f, hook, hash)
 			assert.False(t, o.Appraised, o.Cause)
 
-			m.PostSetattr(ino, true)
-			o = m.Process(f, hook, hash)
+			m.InodePostSetattr(ino, true)
+			o = m.ProcessMeasurement(f, hook, hash)
 			assert.True(t, o.Appraised, "CHANGE_ATTR re-appraises: %s", o.Cause)
 			assert.False(t, o.Evaluated || o.Audit, "from the cached hash, no new audit record")
 			assert.Contains(t, o.Cause, "IMA_CHANGE_ATTR")
-			o = m.Process(f, hook, hash)
+			o = m.ProcessMeasurement(f, hook, hash)
 			assert.False(t, o.Appraised, "the bit is consumed: %s", o.Cause)
 
 			m.ResetAppraiseFlags(ino, true)
-			o = m.Process(f, hook, hash)
+			o = m.ProcessMeasurement(f, hook, hash)
 			assert.True(t, o.Evaluated && o.Appraised && o.Audit, "CHANGE_XATTR redoes everything: %s", o.Cause)
 			assert.Contains(t, o.Cause, "IMA_CHANGE_XATTR")
 		})
@@ -264,8 +264,8 @@ func TestFailedAppraisalNotCached(t *testing.T) {
 	f := &fakeFile{inode: ino, real: ino, cookie: true}
 	hook := Hook{Actions: FlagAppraise | FlagAudit, PCR: 10}
 	hash := func() []byte { return []byte{1} }
-	m.Process(f, hook, hash)
-	o := m.Process(f, hook, hash)
+	m.ProcessMeasurement(f, hook, hash)
+	o := m.ProcessMeasurement(f, hook, hash)
 	assert.True(t, o.Appraised, o.Cause)
 	assert.False(t, o.Evaluated || o.Audit, o.Cause)
 }

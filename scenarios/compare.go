@@ -17,27 +17,13 @@ import (
 // mapped onto steps.
 const StepMarker = "imasim-step"
 
-// Observed is what a real kernel's log (and measurement list) shows for a
-// scenario's files.
-type Observed struct {
-	Form         string                 `json:"form"`
-	Kernel       string                 `json:"kernel,omitempty"`
-	Audit        map[string]int         `json:"audit_records"` // 1805 per scenario path
-	ByLine       map[int]map[string]int `json:"by_line,omitempty"`
-	Markers      bool                   `json:"markers"`
-	Violations   int                    `json:"violations"`
-	Measurements int                    `json:"measurements"` // -1: no list given
-	Loss         audit.Loss             `json:"loss"`
-	Unmapped     map[string]int         `json:"unmapped,omitempty"` // 1805 for other files
-}
-
-// ReadObserved reads an audit log (any form package audit knows) and an
+// ReadObserved reads the Observation of an audit log (any form package audit knows) and an
 // optional binary measurement list, mapping paths onto the scenario's
 // (a real run prefixes them with its root: root strips it; empty root
 // matches by path suffix).
-func ReadObserved(s *Scenario, log io.Reader, list io.Reader, root string) (*Observed, error) {
+func ReadObserved(s *Scenario, log io.Reader, list io.Reader, root string) (*Observation, error) {
 	paths := scenarioPaths(s)
-	ob := &Observed{Audit: map[string]int{}, ByLine: map[int]map[string]int{}, Unmapped: map[string]int{}, Measurements: -1}
+	ob := &Observation{Audit: map[string]int{}, ByLine: map[int]map[string]int{}, Unmapped: map[string]int{}, Measurements: -1}
 	for _, p := range paths {
 		ob.Audit[p] = 0
 	}
@@ -61,13 +47,7 @@ func ReadObserved(s *Scenario, log io.Reader, list io.Reader, root string) (*Obs
 				ob.Unmapped[r.Path()]++
 				continue
 			}
-			ob.Audit[p]++
-			if line > 0 {
-				if ob.ByLine[line] == nil {
-					ob.ByLine[line] = map[string]int{}
-				}
-				ob.ByLine[line][p]++
-			}
+			ob.AddRule(line, p)
 		case audit.TypePCR:
 			if r.Violation() {
 				if _, ok := mapPath(r.Path(), paths, root); ok {
@@ -204,7 +184,7 @@ type Comparison struct {
 }
 
 // Compare sets a model result against an observation.
-func Compare(res *Result, ob *Observed) Comparison {
+func Compare(res *Result, ob *Observation) Comparison {
 	c := Comparison{Profile: res.Profile, Agree: true,
 		Measurements: [2]int{res.Measurements, ob.Measurements}, Violations: [2]int{res.Violations, ob.Violations}}
 	var paths []string

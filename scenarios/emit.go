@@ -30,7 +30,7 @@ func (e *engine) wasMeasured(p string, content []byte) bool {
 		}
 		return false
 	}
-	d := e.fileDigest(content)
+	d := e.calcFileHash(content)
 	if e.dSHA1 {
 		s := sha1.Sum(content)
 		d = s[:]
@@ -44,14 +44,18 @@ func (e *engine) wasMeasured(p string, content []byte) bool {
 	return false
 }
 
+// record adds a judged hook call to the result.
 func (e *engine) record(hook, p string, evaluated bool, verdict, cause string) {
 	e.res.Steps = append(e.res.Steps, HookCall{Index: len(e.res.Steps) + 1, Line: e.st.Line, Op: e.st.Text,
 		Hook: hook, Path: p, Evaluated: evaluated, Verdict: verdict, Cause: cause})
 }
 
-func (e *engine) violation(f *vfs.File, cause string) {
+// addViolation records a ToMToU or open-writers violation as
+// ima_add_violation does (Linux v6.12: ima_api.c): an INTEGRITY_PCR
+// record and a zero-digest list entry.
+func (e *engine) addViolation(f *vfs.File, cause string) {
 	e.res.Violations++
-	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1804, Step: len(e.res.Steps), Path: f.Path,
+	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1804, Line: e.st.Line, Step: len(e.res.Steps), Path: f.Path,
 		Text: fmt.Sprintf("type=1804 audit: pid=%d uid=0 auid=4294967295 ses=4294967295 op=invalid_pcr cause=%s comm=%q name=%q dev=%q ino=%d res=1",
 			e.pid, cause, path.Base(f.Path), f.Path, f.Inode.SB.Model.Type, f.Inode.Ino)})
 	e.res.Measurements++
@@ -60,14 +64,15 @@ func (e *engine) violation(f *vfs.File, cause string) {
 	}
 	v, err := measure.NewViolationInfo(e.p.Template, 10, e.hashAlgo, f.Path, e.fileInfo(f))
 	if err == nil {
-		err = e.append(v)
+		err = e.addTemplateEntry(v)
 	}
 	if err != nil && e.err == nil {
 		e.err = err
 	}
 }
 
-func (e *engine) bootAggregate() error {
+// addBootAggregate adds the list's first entry (ima_add_boot_aggregate).
+func (e *engine) addBootAggregate() error {
 	// Linux v6.12: security/integrity/ima/ima_init.c:ima_add_boot_aggregate,
 	// ima_crypto.c:ima_calc_boot_aggregate: PCRs 0-9 of the chosen bank.
 	if e.quiet {
@@ -83,7 +88,7 @@ func (e *engine) bootAggregate() error {
 	if !ok {
 		bank = e.hashAlgo
 	}
-	d, err := e.bootAggregateIn(banks, bank)
+	d, err := e.calcBootAggregate(banks, bank)
 	if err != nil {
 		return err
 	}
@@ -94,7 +99,7 @@ func (e *engine) bootAggregate() error {
 		// (Linux v7.2.13: ima_template_lib.c:ima_eventdigest_init).
 		fi = &measure.FileInfo{SHA1: make([]byte, 20)}
 		if b, _ := measure.BootAggregateBank(banks, measure.SHA1); b == measure.SHA1 {
-			if fi.SHA1, err = e.bootAggregateIn(banks, b); err != nil {
+			if fi.SHA1, err = e.calcBootAggregate(banks, b); err != nil {
 				return err
 			}
 		}
@@ -103,12 +108,12 @@ func (e *engine) bootAggregate() error {
 	if err != nil {
 		return fmt.Errorf("boot_aggregate: %w", err)
 	}
-	return e.append(ba)
+	return e.addTemplateEntry(ba)
 }
 
-// bootAggregateIn is the boot_aggregate of PCRs 0-9 of bank b, zero if the
+// calcBootAggregate is the boot_aggregate of PCRs 0-9 of bank b, zero if the
 // TPM has no such bank (no TPM: the kernel records zeros).
-func (e *engine) bootAggregateIn(banks []measure.Algo, b measure.Algo) ([]byte, error) {
+func (e *engine) calcBootAggregate(banks []measure.Algo, b measure.Algo) ([]byte, error) {
 	ch, ok := b.CryptoHash()
 	if !ok || !slices.Contains(banks, b) {
 		return make([]byte, b.Size()), nil
@@ -128,7 +133,7 @@ func (e *engine) bootAggregateIn(banks []measure.Algo, b measure.Algo) ([]byte, 
 	return d, nil
 }
 
-// append adds an entry under the kernel's dedup rule and extends the PCR
+// addTemplateEntry adds an entry under the kernel's dedup rule and extends the PCR
 // in every bank when it was added: the template hash in the bank's
 // algorithm, or for a violation 0xFF over the bank's digest size while the
 // list shows zeros (Linux v6.1.176, v6.12.107, v7.2.13:
@@ -136,7 +141,7 @@ func (e *engine) bootAggregateIn(banks []measure.Algo, b measure.Algo) ([]byte, 
 // ima_calc_field_array_hash). The captured lists of those kernels replay
 // this way against their TPM (testdata/lists/kernel). A bank the kernel
 // has no hash for (profile fallback-banks) gets the SHA-1 digest padded.
-func (e *engine) append(en *measure.Entry) error {
+func (e *engine) addTemplateEntry(en *measure.Entry) error {
 	if !e.res.ML.Append(en) {
 		return nil
 	}
@@ -155,21 +160,16 @@ func (e *engine) append(en *measure.Entry) error {
 	if err := e.tpm.Extend(en.PCR, digests); err != nil {
 		return err
 	}
-	m := Measurement{PCR: en.PCR, TemplateHash: hex.EncodeToString(en.Digest), Template: en.Template.Name, Violation: en.IsViolation()}
-	if pre, d, ok := en.FileDigest(); ok {
-		m.FileHash = hex.EncodeToString(d) // the "d" field: bare hex, as the kernel shows it
-		if pre != "" {
-			m.FileHash = strings.TrimSuffix(pre, ":") + ":" + m.FileHash
-		}
-	}
-	m.Path, _ = en.FileName()
+	m := NewListEntry(en)
+	m.Template = en.Template.Name // the model's lists name the template, "" for a custom format
 	e.res.List = append(e.res.List, m)
 	return nil
 }
 
-// addMeasurement adds a list entry unless the same template digest is
-// already listed for that PCR (Linux v6.12: ima_queue.c:ima_add_template_entry).
-func (e *engine) addMeasurement(f *vfs.File, name string, d []byte, pcr int) {
+// storeMeasurement is ima_store_measurement (Linux v6.12: ima_api.c): a
+// list entry unless the same template digest is already listed for that
+// PCR (ima_queue.c:ima_add_template_entry).
+func (e *engine) storeMeasurement(f *vfs.File, name string, d []byte, pcr int) {
 	if e.quiet {
 		key := strconv.Itoa(pcr) + "/" + name + "/" + string(d)
 		if !e.listed[key] {
@@ -181,7 +181,7 @@ func (e *engine) addMeasurement(f *vfs.File, name string, d []byte, pcr int) {
 	en, err := measure.NewFileEntryInfo(e.p.Template, pcr, e.hashAlgo, d, name, e.fileInfo(f))
 	if err == nil {
 		before := e.res.ML.Len()
-		err = e.append(en)
+		err = e.addTemplateEntry(en)
 		if e.res.ML.Len() > before {
 			e.res.Measurements++
 		}
@@ -191,10 +191,10 @@ func (e *engine) addMeasurement(f *vfs.File, name string, d []byte, pcr int) {
 	}
 }
 
-// auditRule emits the INTEGRITY_RULE record of ima_audit_measurement
+// auditMeasurement emits the INTEGRITY_RULE record of ima_audit_measurement
 // (Linux v6.12: ima_api.c) for f with digest d, as the process uid/gid.
-func (e *engine) auditRule(f *vfs.File, d []byte, uid, gid uint32) {
-	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1805, Step: len(e.res.Steps), Path: f.Path,
+func (e *engine) auditMeasurement(f *vfs.File, d []byte, uid, gid uint32) {
+	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1805, Line: e.st.Line, Step: len(e.res.Steps), Path: f.Path,
 		Text: fmt.Sprintf("type=1805 audit: file=%q hash=\"%s:%x\" ppid=1 pid=%d auid=4294967295 uid=%d gid=%d euid=%d suid=%d fsuid=%d egid=%d sgid=%d fsgid=%d tty=(none) ses=4294967295 comm=%q exe=%q res=1",
 			f.Path, e.hashAlgo, d, e.pid, uid, gid, uid, uid, uid, gid, gid, gid, path.Base(f.Path), f.Path)})
 }
@@ -221,7 +221,12 @@ func (e *engine) readPCRs() error {
 // INTEGRITY_DATA record (Linux v7.2.13: ima_main.c:ima_file_mprotect ->
 // integrity_audit_msg) for f's backing inode.
 func (e *engine) auditMprotect(f *vfs.File, backing *vfs.Inode, m cache.Mprotect, uid uint32) {
-	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1800, Step: len(e.res.Steps), Path: m.Name, Cause: "failed-mprotect", Res: m.Res,
+	e.res.Audit = append(e.res.Audit, AuditRecord{Type: 1800, Line: e.st.Line, Step: len(e.res.Steps), Path: m.Name, Cause: "failed-mprotect", Res: m.Res,
 		Text: fmt.Sprintf("type=1800 audit: pid=%d uid=%d auid=4294967295 ses=4294967295 op=collect_data cause=failed-mprotect comm=%q name=%q dev=%q ino=%d res=%d",
 			e.pid, uid, path.Base(f.Path), m.Name, backing.SB.Model.Type, backing.Ino, m.Res)})
+}
+
+// checkExpects judges the scenario's expect lines on the run.
+func (e *engine) checkExpects() {
+	e.res.Expects = e.res.Observation().Judge(e.s.Expects)
 }

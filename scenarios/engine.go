@@ -36,29 +36,6 @@ type HookCall struct {
 	Cause     string `json:"cause"`
 }
 
-// AuditRecord is one emitted audit record.
-type AuditRecord struct {
-	Type int    `json:"type"`
-	Step int    `json:"step"`
-	Text string `json:"text"`
-	Path string `json:"path"`
-	// Cause and Res are the cause= and res= fields of INTEGRITY_DATA
-	// records (ima_file_mprotect's "failed-mprotect"), for comparison.
-	Cause string `json:"cause,omitempty"`
-	Res   int    `json:"res,omitempty"`
-}
-
-// Measurement is one measurement-list entry.
-type Measurement struct {
-	PCR          int    `json:"pcr"`
-	TemplateHash string `json:"template_hash"`
-	Template     string `json:"template"`
-	FileHash     string `json:"file_hash"`
-	Path         string `json:"path"`
-	Violation    bool   `json:"violation,omitempty"`
-	Data         []byte `json:"-"`
-}
-
 // ExpectResult is one expect line checked against the run.
 type ExpectResult struct {
 	Line int    `json:"line"`
@@ -80,7 +57,7 @@ type Result struct {
 	// Seen is what reads, mappings and fstat/statx steps saw (observe.go).
 	Seen  []Seen        `json:"seen,omitempty"`
 	Audit []AuditRecord `json:"-"`
-	List  []Measurement `json:"-"`
+	List  []ListEntry   `json:"-"`
 	// ML is the measurement list as the kernel would hold it.
 	ML   *measure.List     `json:"-"`
 	PCRs map[string]string `json:"pcrs,omitempty"`
@@ -291,7 +268,7 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 		}
 		// a d field takes sha1 and md5 digests as they are
 		e.dSHA1 = e.dField && e.hashAlgo != measure.SHA1 && e.hashAlgo != measure.MD5
-		if err := e.bootAggregate(); err != nil {
+		if err := e.addBootAggregate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", s.File, err)
 		}
 	}
@@ -363,7 +340,7 @@ func (r *Runner) CloseAll() {
 	for name, h := range r.e.handles {
 		f := h.f
 		r.e.st = Step{Op: Close{}}
-		r.e.close(&f)
+		r.e.fileFree(&f)
 		delete(r.e.handles, name)
 	}
 }
@@ -451,8 +428,10 @@ func (r *Runner) StateHash() uint64 {
 	return h.Sum64()
 }
 
-// hook runs one IMA hook call and classifies it.
-func (e *engine) hook(f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid uint32) {
+// processMeasurement runs one IMA hook call (Linux v6.12:
+// ima_main.c:process_measurement, through cache.IMA) with the policy's
+// decision, emits what it records, and classifies it.
+func (e *engine) processMeasurement(f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid uint32) {
 	ino := f.Inode
 	real := e.w.RealInode(ino)
 	d := e.decisions.decide(e.pol, decisionKey{fn: fn, mask: mask, uid: uid, gid: gid,
@@ -469,7 +448,7 @@ func (e *engine) hook(f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid ui
 	if e.quiet {
 		truth = content // the search compares contents; no hashing needed
 	} else {
-		truth = e.fileDigest(content)
+		truth = e.calcFileHash(content)
 	}
 	last, seen := e.lastEvaluated(f.Path)
 	// Appraisal-relevant metadata (EVM-protected) counts as a relevant
@@ -480,10 +459,10 @@ func (e *engine) hook(f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid ui
 		metaNow = real.MetaKey()
 	}
 	metaSame := !appraise || last.meta == "" || last.meta == metaNow
-	out := e.ima.Process(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
+	out := e.ima.ProcessMeasurement(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
 		MustMeasure: actions&cache.FlagMeasure != 0}, func() []byte { return truth })
 	for _, v := range out.Violation {
-		e.violation(f, v)
+		e.addViolation(f, v)
 	}
 	if out.Evaluated {
 		// IMA hashes through the kernel read path, which updates atime
@@ -506,13 +485,13 @@ func (e *engine) hook(f *vfs.File, fn policy.Func, mask policy.Mask, uid, gid ui
 	}
 	e.record(fn.String(), f.Path, evaluatedAny, verdict, cause)
 	if out.Measure {
-		e.addMeasurement(f, f.Path, truth, pcr)
+		e.storeMeasurement(f, f.Path, truth, pcr)
 	}
 	if out.Audit {
 		e.res.AuditRecords[f.Path]++
 	}
 	if out.Audit && !e.quiet {
-		e.auditRule(f, truth, uid, gid)
+		e.auditMeasurement(f, truth, uid, gid)
 	}
 }
 

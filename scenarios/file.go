@@ -59,10 +59,10 @@ func (v vfsFile) FSName() string {
 	return r.SB.Model.Name
 }
 
-// fileDigest hashes content with the profile's hash, as
+// calcFileHash hashes content with the profile's hash, as
 // ima_collect_measurement does with ima_hash_algo (Linux v7.2.13:
 // ima_api.c, ima_crypto.c:ima_calc_file_hash).
-func (e *engine) fileDigest(content []byte) []byte {
+func (e *engine) calcFileHash(content []byte) []byte {
 	h := e.hashAlgo.New()
 	h.Write(content)
 	return h.Sum(nil)

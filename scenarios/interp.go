@@ -138,7 +138,7 @@ func (e *engine) mmapHandle(name string, exec bool) error {
 		// hashes through the overlay file, so after a copy-up the upper
 		// content (ima_crypto.c:ima_calc_file_hash -> ovl_read_iter).
 		n := len(e.res.Steps)
-		e.hook(&h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
+		e.processMeasurement(&h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
 		if d := e.w.ReadInode(&h.f); len(e.res.Steps) > n && d != h.f.Backing && !bytes.Equal(d.Content, mapped) {
 			last := &e.res.Steps[len(e.res.Steps)-1]
 			if !e.quiet {
@@ -184,10 +184,10 @@ func (e *engine) reached(name string, h handle, data []byte, from int, hit *vfs.
 	switch {
 	case hit.ID() != c.inode && c.moved > 0:
 		chain = fmt.Sprintf("AT_EXECVE_CHECK at line %d checked %s (sha256:%s); the copy-up at line %d moved %s's reads to %s (ovl_read_iter follows the copy-up); this %s hit %s (sha256:%s)",
-			c.line, c.inode, short(e.fileDigest(c.content)), c.moved, name, c.readsAt, how, hit.ID(), short(e.fileDigest(got)))
+			c.line, c.inode, short(e.calcFileHash(c.content)), c.moved, name, c.readsAt, how, hit.ID(), short(e.calcFileHash(got)))
 	default:
 		chain = fmt.Sprintf("AT_EXECVE_CHECK at line %d checked %s (sha256:%s); it changed in place at line %d; this %s hit %s (sha256:%s)",
-			c.line, c.inode, short(e.fileDigest(c.content)), c.changed, how, hit.ID(), short(e.fileDigest(got)))
+			c.line, c.inode, short(e.calcFileHash(c.content)), c.changed, how, hit.ID(), short(e.calcFileHash(got)))
 	}
 	e.record(hook, h.f.Path, false, Missed, "content reaching the interpreter differs from what IMA checked: "+chain+" -- no IMA hook runs on a "+how+" of an open file")
 	c.pending = append(c.pending, len(e.res.Steps)-1)
@@ -270,7 +270,7 @@ func (e *engine) sh(p string, uid, gid uint32) error {
 		return err
 	}
 	e.w.Read(f)
-	e.close(f)
+	e.fileFree(f)
 	e.pid++
 	return nil
 }

@@ -88,7 +88,7 @@ func (e *engine) write(t, data string, fl vfs.OpenFlags, c Creds, overwrite bool
 	if err := e.w.Write(f, b, fl.Append); err != nil {
 		return err
 	}
-	e.close(f)
+	e.fileFree(f)
 	return nil
 }
 
@@ -104,7 +104,7 @@ func (e *engine) Truncate(o Truncate) error {
 	if err := e.w.Truncate(o.Path, n); err != nil {
 		return err
 	}
-	e.setattr(o.Path)
+	e.inodePostSetattr(o.Path)
 	return nil
 }
 
@@ -124,7 +124,7 @@ func (e *engine) Copy(o Copy) error {
 	if err := e.w.Write(f, data, false); err != nil {
 		return err
 	}
-	e.close(f)
+	e.fileFree(f)
 	return nil
 }
 
@@ -132,7 +132,7 @@ func (e *engine) Chmod(o Chmod) error {
 	if err := e.w.Chmod(o.Path, o.Mode); err != nil {
 		return err
 	}
-	e.setattr(o.Path)
+	e.inodePostSetattr(o.Path)
 	return nil
 }
 
@@ -140,7 +140,7 @@ func (e *engine) Chown(o Chown) error {
 	if err := e.w.Chown(o.Path, o.UID, o.GID); err != nil {
 		return err
 	}
-	e.setattr(o.Path)
+	e.inodePostSetattr(o.Path)
 	return nil
 }
 
@@ -148,7 +148,7 @@ func (e *engine) Touch(o Touch) error {
 	if err := e.w.Touch(o.Path); err != nil {
 		return err
 	}
-	e.setattr(o.Path)
+	e.inodePostSetattr(o.Path)
 	return nil
 }
 
@@ -198,14 +198,14 @@ func (e *engine) Mmap(o Mmap) error { return e.mmapHandle(o.Handle, o.Exec) }
 func (e *engine) Mprotect(o Mprotect) error {
 	h := e.handles[o.Handle]
 	e.w.Mmap(&h.f) // the PROT_READ mapping: no IMA hook
-	e.mprotect(&h.f, h.uid, h.gid)
+	e.fileMprotect(&h.f, h.uid, h.gid)
 	return nil
 }
 
 func (e *engine) Close(o Close) error {
 	h := e.handles[o.Handle]
 	delete(e.handles, o.Handle)
-	e.close(&h.f)
+	e.fileFree(&h.f)
 	return nil
 }
 
@@ -232,7 +232,7 @@ func (e *engine) DropCaches(DropCaches) error {
 	// Evicted inodes take their iint with them
 	// (Linux v6.12: security/integrity/ima/ima_iint.c:ima_inode_free).
 	for _, i := range e.w.DropCaches() {
-		e.ima.Forget(i)
+		e.ima.InodeFree(i)
 	}
 	return nil
 }
@@ -296,7 +296,7 @@ func (e *engine) open(p string, fl vfs.OpenFlags, uid, gid uint32, f *vfs.File) 
 	if fl.Trunc && existed {
 		// handle_truncate -> do_truncate -> notify_change also runs
 		// ima_inode_post_setattr.
-		defer e.ima.PostSetattr(f.Inode, e.appraise)
+		defer e.ima.InodePostSetattr(f.Inode, e.appraise)
 		defer e.ima.Truncate(f.Inode)
 	}
 	var mask policy.Mask
@@ -309,7 +309,7 @@ func (e *engine) open(p string, fl vfs.OpenFlags, uid, gid uint32, f *vfs.File) 
 	if fl.Append {
 		mask |= policy.MayAppend
 	}
-	e.hook(f, policy.FileCheck, mask, uid, gid)
+	e.processMeasurement(f, policy.FileCheck, mask, uid, gid)
 	return f, nil
 }
 
@@ -328,17 +328,17 @@ func (e *engine) notified(p string) []*vfs.Inode {
 	return []*vfs.Inode{ino}
 }
 
-// setattr runs ima_inode_post_setattr for a notify_change at p
+// inodePostSetattr runs ima_inode_post_setattr for a notify_change at p
 // (chmod, chown, utimes, truncate).
-func (e *engine) setattr(p string) {
+func (e *engine) inodePostSetattr(p string) {
 	for _, ino := range e.notified(p) {
-		e.ima.PostSetattr(ino, e.appraise)
+		e.ima.InodePostSetattr(ino, e.appraise)
 	}
 }
 
-// close runs ima_file_free (last-writer check) then drops the file.
-func (e *engine) close(f *vfs.File) {
-	applies, _, cause := e.ima.LastWriter(e.file(f))
+// fileFree runs ima_file_free (last-writer check) then drops the file.
+func (e *engine) fileFree(f *vfs.File) {
+	applies, _, cause := e.ima.CheckLastWriter(e.file(f))
 	if applies {
 		e.record("last_writer", f.Path, false, OK, cause)
 	}
@@ -366,23 +366,23 @@ func (e *engine) exec(p string, uid, gid uint32, check bool) error {
 	if err := e.w.OpenInto(f, p, vfs.OpenFlags{Read: true}, uid, gid); err != nil {
 		return err
 	}
-	e.hook(f, policy.FileCheck, policy.MayExec, uid, gid)
+	e.processMeasurement(f, policy.FileCheck, policy.MayExec, uid, gid)
 	e.w.Read(f) // prepare_binprm reads the header: atime
-	e.hook(f, policy.BprmCheck, policy.MayExec, uid, gid)
+	e.processMeasurement(f, policy.BprmCheck, policy.MayExec, uid, gid)
 	if !check {
-		e.hook(f, policy.MmapCheck, policy.MayExec, uid, gid)
+		e.processMeasurement(f, policy.MmapCheck, policy.MayExec, uid, gid)
 	}
-	e.close(f)
+	e.fileFree(f)
 	e.pid++
 	return nil
 }
 
-// mprotect runs ima_file_mprotect (cache.FileMprotect) for f's mapping
+// fileMprotect runs ima_file_mprotect (cache.FileMprotect) for f's mapping
 // made executable and judges it. The policy (MMAP_CHECK, and
 // MMAP_CHECK_REQPROT since 6.4) is matched on the backing inode. Only
 // with an appraise rule in the policy does the kernel look at all;
 // nothing is hashed or measured.
-func (e *engine) mprotect(f *vfs.File, uid, gid uint32) {
+func (e *engine) fileMprotect(f *vfs.File, uid, gid uint32) {
 	const hook = "MMAP_CHECK(mprotect)"
 	backing := f.Backing
 	if backing == nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -226,6 +227,26 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("error without location: %v", err)
 			}
 			return
+		}
+		// Each step is typed as its keyword says, and what it touches is
+		// among its paths, each a checked scenario path.
+		for _, st := range sc.Steps {
+			if !strings.HasPrefix(st.Text, st.Op.Name()) {
+				t.Fatalf("line %d %q typed as %s", st.Line, st.Text, st.Op.Name())
+			}
+			tc := st.Touches()
+			for _, p := range tc.Paths {
+				if err := CheckPath(p); err != nil {
+					t.Fatalf("line %d: %v", st.Line, err)
+				}
+			}
+			for _, sub := range [][]string{tc.Files, tc.Changes, tc.Execs, {tc.From, tc.To}} {
+				for _, p := range sub {
+					if p != "" && !slices.Contains(tc.Paths, p) {
+						t.Fatalf("line %d: %q touched but not among its paths %q", st.Line, p, tc.Paths)
+					}
+				}
+			}
 		}
 		// Whatever parses must run without panicking under every profile.
 		for _, p := range cache.Builtins() {

@@ -83,9 +83,3 @@ func splitList(s string) []string {
 	}
 	return out
 }
-
-// notYet reports a verb that this build does not provide yet.
-func notYet(name string, stderr io.Writer) int {
-	fmt.Fprintf(stderr, "imasim %s: not implemented in this build yet\n", name)
-	return exitCannot
-}

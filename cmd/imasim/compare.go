@@ -183,15 +183,15 @@ func cmdCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		// The expect lines are subtests too, so a kernel that breaks one
 		// fails a subtest and not only the case (kunit.py counts subtests).
-		for _, x := range checkExpects(s, ob) {
+		for _, x := range ob.Judge(s.Expects) {
 			st := ltpcompat.Pass
 			switch {
 			case lossy:
 				st = ltpcompat.Conf
-			case !x.ok:
+			case !x.OK:
 				st = ltpcompat.Fail
 			}
-			c.Subtests = append(c.Subtests, ltpcompat.Subtest{Name: x.text, Status: st, Message: notJudged(lossy) + "observed " + x.got})
+			c.Subtests = append(c.Subtests, ltpcompat.Subtest{Name: x.Text, Status: st, Message: notJudged(lossy) + "observed " + x.Got})
 		}
 		var err error
 		if code, err = writeCI(stdout, ff, "compare", []ltpcompat.Case{c}, code); err != nil {
@@ -221,48 +221,18 @@ func isBuiltin(name string) bool {
 	return false
 }
 
-// expectCheck is one expect line judged against a real observation.
-type expectCheck struct {
-	text, got string
-	ok        bool
-}
-
-// checkExpects judges the scenario's expect lines by the observation; a
-// measurements line is skipped when the observation has no list.
-func checkExpects(s *scenarios.Scenario, ob *scenarios.Observed) []expectCheck {
-	var out []expectCheck
-	for _, x := range s.Expects {
-		var got int
-		switch x.Kind {
-		case "audit":
-			got = ob.Audit[x.Path]
-		case "violations":
-			got = ob.Violations
-		case "measurements":
-			if ob.Measurements < 0 {
-				continue
-			}
-			got = ob.Measurements
-		default:
-			continue
-		}
-		out = append(out, expectCheck{text: x.Text, got: fmt.Sprint(got), ok: got == x.N})
-	}
-	return out
-}
-
 // brokenExpects lists the expect lines the observation breaks.
-func brokenExpects(s *scenarios.Scenario, ob *scenarios.Observed) []string {
+func brokenExpects(s *scenarios.Scenario, ob *scenarios.Observation) []string {
 	var out []string
-	for _, x := range checkExpects(s, ob) {
-		if !x.ok {
-			out = append(out, fmt.Sprintf("%s (observed %s)", x.text, x.got))
+	for _, x := range ob.Judge(s.Expects) {
+		if !x.OK {
+			out = append(out, fmt.Sprintf("%s (observed %s)", x.Text, x.Got))
 		}
 	}
 	return out
 }
 
-func writeCompareText(w io.Writer, s *scenarios.Scenario, ob *scenarios.Observed, judge *cache.Profile, c *scenarios.Comparison, res *scenarios.Result, consistent []string, verdict string) {
+func writeCompareText(w io.Writer, s *scenarios.Scenario, ob *scenarios.Observation, judge *cache.Profile, c *scenarios.Comparison, res *scenarios.Result, consistent []string, verdict string) {
 	kern := ob.Kernel
 	if kern == "" {
 		kern = "not named in the log"

@@ -32,7 +32,7 @@ func TestCaptures(t *testing.T) {
 			list, err := ParseBinaryList(br.Files[guest.FileBinList])
 			require.NoError(t, err)
 			require.NotEmpty(t, list)
-			assert.Equal(t, "boot_aggregate", list[0].Name)
+			assert.Equal(t, "boot_aggregate", list[0].Path)
 			assert.Equal(t, "ima-sig", list[0].Template) // Debian CONFIG_IMA_DEFAULT_TEMPLATE
 			rep := Replay(list, map[string]string{"sha1": string(br.Files[guest.FilePCRSHA1]), "sha256": string(br.Files[guest.FilePCR256])})
 			require.Len(t, rep, 2)

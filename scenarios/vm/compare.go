@@ -23,21 +23,11 @@ import (
 	"github.com/imasim/imasim/scenarios/vm/guest"
 )
 
-// AuditRecord is one real audit record from the guest's kernel log.
-type AuditRecord struct {
-	Type   int               `json:"type"`
-	Line   int               `json:"line"` // scenario line of the step it appeared in
-	Path   string            `json:"path"` // file=/name=, without the scenario root
-	Hash   string            `json:"hash,omitempty"`
-	Fields map[string]string `json:"-"`
-	Raw    string            `json:"raw"`
-}
-
 // ParseAuditRecord reads one record as the agent stores it: the kernel
 // log text after "audit: " (Linux v6.12: kernel/audit.c:kauditd_printk_skb),
 // with package measure/audit.
-func ParseAuditRecord(s string) (AuditRecord, error) {
-	r := AuditRecord{Raw: s, Fields: map[string]string{}}
+func ParseAuditRecord(s string) (scenarios.AuditRecord, error) {
+	r := scenarios.AuditRecord{Text: s, Fields: map[string]string{}}
 	sc := audit.NewScanner(strings.NewReader("audit: " + s + "\n"))
 	if !sc.Scan() {
 		if err := sc.Err(); err != nil {
@@ -52,7 +42,11 @@ func ParseAuditRecord(s string) (AuditRecord, error) {
 			r.Fields[f.Key] = f.Value
 		}
 	}
-	r.Path, r.Hash = rec.Path(), rec.Hash()
+	r.Path, r.Hash, r.Cause = rec.Path(), rec.Hash(), r.Fields["cause"]
+	r.Res = -1 // no res= field (or not a number)
+	if n, err := strconv.Atoi(r.Fields["res"]); err == nil {
+		r.Res = n
+	}
 	return r, nil
 }
 
@@ -83,13 +77,27 @@ func compared(typ int, cause string) bool {
 	return typ == 1805 || typ == 1800 && cause == "failed-mprotect"
 }
 
-// recordKey is the per-path key a counted record is compared under: a
-// failed-mprotect record also by its res (1 audited, 0 denied).
-func recordKey(typ int, path, res string) string {
-	if typ == 1800 {
-		return path + " (mprotect res=" + res + ")"
+// lineKey is a compared record's key: its scenario line and its path, a
+// failed-mprotect record's also with its res (1 audited, 0 denied).
+type lineKey struct {
+	line int
+	path string
+}
+
+// perLine counts the compared records by line and key.
+func perLine(recs []scenarios.AuditRecord) map[lineKey]int {
+	out := map[lineKey]int{}
+	for _, a := range recs {
+		if !compared(a.Type, a.Cause) {
+			continue
+		}
+		k := lineKey{a.Line, a.Path}
+		if a.Type == 1800 {
+			k.path += " (mprotect res=" + strconv.Itoa(a.Res) + ")"
+		}
+		out[k]++
 	}
-	return path
+	return out
 }
 
 // StepCmp is model vs real for one scenario line and path (1805 records,
@@ -121,7 +129,7 @@ type Run struct {
 	Profile  string                   `json:"profile"`
 	Model    *scenarios.Result        `json:"-"`
 	Real     *guest.ScenarioReport    `json:"-"`
-	Audit    []AuditRecord            `json:"audit"`
+	Audit    []scenarios.AuditRecord  `json:"audit"`
 	Steps    []StepCmp                `json:"steps"`
 	Paths    []StepCmp                `json:"paths"` // per-path totals (Line 0)
 	Meas     []StepCmp                `json:"measurements"`
@@ -133,7 +141,8 @@ type Run struct {
 	Lossy    string                   `json:"audit_loss,omitempty"` // evidence the log lost records: counts inconclusive
 	Timing   map[string]float64       `json:"timing_s"`
 	Boot     *BootResult              `json:"-"`
-	List     []ListEntry              `json:"-"`
+	List     []scenarios.ListEntry    `json:"-"`
+	Observed *scenarios.Observation   `json:"-"` // the real run's
 	Err      error                    `json:"-"`
 	ErrText  string                   `json:"error,omitempty"`
 	BootAgg  *BootAggregateCheck      `json:"boot_aggregate,omitempty"` // list vs the guest's event log; nil without one
@@ -295,12 +304,9 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 		}
 		return strip(p)
 	}
-	type key struct {
-		line int
-		path string
-	}
-	real := map[key]int{}
-	rules := map[string]int{}
+	ob := &scenarios.Observation{Form: "vm", Kernel: r.Kernel, Audit: map[string]int{}, ByLine: map[int]map[string]int{},
+		Markers: true, Measured: map[string]int{}}
+	r.Observed = ob
 	ops := map[int]string{}
 	errs := map[int]string{}
 	for _, st := range rep.Steps {
@@ -316,30 +322,22 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 				continue // another scenario's file or the agent's own
 			}
 			a.Path, a.Line = p, st.Line
-			r.Audit = append(r.Audit, a)
-			if compared(a.Type, a.Fields["cause"]) {
-				real[key{st.Line, recordKey(a.Type, p, a.Fields["res"])}]++
-			}
+			ob.Records = append(ob.Records, a)
 			if a.Type == 1805 {
-				rules[p]++ // what "expect audit" counts
+				ob.AddRule(st.Line, p) // what "expect audit" counts
 			}
 		}
 	}
-	model := map[key]int{}
-	for _, a := range r.Model.Audit {
-		if !compared(a.Type, a.Cause) || a.Step < 1 || a.Step > len(r.Model.Steps) {
-			continue
-		}
-		model[key{r.Model.Steps[a.Step-1].Line, recordKey(a.Type, a.Path, strconv.Itoa(a.Res))}]++
-	}
-	keys := map[key]bool{}
+	r.Audit = ob.Records
+	real, model := perLine(ob.Records), perLine(r.Model.Audit)
+	keys := map[lineKey]bool{}
 	for k := range real {
 		keys[k] = true
 	}
 	for k := range model {
 		keys[k] = true
 	}
-	var ks []key
+	var ks []lineKey
 	for k := range keys {
 		ks = append(ks, k)
 	}
@@ -356,7 +354,7 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 	}
 	for _, st := range r.Scenario.Steps {
 		if !shown[st.Line] {
-			ks = append(ks, key{st.Line, ""})
+			ks = append(ks, lineKey{st.Line, ""})
 		}
 	}
 	sort.SliceStable(ks, func(i, j int) bool { return ks[i].line < ks[j].line })
@@ -385,16 +383,17 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 	if err != nil && r.Err == nil {
 		r.Err = fmt.Errorf("%w: %v", ErrBoot, err)
 	}
-	r.List = list
+	r.List, ob.List = list, list
 	mm := map[string][2]int{}
-	realViol := 0
 	for _, e := range list {
-		p := strip(e.Name)
+		p := strip(e.Path)
 		if p == "" {
 			continue
 		}
-		if e.Violation() {
-			realViol++
+		if e.Violation {
+			ob.Violations++
+		} else {
+			ob.Measured[p]++
 		}
 		t := mm[p]
 		mm[p] = [2]int{t[0], t[1] + 1}
@@ -406,17 +405,16 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 		t := mm[m.Path]
 		mm[m.Path] = [2]int{t[0] + 1, t[1]}
 	}
-	realMeas := 0
 	for _, p := range sortedKeys(mm) {
 		c := StepCmp{Path: p, Model: mm[p][0], Real: mm[p][1]}
-		realMeas += c.Real
+		ob.Measurements += c.Real
 		r.Meas = append(r.Meas, c)
 		if c.Model != c.Real {
 			r.Defects = append(r.Defects, fmt.Sprintf("measurement list: %s: model %s predicts %d entr(ies), kernel %s has %d", p, r.Profile, c.Model, r.Kernel, c.Real))
 		}
 	}
-	if r.Model.Violations != realViol {
-		r.Defects = append(r.Defects, fmt.Sprintf("violations: model %s predicts %d, kernel %s recorded %d", r.Profile, r.Model.Violations, r.Kernel, realViol))
+	if r.Model.Violations != ob.Violations {
+		r.Defects = append(r.Defects, fmt.Sprintf("violations: model %s predicts %d, kernel %s recorded %d", r.Profile, r.Model.Violations, r.Kernel, ob.Violations))
 	}
 	pcrs := map[string]string{}
 	if v, ok := br.Files[guest.FilePCRSHA1]; ok {
@@ -426,13 +424,18 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 		pcrs["sha256"] = string(v)
 	}
 	r.Replay = Replay(list, pcrs)
+	ob.PCRs = pcrs
 	if ev, ok := br.Files[guest.FileEventLog]; ok {
 		r.BootAgg = CheckBootAggregate(ev, br.Files[guest.FileBinList])
 	}
 	r.compareSeen(rep)
 	r.findings(rep)
 	r.interpFindings(rep)
-	r.expects(realMeas, realViol, rules)
+	ob.Verdicts = map[string]int{}
+	for _, f := range r.Findings {
+		ob.Verdicts[f.Verdict]++
+	}
+	r.Expects = ob.Judge(r.Scenario.Expects)
 }
 
 func stepText(s *scenarios.Scenario, line int) string {
@@ -458,7 +461,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // path after its content changed, with no new record and the final
 // content differing from the last audited hash, is missed.
 func (r *Run) findings(rep *guest.ScenarioReport) {
-	last := map[string]AuditRecord{}
+	last := map[string]scenarios.AuditRecord{}
 	for _, a := range r.Audit {
 		if a.Type != 1805 {
 			continue
@@ -482,7 +485,8 @@ func (r *Run) findings(rep *guest.ScenarioReport) {
 			hooks[h.Path] = max(hooks[h.Path], h.Line)
 		}
 	}
-	for p, a := range last {
+	for _, p := range sortedKeys(last) { // in path order: the output is stable
+		a := last[p]
 		fin := rep.Final[p]
 		got := a.Hash
 		if i := strings.IndexByte(got, ':'); i >= 0 {
@@ -493,46 +497,6 @@ func (r *Run) findings(rep *guest.ScenarioReport) {
 			r.Findings = append(r.Findings, Finding{Verdict: scenarios.Missed, Path: p, Line: hooks[p],
 				Why: fmt.Sprintf("content changed at line %d after the last audit (line %d) and line %d was not re-audited", ch, a.Line, hooks[p])})
 		}
-	}
-}
-
-// expects judges the scenario's expect lines on the real run.
-func (r *Run) expects(meas, viol int, audit map[string]int) {
-	count := func(v string) int {
-		n := 0
-		for _, f := range r.Findings {
-			if f.Verdict == v {
-				n++
-			}
-		}
-		return n
-	}
-	for _, x := range r.Scenario.Expects {
-		e := scenarios.ExpectResult{Line: x.Line, Text: x.Text}
-		switch x.Kind {
-		case "audit":
-			n := audit[x.Path]
-			e.OK, e.Got = n == x.N, strconv.Itoa(n)
-		case "measurements":
-			e.OK, e.Got = meas == x.N, strconv.Itoa(meas)
-		case "measure":
-			n := 0
-			for _, m := range r.List {
-				if strings.HasSuffix(m.Name, x.Path) && !m.Violation() && strings.HasPrefix(m.Name, r.Real.Root+"/") {
-					n++
-				}
-			}
-			e.OK, e.Got = n == x.N, strconv.Itoa(n)
-		case "violations":
-			e.OK, e.Got = viol == x.N, strconv.Itoa(viol)
-		case "no-missed":
-			n := count(scenarios.Missed)
-			e.OK, e.Got = n == 0, fmt.Sprintf("%d missed", n)
-		case "no-excessive":
-			n := count(scenarios.Excessive)
-			e.OK, e.Got = n == 0, fmt.Sprintf("%d excessive", n)
-		}
-		r.Expects = append(r.Expects, e)
 	}
 }
 
@@ -575,7 +539,7 @@ func WriteText(w io.Writer, k *Kernel, p *cache.Profile, runs []*Run, verbose bo
 		}
 		if verbose {
 			for _, a := range r.Audit {
-				ew.f("    line %d: %s\n", a.Line, a.Raw)
+				ew.f("    line %d: %s\n", a.Line, a.Text)
 			}
 		}
 		for _, b := range r.Replay {

@@ -7,39 +7,19 @@ import (
 	"strings"
 
 	"github.com/imasim/imasim/measure"
+	"github.com/imasim/imasim/scenarios"
 )
-
-// ListEntry is what the comparison needs of one measurement-list entry.
-type ListEntry struct {
-	PCR       int
-	Template  string
-	FileHash  string // "sha256:hex"
-	Name      string
-	violation bool
-	entry     *measure.Entry
-}
-
-// Violation reports whether the entry records a violation (zero digest).
-func (e ListEntry) Violation() bool { return e.violation }
 
 // ParseBinaryList reads binary_runtime_measurements with package measure
 // (Linux v6.12: ima_fs.c:ima_measurements_show).
-func ParseBinaryList(b []byte) ([]ListEntry, error) {
+func ParseBinaryList(b []byte) ([]scenarios.ListEntry, error) {
 	l, err := measure.ReadList(bytes.NewReader(b), measure.ReadOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("measurement list: %w", err)
 	}
-	out := make([]ListEntry, 0, len(l.Entries))
+	out := make([]scenarios.ListEntry, 0, len(l.Entries))
 	for _, e := range l.Entries {
-		le := ListEntry{PCR: e.PCR, violation: e.IsViolation(), entry: e}
-		if e.Template != nil {
-			le.Template = e.Template.ListName()
-		}
-		le.Name, _ = e.FileName()
-		if p, d, ok := e.FileDigest(); ok {
-			le.FileHash = p + ":" + hex.EncodeToString(d)
-		}
-		out = append(out, le)
+		out = append(out, scenarios.NewListEntry(e))
 	}
 	return out, nil
 }
@@ -67,7 +47,7 @@ func collectionEntry(name string) bool {
 // the real values read from /sys/class/tpm/tpm0/pcr-<bank>/10. The agent
 // reads the PCRs before the list, so the real value may equal a prefix of
 // it: OK when it does and only the agent's reads come after.
-func Replay(list []ListEntry, real map[string]string) []BankReplay {
+func Replay(list []scenarios.ListEntry, real map[string]string) []BankReplay {
 	q := measure.Quote{}
 	var banks []measure.Algo
 	for _, name := range []string{"sha1", "sha256"} {
@@ -84,13 +64,13 @@ func Replay(list []ListEntry, real map[string]string) []BankReplay {
 	}
 	l := &measure.List{}
 	for _, e := range list {
-		l.Entries = append(l.Entries, e.entry)
+		l.Entries = append(l.Entries, e.Entry)
 	}
 	// tail[i]: entries after index i are all the agent's reads.
 	tail := make([]bool, len(list)+1)
 	tail[len(list)] = true
 	for i := len(list) - 1; i >= 0; i-- {
-		tail[i] = tail[i+1] && collectionEntry(list[i].Name)
+		tail[i] = tail[i+1] && collectionEntry(list[i].Path)
 	}
 	res, err := l.Replay(measure.ReplayConfig{Banks: banks, Modes: []measure.Mode{measure.PerBank}, Quote: q})
 	var out []BankReplay

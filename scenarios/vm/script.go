@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -259,9 +260,21 @@ func CompareShell(p *cache.Profile, ss []*scenarios.Scenario, boots []*ScriptBoo
 			for _, c := range r.Checks {
 				failed = failed || c.Status == "FAIL"
 			}
+			held := map[string]bool{}
+			for _, x := range ShellObservation(s, r.Checks).Judge(s.Expects) {
+				held[x.Text] = x.OK
+			}
+			var wrong []string
+			for _, c := range r.Checks {
+				if ok, judged := held[c.Text]; judged && ok != (c.Status == "PASS") {
+					wrong = append(wrong, c.Text)
+				}
+			}
 			switch {
 			case r.Script.Err != "":
 				r.Err = fmt.Errorf("%w: script %s: %s", ErrBoot, sc.Name, r.Script.Err)
+			case len(wrong) > 0:
+				r.Err = fmt.Errorf("script %s: its verdicts on %s do not follow from its counts", sc.Name, strings.Join(wrong, "; "))
 			case len(r.Checks) == 0 && len(countExpects(s)) > 0:
 				r.Err = fmt.Errorf("script %s exited %d without judging its expect lines", sc.Name, r.Script.Exit)
 			case failed != (r.Script.Exit == 1) || (!failed && r.Script.Exit != 0):
@@ -270,6 +283,36 @@ func CompareShell(p *cache.Profile, ss []*scenarios.Scenario, boots []*ScriptBoo
 		}
 	}
 	return runs
+}
+
+// ShellObservation is what an exported script's verdict lines show: the
+// counts it judged (audit records and list entries per path,
+// measurements, violations). The rest is unknown to it.
+func ShellObservation(s *scenarios.Scenario, checks []ShellCheck) *scenarios.Observation {
+	ob := &scenarios.Observation{Form: "script", Audit: map[string]int{}, Measurements: -1, Measured: map[string]int{}}
+	got := map[string]int{}
+	for _, c := range checks {
+		if n, err := strconv.Atoi(c.Real); err == nil {
+			got[c.Text] = n
+		}
+	}
+	for _, x := range s.Expects {
+		n, ok := got[x.Text]
+		if !ok {
+			continue
+		}
+		switch x.Kind {
+		case "audit":
+			ob.Audit[x.Path] = n
+		case "measure":
+			ob.Measured[x.Path] = n
+		case "measurements":
+			ob.Measurements = n
+		case "violations":
+			ob.Violations = n
+		}
+	}
+	return ob
 }
 
 // countExpects are the expect lines an exported script judges itself

@@ -170,6 +170,14 @@ func TestCompareShell(t *testing.T) {
 	r = CompareShell(p, ss, boot(got, 0, "FAIL"))[0]
 	require.Error(t, r.Err)
 	assert.Contains(t, r.Err.Error(), "exited 0")
+	// A verdict the script's own count contradicts is an error (the
+	// counts are judged again here, by the judge every run uses).
+	r = CompareShell(p, ss, boot(2, 1, "FAIL"))[0]
+	require.Error(t, r.Err)
+	assert.Contains(t, r.Err.Error(), "do not follow from its counts")
+	ob := ShellObservation(ss[0], r.Checks)
+	assert.Equal(t, 2, ob.Audit["/mnt/test_prog"])
+	assert.Nil(t, ob.Verdicts, "a script judges no verdicts")
 	// TCONF is "cannot run", not agreement.
 	b := boot(got, 32, "FAIL")
 	b[0].Scripts[0].Output = "xfs-write: TCONF: needs root\n"

@@ -364,11 +364,11 @@ func TestListAndReplay(t *testing.T) {
 	es, err := ParseBinaryList(list)
 	require.NoError(t, err)
 	require.Len(t, es, 3)
-	assert.Equal(t, "/s0/x", es[1].Name)
+	assert.Equal(t, "/s0/x", es[1].Path)
 	assert.Equal(t, "ima-sig", es[1].Template)
 	assert.Equal(t, "sha256:"+hex.EncodeToString(d), es[1].FileHash)
-	assert.False(t, es[1].Violation())
-	assert.True(t, es[2].Violation())
+	assert.False(t, es[1].Violation)
+	assert.True(t, es[2].Violation)
 	// Expected PCR values computed here, independently of measure.
 	p1, p256 := make([]byte, 20), make([]byte, 32)
 	for _, raw := range [][]byte{e0, e1} {
@@ -533,7 +533,7 @@ func TestReplayToPrefixBeforeCollection(t *testing.T) {
 		p256 = ext("sha256", p256, s[:])
 	}
 	real := map[string]string{"sha256": hex.EncodeToString(p256)}
-	parse := func(es ...[]byte) []ListEntry {
+	parse := func(es ...[]byte) []scenarios.ListEntry {
 		l, err := ParseBinaryList(bytes.Join(es, nil))
 		require.NoError(t, err)
 		return l
