@@ -232,7 +232,7 @@ func (e *exporter) handleWrite(t, data string) bool {
 
 func (e *exporter) Write(o Write) error {
 	u, g := e.ids(o.Creds)
-	if e.handleWrite(o.Path+o.Handle, o.Data) {
+	if e.handleWrite(o.Target(), o.Data) {
 		return nil
 	}
 	d := e.data(o.Data)
@@ -250,7 +250,7 @@ func (e *exporter) Write(o Write) error {
 
 func (e *exporter) Append(o Append) error {
 	u, g := e.ids(o.Creds)
-	if !e.handleWrite(o.Path+o.Handle, o.Data) {
+	if !e.handleWrite(o.Target(), o.Data) {
 		e.line("as_user %s %s sh -c 'cat \"$1\" >>\"$2\"' sh %s %s", u, g, e.data(o.Data), p(o.Path))
 	}
 	return nil
@@ -258,7 +258,7 @@ func (e *exporter) Append(o Append) error {
 
 func (e *exporter) Overwrite(o Overwrite) error {
 	u, g := e.ids(o.Creds)
-	if !e.handleWrite(o.Path+o.Handle, o.Data) {
+	if !e.handleWrite(o.Target(), o.Data) {
 		d := e.data(o.Data)
 		e.line("overwrite_file %s %s %s %s", u, g, p(o.Path), d)
 	}

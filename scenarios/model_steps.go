@@ -48,15 +48,15 @@ func (e *engine) Overlay(o Overlay) error {
 }
 
 func (e *engine) Write(o Write) error {
-	return e.write(o.Path+o.Handle, o.Data, vfs.OpenFlags{Write: true, Create: true, Trunc: true, Mode: o.Mode}, o.Creds, false)
+	return e.write(o.Target(), o.Data, vfs.OpenFlags{Write: true, Create: true, Trunc: true, Mode: o.Mode}, o.Creds, false)
 }
 
 func (e *engine) Append(o Append) error {
-	return e.write(o.Path+o.Handle, o.Data, vfs.OpenFlags{Write: true, Append: true, Mode: 0o644}, o.Creds, false)
+	return e.write(o.Target(), o.Data, vfs.OpenFlags{Write: true, Append: true, Mode: 0o644}, o.Creds, false)
 }
 
 func (e *engine) Overwrite(o Overwrite) error {
-	return e.write(o.Path+o.Handle, o.Data, vfs.OpenFlags{Write: true, Mode: 0o644}, o.Creds, true)
+	return e.write(o.Target(), o.Data, vfs.OpenFlags{Write: true, Mode: 0o644}, o.Creds, true)
 }
 
 // write writes data to the handle named t, or opens the path t with fl,

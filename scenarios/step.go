@@ -105,28 +105,40 @@ type Overlay struct {
 	Upper, Work string
 }
 
+// Dest is where a write goes: a path, or an open handle (exactly one is
+// set).
+type Dest struct{ Path, Handle string }
+
+// Target is the handle's name, or else the path.
+func (d Dest) Target() string {
+	if d.Handle != "" {
+		return d.Handle
+	}
+	return d.Path
+}
+
 // Write creates or truncates a file and writes Data (open O_CREAT|O_TRUNC
-// with Mode), or writes Data through the open Handle at its offset.
-// Exactly one of Path and Handle is set.
+// with Mode), or writes Data through the handle at its offset.
 type Write struct {
-	Path, Handle string
-	Data         string
-	Mode         uint32
+	Dest
+	Data string
+	Mode uint32
 	Creds
 }
 
-// Append appends Data to a file, or writes it at the end through Handle.
+// Append appends Data to a file, or writes it at the end through the
+// handle.
 type Append struct {
-	Path, Handle string
-	Data         string
+	Dest
+	Data string
 	Creds
 }
 
 // Overwrite writes Data in place at the start of the file's content (no
-// O_TRUNC), or through Handle.
+// O_TRUNC), or through the handle.
 type Overwrite struct {
-	Path, Handle string
-	Data         string
+	Dest
+	Data string
 	Creds
 }
 
@@ -443,12 +455,12 @@ func credsOpt(o map[string]string) Creds {
 	return c
 }
 
-// target splits a path-or-handle argument.
-func target(a string) (path, handle string) {
+// dest reads a path-or-handle argument.
+func dest(a string) Dest {
 	if IsHandle(a) {
-		return "", a
+		return Dest{Handle: a}
 	}
-	return a, ""
+	return Dest{Path: a}
 }
 
 var builders = map[string]buildFunc{
@@ -458,16 +470,13 @@ var builders = map[string]buildFunc{
 		return Overlay{Mount: a[0], Lower: strings.Split(o["lower"], ":"), Upper: o["upper"], Work: o["work"]}
 	},
 	"write": func(a []string, o map[string]string) Op {
-		p, h := target(a[0])
-		return Write{Path: p, Handle: h, Data: a[1], Mode: modeOpt(o), Creds: credsOpt(o)}
+		return Write{Dest: dest(a[0]), Data: a[1], Mode: modeOpt(o), Creds: credsOpt(o)}
 	},
 	"append": func(a []string, o map[string]string) Op {
-		p, h := target(a[0])
-		return Append{Path: p, Handle: h, Data: a[1], Creds: credsOpt(o)}
+		return Append{Dest: dest(a[0]), Data: a[1], Creds: credsOpt(o)}
 	},
 	"overwrite": func(a []string, o map[string]string) Op {
-		p, h := target(a[0])
-		return Overwrite{Path: p, Handle: h, Data: a[1], Creds: credsOpt(o)}
+		return Overwrite{Dest: dest(a[0]), Data: a[1], Creds: credsOpt(o)}
 	},
 	"truncate": func(a []string, o map[string]string) Op {
 		n, _ := strconv.ParseInt(a[1], 10, 64)

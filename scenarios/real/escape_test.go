@@ -29,7 +29,7 @@ func TestOverlayOptionsCannotBeSmuggled(t *testing.T) {
 		st(1, scenarios.FS{Type: "tmpfs", Mount: "/t"}),
 		st(2, scenarios.Mkdir{Path: "/t/l"}),
 		st(3, scenarios.Overlay{Mount: "/ovl", Lower: []string{"/t/l,upperdir=" + up + ",workdir=" + wk}}),
-		st(4, scenarios.Write{Path: "/ovl/f", Data: "pwned", Mode: 0o644}),
+		st(4, scenarios.Write{Dest: scenarios.Dest{Path: "/ovl/f"}, Data: "pwned", Mode: 0o644}),
 	}}
 	before := takeSnapshot(t, host)
 	err := Run(context.Background(), s, Env{Exe: []byte{}}, nil)

@@ -51,15 +51,15 @@ func (d *do) onPath(p string, fn func(string) error) error {
 func (d *do) Mkdir(o scenarios.Mkdir) error { return d.onPath(o.Path, d.r.mkdirs) }
 
 func (d *do) Write(o scenarios.Write) error {
-	return d.r.write(o.Name(), o.Path+o.Handle, o.Data, o.Mode, o.Creds)
+	return d.r.write(o.Name(), o.Target(), o.Data, o.Mode, o.Creds)
 }
 
 func (d *do) Append(o scenarios.Append) error {
-	return d.r.write(o.Name(), o.Path+o.Handle, o.Data, 0o644, o.Creds)
+	return d.r.write(o.Name(), o.Target(), o.Data, 0o644, o.Creds)
 }
 
 func (d *do) Overwrite(o scenarios.Overwrite) error {
-	return d.r.write(o.Name(), o.Path+o.Handle, o.Data, 0o644, o.Creds)
+	return d.r.write(o.Name(), o.Target(), o.Data, 0o644, o.Creds)
 }
 
 func (d *do) Truncate(o scenarios.Truncate) error {
