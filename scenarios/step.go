@@ -521,8 +521,8 @@ var builders = map[string]buildFunc{
 	},
 	"fstat": func(a []string, o map[string]string) Op { return Fstat{a[0]} },
 	"statx": func(a []string, o map[string]string) Op {
-		p, h := target(a[0])
-		return Statx{Path: p, Handle: h}
+		d := dest(a[0])
+		return Statx{Path: d.Path, Handle: d.Handle}
 	},
 	"fsverity": func(a []string, o map[string]string) Op { return Fsverity{a[1]} },
 	"sh":       func(a []string, o map[string]string) Op { return Sh{Path: a[0], Creds: credsOpt(o)} },
