@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -53,8 +54,10 @@ type Result struct {
 	Violations   int            `json:"violations"`
 	Steps        []HookCall     `json:"steps"`
 	Expects      []ExpectResult `json:"expects,omitempty"`
-	Audit        []AuditRecord  `json:"-"`
-	List         []ListEntry    `json:"-"`
+	// Seen is what reads, mappings and fstat/statx steps saw (observe.go).
+	Seen  []Seen        `json:"seen,omitempty"`
+	Audit []AuditRecord `json:"-"`
+	List  []ListEntry   `json:"-"`
 	// ML is the measurement list as the kernel would hold it.
 	ML   *measure.List     `json:"-"`
 	PCRs map[string]string `json:"pcrs,omitempty"`
@@ -103,7 +106,8 @@ type engine struct {
 	// dField: the template has a "d" field (SHA-1 or MD5); dSHA1: and
 	// hashAlgo is neither, so entries need the file's SHA-1 too.
 	dField, dSHA1 bool
-	err           error // first list or TPM failure, reported after the step
+	err           error        // first list or TPM failure, reported after the step
+	ix            *interpState // interpreter steps (interp.go); nil until used
 }
 
 // evaluated is the content a path had when IMA last hashed it, and the
@@ -307,9 +311,17 @@ func (r *Runner) Step(st Step) error { return r.StepAfter(StepGap, st) }
 func (r *Runner) StepAfter(gap vfs.Time, st Step) error {
 	e := r.e
 	e.w.Advance(gap)
-	if err := e.step(st); err != nil {
+	err := e.step(st)
+	if st.Fails != "" {
+		err = wantFailure(st.Fails, ModelErrno(err), err)
+		if err == nil {
+			e.seen("failed with " + st.Fails)
+		}
+	}
+	if err != nil {
 		return &Error{e.s.File, st.Line, fmt.Sprintf("%s: %v", opName(st), err)}
 	}
+	e.trackChecked()
 	if e.err != nil {
 		return fmt.Errorf("%s:%d: %s: %w", e.s.File, st.Line, opName(st), e.err)
 	}
@@ -381,6 +393,8 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 	e.res.AuditRecords = copyMap(audit, r.res.AuditRecords)
 	e.listed = copyMap(listed, r.e.listed)
 	e.lastEval = append(lastEval[:0], r.e.lastEval...)
+	e.ix = r.e.ix.clone()
+	res.Seen = slices.Clone(r.res.Seen)
 	res.Steps = append(steps[:0], r.res.Steps...)
 	res.Audit = append(audits[:0], r.res.Audit...)
 	res.List = append(list[:0], r.res.List...)

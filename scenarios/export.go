@@ -174,6 +174,10 @@ func (e *exporter) data(content string) string {
 func (e *exporter) body() error {
 	for _, st := range e.s.Steps {
 		e.line("step %s", sq(fmt.Sprintf("line %d: %s", st.Line, st.Text)))
+		if st.Fails != "" {
+			e.mustFail(st)
+			continue
+		}
 		if err := st.Visit(e); err != nil {
 			return &Error{e.s.File, st.Line, fmt.Sprintf("export %s: %v", st.Op.Name(), err)}
 		}
@@ -302,6 +306,55 @@ func (e *exporter) Open(o Open) error {
 }
 
 func (e *exporter) Read(o Read) error { e.line("h_cmd %d read", e.handles[o.Handle]); return nil }
+
+func (e *exporter) Pread(o Pread) error {
+	e.use("python3")
+	e.line("h_cmd %d pread %d", e.handles[o.Handle], o.Offset)
+	return nil
+}
+
+func (e *exporter) Fstat(o Fstat) error { e.line("h_cmd %d fstat", e.handles[o.Handle]); return nil }
+
+func (e *exporter) Statx(o Statx) error {
+	if o.Handle != "" {
+		e.line("h_cmd %d fstat", e.handles[o.Handle])
+	} else {
+		e.line("stat %s >/dev/null", p(o.Path))
+	}
+	return nil
+}
+
+func (e *exporter) Fsverity(o Fsverity) error {
+	e.use("fsverity")
+	e.line("fsverity enable %s", p(o.Path))
+	return nil
+}
+
+func (e *exporter) Sh(o Sh) error {
+	u, g := e.ids(o.Creds)
+	e.line("as_user %s %s sh %s >/dev/null 2>&1", u, g, p(o.Path))
+	return nil
+}
+
+// mustFail is a step with fails=ERRNO: the script tries to open the file
+// for writing and stops if that works (no handle is kept).
+func (e *exporter) mustFail(st Step) {
+	var target string
+	var c Creds
+	switch o := st.Op.(type) {
+	case Write:
+		target, c = o.Path, o.Creds
+	case Append:
+		target, c = o.Path, o.Creds
+	case Overwrite:
+		target, c = o.Path, o.Creds
+	case Open:
+		target, c = o.Path, o.Creds
+	}
+	u, g := e.ids(c)
+	e.line("as_user %s %s sh -c ': >>\"$1\"' sh %s 2>/dev/null && { say %s; exit 1; }", u, g, p(target),
+		sq(fmt.Sprintf("line %d: expected to fail with %s; it worked", st.Line, st.Fails)))
+}
 
 func (e *exporter) Mmap(o Mmap) error {
 	e.use("python3")
@@ -567,6 +620,8 @@ while :; do
 	IFS= read -r cmd <"$in" || exit 1
 	case $cmd in
 	read) cat <&3 >/dev/null ;;
+	"pread "*) python3 -c "import os, sys; os.pread(3, 1 << 24, int(sys.argv[1]))" "${cmd#pread }" ;;
+	fstat) stat -L /dev/fd/3 >/dev/null ;;
 	"write "*) cat "${cmd#write }" >&3 ;;
 	mmap_read | mmap_exec) python3 -c "$MMAP" "${cmd#mmap_}" ;;
 	mprotect) python3 -c "$MPROTECT" ;;

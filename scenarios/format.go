@@ -46,6 +46,9 @@ type Step struct {
 	Line int
 	Op   Op
 	Text string
+	// Fails is the errno the step must fail with (fails=EROFS), "" when
+	// it must work.
+	Fails string
 }
 
 // Expect is one `expect` line, stating correct IMA behaviour.
@@ -77,17 +80,22 @@ var ops = map[string]opSpec{
 	"fs":          {2, 6, nil, "fs TYPE MOUNTPOINT [MOUNT-OPTION...]"},
 	"mkdir":       {1, 1, nil, "mkdir PATH"},
 	"overlay":     {1, 1, []string{"lower", "upper", "work"}, "overlay MOUNTPOINT lower=DIR[:DIR] [upper=DIR work=DIR]"},
-	"write":       {2, 2, []string{"mode", "uid", "gid"}, "write PATH|%H CONTENT [mode=0755] [uid=N]"},
-	"append":      {2, 2, []string{"uid", "gid"}, "append PATH|%H CONTENT [uid=N]"},
-	"overwrite":   {2, 2, []string{"uid", "gid"}, "overwrite PATH|%H CONTENT (same size, in place)"},
+	"write":       {2, 2, []string{"mode", "uid", "gid", "fails"}, "write PATH|%H CONTENT [mode=0755] [uid=N] [fails=ERRNO]"},
+	"append":      {2, 2, []string{"uid", "gid", "fails"}, "append PATH|%H CONTENT [uid=N] [fails=ERRNO]"},
+	"overwrite":   {2, 2, []string{"uid", "gid", "fails"}, "overwrite PATH|%H CONTENT (same size, in place) [fails=ERRNO]"},
 	"truncate":    {2, 2, nil, "truncate PATH SIZE"},
 	"copy":        {2, 2, []string{"mode"}, "copy SRC DST [mode=0755]"},
 	"chmod":       {2, 2, nil, "chmod PATH MODE"},
 	"chown":       {2, 2, nil, "chown PATH UID[:GID]"},
 	"touch":       {1, 1, nil, "touch PATH"},
 	"setxattr":    {3, 3, nil, "setxattr PATH NAME VALUE"},
-	"open":        {3, 3, []string{"uid", "gid"}, "open %H PATH r|w|rw|a|trunc [uid=N]"},
+	"open":        {3, 3, []string{"uid", "gid", "fails"}, "open %H PATH r|w|rw|a|trunc [uid=N] [fails=ERRNO]"},
 	"read":        {1, 1, nil, "read %H"},
+	"pread":       {2, 2, nil, "pread %H OFFSET"},
+	"fstat":       {1, 1, nil, "fstat %H"},
+	"statx":       {1, 1, nil, "statx PATH|%H"},
+	"fsverity":    {2, 2, nil, "fsverity enable PATH"},
+	"sh":          {1, 1, []string{"uid", "gid"}, "sh PATH [uid=N] (the shell reads the script)"},
 	"mmap":        {2, 2, nil, "mmap %H read|exec"},
 	"mprotect":    {1, 1, nil, "mprotect %H (map it PROT_READ, then mprotect to add PROT_EXEC)"},
 	"close":       {1, 1, nil, "close %H"},
@@ -195,7 +203,7 @@ func Parse(r io.Reader, name string) (*Scenario, error) {
 		if len(args) < spec.min || len(args) > spec.max {
 			return nil, fail("%s: want %d..%d arguments, got %d (usage: %s)", name, spec.min, spec.max, len(args), spec.usage)
 		}
-		st := Step{Line: ln, Op: builders[name](args, opts), Text: line}
+		st := Step{Line: ln, Op: builders[name](args, opts), Text: line, Fails: opts["fails"]}
 		if err := checkStep(st, args, opts, handles); err != nil {
 			return nil, fail("%s: %v", name, err)
 		}
@@ -292,6 +300,9 @@ func checkStep(st Step, a []string, opts map[string]string, handles map[string]s
 			}
 		}
 	}
+	if v, ok := opts["fails"]; ok && !slices.Contains(FailErrnos, v) {
+		return fmt.Errorf("fails=%q: want one of %s", v, strings.Join(FailErrnos, ", "))
+	}
 	if v, ok := opts["mode"]; ok {
 		if _, err := strconv.ParseUint(v, 8, 32); err != nil {
 			return fmt.Errorf("mode=%q is not an octal mode", v)
@@ -338,8 +349,10 @@ func checkStep(st Step, a []string, opts map[string]string, handles map[string]s
 		if !slices.Contains([]string{"r", "w", "rw", "a", "trunc"}, a[2]) {
 			return fmt.Errorf("mode %q: want r, w, rw, a or trunc", a[2])
 		}
-		handles[h] = a[2]
-	case "read", "mmap", "mprotect", "close":
+		if opts["fails"] == "" { // a failing open leaves no handle
+			handles[h] = a[2]
+		}
+	case "read", "pread", "fstat", "mmap", "mprotect", "close":
 		if !isH(a[0]) || handles[a[0]] == "" {
 			return fmt.Errorf("%q is not an open handle", a[0])
 		}
@@ -352,7 +365,16 @@ func checkStep(st Step, a []string, opts map[string]string, handles map[string]s
 		if op == "mmap" && !slices.Contains([]string{"read", "exec"}, a[1]) {
 			return fmt.Errorf("want read or exec, got %q", a[1])
 		}
-	case "write", "append", "overwrite":
+		if op == "pread" {
+			if n, err := strconv.ParseInt(a[1], 10, 64); err != nil || n < 0 || n > MaxFileSize {
+				return fmt.Errorf("offset %q is not a number of bytes up to %d", a[1], MaxFileSize)
+			}
+		}
+	case "fsverity":
+		if a[0] != "enable" {
+			return fmt.Errorf("only fsverity enable PATH is modelled, got %q", a[0])
+		}
+	case "write", "append", "overwrite", "statx":
 		if isH(a[0]) && handles[a[0]] == "" {
 			return fmt.Errorf("%q is not an open handle", a[0])
 		}
@@ -424,6 +446,11 @@ func CheckPath(p string) error {
 	}
 	return nil
 }
+
+// FailErrnos are the errors a step's fails= option can expect: the step
+// must fail with it (EROFS: a write through a read-only overlay; EPERM: a
+// write open of an fs-verity file; ETXTBSY, EACCES).
+var FailErrnos = []string{"EROFS", "EPERM", "ETXTBSY", "EACCES"}
 
 // MountFlagOptions are the mount options that are mount(2) flags.
 var MountFlagOptions = []string{"noatime", "strictatime", "relatime", "iversion", "noiversion", "ro", "rw", "defaults"}

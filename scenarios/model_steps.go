@@ -191,21 +191,9 @@ func (e *engine) Open(o Open) error {
 	return nil
 }
 
-func (e *engine) Read(o Read) error {
-	h := e.handles[o.Handle]
-	e.w.Read(&h.f)
-	return nil
-}
+func (e *engine) Read(o Read) error { return e.readHandle(o.Handle, -1) }
 
-func (e *engine) Mmap(o Mmap) error {
-	h := e.handles[o.Handle]
-	e.w.Mmap(&h.f)
-	if o.Exec {
-		// Linux v6.12: ima_main.c:ima_file_mmap, only for PROT_EXEC.
-		e.processMeasurement(&h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
-	}
-	return nil
-}
+func (e *engine) Mmap(o Mmap) error { return e.mmapHandle(o.Handle, o.Exec) }
 
 func (e *engine) Mprotect(o Mprotect) error {
 	h := e.handles[o.Handle]
@@ -221,10 +209,19 @@ func (e *engine) Close(o Close) error {
 	return nil
 }
 
-func (e *engine) Exec(o Exec) error         { return e.exec(o.Path, o.UID, o.GID, false) }
-func (e *engine) Execveat(o Execveat) error { return e.exec(o.Path, o.UID, o.GID, true) }
-func (e *engine) Rename(o Rename) error     { return e.w.Rename(o.From, o.To) }
-func (e *engine) Unlink(o Unlink) error     { return e.w.Unlink(o.Path) }
+func (e *engine) Exec(o Exec) error { return e.exec(o.Path, o.UID, o.GID, false) }
+func (e *engine) Execveat(o Execveat) error {
+	if err := e.exec(o.Path, o.UID, o.GID, true); err != nil {
+		return err
+	}
+	e.checkHandles(o.Path)
+	if ino, err := e.w.Lookup(o.Path); err == nil {
+		e.seen("checked " + ContentSeen(e.w.RealInode(ino).Content))
+	}
+	return nil
+}
+func (e *engine) Rename(o Rename) error { return e.w.Rename(o.From, o.To) }
+func (e *engine) Unlink(o Unlink) error { return e.w.Unlink(o.Path) }
 
 func (e *engine) Sync(Sync) error {
 	e.w.Sync()
@@ -417,6 +414,11 @@ func (e *engine) fileMprotect(f *vfs.File, uid, gid uint32) {
 	actions |= e.decisions.decide(e.pol, key).actions
 	m := cache.FileMprotect(e.p, cache.MprotectCall{PolicyAppraise: true, Actions: actions, Path: f.Path, BackingPath: bp})
 	where := fmt.Sprintf("ima_file_mprotect matches the backing inode %s:dev=%d:ino=%d (%s, named %q)", backing.SB.Model.Type, backing.SB.Dev, backing.Ino, bp, m.Name)
+	if all, partial := e.p.HasFeature("mmap-backing-file-hook"); (all || partial) && bp != f.Path {
+		// Linux v7.2.13: fs/backing-file.c:backing_file_mmap calls
+		// security_mmap_backing_file; only SELinux implements it.
+		where += "; security_mmap_backing_file exists here (SELinux checks the user file too), but IMA registers no such hook: its view is unchanged"
+	}
 	if !m.Audit {
 		e.record(hook, f.Path, false, verdict, where+": not in policy; nothing measured"+missed)
 		return

@@ -86,7 +86,7 @@ func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 			if st.Evaluated {
 				ev = "evaluated"
 			}
-			if st.Hook == "last_writer" {
+			if st.Hook == "last_writer" || st.Hook == "interpreter" {
 				ev = "check"
 			}
 			v := st.Verdict
@@ -100,6 +100,12 @@ func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 			bw.printf("       %-11s %-9s %s\n", st.Hook, ev, v)
 			for _, l := range wrap(st.Cause, Width-7) {
 				bw.printf("       %s\n", l)
+			}
+		}
+		if len(res.Seen) > 0 {
+			bw.printf("  what the steps saw:\n")
+			for _, sn := range res.Seen {
+				bw.printf("    line %-3d %s\n", sn.Line, clip(sn.Text, Width-14))
 			}
 		}
 		bw.printf("  audit records:")

@@ -63,6 +63,11 @@ type Visitor interface {
 	DropCaches(DropCaches) error
 	Sleep(Sleep) error
 	Remount(Remount) error
+	Pread(Pread) error
+	Fstat(Fstat) error
+	Statx(Statx) error
+	Fsverity(Fsverity) error
+	Sh(Sh) error
 }
 
 // opName is the step's operation keyword ("step" without one).
@@ -214,6 +219,28 @@ type Execveat struct {
 	Creds
 }
 
+// Pread reads a handle's file from Offset to the end: pread %H OFFSET.
+type Pread struct {
+	Handle string
+	Offset int64
+}
+
+// Fstat is fstat(2) on a handle: fstat %H.
+type Fstat struct{ Handle string }
+
+// Statx is statx(2) on a path or a handle: statx PATH|%H. Exactly one of
+// Path and Handle is set.
+type Statx struct{ Path, Handle string }
+
+// Fsverity enables fs-verity on a file: fsverity enable PATH.
+type Fsverity struct{ Path string }
+
+// Sh runs a script with the shell: sh PATH [uid=N].
+type Sh struct {
+	Path string
+	Creds
+}
+
 // Rename renames From to To.
 type Rename struct{ From, To string }
 
@@ -260,6 +287,11 @@ func (Sync) Name() string       { return "sync" }
 func (DropCaches) Name() string { return "drop_caches" }
 func (Sleep) Name() string      { return "sleep" }
 func (Remount) Name() string    { return "remount" }
+func (Pread) Name() string      { return "pread" }
+func (Fstat) Name() string      { return "fstat" }
+func (Statx) Name() string      { return "statx" }
+func (Fsverity) Name() string   { return "fsverity" }
+func (Sh) Name() string         { return "sh" }
 
 func (o FS) visit(v Visitor) error         { return v.FS(o) }
 func (o Mkdir) visit(v Visitor) error      { return v.Mkdir(o) }
@@ -286,6 +318,11 @@ func (o Sync) visit(v Visitor) error       { return v.Sync(o) }
 func (o DropCaches) visit(v Visitor) error { return v.DropCaches(o) }
 func (o Sleep) visit(v Visitor) error      { return v.Sleep(o) }
 func (o Remount) visit(v Visitor) error    { return v.Remount(o) }
+func (o Pread) visit(v Visitor) error      { return v.Pread(o) }
+func (o Fstat) visit(v Visitor) error      { return v.Fstat(o) }
+func (o Statx) visit(v Visitor) error      { return v.Statx(o) }
+func (o Fsverity) visit(v Visitor) error   { return v.Fsverity(o) }
+func (o Sh) visit(v Visitor) error         { return v.Sh(o) }
 
 // IsHandle reports whether a step argument names a handle (%NAME).
 func IsHandle(a string) bool { return strings.HasPrefix(a, "%") }
@@ -379,6 +416,16 @@ func (t *toucher) Sync(Sync) error             { return nil }
 func (t *toucher) DropCaches(DropCaches) error { return nil }
 func (t *toucher) Sleep(Sleep) error           { return nil }
 func (t *toucher) Remount(o Remount) error     { t.paths(o.Mount); return nil }
+func (t *toucher) Pread(Pread) error           { return nil }
+func (t *toucher) Fstat(Fstat) error           { return nil }
+func (t *toucher) Statx(o Statx) error {
+	if o.Path != "" {
+		t.paths(o.Path)
+	}
+	return nil
+}
+func (t *toucher) Fsverity(o Fsverity) error { t.file(o.Path, false, false); return nil }
+func (t *toucher) Sh(o Sh) error             { t.file(o.Path, false, false); return nil }
 
 // build functions turn a step's tokens into its typed op. Parse has
 // checked the counts; the values are checked by checkStep, which runs
@@ -468,4 +515,15 @@ var builders = map[string]buildFunc{
 		return Sleep{ns}
 	},
 	"remount": func(a []string, o map[string]string) Op { return Remount{Mount: a[0], Options: a[1:]} },
+	"pread": func(a []string, o map[string]string) Op {
+		n, _ := strconv.ParseInt(a[1], 10, 64)
+		return Pread{Handle: a[0], Offset: n}
+	},
+	"fstat": func(a []string, o map[string]string) Op { return Fstat{a[0]} },
+	"statx": func(a []string, o map[string]string) Op {
+		d := dest(a[0])
+		return Statx{Path: d.Path, Handle: d.Handle}
+	},
+	"fsverity": func(a []string, o map[string]string) Op { return Fsverity{a[1]} },
+	"sh":       func(a []string, o map[string]string) Op { return Sh{Path: a[0], Creds: credsOpt(o)} },
 }

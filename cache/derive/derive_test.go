@@ -94,6 +94,7 @@ func TestDeriveMutations(t *testing.T) {
 		{key: "remount-clears-iversion", file: "mm/shmem.c", re: `fc->sb_flags \|= SB_I_VERSION;`, repl: ";", re2: `sb->s_flags \|= SB_NOSEC;`, repl2: "sb->s_flags |= SB_NOSEC | SB_I_VERSION;"},
 		{key: "change-cookie", file: "include/linux/stat.h", re: `#define\s+STATX_CHANGE_COOKIE`, repl: "#define STATX_OTHER"},
 		{key: "feature.backing-file", file: "fs/backing-file.c", re: `(?s).*`, repl: ""},
+		{key: "feature.mmap-backing-file-hook", file: "fs/backing-file.c", re: `security_mmap_backing_file\(`, repl: "security_other_hook("},
 	}
 	ran := 0
 	for _, dir := range trees(t) {
@@ -121,7 +122,9 @@ func TestDeriveMutations(t *testing.T) {
 			assert.NotEqual(t, before, after, "%s: undoing %q in %s left %s at %q", dir, m.re, m.file, m.key, after)
 			// Nothing else moves.
 			for _, f := range orig.Findings {
-				if f.Key != m.key {
+				// The hook lives in fs/backing-file.c: it goes with the file.
+				follows := m.key == "feature.backing-file" && f.Key == "feature.mmap-backing-file-hook"
+				if f.Key != m.key && !follows {
 					assert.Equal(t, f.Value, r.Value(f.Key), "%s: undoing %s moved %s", dir, m.key, f.Key)
 				}
 			}
@@ -225,7 +228,7 @@ func FuzzMakefileVersion(f *testing.F) {
 // (era-6.13, then fix-v2) give a tree with 6.13's and fix-v2's IMA code on
 // 7.2's VFS: derive must find the IMA switches of those profiles; only
 // what the 7.2 base changed elsewhere (the truncate hooks, tmpfs keeping
-// SB_I_VERSION on remount) may differ.
+// SB_I_VERSION on remount, the backing-file LSM hook) may differ.
 func TestDerivePatchedTrees(t *testing.T) {
 	const patches = "../../scenarios/vm/kbuild/patches"
 	if _, err := os.Stat(filepath.Join(patches, "era-6.13.patch")); err != nil {
@@ -259,7 +262,7 @@ func TestDerivePatchedTrees(t *testing.T) {
 		require.NoError(t, err)
 		for _, d := range Diff(r, prof) {
 			key, _, _ := strings.Cut(d, ":")
-			assert.Contains(t, []string{"truncate-resets", "remount-clears-iversion"}, key, "after %s: %s", s.patch, d)
+			assert.Contains(t, []string{"truncate-resets", "remount-clears-iversion", "feature.mmap-backing-file-hook"}, key, "after %s: %s", s.patch, d)
 		}
 	}
 }

@@ -255,6 +255,14 @@ var rules = []rule{
 		}
 		return found(Absent, "no fs/backing-file.c", "fs/overlayfs/file.c", 0)
 	}},
+	{"feature.mmap-backing-file-hook", func(t *tree) Finding {
+		// "lsm: add backing_file LSM hooks" (v7.1-rc1, 6.12.95):
+		// backing_file_mmap asks the LSMs about the backing file.
+		if l := firstLine(t, "fs/backing-file.c", `security_mmap_backing_file\s*\(`); l > 0 {
+			return found("present", "backing_file_mmap calls security_mmap_backing_file", "fs/backing-file.c", l)
+		}
+		return found(Absent, "no security_mmap_backing_file call", "fs/backing-file.c", 0)
+	}},
 }
 
 // ext4Always: ext4 sets SB_I_VERSION outside the iversion mount option.

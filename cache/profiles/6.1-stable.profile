@@ -19,6 +19,7 @@ fs.tmpfs: tmpfs-6.1           # Linux v6.1: mm/shmem.c (generic_update_time; new
 remount-clears-iversion: tmpfs  # Linux v6.1.176: mm/shmem.c:shmem_reconfigure (ext4's fix f2326fd14a22 is in Debian 6.1)
 violations: every             # Linux v6.1: security/integrity/ima/ima_main.c:ima_rdwr_violation_check (no rate limiting)
 feature.execve-check: 6.14 .. # Linux v6.14: fs/exec.c:do_execveat_common (AT_EXECVE_CHECK)
+# feature.mmap-backing-file-hook: absent in every 6.1 package up to 6.1.192-3 (no fs/backing-file.c, no FMODE_BACKING)
 template: ima-sig             # Debian config: CONFIG_IMA_DEFAULT_TEMPLATE
 hash: sha256                  # Debian config: CONFIG_IMA_DEFAULT_HASH
 fallback-banks: sha384, sha512  # Debian 6.1.176 config: CONFIG_CRYPTO_SHA512=m, not loaded when security/integrity/ima/ima_crypto.c:ima_init_crypto runs (the captured 6.1.176 list replays so)

@@ -21,5 +21,6 @@ remount-clears-iversion: tmpfs  # Linux v6.12.107: mm/shmem.c:shmem_reconfigure 
 violations: once              # Linux v6.12.24 (stable; Debian changelog "ima: limit the number of ToMToU integrity violations"): ima_main.c:ima_rdwr_violation_check (IMA_MAY_EMIT_TOMTOU, IMA_EMITTED_OPENWRITERS)
 feature.execve-check: 6.14 .. # Linux v6.14: fs/exec.c:do_execveat_common (AT_EXECVE_CHECK)
 feature.backing-file: 6.7 ..  # Linux v6.12: fs/backing-file.c:backing_file_open (overlay's real file keeps its own f_path; 6.1 used open_with_fake_path)
+feature.mmap-backing-file-hook: 6.12.95 .. 6.12.y  # Linux v6.12.95 (stable; Debian changelog 6.12.95-1 "lsm: add backing_file LSM hooks"): fs/backing-file.c:backing_file_mmap -> security_mmap_backing_file; only SELinux uses it, IMA does not
 template: ima-sig             # Debian config: CONFIG_IMA_DEFAULT_TEMPLATE
 hash: sha256                  # Debian config: CONFIG_IMA_DEFAULT_HASH

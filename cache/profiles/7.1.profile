@@ -12,3 +12,4 @@ truncate-resets: true              # Linux v7.2.13: security/integrity/ima/ima_m
 last-writer: detect-file-change    # Linux v7.1: security/integrity/ima/ima_main.c:ima_detect_file_change
 commit.last-writer: ima: fallback to using i_version to detect file change  # read: as commit.collect (same patch; id not given)
 remount-clears-iversion: none      # Linux v7.2.13: mm/shmem.c:shmem_init_fs_context ("tmpfs: preserve SB_I_VERSION on remount")
+feature.mmap-backing-file-hook: 7.1 ..  # Linux v7.1-rc1 (6af36aeb147a "lsm: add backing_file LSM hooks"); read in v7.2.13: fs/backing-file.c:backing_file_mmap -> security_mmap_backing_file (SELinux only; IMA registers no such hook)

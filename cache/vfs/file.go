@@ -45,6 +45,11 @@ func (w *World) OpenInto(f *File, p string, fl OpenFlags, uid, gid uint32) error
 			return err
 		}
 	}
+	if fl.Write || fl.Trunc {
+		if err := w.verityDeniesWrite(ino); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
 	*f = File{Path: p, Inode: ino, Backing: ino, Flags: fl}
 	if ino.SB.Model.Overlay {
 		if fl.Write || fl.Trunc {
@@ -127,22 +132,46 @@ func (w *World) Write(f *File, data []byte, appendTo bool) error {
 	return nil
 }
 
-// Read reads the file: atime as relatime/strictatime/noatime say. Overlay
-// opens the real file with O_NOATIME when it may
-// (Linux v6.12: fs/overlayfs/file.c:ovl_open_realfile).
+// Read reads the file (read(2), pread(2)): atime as
+// relatime/strictatime/noatime say. Overlay opens the real file with
+// O_NOATIME when it may (Linux v6.12: fs/overlayfs/file.c:ovl_open_realfile).
+// It returns what the read sees: the inode ReadInode names.
 func (w *World) Read(f *File) []byte {
+	d := w.ReadInode(f)
 	// Lower layers sit on private noatime mounts (fs/overlayfs/super.c), so
 	// only a direct file or a copied-up (upper) file gets atime updates;
 	// imasim probe saw upper atime move on the host.
 	if f.Backing == f.Inode || w.IsUpper(f.Inode) {
-		f.Backing.touchAtime()
+		d.touchAtime()
 	}
-	return f.Backing.Content
+	return d.Content
+}
+
+// ReadInode is the inode a read(2) or pread(2) on f reaches. Off overlay
+// the opened inode. Through overlay the current real data inode: a file
+// copied up since f was opened is read from the upper layer, the lower
+// file opened at open time no longer (Linux v6.1.176, v6.12.107:
+// fs/overlayfs/file.c:ovl_read_iter -> ovl_real_fdget_meta reopens the
+// upper file for the call; v7.2.13: ovl_real_file_path keeps it in
+// ovl_file.upperfile). The reopen is internal: no IMA hook.
+func (w *World) ReadInode(f *File) *Inode {
+	if f.Inode.SB.Model.Overlay {
+		return w.RealInode(f.Inode)
+	}
+	return f.Backing
 }
 
 // Mmap maps the file: mmap updates atime like a read
-// (Linux v6.12: mm/filemap.c:generic_file_mmap -> file_accessed).
-func (w *World) Mmap(f *File) { w.Read(f) }
+// (Linux v6.12: mm/filemap.c:generic_file_mmap -> file_accessed;
+// ovl_file_accessed for overlay). It returns what the mapping holds: the
+// real file opened at open time, also after a copy-up (Linux v6.1.176:
+// fs/overlayfs/file.c:ovl_mmap maps file->private_data; v6.12.107: the
+// same through fs/backing-file.c:backing_file_mmap; v7.2.13:
+// backing_file_mmap(of->realfile), never the upperfile).
+func (w *World) Mmap(f *File) []byte {
+	w.Read(f)
+	return f.Backing.Content
+}
 
 // Close drops the open description; the caller runs IMA's file_free first.
 func (w *World) Close(f *File) {
@@ -246,6 +275,9 @@ func (w *World) Truncate(p string, size int) error {
 	}
 	if size < 0 || size > MaxSize {
 		return fmt.Errorf("truncate %s to %d: outside 0..%d (the model holds contents in memory)", p, size, MaxSize)
+	}
+	if i.Verity {
+		return fmt.Errorf("truncate %s: %w", p, ErrVerity)
 	}
 	if size < len(i.Content) {
 		i.Content = append([]byte(nil), i.Content[:size]...)

@@ -41,6 +41,7 @@ type Inode struct {
 
 	Content []byte
 	Mode    uint32
+	Verity  bool // fs-verity enabled (IS_VERITY)
 	UID     uint32
 	GID     uint32
 	Xattrs  map[string]string
@@ -164,6 +165,7 @@ type Stat struct {
 	HasCookie    bool // STATX_CHANGE_COOKIE in result_mask
 	Size         int
 	Mode         uint32
+	Verity       bool // STATX_ATTR_VERITY in stx_attributes
 }
 
 // getattr is the filesystem's getattr on a real inode. wantCookie asks for
@@ -171,7 +173,7 @@ type Stat struct {
 // multigrain ctime as queried).
 // Linux v6.12: fs/stat.c:generic_fillattr, v6.13: fs/stat.c:fill_mg_cmtime.
 func (i *Inode) getattr(wantCookie, wantCtime bool, cookieSupported bool) Stat {
-	st := Stat{Dev: i.SB.Dev, Ino: i.Ino, Ctime: i.Ctime, Mtime: i.Mtime, Size: len(i.Content), Mode: i.Mode}
+	st := Stat{Dev: i.SB.Dev, Ino: i.Ino, Ctime: i.Ctime, Mtime: i.Mtime, Size: len(i.Content), Mode: i.Mode, Verity: i.Verity}
 	if wantCookie && i.IsIVersion() && cookieSupported {
 		if i.SB.Model.GetattrQueries {
 			st.Cookie = i.QueryIVersion()

@@ -128,7 +128,13 @@ func (w *World) MountOverlay(m *Model, mnt, lower, upper, work string) (*Super, 
 	if w.mountAt(mnt) != nil {
 		return nil, fmt.Errorf("%s is already a mount point", mnt)
 	}
-	for _, d := range []string{lower, upper, work} {
+	if upper == "" && !strings.Contains(lower, ":") {
+		// Linux v6.1.176, v6.12.107, v7.2.13: fs/overlayfs/super.c
+		// (ovl_get_lowerstack): "at least 2 lowerdir are needed while
+		// upperdir nonexistent", EINVAL.
+		return nil, fmt.Errorf("a read-only overlay (no upper=) needs at least two lower layers (EINVAL)")
+	}
+	for _, d := range append(strings.Split(lower, ":"), upper, work) {
 		if d == "" {
 			continue
 		}

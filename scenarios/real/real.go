@@ -92,6 +92,8 @@ type Event struct {
 	Err   error // the step's error, nil when it worked
 	// Note says how the step differed from its text (a capped sleep).
 	Note string
+	// Seen is what the step saw (scenarios.Seen), "" for most steps.
+	Seen string
 }
 
 // Observer is called after every step. A non-nil return stops the run
@@ -108,6 +110,8 @@ type Runner struct {
 	handles map[string]*handle
 	exe     []byte
 	execSet map[string]bool
+	looks   map[string]scenarios.StatFacts // the last fstat/statx per handle or path
+	seen    string                         // what the step being run saw (Event.Seen)
 	undo    []undo
 	diskN   int
 	cur     int // index of the step being run
@@ -172,7 +176,7 @@ func newRunner(s *scenarios.Scenario, env Env) (*Runner, error) {
 			return nil, &CannotRunError{err.Error()}
 		}
 	}
-	return &Runner{env: env, handles: map[string]*handle{}, exe: exe, execSet: ExecPaths(s)}, nil
+	return &Runner{env: env, handles: map[string]*handle{}, exe: exe, execSet: ExecPaths(s), looks: map[string]scenarios.StatFacts{}}, nil
 }
 
 func (r *Runner) run(ctx context.Context, s *scenarios.Scenario, obs Observer) (err error) {
@@ -200,13 +204,19 @@ func (r *Runner) run(ctx context.Context, s *scenarios.Scenario, obs Observer) (
 				return fmt.Errorf("before line %d: %w", st.Line, err)
 			}
 		}
-		r.cur = i
+		r.cur, r.seen = i, ""
 		note, serr := r.step(ctx, st)
+		if st.Fails != "" {
+			serr = failedAs(st.Fails, serr)
+			if serr == nil {
+				r.seen = "failed with " + st.Fails
+			}
+		}
 		if serr != nil {
 			serr = fmt.Errorf("%s:%d: %s: %w", s.File, st.Line, st.Op.Name(), serr)
 		}
 		r.logf("step %d line %d: %s -> %v", i, st.Line, st.Text, serr)
-		ev := Event{Index: i, Step: st, Err: serr, Note: note}
+		ev := Event{Index: i, Step: st, Err: serr, Note: note, Seen: r.seen}
 		if obs == nil {
 			if serr != nil {
 				return serr

@@ -136,6 +136,7 @@ type Run struct {
 	Expects  []scenarios.ExpectResult `json:"expects"`
 	Findings []Finding                `json:"findings,omitempty"`
 	Replay   []BankReplay             `json:"replay"`
+	Seen     []SeenCmp                `json:"seen,omitempty"`
 	Defects  []string                 `json:"model_defects,omitempty"`
 	Lossy    string                   `json:"audit_loss,omitempty"` // evidence the log lost records: counts inconclusive
 	Timing   map[string]float64       `json:"timing_s"`
@@ -427,7 +428,9 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 	if ev, ok := br.Files[guest.FileEventLog]; ok {
 		r.BootAgg = CheckBootAggregate(ev, br.Files[guest.FileBinList])
 	}
+	r.compareSeen(rep)
 	r.findings(rep)
+	r.interpFindings(rep)
 	ob.Verdicts = map[string]int{}
 	for _, f := range r.Findings {
 		ob.Verdicts[f.Verdict]++
@@ -477,7 +480,8 @@ func (r *Run) findings(rep *guest.ScenarioReport) {
 		}
 	}
 	for _, h := range r.Model.Steps {
-		if h.Hook != "last_writer" {
+		// An interpreter's read is no IMA hook: interpFindings judges it.
+		if h.Hook != "last_writer" && h.Hook != "interpreter" {
 			hooks[h.Path] = max(hooks[h.Path], h.Line)
 		}
 	}
@@ -525,6 +529,13 @@ func WriteText(w io.Writer, k *Kernel, p *cache.Profile, runs []*Run, verbose bo
 			for _, s := range r.Meas {
 				ew.f("    %-40s model %d, real %d\n", s.Path, s.Model, s.Real)
 			}
+		}
+		for _, s := range r.Seen {
+			mark := "agree"
+			if s.Model != s.Real {
+				mark = "DISAGREE: model " + s.Model
+			}
+			ew.f("  line %d saw %s  (%s)\n", s.Line, s.Real, mark)
 		}
 		if verbose {
 			for _, a := range r.Audit {

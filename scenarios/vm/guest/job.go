@@ -108,6 +108,9 @@ type StepReport struct {
 	Err   string   `json:"error,omitempty"`
 	Audit []string `json:"audit,omitempty"`
 	Ms    float64  `json:"ms"`
+	// Seen is what the step saw (scenarios.Seen: a read's content, a
+	// fstat's changes), "" for most steps.
+	Seen string `json:"seen,omitempty"`
 }
 
 // Files the agent ships.

@@ -51,7 +51,7 @@ func (a *agent) scenario(sc Scenario) ScenarioReport {
 	t0 := time.Now()
 	err = real.RunWith(context.Background(), s, env, func(r *real.Runner) real.Observer {
 		return func(ev real.Event) error {
-			sr := StepReport{Line: ev.Step.Line, Op: ev.Step.Text}
+			sr := StepReport{Line: ev.Step.Line, Op: ev.Step.Text, Seen: ev.Seen}
 			if ev.Err != nil {
 				sr.Err = ev.Err.Error()
 			}
