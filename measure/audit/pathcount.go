@@ -1,0 +1,147 @@
+package audit
+
+import (
+	"bytes"
+	"hash/maphash"
+	"slices"
+)
+
+// PathCounts counts occurrences of byte strings (file paths) in little
+// memory: the strings are packed into 1 MiB chunks and each distinct one
+// costs a 16-byte entry and a 4-byte slot of an open-addressing table kept
+// at most 3/4 full, about len(path)+30 bytes. A Go map[string]int costs
+// about 80 bytes per path plus the string's own allocation.
+type PathCounts struct {
+	seed   maphash.Seed
+	chunks [][]byte
+	ents   [][]pathEnt // in blocks of entBlock, never moved
+	n      int
+	slots  []uint32 // entry index + 1; 0 is empty
+	total  int
+}
+
+type pathEnt struct {
+	chunk, off, n uint32
+	count         uint32
+}
+
+const (
+	chunkSize = 1 << 20
+	entBlock  = 1 << 12
+)
+
+// NewPathCounts returns an empty PathCounts.
+func NewPathCounts() *PathCounts {
+	return &PathCounts{seed: maphash.MakeSeed(), slots: make([]uint32, 1024)}
+}
+
+// Len returns the number of distinct paths.
+func (c *PathCounts) Len() int { return c.n }
+
+// Total returns the number of Add calls.
+func (c *PathCounts) Total() int { return c.total }
+
+func (c *PathCounts) ent(i int) *pathEnt { return &c.ents[i/entBlock][i%entBlock] }
+
+func (c *PathCounts) key(e *pathEnt) []byte {
+	return c.chunks[e.chunk][e.off : e.off+e.n : e.off+e.n]
+}
+
+// Add counts one occurrence of p (copied when new).
+func (c *PathCounts) Add(p []byte) {
+	c.total++
+	h := maphash.Bytes(c.seed, p)
+	mask := uint64(len(c.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := c.slots[i]
+		if s == 0 {
+			c.insert(i, p)
+			return
+		}
+		e := c.ent(int(s - 1))
+		if int(e.n) == len(p) && bytes.Equal(c.key(e), p) {
+			if e.count < ^uint32(0) {
+				e.count++
+			}
+			return
+		}
+	}
+}
+
+func (c *PathCounts) insert(slot uint64, p []byte) {
+	var ck, off int
+	if len(p) > chunkSize/4 {
+		c.chunks = append(c.chunks, bytes.Clone(p)) // a long path gets its own chunk
+		ck = len(c.chunks) - 1
+	} else {
+		last := len(c.chunks) - 1
+		if last < 0 || cap(c.chunks[last])-len(c.chunks[last]) < len(p) {
+			c.chunks = append(c.chunks, make([]byte, 0, chunkSize))
+			last++
+		}
+		ck, off = last, len(c.chunks[last])
+		c.chunks[last] = append(c.chunks[last], p...)
+	}
+	if c.n%entBlock == 0 {
+		c.ents = append(c.ents, make([]pathEnt, entBlock))
+	}
+	*c.ent(c.n) = pathEnt{chunk: uint32(ck), off: uint32(off), n: uint32(len(p)), count: 1}
+	c.n++
+	c.slots[slot] = uint32(c.n)
+	if c.n*4 > len(c.slots)*3 {
+		c.grow()
+	}
+}
+
+func (c *PathCounts) grow() {
+	slots := make([]uint32, 2*len(c.slots))
+	mask := uint64(len(slots) - 1)
+	for i := 0; i < c.n; i++ {
+		h := maphash.Bytes(c.seed, c.key(c.ent(i)))
+		j := h & mask
+		for slots[j] != 0 {
+			j = (j + 1) & mask
+		}
+		slots[j] = uint32(i + 1)
+	}
+	c.slots = slots
+}
+
+// Count returns how often p was added.
+func (c *PathCounts) Count(p []byte) int {
+	h := maphash.Bytes(c.seed, p)
+	mask := uint64(len(c.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := c.slots[i]
+		if s == 0 {
+			return 0
+		}
+		if e := c.ent(int(s - 1)); bytes.Equal(c.key(e), p) {
+			return int(e.count)
+		}
+	}
+}
+
+// Sorted calls f for every distinct path in byte order with its count;
+// path aliases c's storage.
+func (c *PathCounts) Sorted(f func(path []byte, count int)) {
+	order := make([]uint32, c.n)
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	slices.SortFunc(order, func(a, b uint32) int { return bytes.Compare(c.key(c.ent(int(a))), c.key(c.ent(int(b)))) })
+	for _, i := range order {
+		e := c.ent(int(i))
+		f(c.key(e), int(e.count))
+	}
+}
+
+// Map returns the counts as a map (for tests and small logs).
+func (c *PathCounts) Map() map[string]int {
+	m := make(map[string]int, c.n)
+	for i := 0; i < c.n; i++ {
+		e := c.ent(i)
+		m[string(c.key(e))] = int(e.count)
+	}
+	return m
+}
