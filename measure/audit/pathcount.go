@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"hash/maphash"
 	"slices"
 )
@@ -125,14 +127,84 @@ func (c *PathCounts) Count(p []byte) int {
 // Sorted calls f for every distinct path in byte order with its count;
 // path aliases c's storage.
 func (c *PathCounts) Sorted(f func(path []byte, count int)) {
-	order := make([]uint32, c.n)
-	for i := range order {
-		order[i] = uint32(i)
+	keys := make([]sortKey, c.n)
+	for i := range keys {
+		keys[i].i = uint32(i)
 	}
-	slices.SortFunc(order, func(a, b uint32) int { return bytes.Compare(c.key(c.ent(int(a))), c.key(c.ent(int(b)))) })
-	for _, i := range order {
-		e := c.ent(int(i))
+	c.sortKeys(keys, 0)
+	for _, k := range keys {
+		e := c.ent(int(k.i))
 		f(c.key(e), int(e.count))
+	}
+}
+
+// sortKey is an entry and 8 bytes of its path from the current depth,
+// big-endian, so that most comparisons read no path bytes: the paths lie
+// all over memory and share long prefixes (/usr/lib/x86_64-linux-gnu/…).
+type sortKey struct {
+	k uint64
+	i uint32
+}
+
+// sortKeys sorts a, whose paths are equal before depth.
+func (c *PathCounts) sortKeys(a []sortKey, depth int) {
+	full := func(x, y sortKey) int {
+		return bytes.Compare(c.key(c.ent(int(x.i)))[depth:], c.key(c.ent(int(y.i)))[depth:])
+	}
+	for {
+		if len(a) < 2 {
+			return
+		}
+		if len(a) <= 16 {
+			slices.SortFunc(a, full)
+			return
+		}
+		equal, ends := true, false
+		for j := range a {
+			p := c.key(c.ent(int(a[j].i)))[depth:]
+			var k uint64
+			if len(p) >= 8 {
+				k = binary.BigEndian.Uint64(p)
+			} else {
+				var b [8]byte
+				copy(b[:], p)
+				k = binary.BigEndian.Uint64(b[:])
+			}
+			ends = ends || len(p) <= 8
+			a[j].k = k
+			equal = equal && k == a[0].k
+		}
+		if ends && equal {
+			slices.SortFunc(a, full)
+			return
+		}
+		if !equal {
+			break
+		}
+		depth += 8 // one long shared prefix: no sorting, no recursion
+	}
+	slices.SortFunc(a, func(x, y sortKey) int { return cmp.Compare(x.k, y.k) })
+	for i := 0; i < len(a); {
+		j := i + 1
+		for j < len(a) && a[j].k == a[i].k {
+			j++
+		}
+		if j-i > 1 {
+			g := a[i:j]
+			short := false
+			for _, k := range g {
+				short = short || len(c.key(c.ent(int(k.i)))) <= depth+8
+			}
+			if short {
+				d := depth
+				slices.SortFunc(g, func(x, y sortKey) int {
+					return bytes.Compare(c.key(c.ent(int(x.i)))[d:], c.key(c.ent(int(y.i)))[d:])
+				})
+			} else {
+				c.sortKeys(g, depth+8)
+			}
+		}
+		i = j
 	}
 }
 
