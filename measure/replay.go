@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
 	"sort"
 	"strconv"
 )
@@ -255,15 +256,27 @@ func (r *Replayer) Add(e *Entry) error {
 			r.templateHash(a, e)
 		}
 		if !bytes.Equal(e.Digest, r.th[da][:da.Size()]) {
-			r.nDigestErr++
-			if len(r.digestErrs) < maxDigestErrs {
-				r.digestErrs = append(r.digestErrs, r.n)
-			}
+			r.digestError(r.n)
 		}
 	}
-	p := e.PCR
+	extendTracks(r.tracks, e.PCR, viol, &r.th, r.n)
+	r.n++
+	return nil
+}
+
+func (r *Replayer) digestError(n int) {
+	r.nDigestErr++
+	if len(r.digestErrs) < maxDigestErrs {
+		r.digestErrs = append(r.digestErrs, n)
+	}
+}
+
+// extendTracks extends PCR p of every track in ts with entry n, whose
+// template hashes are th. A Fallback track and its SHA1Padded twin must be
+// in the same ts.
+func extendTracks(ts []*track, p int, viol bool, th *[SM3 + 1][MaxDigestSize]byte, n int) {
 	if viol {
-		for _, t := range r.tracks {
+		for _, t := range ts {
 			if t.shared { // diverge from the twin before it extends
 				for i := range t.pcr {
 					copy(t.pcr[i], t.twin.pcr[i])
@@ -272,11 +285,11 @@ func (r *Replayer) Add(e *Entry) error {
 			}
 		}
 	}
-	for _, t := range r.tracks {
+	for _, t := range ts {
 		if t.shared {
 			t.used[p] = true
 			if w := t.want[p]; w != nil && bytes.Equal(w, t.twin.pcr[p]) {
-				t.matches[p] = append(t.matches[p], r.n)
+				t.matches[p] = append(t.matches[p], n)
 			}
 			continue
 		}
@@ -292,19 +305,17 @@ func (r *Replayer) Add(e *Entry) error {
 				d[i] = 0xff
 			}
 		case t.mode == PerBank:
-			copy(d, r.th[t.bank][:t.size])
+			copy(d, th[t.bank][:t.size])
 		default:
-			copy(d, r.th[SHA1][:20])
+			copy(d, th[SHA1][:20])
 			clear(d[20:])
 		}
 		t.extend(p)
 		t.used[p] = true
 		if w := t.want[p]; w != nil && bytes.Equal(w, t.pcr[p]) {
-			t.matches[p] = append(t.matches[p], r.n)
+			t.matches[p] = append(t.matches[p], n)
 		}
 	}
-	r.n++
-	return nil
 }
 
 // Count is the number of entries replayed, including those of a resumed
@@ -557,8 +568,13 @@ func Replay(rd EntryReader, cfg ReplayConfig) (*Result, error) {
 	return r.Result(), nil
 }
 
-// AddAll adds every entry of rd.
+// AddAll adds every entry of rd. With more than one CPU it reads and
+// hashes batches of entries while other goroutines extend the banks (one
+// per bank, see addAllParallel); the result is the same as Add's.
 func (r *Replayer) AddAll(rd EntryReader) error {
+	if runtime.GOMAXPROCS(0) > 1 {
+		return r.addAllParallel(rd)
+	}
 	for {
 		e, err := rd.Next()
 		if err == io.EOF {
