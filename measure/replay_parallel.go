@@ -84,7 +84,7 @@ func hashRange(b *rbatch, lo, hi int, hs *[SM3 + 1]hash.Hash) {
 // batches are read and hashed. Three batches rotate.
 func (r *Replayer) addAllParallel(rd EntryReader) error {
 	var groups [][]*track
-	for _, t := range r.tracks {
+	for _, t := range r.live {
 		found := false
 		for i, g := range groups {
 			if g[0].bank == t.bank {
@@ -178,6 +178,7 @@ func (r *Replayer) addAllParallel(rd EntryReader) error {
 		}
 		for j := 0; j < b.n; j++ {
 			e := &b.ents[j]
+			r.record(int(e.pcr), e.viol, &e.th[SHA1])
 			if e.viol {
 				r.violations++
 				continue

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -153,6 +154,70 @@ func TestParallelReplayMatchesSequential(t *testing.T) {
 			}
 			require.Equal(t, wantRes, gotRes)
 			require.Equal(t, wantState, gotState)
+		})
+	}
+}
+
+// TestIdleModes: with the default modes, SHA1Padded and Fallback are
+// replayed only for banks whose per-bank replay misses the quote (or that
+// have none); verdicts, and every track that is reported, equal the
+// replay of all modes from the start.
+func TestIdleModes(t *testing.T) {
+	es := genMixed(t, 3000, 5)
+	all := []Mode{PerBank, SHA1Padded, Fallback}
+	eager, _, err := sequentialReplay(t, &sliceReader{es: es}, ReplayConfig{Banks: []Algo{SHA1, SHA256, SHA384}, Modes: all})
+	require.NoError(t, err)
+	quoteOf := func(m Mode, banks ...Algo) Quote {
+		q := Quote{}
+		for _, tr := range eager.Tracks {
+			if tr.Mode == m || tr.Bank == SHA1 {
+				for _, b := range banks {
+					if tr.Bank == b {
+						q[b] = map[int][]byte{}
+						for _, p := range tr.PCRs {
+							q[b][p.PCR] = p.Value
+						}
+					}
+				}
+			}
+		}
+		return q
+	}
+	merge := func(a, b Quote) Quote {
+		for k, v := range b {
+			a[k] = v
+		}
+		return a
+	}
+	for _, c := range []struct {
+		name  string
+		quote Quote
+		woken []Algo // banks whose padded modes must be reported
+	}{
+		{"no quote", nil, []Algo{SHA256, SHA384}},
+		{"per-bank quote", quoteOf(PerBank, SHA1, SHA256, SHA384), nil},
+		{"padded sha256", merge(quoteOf(PerBank, SHA1, SHA384), quoteOf(SHA1Padded, SHA256)), []Algo{SHA256}},
+		{"fallback sha384", merge(quoteOf(PerBank, SHA256), quoteOf(Fallback, SHA384)), []Algo{SHA384}},
+		{"sha1 only quoted", quoteOf(PerBank, SHA1), []Algo{SHA256, SHA384}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			banks := []Algo{SHA1, SHA256, SHA384}
+			full, fullState, err := sequentialReplay(t, &sliceReader{es: es}, ReplayConfig{Banks: banks, Modes: all, Quote: c.quote})
+			require.NoError(t, err)
+			for _, run := range []func(testing.TB, EntryReader, ReplayConfig) (*Result, State, error){sequentialReplay, parallelReplay} {
+				got, gotState, err := run(t, &sliceReader{es: es}, ReplayConfig{Banks: banks, Quote: c.quote})
+				require.NoError(t, err)
+				var want []TrackResult
+				for _, tr := range full.Tracks {
+					if tr.Mode == PerBank || slices.Contains(c.woken, tr.Bank) {
+						want = append(want, tr)
+					}
+				}
+				require.Equal(t, want, got.Tracks)
+				require.Equal(t, full.Verdicts(), got.Verdicts())
+				require.Equal(t, full.Verify() == nil, got.Verify() == nil)
+				require.Equal(t, fullState, gotState, "State replays the idle modes")
+			}
 		})
 	}
 }
