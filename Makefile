@@ -54,6 +54,7 @@ bench: build
 	./scripts/bench-cli.sh $(BIN)
 	./scripts/bench-audit.sh $(BIN)
 	./measure/bench.sh
+	./ltp-compat/bench.sh
 	@echo "== tpm simulator (needs -tags tpmsim: cgo, libssl-dev)"
 	-$(GO) test -tags tpmsim -run '^$$' -bench Extend ./tpm/
 
