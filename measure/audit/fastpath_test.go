@@ -99,9 +99,11 @@ func TestFastAccessorsMatchRecord(t *testing.T) {
 				if recordFirst {
 					r = s.Record()
 				}
-				path := string(s.Path())
+				pathBytes := s.Path()
+				path := string(pathBytes)
 				views := slices.Clone(s.Fields())
 				trunc := s.Truncated()
+				require.Equal(t, path, string(pathBytes), "Path() stays valid after Fields()")
 				if !recordFirst {
 					r = s.Record()
 				}

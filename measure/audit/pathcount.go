@@ -19,6 +19,7 @@ type PathCounts struct {
 	ents   [][]pathEnt // in blocks of entBlock, never moved
 	n      int
 	slots  []uint32 // entry index + 1; 0 is empty
+	tags   []uint8  // 8 bits of the hash of each slot's path
 	total  int
 }
 
@@ -34,7 +35,7 @@ const (
 
 // NewPathCounts returns an empty PathCounts.
 func NewPathCounts() *PathCounts {
-	return &PathCounts{seed: maphash.MakeSeed(), slots: make([]uint32, 1024)}
+	return &PathCounts{seed: maphash.MakeSeed(), slots: make([]uint32, 1024), tags: make([]uint8, 1024)}
 }
 
 // Len returns the number of distinct paths.
@@ -54,11 +55,16 @@ func (c *PathCounts) Add(p []byte) {
 	c.total++
 	h := maphash.Bytes(c.seed, p)
 	mask := uint64(len(c.slots) - 1)
+	tag := uint8(h >> 56)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := c.slots[i]
 		if s == 0 {
+			c.tags[i] = tag
 			c.insert(i, p)
 			return
+		}
+		if c.tags[i] != tag {
+			continue
 		}
 		e := c.ent(int(s - 1))
 		if int(e.n) == len(p) && bytes.Equal(c.key(e), p) {
@@ -97,6 +103,7 @@ func (c *PathCounts) insert(slot uint64, p []byte) {
 
 func (c *PathCounts) grow() {
 	slots := make([]uint32, 2*len(c.slots))
+	tags := make([]uint8, len(slots))
 	mask := uint64(len(slots) - 1)
 	for i := 0; i < c.n; i++ {
 		h := maphash.Bytes(c.seed, c.key(c.ent(i)))
@@ -105,8 +112,9 @@ func (c *PathCounts) grow() {
 			j = (j + 1) & mask
 		}
 		slots[j] = uint32(i + 1)
+		tags[j] = uint8(h >> 56)
 	}
-	c.slots = slots
+	c.slots, c.tags = slots, tags
 }
 
 // Count returns how often p was added.
@@ -125,15 +133,68 @@ func (c *PathCounts) Count(p []byte) int {
 }
 
 // Sorted calls f for every distinct path in byte order with its count;
-// path aliases c's storage.
+// path aliases c's storage. The paths are first put in buckets by their
+// two bytes after the prefix all share (a counting sort), then each
+// bucket is sorted on its own: the extra memory is 4 bytes a path and 16
+// bytes a path of the largest bucket.
 func (c *PathCounts) Sorted(f func(path []byte, count int)) {
-	keys := make([]sortKey, c.n)
-	for i := range keys {
-		keys[i].i = uint32(i)
+	if c.n == 0 {
+		return
 	}
-	c.sortKeys(keys, 0)
-	for _, k := range keys {
-		e := c.ent(int(k.i))
+	lcp := len(c.key(c.ent(0)))
+	first := c.key(c.ent(0))
+	for i := 1; i < c.n && lcp > 0; i++ {
+		k := c.key(c.ent(i))
+		j := 0
+		for j < lcp && j < len(k) && k[j] == first[j] {
+			j++
+		}
+		lcp = j
+	}
+	const nb = 257 * 257
+	bucket := func(k []byte) int {
+		v1, v2 := 0, 0
+		if len(k) > lcp {
+			v1 = int(k[lcp]) + 1
+		}
+		if len(k) > lcp+1 {
+			v2 = int(k[lcp+1]) + 1
+		}
+		return v1*257 + v2
+	}
+	start := make([]uint32, nb+1)
+	for i := 0; i < c.n; i++ {
+		start[bucket(c.key(c.ent(i)))+1]++
+	}
+	for b := 1; b <= nb; b++ {
+		start[b] += start[b-1]
+	}
+	order := make([]uint32, c.n)
+	next := start[:nb:nb]
+	for i := 0; i < c.n; i++ {
+		b := bucket(c.key(c.ent(i)))
+		order[next[b]] = uint32(i)
+		next[b]++
+	}
+	// next[b] is now the end of bucket b, and the start of b+1.
+	var keys []sortKey
+	from := uint32(0)
+	for b := 0; b < nb; b++ {
+		to := next[b]
+		if to-from > 1 {
+			keys = keys[:0]
+			for _, i := range order[from:to] {
+				keys = append(keys, sortKey{i: i})
+			}
+			c.sortKeys(keys, lcp+2)
+			for j, k := range keys {
+				order[int(from)+j] = k.i
+			}
+		}
+		from = to
+	}
+	for _, i := range order {
+		e := c.ent(int(i))
 		f(c.key(e), int(e.count))
 	}
 }

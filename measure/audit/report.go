@@ -202,33 +202,65 @@ func appendDetail(b []byte, s *Scanner) []byte {
 	default:
 		keys = defaultKeys
 	}
-	fields := s.Fields()
 	start := len(b)
-	add := func(f *FieldView) {
+	add := func(key, value []byte, op byte) {
 		if len(b) > start {
 			b = append(b, ' ')
 		}
-		b = append(b, f.Key...)
-		if f.Op != 0 {
-			b = append(b, f.Op)
-			b = appendValue(b, f.Value)
+		b = append(b, key...)
+		if op != 0 {
+			b = append(b, op)
+			b = appendValue(b, value)
 		}
 	}
-	if keys == nil {
-		for i := range fields {
-			add(&fields[i])
+	truncated := false
+	if keys == nil || s.interp || s.rec.Marker != "" || s.viewsOK {
+		fields := s.Fields()
+		truncated = s.Truncated()
+		if keys == nil {
+			for i := range fields {
+				add(fields[i].Key, fields[i].Value, fields[i].Op)
+			}
+		} else {
+			for _, k := range keys {
+				for i := range fields {
+					if string(fields[i].Key) == k {
+						add(fields[i].Key, fields[i].Value, fields[i].Op)
+						break
+					}
+				}
+			}
 		}
 	} else {
-		for _, k := range keys {
-			for i := range fields {
-				if string(fields[i].Key) == k {
-					add(&fields[i])
+		// One walk over the body's fields, keeping the first of each
+		// wanted key, without building the field views.
+		body := s.cur[:s.bodyLen]
+		var found [8]fieldTok
+		var have [8]bool
+		for i := 0; ; {
+			t, next, ok := nextField(unsafeString(body), i)
+			if !ok {
+				break
+			}
+			i = next
+			truncated = truncated || t.open
+			k := body[t.ks:t.ke]
+			for j, want := range keys {
+				if !have[j] && string(k) == want {
+					found[j], have[j] = t, true
 					break
 				}
 			}
 		}
+		for j := range keys {
+			if have[j] {
+				t := found[j]
+				key := body[t.ks:t.ke]
+				add(key, s.tokValue(body, t, key), t.op)
+			}
+		}
 	}
-	if s.Truncated() {
+	if truncated {
 		b = append(b, " (truncated)"...)
 	}
 	if j := s.Joined(); j > 0 {

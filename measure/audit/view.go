@@ -47,8 +47,7 @@ func (s *Scanner) Fields() []FieldView {
 		}
 		return s.views
 	}
-	body := s.cur[:s.bodyLen]
-	s.cur = s.cur[:s.bodyLen] // decoded hex values go after the body
+	body := s.cur[:s.bodyLen] // decoded hex values go after the body
 	s.trunc = false
 	for i := 0; ; {
 		t, next, ok := nextField(unsafeString(body), i)
@@ -127,7 +126,6 @@ func (s *Scanner) tokValue(body []byte, t fieldTok, key []byte) []byte {
 	}
 	v := body[t.vs:t.ve]
 	if t.enc == Bare && untrustedKey(key) {
-		s.cur = s.cur[:s.bodyLen]
 		if d, ok := s.unhexAppend(v); ok {
 			return d
 		}
@@ -135,8 +133,8 @@ func (s *Scanner) tokValue(body []byte, t fieldTok, key []byte) []byte {
 	return v
 }
 
-// unhexAppend decodes v (see unhex) after the body in s.cur and returns
-// the decoded bytes. v must not alias the part of s.cur that grows.
+// unhexAppend decodes v (see unhex) after the body and earlier decoded
+// values in s.cur and returns the decoded bytes, valid until the next Scan.
 func (s *Scanner) unhexAppend(v []byte) ([]byte, bool) {
 	if !isHex(unsafeString(v)) {
 		return nil, false
