@@ -84,7 +84,7 @@ func (s *Scanner) handleJSON(line []byte, n int) bool {
 	s.cur = append(s.cur[:0], body...)
 	s.setRecord(rec, len(s.cur), false)
 	s.stats.Records++
-	s.stats.ByType[typ]++
+	s.byType[typ-firstIntegrity]++
 	return true
 }
 

@@ -8,7 +8,6 @@ import (
 	"hash/maphash"
 	"io"
 	"iter"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -72,6 +71,7 @@ type Scanner struct {
 	// The current record is built lazily (see Record): rec holds its
 	// header, cur[:bodyLen] its body; fields are tokenized on demand.
 	rec     Record
+	byType  [lastIntegrity - firstIntegrity + 1]int // Stats.ByType
 	built   bool
 	bodyLen int
 	interp  bool   // ausearch-interpreted body
@@ -118,7 +118,6 @@ func NewScannerOptions(r io.Reader, opts Options) *Scanner {
 		r:    bufio.NewReaderSize(r, 64<<10),
 		opts: opts,
 	}
-	s.stats.ByType = map[Type]int{}
 	return s
 }
 
@@ -197,7 +196,12 @@ func (s *Scanner) Err() error { return s.err }
 // Stats returns the counts so far.
 func (s *Scanner) Stats() Stats {
 	st := s.stats
-	st.ByType = maps.Clone(st.ByType)
+	st.ByType = map[Type]int{}
+	for i, n := range s.byType {
+		if n > 0 {
+			st.ByType[Type(firstIntegrity+i)] = n
+		}
+	}
 	return st
 }
 
@@ -497,7 +501,7 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 		s.stampOK = true
 	}
 	s.stats.Records++
-	s.stats.ByType[typ]++
+	s.byType[typ-firstIntegrity]++
 	return true
 }
 
@@ -681,7 +685,7 @@ func (s *Scanner) journalShort(msg []byte, n int) bool {
 	s.setRecord(Record{Type: typ, Line: n, Form: FormJournal, Joined: joined}, len(s.cur), false)
 	s.loss.note("journal short-format records carry no audit serial; serial gaps cannot be checked for them")
 	s.stats.Records++
-	s.stats.ByType[typ]++
+	s.byType[typ-firstIntegrity]++
 	return true
 }
 
