@@ -23,10 +23,23 @@ type PathCounts struct {
 	total  int
 }
 
+// pathEnt locates a path: lo is its offset in its chunk (20 bits) and the
+// chunk's index's low 12 bits; hi its length (21 bits, or lenInChunk for a
+// path longer, alone in its chunk), whether it must be quoted (bit 21) and
+// the chunk index's high 10 bits. hash is the low half of its hash.
 type pathEnt struct {
-	chunk, off, n uint32
-	count         uint32
+	lo, hi uint32
+	count  uint32
+	hash   uint32
 }
+
+const (
+	offBits    = 20
+	lenBits    = 21
+	lenInChunk = 1<<lenBits - 1
+	quoteBit   = 1 << lenBits
+	maxChunks  = 1 << 22
+)
 
 const (
 	chunkSize = 1 << 20
@@ -47,27 +60,36 @@ func (c *PathCounts) Total() int { return c.total }
 func (c *PathCounts) ent(i int) *pathEnt { return &c.ents[i/entBlock][i%entBlock] }
 
 func (c *PathCounts) key(e *pathEnt) []byte {
-	return c.chunks[e.chunk][e.off : e.off+e.n : e.off+e.n]
+	ck := e.lo>>offBits | e.hi>>(lenBits+1)<<(32-offBits)
+	n := e.hi & lenInChunk
+	if n == lenInChunk {
+		return c.chunks[ck]
+	}
+	off := e.lo & (1<<offBits - 1)
+	return c.chunks[ck][off : off+n : off+n]
 }
+
+// quoted reports whether e's path needs quotes in text output.
+func (e *pathEnt) quoted() bool { return e.hi&quoteBit != 0 }
 
 // Add counts one occurrence of p (copied when new).
 func (c *PathCounts) Add(p []byte) {
 	c.total++
-	h := maphash.Bytes(c.seed, p)
-	mask := uint64(len(c.slots) - 1)
-	tag := uint8(h >> 56)
+	h := uint32(maphash.Bytes(c.seed, p))
+	mask := uint32(len(c.slots) - 1)
+	tag := uint8(h >> 24)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := c.slots[i]
 		if s == 0 {
 			c.tags[i] = tag
-			c.insert(i, p)
+			c.insert(i, p, h)
 			return
 		}
 		if c.tags[i] != tag {
 			continue
 		}
 		e := c.ent(int(s - 1))
-		if int(e.n) == len(p) && bytes.Equal(c.key(e), p) {
+		if e.hash == h && bytes.Equal(c.key(e), p) {
 			if e.count < ^uint32(0) {
 				e.count++
 			}
@@ -76,7 +98,7 @@ func (c *PathCounts) Add(p []byte) {
 	}
 }
 
-func (c *PathCounts) insert(slot uint64, p []byte) {
+func (c *PathCounts) insert(slot uint32, p []byte, h uint32) {
 	var ck, off int
 	if len(p) > chunkSize/4 {
 		c.chunks = append(c.chunks, bytes.Clone(p)) // a long path gets its own chunk
@@ -93,7 +115,18 @@ func (c *PathCounts) insert(slot uint64, p []byte) {
 	if c.n%entBlock == 0 {
 		c.ents = append(c.ents, make([]pathEnt, entBlock))
 	}
-	*c.ent(c.n) = pathEnt{chunk: uint32(ck), off: uint32(off), n: uint32(len(p)), count: 1}
+	if len(c.chunks) > maxChunks {
+		panic("audit: PathCounts: more than 4 TiB of paths")
+	}
+	n := uint32(len(p))
+	if len(p) >= lenInChunk {
+		n = lenInChunk
+	}
+	hi := n | uint32(ck)>>(32-offBits)<<(lenBits+1)
+	if needsQuote(p) {
+		hi |= quoteBit
+	}
+	*c.ent(c.n) = pathEnt{lo: uint32(off) | uint32(ck)<<offBits, hi: hi, count: 1, hash: h}
 	c.n++
 	c.slots[slot] = uint32(c.n)
 	if c.n*4 > len(c.slots)*3 {
@@ -104,40 +137,45 @@ func (c *PathCounts) insert(slot uint64, p []byte) {
 func (c *PathCounts) grow() {
 	slots := make([]uint32, 2*len(c.slots))
 	tags := make([]uint8, len(slots))
-	mask := uint64(len(slots) - 1)
+	mask := uint32(len(slots) - 1)
 	for i := 0; i < c.n; i++ {
-		h := maphash.Bytes(c.seed, c.key(c.ent(i)))
+		h := c.ent(i).hash
 		j := h & mask
 		for slots[j] != 0 {
 			j = (j + 1) & mask
 		}
 		slots[j] = uint32(i + 1)
-		tags[j] = uint8(h >> 56)
+		tags[j] = uint8(h >> 24)
 	}
 	c.slots, c.tags = slots, tags
 }
 
 // Count returns how often p was added.
 func (c *PathCounts) Count(p []byte) int {
-	h := maphash.Bytes(c.seed, p)
-	mask := uint64(len(c.slots) - 1)
+	h := uint32(maphash.Bytes(c.seed, p))
+	mask := uint32(len(c.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := c.slots[i]
 		if s == 0 {
 			return 0
 		}
-		if e := c.ent(int(s - 1)); bytes.Equal(c.key(e), p) {
+		if e := c.ent(int(s - 1)); e.hash == h && bytes.Equal(c.key(e), p) {
 			return int(e.count)
 		}
 	}
 }
 
 // Sorted calls f for every distinct path in byte order with its count;
-// path aliases c's storage. The paths are first put in buckets by their
-// two bytes after the prefix all share (a counting sort), then each
-// bucket is sorted on its own: the extra memory is 4 bytes a path and 16
-// bytes a path of the largest bucket.
+// path aliases c's storage.
 func (c *PathCounts) Sorted(f func(path []byte, count int)) {
+	c.sorted(func(path []byte, count int, _ bool) { f(path, count) })
+}
+
+// sorted is Sorted that also says whether the path needs quotes. The
+// paths are first put in buckets by their two bytes after the prefix all
+// share (a counting sort), then each bucket is sorted on its own: the extra
+// memory is 4 bytes a path and 16 bytes a path of the largest bucket.
+func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 	if c.n == 0 {
 		return
 	}
@@ -195,7 +233,7 @@ func (c *PathCounts) Sorted(f func(path []byte, count int)) {
 	}
 	for _, i := range order {
 		e := c.ent(int(i))
-		f(c.key(e), int(e.count))
+		f(c.key(e), int(e.count), e.quoted())
 	}
 }
 

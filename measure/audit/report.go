@@ -350,7 +350,7 @@ func (t *textPrinter) end(res Result) {
 
 	fmt.Fprintf(w, "\nINTEGRITY_RULE (1805) records per file: %d files\n", res.PerFile.Len())
 	b := t.buf[:0]
-	res.PerFile.Sorted(func(p []byte, n int) {
+	res.PerFile.sorted(func(p []byte, n int, quoted bool) {
 		var nb [20]byte
 		ds := strconv.AppendInt(nb[:0], int64(n), 10)
 		b = append(b[:0], "  "...)
@@ -359,7 +359,14 @@ func (t *textPrinter) end(res Result) {
 		}
 		b = append(b, ds...)
 		b = append(b, "  "...)
-		b = appendPath(b, p)
+		switch {
+		case len(p) == 0:
+			b = append(b, '-')
+		case quoted:
+			b = strconv.AppendQuote(b, unsafeString(p))
+		default:
+			b = append(b, p...)
+		}
 		b = append(b, '\n')
 		w.Write(b)
 	})
