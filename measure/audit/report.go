@@ -191,6 +191,39 @@ var (
 	defaultKeys = []string{"op", "cause", "comm", "res"}
 )
 
+// keyIndex returns the index of k in ruleKeys (rule) or defaultKeys, or -1.
+func keyIndex(rule bool, k []byte) int {
+	if len(k) < 2 || len(k) > 5 {
+		return -1
+	}
+	if rule {
+		switch string(k) {
+		case "hash":
+			return 0
+		case "pid":
+			return 1
+		case "uid":
+			return 2
+		case "euid":
+			return 3
+		case "comm":
+			return 4
+		}
+		return -1
+	}
+	switch string(k) {
+	case "op":
+		return 0
+	case "cause":
+		return 1
+	case "comm":
+		return 2
+	case "res":
+		return 3
+	}
+	return -1
+}
+
 // appendDetail appends the fields shown after the path, per record type.
 func appendDetail(b []byte, s *Scanner) []byte {
 	var keys []string
@@ -244,12 +277,8 @@ func appendDetail(b []byte, s *Scanner) []byte {
 			}
 			i = next
 			truncated = truncated || t.open
-			k := body[t.ks:t.ke]
-			for j, want := range keys {
-				if !have[j] && string(k) == want {
-					found[j], have[j] = t, true
-					break
-				}
+			if j := keyIndex(s.Type() == TypeRule, body[t.ks:t.ke]); j >= 0 && !have[j] {
+				found[j], have[j] = t, true
 			}
 		}
 		for j := range keys {
