@@ -21,6 +21,7 @@ type PathCounts struct {
 	slots  []uint32 // entry index + 1; 0 is empty
 	tags   []uint8  // 8 bits of the hash of each slot's path
 	total  int
+	sink   uint32
 }
 
 // pathEnt locates a path: lo is its offset in its chunk (20 bits) and the
@@ -231,10 +232,22 @@ func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 		}
 		from = to
 	}
-	for _, i := range order {
+	// The paths lie all over memory: touch the entry 32 ahead and the
+	// path 16 ahead so that their cache misses overlap with this work.
+	var sink uint32
+	for j, i := range order {
+		if j+32 < len(order) {
+			sink += c.ent(int(order[j+32])).count
+		}
+		if j+16 < len(order) {
+			if k := c.key(c.ent(int(order[j+16]))); len(k) > 0 {
+				sink += uint32(k[0])
+			}
+		}
 		e := c.ent(int(i))
 		f(c.key(e), int(e.count), e.quoted())
 	}
+	c.sink = sink // keeps the warming loads
 }
 
 // sortKey is an entry and 8 bytes of its path from the current depth,
