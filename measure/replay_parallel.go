@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // replayBatch is how many entries travel between the goroutines at once.
@@ -21,7 +22,8 @@ type rbatch struct {
 	ents [replayBatch]rentry
 	data []byte // template hash inputs, back to back
 	need []Algo
-	wg   sync.WaitGroup // bank goroutines still extending this batch
+	// pending counts the bank goroutines still extending this batch.
+	pending atomic.Int32
 }
 
 type rentry struct {
@@ -77,11 +79,13 @@ func hashRange(b *rbatch, lo, hi int, hs *[SM3 + 1]hash.Hash) {
 	}
 }
 
-// addAllParallel is AddAll on several CPUs. The caller's goroutine reads a
-// batch and hashes half of it while a helper hashes the other half; then
-// it checks the stored digests and hands the batch to one goroutine per
-// bank, which extends that bank's tracks in entry order while the next
-// batches are read and hashed. Three batches rotate.
+// addAllParallel is AddAll on several CPUs, as a pipeline with no
+// goroutine waiting on another for each batch: the caller's goroutine
+// reads entries into batches; a hashing goroutine computes their template
+// hashes, checks the stored digests and notes them for idle tracks, in
+// entry order; one goroutine per bank extends that bank's tracks (a
+// Fallback track stays with its SHA1Padded twin) in entry order. Batches
+// come back for reuse when every bank is done with them.
 func (r *Replayer) addAllParallel(rd EntryReader) error {
 	var groups [][]*track
 	for _, t := range r.live {
@@ -96,10 +100,15 @@ func (r *Replayer) addAllParallel(rd EntryReader) error {
 			groups = append(groups, []*track{t})
 		}
 	}
+	const inFlight = 4
+	free := make(chan *rbatch, inFlight)
+	for range inFlight {
+		free <- new(rbatch)
+	}
 	banks := make([]chan *rbatch, len(groups))
 	var running sync.WaitGroup
 	for i, g := range groups {
-		banks[i] = make(chan *rbatch, 3)
+		banks[i] = make(chan *rbatch, inFlight)
 		running.Add(1)
 		go func(g []*track, in chan *rbatch) {
 			defer running.Done()
@@ -108,38 +117,51 @@ func (r *Replayer) addAllParallel(rd EntryReader) error {
 					e := &b.ents[j]
 					extendTracks(g, int(e.pcr), e.viol, &e.th, b.base+j)
 				}
-				b.wg.Done()
+				if b.pending.Add(-1) == 0 {
+					free <- b
+				}
 			}
 		}(g, banks[i])
 	}
-	type job struct {
-		b      *rbatch
-		lo, hi int
-	}
-	jobs := make(chan job)
-	hashed := make(chan struct{})
+	hashq := make(chan *rbatch, inFlight)
+	running.Add(1)
 	go func() {
+		defer running.Done()
+		defer func() {
+			for _, c := range banks {
+				close(c)
+			}
+		}()
 		var hs [SM3 + 1]hash.Hash
-		for j := range jobs {
-			hashRange(j.b, j.lo, j.hi, &hs)
-			hashed <- struct{}{}
+		for b := range hashq {
+			hashRange(b, 0, b.n, &hs)
+			for j := 0; j < b.n; j++ {
+				e := &b.ents[j]
+				r.record(int(e.pcr), e.viol, &e.th[SHA1])
+				if e.viol {
+					r.violations++
+					continue
+				}
+				if int(e.dlen) != e.da.Size() || !bytes.Equal(e.digest[:e.dlen], e.th[e.da][:e.da.Size()]) {
+					r.digestError(b.base + j)
+				}
+			}
+			if len(banks) == 0 {
+				free <- b
+				continue
+			}
+			b.pending.Store(int32(len(banks)))
+			for _, c := range banks {
+				c <- b
+			}
 		}
-	}()
-	defer func() {
-		close(jobs)
-		for _, c := range banks {
-			close(c)
-		}
-		running.Wait()
 	}()
 
-	var ring [3]rbatch
-	var hs [SM3 + 1]hash.Hash
-	for k := 0; ; k++ {
-		b := &ring[k%len(ring)]
-		b.wg.Wait()
-		b.base, b.n, b.data = r.n, 0, b.data[:0]
-		var stop error
+	n := r.n
+	var stop error
+	for stop == nil {
+		b := <-free
+		b.base, b.n, b.data = n, 0, b.data[:0]
 		for b.n < replayBatch {
 			e, err := rd.Next()
 			if err != nil {
@@ -147,7 +169,7 @@ func (r *Replayer) addAllParallel(rd EntryReader) error {
 				break
 			}
 			if e.PCR < 0 || e.PCR >= NumPCRs {
-				stop = fmt.Errorf("replay entry %d: %w: %d", r.n+b.n, ErrBadPCR, e.PCR)
+				stop = fmt.Errorf("replay entry %d: %w: %d", n+b.n, ErrBadPCR, e.PCR)
 				break
 			}
 			re := &b.ents[b.n]
@@ -168,40 +190,14 @@ func (r *Replayer) addAllParallel(rd EntryReader) error {
 			b.n++
 		}
 		b.need = append(b.need[:0], r.need...)
-		half := b.n / 2
-		if half > 0 {
-			jobs <- job{b, half, b.n}
-			hashRange(b, 0, half, &hs)
-			<-hashed
-		} else {
-			hashRange(b, 0, b.n, &hs)
-		}
-		for j := 0; j < b.n; j++ {
-			e := &b.ents[j]
-			r.record(int(e.pcr), e.viol, &e.th[SHA1])
-			if e.viol {
-				r.violations++
-				continue
-			}
-			if int(e.dlen) != e.da.Size() || !bytes.Equal(e.digest[:e.dlen], e.th[e.da][:e.da.Size()]) {
-				r.digestError(b.base + j)
-			}
-		}
-		if b.n > 0 {
-			b.wg.Add(len(banks))
-			for _, c := range banks {
-				c <- b
-			}
-		}
-		r.n += b.n
-		if stop != nil {
-			for i := range ring {
-				ring[i].wg.Wait()
-			}
-			if stop == io.EOF {
-				return nil
-			}
-			return stop
-		}
+		n += b.n
+		hashq <- b
 	}
+	close(hashq)
+	running.Wait()
+	r.n = n
+	if stop == io.EOF {
+		return nil
+	}
+	return stop
 }
