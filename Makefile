@@ -52,7 +52,9 @@ fmt-check:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	./scripts/bench-cli.sh $(BIN)
+	./scripts/bench-audit.sh $(BIN)
 	./measure/bench.sh
+	./ltp-compat/bench.sh
 	@echo "== tpm simulator (needs -tags tpmsim: cgo, libssl-dev)"
 	-$(GO) test -tags tpmsim -run '^$$' -bench Extend ./tpm/
 

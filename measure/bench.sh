@@ -13,3 +13,9 @@ fi
 IMASIM_BENCH=1 ${GO:-go} test -count=1 -run '^TestEvmctlBench$' -v ./measure/ |
 	grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS' -e '^ok'
 ${GO:-go} test -run '^$' -bench 'Replay200k|Read200k' -benchmem ./measure/ | grep '^Benchmark'
+# Two cores against one (issue 25: >= 1.6x): the same replay at -cpu 1 and
+# 2, alternating, median of 5 each (wall time: a busy machine lowers it).
+${GO:-go} test -run '^$' -bench 'Replay200kVerify$' -benchtime 5x -count 5 -cpu 1,2 ./measure/ |
+	awk '/^BenchmarkReplay200kVerify/ { cpu = ($1 ~ /-2$/) ? 2 : 1; v[cpu] = v[cpu] " " $3 }
+	function med(s,   a, n, i, j, t) { n = split(s, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }; return a[int((n + 1) / 2)] }
+	END { one = med(v[1]); two = med(v[2]); printf "list replay 200k ima-ng, sha1+sha256, verify: GOMAXPROCS=1 %.3f s, 2 cores %.3f s: %.2fx faster with 2 cores (target >= 1.6)\n", one / 1e9, two / 1e9, one / two }'

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"runtime"
 	"sort"
 	"strconv"
 )
@@ -67,7 +68,11 @@ type ReplayConfig struct {
 	// Banks to compute (default: the Quote's banks, else sha1 and sha256).
 	Banks []Algo
 	// Modes to compute for banks other than SHA-1 (default: all). For the
-	// SHA-1 bank all modes coincide and only PerBank is computed.
+	// SHA-1 bank all modes coincide and only PerBank is computed. By
+	// default the SHA1Padded and Fallback modes are replayed only for a
+	// bank whose PerBank replay does not match its quote (or that has no
+	// quote), from a record of each entry's PCR and SHA-1 template hash
+	// (21 bytes an entry), when the result is asked for.
 	Modes []Mode
 	// Quote to match; may be nil to just compute PCR values.
 	Quote Quote
@@ -87,6 +92,8 @@ type track struct {
 	want    [NumPCRs][]byte
 	matches [NumPCRs][]int
 	buf     [2 * MaxDigestSize]byte // PCR || digest, the extend input
+	// idle: a default mode not replayed yet (see ReplayConfig.Modes).
+	idle bool
 	// A Fallback track equals its bank's SHA1Padded track (twin) until the
 	// first violation; while shared it reuses the twin's values.
 	twin   *track
@@ -106,7 +113,9 @@ func (t *track) val(i int) []byte {
 // the replayed value equals the quote. It never stops early: all entries
 // are replayed and every template digest is checked.
 type Replayer struct {
-	tracks     []*track
+	tracks     []*track // in (bank, mode) order
+	live       []*track // the tracks Add extends: all but idle ones
+	hist       [][]byte // per entry while tracks are idle: PCR (bit 7: violation), SHA-1 template hash; in chunks of histChunk entries
 	hashers    [SM3 + 1]hash.Hash
 	th         [SM3 + 1][MaxDigestSize]byte // this entry's template hash per algorithm
 	need       []Algo
@@ -135,7 +144,8 @@ func NewReplayer(cfg ReplayConfig) (*Replayer, error) {
 		}
 	}
 	modes := cfg.Modes
-	if len(modes) == 0 {
+	deferModes := len(modes) == 0
+	if deferModes {
 		modes = Modes
 	}
 	r := &Replayer{onlyExt: cfg.OnlyExtended}
@@ -152,7 +162,7 @@ func NewReplayer(cfg ReplayConfig) (*Replayer, error) {
 				continue
 			}
 			seen[[2]uint8{uint8(b), uint8(m)}] = true
-			t := &track{bank: b, mode: m, size: b.Size(), h: b.New()}
+			t := &track{bank: b, mode: m, size: b.Size(), h: b.New(), idle: deferModes && m != PerBank}
 			buf := make([]byte, NumPCRs*t.size)
 			for i := range t.pcr {
 				t.pcr[i] = buf[i*t.size : (i+1)*t.size : (i+1)*t.size]
@@ -170,6 +180,9 @@ func NewReplayer(cfg ReplayConfig) (*Replayer, error) {
 			if t.mode == Fallback && p.mode == SHA1Padded && p.bank == t.bank {
 				t.twin, t.shared = p, true
 			}
+		}
+		if !t.idle {
+			r.live = append(r.live, t)
 		}
 	}
 	for a, v := range cfg.Quote {
@@ -255,15 +268,96 @@ func (r *Replayer) Add(e *Entry) error {
 			r.templateHash(a, e)
 		}
 		if !bytes.Equal(e.Digest, r.th[da][:da.Size()]) {
-			r.nDigestErr++
-			if len(r.digestErrs) < maxDigestErrs {
-				r.digestErrs = append(r.digestErrs, r.n)
-			}
+			r.digestError(r.n)
 		}
 	}
-	p := e.PCR
+	extendTracks(r.live, e.PCR, viol, &r.th, r.n)
+	r.record(e.PCR, viol, &r.th[SHA1])
+	r.n++
+	return nil
+}
+
+// histEntry is the size of one entry's record for idle tracks.
+const (
+	histEntry = 1 + 20
+	histChunk = 4096
+)
+
+// record notes an entry for the idle tracks.
+func (r *Replayer) record(pcr int, viol bool, sha1 *[MaxDigestSize]byte) {
+	if len(r.live) == len(r.tracks) {
+		return
+	}
+	if len(r.hist) == 0 || len(r.hist[len(r.hist)-1]) == histChunk*histEntry {
+		r.hist = append(r.hist, make([]byte, 0, histChunk*histEntry))
+	}
+	h := &r.hist[len(r.hist)-1]
 	if viol {
-		for _, t := range r.tracks {
+		*h = append(*h, byte(pcr)|0x80)
+		*h = append(*h, zeroName[:20]...)
+		return
+	}
+	*h = append(*h, byte(pcr))
+	*h = append(*h, sha1[:20]...)
+}
+
+// wake replays the recorded entries into the idle tracks of bank a and
+// makes them live. The entries of a resumed State are not recorded: wake
+// is only called when the Replayer started from zero.
+func (r *Replayer) wake(a Algo) {
+	var ts []*track
+	for _, t := range r.tracks {
+		if t.idle && t.bank == a {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 0 {
+		return
+	}
+	var th [SM3 + 1][MaxDigestSize]byte
+	n := 0
+	for _, c := range r.hist {
+		for i := 0; i+histEntry <= len(c); i += histEntry {
+			h := c[i : i+histEntry]
+			copy(th[SHA1][:20], h[1:])
+			extendTracks(ts, int(h[0]&0x7f), h[0]&0x80 != 0, &th, n)
+			n++
+		}
+	}
+	for _, t := range ts {
+		t.idle = false
+	}
+	r.live = r.live[:0]
+	for _, t := range r.tracks {
+		if !t.idle {
+			r.live = append(r.live, t)
+		}
+	}
+	if len(r.live) == len(r.tracks) {
+		r.hist = nil
+	}
+}
+
+// wakeAll makes every idle track live.
+func (r *Replayer) wakeAll() {
+	for _, a := range Algos {
+		r.wake(a)
+	}
+}
+
+func (r *Replayer) digestError(n int) {
+	r.nDigestErr++
+	if len(r.digestErrs) < maxDigestErrs {
+		r.digestErrs = append(r.digestErrs, n)
+	}
+}
+
+// extendTracks extends PCR p of every track in ts with entry n, whose
+// template hashes are th. A Fallback track and its SHA1Padded twin must be
+// in the same ts.
+func extendTracks(ts []*track, p int, viol bool, th *[SM3 + 1][MaxDigestSize]byte, n int) {
+	if viol {
+		for _, t := range ts {
 			if t.shared { // diverge from the twin before it extends
 				for i := range t.pcr {
 					copy(t.pcr[i], t.twin.pcr[i])
@@ -272,11 +366,11 @@ func (r *Replayer) Add(e *Entry) error {
 			}
 		}
 	}
-	for _, t := range r.tracks {
+	for _, t := range ts {
 		if t.shared {
 			t.used[p] = true
 			if w := t.want[p]; w != nil && bytes.Equal(w, t.twin.pcr[p]) {
-				t.matches[p] = append(t.matches[p], r.n)
+				t.matches[p] = append(t.matches[p], n)
 			}
 			continue
 		}
@@ -292,19 +386,17 @@ func (r *Replayer) Add(e *Entry) error {
 				d[i] = 0xff
 			}
 		case t.mode == PerBank:
-			copy(d, r.th[t.bank][:t.size])
+			copy(d, th[t.bank][:t.size])
 		default:
-			copy(d, r.th[SHA1][:20])
+			copy(d, th[SHA1][:20])
 			clear(d[20:])
 		}
 		t.extend(p)
 		t.used[p] = true
 		if w := t.want[p]; w != nil && bytes.Equal(w, t.pcr[p]) {
-			t.matches[p] = append(t.matches[p], r.n)
+			t.matches[p] = append(t.matches[p], n)
 		}
 	}
-	r.n++
-	return nil
 }
 
 // Count is the number of entries replayed, including those of a resumed
@@ -316,6 +408,7 @@ func (r *Replayer) PCR(a Algo, m Mode, pcr int) ([]byte, bool) {
 	if a == SHA1 {
 		m = PerBank
 	}
+	r.wake(a)
 	for _, t := range r.tracks {
 		if t.bank == a && t.mode == m && pcr >= 0 && pcr < NumPCRs {
 			return bytes.Clone(t.val(pcr)), true
@@ -358,9 +451,40 @@ type Result struct {
 // Result returns the replay so far: for every track the PCRs that were
 // extended or quoted, in index order.
 func (r *Replayer) Result() *Result {
+	for _, t := range r.tracks {
+		if t.mode == PerBank && !r.perBankMatched(t) {
+			r.wake(t.bank)
+		}
+	}
 	res := &Result{Entries: r.n, Violations: r.violations,
 		DigestErrors: append([]int(nil), r.digestErrs...), DigestErrorCount: r.nDigestErr}
 	for _, t := range r.tracks {
+		if t.idle {
+			continue // its bank matched the quote per bank
+		}
+		res.Tracks = append(res.Tracks, r.trackResult(t))
+	}
+	return res
+}
+
+// perBankMatched reports whether t's bank is quoted and t reached every
+// quoted PCR (what Verdicts judges from the Result).
+func (r *Replayer) perBankMatched(t *track) bool {
+	quoted := false
+	for _, p := range r.trackResult(t).PCRs {
+		if p.Want != nil {
+			quoted = true
+			if !p.Matched() {
+				return false
+			}
+		}
+	}
+	return quoted
+}
+
+// trackResult returns t's PCRs that were extended or quoted.
+func (r *Replayer) trackResult(t *track) TrackResult {
+	{
 		tr := TrackResult{Bank: t.bank, Mode: t.mode}
 		for i := range t.pcr {
 			if !t.used[i] && (t.want[i] == nil || r.onlyExt) {
@@ -373,9 +497,8 @@ func (r *Replayer) Result() *Result {
 			}
 			tr.PCRs = append(tr.PCRs, pr)
 		}
-		res.Tracks = append(res.Tracks, tr)
+		return tr
 	}
-	return res
 }
 
 // BankVerdict says whether one quoted bank matched and in which mode.
@@ -479,6 +602,7 @@ type TrackState struct {
 // State returns a checkpoint; offset is the reader's byte offset (0 if
 // unknown).
 func (r *Replayer) State(offset int64) State {
+	r.wakeAll()
 	s := State{Entries: r.n, Offset: offset, Violations: r.violations}
 	for _, t := range r.tracks {
 		ts := TrackState{Bank: t.bank.String(), Mode: t.mode.String(), PCRs: map[int]string{}}
@@ -501,6 +625,7 @@ func (r *Replayer) Resume(s State) error {
 	if s.Entries < 0 || s.Violations < 0 || s.Offset < 0 {
 		return fmt.Errorf("replay resume: negative count in state (entries %d, violations %d, offset %d)", s.Entries, s.Violations, s.Offset)
 	}
+	r.wakeAll() // nothing recorded yet: the idle tracks just go live
 	for _, t := range r.tracks {
 		t.shared = false // the state holds each track's own values
 	}
@@ -557,8 +682,13 @@ func Replay(rd EntryReader, cfg ReplayConfig) (*Result, error) {
 	return r.Result(), nil
 }
 
-// AddAll adds every entry of rd.
+// AddAll adds every entry of rd. With more than one CPU it reads and
+// hashes batches of entries while other goroutines extend the banks (one
+// per bank, see addAllParallel); the result is the same as Add's.
 func (r *Replayer) AddAll(rd EntryReader) error {
+	if runtime.GOMAXPROCS(0) > 1 {
+		return r.addAllParallel(rd)
+	}
 	for {
 		e, err := rd.Next()
 		if err == io.EOF {

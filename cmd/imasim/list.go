@@ -175,7 +175,7 @@ func listVerify(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Var(&pcrs, "pcrs", "quoted PCRs: [ALG,]FILE with 'PCR-NN: hex' lines (sparse is fine), tpm2_pcrread output,\nor one bare hex value (taken as PCR 10); ALG inferred from 20/48/64-byte values (repeatable)")
 	tpmSpec := fs.String("tpm", "", "read the quoted PCRs from this TPM backend (software, swtpm:…, /dev/tpmrm0, …);\nof all quoted PCRs, only those the list extends are compared")
 	banksF := fs.String("banks", "", "banks to replay, comma-separated (default: the quoted banks, else sha1,sha256)")
-	modesF := fs.String("modes", "", "replay modes: per-bank,sha1-padded,fallback (default: all)")
+	modesF := fs.String("modes", "", "replay modes: per-bank,sha1-padded,fallback (default: per-bank, and the\nother two for a bank that per-bank does not match or that has no quote)")
 	stateIn := fs.String("state", "", "resume from this saved replay state (JSON) instead of replaying from the start")
 	stateOut := fs.String("save-state", "", "write the replay state after the last entry to this file")
 	ff := addFormat(fs, "text", "json")

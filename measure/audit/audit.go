@@ -101,6 +101,12 @@ var typeNames = map[Type]string{
 // String returns the name auditd uses for t, or "UNKNOWN[n]" as auditd
 // prints types it does not know.
 func (t Type) String() string {
+	switch t {
+	case TypeRule:
+		return "INTEGRITY_RULE"
+	case TypePCR:
+		return "INTEGRITY_PCR"
+	}
 	if n, ok := typeNames[t]; ok {
 		return n
 	}

@@ -2,72 +2,30 @@ package audit
 
 import "strings"
 
-// untrusted lists the fields the kernel writes with audit_log_untrustedstring
-// (or audit_log_n_untrustedstring): quoted when clean, hex-encoded otherwise.
-// Linux v6.12: ima_api.c:ima_audit_measurement (file), integrity_audit.c
-// (comm, name, dev), audit.c:audit_log_task_info (comm, exe via d_path),
-// evm_secfs.c:evm_write_xattrs (xattr).
-var untrusted = map[string]bool{
-	"file": true, "name": true, "comm": true, "exe": true, "dev": true,
-	"cwd": true, "path": true, "key": true, "xattr": true,
-}
-
-// parseFields splits a record body into fields. body is a string the
-// record owns, so values are substrings of it (no copy) unless hex-decoded.
-// It reports whether a quoted value was left open (a truncated record).
+// parseFields splits a record body into fields (see nextField). body is a
+// string the record owns, so values are substrings of it (no copy) unless
+// hex-decoded. It reports whether a quoted value was left open (a
+// truncated record).
 func parseFields(body string, fields []Field) ([]Field, bool) {
 	truncated := false
-	i := 0
-	n := len(body)
-	for i < n {
-		c := body[i]
-		if c == ' ' || c == '\t' || c == 0x1d { // 0x1d: auditd's enriched-section separator
-			i++
-			continue
+	for i := 0; ; {
+		t, next, ok := nextField(body, i)
+		if !ok {
+			return fields, truncated
 		}
-		// Key: up to '=', '<', '>' or a space.
-		start := i
-		for i < n {
-			c = body[i]
-			if c == '=' || c == '<' || c == '>' || c == ' ' || c == '\t' || c == 0x1d {
-				break
-			}
-			i++
-		}
-		key := body[start:i]
-		if i >= n || body[i] == ' ' || body[i] == '\t' || body[i] == 0x1d {
-			fields = append(fields, Field{Key: key})
-			continue
-		}
-		op := body[i]
-		i++
-		if i < n && (body[i] == '"' || body[i] == '\'') {
-			q := body[i]
-			i++
-			end := strings.IndexByte(body[i:], q)
-			if end < 0 {
-				fields = append(fields, Field{Key: key, Op: op, Value: body[i:], Encoding: Quoted})
-				truncated = true
-				i = n
-				continue
-			}
-			fields = append(fields, Field{Key: key, Op: op, Value: body[i : i+end], Encoding: Quoted})
-			i += end + 1
-			continue
-		}
-		vs := i
-		for i < n && body[i] != ' ' && body[i] != '\t' && body[i] != 0x1d {
-			i++
-		}
-		f := Field{Key: key, Op: op, Value: body[vs:i]}
-		if untrusted[key] {
-			if d, ok := unhex(f.Value); ok {
-				f.Value, f.Encoding = d, Hex
+		i = next
+		f := Field{Key: body[t.ks:t.ke], Op: t.op, Encoding: t.enc}
+		if t.op != 0 {
+			f.Value = body[t.vs:t.ve]
+			if t.enc == Bare && untrustedKey(f.Key) {
+				if d, ok := unhex(f.Value); ok {
+					f.Value, f.Encoding = d, Hex
+				}
 			}
 		}
+		truncated = truncated || t.open
 		fields = append(fields, f)
 	}
-	return fields, truncated
 }
 
 // parseInterpreted splits an `ausearch -i` body. Interpreted values are not
@@ -139,20 +97,28 @@ func startsKey(s string) bool {
 // (Linux: kernel/audit.c:audit_log_n_hex). Lower-case or odd-length input
 // is not hex-encoded audit data.
 func unhex(s string) (string, bool) {
-	if len(s) < 2 || len(s)%2 != 0 {
+	if !isHex(s) {
 		return "", false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
-			return "", false
-		}
 	}
 	b := make([]byte, len(s)/2)
 	for i := range b {
 		b[i] = fromHex(s[2*i])<<4 | fromHex(s[2*i+1])
 	}
 	return string(b), true
+}
+
+// isHex reports whether s is non-empty, even-length upper-case hex.
+func isHex(s string) bool {
+	if len(s) < 2 || len(s)%2 != 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 func fromHex(c byte) byte {

@@ -29,7 +29,19 @@ func FuzzScanner(f *testing.F) {
 		s := NewScannerOptions(strings.NewReader(string(data)), Options{MaxLine: 512})
 		n := 0
 		for s.Scan() {
+			// The accessors that skip building the Record agree with it.
+			path := string(s.Path())
+			views := slices.Clone(s.Fields())
+			trunc := s.Truncated()
 			r := s.Record()
+			if path != r.Path() || trunc != r.Truncated || len(views) != len(r.Fields) {
+				t.Fatalf("line %d: fast path %q/%v/%d fields, record %q/%v/%d", r.Line, path, trunc, len(views), r.Path(), r.Truncated, len(r.Fields))
+			}
+			for i, v := range views {
+				if f := r.Fields[i]; f.Key != string(v.Key) || f.Value != string(v.Value) || f.Op != v.Op || f.Encoding != v.Encoding {
+					t.Fatalf("line %d field %d: view %q=%q, record %q", r.Line, i, v.Key, v.Value, f)
+				}
+			}
 			if !r.Type.Integrity() {
 				t.Fatalf("record of type %d", r.Type)
 			}
@@ -87,6 +99,32 @@ func FuzzParseFields(f *testing.F) {
 	})
 }
 
+// FuzzPathCounts adds the NUL-separated parts of data to a PathCounts and
+// to a map: same counts, same distinct paths, sorted order.
+func FuzzPathCounts(f *testing.F) {
+	f.Add([]byte("/a\x00/b\x00/a\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := NewPathCounts()
+		want := map[string]int{}
+		for _, p := range bytes.Split(data, []byte{0}) {
+			c.Add(p)
+			want[string(p)]++
+		}
+		if c.Len() != len(want) {
+			t.Fatalf("%d distinct, want %d", c.Len(), len(want))
+		}
+		prev := ""
+		i := 0
+		c.Sorted(func(p []byte, n int) {
+			if want[string(p)] != n || (i > 0 && string(p) <= prev) {
+				t.Fatalf("path %q count %d (want %d) after %q", p, n, want[string(p)], prev)
+			}
+			prev = string(p)
+			i++
+		})
+	})
+}
+
 // checkRoundTrip re-parses a raw-form record rendered by Record.String and
 // wants the same type, serial and fields back.
 func checkRoundTrip(t *testing.T, r Record) {
@@ -98,7 +136,6 @@ func checkRoundTrip(t *testing.T, r Record) {
 	// A bare Scanner with a tiny reader: NewScanner's 64 KiB buffer per
 	// record would dominate fuzzing time.
 	s := &Scanner{r: bufio.NewReaderSize(strings.NewReader(""), 16), opts: Options{NoSerialGaps: true, MaxLine: defaultMaxLine}}
-	s.stats.ByType = map[Type]int{}
 	if !s.handle([]byte(text), 1) {
 		t.Fatalf("String() = %q does not parse back", text)
 	}

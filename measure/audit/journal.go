@@ -73,8 +73,7 @@ func (s *Scanner) handleJSON(line []byte, n int) bool {
 	} else {
 		body = nil
 	}
-	text := string(body)
-	if s.duplicate(typ, serial, text) {
+	if s.duplicate(typ, serial, body) {
 		s.stats.Duplicates++
 		return false
 	}
@@ -82,10 +81,10 @@ func (s *Scanner) handleJSON(line []byte, n int) bool {
 	if us, err := strconv.ParseInt(e.SourceRT, 10, 64); err == nil {
 		rec.Time = time.UnixMicro(us).UTC()
 	}
-	rec.Fields, rec.Truncated = parseFields(text, newFields(text))
-	s.rec = rec
+	s.cur = append(s.cur[:0], body...)
+	s.setRecord(rec, len(s.cur), false)
 	s.stats.Records++
-	s.stats.ByType[typ]++
+	s.byType[typ-firstIntegrity]++
 	return true
 }
 

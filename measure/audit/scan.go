@@ -5,9 +5,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"iter"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -68,22 +68,34 @@ type Scanner struct {
 	pendLine int
 	cur      []byte // copy of the current record's text (with joined lines)
 
-	rec    Record
-	err    error
-	done   bool
-	stats  Stats
-	loss   Loss
-	sers   serials
-	kernel string
-	banner string
-	kernLn int
+	// The current record is built lazily (see Record): rec holds its
+	// header, cur[:bodyLen] its body; fields are tokenized on demand.
+	rec     Record
+	byType  [lastIntegrity - firstIntegrity + 1]int // Stats.ByType
+	built   bool
+	bodyLen int
+	interp  bool   // ausearch-interpreted body
+	stamp   []byte // the audit(…) time text, parsed on demand
+	stampOK bool
+	views   []FieldView
+	viewsOK bool
+	trunc   bool
+	dupSeed maphash.Seed
+	err     error
+	done    bool
+	stats   Stats
+	loss    Loss
+	sers    serials
+	kernel  string
+	banner  string
+	kernLn  int
 
 	ausearch     bool // ausearch markers or interpreted records seen
 	sawAuditLog  bool // auditd-form records seen
 	journalAudit bool // journal entries from the audit transport seen
 	kmsgSeq      uint64
 	kmsgSeen     bool
-	dupSet       map[uint64]struct{}
+	dupSet       *dupTable
 	dupRing      *[dupWindow]uint64
 	dupN         int
 }
@@ -106,7 +118,6 @@ func NewScannerOptions(r io.Reader, opts Options) *Scanner {
 		r:    bufio.NewReaderSize(r, 64<<10),
 		opts: opts,
 	}
-	s.stats.ByType = map[Type]int{}
 	return s
 }
 
@@ -130,15 +141,49 @@ func (s *Scanner) Scan() bool {
 }
 
 // Record returns the record found by the last successful Scan. The record
-// and its fields stay valid after further calls.
-func (s *Scanner) Record() Record { return s.rec }
+// and its fields stay valid after further calls. It is built on the first
+// call after Scan; callers that only need a few fields can avoid that cost
+// with Type, Path and Fields.
+func (s *Scanner) Record() Record {
+	if !s.built {
+		s.build()
+	}
+	return s.rec
+}
+
+// build turns the current record's body into fields and its stamp into a
+// time.
+func (s *Scanner) build() {
+	s.built = true
+	text := string(s.cur[:s.bodyLen])
+	fields := newFields(text)
+	if s.interp {
+		s.rec.Fields = parseInterpreted(text, fields)
+	} else {
+		s.rec.Fields, s.rec.Truncated = parseFields(text, fields)
+	}
+	if s.stampOK {
+		s.rec.Time = parseStamp(s.stamp, s.interp)
+	}
+}
+
+// setRecord makes rec (header only) the current record, its body in
+// s.cur[:bodyLen].
+func (s *Scanner) setRecord(rec Record, bodyLen int, interp bool) {
+	s.rec = rec
+	s.built = false
+	s.bodyLen = bodyLen
+	s.interp = interp
+	s.viewsOK = false
+	s.stampOK = false
+}
 
 // All returns an iterator over the remaining records; check Err after the
 // loop.
 func (s *Scanner) All() iter.Seq[Record] {
 	return func(yield func(Record) bool) {
 		for s.Scan() {
-			if !yield(s.rec) {
+			if !yield(s.Record()) {
 				return
 			}
 		}
@@ -151,7 +196,12 @@ func (s *Scanner) Err() error { return s.err }
 // Stats returns the counts so far.
 func (s *Scanner) Stats() Stats {
 	st := s.stats
-	st.ByType = maps.Clone(st.ByType)
+	st.ByType = map[Type]int{}
+	for i, n := range s.byType {
+		if n > 0 {
+			st.ByType[Type(firstIntegrity+i)] = n
+		}
+	}
 	return st
 }
 
@@ -441,24 +491,17 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	s.cur = append(s.cur[:0], body...)
 	joined := s.joinWrapped()
 
-	rec := Record{Type: typ, Serial: serial, Line: n, Form: form, Joined: joined}
-	if colon >= 0 {
-		rec.Time = parseStamp(hdr[:colon], interpreted)
-	}
-	text := string(s.cur)
-	if s.duplicate(typ, serial, text) {
+	if s.duplicate(typ, serial, s.cur) {
 		s.stats.Duplicates++
 		return false
 	}
-	fields := newFields(text)
-	if interpreted {
-		rec.Fields = parseInterpreted(text, fields)
-	} else {
-		rec.Fields, rec.Truncated = parseFields(text, fields)
+	s.setRecord(Record{Type: typ, Serial: serial, Line: n, Form: form, Joined: joined}, len(s.cur), interpreted)
+	if colon >= 0 {
+		s.stamp = append(s.stamp[:0], hdr[:colon]...)
+		s.stampOK = true
 	}
-	s.rec = rec
 	s.stats.Records++
-	s.stats.ByType[typ]++
+	s.byType[typ-firstIntegrity]++
 	return true
 }
 
@@ -545,7 +588,8 @@ func (s *Scanner) handleOther(msg []byte, n int) bool {
 		if i := bytes.Index(msg, []byte(s.opts.Marker)); i >= 0 {
 			s.stats.Skipped--
 			s.stats.Markers++
-			s.rec = Record{Line: n, Marker: string(bytes.TrimSpace(msg[i:]))}
+			s.setRecord(Record{Line: n, Marker: string(bytes.TrimSpace(msg[i:]))}, 0, false)
+			s.built = true
 			return true
 		}
 	}
@@ -638,13 +682,10 @@ func (s *Scanner) journalShort(msg []byte, n int) bool {
 	s.stats.Recognized++
 	s.cur = append(s.cur[:0], rest[sp+1:]...)
 	joined := s.joinWrapped()
-	text := string(s.cur)
-	rec := Record{Type: typ, Line: n, Form: FormJournal, Joined: joined}
-	rec.Fields, rec.Truncated = parseFields(text, newFields(text))
+	s.setRecord(Record{Type: typ, Line: n, Form: FormJournal, Joined: joined}, len(s.cur), false)
 	s.loss.note("journal short-format records carry no audit serial; serial gaps cannot be checked for them")
-	s.rec = rec
 	s.stats.Records++
-	s.stats.ByType[typ]++
+	s.byType[typ-firstIntegrity]++
 	return true
 }
 
@@ -694,55 +735,32 @@ func (s *Scanner) kmsgSequence(seq uint64, n int) {
 
 // duplicate remembers (type, serial, text) in a bounded window and reports
 // whether it was already seen.
-func (s *Scanner) duplicate(t Type, serial uint64, text string) bool {
-	if i := indexByteString(text, 0x1d); i >= 0 {
+func (s *Scanner) duplicate(t Type, serial uint64, text []byte) bool {
+	if i := bytes.IndexByte(text, 0x1d); i >= 0 {
 		text = text[:i] // auditd's enriched section is not in kernel copies
 	}
-	// FNV-1a over type, serial and text, without allocating.
-	k := uint64(14695981039346656037)
-	mix := func(c byte) { k = (k ^ uint64(c)) * 1099511628211 }
-	mix(byte(t))
-	mix(byte(t >> 8))
-	for i := 0; i < 8; i++ {
-		mix(byte(serial >> (8 * i)))
-	}
-	text = trimSpace(text)
-	for i := 0; i < len(text); i++ {
-		mix(text[i])
+	for len(text) > 0 && (text[len(text)-1] == ' ' || text[len(text)-1] == '\t') {
+		text = text[:len(text)-1]
 	}
 	if s.dupSet == nil {
-		s.dupSet = make(map[uint64]struct{})
-	}
-	if _, ok := s.dupSet[k]; ok {
-		return true
-	}
-	if s.dupRing == nil {
+		s.dupSeed = maphash.MakeSeed()
+		s.dupSet = newDupTable()
 		s.dupRing = new([dupWindow]uint64)
+	}
+	k := maphash.Bytes(s.dupSeed, text)
+	k ^= (uint64(t)<<48 | uint64(t)>>16) ^ serial*0x9e3779b97f4a7c15
+	k = mix64(k)
+	if s.dupSet.has(k) {
+		return true
 	}
 	slot := s.dupN % dupWindow
 	if s.dupN >= dupWindow {
-		delete(s.dupSet, s.dupRing[slot])
+		s.dupSet.remove(s.dupRing[slot])
 	}
 	s.dupRing[slot] = k
-	s.dupSet[k] = struct{}{}
+	s.dupSet.add(k)
 	s.dupN++
 	return false
-}
-
-func indexByteString(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // parseStamp parses the time part of an audit(…) header: "1700000000.123"

@@ -1,0 +1,82 @@
+package audit
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestDuplicateWindow checks the Scanner's duplicate detection against a
+// plain model: a record is a duplicate when one of the last dupWindow
+// records kept had the same type, serial and text (trailing blanks and
+// auditd's enriched part aside). The log repeats records at distances
+// around the window, with changed type, serial or trailing blanks.
+func TestDuplicateWindow(t *testing.T) {
+	type rec struct {
+		typ    int
+		serial int
+		body   string
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	var recs []rec
+	serial := 1
+	for i := 0; i < 40000; i++ {
+		if len(recs) > 0 && rng.IntN(3) == 0 {
+			d := []int{1, 2, 100, dupWindow - 1, dupWindow, dupWindow + 1, dupWindow + 7, 3 * dupWindow}[rng.IntN(8)]
+			if d > len(recs) {
+				d = len(recs)
+			}
+			r := recs[len(recs)-d]
+			switch rng.IntN(6) {
+			case 0:
+				r.typ = 1804
+			case 1:
+				r.serial++
+			case 2:
+				r.body += "  \t"
+			case 3:
+				r.body += " x=1"
+			}
+			recs = append(recs, r)
+			continue
+		}
+		recs = append(recs, rec{1805, serial, fmt.Sprintf("file=\"/p%d\" hash=\"sha256:%x\" pid=%d", rng.IntN(50), rng.IntN(7), rng.IntN(3))})
+		serial++
+	}
+	var log bytes.Buffer
+	for _, r := range recs {
+		fmt.Fprintf(&log, "audit: type=%d audit(1763805600.100:%d): %s\n", r.typ, r.serial, r.body)
+	}
+	// The model.
+	var want []int // serials of the records kept
+	wantDup := 0
+	var window []string // the last dupWindow records kept, oldest first
+	in := map[string]bool{}
+	for _, r := range recs {
+		k := fmt.Sprintf("%d/%d/%s", r.typ, r.serial, strings.TrimRight(r.body, " \t"))
+		if in[k] {
+			wantDup++
+			continue
+		}
+		window = append(window, k)
+		in[k] = true
+		if len(window) > dupWindow {
+			delete(in, window[0])
+			window = window[1:]
+		}
+		want = append(want, r.serial)
+	}
+	s := NewScannerOptions(&log, Options{NoSerialGaps: true})
+	var got []int
+	for s.Scan() {
+		got = append(got, int(s.Serial()))
+	}
+	require.NoError(t, s.Err())
+	require.Equal(t, wantDup, s.Stats().Duplicates)
+	require.Equal(t, want, got)
+	require.Greater(t, wantDup, 1000)
+}

@@ -1,0 +1,331 @@
+package audit
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"hash/maphash"
+	"slices"
+)
+
+// PathCounts counts occurrences of byte strings (file paths) in little
+// memory: the strings are packed into 1 MiB chunks and each distinct one
+// costs a 16-byte entry and a 4-byte slot of an open-addressing table kept
+// at most 3/4 full, about len(path)+30 bytes. A Go map[string]int costs
+// about 80 bytes per path plus the string's own allocation.
+type PathCounts struct {
+	seed   maphash.Seed
+	chunks [][]byte
+	ents   [][]pathEnt // in blocks of entBlock, never moved
+	n      int
+	slots  []uint32 // entry index + 1; 0 is empty
+	tags   []uint8  // 8 bits of the hash of each slot's path
+	total  int
+	sink   uint32
+}
+
+// pathEnt locates a path: lo is its offset in its chunk (20 bits) and the
+// chunk's index's low 12 bits; hi its length (21 bits, or lenInChunk for a
+// path longer, alone in its chunk), whether it must be quoted (bit 21) and
+// the chunk index's high 10 bits. hash is the low half of its hash.
+type pathEnt struct {
+	lo, hi uint32
+	count  uint32
+	hash   uint32
+}
+
+const (
+	offBits    = 20
+	lenBits    = 21
+	lenInChunk = 1<<lenBits - 1
+	quoteBit   = 1 << lenBits
+	maxChunks  = 1 << 22
+)
+
+const (
+	chunkSize = 1 << 20
+	entBlock  = 1 << 12
+)
+
+// NewPathCounts returns an empty PathCounts.
+func NewPathCounts() *PathCounts {
+	return &PathCounts{seed: maphash.MakeSeed(), slots: make([]uint32, 1024), tags: make([]uint8, 1024)}
+}
+
+// Len returns the number of distinct paths.
+func (c *PathCounts) Len() int { return c.n }
+
+// Total returns the number of Add calls.
+func (c *PathCounts) Total() int { return c.total }
+
+func (c *PathCounts) ent(i int) *pathEnt { return &c.ents[i/entBlock][i%entBlock] }
+
+func (c *PathCounts) key(e *pathEnt) []byte {
+	ck := e.lo>>offBits | e.hi>>(lenBits+1)<<(32-offBits)
+	n := e.hi & lenInChunk
+	if n == lenInChunk {
+		return c.chunks[ck]
+	}
+	off := e.lo & (1<<offBits - 1)
+	return c.chunks[ck][off : off+n : off+n]
+}
+
+// quoted reports whether e's path needs quotes in text output.
+func (e *pathEnt) quoted() bool { return e.hi&quoteBit != 0 }
+
+// Add counts one occurrence of p (copied when new).
+func (c *PathCounts) Add(p []byte) {
+	c.total++
+	h := uint32(maphash.Bytes(c.seed, p))
+	mask := uint32(len(c.slots) - 1)
+	tag := uint8(h >> 24)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := c.slots[i]
+		if s == 0 {
+			c.tags[i] = tag
+			c.insert(i, p, h)
+			return
+		}
+		if c.tags[i] != tag {
+			continue
+		}
+		e := c.ent(int(s - 1))
+		if e.hash == h && bytes.Equal(c.key(e), p) {
+			if e.count < ^uint32(0) {
+				e.count++
+			}
+			return
+		}
+	}
+}
+
+func (c *PathCounts) insert(slot uint32, p []byte, h uint32) {
+	var ck, off int
+	if len(p) > chunkSize/4 {
+		c.chunks = append(c.chunks, bytes.Clone(p)) // a long path gets its own chunk
+		ck = len(c.chunks) - 1
+	} else {
+		last := len(c.chunks) - 1
+		if last < 0 || cap(c.chunks[last])-len(c.chunks[last]) < len(p) {
+			c.chunks = append(c.chunks, make([]byte, 0, chunkSize))
+			last++
+		}
+		ck, off = last, len(c.chunks[last])
+		c.chunks[last] = append(c.chunks[last], p...)
+	}
+	if c.n%entBlock == 0 {
+		c.ents = append(c.ents, make([]pathEnt, entBlock))
+	}
+	if len(c.chunks) > maxChunks {
+		panic("audit: PathCounts: more than 4 TiB of paths")
+	}
+	n := uint32(len(p))
+	if len(p) >= lenInChunk {
+		n = lenInChunk
+	}
+	hi := n | uint32(ck)>>(32-offBits)<<(lenBits+1)
+	if needsQuote(p) {
+		hi |= quoteBit
+	}
+	*c.ent(c.n) = pathEnt{lo: uint32(off) | uint32(ck)<<offBits, hi: hi, count: 1, hash: h}
+	c.n++
+	c.slots[slot] = uint32(c.n)
+	if c.n*4 > len(c.slots)*3 {
+		c.grow()
+	}
+}
+
+func (c *PathCounts) grow() {
+	slots := make([]uint32, 2*len(c.slots))
+	tags := make([]uint8, len(slots))
+	mask := uint32(len(slots) - 1)
+	for i := 0; i < c.n; i++ {
+		h := c.ent(i).hash
+		j := h & mask
+		for slots[j] != 0 {
+			j = (j + 1) & mask
+		}
+		slots[j] = uint32(i + 1)
+		tags[j] = uint8(h >> 24)
+	}
+	c.slots, c.tags = slots, tags
+}
+
+// Count returns how often p was added.
+func (c *PathCounts) Count(p []byte) int {
+	h := uint32(maphash.Bytes(c.seed, p))
+	mask := uint32(len(c.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := c.slots[i]
+		if s == 0 {
+			return 0
+		}
+		if e := c.ent(int(s - 1)); e.hash == h && bytes.Equal(c.key(e), p) {
+			return int(e.count)
+		}
+	}
+}
+
+// Sorted calls f for every distinct path in byte order with its count;
+// path aliases c's storage.
+func (c *PathCounts) Sorted(f func(path []byte, count int)) {
+	c.sorted(func(path []byte, count int, _ bool) { f(path, count) })
+}
+
+// sorted is Sorted that also says whether the path needs quotes. The
+// paths are first put in buckets by their two bytes after the prefix all
+// share (a counting sort), then each bucket is sorted on its own: the extra
+// memory is 4 bytes a path and 16 bytes a path of the largest bucket.
+func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
+	if c.n == 0 {
+		return
+	}
+	lcp := len(c.key(c.ent(0)))
+	first := c.key(c.ent(0))
+	for i := 1; i < c.n && lcp > 0; i++ {
+		k := c.key(c.ent(i))
+		j := 0
+		for j < lcp && j < len(k) && k[j] == first[j] {
+			j++
+		}
+		lcp = j
+	}
+	const nb = 257 * 257
+	bucket := func(k []byte) int {
+		v1, v2 := 0, 0
+		if len(k) > lcp {
+			v1 = int(k[lcp]) + 1
+		}
+		if len(k) > lcp+1 {
+			v2 = int(k[lcp+1]) + 1
+		}
+		return v1*257 + v2
+	}
+	start := make([]uint32, nb+1)
+	for i := 0; i < c.n; i++ {
+		start[bucket(c.key(c.ent(i)))+1]++
+	}
+	for b := 1; b <= nb; b++ {
+		start[b] += start[b-1]
+	}
+	order := make([]uint32, c.n)
+	next := start[:nb:nb]
+	for i := 0; i < c.n; i++ {
+		b := bucket(c.key(c.ent(i)))
+		order[next[b]] = uint32(i)
+		next[b]++
+	}
+	// next[b] is now the end of bucket b, and the start of b+1.
+	var keys []sortKey
+	from := uint32(0)
+	for b := 0; b < nb; b++ {
+		to := next[b]
+		if to-from > 1 {
+			keys = keys[:0]
+			for _, i := range order[from:to] {
+				keys = append(keys, sortKey{i: i})
+			}
+			c.sortKeys(keys, lcp+2)
+			for j, k := range keys {
+				order[int(from)+j] = k.i
+			}
+		}
+		from = to
+	}
+	// The paths lie all over memory: touch the entry 32 ahead and the
+	// path 16 ahead so that their cache misses overlap with this work.
+	var sink uint32
+	for j, i := range order {
+		if j+32 < len(order) {
+			sink += c.ent(int(order[j+32])).count
+		}
+		if j+16 < len(order) {
+			if k := c.key(c.ent(int(order[j+16]))); len(k) > 0 {
+				sink += uint32(k[0])
+			}
+		}
+		e := c.ent(int(i))
+		f(c.key(e), int(e.count), e.quoted())
+	}
+	c.sink = sink // keeps the warming loads
+}
+
+// sortKey is an entry and 8 bytes of its path from the current depth,
+// big-endian, so that most comparisons read no path bytes: the paths lie
+// all over memory and share long prefixes (/usr/lib/x86_64-linux-gnu/…).
+type sortKey struct {
+	k uint64
+	i uint32
+}
+
+// sortKeys sorts a, whose paths are equal before depth.
+func (c *PathCounts) sortKeys(a []sortKey, depth int) {
+	full := func(x, y sortKey) int {
+		return bytes.Compare(c.key(c.ent(int(x.i)))[depth:], c.key(c.ent(int(y.i)))[depth:])
+	}
+	for {
+		if len(a) < 2 {
+			return
+		}
+		if len(a) <= 16 {
+			slices.SortFunc(a, full)
+			return
+		}
+		equal, ends := true, false
+		for j := range a {
+			p := c.key(c.ent(int(a[j].i)))[depth:]
+			var k uint64
+			if len(p) >= 8 {
+				k = binary.BigEndian.Uint64(p)
+			} else {
+				var b [8]byte
+				copy(b[:], p)
+				k = binary.BigEndian.Uint64(b[:])
+			}
+			ends = ends || len(p) <= 8
+			a[j].k = k
+			equal = equal && k == a[0].k
+		}
+		if ends && equal {
+			slices.SortFunc(a, full)
+			return
+		}
+		if !equal {
+			break
+		}
+		depth += 8 // one long shared prefix: no sorting, no recursion
+	}
+	slices.SortFunc(a, func(x, y sortKey) int { return cmp.Compare(x.k, y.k) })
+	for i := 0; i < len(a); {
+		j := i + 1
+		for j < len(a) && a[j].k == a[i].k {
+			j++
+		}
+		if j-i > 1 {
+			g := a[i:j]
+			short := false
+			for _, k := range g {
+				short = short || len(c.key(c.ent(int(k.i)))) <= depth+8
+			}
+			if short {
+				d := depth
+				slices.SortFunc(g, func(x, y sortKey) int {
+					return bytes.Compare(c.key(c.ent(int(x.i)))[d:], c.key(c.ent(int(y.i)))[d:])
+				})
+			} else {
+				c.sortKeys(g, depth+8)
+			}
+		}
+		i = j
+	}
+}
+
+// Map returns the counts as a map (for tests and small logs).
+func (c *PathCounts) Map() map[string]int {
+	m := make(map[string]int, c.n)
+	for i := 0; i < c.n; i++ {
+		e := c.ent(i)
+		m[string(c.key(e))] = int(e.count)
+	}
+	return m
+}

@@ -1,0 +1,60 @@
+#!/bin/sh
+# `imasim audit` speed and memory on generated logs (issue 25), CPU time
+# (user+sys) and peak memory from /usr/bin/time, median of $RUNS runs:
+#   --summary MB/s per CPU-second and its CPU against `grep -c type=1805`
+#   (targets: >= 1000 MB/s, <= 3x grep; the INTEGRITY_RULE counts must agree),
+#   peak memory per distinct path (target <= 100 B) and with repeating
+#   paths (target <= 64 MB), text output MB/s per CPU-second (>= 300).
+# The logs (AUDIT_MB MiB each, default 480: about 1.3 M records, the size
+# issue 25 measured) are made in a temp dir and removed.
+set -eu
+bin=${1:-bin/imasim}
+mb=${AUDIT_MB:-480}
+runs=${RUNS:-3}
+if [ ! -x /usr/bin/time ]; then
+	echo "SKIP scripts/bench-audit.sh: /usr/bin/time not installed (apt-get install time)"
+	exit 0
+fi
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT INT TERM
+${GO:-go} run ./scripts/auditgen -mb "$mb" -distinct >"$dir/distinct" 2>"$dir/distinct.n"
+${GO:-go} run ./scripts/auditgen -mb "$mb" >"$dir/repeat" 2>"$dir/repeat.n"
+bytes=$(wc -c <"$dir/distinct")
+
+# measure NAME CMD...: runs CMD $runs times; sets cpu (s) and peak (KiB) medians.
+measure() {
+	name=$1
+	shift
+	: >"$dir/$name.t"
+	i=0
+	while [ "$i" -lt "$runs" ]; do
+		/usr/bin/time -f '%U %S %M' -a -o "$dir/$name.t" "$@" >"$dir/$name.out"
+		i=$((i + 1))
+	done
+	cpu=$(awk '{print $1+$2}' "$dir/$name.t" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+	peak=$(awk '{print $3}' "$dir/$name.t" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+}
+rate() { awk -v b="$bytes" -v s="$1" 'BEGIN{ if (s < 0.01) s = 0.01; printf "%.0f", b/1e6/s }'; }
+rules() { sed -n 's/.*INTEGRITY_RULE \([0-9]*\).*/\1/p' "$1" | head -1; }
+
+measure grep grep -c type=1805 "$dir/distinct"
+gcpu=$cpu
+gcount=$(cat "$dir/grep.out")
+measure sum "$bin" audit --summary "$dir/distinct"
+scount=$(rules "$dir/sum.out")
+same="same counts"
+[ "$scount" = "$gcount" ] && [ "$scount" = "$(cat "$dir/distinct.n")" ] || same="COUNTS DIFFER (imasim $scount, grep $gcount)"
+echo "imasim audit --summary, ${mb} MiB dmesg, $gcount records: $(rate "$cpu") MB/s per CPU-second (target >= 1000), CPU ${cpu} s vs grep -c type=1805 ${gcpu} s: ratio $(awk -v a="$cpu" -v b="$gcpu" 'BEGIN{ if (b < 0.01) b = 0.01; printf "%.1f", a/b}') (target <= 3; grep's CPU is near the clock's 10 ms grain), $same"
+measure sumrep "$bin" audit --summary "$dir/repeat"
+rcpu=$cpu
+measure greprep grep -c type=1805 "$dir/repeat"
+echo "imasim audit --summary, paths repeating: $(rate "$rcpu") MB/s per CPU-second, CPU ${rcpu} s vs grep ${cpu} s: ratio $(awk -v a="$rcpu" -v b="$cpu" 'BEGIN{ if (b < 0.01) b = 0.01; printf "%.1f", a/b}')"
+measure sum "$bin" audit --summary "$dir/distinct"
+distinct=$(sed -n 's/.*records per file: \([0-9]*\) files.*/\1/p' "$dir/sum.out")
+echo "imasim audit --summary memory, $distinct distinct paths: peak $((peak / 1024)) MiB = $(awk -v k="$peak" -v n="$distinct" 'BEGIN{printf "%.0f", k*1024/n}') B per distinct path (target <= 100)"
+measure rep "$bin" audit "$dir/repeat"
+echo "imasim audit memory, paths repeating ($(cat "$dir/repeat.n") records, 500 paths): peak $((peak / 1024)) MiB (target <= 64)"
+measure text "$bin" audit "$dir/distinct"
+echo "imasim audit text output, every path distinct: $(rate "$cpu") MB/s per CPU-second (target >= 300), peak $((peak / 1024)) MiB = $(awk -v k="$peak" -v n="$distinct" 'BEGIN{printf "%.0f", k*1024/n}') B per distinct path"
+measure textrep "$bin" audit "$dir/repeat"
+echo "imasim audit text output, paths repeating: $(rate "$cpu") MB/s per CPU-second (target >= 300)"
