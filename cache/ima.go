@@ -254,7 +254,6 @@ type Hook struct {
 	ViolationCheck bool
 	// MustMeasure: this policy decision includes measure.
 	MustMeasure bool
-	Readonly    bool // the file is opened without FMODE_WRITE
 }
 
 // Process models process_measurement

@@ -146,7 +146,7 @@ func scenarioPaths(s *Scenario) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, st := range s.Steps {
-		for _, a := range st.Args {
+		for _, a := range st.Touches().Paths {
 			if strings.HasPrefix(a, "/") && !seen[a] {
 				seen[a] = true
 				out = append(out, a)

@@ -154,15 +154,8 @@ func sq(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func (e *exporter) ids(st Step) (string, string) {
-	u := st.Opts["uid"]
-	if u == "" {
-		u = "0"
-	}
-	g := st.Opts["gid"]
-	if g == "" {
-		g = u
-	}
+func (e *exporter) ids(c Creds) (string, string) {
+	u, g := strconv.FormatUint(uint64(c.UID), 10), strconv.FormatUint(uint64(c.GID), 10)
 	if u != "0" || g != "0" {
 		e.use("setpriv")
 	}
@@ -181,8 +174,8 @@ func (e *exporter) data(content string) string {
 func (e *exporter) body() error {
 	for _, st := range e.s.Steps {
 		e.line("step %s", sq(fmt.Sprintf("line %d: %s", st.Line, st.Text)))
-		if err := e.step(st); err != nil {
-			return &Error{e.s.File, st.Line, fmt.Sprintf("export %s: %v", st.Op, err)}
+		if err := st.Visit(e); err != nil {
+			return &Error{e.s.File, st.Line, fmt.Sprintf("export %s: %v", st.Op.Name(), err)}
 		}
 	}
 	for h := range e.handles {
@@ -191,121 +184,180 @@ func (e *exporter) body() error {
 	return nil
 }
 
-func (e *exporter) step(st Step) error {
-	a := st.Args
-	switch st.Op {
-	case "fs":
-		t := a[0]
-		if _, ok := imageSize[t]; !ok && t != "tmpfs" {
-			return fmt.Errorf("filesystem %q: the script knows xfs, ext4, btrfs and tmpfs", t)
-		}
-		e.addFS(t)
-		opts := strings.Join(a[2:], ",")
-		if t == "tmpfs" {
-			e.line("mount_tmpfs %s %s", p(a[1]), sq(opts))
-		} else {
-			e.line("mount_image %s %s %s %s", t, imageSize[t], p(a[1]), sq(opts))
-		}
-	case "mkdir":
-		e.line("mkdir -p %s", p(a[0]))
-	case "overlay":
-		e.addFS("overlay")
-		var lows []string
-		for _, l := range strings.Split(st.Opts["lower"], ":") {
-			lows = append(lows, p(l))
-		}
-		up, wk := `""`, `""`
-		if st.Opts["upper"] != "" {
-			up, wk = p(st.Opts["upper"]), p(st.Opts["work"])
-		}
-		e.line("mount_overlay %s %s %s %s", p(a[0]), up, wk, strings.Join(lows, " "))
-	case "write", "append", "overwrite":
-		u, g := e.ids(st)
-		if h, ok := e.handles[a[0]]; ok {
-			e.line("h_cmd %d write %s", h, e.data(a[1]))
-			return nil
-		}
-		d := e.data(a[1])
-		switch st.Op {
-		case "write":
-			mode := st.Opts["mode"]
-			if mode == "" {
-				mode = "0644"
-			}
-			m, _ := strconv.ParseUint(mode, 8, 32)
-			// An executable gets a real ELF in front of the scenario's
-			// content (cp of true(1), created with its mode: no chmod
-			// afterwards); a script (#!) or data file is written as is.
-			if m&0o111 != 0 && !strings.HasPrefix(a[1], "#!") {
-				e.line("write_exec %s %s %s %s %s", u, g, mode, p(a[0]), d)
-			} else {
-				e.line("write_file %s %s %s %s %s", u, g, mode, p(a[0]), d)
-			}
-		case "append":
-			e.line("as_user %s %s sh -c 'cat \"$1\" >>\"$2\"' sh %s %s", u, g, d, p(a[0]))
-		case "overwrite":
-			e.line("overwrite_file %s %s %s %s", u, g, p(a[0]), d)
-		}
-	case "truncate":
-		e.line("truncate -s %s %s", a[1], p(a[0]))
-	case "copy":
-		mode := st.Opts["mode"]
-		if mode == "" {
-			mode = "0644"
-		}
-		e.line("write_file 0 0 %s %s %s", mode, p(a[1]), p(a[0]))
-	case "chmod":
-		e.line("chmod %s %s", a[1], p(a[0]))
-	case "chown":
-		e.line("chown %s %s", a[1], p(a[0]))
-	case "touch":
-		e.line("touch %s", p(a[0]))
-	case "setxattr":
-		e.use("setfattr")
-		e.line("setfattr -n %s -v %s %s", sq(a[1]), sq(a[2]), p(a[0]))
-	case "open":
-		u, g := e.ids(st)
-		e.nextH++
-		e.handles[a[0]] = e.nextH
-		e.line("h_open %d %s %s %s %s", e.nextH, a[2], u, g, p(a[1]))
-	case "read":
-		e.line("h_cmd %d read", e.handles[a[0]])
-	case "mmap":
-		e.use("python3")
-		e.line("h_cmd %d mmap_%s", e.handles[a[0]], a[1])
-	case "mprotect":
-		e.use("python3")
-		e.line("h_cmd %d mprotect", e.handles[a[0]])
-	case "close":
-		e.line("h_close %d", e.handles[a[0]])
-		delete(e.handles, a[0])
-	case "exec":
-		u, g := e.ids(st)
-		e.line("as_user %s %s %s >/dev/null 2>&1 || true", u, g, p(a[0]))
-	case "execveat":
-		u, g := e.ids(st)
-		e.use("python3")
-		e.line("execve_check %s %s %s", u, g, p(a[0]))
-	case "rename":
-		e.line("mv %s %s", p(a[0]), p(a[1]))
-	case "unlink":
-		e.line("rm -f %s", p(a[0]))
-	case "sync":
-		e.line("sync")
-	case "drop_caches":
-		// Host-wide, as on a real machine: evicts clean inodes (and their iints).
-		e.line("sync && echo 3 >/proc/sys/vm/drop_caches")
-	case "sleep":
-		ns, _ := ParseDuration(a[0])
-		e.line("sleep_ns %d", ns)
-	case "remount":
-		opts := append([]string{"remount"}, a[1:]...)
-		e.line("mount -o %s %s", sq(strings.Join(opts, ",")), p(a[0]))
-	default:
-		return fmt.Errorf("no shell form for this operation")
+// The exporter's Visitor: each op as a line of the script.
+
+func (e *exporter) FS(o FS) error {
+	t := o.Type
+	if _, ok := imageSize[t]; !ok && t != "tmpfs" {
+		return fmt.Errorf("filesystem %q: the script knows xfs, ext4, btrfs and tmpfs", t)
+	}
+	e.addFS(t)
+	opts := strings.Join(o.Options, ",")
+	if t == "tmpfs" {
+		e.line("mount_tmpfs %s %s", p(o.Mount), sq(opts))
+	} else {
+		e.line("mount_image %s %s %s %s", t, imageSize[t], p(o.Mount), sq(opts))
 	}
 	return nil
 }
+
+func (e *exporter) Mkdir(o Mkdir) error { e.line("mkdir -p %s", p(o.Path)); return nil }
+
+func (e *exporter) Overlay(o Overlay) error {
+	e.addFS("overlay")
+	var lows []string
+	for _, l := range o.Lower {
+		lows = append(lows, p(l))
+	}
+	up, wk := `""`, `""`
+	if o.Upper != "" {
+		up, wk = p(o.Upper), p(o.Work)
+	}
+	e.line("mount_overlay %s %s %s %s", p(o.Mount), up, wk, strings.Join(lows, " "))
+	return nil
+}
+
+// handleWrite writes through an open handle; false when t names none.
+func (e *exporter) handleWrite(t, data string) bool {
+	h, ok := e.handles[t]
+	if ok {
+		e.line("h_cmd %d write %s", h, e.data(data))
+	}
+	return ok
+}
+
+func (e *exporter) Write(o Write) error {
+	u, g := e.ids(o.Creds)
+	if e.handleWrite(o.Path+o.Handle, o.Data) {
+		return nil
+	}
+	d := e.data(o.Data)
+	mode := octal(o.Mode)
+	// An executable gets a real ELF in front of the scenario's
+	// content (cp of true(1), created with its mode: no chmod
+	// afterwards); a script (#!) or data file is written as is.
+	if o.Mode&0o111 != 0 && !strings.HasPrefix(o.Data, "#!") {
+		e.line("write_exec %s %s %s %s %s", u, g, mode, p(o.Path), d)
+	} else {
+		e.line("write_file %s %s %s %s %s", u, g, mode, p(o.Path), d)
+	}
+	return nil
+}
+
+func (e *exporter) Append(o Append) error {
+	u, g := e.ids(o.Creds)
+	if !e.handleWrite(o.Path+o.Handle, o.Data) {
+		e.line("as_user %s %s sh -c 'cat \"$1\" >>\"$2\"' sh %s %s", u, g, e.data(o.Data), p(o.Path))
+	}
+	return nil
+}
+
+func (e *exporter) Overwrite(o Overwrite) error {
+	u, g := e.ids(o.Creds)
+	if !e.handleWrite(o.Path+o.Handle, o.Data) {
+		d := e.data(o.Data)
+		e.line("overwrite_file %s %s %s %s", u, g, p(o.Path), d)
+	}
+	return nil
+}
+
+func (e *exporter) Truncate(o Truncate) error {
+	e.line("truncate -s %d %s", o.Size, p(o.Path))
+	return nil
+}
+
+func (e *exporter) Copy(o Copy) error {
+	e.line("write_file 0 0 %s %s %s", octal(o.Mode), p(o.Dst), p(o.Src))
+	return nil
+}
+
+func (e *exporter) Chmod(o Chmod) error {
+	e.line("chmod %s %s", octal(o.Mode), p(o.Path))
+	return nil
+}
+
+func (e *exporter) Chown(o Chown) error {
+	owner := strconv.FormatUint(uint64(o.UID), 10)
+	if o.GIDSet {
+		owner += ":" + strconv.FormatUint(uint64(o.GID), 10)
+	}
+	e.line("chown %s %s", owner, p(o.Path))
+	return nil
+}
+
+func (e *exporter) Touch(o Touch) error { e.line("touch %s", p(o.Path)); return nil }
+
+func (e *exporter) Setxattr(o Setxattr) error {
+	e.use("setfattr")
+	e.line("setfattr -n %s -v %s %s", sq(o.Attr), sq(o.Value), p(o.Path))
+	return nil
+}
+
+func (e *exporter) Open(o Open) error {
+	u, g := e.ids(o.Creds)
+	e.nextH++
+	e.handles[o.Handle] = e.nextH
+	e.line("h_open %d %s %s %s %s", e.nextH, o.Mode, u, g, p(o.Path))
+	return nil
+}
+
+func (e *exporter) Read(o Read) error { e.line("h_cmd %d read", e.handles[o.Handle]); return nil }
+
+func (e *exporter) Mmap(o Mmap) error {
+	e.use("python3")
+	prot := "read"
+	if o.Exec {
+		prot = "exec"
+	}
+	e.line("h_cmd %d mmap_%s", e.handles[o.Handle], prot)
+	return nil
+}
+
+func (e *exporter) Mprotect(o Mprotect) error {
+	e.use("python3")
+	e.line("h_cmd %d mprotect", e.handles[o.Handle])
+	return nil
+}
+
+func (e *exporter) Close(o Close) error {
+	e.line("h_close %d", e.handles[o.Handle])
+	delete(e.handles, o.Handle)
+	return nil
+}
+
+func (e *exporter) Exec(o Exec) error {
+	u, g := e.ids(o.Creds)
+	e.line("as_user %s %s %s >/dev/null 2>&1 || true", u, g, p(o.Path))
+	return nil
+}
+
+func (e *exporter) Execveat(o Execveat) error {
+	u, g := e.ids(o.Creds)
+	e.use("python3")
+	e.line("execve_check %s %s %s", u, g, p(o.Path))
+	return nil
+}
+
+func (e *exporter) Rename(o Rename) error { e.line("mv %s %s", p(o.From), p(o.To)); return nil }
+func (e *exporter) Unlink(o Unlink) error { e.line("rm -f %s", p(o.Path)); return nil }
+func (e *exporter) Sync(Sync) error       { e.line("sync"); return nil }
+
+func (e *exporter) DropCaches(DropCaches) error {
+	// Host-wide, as on a real machine: evicts clean inodes (and their iints).
+	e.line("sync && echo 3 >/proc/sys/vm/drop_caches")
+	return nil
+}
+
+func (e *exporter) Sleep(o Sleep) error { e.line("sleep_ns %d", o.NS); return nil }
+
+func (e *exporter) Remount(o Remount) error {
+	opts := append([]string{"remount"}, o.Options...)
+	e.line("mount -o %s %s", sq(strings.Join(opts, ",")), p(o.Mount))
+	return nil
+}
+
+// octal writes a mode as scenarios do (0755).
+func octal(m uint32) string { return fmt.Sprintf("%04o", m) }
 
 func (e *exporter) addFS(t string) {
 	for _, x := range e.fsTypes {

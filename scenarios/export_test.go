@@ -161,25 +161,29 @@ func TestExportRunsAsRoot(t *testing.T) {
 	assert.Equal(t, "xfs-overlay.sh", ents[0].Name())
 }
 
-// Every step operation of the format has a shell form.
+// Every step operation of the format has a builder and a shell form.
 func TestExportCoversEveryOp(t *testing.T) {
+	assert.Len(t, builders, len(ops))
 	for _, op := range OpNames() {
 		e := &exporter{s: &Scenario{Name: "x"}, handles: map[string]int{"%h": 1}}
-		st := Step{Op: op, Opts: map[string]string{}, Args: []string{"/a", "b", "c"}}
+		args, opts := []string{"/a", "b", "c"}, map[string]string{}
 		switch op {
 		case "fs":
-			st.Args = []string{"xfs", "/m"}
+			args = []string{"xfs", "/m"}
 		case "overlay":
-			st.Args, st.Opts = []string{"/o"}, map[string]string{"lower": "/l"}
+			args, opts = []string{"/o"}, map[string]string{"lower": "/l"}
 		case "open":
-			st.Args = []string{"%g", "/a", "r"}
+			args = []string{"%g", "/a", "r"}
 		case "read", "close":
-			st.Args = []string{"%h"}
+			args = []string{"%h"}
 		case "mmap":
-			st.Args = []string{"%h", "exec"}
+			args = []string{"%h", "exec"}
 		case "sleep":
-			st.Args = []string{"10ms"}
+			args = []string{"10ms"}
 		}
-		assert.NoError(t, e.step(st), op)
+		require.Contains(t, builders, op)
+		st := Step{Op: builders[op](args, opts)}
+		assert.Equal(t, op, st.Op.Name())
+		assert.NoError(t, st.Visit(e), op)
 	}
 }

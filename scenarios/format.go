@@ -41,37 +41,11 @@ type Require struct {
 	Line        int
 }
 
-// Step is one operation.
+// Step is one operation: its line, its text and the typed op (step.go).
 type Step struct {
 	Line int
-	Op   string
-	Args []string
-	Opts map[string]string
+	Op   Op
 	Text string
-}
-
-// Uint returns option k as a number (validated by Parse), or def.
-func (st Step) Uint(k string, def uint32) uint32 {
-	if v, ok := st.Opts[k]; ok {
-		n, _ := strconv.ParseUint(v, 10, 32)
-		return uint32(n)
-	}
-	return def
-}
-
-// Mode returns the octal mode= option (validated by Parse), or def.
-func (st Step) Mode(def uint32) uint32 {
-	if v, ok := st.Opts["mode"]; ok {
-		n, _ := strconv.ParseUint(v, 8, 32)
-		return uint32(n)
-	}
-	return def
-}
-
-// IDs returns the uid= and gid= options; gid defaults to uid.
-func (st Step) IDs() (uid, gid uint32) {
-	uid = st.Uint("uid", 0)
-	return uid, st.Uint("gid", uid)
 }
 
 // Expect is one `expect` line, stating correct IMA behaviour.
@@ -202,25 +176,28 @@ func Parse(r io.Reader, name string) (*Scenario, error) {
 		if !ok {
 			return nil, fail("unknown operation %q (want one of %s, or expect)", toks[0], strings.Join(OpNames(), " "))
 		}
-		st := Step{Line: ln, Op: toks[0], Opts: map[string]string{}, Text: line}
+		name := toks[0]
+		var args []string
+		opts := map[string]string{}
 		for _, t := range toks[1:] {
 			if k, v, ok := strings.Cut(t, "="); ok && isOptKey(k) {
 				if !slices.Contains(spec.opts, k) {
-					return nil, fail("%s: unknown option %q (usage: %s)", st.Op, k, spec.usage)
+					return nil, fail("%s: unknown option %q (usage: %s)", name, k, spec.usage)
 				}
-				if _, dup := st.Opts[k]; dup {
-					return nil, fail("%s: option %s given twice", st.Op, k)
+				if _, dup := opts[k]; dup {
+					return nil, fail("%s: option %s given twice", name, k)
 				}
-				st.Opts[k] = v
+				opts[k] = v
 				continue
 			}
-			st.Args = append(st.Args, t)
+			args = append(args, t)
 		}
-		if len(st.Args) < spec.min || len(st.Args) > spec.max {
-			return nil, fail("%s: want %d..%d arguments, got %d (usage: %s)", st.Op, spec.min, spec.max, len(st.Args), spec.usage)
+		if len(args) < spec.min || len(args) > spec.max {
+			return nil, fail("%s: want %d..%d arguments, got %d (usage: %s)", name, spec.min, spec.max, len(args), spec.usage)
 		}
-		if err := checkStep(&st, handles); err != nil {
-			return nil, fail("%s: %v", st.Op, err)
+		st := Step{Line: ln, Op: builders[name](args, opts), Text: line}
+		if err := checkStep(st, args, opts, handles); err != nil {
+			return nil, fail("%s: %v", name, err)
 		}
 		s.Steps = append(s.Steps, st)
 	}
@@ -305,29 +282,28 @@ func tokenize(line string) ([]string, error) {
 	return out, nil
 }
 
-func checkStep(st *Step, handles map[string]string) error {
+// checkStep checks a step's arguments (a, opts as written) and its typed
+// op; handles tracks the open handles across steps.
+func checkStep(st Step, a []string, opts map[string]string, handles map[string]string) error {
 	for _, k := range []string{"uid", "gid"} {
-		if v, ok := st.Opts[k]; ok {
+		if v, ok := opts[k]; ok {
 			if _, err := strconv.ParseUint(v, 10, 32); err != nil {
 				return fmt.Errorf("%s=%q is not a number", k, v)
 			}
 		}
 	}
-	if v, ok := st.Opts["mode"]; ok {
+	if v, ok := opts["mode"]; ok {
 		if _, err := strconv.ParseUint(v, 8, 32); err != nil {
 			return fmt.Errorf("mode=%q is not an octal mode", v)
 		}
 	}
-	isH := func(a string) bool { return strings.HasPrefix(a, "%") }
-	for _, i := range pathArgs[st.Op] {
-		if i < len(st.Args) && !isH(st.Args[i]) {
-			if err := CheckPath(st.Args[i]); err != nil {
-				return err
-			}
+	for _, p := range st.Touches().Paths {
+		if err := CheckPath(p); err != nil {
+			return err
 		}
 	}
 	for _, k := range []string{"lower", "upper", "work"} {
-		for _, d := range strings.Split(st.Opts[k], ":") {
+		for _, d := range strings.Split(opts[k], ":") {
 			if d == "" {
 				continue
 			}
@@ -336,65 +312,68 @@ func checkStep(st *Step, handles map[string]string) error {
 			}
 		}
 	}
-	if st.Op == "fs" || st.Op == "remount" {
-		first := 2
-		if st.Op == "remount" {
-			first = 1
-		}
-		for _, o := range st.Args[min(first, len(st.Args)):] {
-			if err := CheckMountOption(o); err != nil {
-				return err
-			}
+	var mountOpts []string
+	switch o := st.Op.(type) {
+	case FS:
+		mountOpts = o.Options
+	case Remount:
+		mountOpts = o.Options
+	}
+	for _, o := range mountOpts {
+		if err := CheckMountOption(o); err != nil {
+			return err
 		}
 	}
-	switch st.Op {
+	isH := IsHandle
+	op := st.Op.Name()
+	switch op {
 	case "open":
-		h := st.Args[0]
+		h := a[0]
 		if !isH(h) {
 			return fmt.Errorf("handle name must start with %%, got %q", h)
 		}
 		if handles[h] != "" {
 			return fmt.Errorf("handle %s is already open", h)
 		}
-		if !slices.Contains([]string{"r", "w", "rw", "a", "trunc"}, st.Args[2]) {
-			return fmt.Errorf("mode %q: want r, w, rw, a or trunc", st.Args[2])
+		if !slices.Contains([]string{"r", "w", "rw", "a", "trunc"}, a[2]) {
+			return fmt.Errorf("mode %q: want r, w, rw, a or trunc", a[2])
 		}
-		handles[h] = st.Args[2]
+		handles[h] = a[2]
 	case "read", "mmap", "mprotect", "close":
-		if !isH(st.Args[0]) || handles[st.Args[0]] == "" {
-			return fmt.Errorf("%q is not an open handle", st.Args[0])
+		if !isH(a[0]) || handles[a[0]] == "" {
+			return fmt.Errorf("%q is not an open handle", a[0])
 		}
-		if m := handles[st.Args[0]]; st.Op == "mprotect" && m != "r" && m != "rw" {
-			return fmt.Errorf("%s is not open for reading (mprotect maps it PROT_READ first)", st.Args[0])
+		if m := handles[a[0]]; op == "mprotect" && m != "r" && m != "rw" {
+			return fmt.Errorf("%s is not open for reading (mprotect maps it PROT_READ first)", a[0])
 		}
-		if st.Op == "close" {
-			delete(handles, st.Args[0])
+		if op == "close" {
+			delete(handles, a[0])
 		}
-		if st.Op == "mmap" && !slices.Contains([]string{"read", "exec"}, st.Args[1]) {
-			return fmt.Errorf("want read or exec, got %q", st.Args[1])
+		if op == "mmap" && !slices.Contains([]string{"read", "exec"}, a[1]) {
+			return fmt.Errorf("want read or exec, got %q", a[1])
 		}
 	case "write", "append", "overwrite":
-		if isH(st.Args[0]) && handles[st.Args[0]] == "" {
-			return fmt.Errorf("%q is not an open handle", st.Args[0])
+		if isH(a[0]) && handles[a[0]] == "" {
+			return fmt.Errorf("%q is not an open handle", a[0])
 		}
 	case "execveat":
-		if st.Args[1] != "AT_EXECVE_CHECK" {
-			return fmt.Errorf("only AT_EXECVE_CHECK is modelled, got %q", st.Args[1])
+		if a[1] != "AT_EXECVE_CHECK" {
+			return fmt.Errorf("only AT_EXECVE_CHECK is modelled, got %q", a[1])
 		}
 	case "truncate":
-		n, err := strconv.ParseInt(st.Args[1], 10, 64)
+		n, err := strconv.ParseInt(a[1], 10, 64)
 		if err != nil || n < 0 {
-			return fmt.Errorf("size %q is not a number of bytes", st.Args[1])
+			return fmt.Errorf("size %q is not a number of bytes", a[1])
 		}
 		if n > MaxFileSize {
 			return fmt.Errorf("size %d is over the limit of %d MiB for one file (the model holds file contents in memory)", n, MaxFileSize>>20)
 		}
 	case "chmod":
-		if _, err := strconv.ParseUint(st.Args[1], 8, 32); err != nil {
-			return fmt.Errorf("mode %q is not octal", st.Args[1])
+		if _, err := strconv.ParseUint(a[1], 8, 32); err != nil {
+			return fmt.Errorf("mode %q is not octal", a[1])
 		}
 	case "chown":
-		u, g, _ := strings.Cut(st.Args[1], ":")
+		u, g, _ := strings.Cut(a[1], ":")
 		if _, err := strconv.ParseUint(u, 10, 32); err != nil {
 			return fmt.Errorf("uid %q is not a number", u)
 		}
@@ -404,19 +383,19 @@ func checkStep(st *Step, handles map[string]string) error {
 			}
 		}
 	case "sleep":
-		if _, err := ParseDuration(st.Args[0]); err != nil {
+		if _, err := ParseDuration(a[0]); err != nil {
 			return err
 		}
 	case "overlay":
-		if st.Opts["lower"] == "" {
+		if opts["lower"] == "" {
 			return fmt.Errorf("lower= is required")
 		}
-		if (st.Opts["upper"] == "") != (st.Opts["work"] == "") {
+		if (opts["upper"] == "") != (opts["work"] == "") {
 			return fmt.Errorf("upper= and work= go together")
 		}
 	}
-	if st.Op == "fs" && !slices.Contains(FSTypes, st.Args[0]) {
-		return fmt.Errorf("unknown filesystem type %q (want one of %s; overlayfs has its own step)", st.Args[0], strings.Join(FSTypes, ", "))
+	if op == "fs" && !slices.Contains(FSTypes, a[0]) {
+		return fmt.Errorf("unknown filesystem type %q (want one of %s; overlayfs has its own step)", a[0], strings.Join(FSTypes, ", "))
 	}
 	return nil
 }
@@ -485,13 +464,6 @@ const MaxFileSize = 16 << 20
 
 // FSTypes are the filesystems a scenario can create with `fs`.
 var FSTypes = []string{"xfs", "ext4", "tmpfs", "btrfs"}
-
-// pathArgs lists the positional arguments of each op that are paths.
-var pathArgs = map[string][]int{
-	"fs": {1}, "mkdir": {0}, "overlay": {0}, "write": {0}, "append": {0}, "overwrite": {0},
-	"truncate": {0}, "copy": {0, 1}, "chmod": {0}, "chown": {0}, "touch": {0}, "setxattr": {0},
-	"open": {1}, "exec": {0}, "execveat": {0}, "rename": {0, 1}, "unlink": {0}, "remount": {0},
-}
 
 func parseExpect(t []string) (Expect, error) {
 	bad := fmt.Errorf("expect: want 'expect audit PATH N', 'expect measurements N', 'expect measure PATH N', 'expect violations N', 'expect no missed' or 'expect no excessive'")

@@ -340,7 +340,7 @@ func runModel(ctx context.Context, s *scenarios.Scenario, p *cache.Profile, t tp
 	}
 	var candidates []string
 	for _, st := range s.Steps {
-		for _, a := range st.Args {
+		for _, a := range st.Touches().Paths {
 			if strings.HasPrefix(a, "/") && !slices.Contains(candidates, a) {
 				candidates = append(candidates, a)
 			}

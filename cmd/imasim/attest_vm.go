@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -88,9 +87,8 @@ func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind at
 	}
 	prefixed := map[string]bool{}
 	digest := func(st scenarios.Step, path string, content []byte) string {
-		if st.Op == "write" && len(st.Args) >= 2 && st.Args[0] == path {
-			mode, _ := strconv.ParseUint(st.Opts["mode"], 8, 32)
-			prefixed[path] = mode&0o111 != 0 && !strings.HasPrefix(st.Args[1], "#!")
+		if w, ok := st.Op.(scenarios.Write); ok && w.Path == path {
+			prefixed[path] = w.Mode&0o111 != 0 && !strings.HasPrefix(w.Data, "#!")
 		}
 		if prefixed[path] {
 			return hashHex(algo, append(append([]byte(nil), elf...), content...))

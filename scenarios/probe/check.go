@@ -50,7 +50,7 @@ func Check(s *scenarios.Scenario) error {
 		}
 	}
 	for _, st := range s.Steps {
-		if st.Op == "overlay" && !haveFS("overlay") {
+		if _, ok := st.Op.(scenarios.Overlay); ok && !haveFS("overlay") {
 			return &real.CannotRunError{Reason: "overlayfs is not available (not in /proc/filesystems; modprobe overlay)"}
 		}
 	}
@@ -109,28 +109,18 @@ func TrackedPaths(s *scenarios.Scenario) []string {
 	}
 	var ovls []ovl
 	for _, st := range s.Steps {
-		switch st.Op {
-		case "fs", "mkdir", "sync", "sleep", "remount", "read", "mmap", "close":
-		case "overlay":
-			o := ovl{mnt: path.Clean(st.Args[0]), layers: strings.Split(st.Opts["lower"], ":")}
-			if u := st.Opts["upper"]; u != "" {
-				o.layers = append(o.layers, u)
+		if o, ok := st.Op.(scenarios.Overlay); ok {
+			ov := ovl{mnt: path.Clean(o.Mount), layers: append([]string(nil), o.Lower...)}
+			if o.Upper != "" {
+				ov.layers = append(ov.layers, o.Upper)
 			}
-			for i := range o.layers {
-				o.layers[i] = path.Clean(o.layers[i])
+			for i := range ov.layers {
+				ov.layers[i] = path.Clean(ov.layers[i])
 			}
-			ovls = append(ovls, o)
-		case "open":
-			set[path.Clean(st.Args[1])] = true
-		case "setxattr", "truncate", "chmod", "chown":
-			set[path.Clean(st.Args[0])] = true
-		case "write", "append", "overwrite", "touch", "unlink", "exec", "execveat":
-			if strings.HasPrefix(st.Args[0], "/") { // not a %handle
-				set[path.Clean(st.Args[0])] = true
-			}
-		case "copy", "rename":
-			set[path.Clean(st.Args[0])] = true
-			set[path.Clean(st.Args[1])] = true
+			ovls = append(ovls, ov)
+		}
+		for _, p := range st.Touches().Files {
+			set[path.Clean(p)] = true
 		}
 	}
 	for changed := true; changed; {

@@ -36,8 +36,11 @@ func (pr *prober) observe(ev real.Event) error {
 	if (ev.Err == nil) != (merr == nil) {
 		pr.mismatch(ev, "", CheckOutcome, outcome(merr), outcome(ev.Err))
 	}
-	if ev.Step.Op == "fs" || ev.Step.Op == "overlay" {
-		pr.noteMount(ev.Step)
+	switch o := ev.Step.Op.(type) {
+	case scenarios.FS:
+		pr.noteMount(o.Mount, false)
+	case scenarios.Overlay:
+		pr.noteMount(o.Mount, true)
 	}
 	pr.observeFiles(ev, &rec)
 	pr.rep.Steps = append(pr.rep.Steps, rec)
@@ -57,11 +60,7 @@ func outcome(err error) string {
 
 // noteMount records the st_dev values that identify a new mount: the
 // superblock's (mountinfo) and what statx reports for its root.
-func (pr *prober) noteMount(st scenarios.Step) {
-	mnt := st.Args[0]
-	if st.Op == "fs" {
-		mnt = st.Args[1]
-	}
+func (pr *prober) noteMount(mnt string, overlay bool) {
 	mnt = path.Clean(mnt)
 	var sx unix.Statx_t
 	if err := unix.Statx(unix.AT_FDCWD, pr.r.Path(mnt), unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS|unix.STATX_MNT_ID, &sx); err != nil {
@@ -79,7 +78,7 @@ func (pr *prober) noteMount(st scenarios.Step) {
 	}
 	for _, p := range pr.paths {
 		if p == mnt || strings.HasPrefix(p, mnt+"/") {
-			pr.overlay[p] = st.Op == "overlay"
+			pr.overlay[p] = overlay
 		}
 	}
 }

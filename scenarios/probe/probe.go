@@ -279,10 +279,10 @@ func runOnce(ctx context.Context, s *scenarios.Scenario, opts Options) (*Report,
 		KernelProfile: det.ProfileName(), KernelProfileWhy: choice,
 		Mismatches: []Mismatch{}, IVersion: []IVersionCheck{}}
 	for _, st := range s.Steps {
-		if st.Op == "fs" {
-			rep.Models[st.Args[0]] = p.FSModel(st.Args[0])
-		}
-		if st.Op == "overlay" {
+		switch o := st.Op.(type) {
+		case scenarios.FS:
+			rep.Models[o.Type] = p.FSModel(o.Type)
+		case scenarios.Overlay:
 			rep.Models["overlay"] = "overlay"
 		}
 	}

@@ -78,7 +78,7 @@ append /ovl/prog "-up"
 	v, err := m.IVersion("/lower/prog")
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), v, "xfs-mg: created at 2, nothing forced a bump yet")
-	assert.Error(t, m.Step(scenarios.Step{Op: "bogus"}))
+	assert.Error(t, m.Step(scenarios.Step{}), "a step without an operation")
 }
 
 func TestParseXFSChangeCount(t *testing.T) {

@@ -29,8 +29,8 @@ type Disks interface {
 func DiskTypes(s *scenarios.Scenario) []string {
 	var out []string
 	for _, st := range s.Steps {
-		if st.Op == "fs" && needsDisk(st.Args[0]) {
-			out = append(out, st.Args[0])
+		if fs, ok := st.Op.(scenarios.FS); ok && needsDisk(fs.Type) {
+			out = append(out, fs.Type)
 		}
 	}
 	return out

@@ -22,17 +22,14 @@ func TestOverlayOptionsCannotBeSmuggled(t *testing.T) {
 	up, wk := filepath.Join(host, "dir"), filepath.Join(host, "wk")
 	require.NoError(t, os.Mkdir(up, 0o755))
 	require.NoError(t, os.Mkdir(wk, 0o755))
-	st := func(line int, op string, args []string, opts map[string]string) scenarios.Step {
-		if opts == nil {
-			opts = map[string]string{}
-		}
-		return scenarios.Step{Line: line, Op: op, Args: args, Opts: opts, Text: op}
+	st := func(line int, op scenarios.Op) scenarios.Step {
+		return scenarios.Step{Line: line, Op: op, Text: op.Name()}
 	}
 	s := &scenarios.Scenario{Name: "smuggle", File: "smuggle.scn", Steps: []scenarios.Step{
-		st(1, "fs", []string{"tmpfs", "/t"}, nil),
-		st(2, "mkdir", []string{"/t/l"}, nil),
-		st(3, "overlay", []string{"/ovl"}, map[string]string{"lower": "/t/l,upperdir=" + up + ",workdir=" + wk}),
-		st(4, "write", []string{"/ovl/f", "pwned"}, nil),
+		st(1, scenarios.FS{Type: "tmpfs", Mount: "/t"}),
+		st(2, scenarios.Mkdir{Path: "/t/l"}),
+		st(3, scenarios.Overlay{Mount: "/ovl", Lower: []string{"/t/l,upperdir=" + up + ",workdir=" + wk}}),
+		st(4, scenarios.Write{Path: "/ovl/f", Data: "pwned", Mode: 0o644}),
 	}}
 	before := takeSnapshot(t, host)
 	err := Run(context.Background(), s, Env{Exe: []byte{}}, nil)
@@ -70,7 +67,7 @@ func TestAppendOnHandleKeepsProgram(t *testing.T) {
 	var content []byte
 	err := RunWith(context.Background(), s, Env{}, func(r *Runner) Observer {
 		return func(ev Event) error {
-			if ev.Err == nil && ev.Step.Op == "close" {
+			if ev.Err == nil && ev.Step.Op.Name() == "close" {
 				b, _, err := ReadContent(r.Path("/t/prog"), nil)
 				content = b
 				return err

@@ -2,7 +2,6 @@ package real
 
 import (
 	"path"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -50,29 +49,22 @@ func ExecPaths(s *scenarios.Scenario) map[string]bool {
 		layers []string
 	}
 	var ovls []ovl
+	type move struct{ from, to string }
+	var moves []move
 	for _, st := range s.Steps {
-		switch st.Op {
-		case "exec", "execveat":
-			set[path.Clean(st.Args[0])] = true
-		case "write":
-			if st.Mode(0o644)&0o111 != 0 {
-				set[path.Clean(st.Args[0])] = true
+		t := st.Touches()
+		for _, p := range t.Execs {
+			set[path.Clean(p)] = true
+		}
+		if t.To != "" {
+			moves = append(moves, move{t.From, t.To})
+		}
+		if o, ok := st.Op.(scenarios.Overlay); ok {
+			ov := ovl{mnt: path.Clean(o.Mount), layers: append([]string(nil), o.Lower...)}
+			if o.Upper != "" {
+				ov.layers = append(ov.layers, o.Upper)
 			}
-		case "copy":
-			if st.Mode(0o644)&0o111 != 0 {
-				set[path.Clean(st.Args[1])] = true
-			}
-		case "chmod":
-			if m, err := strconv.ParseUint(st.Args[1], 8, 32); err == nil && m&0o111 != 0 {
-				set[path.Clean(st.Args[0])] = true
-			}
-		case "overlay":
-			o := ovl{mnt: path.Clean(st.Args[0])}
-			o.layers = append(o.layers, strings.Split(st.Opts["lower"], ":")...)
-			if st.Opts["upper"] != "" {
-				o.layers = append(o.layers, st.Opts["upper"])
-			}
-			ovls = append(ovls, o)
+			ovls = append(ovls, ov)
 		}
 	}
 	for changed := true; changed; {
@@ -93,9 +85,9 @@ func ExecPaths(s *scenarios.Scenario) map[string]bool {
 				}
 			}
 		}
-		for _, st := range s.Steps {
-			if (st.Op == "copy" || st.Op == "rename") && set[path.Clean(st.Args[1])] {
-				add(st.Args[0])
+		for _, m := range moves {
+			if set[path.Clean(m.to)] {
+				add(m.from)
 			}
 		}
 	}

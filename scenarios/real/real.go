@@ -203,7 +203,7 @@ func (r *Runner) run(ctx context.Context, s *scenarios.Scenario, obs Observer) (
 		r.cur = i
 		note, serr := r.step(ctx, st)
 		if serr != nil {
-			serr = fmt.Errorf("%s:%d: %s: %w", s.File, st.Line, st.Op, serr)
+			serr = fmt.Errorf("%s:%d: %s: %w", s.File, st.Line, st.Op.Name(), serr)
 		}
 		r.logf("step %d line %d: %s -> %v", i, st.Line, st.Text, serr)
 		ev := Event{Index: i, Step: st, Err: serr, Note: note}

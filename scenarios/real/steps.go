@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,199 +23,214 @@ import (
 // step performs one scenario step; note says how it differed from its
 // text (a capped sleep).
 func (r *Runner) step(ctx context.Context, st scenarios.Step) (note string, err error) {
-	a := st.Args
-	uid, gid, ids := creds(st.Opts)
-	switch st.Op {
-	case "fs":
-		return "", r.mountFS(ctx, st, a[0], a[1], a[2:])
-	case "overlay":
-		return "", r.mountOverlay(st)
-	case "mkdir":
-		p, err := r.target(a[0])
-		if err != nil {
-			return "", err
-		}
-		return "", r.mkdirs(p)
-	case "write", "append", "overwrite":
-		return "", r.write(st, uid, gid, ids)
-	case "truncate":
-		p, err := r.target(a[0])
-		if err != nil {
-			return "", err
-		}
-		n, _ := strconv.ParseInt(a[1], 10, 64)
-		if r.hasExe(p) {
-			n += int64(len(r.exe))
-		}
-		return "", os.Truncate(p, n)
-	case "copy":
-		return "", r.copy(st)
-	case "chmod":
-		p, err := r.target(a[0])
-		if err != nil {
-			return "", err
-		}
-		m, _ := strconv.ParseUint(a[1], 8, 32)
-		return "", unix.Chmod(p, uint32(m))
-	case "chown":
-		p, err := r.target(a[0])
-		if err != nil {
-			return "", err
-		}
-		u, g, hasG := strings.Cut(a[1], ":")
-		uu, _ := strconv.Atoi(u)
-		gg := uu
-		if hasG {
-			gg, _ = strconv.Atoi(g)
-		}
-		return "", unix.Lchown(p, uu, gg)
-	case "touch":
-		p, err := r.target(a[0])
-		if err != nil {
-			return "", err
-		}
-		return "", utimensNow(p)
-	case "setxattr":
-		p, err := r.target(a[0])
-		if err != nil {
-			return "", err
-		}
-		return "", unix.Setxattr(p, a[1], []byte(a[2]), 0)
-	case "open":
-		return "", r.open(st, uid, gid, ids)
-	case "read":
-		h := r.handles[a[0]]
-		if h == nil {
-			return "", fmt.Errorf("%s is not open", a[0])
-		}
-		_, err := io.Copy(io.Discard, io.NewSectionReader(h.f, 0, 1<<40))
-		return "", err
-	case "mmap":
-		h := r.handles[a[0]]
-		if h == nil {
-			return "", fmt.Errorf("%s is not open", a[0])
-		}
-		prot := unix.PROT_READ
-		if a[1] == "exec" {
-			prot |= unix.PROT_EXEC
-		}
-		// As the opener: IMA's MMAP_CHECK matches the mapping process's
-		// creds (Linux v6.12: ima_main.c:ima_file_mmap, current_cred()).
-		var m []byte
-		err := asUser(h.uid, h.gid, h.ids, func() (err error) {
-			m, err = unix.Mmap(int(h.f.Fd()), 0, 4096, prot, unix.MAP_SHARED)
-			return err
-		})
-		if err != nil {
-			return "", fmt.Errorf("mmap %s: %w", a[1], err)
-		}
-		h.maps = append(h.maps, m)
-		return "", nil
-	case "mprotect":
-		h := r.handles[a[0]]
-		if h == nil {
-			return "", fmt.Errorf("%s is not open", a[0])
-		}
-		// A read mapping made executable, as the opener (Linux v7.2:
-		// ima_main.c:ima_file_mprotect uses current_cred()). A refusal
-		// (-EPERM from an appraise rule) is the outcome, not a failure.
-		note := ""
-		err := asUser(h.uid, h.gid, h.ids, func() error {
-			m, err := unix.Mmap(int(h.f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE)
-			if err != nil {
-				return fmt.Errorf("mmap: %w", err)
-			}
-			h.maps = append(h.maps, m)
-			// IMA denies with EPERM; EACCES comes from mprotect's own
-			// VM_MAYEXEC check (a noexec mount) and is a failure here.
-			if err := unix.Mprotect(m, unix.PROT_READ|unix.PROT_EXEC); errors.Is(err, unix.EPERM) {
-				note = "mprotect(PROT_EXEC) denied: " + err.Error()
-			} else if err != nil {
-				return fmt.Errorf("mprotect: %w", err)
-			}
-			return nil
-		})
-		return note, err
-	case "close":
-		h := r.handles[a[0]]
-		if h == nil {
-			return "", fmt.Errorf("%s is not open", a[0])
-		}
-		delete(r.handles, a[0])
-		return "", h.close()
-	case "exec":
-		p, err := r.target(a[0])
-		if err != nil {
-			return "", err
-		}
-		return "", r.exec(ctx, p, uid, gid)
-	case "execveat":
-		p, err := r.target(a[0])
-		if err != nil {
-			return "", err
-		}
-		return "", asUser(uid, gid, ids, func() error { return execveCheck(p) })
-	case "rename":
-		from, err := r.target(a[0])
-		if err != nil {
-			return "", err
-		}
-		to, err := r.target(a[1])
-		if err != nil {
-			return "", err
-		}
-		return "", unix.Rename(from, to)
-	case "unlink":
-		p, err := r.target(a[0])
-		if err != nil {
-			return "", err
-		}
-		return "", unix.Unlink(p)
-	case "sync":
-		unix.Sync()
-		return "", nil
-	case "drop_caches":
-		// The whole machine's clean page cache, dentries and inodes go
-		// (Documentation/admin-guide/sysctl/vm.rst, drop_caches = 3);
-		// sync first so dirty ones can go too.
-		unix.Sync()
-		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0); err != nil {
-			return "", fmt.Errorf("drop_caches: %w", err)
-		}
-		return "", nil
-	case "sleep":
-		ns, _ := scenarios.ParseDuration(a[0])
-		d := time.Duration(ns)
-		capped := d > r.env.MaxSleep
-		if capped {
-			note = fmt.Sprintf("slept %s, capped from %s", r.env.MaxSleep, d)
-			d = r.env.MaxSleep
-		}
-		if err := sleepCtx(ctx, d); err != nil {
-			return note, err
-		}
-		// /proc/sys/vm/dirty_expire_centisecs = 3000: after 30 s the
-		// flusher writes every dirty page of the scenario back.
-		if capped && r.env.SyncOnCappedSleep && time.Duration(ns) >= 30*time.Second {
-			unix.Sync()
-			note += "; sync(2) in place of the flusher's writeback"
-		}
-		return note, nil
-	case "remount":
-		p, err := r.target(a[0])
-		if err != nil {
-			return "", err
-		}
-		flags, data, err := MountOptions(a[1:])
-		if err != nil {
-			return "", err
-		}
-		return "", unix.Mount("", p, "", flags|unix.MS_REMOUNT, data)
-	}
-	return "", fmt.Errorf("operation %q is not implemented by the real executor", st.Op)
+	d := &do{r: r, ctx: ctx}
+	err = st.Visit(d)
+	return d.note, err
 }
 
-func (r *Runner) mountFS(ctx context.Context, st scenarios.Step, fsType, mnt string, opts []string) error {
+// do is the real executor's Visitor: each op as system calls under the
+// Runner's root.
+type do struct {
+	r    *Runner
+	ctx  context.Context
+	note string // how the step differed from its text
+}
+
+func (d *do) FS(o scenarios.FS) error           { return d.r.mountFS(d.ctx, o.Type, o.Mount, o.Options) }
+func (d *do) Overlay(o scenarios.Overlay) error { return d.r.mountOverlay(o) }
+
+// onPath runs fn on the real path of scenario path p.
+func (d *do) onPath(p string, fn func(string) error) error {
+	rp, err := d.r.target(p)
+	if err != nil {
+		return err
+	}
+	return fn(rp)
+}
+
+func (d *do) Mkdir(o scenarios.Mkdir) error { return d.onPath(o.Path, d.r.mkdirs) }
+
+func (d *do) Write(o scenarios.Write) error {
+	return d.r.write(o.Name(), o.Path+o.Handle, o.Data, o.Mode, o.Creds)
+}
+
+func (d *do) Append(o scenarios.Append) error {
+	return d.r.write(o.Name(), o.Path+o.Handle, o.Data, 0o644, o.Creds)
+}
+
+func (d *do) Overwrite(o scenarios.Overwrite) error {
+	return d.r.write(o.Name(), o.Path+o.Handle, o.Data, 0o644, o.Creds)
+}
+
+func (d *do) Truncate(o scenarios.Truncate) error {
+	return d.onPath(o.Path, func(p string) error {
+		n := o.Size
+		if d.r.hasExe(p) {
+			n += int64(len(d.r.exe))
+		}
+		return os.Truncate(p, n)
+	})
+}
+
+func (d *do) Copy(o scenarios.Copy) error { return d.r.copy(o) }
+
+func (d *do) Chmod(o scenarios.Chmod) error {
+	return d.onPath(o.Path, func(p string) error { return unix.Chmod(p, o.Mode) })
+}
+
+func (d *do) Chown(o scenarios.Chown) error {
+	return d.onPath(o.Path, func(p string) error { return unix.Lchown(p, int(o.UID), int(o.GID)) })
+}
+
+func (d *do) Touch(o scenarios.Touch) error { return d.onPath(o.Path, utimensNow) }
+
+func (d *do) Setxattr(o scenarios.Setxattr) error {
+	return d.onPath(o.Path, func(p string) error { return unix.Setxattr(p, o.Attr, []byte(o.Value), 0) })
+}
+
+func (d *do) Open(o scenarios.Open) error { return d.r.open(o) }
+
+// handle is the open handle named h.
+func (d *do) handle(h string) (*handle, error) {
+	if hd := d.r.handles[h]; hd != nil {
+		return hd, nil
+	}
+	return nil, fmt.Errorf("%s is not open", h)
+}
+
+func (d *do) Read(o scenarios.Read) error {
+	h, err := d.handle(o.Handle)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, io.NewSectionReader(h.f, 0, 1<<40))
+	return err
+}
+
+func (d *do) Mmap(o scenarios.Mmap) error {
+	h, err := d.handle(o.Handle)
+	if err != nil {
+		return err
+	}
+	prot, what := unix.PROT_READ, "read"
+	if o.Exec {
+		prot, what = prot|unix.PROT_EXEC, "exec"
+	}
+	// As the opener: IMA's MMAP_CHECK matches the mapping process's
+	// creds (Linux v6.12: ima_main.c:ima_file_mmap, current_cred()).
+	var m []byte
+	err = asUser(h.uid, h.gid, h.ids, func() (err error) {
+		m, err = unix.Mmap(int(h.f.Fd()), 0, 4096, prot, unix.MAP_SHARED)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("mmap %s: %w", what, err)
+	}
+	h.maps = append(h.maps, m)
+	return nil
+}
+
+func (d *do) Mprotect(o scenarios.Mprotect) error {
+	h, err := d.handle(o.Handle)
+	if err != nil {
+		return err
+	}
+	// A read mapping made executable, as the opener (Linux v7.2:
+	// ima_main.c:ima_file_mprotect uses current_cred()). A refusal
+	// (-EPERM from an appraise rule) is the outcome, not a failure.
+	return asUser(h.uid, h.gid, h.ids, func() error {
+		m, err := unix.Mmap(int(h.f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE)
+		if err != nil {
+			return fmt.Errorf("mmap: %w", err)
+		}
+		h.maps = append(h.maps, m)
+		// IMA denies with EPERM; EACCES comes from mprotect's own
+		// VM_MAYEXEC check (a noexec mount) and is a failure here.
+		if err := unix.Mprotect(m, unix.PROT_READ|unix.PROT_EXEC); errors.Is(err, unix.EPERM) {
+			d.note = "mprotect(PROT_EXEC) denied: " + err.Error()
+		} else if err != nil {
+			return fmt.Errorf("mprotect: %w", err)
+		}
+		return nil
+	})
+}
+
+func (d *do) Close(o scenarios.Close) error {
+	h, err := d.handle(o.Handle)
+	if err != nil {
+		return err
+	}
+	delete(d.r.handles, o.Handle)
+	return h.close()
+}
+
+func (d *do) Exec(o scenarios.Exec) error {
+	return d.onPath(o.Path, func(p string) error { return d.r.exec(d.ctx, p, o.UID, o.GID) })
+}
+
+func (d *do) Execveat(o scenarios.Execveat) error {
+	return d.onPath(o.Path, func(p string) error {
+		return asUser(o.UID, o.GID, o.Set, func() error { return execveCheck(p) })
+	})
+}
+
+func (d *do) Rename(o scenarios.Rename) error {
+	from, err := d.r.target(o.From)
+	if err != nil {
+		return err
+	}
+	return d.onPath(o.To, func(to string) error { return unix.Rename(from, to) })
+}
+
+func (d *do) Unlink(o scenarios.Unlink) error { return d.onPath(o.Path, unix.Unlink) }
+
+func (d *do) Sync(scenarios.Sync) error {
+	unix.Sync()
+	return nil
+}
+
+func (d *do) DropCaches(scenarios.DropCaches) error {
+	// The whole machine's clean page cache, dentries and inodes go
+	// (Documentation/admin-guide/sysctl/vm.rst, drop_caches = 3);
+	// sync first so dirty ones can go too.
+	unix.Sync()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0); err != nil {
+		return fmt.Errorf("drop_caches: %w", err)
+	}
+	return nil
+}
+
+func (d *do) Sleep(o scenarios.Sleep) error {
+	r := d.r
+	dur := time.Duration(o.NS)
+	capped := dur > r.env.MaxSleep
+	if capped {
+		d.note = fmt.Sprintf("slept %s, capped from %s", r.env.MaxSleep, dur)
+		dur = r.env.MaxSleep
+	}
+	if err := sleepCtx(d.ctx, dur); err != nil {
+		return err
+	}
+	// /proc/sys/vm/dirty_expire_centisecs = 3000: after 30 s the
+	// flusher writes every dirty page of the scenario back.
+	if capped && r.env.SyncOnCappedSleep && time.Duration(o.NS) >= 30*time.Second {
+		unix.Sync()
+		d.note += "; sync(2) in place of the flusher's writeback"
+	}
+	return nil
+}
+
+func (d *do) Remount(o scenarios.Remount) error {
+	return d.onPath(o.Mount, func(p string) error {
+		flags, data, err := MountOptions(o.Options)
+		if err != nil {
+			return err
+		}
+		return unix.Mount("", p, "", flags|unix.MS_REMOUNT, data)
+	})
+}
+
+func (r *Runner) mountFS(ctx context.Context, fsType, mnt string, opts []string) error {
 	if fsType == "overlay" {
 		return fmt.Errorf("use the overlay step for overlayfs")
 	}
@@ -250,8 +264,8 @@ func (r *Runner) mountFS(ctx context.Context, st scenarios.Step, fsType, mnt str
 	return nil
 }
 
-func (r *Runner) mountOverlay(st scenarios.Step) error {
-	dir := r.Path(st.Args[0])
+func (r *Runner) mountOverlay(o scenarios.Overlay) error {
+	dir := r.Path(o.Mount)
 	// Every directory goes into the option string as is: one that could
 	// end an option or a layer (',' ':' '\\') would let the scenario
 	// name other directories (issue 16: upperdir= smuggled in lower=).
@@ -269,7 +283,7 @@ func (r *Runner) mountOverlay(st scenarios.Step) error {
 		return rp, nil
 	}
 	var lowers []string
-	for _, l := range strings.Split(st.Opts["lower"], ":") {
+	for _, l := range o.Lower {
 		p, err := layer("lower", l)
 		if err != nil {
 			return err
@@ -277,12 +291,12 @@ func (r *Runner) mountOverlay(st scenarios.Step) error {
 		lowers = append(lowers, p)
 	}
 	data := "lowerdir=" + strings.Join(lowers, ":")
-	if up := st.Opts["upper"]; up != "" {
+	if up := o.Upper; up != "" {
 		u, err := layer("upper", up)
 		if err != nil {
 			return err
 		}
-		w, err := layer("work", st.Opts["work"])
+		w, err := layer("work", o.Work)
 		if err != nil {
 			return err
 		}
@@ -295,20 +309,20 @@ func (r *Runner) mountOverlay(st scenarios.Step) error {
 		return mountErr(fmt.Sprintf("mount -t overlay -o %s %s", data, dir), "overlay", err)
 	}
 	r.push(undoMount, "umount "+dir, func() error { return r.unmount(dir) })
-	r.fss = append(r.fss, Filesystem{Step: r.cur, Type: "overlay", Mountpoint: path.Clean(st.Args[0]), Dir: dir})
+	r.fss = append(r.fss, Filesystem{Step: r.cur, Type: "overlay", Mountpoint: path.Clean(o.Mount), Dir: dir})
 	return nil
 }
 
 // write runs write (create, truncate), append and overwrite (in place,
 // after any executable prefix), on a path or a handle.
-func (r *Runner) write(st scenarios.Step, uid, gid uint32, ids bool) error {
-	data := []byte(st.Args[1])
-	if h, ok := r.handles[st.Args[0]]; ok {
+func (r *Runner) write(op, t, content string, mode uint32, c scenarios.Creds) error {
+	data := []byte(content)
+	if h, ok := r.handles[t]; ok {
 		if h.app {
 			_, err := h.f.Write(data) // O_APPEND
 			return err
 		}
-		if st.Op == "append" {
+		if op == "append" {
 			// At the end, as the model appends; the handle's own offset
 			// is 0 and would write over the executable prefix (a
 			// scenario's "#!/bin/sh" text then ran at exec, as root).
@@ -322,16 +336,15 @@ func (r *Runner) write(st scenarios.Step, uid, gid uint32, ids bool) error {
 		_, err := h.f.WriteAt(data, h.off)
 		return err
 	}
-	p, err := r.target(st.Args[0])
+	p, err := r.target(t)
 	if err != nil {
 		return err
 	}
-	exe := st.Op == "overwrite" && r.hasExe(p) // as root: see open
-	return asUser(uid, gid, ids, func() error {
-		switch st.Op {
+	exe := op == "overwrite" && r.hasExe(p) // as root: see open
+	return asUser(c.UID, c.GID, c.Set, func() error {
+		switch op {
 		case "write":
-			mode := st.Mode(0o644)
-			if mode&0o111 != 0 || r.execSet[path.Clean(st.Args[0])] {
+			if mode&0o111 != 0 || r.execSet[path.Clean(t)] {
 				data = append(append([]byte(nil), r.exe...), data...)
 			}
 			f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, os.FileMode(mode))
@@ -370,12 +383,12 @@ func (r *Runner) write(st scenarios.Step, uid, gid uint32, ids bool) error {
 
 // copy copies SRC to DST (create, truncate) with DST's mode, adding the
 // executable prefix when DST is exec'd later and SRC lacks it.
-func (r *Runner) copy(st scenarios.Step) error {
-	src, err := r.target(st.Args[0])
+func (r *Runner) copy(o scenarios.Copy) error {
+	src, err := r.target(o.Src)
 	if err != nil {
 		return err
 	}
-	dst, err := r.target(st.Args[1])
+	dst, err := r.target(o.Dst)
 	if err != nil {
 		return err
 	}
@@ -383,8 +396,8 @@ func (r *Runner) copy(st scenarios.Step) error {
 	if err != nil {
 		return err
 	}
-	mode := st.Mode(0o644)
-	if (mode&0o111 != 0 || r.execSet[path.Clean(st.Args[1])]) && !bytes.HasPrefix(data, r.exe) {
+	mode := o.Mode
+	if (mode&0o111 != 0 || r.execSet[path.Clean(o.Dst)]) && !bytes.HasPrefix(data, r.exe) {
 		data = append(append([]byte(nil), r.exe...), data...)
 	}
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, os.FileMode(mode))
@@ -395,20 +408,21 @@ func (r *Runner) copy(st scenarios.Step) error {
 	return errors.Join(err, f.Close())
 }
 
-func (r *Runner) open(st scenarios.Step, uid, gid uint32, ids bool) error {
-	p, err := r.target(st.Args[1])
+func (r *Runner) open(o scenarios.Open) error {
+	uid, gid, ids := o.UID, o.GID, o.Set
+	p, err := r.target(o.Path)
 	if err != nil {
 		return err
 	}
 	fl := map[string]int{"r": os.O_RDONLY, "w": os.O_WRONLY, "rw": os.O_RDWR,
-		"a": os.O_WRONLY | os.O_APPEND, "trunc": os.O_WRONLY | os.O_TRUNC}[st.Args[2]]
+		"a": os.O_WRONLY | os.O_APPEND, "trunc": os.O_WRONLY | os.O_TRUNC}[string(o.Mode)]
 	// Probe the executable prefix as root, before switching ids: the probe
 	// is an open(2), which IMA sees (FILE_CHECK); as the scenario's uid it
 	// would match uid= rules and add violations (seen on 6.1).
 	exe := r.hasExe(p)
 	return asUser(uid, gid, ids, func() error {
 		// The model opens an existing file (open without O_CREAT).
-		if st.Args[2] == "trunc" && exe {
+		if o.Mode == scenarios.OpenTrunc && exe {
 			// Keep the executable prefix: truncate to it, not to 0.
 			f, err := os.OpenFile(p, os.O_WRONLY, 0)
 			if err != nil {
@@ -417,7 +431,7 @@ func (r *Runner) open(st scenarios.Step, uid, gid uint32, ids bool) error {
 			if err := f.Truncate(int64(len(r.exe))); err != nil {
 				return errors.Join(err, f.Close())
 			}
-			r.handles[st.Args[0]] = &handle{f: f, off: int64(len(r.exe)), uid: uid, gid: gid, ids: ids}
+			r.handles[o.Handle] = &handle{f: f, off: int64(len(r.exe)), uid: uid, gid: gid, ids: ids}
 			return nil
 		}
 		var off int64
@@ -428,7 +442,7 @@ func (r *Runner) open(st scenarios.Step, uid, gid uint32, ids bool) error {
 		if err != nil {
 			return err
 		}
-		r.handles[st.Args[0]] = &handle{f: f, app: st.Args[2] == "a", off: off, uid: uid, gid: gid, ids: ids}
+		r.handles[o.Handle] = &handle{f: f, app: o.Mode == scenarios.OpenAppend, off: off, uid: uid, gid: gid, ids: ids}
 		return nil
 	})
 }
@@ -559,20 +573,6 @@ func ReadContent(p string, exe []byte) (data []byte, prefixed bool, err error) {
 		return b[len(exe):], true, nil
 	}
 	return b, false, nil
-}
-
-func creds(opts map[string]string) (uid, gid uint32, set bool) {
-	u, okU := opts["uid"]
-	g, okG := opts["gid"]
-	if okU {
-		n, _ := strconv.ParseUint(u, 10, 32)
-		uid, gid = uint32(n), uint32(n)
-	}
-	if okG {
-		n, _ := strconv.ParseUint(g, 10, 32)
-		gid = uint32(n)
-	}
-	return uid, gid, okU || okG
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -255,27 +255,27 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 		}
 		js := guest.Scenario{Name: s.Name, Source: string(src), Root: fmt.Sprintf("/s%d", i), Disks: map[int]guest.Disk{}}
 		for _, st := range s.Steps {
-			switch st.Op {
-			case "overlay":
+			switch o := st.Op.(type) {
+			case scenarios.Overlay:
 				need["overlay"] = true
-			case "fs":
-				spec, ok := diskFS[st.Args[0]]
-				if st.Args[0] == "tmpfs" {
+			case scenarios.FS:
+				spec, ok := diskFS[o.Type]
+				if o.Type == "tmpfs" {
 					continue
 				}
 				if !ok {
-					return res, fmt.Errorf("%w: scenario %s line %d: no disk images for fs %s", ErrCannotRun, s.Name, st.Line, st.Args[0])
+					return res, fmt.Errorf("%w: scenario %s line %d: no disk images for fs %s", ErrCannotRun, s.Name, st.Line, o.Type)
 				}
 				if _, err := exec.LookPath(spec.mkfs[0]); err != nil {
 					return res, fmt.Errorf("%w: %s not found (needed for %s line %d)", ErrCannotRun, spec.mkfs[0], s.Name, st.Line)
 				}
-				need[st.Args[0]] = true
+				need[o.Type] = true
 				serial := fmt.Sprintf("imasim%d-%d", i, st.Line)
 				img := filepath.Join(work, serial+".img")
 				if err := makeDisk(ctx, img, spec.sizeMB, spec.mkfs); err != nil {
 					return res, err
 				}
-				js.Disks[st.Line] = guest.Disk{Serial: serial, FSType: st.Args[0]}
+				js.Disks[st.Line] = guest.Disk{Serial: serial, FSType: o.Type}
 				id := fmt.Sprintf("d%d", len(drives)/2)
 				drives = append(drives, "-drive", "file="+img+",if=none,id="+id+",format=raw,cache=unsafe",
 					"-device", "virtio-blk-pci,drive="+id+",serial="+serial)

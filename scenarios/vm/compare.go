@@ -469,11 +469,8 @@ func (r *Run) findings(rep *guest.ScenarioReport) {
 	changes := map[string]int{} // last content-changing line per base name
 	hooks := map[string]int{}   // last audited-hook line per path
 	for _, st := range r.Scenario.Steps {
-		switch st.Op {
-		case "write", "append", "overwrite", "truncate":
-			changes[filepath.Base(st.Args[0])] = st.Line
-		case "copy", "rename":
-			changes[filepath.Base(st.Args[1])] = st.Line
+		for _, p := range st.Touches().Changes {
+			changes[filepath.Base(p)] = st.Line
 		}
 	}
 	for _, h := range r.Model.Steps {

@@ -36,12 +36,10 @@ func agentCost(g Group) time.Duration {
 		c += costScenario
 		for _, st := range s.Steps {
 			c += costStep
-			if st.Op == "sleep" {
-				if ns, err := scenarios.ParseDuration(st.Args[0]); err == nil {
-					c += min(time.Duration(ns), guest.MaxSleep)
-					if time.Duration(ns) > guest.MaxSleep {
-						c += costSync - guest.MaxSleep
-					}
+			if sl, ok := st.Op.(scenarios.Sleep); ok {
+				c += min(time.Duration(sl.NS), guest.MaxSleep)
+				if time.Duration(sl.NS) > guest.MaxSleep {
+					c += costSync - guest.MaxSleep
 				}
 			}
 		}
@@ -69,10 +67,8 @@ func ShellCost(g Group) time.Duration {
 	for _, s := range g.Scenarios {
 		c += 4 * time.Second
 		for _, st := range s.Steps {
-			if st.Op == "sleep" {
-				if ns, err := scenarios.ParseDuration(st.Args[0]); err == nil {
-					c += time.Duration(ns)
-				}
+			if sl, ok := st.Op.(scenarios.Sleep); ok {
+				c += time.Duration(sl.NS)
 			}
 		}
 	}

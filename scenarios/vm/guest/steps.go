@@ -96,7 +96,7 @@ func (a *agent) finalHashes(s *scenarios.Scenario, r *real.Runner, rep *Scenario
 	}
 	a.pending = nil
 	for _, st := range s.Steps {
-		for _, arg := range st.Args {
+		for _, arg := range st.Touches().Paths {
 			if !strings.HasPrefix(arg, "/") {
 				continue
 			}

@@ -143,12 +143,10 @@ func ScenarioNeeds(s *scenarios.Scenario) []string {
 		}
 	}
 	for _, st := range s.Steps {
-		switch st.Op {
-		case "fs":
-			if len(st.Args) > 0 {
-				add(st.Args[0])
-			}
-		case "overlay":
+		switch o := st.Op.(type) {
+		case scenarios.FS:
+			add(o.Type)
+		case scenarios.Overlay:
 			add("overlay")
 		}
 	}

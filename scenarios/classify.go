@@ -1,0 +1,75 @@
+package scenarios
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/imasim/imasim/cache"
+)
+
+// judged is the ground truth one hook call is judged against.
+type judged struct {
+	// seen: the path was evaluated (hashed or appraised) before; before
+	// is its content then (a digest, or the content in quiet runs) and
+	// now its content at this call, in the same form.
+	seen        bool
+	before, now []byte
+	// metaSame: its EVM-protected metadata is what it was at the last
+	// appraisal (or the call does not appraise).
+	metaSame bool
+	appraise bool // the call appraises
+}
+
+// classify judges one hook call by what the cache did (out) against the
+// ground truth: excessive when it re-evaluated unchanged content and
+// metadata, missed when it kept a result for changed content or
+// metadata, indeterminate when kernel state the scenario cannot know
+// decided it, else ok. quiet leaves causes short (a search).
+func classify(out cache.Outcome, j judged, quiet bool) (verdict, cause string) {
+	verdict, cause = OK, out.Cause
+	evaluatedAny := out.Evaluated || out.Appraised
+	unchanged := j.seen && bytes.Equal(j.before, j.now)
+	switch {
+	case out.Indeterminate != "":
+		verdict = Indeterminate
+		cause += " -- indeterminate: " + out.Indeterminate
+	case out.Retried:
+		// A failed appraisal is re-done at every access by design.
+	case evaluatedAny && unchanged && out.First:
+		// The inode was evicted: its iint went with it. Re-evaluating is
+		// the design, not a cache decision (Linux: ima_inode_free).
+		if !quiet {
+			cause = "new iint (the inode was evicted and read back; IMA's cache went with it, so re-evaluating is by design): " + cause
+		}
+	case evaluatedAny && unchanged && j.metaSame:
+		verdict = Excessive
+		if quiet {
+			break
+		}
+		cause += " -- content unchanged since the last evaluation"
+		if j.appraise {
+			cause += ", and so is its EVM-protected metadata"
+		}
+	case !evaluatedAny && out.Digest != nil && !bytes.Equal(out.Digest, j.now):
+		verdict = Missed
+		if !quiet {
+			cause += fmt.Sprintf(" -- but content changed: measured %s, now %s", short(out.Digest), short(j.now))
+		}
+	case !evaluatedAny && !j.metaSame:
+		verdict = Missed
+		if !quiet {
+			cause += " -- but its EVM-protected metadata (mode, owner, security.* xattrs) changed since the last appraisal"
+		}
+	case out.Appraised && !out.Evaluated && !quiet:
+		cause = "re-appraised from the cached hash: " + cause
+	}
+	return verdict, cause
+}
+
+func short(b []byte) string {
+	if len(b) < 4 {
+		return "none"
+	}
+	return hex.EncodeToString(b[:4])
+}

@@ -1,0 +1,68 @@
+package scenarios
+
+import (
+	"sync/atomic"
+
+	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/measure/policy"
+)
+
+// decisionCache remembers policy decisions by the attributes the engine
+// passes: the policy is fixed for a run, and a search asks the same few
+// questions millions of times. Readers load an immutable slice; a miss
+// publishes a longer copy.
+type decisionCache struct {
+	list atomic.Pointer[[]decision]
+}
+
+type decisionKey struct {
+	fn             policy.Func
+	mask           policy.Mask
+	uid, gid       uint32
+	fowner, fgroup uint32
+	magic          uint64
+	fsName         string
+}
+
+type decision struct {
+	key     decisionKey
+	actions uint64 // cache.Flag* bits
+	pcr     int
+}
+
+// decide returns the cached decision for k, asking pol on a miss.
+func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) decision {
+	if l := c.list.Load(); l != nil {
+		for _, d := range *l {
+			if d.key == k {
+				return d
+			}
+		}
+	}
+	d := pol.Match(policy.Attrs{Func: k.fn, Mask: k.mask, UID: k.uid, EUID: k.uid, GID: k.gid, EGID: k.gid,
+		FOwner: k.fowner, FGrp: k.fgroup, FSMagic: k.magic, FSName: k.fsName}.WithDefaultCaps())
+	out := decision{key: k, pcr: d.PCR}
+	if d.Actions&policy.Measure != 0 {
+		out.actions |= cache.FlagMeasure
+	}
+	if d.Actions&policy.Appraise != 0 {
+		out.actions |= cache.FlagAppraise
+	}
+	if d.Actions&policy.Audit != 0 {
+		out.actions |= cache.FlagAudit
+	}
+	if d.Actions&policy.Hash != 0 {
+		out.actions |= cache.FlagHash
+	}
+	for {
+		old := c.list.Load()
+		var l []decision
+		if old != nil {
+			l = append(l, *old...)
+		}
+		l = append(l, out)
+		if c.list.CompareAndSwap(old, &l) {
+			return out
+		}
+	}
+}
