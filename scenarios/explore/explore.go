@@ -15,11 +15,10 @@ package explore
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math/rand"
 	"runtime"
-	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -145,7 +144,10 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 			return nil, Stats{}, err
 		}
 	}
-	s := &search{w: w, prelude: prelude, p: p, q: q, opt: o, found: map[string]*raw{}}
+	if o.Depth > maxDepth {
+		return nil, Stats{}, fmt.Errorf("depth %d: at most %d", o.Depth, maxDepth)
+	}
+	s := &search{w: w, prelude: prelude, p: p, q: q, opt: o, found: map[string]uint8{}, width: keyWidth(len(w.Ops))}
 	root, err := s.start()
 	if err != nil {
 		return nil, Stats{}, err
@@ -172,9 +174,9 @@ func (s *search) exhaustive(ctx context.Context, root pair, workers int) {
 	type job struct {
 		from pair
 		seq  []int
-		seen map[uint64]int
+		seen *seenSet
 	}
-	frozen := map[uint64]int{}
+	frozen := newSeenSet()
 	jobs := make(chan job)
 	var batch, wg sync.WaitGroup
 	for k := 0; k < workers; k++ {
@@ -194,8 +196,8 @@ func (s *search) exhaustive(ctx context.Context, root pair, workers int) {
 		if s.opt.Depth < 1 || ctx.Err() != nil {
 			break
 		}
-		seen := map[uint64]int{}
-		pr, ok := first.node(root, []int{i}, seen, frozen)
+		seen := newSeenSet()
+		pr, ok := first.node(root, []int{i}, seen, frozen, false)
 		if !ok {
 			continue
 		}
@@ -203,30 +205,21 @@ func (s *search) exhaustive(ctx context.Context, root pair, workers int) {
 		for k := range s.w.Ops {
 			seq := make([]int, 2, s.opt.Depth+1)
 			seq[0], seq[1] = i, k
-			batchJobs = append(batchJobs, job{pr, seq, maps.Clone(seen)})
+			batchJobs = append(batchJobs, job{pr, seq, seen.clone()})
 		}
 		batch.Add(len(batchJobs))
 		for _, j := range batchJobs {
 			jobs <- j
 		}
 		batch.Wait()
-		merge(frozen, seen)
+		frozen.merge(seen)
 		for _, j := range batchJobs {
-			merge(frozen, j.seen)
+			frozen.merge(j.seen)
 		}
 	}
 	first.flush()
 	close(jobs)
 	wg.Wait()
-}
-
-// merge adds the states of t to the table into, keeping least depths.
-func merge(into, t map[uint64]int) {
-	for h, d := range t {
-		if old, ok := into[h]; !ok || d < old {
-			into[h] = d
-		}
-	}
 }
 
 // random runs random sequences beyond the depth, deterministic per seed.
@@ -281,7 +274,8 @@ type search struct {
 	opt     Options
 
 	mu    sync.Mutex
-	found map[string]*raw // by sequence key
+	found map[string]uint8 // verdict code by sequence key (encodeSeq)
+	width int              // bytes an operation takes in a key
 
 	states, ops, dedup atomic.Int64
 	findings           atomic.Int64
@@ -299,6 +293,7 @@ type worker struct {
 	scratch            []pair
 	states, ops, dedup int64
 	reported           int64 // states already added to s.states
+	groups             map[string]string
 }
 
 func (s *search) newWorker() *worker { return &worker{s: s} }
@@ -325,9 +320,68 @@ func (wk *worker) at(d int, parent pair) pair {
 	return *pr
 }
 
+// raw is one bad sequence found: its key and verdict code.
 type raw struct {
-	seq     []int
-	verdict string
+	key     string
+	verdict uint8
+	width   int
+}
+
+func (r raw) len() int      { return len(r.key) / r.width }
+func (r raw) at(d int) int  { return opAt(r.key, d, r.width) }
+func (r raw) seq() []int    { return decodeSeq(r.key, r.width) }
+func (r raw) vname() string { return verdictNames[r.verdict] }
+
+// verdictNames are the verdicts a bad sequence is recorded with, by code.
+var verdictNames = []string{"", scenarios.Missed, scenarios.Excessive, "differs"}
+
+func verdictCode(v string) uint8 {
+	for i, n := range verdictNames {
+		if n == v {
+			return uint8(i)
+		}
+	}
+	panic("explore: unknown verdict " + v)
+}
+
+// keyWidth is how many bytes an operation index takes in a sequence
+// key: the fewest that hold every index of n operations.
+func keyWidth(n int) int {
+	switch {
+	case n <= 1<<8:
+		return 1
+	case n <= 1<<16:
+		return 2
+	}
+	return 4
+}
+
+// encodeSeq packs a sequence into a key of width bytes per operation,
+// big-endian: keys of equal length compare as the sequences do.
+func encodeSeq(seq []int, width int) string {
+	b := make([]byte, 0, len(seq)*width)
+	for _, i := range seq {
+		for k := width - 1; k >= 0; k-- {
+			b = append(b, byte(i>>(8*k)))
+		}
+	}
+	return string(b)
+}
+
+func opAt(key string, d, width int) int {
+	v := 0
+	for _, c := range []byte(key[d*width : (d+1)*width]) {
+		v = v<<8 | int(c)
+	}
+	return v
+}
+
+func decodeSeq(key string, width int) []int {
+	seq := make([]int, len(key)/width)
+	for d := range seq {
+		seq[d] = opAt(key, d, width)
+	}
+	return seq
 }
 
 // pair is the model under p (and q when diffing).
@@ -377,6 +431,7 @@ func (wk *worker) apply(pr pair, i int) (string, bool) {
 	if pr.b != nil {
 		nb = len(pr.b.Result().Steps)
 	}
+	defer pr.forget()
 	for _, st := range s.w.Ops[i].steps {
 		wk.ops++
 		if pr.a.Step(st) != nil {
@@ -405,6 +460,22 @@ func (wk *worker) apply(pr pair, i int) (string, bool) {
 	return worst, true
 }
 
+// forget drops what the quiet runners recorded for their caller: hook
+// calls, audit records and counts. The search reads only the calls of
+// the operation it just applied, and the engine decides nothing from
+// them, so the clones of a state then copy none of its history.
+func (pr pair) forget() {
+	for _, r := range []*scenarios.Runner{pr.a, pr.b} {
+		if r == nil {
+			continue
+		}
+		res := r.Result()
+		res.Steps = res.Steps[:0]
+		res.Audit = res.Audit[:0]
+		clear(res.AuditRecords)
+	}
+}
+
 func verdicts(hs []scenarios.HookCall) string {
 	var b strings.Builder
 	for _, h := range hs {
@@ -418,26 +489,39 @@ func verdicts(hs []scenarios.HookCall) string {
 
 func (s *search) record(seq []int, verdict string) {
 	s.findings.Add(1)
-	k := fmt.Sprint(seq)
+	k := encodeSeq(seq, s.width)
 	s.mu.Lock()
 	if _, ok := s.found[k]; !ok {
-		s.found[k] = &raw{seq: append([]int(nil), seq...), verdict: verdict}
+		s.found[k] = verdictCode(verdict)
 	}
 	s.mu.Unlock()
 }
 
 // dfs explores below the sequence seq (whose last element is not applied
 // yet) from the state parent.
-func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen map[uint64]int) {
+func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen *seenSet) {
 	if ctx.Err() != nil {
 		return
 	}
-	pr, ok := wk.node(parent, seq, seen, frozen)
+	pr, ok := wk.node(parent, seq, seen, frozen, false)
 	if !ok {
 		return
 	}
-	for i := range wk.s.w.Ops {
-		wk.dfs(ctx, pr, append(seq, i), seen, frozen)
+	n := len(wk.s.w.Ops)
+	if len(seq)+1 < wk.s.opt.Depth {
+		for i := range n {
+			wk.dfs(ctx, pr, append(seq, i), seen, frozen)
+		}
+		return
+	}
+	// The children are leaves: nothing below them is explored, so the
+	// last one runs in pr itself (this worker's scratch, not needed
+	// after its last child) instead of in a clone.
+	for i := range n {
+		if ctx.Err() != nil {
+			return
+		}
+		wk.node(pr, append(seq, i), seen, frozen, i == n-1)
 	}
 }
 
@@ -445,10 +529,14 @@ func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen 
 // whether to explore below the state reached: not when the operation
 // does not apply, shows a bad verdict (recorded), ends the depth, or
 // reaches a state seen before at a depth no greater (in seen or frozen;
-// seen gains the state otherwise).
-func (wk *worker) node(parent pair, seq []int, seen, frozen map[uint64]int) (pair, bool) {
+// seen gains the state otherwise). inPlace applies the operation to
+// parent itself, which the caller no longer needs.
+func (wk *worker) node(parent pair, seq []int, seen, frozen *seenSet, inPlace bool) (pair, bool) {
 	s := wk.s
-	pr := wk.at(len(seq), parent)
+	pr := parent
+	if !inPlace {
+		pr = wk.at(len(seq), parent)
+	}
 	v, ok := wk.apply(pr, seq[len(seq)-1])
 	if !ok {
 		return pr, false
@@ -467,15 +555,15 @@ func (wk *worker) node(parent pair, seq []int, seen, frozen map[uint64]int) (pai
 		return pr, false
 	}
 	h := pr.hash()
-	if d, ok := seen[h]; ok && d <= len(seq) {
+	if d, ok := seen.get(h); ok && d <= len(seq) {
 		wk.dedup++
 		return pr, false
 	}
-	if d, ok := frozen[h]; ok && d <= len(seq) {
+	if d, ok := frozen.get(h); ok && d <= len(seq) {
 		wk.dedup++
 		return pr, false
 	}
-	seen[h] = len(seq)
+	seen.put(h, len(seq))
 	return pr, true
 }
 
@@ -650,16 +738,17 @@ func (s *search) groupAll(keys []string, workers int) []grouped {
 	for n := range idx {
 		idx[n] = n
 	}
-	raws := make([]*raw, len(keys))
+	raws := make([]raw, len(keys))
 	for n, k := range keys {
-		raws[n] = s.found[k]
+		raws[n] = raw{k, s.found[k], s.width}
 	}
-	sort.Slice(idx, func(i, j int) bool { return slices.Compare(raws[idx[i]].seq, raws[idx[j]].seq) < 0 })
+	// Keys compare as their sequences do (encodeSeq).
+	sort.Slice(idx, func(i, j int) bool { return raws[idx[i]].key < raws[idx[j]].key })
 	// Jobs: runs of idx with the same first operation.
 	var jobs [][]int
 	for lo := 0; lo < len(idx); {
 		hi := lo
-		for hi < len(idx) && raws[idx[hi]].seq[0] == raws[idx[lo]].seq[0] {
+		for hi < len(idx) && raws[idx[hi]].at(0) == raws[idx[lo]].at(0) {
 			hi++
 		}
 		jobs = append(jobs, idx[lo:hi])
@@ -691,12 +780,12 @@ func (s *search) groupAll(keys []string, workers int) []grouped {
 
 // groupTrie replays the sorted sequences ns, which share their first d
 // operations (applied in parent) and are all longer than d.
-func (wk *worker) groupTrie(ns []int, d int, parent pair, raws []*raw, gs []grouped) {
+func (wk *worker) groupTrie(ns []int, d int, parent pair, raws []raw, gs []grouped) {
 	s := wk.s
 	for lo := 0; lo < len(ns); {
-		op := raws[ns[lo]].seq[d]
+		op := raws[ns[lo]].at(d)
 		hi := lo
-		for hi < len(ns) && raws[ns[hi]].seq[d] == op {
+		for hi < len(ns) && raws[ns[hi]].at(d) == op {
 			hi++
 		}
 		pr := wk.at(d+1, parent)
@@ -709,7 +798,7 @@ func (wk *worker) groupTrie(ns []int, d int, parent pair, raws []*raw, gs []grou
 		}
 		// Sorted: the sequences ending here come first.
 		mid := lo
-		for ; mid < hi && len(raws[ns[mid]].seq) == d+1; mid++ {
+		for ; mid < hi && raws[ns[mid]].len() == d+1; mid++ {
 			if !ok {
 				continue
 			}
@@ -717,14 +806,39 @@ func (wk *worker) groupTrie(ns []int, d int, parent pair, raws []*raw, gs []grou
 			if pr.b != nil {
 				hb = pr.b.Result().Steps[nb:]
 			}
-			g, _, _, good := s.classify(raws[ns[mid]].verdict, pr.a.Result().Steps[na:], hb)
-			gs[ns[mid]] = grouped{g, good}
+			g, _, _, good := s.classify(raws[ns[mid]].vname(), pr.a.Result().Steps[na:], hb)
+			gs[ns[mid]] = grouped{wk.intern(g), good}
 		}
 		if ok && mid < hi {
 			wk.groupTrie(ns[mid:hi], d+1, pr, raws, gs)
 		}
 		lo = hi
 	}
+}
+
+// appendSprint appends seq as fmt.Sprint writes it: "[1 2 3]".
+func appendSprint(b []byte, seq []int) []byte {
+	b = append(b, '[')
+	for n, i := range seq {
+		if n > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendInt(b, int64(i), 10)
+	}
+	return append(b, ']')
+}
+
+// intern returns the worker's copy of a group name: a search may find
+// hundreds of thousands of sequences in a few groups.
+func (wk *worker) intern(g string) string {
+	if c, ok := wk.groups[g]; ok {
+		return c
+	}
+	if wk.groups == nil {
+		wk.groups = map[string]string{}
+	}
+	wk.groups[g] = g
+	return g
 }
 
 // runOp runs an operation's steps, reporting whether all applied.
@@ -754,22 +868,39 @@ func (s *search) shrink(seq []int, verdict, grp string) []int {
 }
 
 func (s *search) finish(workers int) []Finding {
+	// Shortest first, then in the order of the sequences' text as
+	// fmt.Sprint writes it ("[0 10 2]" before "[0 2 1]"): the first
+	// sequence of each group is the one shrunk.
 	keys := make([]string, 0, len(s.found))
+	var text []byte
+	var at []int
 	for k := range s.found {
 		keys = append(keys, k)
+		at = append(at, len(text))
+		text = appendSprint(text, decodeSeq(k, s.width))
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := s.found[keys[i]], s.found[keys[j]]
-		if len(a.seq) != len(b.seq) {
-			return len(a.seq) < len(b.seq)
+	at = append(at, len(text))
+	idx := make([]int, len(keys))
+	for n := range idx {
+		idx[n] = n
+	}
+	sort.Slice(idx, func(i, j int) bool {
+		a, b := idx[i], idx[j]
+		if la, lb := len(keys[a]), len(keys[b]); la != lb {
+			return la < lb
 		}
-		return keys[i] < keys[j]
+		return string(text[at[a]:at[a+1]]) < string(text[at[b]:at[b+1]])
 	})
+	sorted := make([]string, len(keys))
+	for n, i := range idx {
+		sorted[n] = keys[i]
+	}
+	keys, text, at, idx = sorted, nil, nil, nil
 	gs := s.groupAll(keys, workers)
 	groups := map[string]*Finding{}
 	var order []string
 	for n, k := range keys {
-		r := s.found[k]
+		r := raw{k, s.found[k], s.width}
 		g, ok := gs[n].g, gs[n].ok
 		if !ok {
 			continue
@@ -778,9 +909,9 @@ func (s *search) finish(workers int) []Finding {
 			f.Hits++
 			continue
 		}
-		min := s.shrink(r.seq, r.verdict, g)
-		_, cause, hook, _ := s.bad(min, r.verdict)
-		f := &Finding{Verdict: r.verdict, Group: g, Cause: cause, Hook: hook, Hits: 1, Profiles: []string{s.p.Name}}
+		min := s.shrink(r.seq(), r.vname(), g)
+		_, cause, hook, _ := s.bad(min, r.vname())
+		f := &Finding{Verdict: r.vname(), Group: g, Cause: cause, Hook: hook, Hits: 1, Profiles: []string{s.p.Name}}
 		if s.q != nil {
 			f.Profiles = append(f.Profiles, s.q.Name)
 		}
