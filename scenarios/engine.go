@@ -123,6 +123,7 @@ type engine struct {
 	decisions *decisionCache
 	cf        vfsFile  // reused by file() so hooks do not allocate
 	tmp       vfs.File // a file opened and closed within one step
+	hs        handle   // the open handle a step works on (a copy, as in e.handles), off the heap
 	tpm       tpm.PCRs // extended for every list entry; nil in quiet mode
 	hashAlgo  measure.Algo
 	// dField: the template has a "d" field (SHA-1 or MD5); dSHA1: and

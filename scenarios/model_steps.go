@@ -70,7 +70,8 @@ func (e *engine) write(t, data string, fl vfs.OpenFlags, c Creds, overwrite bool
 		if overwrite && len(b) > len(h.f.Backing.Content) {
 			return fmt.Errorf("overwrite is in place: %d bytes do not fit in %d", len(b), len(h.f.Backing.Content))
 		}
-		return e.w.Write(&h.f, b, fl.Append)
+		e.hs = h
+		return e.w.Write(&e.hs.f, b, fl.Append)
 	}
 	if overwrite {
 		cur, err := e.w.Lookup(t)
@@ -180,25 +181,26 @@ func (e *engine) Open(o Open) error {
 	case OpenTrunc:
 		fl.Write, fl.Trunc = true, true
 	}
-	h := handle{uid: o.UID, gid: o.GID}
-	if _, err := e.open(o.Path, fl, o.UID, o.GID, &h.f); err != nil {
+	e.hs = handle{uid: o.UID, gid: o.GID}
+	if _, err := e.open(o.Path, fl, o.UID, o.GID, &e.hs.f); err != nil {
 		return err
 	}
 	if e.handles == nil {
 		e.handles = map[string]handle{}
 	}
-	e.handles[o.Handle] = h
+	e.handles[o.Handle] = e.hs
 	return nil
 }
 
 func (e *engine) Read(o Read) error {
-	h := e.handles[o.Handle]
-	e.w.Read(&h.f)
+	e.hs = e.handles[o.Handle]
+	e.w.Read(&e.hs.f)
 	return nil
 }
 
 func (e *engine) Mmap(o Mmap) error {
-	h := e.handles[o.Handle]
+	e.hs = e.handles[o.Handle]
+	h := &e.hs
 	e.w.Mmap(&h.f)
 	if o.Exec {
 		// Linux v6.12: ima_main.c:ima_file_mmap, only for PROT_EXEC.
@@ -208,16 +210,17 @@ func (e *engine) Mmap(o Mmap) error {
 }
 
 func (e *engine) Mprotect(o Mprotect) error {
-	h := e.handles[o.Handle]
+	e.hs = e.handles[o.Handle]
+	h := &e.hs
 	e.w.Mmap(&h.f) // the PROT_READ mapping: no IMA hook
 	e.mprotect(&h.f, h.uid, h.gid)
 	return nil
 }
 
 func (e *engine) Close(o Close) error {
-	h := e.handles[o.Handle]
+	e.hs = e.handles[o.Handle]
 	delete(e.handles, o.Handle)
-	e.close(&h.f)
+	e.close(&e.hs.f)
 	return nil
 }
 
