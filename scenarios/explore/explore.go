@@ -275,7 +275,10 @@ type search struct {
 
 	mu    sync.Mutex
 	found map[string]uint8 // verdict code by sequence key (encodeSeq)
-	width int              // bytes an operation takes in a key
+	// groupIdx numbers the group names of groupAll (under mu).
+	groupIdx   map[string]int32
+	groupNames []string
+	width      int // bytes an operation takes in a key
 
 	states, ops, dedup atomic.Int64
 	findings           atomic.Int64
@@ -292,8 +295,8 @@ type worker struct {
 	s                  *search
 	scratch            []pair
 	states, ops, dedup int64
-	reported           int64 // states already added to s.states
-	groups             map[string]string
+	reported           int64            // states already added to s.states
+	groups             map[string]int32 // groupIndex's cache
 }
 
 func (s *search) newWorker() *worker { return &worker{s: s} }
@@ -327,8 +330,6 @@ type raw struct {
 	width   int
 }
 
-func (r raw) len() int      { return len(r.key) / r.width }
-func (r raw) at(d int) int  { return opAt(r.key, d, r.width) }
 func (r raw) seq() []int    { return decodeSeq(r.key, r.width) }
 func (r raw) vname() string { return verdictNames[r.verdict] }
 
@@ -721,34 +722,25 @@ func (s *search) classify(verdict string, ha, hb []scenarios.HookCall) (string, 
 	return "", "", "", false
 }
 
-// grouped is the group of one bad sequence; ok is false when it no
-// longer shows its verdict when replayed with causes.
-type grouped struct {
-	g  string
-	ok bool
-}
-
 // groupAll replays every found sequence with causes to find its group,
 // as bad would, sharing common prefixes: the sequences, sorted, form a
 // trie walked depth first with one runner pair per depth. Subtrees of
-// different first operations run in parallel.
-func (s *search) groupAll(keys []string, workers int) []grouped {
-	gs := make([]grouped, len(keys))
+// different first operations run in parallel. It returns each
+// sequence's group as an index into names, -1 when the sequence no
+// longer shows its verdict when replayed with causes.
+func (s *search) groupAll(keys []string, verdicts []uint8, workers int) ([]int32, []string) {
+	gs := make([]int32, len(keys))
 	idx := make([]int, len(keys))
 	for n := range idx {
-		idx[n] = n
-	}
-	raws := make([]raw, len(keys))
-	for n, k := range keys {
-		raws[n] = raw{k, s.found[k], s.width}
+		idx[n], gs[n] = n, -1
 	}
 	// Keys compare as their sequences do (encodeSeq).
-	sort.Slice(idx, func(i, j int) bool { return raws[idx[i]].key < raws[idx[j]].key })
+	sort.Slice(idx, func(i, j int) bool { return keys[idx[i]] < keys[idx[j]] })
 	// Jobs: runs of idx with the same first operation.
 	var jobs [][]int
 	for lo := 0; lo < len(idx); {
 		hi := lo
-		for hi < len(idx) && raws[idx[hi]].at(0) == raws[idx[lo]].at(0) {
+		for hi < len(idx) && opAt(keys[idx[hi]], 0, s.width) == opAt(keys[idx[lo]], 0, s.width) {
 			hi++
 		}
 		jobs = append(jobs, idx[lo:hi])
@@ -770,22 +762,23 @@ func (s *search) groupAll(keys []string, workers int) []grouped {
 				if j >= len(jobs) {
 					return
 				}
-				wk.groupTrie(jobs[j], 0, root, raws, gs)
+				wk.groupTrie(jobs[j], 0, root, keys, verdicts, gs)
 			}
 		}()
 	}
 	wg.Wait()
-	return gs
+	return gs, s.groupNames
 }
 
 // groupTrie replays the sorted sequences ns, which share their first d
 // operations (applied in parent) and are all longer than d.
-func (wk *worker) groupTrie(ns []int, d int, parent pair, raws []raw, gs []grouped) {
+func (wk *worker) groupTrie(ns []int, d int, parent pair, keys []string, verdicts []uint8, gs []int32) {
 	s := wk.s
+	w := s.width
 	for lo := 0; lo < len(ns); {
-		op := raws[ns[lo]].at(d)
+		op := opAt(keys[ns[lo]], d, w)
 		hi := lo
-		for hi < len(ns) && raws[ns[hi]].at(d) == op {
+		for hi < len(ns) && opAt(keys[ns[hi]], d, w) == op {
 			hi++
 		}
 		pr := wk.at(d+1, parent)
@@ -798,7 +791,7 @@ func (wk *worker) groupTrie(ns []int, d int, parent pair, raws []raw, gs []group
 		}
 		// Sorted: the sequences ending here come first.
 		mid := lo
-		for ; mid < hi && raws[ns[mid]].len() == d+1; mid++ {
+		for ; mid < hi && len(keys[ns[mid]]) == (d+1)*w; mid++ {
 			if !ok {
 				continue
 			}
@@ -806,39 +799,68 @@ func (wk *worker) groupTrie(ns []int, d int, parent pair, raws []raw, gs []group
 			if pr.b != nil {
 				hb = pr.b.Result().Steps[nb:]
 			}
-			g, _, _, good := s.classify(raws[ns[mid]].vname(), pr.a.Result().Steps[na:], hb)
-			gs[ns[mid]] = grouped{wk.intern(g), good}
+			g, _, _, good := s.classify(verdictNames[verdicts[ns[mid]]], pr.a.Result().Steps[na:], hb)
+			if good {
+				gs[ns[mid]] = wk.groupIndex(g)
+			}
 		}
 		if ok && mid < hi {
-			wk.groupTrie(ns[mid:hi], d+1, pr, raws, gs)
+			wk.groupTrie(ns[mid:hi], d+1, pr, keys, verdicts, gs)
 		}
 		lo = hi
 	}
 }
 
-// appendSprint appends seq as fmt.Sprint writes it: "[1 2 3]".
-func appendSprint(b []byte, seq []int) []byte {
-	b = append(b, '[')
-	for n, i := range seq {
-		if n > 0 {
-			b = append(b, ' ')
-		}
-		b = strconv.AppendInt(b, int64(i), 10)
+// groupIndex numbers a group name (the search's table, through the
+// worker's cache of it): a search may find hundreds of thousands of
+// sequences in a few groups.
+func (wk *worker) groupIndex(g string) int32 {
+	if i, ok := wk.groups[g]; ok {
+		return i
 	}
-	return append(b, ']')
+	s := wk.s
+	s.mu.Lock()
+	i, ok := s.groupIdx[g]
+	if !ok {
+		if s.groupIdx == nil {
+			s.groupIdx = map[string]int32{}
+		}
+		i = int32(len(s.groupNames))
+		s.groupIdx[g] = i
+		s.groupNames = append(s.groupNames, g)
+	}
+	s.mu.Unlock()
+	if wk.groups == nil {
+		wk.groups = map[string]int32{}
+	}
+	wk.groups[g] = i
+	return i
 }
 
-// intern returns the worker's copy of a group name: a search may find
-// hundreds of thousands of sequences in a few groups.
-func (wk *worker) intern(g string) string {
-	if c, ok := wk.groups[g]; ok {
-		return c
+// sprintLess orders two keys as fmt.Sprint writes their sequences,
+// shorter sequences first. At the first operation that differs the
+// texts agree up to its number, and the numbers with the character after
+// them (" " or "]", never a digit) decide.
+func (s *search) sprintLess(a, b string) bool {
+	la, lb := len(a)/s.width, len(b)/s.width
+	if la != lb {
+		return la < lb
 	}
-	if wk.groups == nil {
-		wk.groups = map[string]string{}
+	for d := range la {
+		x, y := opAt(a, d, s.width), opAt(b, d, s.width)
+		if x == y {
+			continue
+		}
+		t := byte(' ')
+		if d == la-1 {
+			t = ']'
+		}
+		var bx, by [24]byte
+		sx := append(strconv.AppendInt(bx[:0], int64(x), 10), t)
+		sy := append(strconv.AppendInt(by[:0], int64(y), 10), t)
+		return string(sx) < string(sy)
 	}
-	wk.groups[g] = g
-	return g
+	return false
 }
 
 // runOp runs an operation's steps, reporting whether all applied.
@@ -872,39 +894,23 @@ func (s *search) finish(workers int) []Finding {
 	// fmt.Sprint writes it ("[0 10 2]" before "[0 2 1]"): the first
 	// sequence of each group is the one shrunk.
 	keys := make([]string, 0, len(s.found))
-	var text []byte
-	var at []int
 	for k := range s.found {
 		keys = append(keys, k)
-		at = append(at, len(text))
-		text = appendSprint(text, decodeSeq(k, s.width))
 	}
-	at = append(at, len(text))
-	idx := make([]int, len(keys))
-	for n := range idx {
-		idx[n] = n
+	sort.Slice(keys, func(i, j int) bool { return s.sprintLess(keys[i], keys[j]) })
+	verdicts := make([]uint8, len(keys))
+	for n, k := range keys {
+		verdicts[n] = s.found[k]
 	}
-	sort.Slice(idx, func(i, j int) bool {
-		a, b := idx[i], idx[j]
-		if la, lb := len(keys[a]), len(keys[b]); la != lb {
-			return la < lb
-		}
-		return string(text[at[a]:at[a+1]]) < string(text[at[b]:at[b+1]])
-	})
-	sorted := make([]string, len(keys))
-	for n, i := range idx {
-		sorted[n] = keys[i]
-	}
-	keys, text, at, idx = sorted, nil, nil, nil
-	gs := s.groupAll(keys, workers)
+	s.found = nil // keys and verdicts hold it now
+	gs, names := s.groupAll(keys, verdicts, workers)
 	groups := map[string]*Finding{}
 	var order []string
 	for n, k := range keys {
-		r := raw{k, s.found[k], s.width}
-		g, ok := gs[n].g, gs[n].ok
-		if !ok {
+		if gs[n] < 0 {
 			continue
 		}
+		r, g := raw{k, verdicts[n], s.width}, names[gs[n]]
 		if f, ok := groups[g]; ok {
 			f.Hits++
 			continue
