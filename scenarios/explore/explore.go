@@ -278,7 +278,9 @@ type search struct {
 	// groupIdx numbers the group names of groupAll (under mu).
 	groupIdx   map[string]int32
 	groupNames []string
-	width      int // bytes an operation takes in a key
+	// rankMid, rankLast: sprintLess's order of the operations.
+	rankMid, rankLast []int
+	width             int // bytes an operation takes in a key
 
 	states, ops, dedup atomic.Int64
 	findings           atomic.Int64
@@ -781,7 +783,12 @@ func (wk *worker) groupTrie(ns []int, d int, parent pair, keys []string, verdict
 		for hi < len(ns) && opAt(keys[ns[hi]], d, w) == op {
 			hi++
 		}
-		pr := wk.at(d+1, parent)
+		pr := parent
+		// The last operation below parent runs in parent itself when it
+		// is this worker's scratch (not the shared root at depth 0).
+		if d == 0 || hi < len(ns) {
+			pr = wk.at(d+1, parent)
+		}
 		na := len(pr.a.Result().Steps)
 		ok := runOp(pr.a, s.w.Ops[op].steps)
 		nb := 0
@@ -840,27 +847,42 @@ func (wk *worker) groupIndex(g string) int32 {
 // sprintLess orders two keys as fmt.Sprint writes their sequences,
 // shorter sequences first. At the first operation that differs the
 // texts agree up to its number, and the numbers with the character after
-// them (" " or "]", never a digit) decide.
+// them (" " or "]", never a digit) decide: sprintRanks numbers the
+// operations in that order.
 func (s *search) sprintLess(a, b string) bool {
 	la, lb := len(a)/s.width, len(b)/s.width
 	if la != lb {
 		return la < lb
+	}
+	if s.rankMid == nil {
+		s.rankMid, s.rankLast = sprintRanks(len(s.w.Ops), ' '), sprintRanks(len(s.w.Ops), ']')
 	}
 	for d := range la {
 		x, y := opAt(a, d, s.width), opAt(b, d, s.width)
 		if x == y {
 			continue
 		}
-		t := byte(' ')
 		if d == la-1 {
-			t = ']'
+			return s.rankLast[x] < s.rankLast[y]
 		}
-		var bx, by [24]byte
-		sx := append(strconv.AppendInt(bx[:0], int64(x), 10), t)
-		sy := append(strconv.AppendInt(by[:0], int64(y), 10), t)
-		return string(sx) < string(sy)
+		return s.rankMid[x] < s.rankMid[y]
 	}
 	return false
+}
+
+// sprintRanks ranks 0..n-1 by their decimal text followed by t.
+func sprintRanks(n int, t byte) []int {
+	ops := make([]int, n)
+	text := make([]string, n)
+	for i := range ops {
+		ops[i], text[i] = i, strconv.Itoa(i)+string(t)
+	}
+	sort.Slice(ops, func(i, j int) bool { return text[ops[i]] < text[ops[j]] })
+	rank := make([]int, n)
+	for r, i := range ops {
+		rank[i] = r
+	}
+	return rank
 }
 
 // runOp runs an operation's steps, reporting whether all applied.

@@ -15,7 +15,7 @@ import (
 func TestSequenceKeys(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
 	for _, nOps := range []int{2, 12, 256, 257, 70000} {
-		s := &search{width: keyWidth(nOps)}
+		s := &search{w: World{Ops: make([]Op, nOps)}, width: keyWidth(nOps)}
 		for range 2000 {
 			a, b := make([]int, 1+rng.Intn(5)), make([]int, 1+rng.Intn(5))
 			if rng.Intn(2) == 0 {
