@@ -53,6 +53,7 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	./scripts/bench-cli.sh $(BIN)
 	./measure/bench.sh
+	./scripts/bench-explore.sh $(BIN)
 	./scripts/bench-matrix.sh $(BIN)
 	@echo "== tpm simulator (needs -tags tpmsim: cgo, libssl-dev)"
 	-$(GO) test -tags tpmsim -run '^$$' -bench Extend ./tpm/

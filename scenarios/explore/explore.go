@@ -147,7 +147,7 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 	if o.Depth > maxDepth {
 		return nil, Stats{}, fmt.Errorf("depth %d: at most %d", o.Depth, maxDepth)
 	}
-	s := &search{w: w, prelude: prelude, p: p, q: q, opt: o, found: map[string]uint8{}, width: keyWidth(len(w.Ops))}
+	s := &search{w: w, prelude: prelude, p: p, q: q, opt: o, width: keyWidth(len(w.Ops))}
 	root, err := s.start()
 	if err != nil {
 		return nil, Stats{}, err
@@ -274,7 +274,7 @@ type search struct {
 	opt     Options
 
 	mu    sync.Mutex
-	found map[string]uint8 // verdict code by sequence key (encodeSeq)
+	found foundSet // the bad sequences (under mu)
 	// groupIdx numbers the group names of groupAll (under mu).
 	groupIdx   map[string]int32
 	groupNames []string
@@ -345,6 +345,71 @@ func verdictCode(v string) uint8 {
 		}
 	}
 	panic("explore: unknown verdict " + v)
+}
+
+// foundSet maps bad sequences to verdict codes. Keys of up to 7 bytes
+// (depth 7 with up to 256 operations) are packed into a uint64 after a
+// leading 1 byte, which takes half the memory of a string key.
+type foundSet struct {
+	short map[uint64]uint8
+	long  map[string]uint8
+}
+
+// add records seq's verdict unless it is already there.
+func (f *foundSet) add(seq []int, width int, v uint8) {
+	if n := len(seq) * width; n <= 7 {
+		k := uint64(1)
+		for _, i := range seq {
+			for b := width - 1; b >= 0; b-- {
+				k = k<<8 | uint64(byte(i>>(8*b)))
+			}
+		}
+		if f.short == nil {
+			f.short = map[uint64]uint8{}
+		}
+		if _, ok := f.short[k]; !ok {
+			f.short[k] = v
+		}
+		return
+	}
+	k := encodeSeq(seq, width)
+	if f.long == nil {
+		f.long = map[string]uint8{}
+	}
+	if _, ok := f.long[k]; !ok {
+		f.long[k] = v
+	}
+}
+
+// keys returns every key in encodeSeq's form.
+func (f *foundSet) keys() []string {
+	out := make([]string, 0, len(f.short)+len(f.long))
+	var b [8]byte
+	for k := range f.short {
+		n := 0
+		for k > 1 {
+			b[7-n] = byte(k)
+			k >>= 8
+			n++
+		}
+		out = append(out, string(b[8-n:]))
+	}
+	for k := range f.long {
+		out = append(out, k)
+	}
+	return out
+}
+
+// get returns the verdict code of a key in encodeSeq's form.
+func (f *foundSet) get(key string) uint8 {
+	if len(key) <= 7 {
+		k := uint64(1)
+		for _, c := range []byte(key) {
+			k = k<<8 | uint64(c)
+		}
+		return f.short[k]
+	}
+	return f.long[key]
 }
 
 // keyWidth is how many bytes an operation index takes in a sequence
@@ -492,11 +557,8 @@ func verdicts(hs []scenarios.HookCall) string {
 
 func (s *search) record(seq []int, verdict string) {
 	s.findings.Add(1)
-	k := encodeSeq(seq, s.width)
 	s.mu.Lock()
-	if _, ok := s.found[k]; !ok {
-		s.found[k] = verdictCode(verdict)
-	}
+	s.found.add(seq, s.width, verdictCode(verdict))
 	s.mu.Unlock()
 }
 
@@ -915,16 +977,13 @@ func (s *search) finish(workers int) []Finding {
 	// Shortest first, then in the order of the sequences' text as
 	// fmt.Sprint writes it ("[0 10 2]" before "[0 2 1]"): the first
 	// sequence of each group is the one shrunk.
-	keys := make([]string, 0, len(s.found))
-	for k := range s.found {
-		keys = append(keys, k)
-	}
+	keys := s.found.keys()
 	sort.Slice(keys, func(i, j int) bool { return s.sprintLess(keys[i], keys[j]) })
 	verdicts := make([]uint8, len(keys))
 	for n, k := range keys {
-		verdicts[n] = s.found[k]
+		verdicts[n] = s.found.get(k)
 	}
-	s.found = nil // keys and verdicts hold it now
+	s.found = foundSet{} // keys and verdicts hold it now
 	gs, names := s.groupAll(keys, verdicts, workers)
 	groups := map[string]*Finding{}
 	var order []string

@@ -98,3 +98,32 @@ func TestSeenSetMatchesMap(t *testing.T) {
 		assert.Equal(t, want, got, "%x", h)
 	}
 }
+
+// The found set gives back every sequence added, short (packed) or long,
+// with the verdict it was first added with.
+func TestFoundSet(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for _, nOps := range []int{12, 300} {
+		w := keyWidth(nOps)
+		var f foundSet
+		want := map[string]uint8{}
+		for range 3000 {
+			seq := make([]int, 1+rng.Intn(9))
+			for i := range seq {
+				seq[i] = rng.Intn(nOps)
+			}
+			v := uint8(1 + rng.Intn(3))
+			k := encodeSeq(seq, w)
+			if _, ok := want[k]; !ok {
+				want[k] = v
+			}
+			f.add(seq, w, v)
+		}
+		keys := f.keys()
+		assert.Len(t, keys, len(want))
+		for _, k := range keys {
+			require.Contains(t, want, k)
+			assert.Equal(t, want[k], f.get(k))
+		}
+	}
+}
