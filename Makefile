@@ -55,6 +55,8 @@ bench: build
 	./scripts/bench-audit.sh $(BIN)
 	./measure/bench.sh
 	./ltp-compat/bench.sh
+	./scripts/bench-explore.sh $(BIN)
+	./scripts/bench-matrix.sh $(BIN)
 	@echo "== tpm simulator (needs -tags tpmsim: cgo, libssl-dev)"
 	-$(GO) test -tags tpmsim -run '^$$' -bench Extend ./tpm/
 

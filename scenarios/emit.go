@@ -23,7 +23,7 @@ import (
 // content's digest.
 func (e *engine) wasMeasured(p string, content []byte) bool {
 	if e.quiet {
-		for k := range e.listed { // "pcr/name/content"
+		for _, k := range e.listed { // "pcr/name/content"
 			if strings.HasSuffix(k, "/"+p+"/"+string(content)) {
 				return true
 			}
@@ -172,8 +172,8 @@ func (e *engine) addTemplateEntry(en *measure.Entry) error {
 func (e *engine) storeMeasurement(f *vfs.File, name string, d []byte, pcr int) {
 	if e.quiet {
 		key := strconv.Itoa(pcr) + "/" + name + "/" + string(d)
-		if !e.listed[key] {
-			e.listed[key] = true
+		if !slices.Contains(e.listed, key) {
+			e.listed = append(e.listed, key)
 			e.res.Measurements++
 		}
 		return

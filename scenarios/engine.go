@@ -91,7 +91,9 @@ type engine struct {
 	handles  map[string]handle
 	st       Step // the step being run
 	res      *Result
-	listed   map[string]bool // template hash + pcr, for dedup
+	// listed: "pcr/name/content" of each quiet-mode list entry, for
+	// dedup. A few entries: a slice clones cheaper than a map.
+	listed []string
 	// lastEval: content each path had when IMA last hashed it through
 	// that path — the ground truth for "excessive". Sorted by path.
 	lastEval []evaluated
@@ -101,6 +103,7 @@ type engine struct {
 	decisions *decisionCache
 	cf        vfsFile  // reused by file() so hooks do not allocate
 	tmp       vfs.File // a file opened and closed within one step
+	hs        handle   // the open handle a step works on (a copy, as in e.handles), off the heap
 	tpm       tpm.PCRs // extended for every list entry; nil in quiet mode
 	hashAlgo  measure.Algo
 	// dField: the template has a "d" field (SHA-1 or MD5); dSHA1: and
@@ -237,7 +240,7 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 		return nil, err
 	}
 	e := &engine{s: s, p: p, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p), pol: pol,
-		handles: map[string]handle{}, res: res, listed: map[string]bool{}, pid: 1000, quiet: quiet, decisions: &decisionCache{}}
+		handles: map[string]handle{}, res: res, pid: 1000, quiet: quiet, decisions: &decisionCache{}}
 	e.ima.Quiet = quiet
 	for _, r := range pol.Rules {
 		switch {
@@ -391,7 +394,7 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 		e.handles[k] = h
 	}
 	e.res.AuditRecords = copyMap(audit, r.res.AuditRecords)
-	e.listed = copyMap(listed, r.e.listed)
+	e.listed = append(listed[:0], r.e.listed...)
 	e.lastEval = append(lastEval[:0], r.e.lastEval...)
 	e.ix = r.e.ix.clone()
 	res.Seen = slices.Clone(r.res.Seen)

@@ -70,7 +70,8 @@ func (e *engine) write(t, data string, fl vfs.OpenFlags, c Creds, overwrite bool
 		if overwrite && len(b) > len(h.f.Backing.Content) {
 			return fmt.Errorf("overwrite is in place: %d bytes do not fit in %d", len(b), len(h.f.Backing.Content))
 		}
-		return e.w.Write(&h.f, b, fl.Append)
+		e.hs = h
+		return e.w.Write(&e.hs.f, b, fl.Append)
 	}
 	if overwrite {
 		cur, err := e.w.Lookup(t)
@@ -180,14 +181,14 @@ func (e *engine) Open(o Open) error {
 	case OpenTrunc:
 		fl.Write, fl.Trunc = true, true
 	}
-	h := handle{uid: o.UID, gid: o.GID}
-	if _, err := e.open(o.Path, fl, o.UID, o.GID, &h.f); err != nil {
+	e.hs = handle{uid: o.UID, gid: o.GID}
+	if _, err := e.open(o.Path, fl, o.UID, o.GID, &e.hs.f); err != nil {
 		return err
 	}
 	if e.handles == nil {
 		e.handles = map[string]handle{}
 	}
-	e.handles[o.Handle] = h
+	e.handles[o.Handle] = e.hs
 	return nil
 }
 
@@ -196,16 +197,17 @@ func (e *engine) Read(o Read) error { return e.readHandle(o.Handle, -1) }
 func (e *engine) Mmap(o Mmap) error { return e.mmapHandle(o.Handle, o.Exec) }
 
 func (e *engine) Mprotect(o Mprotect) error {
-	h := e.handles[o.Handle]
+	e.hs = e.handles[o.Handle]
+	h := &e.hs
 	e.w.Mmap(&h.f) // the PROT_READ mapping: no IMA hook
 	e.fileMprotect(&h.f, h.uid, h.gid)
 	return nil
 }
 
 func (e *engine) Close(o Close) error {
-	h := e.handles[o.Handle]
+	e.hs = e.handles[o.Handle]
 	delete(e.handles, o.Handle)
-	e.fileFree(&h.f)
+	e.fileFree(&e.hs.f)
 	return nil
 }
 

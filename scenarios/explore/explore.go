@@ -15,11 +15,10 @@ package explore
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math/rand"
 	"runtime"
-	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -145,7 +144,10 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 			return nil, Stats{}, err
 		}
 	}
-	s := &search{w: w, prelude: prelude, p: p, q: q, opt: o, found: map[string]*raw{}}
+	if o.Depth > maxDepth {
+		return nil, Stats{}, fmt.Errorf("depth %d: at most %d", o.Depth, maxDepth)
+	}
+	s := &search{w: w, prelude: prelude, p: p, q: q, opt: o, width: keyWidth(len(w.Ops))}
 	root, err := s.start()
 	if err != nil {
 		return nil, Stats{}, err
@@ -172,9 +174,9 @@ func (s *search) exhaustive(ctx context.Context, root pair, workers int) {
 	type job struct {
 		from pair
 		seq  []int
-		seen map[uint64]int
+		seen *seenSet
 	}
-	frozen := map[uint64]int{}
+	frozen := newSeenSet()
 	jobs := make(chan job)
 	var batch, wg sync.WaitGroup
 	for k := 0; k < workers; k++ {
@@ -194,8 +196,8 @@ func (s *search) exhaustive(ctx context.Context, root pair, workers int) {
 		if s.opt.Depth < 1 || ctx.Err() != nil {
 			break
 		}
-		seen := map[uint64]int{}
-		pr, ok := first.node(root, []int{i}, seen, frozen)
+		seen := newSeenSet()
+		pr, ok := first.node(root, []int{i}, seen, frozen, false)
 		if !ok {
 			continue
 		}
@@ -203,30 +205,21 @@ func (s *search) exhaustive(ctx context.Context, root pair, workers int) {
 		for k := range s.w.Ops {
 			seq := make([]int, 2, s.opt.Depth+1)
 			seq[0], seq[1] = i, k
-			batchJobs = append(batchJobs, job{pr, seq, maps.Clone(seen)})
+			batchJobs = append(batchJobs, job{pr, seq, seen.clone()})
 		}
 		batch.Add(len(batchJobs))
 		for _, j := range batchJobs {
 			jobs <- j
 		}
 		batch.Wait()
-		merge(frozen, seen)
+		frozen.merge(seen)
 		for _, j := range batchJobs {
-			merge(frozen, j.seen)
+			frozen.merge(j.seen)
 		}
 	}
 	first.flush()
 	close(jobs)
 	wg.Wait()
-}
-
-// merge adds the states of t to the table into, keeping least depths.
-func merge(into, t map[uint64]int) {
-	for h, d := range t {
-		if old, ok := into[h]; !ok || d < old {
-			into[h] = d
-		}
-	}
 }
 
 // random runs random sequences beyond the depth, deterministic per seed.
@@ -281,7 +274,13 @@ type search struct {
 	opt     Options
 
 	mu    sync.Mutex
-	found map[string]*raw // by sequence key
+	found foundSet // the bad sequences (under mu)
+	// groupIdx numbers the group names of groupAll (under mu).
+	groupIdx   map[string]int32
+	groupNames []string
+	// rankMid, rankLast: sprintLess's order of the operations.
+	rankMid, rankLast []int
+	width             int // bytes an operation takes in a key
 
 	states, ops, dedup atomic.Int64
 	findings           atomic.Int64
@@ -298,7 +297,8 @@ type worker struct {
 	s                  *search
 	scratch            []pair
 	states, ops, dedup int64
-	reported           int64 // states already added to s.states
+	reported           int64            // states already added to s.states
+	groups             map[string]int32 // groupIndex's cache
 }
 
 func (s *search) newWorker() *worker { return &worker{s: s} }
@@ -325,9 +325,131 @@ func (wk *worker) at(d int, parent pair) pair {
 	return *pr
 }
 
+// raw is one bad sequence found: its key and verdict code.
 type raw struct {
-	seq     []int
-	verdict string
+	key     string
+	verdict uint8
+	width   int
+}
+
+func (r raw) seq() []int    { return decodeSeq(r.key, r.width) }
+func (r raw) vname() string { return verdictNames[r.verdict] }
+
+// verdictNames are the verdicts a bad sequence is recorded with, by code.
+var verdictNames = []string{"", scenarios.Missed, scenarios.Excessive, "differs"}
+
+func verdictCode(v string) uint8 {
+	for i, n := range verdictNames {
+		if n == v {
+			return uint8(i)
+		}
+	}
+	panic("explore: unknown verdict " + v)
+}
+
+// foundSet maps bad sequences to verdict codes. Keys of up to 7 bytes
+// (depth 7 with up to 256 operations) are packed into a uint64 after a
+// leading 1 byte, which takes half the memory of a string key.
+type foundSet struct {
+	short map[uint64]uint8
+	long  map[string]uint8
+}
+
+// add records seq's verdict unless it is already there.
+func (f *foundSet) add(seq []int, width int, v uint8) {
+	if n := len(seq) * width; n <= 7 {
+		k := uint64(1)
+		for _, i := range seq {
+			for b := width - 1; b >= 0; b-- {
+				k = k<<8 | uint64(byte(i>>(8*b)))
+			}
+		}
+		if f.short == nil {
+			f.short = map[uint64]uint8{}
+		}
+		if _, ok := f.short[k]; !ok {
+			f.short[k] = v
+		}
+		return
+	}
+	k := encodeSeq(seq, width)
+	if f.long == nil {
+		f.long = map[string]uint8{}
+	}
+	if _, ok := f.long[k]; !ok {
+		f.long[k] = v
+	}
+}
+
+// keys returns every key in encodeSeq's form.
+func (f *foundSet) keys() []string {
+	out := make([]string, 0, len(f.short)+len(f.long))
+	var b [8]byte
+	for k := range f.short {
+		n := 0
+		for k > 1 {
+			b[7-n] = byte(k)
+			k >>= 8
+			n++
+		}
+		out = append(out, string(b[8-n:]))
+	}
+	for k := range f.long {
+		out = append(out, k)
+	}
+	return out
+}
+
+// get returns the verdict code of a key in encodeSeq's form.
+func (f *foundSet) get(key string) uint8 {
+	if len(key) <= 7 {
+		k := uint64(1)
+		for _, c := range []byte(key) {
+			k = k<<8 | uint64(c)
+		}
+		return f.short[k]
+	}
+	return f.long[key]
+}
+
+// keyWidth is how many bytes an operation index takes in a sequence
+// key: the fewest that hold every index of n operations.
+func keyWidth(n int) int {
+	switch {
+	case n <= 1<<8:
+		return 1
+	case n <= 1<<16:
+		return 2
+	}
+	return 4
+}
+
+// encodeSeq packs a sequence into a key of width bytes per operation,
+// big-endian: keys of equal length compare as the sequences do.
+func encodeSeq(seq []int, width int) string {
+	b := make([]byte, 0, len(seq)*width)
+	for _, i := range seq {
+		for k := width - 1; k >= 0; k-- {
+			b = append(b, byte(i>>(8*k)))
+		}
+	}
+	return string(b)
+}
+
+func opAt(key string, d, width int) int {
+	v := 0
+	for _, c := range []byte(key[d*width : (d+1)*width]) {
+		v = v<<8 | int(c)
+	}
+	return v
+}
+
+func decodeSeq(key string, width int) []int {
+	seq := make([]int, len(key)/width)
+	for d := range seq {
+		seq[d] = opAt(key, d, width)
+	}
+	return seq
 }
 
 // pair is the model under p (and q when diffing).
@@ -377,6 +499,7 @@ func (wk *worker) apply(pr pair, i int) (string, bool) {
 	if pr.b != nil {
 		nb = len(pr.b.Result().Steps)
 	}
+	defer pr.forget()
 	for _, st := range s.w.Ops[i].steps {
 		wk.ops++
 		if pr.a.Step(st) != nil {
@@ -405,6 +528,22 @@ func (wk *worker) apply(pr pair, i int) (string, bool) {
 	return worst, true
 }
 
+// forget drops what the quiet runners recorded for their caller: hook
+// calls, audit records and counts. The search reads only the calls of
+// the operation it just applied, and the engine decides nothing from
+// them, so the clones of a state then copy none of its history.
+func (pr pair) forget() {
+	for _, r := range []*scenarios.Runner{pr.a, pr.b} {
+		if r == nil {
+			continue
+		}
+		res := r.Result()
+		res.Steps = res.Steps[:0]
+		res.Audit = res.Audit[:0]
+		clear(res.AuditRecords)
+	}
+}
+
 func verdicts(hs []scenarios.HookCall) string {
 	var b strings.Builder
 	for _, h := range hs {
@@ -418,26 +557,36 @@ func verdicts(hs []scenarios.HookCall) string {
 
 func (s *search) record(seq []int, verdict string) {
 	s.findings.Add(1)
-	k := fmt.Sprint(seq)
 	s.mu.Lock()
-	if _, ok := s.found[k]; !ok {
-		s.found[k] = &raw{seq: append([]int(nil), seq...), verdict: verdict}
-	}
+	s.found.add(seq, s.width, verdictCode(verdict))
 	s.mu.Unlock()
 }
 
 // dfs explores below the sequence seq (whose last element is not applied
 // yet) from the state parent.
-func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen map[uint64]int) {
+func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen *seenSet) {
 	if ctx.Err() != nil {
 		return
 	}
-	pr, ok := wk.node(parent, seq, seen, frozen)
+	pr, ok := wk.node(parent, seq, seen, frozen, false)
 	if !ok {
 		return
 	}
-	for i := range wk.s.w.Ops {
-		wk.dfs(ctx, pr, append(seq, i), seen, frozen)
+	n := len(wk.s.w.Ops)
+	if len(seq)+1 < wk.s.opt.Depth {
+		for i := range n {
+			wk.dfs(ctx, pr, append(seq, i), seen, frozen)
+		}
+		return
+	}
+	// The children are leaves: nothing below them is explored, so the
+	// last one runs in pr itself (this worker's scratch, not needed
+	// after its last child) instead of in a clone.
+	for i := range n {
+		if ctx.Err() != nil {
+			return
+		}
+		wk.node(pr, append(seq, i), seen, frozen, i == n-1)
 	}
 }
 
@@ -445,10 +594,14 @@ func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen 
 // whether to explore below the state reached: not when the operation
 // does not apply, shows a bad verdict (recorded), ends the depth, or
 // reaches a state seen before at a depth no greater (in seen or frozen;
-// seen gains the state otherwise).
-func (wk *worker) node(parent pair, seq []int, seen, frozen map[uint64]int) (pair, bool) {
+// seen gains the state otherwise). inPlace applies the operation to
+// parent itself, which the caller no longer needs.
+func (wk *worker) node(parent pair, seq []int, seen, frozen *seenSet, inPlace bool) (pair, bool) {
 	s := wk.s
-	pr := wk.at(len(seq), parent)
+	pr := parent
+	if !inPlace {
+		pr = wk.at(len(seq), parent)
+	}
 	v, ok := wk.apply(pr, seq[len(seq)-1])
 	if !ok {
 		return pr, false
@@ -467,15 +620,15 @@ func (wk *worker) node(parent pair, seq []int, seen, frozen map[uint64]int) (pai
 		return pr, false
 	}
 	h := pr.hash()
-	if d, ok := seen[h]; ok && d <= len(seq) {
+	if d, ok := seen.get(h); ok && d <= len(seq) {
 		wk.dedup++
 		return pr, false
 	}
-	if d, ok := frozen[h]; ok && d <= len(seq) {
+	if d, ok := frozen.get(h); ok && d <= len(seq) {
 		wk.dedup++
 		return pr, false
 	}
-	seen[h] = len(seq)
+	seen.put(h, len(seq))
 	return pr, true
 }
 
@@ -633,33 +786,25 @@ func (s *search) classify(verdict string, ha, hb []scenarios.HookCall) (string, 
 	return "", "", "", false
 }
 
-// grouped is the group of one bad sequence; ok is false when it no
-// longer shows its verdict when replayed with causes.
-type grouped struct {
-	g  string
-	ok bool
-}
-
 // groupAll replays every found sequence with causes to find its group,
 // as bad would, sharing common prefixes: the sequences, sorted, form a
 // trie walked depth first with one runner pair per depth. Subtrees of
-// different first operations run in parallel.
-func (s *search) groupAll(keys []string, workers int) []grouped {
-	gs := make([]grouped, len(keys))
+// different first operations run in parallel. It returns each
+// sequence's group as an index into names, -1 when the sequence no
+// longer shows its verdict when replayed with causes.
+func (s *search) groupAll(keys []string, verdicts []uint8, workers int) ([]int32, []string) {
+	gs := make([]int32, len(keys))
 	idx := make([]int, len(keys))
 	for n := range idx {
-		idx[n] = n
+		idx[n], gs[n] = n, -1
 	}
-	raws := make([]*raw, len(keys))
-	for n, k := range keys {
-		raws[n] = s.found[k]
-	}
-	sort.Slice(idx, func(i, j int) bool { return slices.Compare(raws[idx[i]].seq, raws[idx[j]].seq) < 0 })
+	// Keys compare as their sequences do (encodeSeq).
+	sort.Slice(idx, func(i, j int) bool { return keys[idx[i]] < keys[idx[j]] })
 	// Jobs: runs of idx with the same first operation.
 	var jobs [][]int
 	for lo := 0; lo < len(idx); {
 		hi := lo
-		for hi < len(idx) && raws[idx[hi]].seq[0] == raws[idx[lo]].seq[0] {
+		for hi < len(idx) && opAt(keys[idx[hi]], 0, s.width) == opAt(keys[idx[lo]], 0, s.width) {
 			hi++
 		}
 		jobs = append(jobs, idx[lo:hi])
@@ -681,25 +826,31 @@ func (s *search) groupAll(keys []string, workers int) []grouped {
 				if j >= len(jobs) {
 					return
 				}
-				wk.groupTrie(jobs[j], 0, root, raws, gs)
+				wk.groupTrie(jobs[j], 0, root, keys, verdicts, gs)
 			}
 		}()
 	}
 	wg.Wait()
-	return gs
+	return gs, s.groupNames
 }
 
 // groupTrie replays the sorted sequences ns, which share their first d
 // operations (applied in parent) and are all longer than d.
-func (wk *worker) groupTrie(ns []int, d int, parent pair, raws []*raw, gs []grouped) {
+func (wk *worker) groupTrie(ns []int, d int, parent pair, keys []string, verdicts []uint8, gs []int32) {
 	s := wk.s
+	w := s.width
 	for lo := 0; lo < len(ns); {
-		op := raws[ns[lo]].seq[d]
+		op := opAt(keys[ns[lo]], d, w)
 		hi := lo
-		for hi < len(ns) && raws[ns[hi]].seq[d] == op {
+		for hi < len(ns) && opAt(keys[ns[hi]], d, w) == op {
 			hi++
 		}
-		pr := wk.at(d+1, parent)
+		pr := parent
+		// The last operation below parent runs in parent itself when it
+		// is this worker's scratch (not the shared root at depth 0).
+		if d == 0 || hi < len(ns) {
+			pr = wk.at(d+1, parent)
+		}
 		na := len(pr.a.Result().Steps)
 		ok := runOp(pr.a, s.w.Ops[op].steps)
 		nb := 0
@@ -709,7 +860,7 @@ func (wk *worker) groupTrie(ns []int, d int, parent pair, raws []*raw, gs []grou
 		}
 		// Sorted: the sequences ending here come first.
 		mid := lo
-		for ; mid < hi && len(raws[ns[mid]].seq) == d+1; mid++ {
+		for ; mid < hi && len(keys[ns[mid]]) == (d+1)*w; mid++ {
 			if !ok {
 				continue
 			}
@@ -717,14 +868,83 @@ func (wk *worker) groupTrie(ns []int, d int, parent pair, raws []*raw, gs []grou
 			if pr.b != nil {
 				hb = pr.b.Result().Steps[nb:]
 			}
-			g, _, _, good := s.classify(raws[ns[mid]].verdict, pr.a.Result().Steps[na:], hb)
-			gs[ns[mid]] = grouped{g, good}
+			g, _, _, good := s.classify(verdictNames[verdicts[ns[mid]]], pr.a.Result().Steps[na:], hb)
+			if good {
+				gs[ns[mid]] = wk.groupIndex(g)
+			}
 		}
 		if ok && mid < hi {
-			wk.groupTrie(ns[mid:hi], d+1, pr, raws, gs)
+			wk.groupTrie(ns[mid:hi], d+1, pr, keys, verdicts, gs)
 		}
 		lo = hi
 	}
+}
+
+// groupIndex numbers a group name (the search's table, through the
+// worker's cache of it): a search may find hundreds of thousands of
+// sequences in a few groups.
+func (wk *worker) groupIndex(g string) int32 {
+	if i, ok := wk.groups[g]; ok {
+		return i
+	}
+	s := wk.s
+	s.mu.Lock()
+	i, ok := s.groupIdx[g]
+	if !ok {
+		if s.groupIdx == nil {
+			s.groupIdx = map[string]int32{}
+		}
+		i = int32(len(s.groupNames))
+		s.groupIdx[g] = i
+		s.groupNames = append(s.groupNames, g)
+	}
+	s.mu.Unlock()
+	if wk.groups == nil {
+		wk.groups = map[string]int32{}
+	}
+	wk.groups[g] = i
+	return i
+}
+
+// sprintLess orders two keys as fmt.Sprint writes their sequences,
+// shorter sequences first. At the first operation that differs the
+// texts agree up to its number, and the numbers with the character after
+// them (" " or "]", never a digit) decide: sprintRanks numbers the
+// operations in that order.
+func (s *search) sprintLess(a, b string) bool {
+	la, lb := len(a)/s.width, len(b)/s.width
+	if la != lb {
+		return la < lb
+	}
+	if s.rankMid == nil {
+		s.rankMid, s.rankLast = sprintRanks(len(s.w.Ops), ' '), sprintRanks(len(s.w.Ops), ']')
+	}
+	for d := range la {
+		x, y := opAt(a, d, s.width), opAt(b, d, s.width)
+		if x == y {
+			continue
+		}
+		if d == la-1 {
+			return s.rankLast[x] < s.rankLast[y]
+		}
+		return s.rankMid[x] < s.rankMid[y]
+	}
+	return false
+}
+
+// sprintRanks ranks 0..n-1 by their decimal text followed by t.
+func sprintRanks(n int, t byte) []int {
+	ops := make([]int, n)
+	text := make([]string, n)
+	for i := range ops {
+		ops[i], text[i] = i, strconv.Itoa(i)+string(t)
+	}
+	sort.Slice(ops, func(i, j int) bool { return text[ops[i]] < text[ops[j]] })
+	rank := make([]int, n)
+	for r, i := range ops {
+		rank[i] = r
+	}
+	return rank
 }
 
 // runOp runs an operation's steps, reporting whether all applied.
@@ -754,33 +974,31 @@ func (s *search) shrink(seq []int, verdict, grp string) []int {
 }
 
 func (s *search) finish(workers int) []Finding {
-	keys := make([]string, 0, len(s.found))
-	for k := range s.found {
-		keys = append(keys, k)
+	// Shortest first, then in the order of the sequences' text as
+	// fmt.Sprint writes it ("[0 10 2]" before "[0 2 1]"): the first
+	// sequence of each group is the one shrunk.
+	keys := s.found.keys()
+	sort.Slice(keys, func(i, j int) bool { return s.sprintLess(keys[i], keys[j]) })
+	verdicts := make([]uint8, len(keys))
+	for n, k := range keys {
+		verdicts[n] = s.found.get(k)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := s.found[keys[i]], s.found[keys[j]]
-		if len(a.seq) != len(b.seq) {
-			return len(a.seq) < len(b.seq)
-		}
-		return keys[i] < keys[j]
-	})
-	gs := s.groupAll(keys, workers)
+	s.found = foundSet{} // keys and verdicts hold it now
+	gs, names := s.groupAll(keys, verdicts, workers)
 	groups := map[string]*Finding{}
 	var order []string
 	for n, k := range keys {
-		r := s.found[k]
-		g, ok := gs[n].g, gs[n].ok
-		if !ok {
+		if gs[n] < 0 {
 			continue
 		}
+		r, g := raw{k, verdicts[n], s.width}, names[gs[n]]
 		if f, ok := groups[g]; ok {
 			f.Hits++
 			continue
 		}
-		min := s.shrink(r.seq, r.verdict, g)
-		_, cause, hook, _ := s.bad(min, r.verdict)
-		f := &Finding{Verdict: r.verdict, Group: g, Cause: cause, Hook: hook, Hits: 1, Profiles: []string{s.p.Name}}
+		min := s.shrink(r.seq(), r.vname(), g)
+		_, cause, hook, _ := s.bad(min, r.vname())
+		f := &Finding{Verdict: r.vname(), Group: g, Cause: cause, Hook: hook, Hits: 1, Profiles: []string{s.p.Name}}
 		if s.q != nil {
 			f.Profiles = append(f.Profiles, s.q.Name)
 		}
