@@ -137,7 +137,9 @@ func attestVM(ctx context.Context, s *scenarios.Scenario, kernel string, kind at
 		sc: scriptOpts{script: script, args: []string{hex.EncodeToString(nonce), string(kind)},
 			tools: vm.DefaultTools, load: vm.ScriptModules,
 			files: []vm.File{{Dst: "/imasim-run/repro.sh", Data: repro.Bytes(), Mode: 0o755}}},
-		opts: vm.Options{Boot: 90 * time.Second, Idle: 60 * time.Second, Total: 10 * time.Minute}}
+		// bios: the quote is checked against the firmware's event log,
+		// which a direct boot does not have.
+		opts: vm.Options{Boot: 90 * time.Second, Idle: 60 * time.Second, Total: 10 * time.Minute, BootMode: "bios"}}
 	// With an EK CA, the guest's TPM is manufactured here first (swtpm_setup
 	// with the local CA): the host, as the verifier, checks its EK
 	// certificate and seals a credential to the AK the guest will quote

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,6 +74,7 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	jobs := fs.Int("jobs", 0, "VMs booted in parallel (default: one per core for several kernels; one more than the cores for one kernel's policy groups, whose guests idle between steps)")
 	retries := fs.Int("retries", 2, "repeat a boot whose kernel crashed (panic/oops) this often; crashes are reported")
 	appendCmd := fs.String("append", "", "extra kernel command line")
+	bootMode := fs.String("boot-mode", "auto", "auto: boot the kernel's vmlinux directly (PVH; acpi=off, no firmware event log, boot_aggregate checked against PCRs 0-9) when it can, else the bzImage; pvh: only directly; bios: the bzImage through SeaBIOS with ACPI and the event log")
 	keep := fs.Bool("keep", false, "keep the work dir (disks, initramfs, console, results)")
 	verbose := fs.Bool("v", false, "print the QEMU command and the guest console")
 	save := fs.String("save", "", "save the raw captures (audit log, lists, PCRs, console) under DIR/<scenario>/ (DIR/debian-X/<scenario>/ for several kernels)")
@@ -217,7 +219,12 @@ func cmdVM(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	kr := kernelRun{ctx: ctx, fetcher: fetcher, modules: *modules, cacheDir: *cacheDir, lockSrc: lockSrc, prof: *prof,
 		format: ff, save: *save, verbose: *verbose, ss: ss, mode: mode, sc: sc,
 		opts: vm.Options{Agent: *agent, Busybox: *busybox, Accel: *accel, CPU: *cpu, Keep: *keep, Retries: *retries, Append: *appendCmd,
-			Verbose: *verbose, Boot: *bootT, Idle: *idleT, Total: *totalT}}
+			Verbose: *verbose, Boot: *bootT, Idle: *idleT, Total: *totalT,
+			BootMode: *bootMode, PVHDir: filepath.Join(*cacheDir, "pvh")}}
+	if !slices.Contains(vm.BootModes, *bootMode) {
+		fmt.Fprintf(stderr, "imasim vm: --boot-mode %q: want one of %s\n", *bootMode, strings.Join(vm.BootModes, ", "))
+		return exitUsage
+	}
 	if len(specs) == 1 {
 		// One kernel: its policy groups share the cores. The guests
 		// idle while audit records settle and during capped sleeps, so

@@ -54,7 +54,51 @@ type Options struct {
 	// certificate) whose files the boot's swtpm starts from, instead of a
 	// fresh TPM; the directory itself is not changed.
 	TPMState string
+	// BootMode is "auto" (or ""): a direct PVH boot of the kernel's
+	// vmlinux when it has the entry note, else the bzImage; "pvh": only
+	// direct; "bios": the bzImage through SeaBIOS, with ACPI and the
+	// firmware's TPM event log (what attestation needs). See pvh.go.
+	BootMode string
+	// PVHDir caches extracted vmlinux images (default: the user cache
+	// directory's imasim/pvh).
+	PVHDir string
 }
+
+// BootModes are the values of Options.BootMode.
+var BootModes = []string{"auto", "pvh", "bios"}
+
+// kernelImage picks what QEMU's -kernel gets and the command line the
+// boot mode adds.
+func kernelImage(o Options) (image, append string, err error) {
+	switch o.BootMode {
+	case "bios":
+		return o.Kernel.Image, "", nil
+	case "", "auto", "pvh":
+	default:
+		return "", "", fmt.Errorf("boot mode %q: want one of %s", o.BootMode, strings.Join(BootModes, ", "))
+	}
+	dir := o.PVHDir
+	if dir == "" {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			c = os.TempDir()
+		}
+		dir = filepath.Join(c, "imasim", "pvh")
+	}
+	p, err := PVHImage(o.Kernel.Image, dir)
+	if err == nil {
+		return p, pvhAppend, nil
+	}
+	if o.BootMode == "pvh" {
+		return "", "", fmt.Errorf("%w: --boot-mode pvh: %v", ErrCannotRun, err)
+	}
+	if _, told := pvhWarned.LoadOrStore(o.Kernel.Image, true); !told {
+		fmt.Fprintf(o.Log, "imasim vm: booting the bzImage through the BIOS: %v\n", err)
+	}
+	return o.Kernel.Image, "", nil
+}
+
+var pvhWarned sync.Map
 
 // Group is what one boot runs: scenarios sharing the policy, then
 // scripts (RunScripts). Files go into the initramfs for the scripts, and
@@ -358,7 +402,11 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 	if cpu != "" {
 		args = append(args, "-cpu", cpu)
 	}
-	cmdline := "console=ttyS0 panic=-1 oops=panic quiet"
+	image, modeAppend, err := kernelImage(o)
+	if err != nil {
+		return res, err
+	}
+	cmdline := strings.TrimSpace("console=ttyS0 panic=-1 oops=panic quiet " + modeAppend)
 	if needsAppraiseLog(g.Policy) {
 		// The scenarios' files carry no IMA signatures: appraise and
 		// log, do not refuse (CONFIG_IMA_APPRAISE_BOOTPARAM).
@@ -366,7 +414,7 @@ func boot(ctx context.Context, o Options, g Group) (res *BootResult, err error) 
 	}
 	args = append(args, "-m", strconv.Itoa(o.MemMB), "-smp", "1",
 		"-nodefaults", "-display", "none", "-no-reboot", "-no-user-config",
-		"-kernel", o.Kernel.Image, "-initrd", initrd,
+		"-kernel", image, "-initrd", initrd,
 		"-append", strings.TrimSpace(cmdline+" "+o.Append),
 		"-serial", "stdio", "-serial", "file:"+results,
 		"-chardev", "socket,id=chrtpm,path="+tpm.sock,

@@ -145,7 +145,7 @@ type Run struct {
 	Observed *scenarios.Observation   `json:"-"` // the real run's
 	Err      error                    `json:"-"`
 	ErrText  string                   `json:"error,omitempty"`
-	BootAgg  *BootAggregateCheck      `json:"boot_aggregate,omitempty"` // list vs the guest's event log; nil without one
+	BootAgg  *BootAggregateCheck      `json:"boot_aggregate,omitempty"` // list vs the guest's event log or PCRs 0-9; nil without either
 }
 
 // Agree reports whether the run completed, the model matched the kernel,
@@ -427,6 +427,8 @@ func (r *Run) compare(rep *guest.ScenarioReport, br *BootResult) {
 	ob.PCRs = pcrs
 	if ev, ok := br.Files[guest.FileEventLog]; ok {
 		r.BootAgg = CheckBootAggregate(ev, br.Files[guest.FileBinList])
+	} else if pcrs, ok := br.Files[guest.FilePCRs]; ok {
+		r.BootAgg = CheckBootAggregatePCRs(pcrs, br.Files[guest.FileBinList])
 	}
 	r.compareSeen(rep)
 	r.findings(rep)
@@ -553,10 +555,14 @@ func WriteText(w io.Writer, k *Kernel, p *cache.Profile, runs []*Run, verbose bo
 			ew.f("  PCR 10 %-6s replayed %s %s\n", b.Bank, b.Replayed, st)
 		}
 		if ba := r.BootAgg; ba != nil {
+			from := "the guest's event log"
+			if ba.FromLog == "" && ba.FromPCRs != "" {
+				from = "PCRs 0-9 (direct boot: no event log)"
+			}
 			if ba.OK {
-				ew.f("  boot_aggregate %s matches the guest's event log\n", ba.Listed)
+				ew.f("  boot_aggregate %s matches %s\n", ba.Listed, from)
 			} else {
-				ew.f("  boot_aggregate DOES NOT MATCH the guest's event log: %s\n", ba.Err)
+				ew.f("  boot_aggregate DOES NOT MATCH %s: %s\n", from, ba.Err)
 			}
 		}
 		for _, f := range r.Findings {

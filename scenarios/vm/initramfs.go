@@ -14,13 +14,14 @@ import (
 )
 
 // initScript is /init: busybox sets up nothing itself; the agent mounts,
-// loads modules and powers off. If the agent cannot start, power off so
-// the host sees a truncated run instead of a hang.
+// loads modules and resets the guest (QEMU runs with -no-reboot: a reset
+// ends it; a direct boot has no ACPI to power off). If the agent cannot
+// start, reset so the host sees a truncated run instead of a hang.
 const initScript = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 IMASIM_GUEST=1 /imasim vm guest /job.json
 echo "imasim-guest: agent exited with status $?"
-/bin/busybox poweroff -f
+/bin/busybox reboot -f
 `
 
 // Initramfs describes what goes into the guest's initramfs.

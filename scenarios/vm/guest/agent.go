@@ -232,6 +232,15 @@ func (a *agent) finish() {
 	if _, err := os.Stat("/sys/class/tpm/tpm0"); err == nil {
 		read(FilePCRSHA1, "/sys/class/tpm/tpm0/pcr-sha1/10")
 		read(FilePCR256, "/sys/class/tpm/tpm0/pcr-sha256/10")
+		var pcrs bytes.Buffer
+		for _, bank := range []string{"sha1", "sha256"} {
+			for i := 0; i < 10; i++ {
+				if b, err := os.ReadFile(fmt.Sprintf("/sys/class/tpm/tpm0/pcr-%s/%d", bank, i)); err == nil {
+					fmt.Fprintf(&pcrs, "%s %d %s\n", bank, i, bytes.TrimSpace(b))
+				}
+			}
+		}
+		a.files[FilePCRs] = pcrs.Bytes()
 	} else {
 		a.fail("no /sys/class/tpm/tpm0: the kernel found no TPM")
 	}
@@ -257,7 +266,9 @@ func (a *agent) finish() {
 	unix.Sync()
 	a.logf("done, powering off")
 	if os.Getpid() == 1 || os.Getenv(EnvMarker) == "1" {
-		unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+		// A reset, not a power-off: QEMU runs with -no-reboot and exits
+		// either way, and a direct (PVH) boot has no ACPI to power off.
+		unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
 		select {}
 	}
 }
@@ -314,7 +325,7 @@ func (a *agent) ship() error {
 		unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
 	}
 	w := frame.NewWriter(f, a.job.Nonce)
-	names := []string{FileReport, FileAudit, FileBinList, FileASCII, FileViol, FilePCRSHA1, FilePCR256, FilePolicy, FileDmesg, FileEventLog}
+	names := []string{FileReport, FileAudit, FileBinList, FileASCII, FileViol, FilePCRSHA1, FilePCR256, FilePolicy, FileDmesg, FileEventLog, FilePCRs}
 	for _, n := range names {
 		if b, ok := a.files[n]; ok {
 			if err := w.File(n, b); err != nil {

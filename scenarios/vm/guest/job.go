@@ -126,4 +126,7 @@ const (
 	FilePolicy  = "policy"
 	// FileEventLog is the firmware's TPM event log, when the guest has one.
 	FileEventLog = "binary_bios_measurements"
+	// FilePCRs is PCRs 0-9 of the sha1 and sha256 banks, one
+	// "BANK INDEX HEX" line each: what boot_aggregate is made of.
+	FilePCRs = "pcrs-0-9"
 )
