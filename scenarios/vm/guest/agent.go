@@ -48,6 +48,7 @@ type agent struct {
 	rep     *Report
 	files   map[string][]byte
 	kmsg    int      // raw fd: os.File would park EAGAIN reads in the netpoller
+	kauditd string   // /proc/PID/stat of the kernel's audit thread, "" if none
 	audit   []string // every audit record seen
 	pending []string // records since the last take()
 }
@@ -93,6 +94,7 @@ func (a *agent) run() {
 	} else {
 		a.kmsg = k
 	}
+	a.kauditd = findKauditd()
 	for _, m := range a.job.Modules {
 		b, err := os.ReadFile(m)
 		if err != nil {
@@ -185,7 +187,13 @@ func kmsgAudit(rec string) (string, bool) {
 	return r, true
 }
 
-// settle waits until no new audit record arrived for job.Settle.
+// settle returns the audit records of what ran before it. Records go
+// through kauditd (Linux v6.12: kernel/audit.c:kauditd_thread, which
+// sleeps only when audit_queue is empty, and kauditd_printk_skb): once
+// that thread is asleep, every record queued so far is in /dev/kmsg. The
+// records are queued by the syscalls the step made, all finished by now.
+// Without a kauditd to watch, settle waits until no record arrived for
+// job.Settle.
 func (a *agent) settle() []string {
 	quiet := a.job.Settle
 	if quiet <= 0 {
@@ -194,17 +202,49 @@ func (a *agent) settle() []string {
 	deadline := time.Now().Add(20 * quiet)
 	last := time.Now()
 	for time.Now().Before(deadline) {
+		idle := a.kauditd != "" && kauditdIdle(a.kauditd)
 		if a.drain() > 0 {
 			last = time.Now()
+		} else if idle {
+			break
 		}
 		if time.Since(last) >= quiet {
 			break
 		}
-		time.Sleep(quiet / 4)
+		if a.kauditd != "" {
+			time.Sleep(time.Millisecond) // lets kauditd run
+		} else {
+			time.Sleep(quiet / 4)
+		}
 	}
 	out := a.pending
 	a.pending = nil
 	return out
+}
+
+// findKauditd returns the /proc stat file of the kernel thread kauditd.
+func findKauditd() string {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if e.Name()[0] < '1' || e.Name()[0] > '9' {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && string(bytes.TrimSpace(b)) == "kauditd" {
+			return "/proc/" + e.Name() + "/stat"
+		}
+	}
+	return ""
+}
+
+// kauditdIdle says whether kauditd is asleep (state S, after the
+// command name in /proc/PID/stat): waiting for records, none queued.
+func kauditdIdle(stat string) bool {
+	b, err := os.ReadFile(stat)
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'S'
 }
 
 func (a *agent) finish() {
