@@ -10,22 +10,26 @@ import (
 	"github.com/imasim/imasim/scenarios/vm/guest"
 )
 
-// Cost estimates of a boot under TCG, measured on 7.2.13 (2 cores, each
-// group booted alone, guest step times from the agent's report): boot to
-// the agent, its report and the power-off ~6.5 s; loading xfs, ext4 and
-// overlay ~2 s (btrfs adds ~2.5 s: raid6 and xor benchmark themselves at
-// load); ~120 ms a scenario (settle, disks); ~72 ms a step (step gap,
-// audit settle, the syscalls; an xfs mount adds ~400 ms) and ~170 ms more
-// for a capped sleep and its sync. A 33-scenario group measured 31.6 s of
-// steps against 31.3 s estimated.
+// Cost estimates of a boot under TCG, measured on 7.2.13 (2 cores, groups
+// booted alone, direct PVH boots, guest step times from the agent's
+// report): boot to the agent, its report and the reset ~3 s; virtio_blk
+// and overlay ~0.2 s; xfs ~2.2 s (its load is mostly ftrace checking
+// each of its ~10,000 call sites against kallsyms, Linux v7.2:
+// kernel/trace/ftrace.c:ftrace_module_enable and test_for_valid_rec);
+// btrfs with raid6_pq and xor ~1 s (raid6 benchmarks itself); ~30 ms a
+// scenario (disk images, settle, its root); ~15 ms a step (the 10 ms
+// step gap, the syscalls, kauditd settling), ~15 ms more for an exec and
+// ~30 ms for an xfs mount; a capped sleep its cap and ~20 ms for the sync.
 const (
-	costBoot     = 6500 * time.Millisecond
-	costModules  = 2000 * time.Millisecond
-	costBtrfs    = 2500 * time.Millisecond
-	costScenario = 120 * time.Millisecond
-	costStep     = 72 * time.Millisecond
-	costSync     = 170 * time.Millisecond
-	costXFS      = 400 * time.Millisecond
+	costBoot     = 3000 * time.Millisecond
+	costModules  = 200 * time.Millisecond
+	costXFSMod   = 2200 * time.Millisecond
+	costBtrfs    = 1000 * time.Millisecond
+	costScenario = 30 * time.Millisecond
+	costStep     = 15 * time.Millisecond
+	costExec     = 15 * time.Millisecond
+	costSync     = 20 * time.Millisecond
+	costXFS      = 30 * time.Millisecond
 )
 
 // agentCost estimates a boot whose agent runs the steps.
@@ -36,11 +40,14 @@ func agentCost(g Group) time.Duration {
 		c += costScenario
 		for _, st := range s.Steps {
 			c += costStep
-			if sl, ok := st.Op.(scenarios.Sleep); ok {
-				c += min(time.Duration(sl.NS), guest.MaxSleep)
-				if time.Duration(sl.NS) > guest.MaxSleep {
-					c += costSync - guest.MaxSleep
+			switch op := st.Op.(type) {
+			case scenarios.Sleep:
+				c += min(time.Duration(op.NS), guest.MaxSleep)
+				if time.Duration(op.NS) > guest.MaxSleep {
+					c += costSync
 				}
+			case scenarios.Exec:
+				c += costExec
 			}
 		}
 		disks = append(disks, real.DiskTypes(s)...)
@@ -53,10 +60,28 @@ func agentCost(g Group) time.Duration {
 	if len(disks) > 0 {
 		c += costModules
 	}
+	if slices.Contains(disks, "xfs") {
+		c += costXFSMod
+	}
 	if slices.Contains(disks, "btrfs") {
 		c += costBtrfs
 	}
 	return c
+}
+
+// modKey orders scenarios by the costly modules they need, so a split
+// group keeps its xfs scenarios together (one boot loads xfs, not two).
+func modKey(s *scenarios.Scenario) int {
+	k := 0
+	for _, d := range real.DiskTypes(s) {
+		switch d {
+		case "xfs":
+			k |= 2
+		case "btrfs":
+			k |= 1
+		}
+	}
+	return k
 }
 
 // ShellCost estimates a boot that runs the scenarios' exported shell
@@ -103,21 +128,20 @@ func sortByCost(gs []Group, cost func(Group) time.Duration) {
 	slices.SortStableFunc(gs, func(a, b Group) int { return int(cost(b) - cost(a)) })
 }
 
-// halve splits a group into two of about equal cost, keeping order.
+// halve splits a group (of two or more scenarios) into the two boots
+// whose longer one is shortest, cutting its scenarios ordered by the
+// modules they need (modKey), else as they were: a cut that keeps the xfs
+// scenarios in one boot saves the other boot loading xfs.
 func halve(g Group, cost func(Group) time.Duration) (Group, Group) {
-	total := cost(g) - costBoot
+	ordered := slices.Clone(g.Scenarios)
+	slices.SortStableFunc(ordered, func(x, y *scenarios.Scenario) int { return modKey(y) - modKey(x) })
 	a, b := g, g
-	a.Scenarios, b.Scenarios = nil, nil
-	for _, s := range g.Scenarios {
-		if cost(Group{Scenarios: a.Scenarios})-costBoot < total/2 || len(a.Scenarios) == 0 {
-			a.Scenarios = append(a.Scenarios, s)
-		} else {
-			b.Scenarios = append(b.Scenarios, s)
+	best := time.Duration(-1)
+	for i := 1; i < len(ordered); i++ {
+		x, y := Group{Policy: g.Policy, Scenarios: ordered[:i]}, Group{Policy: g.Policy, Scenarios: ordered[i:]}
+		if m := max(cost(x), cost(y)); best < 0 || m < best {
+			best, a.Scenarios, b.Scenarios = m, x.Scenarios, y.Scenarios
 		}
-	}
-	if len(b.Scenarios) == 0 {
-		n := len(a.Scenarios) / 2
-		a.Scenarios, b.Scenarios = a.Scenarios[:n], a.Scenarios[n:]
 	}
 	return a, b
 }

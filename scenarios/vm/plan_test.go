@@ -53,9 +53,29 @@ func TestCostCountsCappedSleepsAndBtrfs(t *testing.T) {
 	ss := loadAll(t, "xfs-write-sleep", "btrfs-write-sleep")
 	x, b := Group{Scenarios: ss[:1]}, Group{Scenarios: ss[1:]}
 	// A 31 s sleep costs the guest's cap and a sync, not 31 s.
-	assert.Less(t, agentCost(x), costBoot+costModules+2*time.Second)
-	assert.Greater(t, agentCost(x), costBoot+costModules+costXFS+costSync)
-	assert.Greater(t, agentCost(b)-agentCost(x), costBtrfs/2, "btrfs module loading is counted")
+	assert.Less(t, agentCost(x), costBoot+costModules+costXFSMod+2*time.Second)
+	assert.Greater(t, agentCost(x), costBoot+costModules+costXFSMod+costXFS+costSync)
+	assert.Greater(t, agentCost(b), costBoot+costModules+costBtrfs, "btrfs module loading is counted")
+	assert.Less(t, agentCost(b), agentCost(x), "xfs loads slower than btrfs")
+}
+
+// Halving a group puts the xfs scenarios into one boot: each boot that
+// needs xfs pays its module load.
+func TestHalveKeepsXFSTogether(t *testing.T) {
+	g := Group{Policy: "p\n", Scenarios: loadAll(t, "xfs-exec-loop", "tmpfs-exec-loop", "xfs-exec-noatime",
+		"tmpfs-exec-noatime", "xfs-write-sleep", "tmpfs-write-sleep")}
+	a, b := halve(g, agentCost)
+	assert.Len(t, append(a.Scenarios, b.Scenarios...), 6)
+	needs := func(g Group) (n int) {
+		for _, s := range g.Scenarios {
+			if modKey(s) != 0 {
+				n++
+			}
+		}
+		return n
+	}
+	assert.True(t, needs(a) == 0 || needs(b) == 0, "xfs in one half only: %d and %d", needs(a), needs(b))
+	assert.Less(t, agentCost(a)+agentCost(b), agentCost(g)+costBoot+costXFSMod, "the second boot does not load xfs again")
 }
 
 func TestAppraiseLogMode(t *testing.T) {
