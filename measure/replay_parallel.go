@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -15,14 +16,13 @@ import (
 const replayBatch = 256
 
 // rbatch is a batch of entries reduced to what replay needs: PCR,
-// violation flag, stored digest, template hash input and template hashes.
+// violation flag, stored digest and template hash input.
 type rbatch struct {
 	base int // index of the first entry
 	n    int
 	ents [replayBatch]rentry
 	data []byte // template hash inputs, back to back
-	need []Algo
-	// pending counts the bank goroutines still extending this batch.
+	// pending counts the bank goroutines still working on this batch.
 	pending atomic.Int32
 }
 
@@ -33,7 +33,6 @@ type rentry struct {
 	dlen     uint8
 	digest   [MaxDigestSize]byte
 	from, to int // hash input in data
-	th       [SM3 + 1][MaxDigestSize]byte
 }
 
 // appendHashInput appends the bytes writeHashInput hashes for e.
@@ -50,112 +49,135 @@ func appendHashInput(dst []byte, e *Entry) []byte {
 	return e.AppendTemplateData(dst, e.order())
 }
 
-// hashRange computes the template hashes of entries [lo, hi) of b.
-func hashRange(b *rbatch, lo, hi int, hs *[SM3 + 1]hash.Hash) {
-	for i := lo; i < hi; i++ {
-		e := &b.ents[i]
-		if e.viol {
-			continue
+// sumInto hashes in with a into out, one-shot for SHA-1 and SHA-256.
+func sumInto(a Algo, in []byte, out *[MaxDigestSize]byte, hs *[SM3 + 1]hash.Hash) {
+	switch a {
+	case SHA1:
+		s := sha1.Sum(in)
+		copy(out[:], s[:])
+	case SHA256:
+		s := sha256.Sum256(in)
+		copy(out[:], s[:])
+	default:
+		if hs[a] == nil {
+			hs[a] = a.New()
 		}
-		in := b.data[e.from:e.to]
-		for _, a := range b.need {
-			switch a {
-			case SHA1:
-				s := sha1.Sum(in)
-				copy(e.th[a][:], s[:])
-			case SHA256:
-				s := sha256.Sum256(in)
-				copy(e.th[a][:], s[:])
-			default:
-				if hs[a] == nil {
-					hs[a] = a.New()
-				}
-				h := hs[a]
-				h.Reset()
-				h.Write(in)
-				h.Sum(e.th[a][:0])
+		h := hs[a]
+		h.Reset()
+		h.Write(in)
+		h.Sum(out[:0])
+	}
+}
+
+// bankWork is what one goroutine of addAllParallel does: the template
+// hashes its tracks extend with (need) and, for the one that checks, the
+// stored digests, the violation count and the record for idle tracks.
+type bankWork struct {
+	tracks []*track
+	need   []Algo
+	check  bool
+}
+
+// work splits the live tracks by bank (a Fallback track stays with its
+// SHA1Padded twin); the SHA-1 bank's goroutine, else the first, checks.
+func (r *Replayer) work() []*bankWork {
+	var ws []*bankWork
+	for _, t := range r.live {
+		var w *bankWork
+		for _, x := range ws {
+			if x.tracks[0].bank == t.bank {
+				w = x
 			}
+		}
+		if w == nil {
+			w = &bankWork{}
+			ws = append(ws, w)
+		}
+		w.tracks = append(w.tracks, t)
+		a := SHA1 // padded modes extend the SHA-1 template hash
+		if t.mode == PerBank {
+			a = t.bank
+		}
+		if !slices.Contains(w.need, a) {
+			w.need = append(w.need, a)
+		}
+	}
+	if len(ws) == 0 {
+		ws = append(ws, &bankWork{})
+	}
+	c := ws[0]
+	for _, w := range ws {
+		if w.tracks != nil && w.tracks[0].bank == SHA1 {
+			c = w
+		}
+	}
+	c.check = true
+	if !slices.Contains(c.need, SHA1) { // record keeps SHA-1 hashes
+		c.need = append(c.need, SHA1)
+	}
+	return ws
+}
+
+// run is one bank goroutine: for each batch, in entry order, the
+// template hashes, the checks if it checks, and the extends.
+func (r *Replayer) run(w *bankWork, in <-chan *rbatch, free chan<- *rbatch) {
+	var th [SM3 + 1][MaxDigestSize]byte
+	var hs [SM3 + 1]hash.Hash
+	for b := range in {
+		for j := 0; j < b.n; j++ {
+			e := &b.ents[j]
+			if !e.viol {
+				inp := b.data[e.from:e.to]
+				for _, a := range w.need {
+					sumInto(a, inp, &th[a], &hs)
+				}
+				if w.check {
+					if !slices.Contains(w.need, e.da) {
+						sumInto(e.da, inp, &th[e.da], &hs)
+					}
+					if int(e.dlen) != e.da.Size() || !bytes.Equal(e.digest[:e.dlen], th[e.da][:e.da.Size()]) {
+						r.digestError(b.base + j)
+					}
+				}
+			}
+			extendTracks(w.tracks, int(e.pcr), e.viol, &th, b.base+j)
+			if w.check {
+				if e.viol {
+					r.violations++
+				}
+				r.record(int(e.pcr), e.viol, &th[SHA1])
+			}
+		}
+		if b.pending.Add(-1) == 0 {
+			free <- b
 		}
 	}
 }
 
-// addAllParallel is AddAll on several CPUs, as a pipeline with no
-// goroutine waiting on another for each batch: the caller's goroutine
-// reads entries into batches; a hashing goroutine computes their template
-// hashes, checks the stored digests and notes them for idle tracks, in
-// entry order; one goroutine per bank extends that bank's tracks (a
-// Fallback track stays with its SHA1Padded twin) in entry order. Batches
-// come back for reuse when every bank is done with them.
+// addAllParallel is AddAll on several CPUs, as a pipeline in which no
+// goroutine waits on another for each batch: the caller's goroutine reads
+// entries into batches; one goroutine per bank computes the template
+// hashes its tracks use and extends them, in entry order, and one of them
+// also checks the stored digests (bankWork). Batches come back for reuse
+// when every bank is done with them. On two cores the SHA-256 bank's
+// hashing runs beside the reading and the SHA-1 bank's.
 func (r *Replayer) addAllParallel(rd EntryReader) error {
-	var groups [][]*track
-	for _, t := range r.live {
-		found := false
-		for i, g := range groups {
-			if g[0].bank == t.bank {
-				groups[i] = append(g, t)
-				found = true
-			}
-		}
-		if !found {
-			groups = append(groups, []*track{t})
-		}
-	}
 	const inFlight = 4
 	free := make(chan *rbatch, inFlight)
 	for range inFlight {
 		free <- new(rbatch)
 	}
-	banks := make([]chan *rbatch, len(groups))
+	ws := r.work()
+	banks := make([]chan *rbatch, len(ws))
 	var running sync.WaitGroup
-	for i, g := range groups {
+	for i, w := range ws {
 		banks[i] = make(chan *rbatch, inFlight)
 		running.Add(1)
-		go func(g []*track, in chan *rbatch) {
+		go func() {
 			defer running.Done()
-			for b := range in {
-				for j := 0; j < b.n; j++ {
-					e := &b.ents[j]
-					extendTracks(g, int(e.pcr), e.viol, &e.th, b.base+j)
-				}
-				if b.pending.Add(-1) == 0 {
-					free <- b
-				}
-			}
-		}(g, banks[i])
-	}
-	hashq := make(chan *rbatch, inFlight)
-	running.Add(1)
-	go func() {
-		defer running.Done()
-		defer func() {
-			for _, c := range banks {
-				close(c)
-			}
+			r.run(w, banks[i], free)
 		}()
-		var hs [SM3 + 1]hash.Hash
-		for b := range hashq {
-			hashRange(b, 0, b.n, &hs)
-			for j := 0; j < b.n; j++ {
-				e := &b.ents[j]
-				r.record(int(e.pcr), e.viol, &e.th[SHA1])
-				if e.viol {
-					r.violations++
-					continue
-				}
-				if int(e.dlen) != e.da.Size() || !bytes.Equal(e.digest[:e.dlen], e.th[e.da][:e.da.Size()]) {
-					r.digestError(b.base + j)
-				}
-			}
-			if len(banks) == 0 {
-				free <- b
-				continue
-			}
-			b.pending.Store(int32(len(banks)))
-			for _, c := range banks {
-				c <- b
-			}
-		}
-	}()
+	}
 
 	n := r.n
 	var stop error
@@ -189,11 +211,15 @@ func (r *Replayer) addAllParallel(rd EntryReader) error {
 			}
 			b.n++
 		}
-		b.need = append(b.need[:0], r.need...)
 		n += b.n
-		hashq <- b
+		b.pending.Store(int32(len(banks)))
+		for _, c := range banks {
+			c <- b
+		}
 	}
-	close(hashq)
+	for _, c := range banks {
+		close(c)
+	}
 	running.Wait()
 	r.n = n
 	if stop == io.EOF {
