@@ -20,7 +20,7 @@ import (
 // Main is the agent's entry point (PID 1 in the VM). It never returns on a
 // real guest: it powers the VM off after shipping the results.
 func Main(jobPath string, console io.Writer) int {
-	a := &agent{console: console, rep: &Report{Timing: map[string]float64{}}, files: map[string][]byte{}}
+	a := &agent{console: console, rep: &Report{Timing: map[string]float64{}}, files: map[string][]byte{}, kauditd: -1}
 	defer a.finish()
 	defer func() {
 		if r := recover(); r != nil {
@@ -48,7 +48,7 @@ type agent struct {
 	rep     *Report
 	files   map[string][]byte
 	kmsg    int      // raw fd: os.File would park EAGAIN reads in the netpoller
-	kauditd string   // /proc/PID/stat of the kernel's audit thread, "" if none
+	kauditd int      // raw fd of the audit thread's /proc/PID/stat, -1 if none
 	audit   []string // every audit record seen
 	pending []string // records since the last take()
 }
@@ -94,7 +94,7 @@ func (a *agent) run() {
 	} else {
 		a.kmsg = k
 	}
-	a.kauditd = findKauditd()
+	a.kauditd = openKauditd()
 	for _, m := range a.job.Modules {
 		b, err := os.ReadFile(m)
 		if err != nil {
@@ -202,7 +202,7 @@ func (a *agent) settle() []string {
 	deadline := time.Now().Add(20 * quiet)
 	last := time.Now()
 	for time.Now().Before(deadline) {
-		idle := a.kauditd != "" && kauditdIdle(a.kauditd)
+		idle := a.kauditd >= 0 && kauditdIdle(a.kauditd)
 		if a.drain() > 0 {
 			last = time.Now()
 		} else if idle {
@@ -211,7 +211,7 @@ func (a *agent) settle() []string {
 		if time.Since(last) >= quiet {
 			break
 		}
-		if a.kauditd != "" {
+		if a.kauditd >= 0 {
 			time.Sleep(time.Millisecond) // lets kauditd run
 		} else {
 			time.Sleep(quiet / 4)
@@ -222,27 +222,34 @@ func (a *agent) settle() []string {
 	return out
 }
 
-// findKauditd returns the /proc stat file of the kernel thread kauditd.
-func findKauditd() string {
+// openKauditd opens /proc/PID/stat of the kernel thread kauditd, once,
+// before the policy is written: rereading an open file is no new open
+// for a FILE_CHECK rule to measure. -1 when there is none.
+func openKauditd() int {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		if e.Name()[0] < '1' || e.Name()[0] > '9' {
 			continue
 		}
 		if b, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && string(bytes.TrimSpace(b)) == "kauditd" {
-			return "/proc/" + e.Name() + "/stat"
+			fd, err := unix.Open("/proc/"+e.Name()+"/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err == nil {
+				return fd
+			}
 		}
 	}
-	return ""
+	return -1
 }
 
 // kauditdIdle says whether kauditd is asleep (state S, after the
 // command name in /proc/PID/stat): waiting for records, none queued.
-func kauditdIdle(stat string) bool {
-	b, err := os.ReadFile(stat)
-	if err != nil {
+func kauditdIdle(fd int) bool {
+	var buf [512]byte
+	n, err := unix.Pread(fd, buf[:], 0)
+	if err != nil || n <= 0 {
 		return false
 	}
+	b := buf[:n]
 	i := bytes.LastIndexByte(b, ')')
 	return i >= 0 && i+2 < len(b) && b[i+2] == 'S'
 }

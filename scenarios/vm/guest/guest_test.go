@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 func TestKmsgAudit(t *testing.T) {
@@ -67,4 +68,27 @@ func TestScriptLeavesNothingRunning(t *testing.T) {
 	assert.Contains(t, console.String(), "imasim-guest: | one")
 	out, _ := exec.Command("pgrep", "-f", mark).Output()
 	assert.Empty(t, strings.TrimSpace(string(out)), "the background process was killed")
+}
+
+// kauditd's state is the field after the last ')' of /proc/PID/stat (a
+// comm may hold spaces and parentheses); only S (asleep, queue empty)
+// counts as idle.
+func TestKauditdIdle(t *testing.T) {
+	for stat, want := range map[string]bool{
+		"52 (kauditd) S 2 0 0 0 -1 2129984 0 0\n": true,
+		"52 (kauditd) R 2 0 0 0 -1 2129984 0 0\n": false,
+		"52 (kauditd) D 2 0 0\n":                  false,
+		"7 (a) b) S 1 1\n":                        true,
+		"7 (a) S) R 1 1\n":                        false,
+		"garbage":                                 false,
+		"52 (kauditd)":                            false,
+	} {
+		p := filepath.Join(t.TempDir(), "stat")
+		require.NoError(t, os.WriteFile(p, []byte(stat), 0o644))
+		fd, err := unix.Open(p, unix.O_RDONLY, 0)
+		require.NoError(t, err)
+		assert.Equal(t, want, kauditdIdle(fd), stat)
+		unix.Close(fd)
+	}
+	assert.False(t, kauditdIdle(-1))
 }
