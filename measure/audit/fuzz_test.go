@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -77,6 +78,16 @@ func FuzzScanner(f *testing.F) {
 		if l := s.Loss(); len(l.Evidence) > MaxEvidence {
 			t.Fatalf("%d evidence entries kept", len(l.Evidence))
 		}
+		// Scanned in place, the log gives the same records and counts and
+		// is not written to.
+		keep := bytes.Clone(data)
+		opts := Options{MaxLine: 512}
+		if a, b := dumpScan(NewScannerOptions(bytes.NewReader(data), opts)), dumpScan(NewScannerOptions(&Bytes{Data: data}, opts)); a != b {
+			t.Fatalf("in place:\n%s\nthrough a reader:\n%s", b, a)
+		}
+		if !bytes.Equal(keep, data) {
+			t.Fatal("in-place scan wrote to its input")
+		}
 	})
 }
 
@@ -143,4 +154,20 @@ func checkRoundTrip(t *testing.T, r Record) {
 	if got.Type != r.Type || got.Serial != r.Serial || !slices.Equal(got.Fields, r.Fields) {
 		t.Fatalf("round trip of %q:\n got %v %d %q\nwant %v %d %q", text, got.Type, got.Serial, got.Fields, r.Type, r.Serial, r.Fields)
 	}
+}
+
+// FuzzAtou: atou agrees with strconv.ParseUint on decimal digits (no sign,
+// at most 20 bytes, no overflow) and refuses everything else.
+func FuzzAtou(f *testing.F) {
+	for _, s := range []string{"0", "18446744073709551615", "18446744073709551616", "99999999999999999999", "1234567890123456789", "+1", "1a", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := atou([]byte(s))
+		want, err := strconv.ParseUint(s, 10, 64)
+		wantOK := err == nil && len(s) <= 20 && strings.Trim(s, "0123456789") == ""
+		if ok != wantOK || (ok && n != want) {
+			t.Fatalf("atou(%q) = %d, %v; ParseUint %d, %v", s, n, ok, want, err)
+		}
+	})
 }

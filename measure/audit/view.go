@@ -139,6 +139,15 @@ func (s *Scanner) unhexAppend(v []byte) ([]byte, bool) {
 	if !isHex(unsafeString(v)) {
 		return nil, false
 	}
+	if s.aliased {
+		// The body lies in the input: decode into dec. Growing dec leaves
+		// earlier values in the old array.
+		at := len(s.dec)
+		for i := 0; i+1 < len(v); i += 2 {
+			s.dec = append(s.dec, fromHex(v[i])<<4|fromHex(v[i+1]))
+		}
+		return s.dec[at:len(s.dec):len(s.dec)], true
+	}
 	if cap(s.cur)-len(s.cur) < len(v)/2 {
 		// Growing would move the body the views alias: keep the old
 		// array alive for them and decode into a fresh one.
@@ -148,6 +157,7 @@ func (s *Scanner) unhexAppend(v []byte) ([]byte, bool) {
 	for i := 0; i+1 < len(v); i += 2 {
 		s.cur = append(s.cur, fromHex(v[i])<<4|fromHex(v[i+1]))
 	}
+	s.own = s.cur
 	return s.cur[at:len(s.cur):len(s.cur)], true
 }
 
@@ -259,8 +269,6 @@ type dupTable struct {
 }
 
 const dupMask = 4*dupWindow - 1
-
-func newDupTable() *dupTable { return new(dupTable) }
 
 func dupKey(k uint64) uint64 {
 	if k == 0 {
