@@ -6,32 +6,40 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"slices"
+	"unsafe"
 )
 
 // PathCounts counts occurrences of byte strings (file paths) in little
 // memory: the strings are packed into 1 MiB chunks and each distinct one
-// costs a 16-byte entry and a 4-byte slot of an open-addressing table kept
-// at most 3/4 full, about len(path)+30 bytes. A Go map[string]int costs
-// about 80 bytes per path plus the string's own allocation.
+// costs a 12-byte entry and an 8-byte slot (32 bits of its hash, its entry
+// index) of an open-addressing table kept at most 3/4 full, about
+// len(path)+30 bytes. A Go map[string]int costs about 80 bytes per path
+// plus the string's own allocation.
+//
+// Add is pipelined: it hashes the path and prefetches its slot, and
+// counts the path added before it (kept in pend), whose slot is in cache
+// by then. Every other method counts the pending path first.
 type PathCounts struct {
 	seed   maphash.Seed
 	chunks [][]byte
 	ents   [][]pathEnt // in blocks of entBlock, never moved
 	n      int
-	slots  []uint32 // entry index + 1; 0 is empty
-	tags   []uint8  // 8 bits of the hash of each slot's path
+	slots  []uint64 // hash<<32 | entry index + 1; 0 is empty
 	total  int
 	sink   uint32
+
+	pend   []byte
+	pendH  uint32
+	pendOK bool
 }
 
 // pathEnt locates a path: lo is its offset in its chunk (20 bits) and the
 // chunk's index's low 12 bits; hi its length (21 bits, or lenInChunk for a
 // path longer, alone in its chunk), whether it must be quoted (bit 21) and
-// the chunk index's high 10 bits. hash is the low half of its hash.
+// the chunk index's high 10 bits.
 type pathEnt struct {
 	lo, hi uint32
 	count  uint32
-	hash   uint32
 }
 
 const (
@@ -49,11 +57,11 @@ const (
 
 // NewPathCounts returns an empty PathCounts.
 func NewPathCounts() *PathCounts {
-	return &PathCounts{seed: maphash.MakeSeed(), slots: make([]uint32, 1024), tags: make([]uint8, 1024)}
+	return &PathCounts{seed: maphash.MakeSeed(), slots: make([]uint64, 1024)}
 }
 
 // Len returns the number of distinct paths.
-func (c *PathCounts) Len() int { return c.n }
+func (c *PathCounts) Len() int { c.flush(); return c.n }
 
 // Total returns the number of Add calls.
 func (c *PathCounts) Total() int { return c.total }
@@ -73,24 +81,43 @@ func (c *PathCounts) key(e *pathEnt) []byte {
 // quoted reports whether e's path needs quotes in text output.
 func (e *pathEnt) quoted() bool { return e.hi&quoteBit != 0 }
 
+func (c *PathCounts) hash(p []byte) uint32 { return uint32(maphash.Bytes(c.seed, p) >> 32) }
+
+// home is the first slot for hash h.
+func (c *PathCounts) home(h uint32) uint32 { return h & uint32(len(c.slots)-1) }
+
 // Add counts one occurrence of p (copied when new).
 func (c *PathCounts) Add(p []byte) {
 	c.total++
-	h := uint32(maphash.Bytes(c.seed, p))
+	h := c.hash(p)
+	prefetch(uintptr(unsafe.Pointer(&c.slots[c.home(h)])))
+	if c.pendOK {
+		c.add(c.pend, c.pendH)
+	}
+	c.pend, c.pendH, c.pendOK = append(c.pend[:0], p...), h, true
+}
+
+// flush counts the pending path.
+func (c *PathCounts) flush() {
+	if c.pendOK {
+		c.pendOK = false
+		c.add(c.pend, c.pendH)
+	}
+}
+
+func (c *PathCounts) add(p []byte, h uint32) {
 	mask := uint32(len(c.slots) - 1)
-	tag := uint8(h >> 24)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := c.slots[i]
 		if s == 0 {
-			c.tags[i] = tag
 			c.insert(i, p, h)
 			return
 		}
-		if c.tags[i] != tag {
+		if uint32(s>>32) != h {
 			continue
 		}
-		e := c.ent(int(s - 1))
-		if e.hash == h && bytes.Equal(c.key(e), p) {
+		e := c.ent(int(uint32(s) - 1))
+		if bytes.Equal(c.key(e), p) {
 			if e.count < ^uint32(0) {
 				e.count++
 			}
@@ -116,8 +143,8 @@ func (c *PathCounts) insert(slot uint32, p []byte, h uint32) {
 	if c.n%entBlock == 0 {
 		c.ents = append(c.ents, make([]pathEnt, entBlock))
 	}
-	if len(c.chunks) > maxChunks {
-		panic("audit: PathCounts: more than 4 TiB of paths")
+	if len(c.chunks) > maxChunks || c.n == 1<<32-1 {
+		panic("audit: PathCounts: more than 4 TiB or 2^32 paths")
 	}
 	n := uint32(len(p))
 	if len(p) >= lenInChunk {
@@ -127,41 +154,43 @@ func (c *PathCounts) insert(slot uint32, p []byte, h uint32) {
 	if needsQuote(p) {
 		hi |= quoteBit
 	}
-	*c.ent(c.n) = pathEnt{lo: uint32(off) | uint32(ck)<<offBits, hi: hi, count: 1, hash: h}
+	*c.ent(c.n) = pathEnt{lo: uint32(off) | uint32(ck)<<offBits, hi: hi, count: 1}
 	c.n++
-	c.slots[slot] = uint32(c.n)
+	c.slots[slot] = uint64(h)<<32 | uint64(c.n)
 	if c.n*4 > len(c.slots)*3 {
 		c.grow()
 	}
 }
 
+// grow doubles the table; the slots hold what it needs.
 func (c *PathCounts) grow() {
-	slots := make([]uint32, 2*len(c.slots))
-	tags := make([]uint8, len(slots))
+	slots := make([]uint64, 2*len(c.slots))
 	mask := uint32(len(slots) - 1)
-	for i := 0; i < c.n; i++ {
-		h := c.ent(i).hash
-		j := h & mask
+	for _, s := range c.slots {
+		if s == 0 {
+			continue
+		}
+		j := uint32(s>>32) & mask
 		for slots[j] != 0 {
 			j = (j + 1) & mask
 		}
-		slots[j] = uint32(i + 1)
-		tags[j] = uint8(h >> 24)
+		slots[j] = s
 	}
-	c.slots, c.tags = slots, tags
+	c.slots = slots
 }
 
 // Count returns how often p was added.
 func (c *PathCounts) Count(p []byte) int {
-	h := uint32(maphash.Bytes(c.seed, p))
+	c.flush()
+	h := c.hash(p)
 	mask := uint32(len(c.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := c.slots[i]
 		if s == 0 {
 			return 0
 		}
-		if e := c.ent(int(s - 1)); e.hash == h && bytes.Equal(c.key(e), p) {
-			return int(e.count)
+		if uint32(s>>32) == h && bytes.Equal(c.key(c.ent(int(uint32(s)-1))), p) {
+			return int(c.ent(int(uint32(s) - 1)).count)
 		}
 	}
 }
@@ -177,6 +206,7 @@ func (c *PathCounts) Sorted(f func(path []byte, count int)) {
 // share (a counting sort), then each bucket is sorted on its own: the extra
 // memory is 4 bytes a path and 16 bytes a path of the largest bucket.
 func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
+	c.flush()
 	if c.n == 0 {
 		return
 	}
@@ -322,6 +352,7 @@ func (c *PathCounts) sortKeys(a []sortKey, depth int) {
 
 // Map returns the counts as a map (for tests and small logs).
 func (c *PathCounts) Map() map[string]int {
+	c.flush()
 	m := make(map[string]int, c.n)
 	for i := 0; i < c.n; i++ {
 		e := c.ent(i)
