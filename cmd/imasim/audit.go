@@ -132,7 +132,7 @@ type mappedLog struct {
 
 // mapLog maps f when it is a non-empty regular file that is not gzip, so
 // that the scan reads it without copying; nil means read it instead.
-// Every 4 MiB the scan checks ctx and the pages behind it are released
+// Every MiB the scan checks ctx and the pages behind it are released
 // (they stay in the page cache), so that the process's memory does not
 // grow with the log.
 func mapLog(ctx context.Context, f io.Reader) *mappedLog {
@@ -160,7 +160,7 @@ func mapLog(ctx context.Context, f io.Reader) *mappedLog {
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
 		}
-		if end := (off - 1<<20) &^ (page - 1); end > 0 {
+		if end := (off - 256<<10) &^ (page - 1); end > 0 {
 			_ = unix.Madvise(data[:end], unix.MADV_DONTNEED)
 		}
 		return nil

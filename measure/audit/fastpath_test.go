@@ -289,4 +289,16 @@ func TestPathCounts(t *testing.T) {
 	assert.True(t, sort.StringsAreSorted(order))
 	assert.Len(t, order, len(want))
 	assert.Equal(t, 0, c.Count([]byte("/not/there")))
+	// Listing takes the table's memory; counting goes on after it.
+	for p, n := range want {
+		require.Equal(t, n, c.Count([]byte(p)), "%q", p)
+		break
+	}
+	c.Sorted(func([]byte, int) {})
+	for i := 0; i < 5000; i++ {
+		p := fmt.Appendf(nil, "/usr/lib/pkg%d/lib%d.so", rng.IntN(40), rng.IntN(6000))
+		c.Add(p)
+		want[string(p)]++
+	}
+	assert.Equal(t, want, c.Map())
 }

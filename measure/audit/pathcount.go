@@ -26,7 +26,7 @@ type PathCounts struct {
 	n      int
 	slots  []uint64 // hash<<32 | entry index + 1; 0 is empty
 	total  int
-	sink   uint32
+	lcp    int // length of the prefix all paths share
 
 	pend   []byte
 	pendH  uint32
@@ -88,6 +88,9 @@ func (c *PathCounts) home(h uint32) uint32 { return h & uint32(len(c.slots)-1) }
 
 // Add counts one occurrence of p (copied when new).
 func (c *PathCounts) Add(p []byte) {
+	if c.slots == nil {
+		c.rebuild()
+	}
 	c.total++
 	h := c.hash(p)
 	prefetch(uintptr(unsafe.Pointer(&c.slots[c.home(h)])))
@@ -146,6 +149,15 @@ func (c *PathCounts) insert(slot uint32, p []byte, h uint32) {
 	if len(c.chunks) > maxChunks || c.n == 1<<32-1 {
 		panic("audit: PathCounts: more than 4 TiB or 2^32 paths")
 	}
+	if c.n == 0 {
+		c.lcp = len(p)
+	} else if c.lcp > 0 {
+		first, j := c.key(c.ent(0)), 0
+		for j < c.lcp && j < len(p) && p[j] == first[j] {
+			j++
+		}
+		c.lcp = j
+	}
 	n := uint32(len(p))
 	if len(p) >= lenInChunk {
 		n = lenInChunk
@@ -179,9 +191,30 @@ func (c *PathCounts) grow() {
 	c.slots = slots
 }
 
+// rebuild makes the table again after sorted took its memory.
+func (c *PathCounts) rebuild() {
+	size := 1024
+	for c.n*4 > size*3 {
+		size *= 2
+	}
+	c.slots = make([]uint64, size)
+	mask := uint32(size - 1)
+	for i := 0; i < c.n; i++ {
+		h := c.hash(c.key(c.ent(i)))
+		j := h & mask
+		for c.slots[j] != 0 {
+			j = (j + 1) & mask
+		}
+		c.slots[j] = uint64(h)<<32 | uint64(i+1)
+	}
+}
+
 // Count returns how often p was added.
 func (c *PathCounts) Count(p []byte) int {
 	c.flush()
+	if c.slots == nil {
+		c.rebuild()
+	}
 	h := c.hash(p)
 	mask := uint32(len(c.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
@@ -204,22 +237,13 @@ func (c *PathCounts) Sorted(f func(path []byte, count int)) {
 // sorted is Sorted that also says whether the path needs quotes. The
 // paths are first put in buckets by their two bytes after the prefix all
 // share (a counting sort), then each bucket is sorted on its own: the extra
-// memory is 4 bytes a path and 16 bytes a path of the largest bucket.
+// memory is 16 bytes a path of the largest bucket.
 func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 	c.flush()
 	if c.n == 0 {
 		return
 	}
-	lcp := len(c.key(c.ent(0)))
-	first := c.key(c.ent(0))
-	for i := 1; i < c.n && lcp > 0; i++ {
-		k := c.key(c.ent(i))
-		j := 0
-		for j < lcp && j < len(k) && k[j] == first[j] {
-			j++
-		}
-		lcp = j
-	}
+	lcp := c.lcp
 	const nb = 257 * 257
 	bucket := func(k []byte) int {
 		v1, v2 := 0, 0
@@ -238,7 +262,11 @@ func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 	for b := 1; b <= nb; b++ {
 		start[b] += start[b-1]
 	}
-	order := make([]uint32, c.n)
+	// The table is not needed to list the paths: its memory (at least
+	// 4/3 slots of 8 bytes a path) holds the order. Add and Count make it
+	// again.
+	order := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(c.slots))), 2*len(c.slots))[:c.n]
+	c.slots = nil
 	next := start[:nb:nb]
 	for i := 0; i < c.n; i++ {
 		b := bucket(c.key(c.ent(i)))
@@ -262,22 +290,25 @@ func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 		}
 		from = to
 	}
-	// The paths lie all over memory: touch the entry 32 ahead and the
+	// The paths lie all over memory: prefetch the entry 32 ahead and the
 	// path 16 ahead so that their cache misses overlap with this work.
-	var sink uint32
 	for j, i := range order {
 		if j+32 < len(order) {
-			sink += c.ent(int(order[j+32])).count
+			prefetch(uintptr(unsafe.Pointer(c.ent(int(order[j+32])))))
 		}
 		if j+16 < len(order) {
-			if k := c.key(c.ent(int(order[j+16]))); len(k) > 0 {
-				sink += uint32(k[0])
-			}
+			c.prefetchKey(c.ent(int(order[j+16])), 0)
 		}
 		e := c.ent(int(i))
 		f(c.key(e), int(e.count), e.quoted())
 	}
-	c.sink = sink // keeps the warming loads
+}
+
+// prefetchKey prefetches e's path from byte at.
+func (c *PathCounts) prefetchKey(e *pathEnt, at int) {
+	if k := c.key(e); len(k) > at {
+		prefetch(uintptr(unsafe.Pointer(&k[at])))
+	}
 }
 
 // sortKey is an entry and 8 bytes of its path from the current depth,
@@ -303,6 +334,12 @@ func (c *PathCounts) sortKeys(a []sortKey, depth int) {
 		}
 		equal, ends := true, false
 		for j := range a {
+			if j+16 < len(a) {
+				prefetch(uintptr(unsafe.Pointer(c.ent(int(a[j+16].i)))))
+			}
+			if j+8 < len(a) {
+				c.prefetchKey(c.ent(int(a[j+8].i)), depth)
+			}
 			p := c.key(c.ent(int(a[j].i)))[depth:]
 			var k uint64
 			if len(p) >= 8 {

@@ -108,7 +108,7 @@ type Scanner struct {
 const (
 	defaultMaxLine = 1 << 20
 	bufSize        = 64 << 10 // the reader's buffer; longer lines come in pieces
-	checkEvery     = 4 << 20
+	checkEvery     = 1 << 20
 	dupWindow      = 4096
 	maxJoin        = 8
 )
@@ -136,7 +136,7 @@ func NewScannerOptions(r io.Reader, opts Options) *Scanner {
 // copied. It is also an io.Reader.
 type Bytes struct {
 	Data []byte
-	// Check, when set, is called every 4 MiB with the offset of the next
+	// Check, when set, is called every MiB with the offset of the next
 	// line; an error stops the scan and is the Scanner's Err (e.g. a
 	// cancelled context's cause). The Scanner reads data before that
 	// line again only for the records it holds: a mapped file's pages
