@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -301,4 +302,22 @@ func TestPathCounts(t *testing.T) {
 		want[string(p)]++
 	}
 	assert.Equal(t, want, c.Map())
+}
+
+// TestRadixSort: radixSort orders by k like a comparison sort, stable,
+// on keys that share bytes, differ in one byte or are all equal.
+func TestRadixSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{1, 2, 300, 5000} {
+		for _, mask := range []uint64{0, 0xff, 0xff00ff0000000000, ^uint64(0)} {
+			a := make([]sortKey, n)
+			for i := range a {
+				a[i] = sortKey{k: 0x1122334455667788 ^ rng.Uint64()&mask, i: uint32(i)}
+			}
+			want := slices.Clone(a)
+			slices.SortStableFunc(want, func(x, y sortKey) int { return cmp.Compare(x.k, y.k) })
+			radixSort(a, make([]sortKey, n))
+			require.Equal(t, want, a, "n %d mask %x", n, mask)
+		}
+	}
 }

@@ -27,6 +27,7 @@ type PathCounts struct {
 	slots  []uint64 // hash<<32 | entry index + 1; 0 is empty
 	total  int
 	lcp    int // length of the prefix all paths share
+	tmp    []sortKey
 
 	pend   []byte
 	pendH  uint32
@@ -362,7 +363,14 @@ func (c *PathCounts) sortKeys(a []sortKey, depth int) {
 		}
 		depth += 8 // one long shared prefix: no sorting, no recursion
 	}
-	slices.SortFunc(a, func(x, y sortKey) int { return cmp.Compare(x.k, y.k) })
+	if len(a) > 256 {
+		if cap(c.tmp) < len(a) {
+			c.tmp = make([]sortKey, len(a))
+		}
+		radixSort(a, c.tmp[:len(a)])
+	} else {
+		slices.SortFunc(a, func(x, y sortKey) int { return cmp.Compare(x.k, y.k) })
+	}
 	for i := 0; i < len(a); {
 		j := i + 1
 		for j < len(a) && a[j].k == a[i].k {
@@ -396,4 +404,36 @@ func (c *PathCounts) Map() map[string]int {
 		m[string(c.key(e))] = int(e.count)
 	}
 	return m
+}
+
+// radixSort sorts a by k: a stable LSD radix sort, a byte a pass, with
+// the passes for bytes that are the same in every key skipped. tmp is
+// scratch of a's length.
+func radixSort(a, tmp []sortKey) {
+	var counts [8][256]int
+	for _, x := range a {
+		for d := range 8 {
+			counts[d][byte(x.k>>(8*d))]++
+		}
+	}
+	src, dst := a, tmp
+	for d := range 8 {
+		n := &counts[d]
+		if n[byte(a[0].k>>(8*d))] == len(a) {
+			continue
+		}
+		sum := 0
+		for b := range n {
+			sum, n[b] = sum+n[b], sum
+		}
+		for _, x := range src {
+			b := byte(x.k >> (8 * d))
+			dst[n[b]] = x
+			n[b]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &a[0] {
+		copy(a, src)
+	}
 }
