@@ -171,3 +171,36 @@ func FuzzAtou(f *testing.F) {
 		}
 	})
 }
+
+// TestByteClass: the tokenizer's table says what the plain comparisons say.
+func TestByteClass(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		sep := b == ' ' || b == '\t' || b == 0x1d
+		if fieldSep(b) != sep || (byteClass[b]&classKeyEnd != 0) != (sep || b == '=' || b == '<' || b == '>') {
+			t.Fatalf("byte %#x: class %b", b, byteClass[b])
+		}
+	}
+}
+
+// FuzzReport: the text report written from the Scanner's fast accessors
+// is the one written from built Records (referenceText), and so is the
+// report of the log scanned in place.
+func FuzzReport(f *testing.F) {
+	f.Add([]byte("[    1.000000] audit: type=1805 audit(1.1:1): file=\"/a\" hash=\"sha256:00\" pid=1 uid=0 euid=0 comm=2F61 x='y z\n"))
+	f.Add([]byte("audit: type=1804 audit(1.2:2): op=invalid_pcr cause=\"open\"writers comm==\"x\" res=1 pid<3 cause=2\n"))
+	f.Add([]byte("type=INTEGRITY_RULE msg=audit(1.3:3): file=\"/b\" hash=\"sha256:01 comm=\"sh\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got, in bytes.Buffer
+		_, err := WriteText(&got, bytes.NewReader(data), ReportOptions{Name: "f"})
+		if err != nil {
+			return
+		}
+		if want := referenceText(t, "f", data, false); got.String() != want {
+			t.Fatalf("report:\n%s\nreference:\n%s", got.String(), want)
+		}
+		if _, err := WriteText(&in, &Bytes{Data: data}, ReportOptions{Name: "f"}); err != nil || in.String() != got.String() {
+			t.Fatalf("in place (%v):\n%s\nthrough a reader:\n%s", err, in.String(), got.String())
+		}
+	})
+}

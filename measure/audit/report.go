@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -270,14 +271,52 @@ func appendDetail(b []byte, s *Scanner) []byte {
 		body := s.cur[:s.bodyLen]
 		var found [8]fieldTok
 		var have [8]bool
+		rule := s.Type() == TypeRule
+		// nextField's walk, inline: most fields are not wanted, and
+		// building and returning each token costs more than finding it.
+		n := len(body)
 		for i := 0; ; {
-			t, next, ok := nextField(unsafeString(body), i)
-			if !ok {
+			for i < n && byteClass[body[i]]&classSep != 0 {
+				i++
+			}
+			if i >= n {
 				break
 			}
-			i = next
-			truncated = truncated || t.open
-			if j := keyIndex(s.Type() == TypeRule, body[t.ks:t.ke]); j >= 0 && !have[j] {
+			ks := i
+			for i < n && byteClass[body[i]]&classKeyEnd == 0 {
+				i++
+			}
+			ke := i
+			j := keyIndex(rule, body[ks:ke])
+			if j >= 0 && have[j] {
+				j = -1 // only the first of a key is shown
+			}
+			if i >= n || byteClass[body[i]]&classSep != 0 {
+				if j >= 0 {
+					found[j], have[j] = fieldTok{ks: ks, ke: ke}, true
+				}
+				continue
+			}
+			op := body[i]
+			i++
+			t := fieldTok{ks: ks, ke: ke, op: op, vs: i}
+			if i < n && (body[i] == '"' || body[i] == '\'') {
+				q := body[i]
+				i++
+				t.enc, t.vs = Quoted, i
+				if end := bytes.IndexByte(body[i:], q); end < 0 {
+					t.ve, t.open, i = n, true, n
+					truncated = true
+				} else {
+					t.ve, i = i+end, i+end+1
+				}
+			} else {
+				for i < n && byteClass[body[i]]&classSep == 0 {
+					i++
+				}
+				t.ve = i
+			}
+			if j >= 0 {
 				found[j], have[j] = t, true
 			}
 		}

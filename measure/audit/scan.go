@@ -482,7 +482,17 @@ func (s *Scanner) handle(line []byte, n int) bool {
 
 // handleText processes a message stripped of kmsg/journal wrapping.
 func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
-	t := bytes.Index(msg, []byte("type="))
+	t := -1
+	if len(msg) > 0 && msg[0] == '[' {
+		// The usual printk line, "[   12.345678] audit: type=…": its
+		// first "type=" is right after the stamp when the stamp has no 't'.
+		if j := bytes.IndexByte(msg, ']'); j > 0 && bytes.HasPrefix(msg[j+1:], []byte(" audit: type=")) && bytes.IndexByte(msg[:j], 't') < 0 {
+			t = j + 9
+		}
+	}
+	if t < 0 {
+		t = bytes.Index(msg, []byte("type="))
+	}
 	for t > 0 && msg[t-1] != ' ' && msg[t-1] != ']' && msg[t-1] != ';' {
 		u := bytes.Index(msg[t+5:], []byte("type="))
 		if u < 0 {

@@ -179,7 +179,25 @@ type fieldTok struct {
 	open           bool
 }
 
-func fieldSep(c byte) bool { return c == ' ' || c == '\t' || c == 0x1d } // 0x1d: auditd's enriched-section separator
+func fieldSep(c byte) bool { return byteClass[c]&classSep != 0 }
+
+// byteClass marks the bytes that end a field (space, tab and 0x1d,
+// auditd's enriched-section separator) and those that end a key (those
+// and '=', '<', '>'): one load a byte in the tokenizer's loops.
+var byteClass = func() (t [256]uint8) {
+	for _, c := range []byte{' ', '\t', 0x1d} {
+		t[c] = classSep | classKeyEnd
+	}
+	for _, c := range []byte{'=', '<', '>'} {
+		t[c] = classKeyEnd
+	}
+	return t
+}()
+
+const (
+	classSep    = 1
+	classKeyEnd = 2
+)
 
 // nextField reads the field of body starting at or after i; ok is false
 // when none is left. Encoding is Bare or Quoted: hex decoding is the
@@ -194,11 +212,7 @@ func nextField(body string, i int) (t fieldTok, next int, ok bool) {
 	}
 	// Key: up to '=', '<', '>' or a separator.
 	t.ks = i
-	for i < n {
-		c := body[i]
-		if c == '=' || c == '<' || c == '>' || fieldSep(c) {
-			break
-		}
+	for i < n && byteClass[body[i]]&classKeyEnd == 0 {
 		i++
 	}
 	t.ke = i
