@@ -305,10 +305,12 @@ func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 	}
 }
 
-// prefetchKey prefetches e's path from byte at.
+// prefetchKey prefetches e's path from byte at (and its last byte: a
+// path may cross a cache line).
 func (c *PathCounts) prefetchKey(e *pathEnt, at int) {
 	if k := c.key(e); len(k) > at {
 		prefetch(uintptr(unsafe.Pointer(&k[at])))
+		prefetch(uintptr(unsafe.Pointer(&k[min(len(k)-1, at+15)])))
 	}
 }
 

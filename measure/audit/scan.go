@@ -204,7 +204,13 @@ func (s *Scanner) build() {
 // setRecord makes rec (header only) the current record, its body in
 // s.cur[:bodyLen].
 func (s *Scanner) setRecord(rec Record, bodyLen int, interp bool) {
-	s.rec = rec
+	if p := &s.rec; p.Fields == nil && p.Marker == "" && p.Time.IsZero() && rec.Fields == nil && rec.Marker == "" && rec.Time.IsZero() {
+		// Only numbers change: no copy of the pointer words (and their
+		// write barriers) for the usual unbuilt record.
+		p.Type, p.Serial, p.Line, p.Form, p.Truncated, p.Joined = rec.Type, rec.Serial, rec.Line, rec.Form, rec.Truncated, rec.Joined
+	} else {
+		s.rec = rec
+	}
 	s.built = false
 	s.bodyLen = bodyLen
 	s.interp = interp
