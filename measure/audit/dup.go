@@ -1,6 +1,9 @@
 package audit
 
-import "hash/maphash"
+import (
+	"bytes"
+	"hash/maphash"
+)
 
 // dupWin is the duplicate window: the last dupWindow records kept, each
 // known by a 64-bit hash of its type, serial and text (its full key). A
@@ -27,7 +30,15 @@ type dupEnt struct {
 
 func newDupWin() *dupWin { return &dupWin{seed: maphash.MakeSeed()} }
 
+// fullKey hashes type, serial and text; auditd's enriched section and
+// trailing blanks are not part of the text (kernel copies lack them).
 func (d *dupWin) fullKey(t Type, serial uint64, text []byte) uint64 {
+	if i := bytes.IndexByte(text, 0x1d); i >= 0 {
+		text = text[:i]
+	}
+	for len(text) > 0 && (text[len(text)-1] == ' ' || text[len(text)-1] == '\t') {
+		text = text[:len(text)-1]
+	}
 	k := maphash.Bytes(d.seed, text)
 	k ^= (uint64(t)<<48 | uint64(t)>>16) ^ serial*0x9e3779b97f4a7c15
 	return dupKey(mix64(k))

@@ -857,12 +857,6 @@ func (s *Scanner) kmsgSequence(seq uint64, n int) {
 // in-memory input is hashed only when another kept record has the same
 // type and serial.
 func (s *Scanner) duplicate(t Type, serial uint64, text []byte) bool {
-	if i := bytes.IndexByte(text, 0x1d); i >= 0 {
-		text = text[:i] // auditd's enriched section is not in kernel copies
-	}
-	for len(text) > 0 && (text[len(text)-1] == ' ' || text[len(text)-1] == '\t') {
-		text = text[:len(text)-1]
-	}
 	if s.dups == nil {
 		s.dups = newDupWin()
 	}
