@@ -204,3 +204,22 @@ func FuzzReport(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNeedsQuote: needsQuote says what a byte-by-byte check says.
+func FuzzNeedsQuote(f *testing.F) {
+	f.Add([]byte("/usr/lib/x86_64-linux-gnu/libc.so.6"))
+	f.Add([]byte("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))
+	f.Add([]byte("/tmp/a b\"\x7f\xff~~~~~~~~"))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		for start := 0; start < len(v) && start < 9; start++ {
+			w := v[start:]
+			want := false
+			for _, c := range w {
+				want = want || c <= ' ' || c > '~' || c == '"'
+			}
+			if got := needsQuote(w); got != want {
+				t.Fatalf("needsQuote(%q) = %v", w, got)
+			}
+		}
+	})
+}

@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -135,9 +136,22 @@ func Decompress(r io.Reader) (io.Reader, error) {
 	return br, nil
 }
 
-// needsQuote reports whether a path or value would not read as one token.
+// needsQuote reports whether a path or value would not read as one token:
+// it holds a byte at or below ' ', above '~', or '"'. Eight bytes at a
+// time (hash values and paths are long).
 func needsQuote(v []byte) bool {
-	for _, c := range v {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		x := binary.LittleEndian.Uint64(v[i:])
+		q := x ^ '"'*lo
+		// A byte below 0x21, a byte above 0x7e (or with its top bit set),
+		// a zero byte of x^'"'.
+		if ((x-0x21*lo)&^x|(x+0x01*lo|x)|(q-lo)&^q)&hi != 0 {
+			return true
+		}
+	}
+	for _, c := range v[i:] {
 		if c <= ' ' || c > '~' || c == '"' {
 			return true
 		}
