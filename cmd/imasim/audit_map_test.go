@@ -73,7 +73,7 @@ func TestAuditMappedShrunk(t *testing.T) {
 // TestAuditMappedCancel: the scan of a mapped log stops when the context
 // ends (Ctrl-C): exit 3.
 func TestAuditMappedCancel(t *testing.T) {
-	p, _ := writeLog(t, 200000) // about 20 MB, past the first check
+	p, _ := writeLog(t, 30000) // about 3 MB, past the first check (the parent process stays small: TestInputBounds measures its children)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	stop := errors.New("stop")
 	cancel(stop)
