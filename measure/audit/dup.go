@@ -18,6 +18,7 @@ type dupWin struct {
 	n     int
 	full  dupTable  // full keys of the hashed records kept
 	pairs pairTable // (type, serial) of the records kept
+	top   uint64    // no record kept had a higher serial
 }
 
 type dupEnt struct {
@@ -53,7 +54,12 @@ func pairKey(t Type, serial uint64) uint64 {
 func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 	pk := pairKey(t, serial)
 	var full uint64
-	if i := d.pairs.find(pk); i >= 0 {
+	i := -1
+	if serial <= d.top || d.n == 0 {
+		i = d.pairs.find(pk) // else no record kept has this serial
+	}
+	d.top = max(d.top, serial)
+	if i >= 0 {
 		if p := &d.pairs.slots[i]; p.pending >= 0 {
 			e := &d.ring[p.pending]
 			e.full, e.text = d.fullKey(e.t, e.serial, e.text), nil
