@@ -3,8 +3,8 @@ package audit
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"compress/gzip"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
