@@ -5,6 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/imasim/imasim/internal/input"
 	"github.com/imasim/imasim/measure/audit"
@@ -73,19 +78,27 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if name == "-" {
 		name = "<stdin>"
 	}
-	in, err := audit.Decompress(f)
-	if err != nil {
+	var in io.Reader
+	m := mapLog(ctx, f)
+	if m != nil {
+		defer m.unmap()
+		in = m.bytes
+	} else if in, err = audit.Decompress(f); err != nil {
 		fmt.Fprintf(stderr, "imasim audit: %s: %v\n", name, err)
 		return exitUsage
 	}
 	o := audit.ReportOptions{Name: name, Summary: *summary, Types: want,
 		Scan: audit.Options{NoSerialGaps: *noGaps, Marker: *marker}}
 	var res audit.Result
-	if fmtName == "json" {
-		res, err = audit.WriteJSON(stdout, in, o)
-	} else {
-		res, err = audit.WriteText(safeWriter{stdout}, in, o) // log text is untrusted
-	}
+	err = m.catchFault(func() error {
+		var err error
+		if fmtName == "json" {
+			res, err = audit.WriteJSON(stdout, in, o)
+		} else {
+			res, err = audit.WriteText(safeWriter{stdout}, in, o) // log text is untrusted
+		}
+		return err
+	})
 	var oe *audit.OutputError
 	switch {
 	case errors.As(err, &oe):
@@ -109,4 +122,71 @@ func parseTypes(s string) (map[audit.Type]bool, error) {
 		return nil, fmt.Errorf("--types: %w", err)
 	}
 	return m, nil
+}
+
+// mappedLog is a regular file mapped for reading in place.
+type mappedLog struct {
+	data  []byte
+	bytes *audit.Bytes
+}
+
+// mapLog maps f when it is a non-empty regular file that is not gzip, so
+// that the scan reads it without copying; nil means read it instead.
+// Every MiB the scan checks ctx and the pages behind it are released
+// (they stay in the page cache), so that the process's memory does not
+// grow with the log.
+func mapLog(ctx context.Context, f io.Reader) *mappedLog {
+	st, ok := f.(interface{ Stat() (os.FileInfo, error) })
+	fd, ok2 := f.(interface{ Fd() uintptr })
+	if !ok || !ok2 {
+		return nil
+	}
+	fi, err := st.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() < 2 || fi.Size() != int64(int(fi.Size())) {
+		return nil
+	}
+	data, err := unix.Mmap(int(fd.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil
+	}
+	if data[0] == 0x1f && data[1] == 0x8b { // gzip: read through Decompress
+		unix.Munmap(data)
+		return nil
+	}
+	_ = unix.Madvise(data, unix.MADV_SEQUENTIAL)
+	m := &mappedLog{data: data}
+	page := int64(os.Getpagesize())
+	m.bytes = &audit.Bytes{Data: data, Check: func(off int64) error {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		if end := (off - 256<<10) &^ (page - 1); end > 0 {
+			_ = unix.Madvise(data[:end], unix.MADV_DONTNEED)
+		}
+		return nil
+	}}
+	return m
+}
+
+func (m *mappedLog) unmap() { unix.Munmap(m.data) }
+
+// catchFault runs f; a memory fault in the mapping (the file shrank
+// while it was read) becomes an error with its byte offset instead of a
+// crash. m may be nil.
+func (m *mappedLog) catchFault(f func() error) (err error) {
+	if m == nil {
+		return f()
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			fa, ok := r.(interface{ Addr() uintptr })
+			base := uintptr(unsafe.Pointer(unsafe.SliceData(m.data)))
+			if !ok || fa.Addr() < base || fa.Addr() >= base+uintptr(len(m.data)) {
+				panic(r)
+			}
+			err = fmt.Errorf("cannot read byte offset %d: the file shrank while it was read", fa.Addr()-base)
+		}
+	}()
+	return f()
 }

@@ -181,6 +181,9 @@ func (r *reader) Read(p []byte) (int, error) {
 	}
 }
 
+// Fd returns the file's descriptor (e.g. to map a regular file).
+func (r *reader) Fd() uintptr { return r.f.Fd() }
+
 // Stat describes the opened file.
 func (r *reader) Stat() (os.FileInfo, error) { return r.f.Stat() }
 

@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -289,4 +290,34 @@ func TestPathCounts(t *testing.T) {
 	assert.True(t, sort.StringsAreSorted(order))
 	assert.Len(t, order, len(want))
 	assert.Equal(t, 0, c.Count([]byte("/not/there")))
+	// Listing takes the table's memory; counting goes on after it.
+	for p, n := range want {
+		require.Equal(t, n, c.Count([]byte(p)), "%q", p)
+		break
+	}
+	c.Sorted(func([]byte, int) {})
+	for i := 0; i < 5000; i++ {
+		p := fmt.Appendf(nil, "/usr/lib/pkg%d/lib%d.so", rng.IntN(40), rng.IntN(6000))
+		c.Add(p)
+		want[string(p)]++
+	}
+	assert.Equal(t, want, c.Map())
+}
+
+// TestRadixSort: radixSort orders by k like a comparison sort, stable,
+// on keys that share bytes, differ in one byte or are all equal.
+func TestRadixSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{1, 2, 300, 5000} {
+		for _, mask := range []uint64{0, 0xff, 0xff00ff0000000000, ^uint64(0)} {
+			a := make([]sortKey, n)
+			for i := range a {
+				a[i] = sortKey{k: 0x1122334455667788 ^ rng.Uint64()&mask, i: uint32(i)}
+			}
+			want := slices.Clone(a)
+			slices.SortStableFunc(want, func(x, y sortKey) int { return cmp.Compare(x.k, y.k) })
+			radixSort(a, make([]sortKey, n))
+			require.Equal(t, want, a, "n %d mask %x", n, mask)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -77,6 +78,16 @@ func FuzzScanner(f *testing.F) {
 		if l := s.Loss(); len(l.Evidence) > MaxEvidence {
 			t.Fatalf("%d evidence entries kept", len(l.Evidence))
 		}
+		// Scanned in place, the log gives the same records and counts and
+		// is not written to.
+		keep := bytes.Clone(data)
+		opts := Options{MaxLine: 512}
+		if a, b := dumpScan(NewScannerOptions(bytes.NewReader(data), opts)), dumpScan(NewScannerOptions(&Bytes{Data: data}, opts)); a != b {
+			t.Fatalf("in place:\n%s\nthrough a reader:\n%s", b, a)
+		}
+		if !bytes.Equal(keep, data) {
+			t.Fatal("in-place scan wrote to its input")
+		}
 	})
 }
 
@@ -143,4 +154,72 @@ func checkRoundTrip(t *testing.T, r Record) {
 	if got.Type != r.Type || got.Serial != r.Serial || !slices.Equal(got.Fields, r.Fields) {
 		t.Fatalf("round trip of %q:\n got %v %d %q\nwant %v %d %q", text, got.Type, got.Serial, got.Fields, r.Type, r.Serial, r.Fields)
 	}
+}
+
+// FuzzAtou: atou agrees with strconv.ParseUint on decimal digits (no sign,
+// at most 20 bytes, no overflow) and refuses everything else.
+func FuzzAtou(f *testing.F) {
+	for _, s := range []string{"0", "18446744073709551615", "18446744073709551616", "99999999999999999999", "1234567890123456789", "+1", "1a", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := atou([]byte(s))
+		want, err := strconv.ParseUint(s, 10, 64)
+		wantOK := err == nil && len(s) <= 20 && strings.Trim(s, "0123456789") == ""
+		if ok != wantOK || (ok && n != want) {
+			t.Fatalf("atou(%q) = %d, %v; ParseUint %d, %v", s, n, ok, want, err)
+		}
+	})
+}
+
+// TestByteClass: the tokenizer's table says what the plain comparisons say.
+func TestByteClass(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		sep := b == ' ' || b == '\t' || b == 0x1d
+		if fieldSep(b) != sep || (byteClass[b]&classKeyEnd != 0) != (sep || b == '=' || b == '<' || b == '>') {
+			t.Fatalf("byte %#x: class %b", b, byteClass[b])
+		}
+	}
+}
+
+// FuzzReport: the text report written from the Scanner's fast accessors
+// is the one written from built Records (referenceText), and so is the
+// report of the log scanned in place.
+func FuzzReport(f *testing.F) {
+	f.Add([]byte("[    1.000000] audit: type=1805 audit(1.1:1): file=\"/a\" hash=\"sha256:00\" pid=1 uid=0 euid=0 comm=2F61 x='y z\n"))
+	f.Add([]byte("audit: type=1804 audit(1.2:2): op=invalid_pcr cause=\"open\"writers comm==\"x\" res=1 pid<3 cause=2\n"))
+	f.Add([]byte("type=INTEGRITY_RULE msg=audit(1.3:3): file=\"/b\" hash=\"sha256:01 comm=\"sh\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got, in bytes.Buffer
+		_, err := WriteText(&got, bytes.NewReader(data), ReportOptions{Name: "f"})
+		if err != nil {
+			return
+		}
+		if want := referenceText(t, "f", data, false); got.String() != want {
+			t.Fatalf("report:\n%s\nreference:\n%s", got.String(), want)
+		}
+		if _, err := WriteText(&in, &Bytes{Data: data}, ReportOptions{Name: "f"}); err != nil || in.String() != got.String() {
+			t.Fatalf("in place (%v):\n%s\nthrough a reader:\n%s", err, in.String(), got.String())
+		}
+	})
+}
+
+// FuzzNeedsQuote: needsQuote says what a byte-by-byte check says.
+func FuzzNeedsQuote(f *testing.F) {
+	f.Add([]byte("/usr/lib/x86_64-linux-gnu/libc.so.6"))
+	f.Add([]byte("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"))
+	f.Add([]byte("/tmp/a b\"\x7f\xff~~~~~~~~"))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		for start := 0; start < len(v) && start < 9; start++ {
+			w := v[start:]
+			want := false
+			for _, c := range w {
+				want = want || c <= ' ' || c > '~' || c == '"'
+			}
+			if got := needsQuote(w); got != want {
+				t.Fatalf("needsQuote(%q) = %v", w, got)
+			}
+		}
+	})
 }

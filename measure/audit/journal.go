@@ -81,7 +81,7 @@ func (s *Scanner) handleJSON(line []byte, n int) bool {
 	if us, err := strconv.ParseInt(e.SourceRT, 10, 64); err == nil {
 		rec.Time = time.UnixMicro(us).UTC()
 	}
-	s.cur = append(s.cur[:0], body...)
+	s.setBody(body, false)
 	s.setRecord(rec, len(s.cur), false)
 	s.stats.Records++
 	s.byType[typ-firstIntegrity]++

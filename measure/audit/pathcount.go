@@ -6,32 +6,41 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"slices"
+	"unsafe"
 )
 
 // PathCounts counts occurrences of byte strings (file paths) in little
 // memory: the strings are packed into 1 MiB chunks and each distinct one
-// costs a 16-byte entry and a 4-byte slot of an open-addressing table kept
-// at most 3/4 full, about len(path)+30 bytes. A Go map[string]int costs
-// about 80 bytes per path plus the string's own allocation.
+// costs a 12-byte entry and an 8-byte slot (32 bits of its hash, its entry
+// index) of an open-addressing table kept at most 3/4 full, about
+// len(path)+30 bytes. A Go map[string]int costs about 80 bytes per path
+// plus the string's own allocation.
+//
+// Add is pipelined: it hashes the path and prefetches its slot, and
+// counts the path added before it (kept in pend), whose slot is in cache
+// by then. Every other method counts the pending path first.
 type PathCounts struct {
 	seed   maphash.Seed
 	chunks [][]byte
 	ents   [][]pathEnt // in blocks of entBlock, never moved
 	n      int
-	slots  []uint32 // entry index + 1; 0 is empty
-	tags   []uint8  // 8 bits of the hash of each slot's path
+	slots  []uint64 // hash<<32 | entry index + 1; 0 is empty
 	total  int
-	sink   uint32
+	lcp    int // length of the prefix all paths share
+	tmp    []sortKey
+
+	pend   []byte
+	pendH  uint32
+	pendOK bool
 }
 
 // pathEnt locates a path: lo is its offset in its chunk (20 bits) and the
 // chunk's index's low 12 bits; hi its length (21 bits, or lenInChunk for a
 // path longer, alone in its chunk), whether it must be quoted (bit 21) and
-// the chunk index's high 10 bits. hash is the low half of its hash.
+// the chunk index's high 10 bits.
 type pathEnt struct {
 	lo, hi uint32
 	count  uint32
-	hash   uint32
 }
 
 const (
@@ -49,11 +58,11 @@ const (
 
 // NewPathCounts returns an empty PathCounts.
 func NewPathCounts() *PathCounts {
-	return &PathCounts{seed: maphash.MakeSeed(), slots: make([]uint32, 1024), tags: make([]uint8, 1024)}
+	return &PathCounts{seed: maphash.MakeSeed(), slots: make([]uint64, 1024)}
 }
 
 // Len returns the number of distinct paths.
-func (c *PathCounts) Len() int { return c.n }
+func (c *PathCounts) Len() int { c.flush(); return c.n }
 
 // Total returns the number of Add calls.
 func (c *PathCounts) Total() int { return c.total }
@@ -73,24 +82,46 @@ func (c *PathCounts) key(e *pathEnt) []byte {
 // quoted reports whether e's path needs quotes in text output.
 func (e *pathEnt) quoted() bool { return e.hi&quoteBit != 0 }
 
+func (c *PathCounts) hash(p []byte) uint32 { return uint32(maphash.Bytes(c.seed, p) >> 32) }
+
+// home is the first slot for hash h.
+func (c *PathCounts) home(h uint32) uint32 { return h & uint32(len(c.slots)-1) }
+
 // Add counts one occurrence of p (copied when new).
 func (c *PathCounts) Add(p []byte) {
+	if c.slots == nil {
+		c.rebuild()
+	}
 	c.total++
-	h := uint32(maphash.Bytes(c.seed, p))
+	h := c.hash(p)
+	prefetch(uintptr(unsafe.Pointer(&c.slots[c.home(h)])))
+	if c.pendOK {
+		c.add(c.pend, c.pendH)
+	}
+	c.pend, c.pendH, c.pendOK = append(c.pend[:0], p...), h, true
+}
+
+// flush counts the pending path.
+func (c *PathCounts) flush() {
+	if c.pendOK {
+		c.pendOK = false
+		c.add(c.pend, c.pendH)
+	}
+}
+
+func (c *PathCounts) add(p []byte, h uint32) {
 	mask := uint32(len(c.slots) - 1)
-	tag := uint8(h >> 24)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := c.slots[i]
 		if s == 0 {
-			c.tags[i] = tag
 			c.insert(i, p, h)
 			return
 		}
-		if c.tags[i] != tag {
+		if uint32(s>>32) != h {
 			continue
 		}
-		e := c.ent(int(s - 1))
-		if e.hash == h && bytes.Equal(c.key(e), p) {
+		e := c.ent(int(uint32(s) - 1))
+		if bytes.Equal(c.key(e), p) {
 			if e.count < ^uint32(0) {
 				e.count++
 			}
@@ -116,8 +147,17 @@ func (c *PathCounts) insert(slot uint32, p []byte, h uint32) {
 	if c.n%entBlock == 0 {
 		c.ents = append(c.ents, make([]pathEnt, entBlock))
 	}
-	if len(c.chunks) > maxChunks {
-		panic("audit: PathCounts: more than 4 TiB of paths")
+	if len(c.chunks) > maxChunks || c.n == 1<<32-1 {
+		panic("audit: PathCounts: more than 4 TiB or 2^32 paths")
+	}
+	if c.n == 0 {
+		c.lcp = len(p)
+	} else if c.lcp > 0 {
+		first, j := c.key(c.ent(0)), 0
+		for j < c.lcp && j < len(p) && p[j] == first[j] {
+			j++
+		}
+		c.lcp = j
 	}
 	n := uint32(len(p))
 	if len(p) >= lenInChunk {
@@ -127,41 +167,64 @@ func (c *PathCounts) insert(slot uint32, p []byte, h uint32) {
 	if needsQuote(p) {
 		hi |= quoteBit
 	}
-	*c.ent(c.n) = pathEnt{lo: uint32(off) | uint32(ck)<<offBits, hi: hi, count: 1, hash: h}
+	*c.ent(c.n) = pathEnt{lo: uint32(off) | uint32(ck)<<offBits, hi: hi, count: 1}
 	c.n++
-	c.slots[slot] = uint32(c.n)
+	c.slots[slot] = uint64(h)<<32 | uint64(c.n)
 	if c.n*4 > len(c.slots)*3 {
 		c.grow()
 	}
 }
 
+// grow doubles the table; the slots hold what it needs.
 func (c *PathCounts) grow() {
-	slots := make([]uint32, 2*len(c.slots))
-	tags := make([]uint8, len(slots))
+	slots := make([]uint64, 2*len(c.slots))
 	mask := uint32(len(slots) - 1)
-	for i := 0; i < c.n; i++ {
-		h := c.ent(i).hash
-		j := h & mask
+	for _, s := range c.slots {
+		if s == 0 {
+			continue
+		}
+		j := uint32(s>>32) & mask
 		for slots[j] != 0 {
 			j = (j + 1) & mask
 		}
-		slots[j] = uint32(i + 1)
-		tags[j] = uint8(h >> 24)
+		slots[j] = s
 	}
-	c.slots, c.tags = slots, tags
+	c.slots = slots
+}
+
+// rebuild makes the table again after sorted took its memory.
+func (c *PathCounts) rebuild() {
+	size := 1024
+	for c.n*4 > size*3 {
+		size *= 2
+	}
+	c.slots = make([]uint64, size)
+	mask := uint32(size - 1)
+	for i := 0; i < c.n; i++ {
+		h := c.hash(c.key(c.ent(i)))
+		j := h & mask
+		for c.slots[j] != 0 {
+			j = (j + 1) & mask
+		}
+		c.slots[j] = uint64(h)<<32 | uint64(i+1)
+	}
 }
 
 // Count returns how often p was added.
 func (c *PathCounts) Count(p []byte) int {
-	h := uint32(maphash.Bytes(c.seed, p))
+	c.flush()
+	if c.slots == nil {
+		c.rebuild()
+	}
+	h := c.hash(p)
 	mask := uint32(len(c.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := c.slots[i]
 		if s == 0 {
 			return 0
 		}
-		if e := c.ent(int(s - 1)); e.hash == h && bytes.Equal(c.key(e), p) {
-			return int(e.count)
+		if uint32(s>>32) == h && bytes.Equal(c.key(c.ent(int(uint32(s)-1))), p) {
+			return int(c.ent(int(uint32(s) - 1)).count)
 		}
 	}
 }
@@ -175,21 +238,13 @@ func (c *PathCounts) Sorted(f func(path []byte, count int)) {
 // sorted is Sorted that also says whether the path needs quotes. The
 // paths are first put in buckets by their two bytes after the prefix all
 // share (a counting sort), then each bucket is sorted on its own: the extra
-// memory is 4 bytes a path and 16 bytes a path of the largest bucket.
+// memory is 16 bytes a path of the largest bucket.
 func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
+	c.flush()
 	if c.n == 0 {
 		return
 	}
-	lcp := len(c.key(c.ent(0)))
-	first := c.key(c.ent(0))
-	for i := 1; i < c.n && lcp > 0; i++ {
-		k := c.key(c.ent(i))
-		j := 0
-		for j < lcp && j < len(k) && k[j] == first[j] {
-			j++
-		}
-		lcp = j
-	}
+	lcp := c.lcp
 	const nb = 257 * 257
 	bucket := func(k []byte) int {
 		v1, v2 := 0, 0
@@ -208,7 +263,11 @@ func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 	for b := 1; b <= nb; b++ {
 		start[b] += start[b-1]
 	}
-	order := make([]uint32, c.n)
+	// The table is not needed to list the paths: its memory (at least
+	// 4/3 slots of 8 bytes a path) holds the order. Add and Count make it
+	// again.
+	order := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(c.slots))), 2*len(c.slots))[:c.n]
+	c.slots = nil
 	next := start[:nb:nb]
 	for i := 0; i < c.n; i++ {
 		b := bucket(c.key(c.ent(i)))
@@ -232,22 +291,27 @@ func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 		}
 		from = to
 	}
-	// The paths lie all over memory: touch the entry 32 ahead and the
+	// The paths lie all over memory: prefetch the entry 32 ahead and the
 	// path 16 ahead so that their cache misses overlap with this work.
-	var sink uint32
 	for j, i := range order {
 		if j+32 < len(order) {
-			sink += c.ent(int(order[j+32])).count
+			prefetch(uintptr(unsafe.Pointer(c.ent(int(order[j+32])))))
 		}
 		if j+16 < len(order) {
-			if k := c.key(c.ent(int(order[j+16]))); len(k) > 0 {
-				sink += uint32(k[0])
-			}
+			c.prefetchKey(c.ent(int(order[j+16])), 0)
 		}
 		e := c.ent(int(i))
 		f(c.key(e), int(e.count), e.quoted())
 	}
-	c.sink = sink // keeps the warming loads
+}
+
+// prefetchKey prefetches e's path from byte at (and its last byte: a
+// path may cross a cache line).
+func (c *PathCounts) prefetchKey(e *pathEnt, at int) {
+	if k := c.key(e); len(k) > at {
+		prefetch(uintptr(unsafe.Pointer(&k[at])))
+		prefetch(uintptr(unsafe.Pointer(&k[min(len(k)-1, at+15)])))
+	}
 }
 
 // sortKey is an entry and 8 bytes of its path from the current depth,
@@ -273,6 +337,12 @@ func (c *PathCounts) sortKeys(a []sortKey, depth int) {
 		}
 		equal, ends := true, false
 		for j := range a {
+			if j+16 < len(a) {
+				prefetch(uintptr(unsafe.Pointer(c.ent(int(a[j+16].i)))))
+			}
+			if j+8 < len(a) {
+				c.prefetchKey(c.ent(int(a[j+8].i)), depth)
+			}
 			p := c.key(c.ent(int(a[j].i)))[depth:]
 			var k uint64
 			if len(p) >= 8 {
@@ -295,7 +365,14 @@ func (c *PathCounts) sortKeys(a []sortKey, depth int) {
 		}
 		depth += 8 // one long shared prefix: no sorting, no recursion
 	}
-	slices.SortFunc(a, func(x, y sortKey) int { return cmp.Compare(x.k, y.k) })
+	if len(a) > 256 {
+		if cap(c.tmp) < len(a) {
+			c.tmp = make([]sortKey, len(a))
+		}
+		radixSort(a, c.tmp[:len(a)])
+	} else {
+		slices.SortFunc(a, func(x, y sortKey) int { return cmp.Compare(x.k, y.k) })
+	}
 	for i := 0; i < len(a); {
 		j := i + 1
 		for j < len(a) && a[j].k == a[i].k {
@@ -322,10 +399,43 @@ func (c *PathCounts) sortKeys(a []sortKey, depth int) {
 
 // Map returns the counts as a map (for tests and small logs).
 func (c *PathCounts) Map() map[string]int {
+	c.flush()
 	m := make(map[string]int, c.n)
 	for i := 0; i < c.n; i++ {
 		e := c.ent(i)
 		m[string(c.key(e))] = int(e.count)
 	}
 	return m
+}
+
+// radixSort sorts a by k: a stable LSD radix sort, a byte a pass, with
+// the passes for bytes that are the same in every key skipped. tmp is
+// scratch of a's length.
+func radixSort(a, tmp []sortKey) {
+	var counts [8][256]int
+	for _, x := range a {
+		for d := range 8 {
+			counts[d][byte(x.k>>(8*d))]++
+		}
+	}
+	src, dst := a, tmp
+	for d := range 8 {
+		n := &counts[d]
+		if n[byte(a[0].k>>(8*d))] == len(a) {
+			continue
+		}
+		sum := 0
+		for b := range n {
+			sum, n[b] = sum+n[b], sum
+		}
+		for _, x := range src {
+			b := byte(x.k >> (8 * d))
+			dst[n[b]] = x
+			n[b]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &a[0] {
+		copy(a, src)
+	}
 }

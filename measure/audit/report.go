@@ -2,7 +2,9 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -134,9 +136,22 @@ func Decompress(r io.Reader) (io.Reader, error) {
 	return br, nil
 }
 
-// needsQuote reports whether a path or value would not read as one token.
+// needsQuote reports whether a path or value would not read as one token:
+// it holds a byte at or below ' ', above '~', or '"'. Eight bytes at a
+// time (hash values and paths are long).
 func needsQuote(v []byte) bool {
-	for _, c := range v {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		x := binary.LittleEndian.Uint64(v[i:])
+		q := x ^ '"'*lo
+		// A byte below 0x21, a byte above 0x7e (or with its top bit set),
+		// a zero byte of x^'"'.
+		if ((x-0x21*lo)&^x|(x+0x01*lo|x)|(q-lo)&^q)&hi != 0 {
+			return true
+		}
+	}
+	for _, c := range v[i:] {
 		if c <= ' ' || c > '~' || c == '"' {
 			return true
 		}
@@ -270,14 +285,52 @@ func appendDetail(b []byte, s *Scanner) []byte {
 		body := s.cur[:s.bodyLen]
 		var found [8]fieldTok
 		var have [8]bool
+		rule := s.Type() == TypeRule
+		// nextField's walk, inline: most fields are not wanted, and
+		// building and returning each token costs more than finding it.
+		n := len(body)
 		for i := 0; ; {
-			t, next, ok := nextField(unsafeString(body), i)
-			if !ok {
+			for i < n && byteClass[body[i]]&classSep != 0 {
+				i++
+			}
+			if i >= n {
 				break
 			}
-			i = next
-			truncated = truncated || t.open
-			if j := keyIndex(s.Type() == TypeRule, body[t.ks:t.ke]); j >= 0 && !have[j] {
+			ks := i
+			for i < n && byteClass[body[i]]&classKeyEnd == 0 {
+				i++
+			}
+			ke := i
+			j := keyIndex(rule, body[ks:ke])
+			if j >= 0 && have[j] {
+				j = -1 // only the first of a key is shown
+			}
+			if i >= n || byteClass[body[i]]&classSep != 0 {
+				if j >= 0 {
+					found[j], have[j] = fieldTok{ks: ks, ke: ke}, true
+				}
+				continue
+			}
+			op := body[i]
+			i++
+			t := fieldTok{ks: ks, ke: ke, op: op, vs: i}
+			if i < n && (body[i] == '"' || body[i] == '\'') {
+				q := body[i]
+				i++
+				t.enc, t.vs = Quoted, i
+				if end := bytes.IndexByte(body[i:], q); end < 0 {
+					t.ve, t.open, i = n, true, n
+					truncated = true
+				} else {
+					t.ve, i = i+end, i+end+1
+				}
+			} else {
+				for i < n && byteClass[body[i]]&classSep == 0 {
+					i++
+				}
+				t.ve = i
+			}
+			if j >= 0 {
 				found[j], have[j] = t, true
 			}
 		}

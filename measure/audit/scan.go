@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"iter"
 	"slices"
@@ -59,6 +58,15 @@ type Scanner struct {
 	r    *bufio.Reader
 	opts Options
 
+	// In-memory input (Bytes): data is read in place, lines and record
+	// bodies alias it; check is called every checkEvery bytes.
+	data      []byte
+	check     func(int64) error
+	nextCheck int64
+	dec       []byte // decoded hex values when cur aliases data
+	own       []byte // cur's own buffer
+	aliased   bool   // cur aliases data
+
 	line     int    // number of the current line
 	off      int64  // bytes consumed
 	text     int    // non-blank lines (for NotLogError)
@@ -80,7 +88,6 @@ type Scanner struct {
 	views   []FieldView
 	viewsOK bool
 	trunc   bool
-	dupSeed maphash.Seed
 	err     error
 	done    bool
 	stats   Stats
@@ -95,13 +102,13 @@ type Scanner struct {
 	journalAudit bool // journal entries from the audit transport seen
 	kmsgSeq      uint64
 	kmsgSeen     bool
-	dupSet       *dupTable
-	dupRing      *[dupWindow]uint64
-	dupN         int
+	dups         *dupWin
 }
 
 const (
 	defaultMaxLine = 1 << 20
+	bufSize        = 64 << 10 // the reader's buffer; longer lines come in pieces
+	checkEvery     = 1 << 20
 	dupWindow      = 4096
 	maxJoin        = 8
 )
@@ -109,16 +116,43 @@ const (
 // NewScanner returns a Scanner reading r with default options.
 func NewScanner(r io.Reader) *Scanner { return NewScannerOptions(r, Options{}) }
 
-// NewScannerOptions returns a Scanner reading r with opts.
+// NewScannerOptions returns a Scanner reading r with opts. A *Bytes is
+// read in place, without copying.
 func NewScannerOptions(r io.Reader, opts Options) *Scanner {
 	if opts.MaxLine <= 0 {
 		opts.MaxLine = defaultMaxLine
 	}
-	s := &Scanner{
-		r:    bufio.NewReaderSize(r, 64<<10),
+	if b, ok := r.(*Bytes); ok {
+		return &Scanner{opts: opts, data: b.Data[b.off:], check: b.Check, nextCheck: checkEvery}
+	}
+	return &Scanner{
+		r:    bufio.NewReaderSize(r, bufSize),
 		opts: opts,
 	}
-	return s
+}
+
+// Bytes is a whole log in memory, such as a mapped file. Given to
+// NewScanner, WriteText or WriteJSON it is scanned in place: lines are not
+// copied. It is also an io.Reader.
+type Bytes struct {
+	Data []byte
+	// Check, when set, is called every MiB with the offset of the next
+	// line; an error stops the scan and is the Scanner's Err (e.g. a
+	// cancelled context's cause). The Scanner reads data before that
+	// line again only for the records it holds: a mapped file's pages
+	// before it may be released.
+	Check func(off int64) error
+	off   int
+}
+
+// Read copies the next bytes of b.Data.
+func (b *Bytes) Read(p []byte) (int, error) {
+	if b.off >= len(b.Data) {
+		return 0, io.EOF
+	}
+	n := copy(p, b.Data[b.off:])
+	b.off += n
+	return n, nil
 }
 
 // Scan advances to the next integrity record (or marker line, see
@@ -170,12 +204,19 @@ func (s *Scanner) build() {
 // setRecord makes rec (header only) the current record, its body in
 // s.cur[:bodyLen].
 func (s *Scanner) setRecord(rec Record, bodyLen int, interp bool) {
-	s.rec = rec
+	if p := &s.rec; p.Fields == nil && p.Marker == "" && p.Time.IsZero() && rec.Fields == nil && rec.Marker == "" && rec.Time.IsZero() {
+		// Only numbers change: no copy of the pointer words (and their
+		// write barriers) for the usual unbuilt record.
+		p.Type, p.Serial, p.Line, p.Form, p.Truncated, p.Joined = rec.Type, rec.Serial, rec.Line, rec.Form, rec.Truncated, rec.Joined
+	} else {
+		s.rec = rec
+	}
 	s.built = false
 	s.bodyLen = bodyLen
 	s.interp = interp
 	s.viewsOK = false
 	s.stampOK = false
+	s.dec = s.dec[:0]
 }
 
 // All returns an iterator over the remaining records; check Err after the
@@ -267,10 +308,14 @@ func (s *Scanner) next() ([]byte, int, bool) {
 	return s.read()
 }
 
-// read reads one physical line. The slice is valid until the next read.
+// read reads one physical line. The slice is valid until the next read
+// (in memory: until the data is released).
 func (s *Scanner) read() ([]byte, int, bool) {
 	if s.err != nil {
 		return nil, 0, false
+	}
+	if s.r == nil {
+		return s.readData()
 	}
 	b, err := s.r.ReadSlice('\n')
 	if !s.textual(b, errors.Is(err, bufio.ErrBufferFull)) {
@@ -295,8 +340,8 @@ func (s *Scanner) read() ([]byte, int, bool) {
 		}
 		b = s.long
 	}
-	if !cut && len(b) > s.opts.MaxLine {
-		b, cut = b[:s.opts.MaxLine], true
+	if len(b) > s.opts.MaxLine {
+		b, cut = b[:s.opts.MaxLine], true // also a first piece longer than MaxLine
 	}
 	if cut {
 		s.loss.add(Evidence{Kind: LongLine, Line: s.line + 1, Text: fmt.Sprintf("line longer than %d bytes was cut", s.opts.MaxLine)})
@@ -310,13 +355,56 @@ func (s *Scanner) read() ([]byte, int, bool) {
 			return nil, 0, false
 		}
 	}
+	return s.took(b), s.line, true
+}
+
+// took counts line b and returns it without its line ending.
+func (s *Scanner) took(b []byte) []byte {
 	s.line++
 	s.stats.Lines++
-	b = bytes.TrimRight(b, "\r\n")
-	if len(bytes.TrimSpace(b)) > 0 {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	if len(b) > 0 && b[0] > ' ' && b[0] < utf8.RuneSelf || len(bytes.TrimSpace(b)) > 0 {
 		s.text++
 	}
-	return b, s.line, true
+	return b
+}
+
+// readData is read for in-memory input: the line is found with one
+// IndexByte and not copied. The binary check and the cut of long lines
+// see the same 64 KiB pieces as when reading through the buffer.
+func (s *Scanner) readData() ([]byte, int, bool) {
+	if s.off >= int64(len(s.data)) {
+		return nil, 0, false
+	}
+	if s.check != nil && s.off >= s.nextCheck {
+		s.nextCheck = s.off + checkEvery
+		if err := s.check(s.off); err != nil {
+			s.err = err
+			return nil, 0, false
+		}
+	}
+	rest := s.data[s.off:]
+	b := rest
+	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+		b = rest[:i+1]
+	}
+	if s.off < HeadCheck {
+		for k := 0; k < len(b); k += bufSize {
+			frag := b[k:min(k+bufSize, len(b))]
+			if !s.textual(frag, len(frag) == bufSize && frag[len(frag)-1] != '\n') {
+				return nil, 0, false
+			}
+		}
+	} else {
+		s.off += int64(len(b))
+	}
+	if len(b) > s.opts.MaxLine {
+		b = b[:s.opts.MaxLine]
+		s.loss.add(Evidence{Kind: LongLine, Line: s.line + 1, Text: fmt.Sprintf("line longer than %d bytes was cut", s.opts.MaxLine)})
+	}
+	return s.took(b), s.line, true
 }
 
 // HeadCheck is how much of the input is checked for being text: a log
@@ -400,7 +488,17 @@ func (s *Scanner) handle(line []byte, n int) bool {
 
 // handleText processes a message stripped of kmsg/journal wrapping.
 func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
-	t := bytes.Index(msg, []byte("type="))
+	t := -1
+	if len(msg) > 0 && msg[0] == '[' {
+		// The usual printk line, "[   12.345678] audit: type=…": its
+		// first "type=" is right after the stamp when the stamp has no 't'.
+		if j := bytes.IndexByte(msg, ']'); j > 0 && bytes.HasPrefix(msg[j+1:], []byte(" audit: type=")) && bytes.IndexByte(msg[:j], 't') < 0 {
+			t = j + 9
+		}
+	}
+	if t < 0 {
+		t = bytes.Index(msg, []byte("type="))
+	}
 	for t > 0 && msg[t-1] != ' ' && msg[t-1] != ']' && msg[t-1] != ';' {
 		u := bytes.Index(msg[t+5:], []byte("type="))
 		if u < 0 {
@@ -488,7 +586,12 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	body = bytes.TrimPrefix(body, []byte(" "))
 	body = bytes.TrimPrefix(body, []byte(":"))
 	body = bytes.TrimPrefix(body, []byte(" "))
-	s.cur = append(s.cur[:0], body...)
+	if colon >= 0 {
+		// Copied before joinWrapped reads on: hdr may lie in the
+		// reader's buffer.
+		s.stamp = append(s.stamp[:0], hdr[:colon]...)
+	}
+	s.setBody(body, s.r == nil && form != FormJournal)
 	joined := s.joinWrapped()
 
 	if s.duplicate(typ, serial, s.cur) {
@@ -496,13 +599,21 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 		return false
 	}
 	s.setRecord(Record{Type: typ, Serial: serial, Line: n, Form: form, Joined: joined}, len(s.cur), interpreted)
-	if colon >= 0 {
-		s.stamp = append(s.stamp[:0], hdr[:colon]...)
-		s.stampOK = true
-	}
+	s.stampOK = colon >= 0
 	s.stats.Records++
 	s.byType[typ-firstIntegrity]++
 	return true
+}
+
+// setBody makes b the current record's text: aliased when b lies in
+// in-memory input (it is never written to), else copied.
+func (s *Scanner) setBody(b []byte, alias bool) {
+	if alias {
+		s.cur, s.aliased = b[:len(b):len(b)], true
+		return
+	}
+	s.cur = append(s.own[:0], b...)
+	s.own, s.aliased = s.cur, false
 }
 
 // newFields returns an empty field slice with room for text's fields.
@@ -520,17 +631,25 @@ func (s *Scanner) joinWrapped() (joined int) {
 			return joined
 		}
 		if !continuation(b, s.cur) || (s.opts.Marker != "" && bytes.Contains(b, []byte(s.opts.Marker))) {
-			s.pend = append(s.pend[:0], b...)
+			if s.r == nil {
+				s.pend = b // in memory: stays valid
+			} else {
+				s.pend = append(s.pend[:0], b...)
+			}
 			s.pendLine, s.pendOK = n, true
 			return joined
 		}
 		joined++
 		s.stats.Joined++
 		s.stats.Recognized++
+		if s.aliased {
+			s.setBody(s.cur, false)
+		}
 		if startsKey(string(b)) && !openQuote(s.cur) {
 			s.cur = append(s.cur, ' ')
 		}
 		s.cur = append(s.cur, b...)
+		s.own = s.cur
 	}
 	return joined
 }
@@ -680,7 +799,7 @@ func (s *Scanner) journalShort(msg []byte, n int) bool {
 		return false
 	}
 	s.stats.Recognized++
-	s.cur = append(s.cur[:0], rest[sp+1:]...)
+	s.setBody(rest[sp+1:], false)
 	joined := s.joinWrapped()
 	s.setRecord(Record{Type: typ, Line: n, Form: FormJournal, Joined: joined}, len(s.cur), false)
 	s.loss.note("journal short-format records carry no audit serial; serial gaps cannot be checked for them")
@@ -733,34 +852,15 @@ func (s *Scanner) kmsgSequence(seq uint64, n int) {
 	s.kmsgSeq = seq
 }
 
-// duplicate remembers (type, serial, text) in a bounded window and reports
-// whether it was already seen.
+// duplicate reports whether (type, serial, text) is among the last
+// dupWindow records kept (dupWin) and keeps it when not. A text in
+// in-memory input is hashed only when another kept record has the same
+// type and serial.
 func (s *Scanner) duplicate(t Type, serial uint64, text []byte) bool {
-	if i := bytes.IndexByte(text, 0x1d); i >= 0 {
-		text = text[:i] // auditd's enriched section is not in kernel copies
+	if s.dups == nil {
+		s.dups = newDupWin()
 	}
-	for len(text) > 0 && (text[len(text)-1] == ' ' || text[len(text)-1] == '\t') {
-		text = text[:len(text)-1]
-	}
-	if s.dupSet == nil {
-		s.dupSeed = maphash.MakeSeed()
-		s.dupSet = newDupTable()
-		s.dupRing = new([dupWindow]uint64)
-	}
-	k := maphash.Bytes(s.dupSeed, text)
-	k ^= (uint64(t)<<48 | uint64(t)>>16) ^ serial*0x9e3779b97f4a7c15
-	k = mix64(k)
-	if s.dupSet.has(k) {
-		return true
-	}
-	slot := s.dupN % dupWindow
-	if s.dupN >= dupWindow {
-		s.dupSet.remove(s.dupRing[slot])
-	}
-	s.dupRing[slot] = k
-	s.dupSet.add(k)
-	s.dupN++
-	return false
+	return s.dups.seen(t, serial, text, s.aliased)
 }
 
 // parseStamp parses the time part of an audit(…) header: "1700000000.123"

@@ -139,6 +139,15 @@ func (s *Scanner) unhexAppend(v []byte) ([]byte, bool) {
 	if !isHex(unsafeString(v)) {
 		return nil, false
 	}
+	if s.aliased {
+		// The body lies in the input: decode into dec. Growing dec leaves
+		// earlier values in the old array.
+		at := len(s.dec)
+		for i := 0; i+1 < len(v); i += 2 {
+			s.dec = append(s.dec, fromHex(v[i])<<4|fromHex(v[i+1]))
+		}
+		return s.dec[at:len(s.dec):len(s.dec)], true
+	}
 	if cap(s.cur)-len(s.cur) < len(v)/2 {
 		// Growing would move the body the views alias: keep the old
 		// array alive for them and decode into a fresh one.
@@ -148,6 +157,7 @@ func (s *Scanner) unhexAppend(v []byte) ([]byte, bool) {
 	for i := 0; i+1 < len(v); i += 2 {
 		s.cur = append(s.cur, fromHex(v[i])<<4|fromHex(v[i+1]))
 	}
+	s.own = s.cur
 	return s.cur[at:len(s.cur):len(s.cur)], true
 }
 
@@ -169,7 +179,25 @@ type fieldTok struct {
 	open           bool
 }
 
-func fieldSep(c byte) bool { return c == ' ' || c == '\t' || c == 0x1d } // 0x1d: auditd's enriched-section separator
+func fieldSep(c byte) bool { return byteClass[c]&classSep != 0 }
+
+// byteClass marks the bytes that end a field (space, tab and 0x1d,
+// auditd's enriched-section separator) and those that end a key (those
+// and '=', '<', '>'): one load a byte in the tokenizer's loops.
+var byteClass = func() (t [256]uint8) {
+	for _, c := range []byte{' ', '\t', 0x1d} {
+		t[c] = classSep | classKeyEnd
+	}
+	for _, c := range []byte{'=', '<', '>'} {
+		t[c] = classKeyEnd
+	}
+	return t
+}()
+
+const (
+	classSep    = 1
+	classKeyEnd = 2
+)
 
 // nextField reads the field of body starting at or after i; ok is false
 // when none is left. Encoding is Bare or Quoted: hex decoding is the
@@ -184,11 +212,7 @@ func nextField(body string, i int) (t fieldTok, next int, ok bool) {
 	}
 	// Key: up to '=', '<', '>' or a separator.
 	t.ks = i
-	for i < n {
-		c := body[i]
-		if c == '=' || c == '<' || c == '>' || fieldSep(c) {
-			break
-		}
+	for i < n && byteClass[body[i]]&classKeyEnd == 0 {
 		i++
 	}
 	t.ke = i
@@ -259,8 +283,6 @@ type dupTable struct {
 }
 
 const dupMask = 4*dupWindow - 1
-
-func newDupTable() *dupTable { return new(dupTable) }
 
 func dupKey(k uint64) uint64 {
 	if k == 0 {

@@ -1,0 +1,163 @@
+package audit
+
+import (
+	"bytes"
+	"hash/maphash"
+)
+
+// dupWin is the duplicate window: the last dupWindow records kept, each
+// known by a 64-bit hash of its type, serial and text (its full key). A
+// record's text is hashed only when needed: when it does not stay valid
+// (read through a buffer), or when another kept record has the same type
+// and serial. pairs counts the kept records per (type, serial) and points
+// at the one of them not yet hashed, if any (at most one is: every later
+// one was hashed to be checked).
+type dupWin struct {
+	seed  maphash.Seed
+	ring  [dupWindow]dupEnt
+	n     int
+	full  dupTable  // full keys of the hashed records kept
+	pairs pairTable // (type, serial) of the records kept
+	top   uint64    // no record kept had a higher serial
+}
+
+type dupEnt struct {
+	pair   uint64
+	full   uint64 // 0 until hashed
+	text   []byte // until hashed
+	t      Type
+	serial uint64
+}
+
+func newDupWin() *dupWin { return &dupWin{seed: maphash.MakeSeed()} }
+
+// fullKey hashes type, serial and text; auditd's enriched section and
+// trailing blanks are not part of the text (kernel copies lack them).
+func (d *dupWin) fullKey(t Type, serial uint64, text []byte) uint64 {
+	if i := bytes.IndexByte(text, 0x1d); i >= 0 {
+		text = text[:i]
+	}
+	for len(text) > 0 && (text[len(text)-1] == ' ' || text[len(text)-1] == '\t') {
+		text = text[:len(text)-1]
+	}
+	k := maphash.Bytes(d.seed, text)
+	k ^= (uint64(t)<<48 | uint64(t)>>16) ^ serial*0x9e3779b97f4a7c15
+	return dupKey(mix64(k))
+}
+
+func pairKey(t Type, serial uint64) uint64 {
+	return dupKey(mix64(serial ^ uint64(t)*0x9e3779b97f4a7c15))
+}
+
+// seen reports whether (t, serial, text) is in the window, and keeps it
+// when not. stable says text stays valid while it is in the window.
+func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
+	pk := pairKey(t, serial)
+	var full uint64
+	i := -1
+	if serial <= d.top || d.n == 0 {
+		i = d.pairs.find(pk) // else no record kept has this serial
+	}
+	d.top = max(d.top, serial)
+	if i >= 0 {
+		if p := &d.pairs.slots[i]; p.pending >= 0 {
+			e := &d.ring[p.pending]
+			e.full, e.text = d.fullKey(e.t, e.serial, e.text), nil
+			d.full.add(e.full)
+			p.pending = -1
+		}
+		full = d.fullKey(t, serial, text)
+		if d.full.has(full) {
+			return true
+		}
+	} else if !stable {
+		full = d.fullKey(t, serial, text)
+	}
+	slot := d.n % dupWindow
+	if d.n >= dupWindow {
+		d.evict(slot)
+	}
+	d.n++
+	e := &d.ring[slot]
+	*e = dupEnt{pair: pk, full: full, t: t, serial: serial}
+	p := d.pairs.insert(pk)
+	p.count++
+	if full != 0 {
+		d.full.add(full)
+	} else {
+		e.text = text
+		p.pending = int32(slot)
+	}
+	return false
+}
+
+func (d *dupWin) evict(slot int) {
+	e := &d.ring[slot]
+	i := d.pairs.find(e.pair)
+	p := &d.pairs.slots[i]
+	p.count--
+	if e.full != 0 {
+		d.full.remove(e.full)
+	} else {
+		p.pending = -1
+	}
+	if p.count == 0 {
+		d.pairs.del(i)
+	}
+	e.text = nil
+}
+
+// pairTable is a fixed-size open-addressing map from non-zero keys to a
+// count and a ring slot (linear probing, deletion by backward shift).
+type pairTable struct {
+	slots [4 * dupWindow]pairEnt
+}
+
+type pairEnt struct {
+	key     uint64
+	count   int32
+	pending int32 // ring slot of the record not hashed, or -1
+}
+
+func (m *pairTable) find(k uint64) int {
+	for i := k & dupMask; ; i = (i + 1) & dupMask {
+		switch m.slots[i].key {
+		case k:
+			return int(i)
+		case 0:
+			return -1
+		}
+	}
+}
+
+func (m *pairTable) insert(k uint64) *pairEnt {
+	i := k & dupMask
+	for m.slots[i].key != 0 {
+		if m.slots[i].key == k {
+			return &m.slots[i]
+		}
+		i = (i + 1) & dupMask
+	}
+	m.slots[i] = pairEnt{key: k, pending: -1}
+	return &m.slots[i]
+}
+
+func (m *pairTable) del(at int) {
+	i := uint64(at)
+	for {
+		m.slots[i] = pairEnt{}
+		j := i
+		for {
+			j = (j + 1) & dupMask
+			if m.slots[j].key == 0 {
+				return
+			}
+			home := m.slots[j].key & dupMask
+			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+				break
+			}
+		}
+		m.slots[i] = m.slots[j]
+		i = j
+	}
+}
