@@ -217,7 +217,7 @@ func (e *engine) Execveat(o Execveat) error {
 		return err
 	}
 	e.checkHandles(o.Path)
-	if ino, err := e.w.Lookup(o.Path); err == nil {
+	if ino, err := e.w.Lookup(o.Path); err == nil && !e.quiet {
 		e.seen("checked " + ContentSeen(e.w.RealInode(ino).Content))
 	}
 	return nil
