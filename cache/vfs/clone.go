@@ -8,6 +8,9 @@ type arena struct {
 	supers []Super
 	inodes []Inode
 	ents   []dirent
+	// resolved caches resolve's answers: steps name the same few paths
+	// over and over.
+	resolved [8]resolved
 }
 
 // Spare room per clone: new inodes, and names per superblock.
