@@ -10,7 +10,8 @@ type arena struct {
 	ents   []dirent
 	// resolved caches resolve's answers: steps name the same few paths
 	// over and over.
-	resolved [8]resolved
+	resolved     [16]resolved
+	nextResolved int
 }
 
 // Spare room per clone: new inodes, and names per superblock.

@@ -185,15 +185,19 @@ func (w *World) resolve(p string) (*Super, string, error) {
 	if ar == nil || p == "" {
 		return w.resolveSlow(p)
 	}
-	c := &ar.resolved[(len(p)+int(p[len(p)-1]))&(len(ar.resolved)-1)]
-	if c.gen == w.mountGen && c.p == p {
-		return w.mounts[c.mount].sb, c.rel, nil
+	for k := range ar.resolved {
+		c := &ar.resolved[k]
+		if len(c.p) == len(p) && c.gen == w.mountGen && c.p == p {
+			return w.mounts[c.mount].sb, c.rel, nil
+		}
 	}
 	sb, rel, err := w.resolveSlow(p)
 	if err == nil {
 		for k := range w.mounts {
 			if w.mounts[k].sb == sb {
-				*c = resolved{p: p, rel: rel, mount: k, gen: w.mountGen}
+				// Round robin: a step names a handful of paths.
+				ar.resolved[ar.nextResolved] = resolved{p: p, rel: rel, mount: k, gen: w.mountGen}
+				ar.nextResolved = (ar.nextResolved + 1) % len(ar.resolved)
 			}
 		}
 	}
