@@ -33,9 +33,12 @@ type decision struct {
 // decide returns the cached decision for k, asking pol on a miss.
 func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) decision {
 	if l := c.list.Load(); l != nil {
-		for _, d := range *l {
-			if d.key == k {
-				return d
+		for i := range *l {
+			// The cheap fields first; fsName is one of a few model names.
+			if d := &(*l)[i]; d.key.fn == k.fn && d.key.mask == k.mask && d.key.magic == k.magic &&
+				d.key.uid == k.uid && d.key.gid == k.gid && d.key.fowner == k.fowner &&
+				d.key.fgroup == k.fgroup && d.key.fsName == k.fsName {
+				return *d
 			}
 		}
 	}
