@@ -186,18 +186,21 @@ func (m *IMA) Hash(h interface {
 		h.U(it.Ino)
 		h.U(uint64(it.MeasuredPCRs))
 		h.S(string(it.Digest))
-		h.B(it.Digest != nil)
-		h.B(it.MustMeasure)
-		h.B(it.EmittedOW)
-		h.B(it.ChangeAttr)
-		h.B(it.ChangeXattr)
-		h.B(it.AppraiseFailed)
+		// The flags in one word (each call is an interface call).
+		h.U(bit(it.Digest != nil) | bit(it.MustMeasure)<<1 | bit(it.EmittedOW)<<2 | bit(it.ChangeAttr)<<3 |
+			bit(it.ChangeXattr)<<4 | bit(it.AppraiseFailed)<<5 | bit(it.evmSet)<<6)
 		h.S(it.versionOf)
-		h.B(it.evmSet)
 		h.U(it.evmVersion)
 		h.U(it.evmDev)
 		h.U(it.evmIno)
 	}
+}
+
+func bit(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // New returns an empty cache for profile p.

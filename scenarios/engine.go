@@ -385,13 +385,17 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 	e.w = r.e.w.CloneInto(w)
 	e.ima = r.e.ima.CloneInto(ima)
 	e.handles = handles // step makes the map when a file is opened
-	clear(e.handles)
-	for k, h := range r.e.handles {
-		if e.handles == nil {
-			e.handles = map[string]handle{}
+	if len(e.handles) > 0 {
+		clear(e.handles)
+	}
+	if len(r.e.handles) > 0 { // an empty map costs an iterator too
+		for k, h := range r.e.handles {
+			if e.handles == nil {
+				e.handles = map[string]handle{}
+			}
+			h.f.Inode, h.f.Backing = e.w.Translate(r.e.w, h.f.Inode), e.w.Translate(r.e.w, h.f.Backing)
+			e.handles[k] = h
 		}
-		h.f.Inode, h.f.Backing = e.w.Translate(r.e.w, h.f.Inode), e.w.Translate(r.e.w, h.f.Backing)
-		e.handles[k] = h
 	}
 	e.res.AuditRecords = copyMap(audit, r.res.AuditRecords)
 	e.listed = append(listed[:0], r.e.listed...)
@@ -408,6 +412,9 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 func copyMap[K comparable, V any](dst, src map[K]V) map[K]V {
 	if dst == nil || src == nil {
 		return maps.Clone(src)
+	}
+	if len(dst) == 0 && len(src) == 0 {
+		return dst // a search's runners: nothing to clear or copy
 	}
 	clear(dst)
 	for k, v := range src {

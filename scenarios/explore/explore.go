@@ -541,7 +541,9 @@ func (pr pair) forget() {
 		res := r.Result()
 		res.Steps = res.Steps[:0]
 		res.Audit = res.Audit[:0]
-		clear(res.AuditRecords)
+		if len(res.AuditRecords) > 0 {
+			clear(res.AuditRecords)
+		}
 	}
 }
 
