@@ -99,6 +99,7 @@ type engine struct {
 	lastEval []evaluated
 	pid      int
 	quiet    bool
+	noAudit  bool // Options.NoAuditText
 	// decisions caches policy decisions; shared by clones.
 	decisions *decisionCache
 	cf        vfsFile  // reused by file() so hooks do not allocate
@@ -171,6 +172,10 @@ type Options struct {
 	// TPM receives the PCR extends; nil means fresh software SHA-1 and
 	// SHA-256 banks. The caller owns (and closes) it.
 	TPM tpm.PCRs
+	// NoAuditText skips the INTEGRITY_RULE records of Result.Audit (their
+	// text costs a Sprintf; AuditRecords still counts them): a search
+	// that replays found sequences reads causes, not audit logs.
+	NoAuditText bool
 }
 
 // RunWith runs s through the model under profile p.
@@ -242,6 +247,7 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 	e := &engine{s: s, p: p, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p), pol: pol,
 		handles: map[string]handle{}, res: res, pid: 1000, quiet: quiet, decisions: &decisionCache{}}
 	e.ima.Quiet = quiet
+	e.noAudit = o.NoAuditText
 	for _, r := range pol.Rules {
 		switch {
 		case r.Func == policy.SetxattrCheck:
@@ -500,7 +506,7 @@ func (e *engine) processMeasurement(f *vfs.File, fn policy.Func, mask policy.Mas
 	if out.Audit {
 		e.res.AuditRecords[f.Path]++
 	}
-	if out.Audit && !e.quiet {
+	if out.Audit && !e.quiet && !e.noAudit {
 		e.auditMeasurement(f, truth, uid, gid)
 	}
 }

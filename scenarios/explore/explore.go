@@ -547,6 +547,17 @@ func (pr pair) forget() {
 	}
 }
 
+// trim drops the hook calls and audit records the runners hold (as
+// forget does, but keeping the audit counts of a run with causes).
+func (pr pair) trim() {
+	for _, r := range []*scenarios.Runner{pr.a, pr.b} {
+		if r != nil {
+			res := r.Result()
+			res.Steps, res.Audit = res.Steps[:0], res.Audit[:0]
+		}
+	}
+}
+
 func verdicts(hs []scenarios.HookCall) string {
 	var b strings.Builder
 	for _, h := range hs {
@@ -662,7 +673,7 @@ func (s *search) fullRoot() (pair, error) {
 // goroutine replays from a root of its own.
 func (s *search) newFullRoot() (pair, error) {
 	mk := func(p *cache.Profile) (*scenarios.Runner, error) {
-		r, err := scenarios.NewRunner(s.prelude, p, false)
+		r, err := scenarios.NewRunnerWith(s.prelude, p, scenarios.Options{NoAuditText: true})
 		if err != nil {
 			return nil, err
 		}
@@ -854,6 +865,9 @@ func (wk *worker) groupTrie(ns []int, d int, parent pair, keys []string, verdict
 		if d == 0 || hi < len(ns) {
 			pr = wk.at(d+1, parent)
 		}
+		// pr is this worker's scratch, never the shared root. The hook
+		// calls of its prefix are judged already: clones need not copy them.
+		pr.trim()
 		na := len(pr.a.Result().Steps)
 		ok := runOp(pr.a, s.w.Ops[op].steps)
 		nb := 0
