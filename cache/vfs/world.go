@@ -185,6 +185,12 @@ func (w *World) resolve(p string) (*Super, string, error) {
 	if ar == nil || p == "" {
 		return w.resolveSlow(p)
 	}
+	// A path goes to its home slot when that is free, else round robin;
+	// a lookup tries the home slot first, then scans.
+	home := (len(p) ^ int(p[len(p)-1])<<1 ^ int(p[len(p)/2])) & (len(ar.resolved) - 1)
+	if c := &ar.resolved[home]; c.p == p && c.gen == w.mountGen {
+		return w.mounts[c.mount].sb, c.rel, nil
+	}
 	for k := range ar.resolved {
 		c := &ar.resolved[k]
 		if len(c.p) == len(p) && c.gen == w.mountGen && c.p == p {
@@ -194,11 +200,15 @@ func (w *World) resolve(p string) (*Super, string, error) {
 	sb, rel, err := w.resolveSlow(p)
 	if err == nil {
 		for k := range w.mounts {
-			if w.mounts[k].sb == sb {
-				// Round robin: a step names a handful of paths.
-				ar.resolved[ar.nextResolved] = resolved{p: p, rel: rel, mount: k, gen: w.mountGen}
+			if w.mounts[k].sb != sb {
+				continue
+			}
+			slot := home
+			if c := &ar.resolved[home]; c.p != "" && c.gen == w.mountGen {
+				slot = ar.nextResolved
 				ar.nextResolved = (ar.nextResolved + 1) % len(ar.resolved)
 			}
+			ar.resolved[slot] = resolved{p: p, rel: rel, mount: k, gen: w.mountGen}
 		}
 	}
 	return sb, rel, err
