@@ -312,3 +312,14 @@ func TestTmpfsRecycledInodes(t *testing.T) {
 	assert.False(t, e.IVersionStale())
 	assert.True(t, create(w, "/t/g").IVersionStale(), "an ext4 unlink frees no tmpfs object")
 }
+
+// isClean agrees with path.Clean, through its quick check and its slow one.
+func TestIsClean(t *testing.T) {
+	for _, p := range []string{"/", "/a", "/a/b", "/a/", "//a", "/a//b", "/a/./b", "/a/../b", "/.", "/..",
+		"/a/.hidden", "/a/..b", "/a/b.", "/a.b/c", "a/b", "", "/a/.", "/a/..", "/./a"} {
+		want := p != "" && p[0] == '/' && path.Clean(p) == p
+		if got := isClean(p); got != want {
+			t.Errorf("isClean(%q) = %v, path.Clean gives %q", p, got, path.Clean(p))
+		}
+	}
+}
