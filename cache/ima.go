@@ -3,6 +3,8 @@ package cache
 import (
 	"fmt"
 	"strings"
+
+	"github.com/imasim/imasim/cache/vfs"
 )
 
 // iint flags (Linux v6.12: security/integrity/ima/ima.h).
@@ -172,11 +174,7 @@ func (m *IMA) CloneInto(dst *IMA) *IMA {
 }
 
 // Hash folds the cache state into h (for state deduplication).
-func (m *IMA) Hash(h interface {
-	U(uint64)
-	S(string)
-	B(bool)
-}) {
+func (m *IMA) Hash(h *vfs.Hasher) {
 	for k := range m.iints { // sorted by ID
 		it := &m.iints[k].IInt
 		h.S(m.iints[k].id)
@@ -185,8 +183,8 @@ func (m *IMA) Hash(h interface {
 		h.U(it.Dev)
 		h.U(it.Ino)
 		h.U(uint64(it.MeasuredPCRs))
-		h.S(string(it.Digest))
-		// The flags in one word (each call is an interface call).
+		h.Bytes(it.Digest)
+		// The flags in one word.
 		h.U(bit(it.Digest != nil) | bit(it.MustMeasure)<<1 | bit(it.EmittedOW)<<2 | bit(it.ChangeAttr)<<3 |
 			bit(it.ChangeXattr)<<4 | bit(it.AppraiseFailed)<<5 | bit(it.evmSet)<<6)
 		h.S(it.versionOf)

@@ -437,7 +437,7 @@ func (r *Runner) StateHash() uint64 {
 	r.e.ima.Hash(&h)
 	for _, le := range r.e.lastEval { // sorted by path
 		h.S(le.path)
-		h.S(string(le.truth))
+		h.Bytes(le.truth)
 		h.S(le.meta)
 	}
 	h.U(uint64(len(r.e.handles)))

@@ -156,7 +156,7 @@ func (w *World) Hash(h *Hasher) {
 				h.I(int64(now - i.Ctime))
 				h.I(int64(now - i.Mtime))
 				h.I(int64(now - i.Atime))
-				h.S(string(i.Content))
+				h.Bytes(i.Content)
 				h.U(uint64(i.Mode)<<32 | uint64(i.UID))
 				h.U(uint64(i.GID)<<32 | uint64(uint32(i.Writers)))
 				h.I(int64(i.Readers))

@@ -323,3 +323,13 @@ func TestIsClean(t *testing.T) {
 		}
 	}
 }
+
+// Bytes hashes a byte string as S hashes the same string.
+func TestHasherBytesIsS(t *testing.T) {
+	for _, s := range []string{"", "v", "v0+X", "12345678", "123456789abcdefgh", "v0++++++++++++++++*"} {
+		var a, b Hasher
+		a.S(s)
+		b.Bytes([]byte(s))
+		assert.Equal(t, a.Sum64(), b.Sum64(), "%q", s)
+	}
+}
