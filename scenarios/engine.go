@@ -383,10 +383,7 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 	if r.res.ML != nil {
 		// Verbose clones get their own list; quiet runs have none. They
 		// share the TPM, so only quiet runners should be cloned for a search.
-		res.ML = &measure.List{DisableHTable: r.res.ML.DisableHTable}
-		for _, en := range r.res.ML.Entries {
-			res.ML.Append(en)
-		}
+		res.ML = r.res.ML.Clone()
 	}
 	e.w = r.e.w.CloneInto(w)
 	e.ima = r.e.ima.CloneInto(ima)
