@@ -39,8 +39,9 @@ type decision struct {
 	pcr     int
 }
 
-// decide returns the cached decision for k, asking pol on a miss.
-func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) decision {
+// decide returns the cached decision for k, asking pol on a miss. The
+// decision is shared: callers only read it.
+func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) *decision {
 	list := c.list(k.fn)
 	if l := list.Load(); l != nil {
 		for i := range *l {
@@ -48,7 +49,7 @@ func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) decision {
 			if d := &(*l)[i]; d.key.fn == k.fn && d.key.mask == k.mask && d.key.magic == k.magic &&
 				d.key.uid == k.uid && d.key.gid == k.gid && d.key.fowner == k.fowner &&
 				d.key.fgroup == k.fgroup && d.key.fsName == k.fsName {
-				return *d
+				return d
 			}
 		}
 	}
@@ -75,7 +76,7 @@ func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) decision {
 		}
 		l = append(l, out)
 		if list.CompareAndSwap(old, &l) {
-			return out
+			return &l[len(l)-1]
 		}
 	}
 }

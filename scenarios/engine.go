@@ -124,9 +124,9 @@ type evaluated struct {
 
 // lastEvaluated returns what p had at its last evaluation.
 func (e *engine) lastEvaluated(p string) (evaluated, bool) {
-	for _, le := range e.lastEval {
-		if le.path == p {
-			return le, true
+	for i := range e.lastEval {
+		if e.lastEval[i].path == p {
+			return e.lastEval[i], true
 		}
 	}
 	return evaluated{}, false
