@@ -333,3 +333,27 @@ func TestHasherBytesIsS(t *testing.T) {
 		assert.Equal(t, a.Sum64(), b.Sum64(), "%q", s)
 	}
 }
+
+// Writes replace the content with a new slice (holders of the old one
+// keep what they saw): appends add at the end, overwrites replace the
+// start, and an empty result stays nil.
+func TestWriteCopyOnWrite(t *testing.T) {
+	w := NewWorld(true)
+	i := newFile(t, w, "xfs-mg", "/x", "/x/f")
+	before := i.Content
+	f, err := w.Open("/x/f", OpenFlags{Write: true}, 0, 0)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(f, []byte("X"), false))
+	assert.Equal(t, "X1", string(i.Content), "overwrite replaces the start")
+	require.NoError(t, w.Write(f, []byte("+"), true))
+	assert.Equal(t, "X1+", string(i.Content))
+	require.NoError(t, w.Write(f, []byte("abcd"), false))
+	assert.Equal(t, "abcd", string(i.Content), "a longer overwrite extends")
+	assert.Equal(t, "v1", string(before), "the old content is untouched")
+	i.Content = nil
+	require.NoError(t, w.Write(f, nil, true))
+	assert.Nil(t, i.Content)
+	require.NoError(t, w.Write(f, nil, false))
+	assert.Nil(t, i.Content)
+	w.Close(f)
+}
