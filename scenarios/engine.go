@@ -401,14 +401,23 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 		}
 	}
 	e.res.AuditRecords = copyMap(audit, r.res.AuditRecords)
-	e.listed = append(listed[:0], r.e.listed...)
-	e.lastEval = append(lastEval[:0], r.e.lastEval...)
+	e.listed = copyInto(listed, r.e.listed)
+	e.lastEval = copyInto(lastEval, r.e.lastEval)
 	e.ix = r.e.ix.clone()
 	res.Seen = slices.Clone(r.res.Seen)
-	res.Steps = append(steps[:0], r.res.Steps...)
-	res.Audit = append(audits[:0], r.res.Audit...)
-	res.List = append(list[:0], r.res.List...)
+	res.Steps = copyInto(steps, r.res.Steps)
+	res.Audit = copyInto(audits, r.res.Audit)
+	res.List = copyInto(list, r.res.List)
 	return dst
+}
+
+// copyInto is append(dst[:0], src...) without the copy call when src is
+// empty, as a search's runners mostly are.
+func copyInto[T any](dst, src []T) []T {
+	if len(src) == 0 {
+		return dst[:0]
+	}
+	return append(dst[:0], src...)
 }
 
 // copyMap copies src into dst, emptied first (nil dst: a new map).
