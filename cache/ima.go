@@ -3,6 +3,8 @@ package cache
 import (
 	"fmt"
 	"strings"
+
+	"github.com/imasim/imasim/cache/vfs"
 )
 
 // iint flags (Linux v6.12: security/integrity/ima/ima.h).
@@ -121,11 +123,13 @@ type IMA struct {
 	Quiet bool
 }
 
-func (m *IMA) sayf(format string, a ...any) string {
+// say returns an explanation, built only when causes are wanted: the
+// closure keeps quiet runs from formatting, or even boxing, its values.
+func (m *IMA) say(text func() string) string {
 	if m.Quiet {
 		return ""
 	}
-	return fmt.Sprintf(format, a...)
+	return text()
 }
 
 type idIInt struct {
@@ -170,11 +174,7 @@ func (m *IMA) CloneInto(dst *IMA) *IMA {
 }
 
 // Hash folds the cache state into h (for state deduplication).
-func (m *IMA) Hash(h interface {
-	U(uint64)
-	S(string)
-	B(bool)
-}) {
+func (m *IMA) Hash(h *vfs.Hasher) {
 	for k := range m.iints { // sorted by ID
 		it := &m.iints[k].IInt
 		h.S(m.iints[k].id)
@@ -183,19 +183,22 @@ func (m *IMA) Hash(h interface {
 		h.U(it.Dev)
 		h.U(it.Ino)
 		h.U(uint64(it.MeasuredPCRs))
-		h.S(string(it.Digest))
-		h.B(it.Digest != nil)
-		h.B(it.MustMeasure)
-		h.B(it.EmittedOW)
-		h.B(it.ChangeAttr)
-		h.B(it.ChangeXattr)
-		h.B(it.AppraiseFailed)
+		h.Bytes(it.Digest)
+		// The flags in one word.
+		h.U(bit(it.Digest != nil) | bit(it.MustMeasure)<<1 | bit(it.EmittedOW)<<2 | bit(it.ChangeAttr)<<3 |
+			bit(it.ChangeXattr)<<4 | bit(it.AppraiseFailed)<<5 | bit(it.evmSet)<<6)
 		h.S(it.versionOf)
-		h.B(it.evmSet)
 		h.U(it.evmVersion)
 		h.U(it.evmDev)
 		h.U(it.evmIno)
 	}
+}
+
+func bit(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // New returns an empty cache for profile p.
@@ -457,31 +460,39 @@ func (m *IMA) collectVersion(f File, real Inode) (uint64, string, string) {
 		i := f.Inode()
 		v := i.QueryIVersion()
 		if !i.IsIVersion() {
-			return v, m.sayf("collect caches inode_query_iversion(file inode %s) = %d: overlay never bumps it, real inode not consulted", i.ID(), v), ""
+			return v, m.say(func() string {
+				return fmt.Sprintf("collect caches inode_query_iversion(file inode %s) = %d: overlay never bumps it, real inode not consulted", i.ID(), v)
+			}), ""
 		}
-		return v, m.sayf("collect caches inode_query_iversion(%s) = %d", i.ID(), v), i.ID()
+		return v, m.say(func() string { return fmt.Sprintf("collect caches inode_query_iversion(%s) = %d", i.ID(), v) }), i.ID()
 	case CollectCookie:
 		// Linux v6.12: ima_api.c:ima_collect_measurement, vfs_getattr_nosec(STATX_CHANGE_COOKIE).
 		st := f.Getattr(false)
 		if st.HasCookie {
-			return st.Cookie, m.sayf("collect caches change_cookie %d (%s getattr)", st.Cookie, f.FSName()), real.ID()
+			return st.Cookie, m.say(func() string {
+				return fmt.Sprintf("collect caches change_cookie %d (%s getattr)", st.Cookie, f.FSName())
+			}), real.ID()
 		}
-		return 0, m.sayf("collect caches 0: %s getattr reports no change_cookie", f.FSName()), ""
+		return 0, m.say(func() string { return fmt.Sprintf("collect caches 0: %s getattr reports no change_cookie", f.FSName()) }), ""
 	case CollectCookieElseCtime:
 		// fix v2 (seed thread, not merged): ima_api.c:ima_collect_measurement
 		// asks STATX_CHANGE_COOKIE|STATX_CTIME; version = cookie or 0, and
 		// ctime is stored separately (the caller sets IInt.Ctime).
 		st := f.Getattr(true)
 		if st.HasCookie {
-			return st.Cookie, m.sayf("collect caches change_cookie %d (and ctime %d)", st.Cookie, st.Ctime), real.ID()
+			return st.Cookie, m.say(func() string {
+				return fmt.Sprintf("collect caches change_cookie %d (and ctime %d)", st.Cookie, st.Ctime)
+			}), real.ID()
 		}
-		return 0, m.sayf("collect caches version 0 and ctime %d: %s getattr reports no change_cookie", st.Ctime, f.FSName()), real.ID()
+		return 0, m.say(func() string {
+			return fmt.Sprintf("collect caches version 0 and ctime %d: %s getattr reports no change_cookie", st.Ctime, f.FSName())
+		}), real.ID()
 	case CollectCookieElsePeek:
 		// Linux v7.1: ima_api.c:ima_collect_measurement: cookie, else
 		// inode_peek_iversion(real inode).
 		st := f.Getattr(false)
 		if st.HasCookie {
-			return st.Cookie, m.sayf("collect caches change_cookie %d", st.Cookie), real.ID()
+			return st.Cookie, m.say(func() string { return fmt.Sprintf("collect caches change_cookie %d", st.Cookie) }), real.ID()
 		}
 		if real.IsIVersion() {
 			v := real.PeekIVersion()
@@ -489,9 +500,13 @@ func (m *IMA) collectVersion(f File, real Inode) (uint64, string, string) {
 			if real.Queried() {
 				q = "QUERIED already set"
 			}
-			return v, m.sayf("collect: %s getattr reports no change_cookie -> caches inode_peek_iversion(%s) = %d (peek, %s)", f.FSName(), real.ID(), v, q), real.ID()
+			return v, m.say(func() string {
+				return fmt.Sprintf("collect: %s getattr reports no change_cookie -> caches inode_peek_iversion(%s) = %d (peek, %s)", f.FSName(), real.ID(), v, q)
+			}), real.ID()
 		}
-		return 0, m.sayf("collect caches 0: no change_cookie and no SB_I_VERSION on %s", real.ID()), ""
+		return 0, m.say(func() string {
+			return fmt.Sprintf("collect caches 0: no change_cookie and no SB_I_VERSION on %s", real.ID())
+		}), ""
 	}
 	return 0, "collect: unknown mode " + m.P.Collect, ""
 }
@@ -500,14 +515,18 @@ func (m *IMA) collectVersion(f File, real Inode) (uint64, string, string) {
 // integrity_inode_attrs_changed(&evm attrs, meta) (Linux v6.12).
 func (m *IMA) evmChanged(iint *IInt, meta Inode) (bool, string) {
 	if !meta.IsIVersion() {
-		return true, m.sayf("!IS_I_VERSION(metadata inode %s)", meta.ID())
+		return true, m.say(func() string { return fmt.Sprintf("!IS_I_VERSION(metadata inode %s)", meta.ID()) })
 	}
 	dev, ino := meta.DevIno()
 	if dev != iint.evmDev || ino != iint.evmIno {
-		return true, m.sayf("metadata inode changed (%d/%d != %d/%d)", dev, ino, iint.evmDev, iint.evmIno)
+		return true, m.say(func() string {
+			return fmt.Sprintf("metadata inode changed (%d/%d != %d/%d)", dev, ino, iint.evmDev, iint.evmIno)
+		})
 	}
 	if !meta.EqIVersion(iint.evmVersion) {
-		return true, m.sayf("inode_eq_iversion(metadata inode %s, %d) false (now %d)", meta.ID(), iint.evmVersion, meta.PeekIVersion())
+		return true, m.say(func() string {
+			return fmt.Sprintf("inode_eq_iversion(metadata inode %s, %d) false (now %d)", meta.ID(), iint.evmVersion, meta.PeekIVersion())
+		})
 	}
 	return false, ""
 }
@@ -527,16 +546,20 @@ func (m *IMA) stackedChanged(f File, iint *IInt, real Inode) (bool, string) {
 		return m.stackedGetattr(f, iint, real)
 	}
 	if !real.IsIVersion() {
-		return true, m.sayf("!IS_I_VERSION(real %s)", real.ID())
+		return true, m.say(func() string { return fmt.Sprintf("!IS_I_VERSION(real %s)", real.ID()) })
 	}
 	dev, ino := real.DevIno()
 	if dev != iint.Dev || ino != iint.Ino {
-		return true, m.sayf("real inode changed: dev/ino %d/%d != cached %d/%d (copy-up)", dev, ino, iint.Dev, iint.Ino)
+		return true, m.say(func() string {
+			return fmt.Sprintf("real inode changed: dev/ino %d/%d != cached %d/%d (copy-up)", dev, ino, iint.Dev, iint.Ino)
+		})
 	}
 	if !real.EqIVersion(iint.Version) {
-		return true, m.sayf("inode_eq_iversion(real %s, cached %d) false (real i_version %d)", real.ID(), iint.Version, real.PeekIVersion())
+		return true, m.say(func() string {
+			return fmt.Sprintf("inode_eq_iversion(real %s, cached %d) false (real i_version %d)", real.ID(), iint.Version, real.PeekIVersion())
+		})
 	}
-	return false, m.sayf("inode_eq_iversion(real %s, %d) true", real.ID(), iint.Version)
+	return false, m.say(func() string { return fmt.Sprintf("inode_eq_iversion(real %s, %d) true", real.ID(), iint.Version) })
 }
 
 // stackedGetattr is fix v2's stacked check: process_measurement calls
@@ -549,19 +572,23 @@ func (m *IMA) stackedChanged(f File, iint *IInt, real Inode) (bool, string) {
 func (m *IMA) stackedGetattr(f File, iint *IInt, real Inode) (bool, string) {
 	dev, ino := real.DevIno()
 	if dev != iint.Dev || ino != iint.Ino {
-		return true, m.sayf("real inode changed: dev/ino %d/%d != cached %d/%d (copy-up)", dev, ino, iint.Dev, iint.Ino)
+		return true, m.say(func() string {
+			return fmt.Sprintf("real inode changed: dev/ino %d/%d != cached %d/%d (copy-up)", dev, ino, iint.Dev, iint.Ino)
+		})
 	}
 	st := f.Getattr(true)
 	if st.HasCookie {
 		if st.Cookie != iint.Version {
-			return true, m.sayf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+			return true, m.say(func() string { return fmt.Sprintf("change_cookie %d != cached %d", st.Cookie, iint.Version) })
 		}
-		return false, m.sayf("change_cookie %d == cached", st.Cookie)
+		return false, m.say(func() string { return fmt.Sprintf("change_cookie %d == cached", st.Cookie) })
 	}
 	if st.Ctime != iint.Ctime {
-		return true, m.sayf("no change_cookie; ctime %d != cached ctime %d", st.Ctime, iint.Ctime)
+		return true, m.say(func() string {
+			return fmt.Sprintf("no change_cookie; ctime %d != cached ctime %d", st.Ctime, iint.Ctime)
+		})
 	}
-	return false, m.sayf("no change_cookie; ctime %d == cached ctime", st.Ctime)
+	return false, m.say(func() string { return fmt.Sprintf("no change_cookie; ctime %d == cached ctime", st.Ctime) })
 }
 
 // Truncate models IMA's truncate hooks (Linux v7.2 and v6.12.105+:
@@ -596,7 +623,7 @@ func (m *IMA) CheckLastWriter(f File) (applies, reset bool, cause string) {
 		return false, false, ""
 	}
 	if inode.WriteCount() != 1 {
-		return true, false, m.sayf("not the last writer (i_writecount %d)", inode.WriteCount())
+		return true, false, m.say(func() string { return fmt.Sprintf("not the last writer (i_writecount %d)", inode.WriteCount()) })
 	}
 	iint.EmittedOW = false // Linux v6.12: cleared by the last writer
 	changed, how := m.writerChanged(f, iint, inode)
@@ -624,52 +651,66 @@ func (m *IMA) writerChanged(f File, iint *IInt, inode Inode) (bool, string) {
 	case LastWriterIVersion:
 		// Linux v6.1: !IS_I_VERSION(inode) || !inode_eq_iversion(inode, iint->version).
 		if !inode.IsIVersion() {
-			return true, m.sayf("!IS_I_VERSION(%s)", inode.ID())
+			return true, m.say(func() string { return fmt.Sprintf("!IS_I_VERSION(%s)", inode.ID()) })
 		}
 		if !inode.EqIVersion(iint.Version) {
-			return true, m.sayf("inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
+			return true, m.say(func() string {
+				return fmt.Sprintf("inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
+			})
 		}
-		return false, m.sayf("inode_eq_iversion(%s, %d) true%s", inode.ID(), iint.Version, notBumped(inode))
+		return false, m.say(func() string {
+			return fmt.Sprintf("inode_eq_iversion(%s, %d) true%s", inode.ID(), iint.Version, notBumped(inode))
+		})
 	case LastWriterCookie:
 		// Linux v6.12: no cookie reported, or cookie != cached.
 		st := f.Getattr(false)
 		if !st.HasCookie {
-			return true, m.sayf("%s getattr reports no change_cookie -> assume changed", f.FSName())
+			return true, m.say(func() string { return fmt.Sprintf("%s getattr reports no change_cookie -> assume changed", f.FSName()) })
 		}
 		if st.Cookie != iint.Version {
-			return true, m.sayf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+			return true, m.say(func() string { return fmt.Sprintf("change_cookie %d != cached %d", st.Cookie, iint.Version) })
 		}
-		return false, m.sayf("change_cookie %d == cached", st.Cookie)
+		return false, m.say(func() string { return fmt.Sprintf("change_cookie %d == cached", st.Cookie) })
 	case LastWriterCookieElseCtime:
 		st := f.Getattr(true)
 		if st.HasCookie {
 			if st.Cookie != iint.Version {
-				return true, m.sayf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+				return true, m.say(func() string { return fmt.Sprintf("change_cookie %d != cached %d", st.Cookie, iint.Version) })
 			}
-			return false, m.sayf("change_cookie %d == cached", st.Cookie)
+			return false, m.say(func() string { return fmt.Sprintf("change_cookie %d == cached", st.Cookie) })
 		}
 		// fix v2: ima_check_last_writer compares stat.ctime with the
 		// cached real_inode.ctime when getattr reports no cookie.
 		if st.Ctime != iint.Ctime {
-			return true, m.sayf("no change_cookie; ctime %d != cached ctime %d", st.Ctime, iint.Ctime)
+			return true, m.say(func() string {
+				return fmt.Sprintf("no change_cookie; ctime %d != cached ctime %d", st.Ctime, iint.Ctime)
+			})
 		}
-		return false, m.sayf("no change_cookie; ctime %d == cached ctime (ctime did not move)", st.Ctime)
+		return false, m.say(func() string {
+			return fmt.Sprintf("no change_cookie; ctime %d == cached ctime (ctime did not move)", st.Ctime)
+		})
 	case LastWriterDetect:
 		// Linux v7.1: ima_main.c:ima_detect_file_change.
 		st := f.Getattr(false)
 		if st.HasCookie {
 			if st.Cookie != iint.Version {
-				return true, m.sayf("change_cookie %d != cached %d", st.Cookie, iint.Version)
+				return true, m.say(func() string { return fmt.Sprintf("change_cookie %d != cached %d", st.Cookie, iint.Version) })
 			}
-			return false, m.sayf("change_cookie %d == cached", st.Cookie)
+			return false, m.say(func() string { return fmt.Sprintf("change_cookie %d == cached", st.Cookie) })
 		}
 		if inode.IsIVersion() {
 			if !inode.EqIVersion(iint.Version) {
-				return true, m.sayf("no change_cookie; inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
+				return true, m.say(func() string {
+					return fmt.Sprintf("no change_cookie; inode_eq_iversion(%s, %d) false (now %d)", inode.ID(), iint.Version, inode.PeekIVersion())
+				})
 			}
-			return false, m.sayf("%s reports no change_cookie; inode_eq_iversion(%s, %d) true%s", f.FSName(), inode.ID(), iint.Version, notBumped(inode))
+			return false, m.say(func() string {
+				return fmt.Sprintf("%s reports no change_cookie; inode_eq_iversion(%s, %d) true%s", f.FSName(), inode.ID(), iint.Version, notBumped(inode))
+			})
 		}
-		return true, m.sayf("no change_cookie and !IS_I_VERSION(%s) -> assume changed", inode.ID())
+		return true, m.say(func() string {
+			return fmt.Sprintf("no change_cookie and !IS_I_VERSION(%s) -> assume changed", inode.ID())
+		})
 	}
 	return true, "unknown last-writer mode " + m.P.LastWriter
 }

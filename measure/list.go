@@ -2,6 +2,8 @@ package measure
 
 import (
 	"io"
+	"maps"
+	"slices"
 )
 
 // List is an in-memory measurement list with the kernel's append rule,
@@ -36,6 +38,14 @@ func (l *List) Append(e *Entry) bool {
 	}
 	l.Entries = append(l.Entries, e)
 	return true
+}
+
+// Clone returns a list with the same entries (shared, not copied) that
+// appends independently of l. For a list built by Append it is what
+// appending each entry to an empty list gives, without hashing the
+// entries again.
+func (l *List) Clone() *List {
+	return &List{Entries: slices.Clone(l.Entries), DisableHTable: l.DisableHTable, seen: maps.Clone(l.seen)}
 }
 
 // Len returns the number of entries.

@@ -12,7 +12,16 @@ import (
 // questions millions of times. Readers load an immutable slice; a miss
 // publishes a longer copy.
 type decisionCache struct {
-	list atomic.Pointer[[]decision]
+	// lists holds one list per hook (fn), the last for any other fn.
+	lists [16]atomic.Pointer[[]decision]
+}
+
+// list returns the list that holds decisions for fn.
+func (c *decisionCache) list(fn policy.Func) *atomic.Pointer[[]decision] {
+	if fn < 0 || int(fn) >= len(c.lists) {
+		return &c.lists[len(c.lists)-1]
+	}
+	return &c.lists[fn]
 }
 
 type decisionKey struct {
@@ -30,11 +39,16 @@ type decision struct {
 	pcr     int
 }
 
-// decide returns the cached decision for k, asking pol on a miss.
-func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) decision {
-	if l := c.list.Load(); l != nil {
-		for _, d := range *l {
-			if d.key == k {
+// decide returns the cached decision for k, asking pol on a miss. The
+// decision is shared: callers only read it.
+func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) *decision {
+	list := c.list(k.fn)
+	if l := list.Load(); l != nil {
+		for i := range *l {
+			// The cheap fields first; fsName is one of a few model names.
+			if d := &(*l)[i]; d.key.fn == k.fn && d.key.mask == k.mask && d.key.magic == k.magic &&
+				d.key.uid == k.uid && d.key.gid == k.gid && d.key.fowner == k.fowner &&
+				d.key.fgroup == k.fgroup && d.key.fsName == k.fsName {
 				return d
 			}
 		}
@@ -55,14 +69,14 @@ func (c *decisionCache) decide(pol *policy.Policy, k decisionKey) decision {
 		out.actions |= cache.FlagHash
 	}
 	for {
-		old := c.list.Load()
+		old := list.Load()
 		var l []decision
 		if old != nil {
 			l = append(l, *old...)
 		}
 		l = append(l, out)
-		if c.list.CompareAndSwap(old, &l) {
-			return out
+		if list.CompareAndSwap(old, &l) {
+			return &l[len(l)-1]
 		}
 	}
 }

@@ -171,9 +171,10 @@ func (e *engine) addTemplateEntry(en *measure.Entry) error {
 // PCR (ima_queue.c:ima_add_template_entry).
 func (e *engine) storeMeasurement(f *vfs.File, name string, d []byte, pcr int) {
 	if e.quiet {
-		key := strconv.Itoa(pcr) + "/" + name + "/" + string(d)
-		if !slices.Contains(e.listed, key) {
-			e.listed = append(e.listed, key)
+		var buf [20]byte
+		n := strconv.AppendInt(buf[:0], int64(pcr), 10)
+		if !listedHas(e.listed, n, name, d) {
+			e.listed = append(e.listed, string(n)+"/"+name+"/"+string(d))
 			e.res.Measurements++
 		}
 		return
@@ -189,6 +190,20 @@ func (e *engine) storeMeasurement(f *vfs.File, name string, d []byte, pcr int) {
 	if err != nil && e.err == nil {
 		e.err = err
 	}
+}
+
+// listedHas reports whether listed holds pcr+"/"+name+"/"+d, without
+// building that string (a search measures millions of times).
+func listedHas(listed []string, pcr []byte, name string, d []byte) bool {
+	n := len(pcr) + 1 + len(name) + 1 + len(d)
+	for _, l := range listed {
+		if len(l) == n && l[:len(pcr)] == string(pcr) && l[len(pcr)] == '/' &&
+			l[len(pcr)+1:len(pcr)+1+len(name)] == name && l[len(pcr)+1+len(name)] == '/' &&
+			l[len(pcr)+2+len(name):] == string(d) {
+			return true
+		}
+	}
+	return false
 }
 
 // auditMeasurement emits the INTEGRITY_RULE record of ima_audit_measurement

@@ -99,6 +99,7 @@ type engine struct {
 	lastEval []evaluated
 	pid      int
 	quiet    bool
+	noAudit  bool // Options.NoAuditText
 	// decisions caches policy decisions; shared by clones.
 	decisions *decisionCache
 	cf        vfsFile  // reused by file() so hooks do not allocate
@@ -123,9 +124,9 @@ type evaluated struct {
 
 // lastEvaluated returns what p had at its last evaluation.
 func (e *engine) lastEvaluated(p string) (evaluated, bool) {
-	for _, le := range e.lastEval {
-		if le.path == p {
-			return le, true
+	for i := range e.lastEval {
+		if e.lastEval[i].path == p {
+			return e.lastEval[i], true
 		}
 	}
 	return evaluated{}, false
@@ -171,6 +172,10 @@ type Options struct {
 	// TPM receives the PCR extends; nil means fresh software SHA-1 and
 	// SHA-256 banks. The caller owns (and closes) it.
 	TPM tpm.PCRs
+	// NoAuditText skips the INTEGRITY_RULE records of Result.Audit (their
+	// text costs a Sprintf; AuditRecords still counts them): a search
+	// that replays found sequences reads causes, not audit logs.
+	NoAuditText bool
 }
 
 // RunWith runs s through the model under profile p.
@@ -242,6 +247,7 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 	e := &engine{s: s, p: p, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p), pol: pol,
 		handles: map[string]handle{}, res: res, pid: 1000, quiet: quiet, decisions: &decisionCache{}}
 	e.ima.Quiet = quiet
+	e.noAudit = o.NoAuditText
 	for _, r := range pol.Rules {
 		switch {
 		case r.Func == policy.SetxattrCheck:
@@ -377,37 +383,50 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 	if r.res.ML != nil {
 		// Verbose clones get their own list; quiet runs have none. They
 		// share the TPM, so only quiet runners should be cloned for a search.
-		res.ML = &measure.List{DisableHTable: r.res.ML.DisableHTable}
-		for _, en := range r.res.ML.Entries {
-			res.ML.Append(en)
-		}
+		res.ML = r.res.ML.Clone()
 	}
 	e.w = r.e.w.CloneInto(w)
 	e.ima = r.e.ima.CloneInto(ima)
 	e.handles = handles // step makes the map when a file is opened
-	clear(e.handles)
-	for k, h := range r.e.handles {
-		if e.handles == nil {
-			e.handles = map[string]handle{}
+	if len(e.handles) > 0 {
+		clear(e.handles)
+	}
+	if len(r.e.handles) > 0 { // an empty map costs an iterator too
+		for k, h := range r.e.handles {
+			if e.handles == nil {
+				e.handles = map[string]handle{}
+			}
+			h.f.Inode, h.f.Backing = e.w.Translate(r.e.w, h.f.Inode), e.w.Translate(r.e.w, h.f.Backing)
+			e.handles[k] = h
 		}
-		h.f.Inode, h.f.Backing = e.w.Translate(r.e.w, h.f.Inode), e.w.Translate(r.e.w, h.f.Backing)
-		e.handles[k] = h
 	}
 	e.res.AuditRecords = copyMap(audit, r.res.AuditRecords)
-	e.listed = append(listed[:0], r.e.listed...)
-	e.lastEval = append(lastEval[:0], r.e.lastEval...)
+	e.listed = copyInto(listed, r.e.listed)
+	e.lastEval = copyInto(lastEval, r.e.lastEval)
 	e.ix = r.e.ix.clone()
 	res.Seen = slices.Clone(r.res.Seen)
-	res.Steps = append(steps[:0], r.res.Steps...)
-	res.Audit = append(audits[:0], r.res.Audit...)
-	res.List = append(list[:0], r.res.List...)
+	res.Steps = copyInto(steps, r.res.Steps)
+	res.Audit = copyInto(audits, r.res.Audit)
+	res.List = copyInto(list, r.res.List)
 	return dst
+}
+
+// copyInto is append(dst[:0], src...) without the copy call when src is
+// empty, as a search's runners mostly are.
+func copyInto[T any](dst, src []T) []T {
+	if len(src) == 0 {
+		return dst[:0]
+	}
+	return append(dst[:0], src...)
 }
 
 // copyMap copies src into dst, emptied first (nil dst: a new map).
 func copyMap[K comparable, V any](dst, src map[K]V) map[K]V {
 	if dst == nil || src == nil {
 		return maps.Clone(src)
+	}
+	if len(dst) == 0 && len(src) == 0 {
+		return dst // a search's runners: nothing to clear or copy
 	}
 	clear(dst)
 	for k, v := range src {
@@ -424,7 +443,7 @@ func (r *Runner) StateHash() uint64 {
 	r.e.ima.Hash(&h)
 	for _, le := range r.e.lastEval { // sorted by path
 		h.S(le.path)
-		h.S(string(le.truth))
+		h.Bytes(le.truth)
 		h.S(le.meta)
 	}
 	h.U(uint64(len(r.e.handles)))
@@ -493,7 +512,7 @@ func (e *engine) processMeasurement(f *vfs.File, fn policy.Func, mask policy.Mas
 	if out.Audit {
 		e.res.AuditRecords[f.Path]++
 	}
-	if out.Audit && !e.quiet {
+	if out.Audit && !e.quiet && !e.noAudit {
 		e.auditMeasurement(f, truth, uid, gid)
 	}
 }

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"crypto/sha1"
+	"crypto/sha256"
 
 	"github.com/imasim/imasim/cache"
 	"github.com/imasim/imasim/cache/vfs"
@@ -63,6 +64,15 @@ func (v vfsFile) FSName() string {
 // ima_collect_measurement does with ima_hash_algo (Linux v7.2.13:
 // ima_api.c, ima_crypto.c:ima_calc_file_hash).
 func (e *engine) calcFileHash(content []byte) []byte {
+	// The common algorithms without a hash object on the heap.
+	switch e.hashAlgo {
+	case measure.SHA256:
+		d := sha256.Sum256(content)
+		return d[:]
+	case measure.SHA1:
+		d := sha1.Sum(content)
+		return d[:]
+	}
 	h := e.hashAlgo.New()
 	h.Write(content)
 	return h.Sum(nil)

@@ -160,7 +160,8 @@ func (e *engine) Setxattr(o Setxattr) error {
 	if o.Attr == "security.ima" {
 		// ima_inode_setxattr (it runs before the value is stored;
 		// the flags it sets are read at the next access).
-		for _, ino := range e.notified(o.Path) {
+		inos, n := e.notified(o.Path)
+		for _, ino := range inos[:n] {
 			e.ima.ResetAppraiseFlags(ino, e.appraise)
 		}
 	}
@@ -217,7 +218,7 @@ func (e *engine) Execveat(o Execveat) error {
 		return err
 	}
 	e.checkHandles(o.Path)
-	if ino, err := e.w.Lookup(o.Path); err == nil {
+	if ino, err := e.w.Lookup(o.Path); err == nil && !e.quiet {
 		e.seen("checked " + ContentSeen(e.w.RealInode(ino).Content))
 	}
 	return nil
@@ -319,21 +320,26 @@ func (e *engine) open(p string, fl vfs.OpenFlags, uid, gid uint32, f *vfs.File) 
 // through: the inode at p and, behind an overlay, the real (copied-up)
 // inode overlay passed the change on to (Linux v6.12: fs/overlayfs/inode.c:ovl_setattr,
 // fs/overlayfs/xattrs.c:ovl_xattr_set).
-func (e *engine) notified(p string) []*vfs.Inode {
+// The list is an array and a length, so a chmod allocates nothing.
+func (e *engine) notified(p string) ([2]*vfs.Inode, int) {
+	var out [2]*vfs.Inode
 	ino, err := e.w.Lookup(p)
 	if err != nil {
-		return nil
+		return out, 0
 	}
+	out[0] = ino
 	if real := e.w.RealInode(ino); real != ino {
-		return []*vfs.Inode{ino, real}
+		out[1] = real
+		return out, 2
 	}
-	return []*vfs.Inode{ino}
+	return out, 1
 }
 
 // inodePostSetattr runs ima_inode_post_setattr for a notify_change at p
 // (chmod, chown, utimes, truncate).
 func (e *engine) inodePostSetattr(p string) {
-	for _, ino := range e.notified(p) {
+	inos, n := e.notified(p)
+	for _, ino := range inos[:n] {
 		e.ima.InodePostSetattr(ino, e.appraise)
 	}
 }

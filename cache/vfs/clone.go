@@ -8,6 +8,10 @@ type arena struct {
 	supers []Super
 	inodes []Inode
 	ents   []dirent
+	// resolved caches resolve's answers: steps name the same few paths
+	// over and over.
+	resolved     [16]resolved
+	nextResolved int
 }
 
 // Spare room per clone: new inodes, and names per superblock.
@@ -149,21 +153,24 @@ func (w *World) Hash(h *Hasher) {
 				h.S(e.rel)
 				h.U(i.Ino)
 				h.U(i.iversion)
-				h.B(i.queried)
-				h.B(i.stale)
 				h.I(int64(now - i.Ctime))
 				h.I(int64(now - i.Mtime))
 				h.I(int64(now - i.Atime))
-				h.B(i.ctimeQueried)
-				h.B(i.Verity)
-				h.S(string(i.Content))
+				h.Bytes(i.Content)
 				h.U(uint64(i.Mode)<<32 | uint64(i.UID))
 				h.U(uint64(i.GID)<<32 | uint64(uint32(i.Writers)))
 				h.I(int64(i.Readers))
-				h.B(i.dirtyExtend)
-				h.B(i.dirtyAlloc)
-				h.I(int64(i.gen))
+				// The flags in one word, with the generation.
+				h.U(bit(i.queried) | bit(i.stale)<<1 | bit(i.ctimeQueried)<<2 | bit(i.Verity)<<3 |
+					bit(i.dirtyExtend)<<4 | bit(i.dirtyAlloc)<<5 | uint64(uint32(i.gen))<<8)
 			}
 		}
 	}
+}
+
+func bit(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }

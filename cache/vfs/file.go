@@ -111,16 +111,23 @@ func (w *World) Write(f *File, data []byte, appendTo bool) error {
 	}
 	b := f.Backing
 	old := len(b.Content)
+	// Contents are copy-on-write: a write makes a new slice (one
+	// allocation of the final size; nil when empty, as ever).
+	n := max(len(b.Content), len(data))
 	if appendTo || f.Flags.Append {
-		b.Content = append(append([]byte(nil), b.Content...), data...)
-	} else {
-		nc := append([]byte(nil), b.Content...)
-		if len(data) > len(nc) {
-			nc = append(nc, make([]byte, len(data)-len(nc))...)
-		}
-		copy(nc, data)
-		b.Content = nc
+		n = len(b.Content) + len(data)
 	}
+	var nc []byte
+	if n > 0 {
+		nc = make([]byte, n)
+		copy(nc, b.Content)
+		if appendTo || f.Flags.Append {
+			copy(nc[len(b.Content):], data)
+		} else {
+			copy(nc, data)
+		}
+	}
+	b.Content = nc
 	b.fileUpdateTime()
 	b.dataWritten()
 	if len(b.Content) > old {

@@ -1,6 +1,9 @@
 package vfs
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // Hasher folds values into a 64-bit hash without formatting or
 // allocating (a multiply-rotate mix per word with a final avalanche, as
@@ -40,6 +43,20 @@ func (h *Hasher) S(s string) {
 	var v uint64
 	for k := 0; k < len(s); k++ {
 		v |= uint64(s[k]) << (8 * k)
+	}
+	h.U(v)
+}
+
+// Bytes writes a length-prefixed byte string, as S does.
+func (h *Hasher) Bytes(b []byte) {
+	h.U(uint64(len(b)))
+	for len(b) >= 8 {
+		h.U(binary.LittleEndian.Uint64(b))
+		b = b[8:]
+	}
+	var v uint64
+	for k := 0; k < len(b); k++ {
+		v |= uint64(b[k]) << (8 * k)
 	}
 	h.U(v)
 }

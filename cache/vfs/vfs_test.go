@@ -312,3 +312,48 @@ func TestTmpfsRecycledInodes(t *testing.T) {
 	assert.False(t, e.IVersionStale())
 	assert.True(t, create(w, "/t/g").IVersionStale(), "an ext4 unlink frees no tmpfs object")
 }
+
+// isClean agrees with path.Clean, through its quick check and its slow one.
+func TestIsClean(t *testing.T) {
+	for _, p := range []string{"/", "/a", "/a/b", "/a/", "//a", "/a//b", "/a/./b", "/a/../b", "/.", "/..",
+		"/a/.hidden", "/a/..b", "/a/b.", "/a.b/c", "a/b", "", "/a/.", "/a/..", "/./a"} {
+		want := p != "" && p[0] == '/' && path.Clean(p) == p
+		if got := isClean(p); got != want {
+			t.Errorf("isClean(%q) = %v, path.Clean gives %q", p, got, path.Clean(p))
+		}
+	}
+}
+
+// Bytes hashes a byte string as S hashes the same string.
+func TestHasherBytesIsS(t *testing.T) {
+	for _, s := range []string{"", "v", "v0+X", "12345678", "123456789abcdefgh", "v0++++++++++++++++*"} {
+		var a, b Hasher
+		a.S(s)
+		b.Bytes([]byte(s))
+		assert.Equal(t, a.Sum64(), b.Sum64(), "%q", s)
+	}
+}
+
+// Writes replace the content with a new slice (holders of the old one
+// keep what they saw): appends add at the end, overwrites replace the
+// start, and an empty result stays nil.
+func TestWriteCopyOnWrite(t *testing.T) {
+	w := NewWorld(true)
+	i := newFile(t, w, "xfs-mg", "/x", "/x/f")
+	before := i.Content
+	f, err := w.Open("/x/f", OpenFlags{Write: true}, 0, 0)
+	require.NoError(t, err)
+	require.NoError(t, w.Write(f, []byte("X"), false))
+	assert.Equal(t, "X1", string(i.Content), "overwrite replaces the start")
+	require.NoError(t, w.Write(f, []byte("+"), true))
+	assert.Equal(t, "X1+", string(i.Content))
+	require.NoError(t, w.Write(f, []byte("abcd"), false))
+	assert.Equal(t, "abcd", string(i.Content), "a longer overwrite extends")
+	assert.Equal(t, "v1", string(before), "the old content is untouched")
+	i.Content = nil
+	require.NoError(t, w.Write(f, nil, true))
+	assert.Nil(t, i.Content)
+	require.NoError(t, w.Write(f, nil, false))
+	assert.Nil(t, i.Content)
+	w.Close(f)
+}

@@ -6,6 +6,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync/atomic"
 )
 
 // World is analogous to a mount namespace with its superblocks and a
@@ -28,6 +29,7 @@ type World struct {
 	// inode reuses one (shmem_alloc_inode; nothing resets i_version:
 	// only the slab constructor inode_init_once zeroes it).
 	shmemFreed int
+	mountGen   uint64 // see mountGens
 }
 
 // mount is one mount point and its superblock.
@@ -56,7 +58,12 @@ func (w *World) addMount(mnt string, sb *Super) {
 	copy(w.mounts[k+1:], w.mounts[k:])
 	w.mounts[k] = mount{mnt, sb}
 	w.gen++
+	w.mountGen = mountGens.Add(1)
 }
+
+// mountGens numbers mount lists across all worlds: two worlds with the
+// same mountGen have the same mount points (one is a clone of the other).
+var mountGens atomic.Uint64
 
 // NewWorld returns an empty namespace with a root tmpfs-like directory.
 func NewWorld(cookieSupported bool) *World {
@@ -171,8 +178,51 @@ func (w *World) freed(sb *Super, n int) {
 	}
 }
 
-// resolve finds the superblock holding p and the path inside it.
+// resolve finds the superblock holding p and the path inside it,
+// through the arena's cache of earlier answers when there is one.
 func (w *World) resolve(p string) (*Super, string, error) {
+	ar := w.arena
+	if ar == nil || p == "" {
+		return w.resolveSlow(p)
+	}
+	// A path goes to its home slot when that is free, else round robin;
+	// a lookup tries the home slot first, then scans.
+	home := (len(p) ^ int(p[len(p)-1])<<1 ^ int(p[len(p)/2])) & (len(ar.resolved) - 1)
+	if c := &ar.resolved[home]; c.p == p && c.gen == w.mountGen {
+		return w.mounts[c.mount].sb, c.rel, nil
+	}
+	for k := range ar.resolved {
+		c := &ar.resolved[k]
+		if len(c.p) == len(p) && c.gen == w.mountGen && c.p == p {
+			return w.mounts[c.mount].sb, c.rel, nil
+		}
+	}
+	sb, rel, err := w.resolveSlow(p)
+	if err == nil {
+		for k := range w.mounts {
+			if w.mounts[k].sb != sb {
+				continue
+			}
+			slot := home
+			if c := &ar.resolved[home]; c.p != "" && c.gen == w.mountGen {
+				slot = ar.nextResolved
+				ar.nextResolved = (ar.nextResolved + 1) % len(ar.resolved)
+			}
+			ar.resolved[slot] = resolved{p: p, rel: rel, mount: k, gen: w.mountGen}
+		}
+	}
+	return sb, rel, err
+}
+
+// resolved is one cached answer of resolve: p is on mount number mount
+// at rel, for the mount list numbered gen.
+type resolved struct {
+	p, rel string
+	mount  int
+	gen    uint64
+}
+
+func (w *World) resolveSlow(p string) (*Super, string, error) {
 	p = clean(p)
 	if !strings.HasPrefix(p, "/") {
 		return nil, "", fmt.Errorf("%s: path must be absolute", p)

@@ -297,8 +297,9 @@ type worker struct {
 	s                  *search
 	scratch            []pair
 	states, ops, dedup int64
-	reported           int64            // states already added to s.states
-	groups             map[string]int32 // groupIndex's cache
+	reported           int64              // states already added to s.states
+	groups             map[string]int32   // groupIndex's cache
+	causes             map[causeKey]int32 // groupOf's cache
 }
 
 func (s *search) newWorker() *worker { return &worker{s: s} }
@@ -540,7 +541,20 @@ func (pr pair) forget() {
 		res := r.Result()
 		res.Steps = res.Steps[:0]
 		res.Audit = res.Audit[:0]
-		clear(res.AuditRecords)
+		if len(res.AuditRecords) > 0 {
+			clear(res.AuditRecords)
+		}
+	}
+}
+
+// trim drops the hook calls and audit records the runners hold (as
+// forget does, but keeping the audit counts of a run with causes).
+func (pr pair) trim() {
+	for _, r := range []*scenarios.Runner{pr.a, pr.b} {
+		if r != nil {
+			res := r.Result()
+			res.Steps, res.Audit = res.Steps[:0], res.Audit[:0]
+		}
 	}
 }
 
@@ -659,7 +673,7 @@ func (s *search) fullRoot() (pair, error) {
 // goroutine replays from a root of its own.
 func (s *search) newFullRoot() (pair, error) {
 	mk := func(p *cache.Profile) (*scenarios.Runner, error) {
-		r, err := scenarios.NewRunner(s.prelude, p, false)
+		r, err := scenarios.NewRunnerWith(s.prelude, p, scenarios.Options{NoAuditText: true})
 		if err != nil {
 			return nil, err
 		}
@@ -851,6 +865,9 @@ func (wk *worker) groupTrie(ns []int, d int, parent pair, keys []string, verdict
 		if d == 0 || hi < len(ns) {
 			pr = wk.at(d+1, parent)
 		}
+		// pr is this worker's scratch, never the shared root. The hook
+		// calls of its prefix are judged already: clones need not copy them.
+		pr.trim()
 		na := len(pr.a.Result().Steps)
 		ok := runOp(pr.a, s.w.Ops[op].steps)
 		nb := 0
@@ -868,9 +885,8 @@ func (wk *worker) groupTrie(ns []int, d int, parent pair, keys []string, verdict
 			if pr.b != nil {
 				hb = pr.b.Result().Steps[nb:]
 			}
-			g, _, _, good := s.classify(verdictNames[verdicts[ns[mid]]], pr.a.Result().Steps[na:], hb)
-			if good {
-				gs[ns[mid]] = wk.groupIndex(g)
+			if g, good := wk.groupOf(verdictNames[verdicts[ns[mid]]], pr.a.Result().Steps[na:], hb); good {
+				gs[ns[mid]] = g
 			}
 		}
 		if ok && mid < hi {
@@ -879,6 +895,42 @@ func (wk *worker) groupTrie(ns []int, d int, parent pair, keys []string, verdict
 		lo = hi
 	}
 }
+
+// groupOf is classify's group as groupIndex numbers it. Under one
+// profile it remembers the group of each cause: a search finds hundreds
+// of thousands of sequences whose causes repeat, and abstracting a
+// cause's numbers costs more than looking it up.
+func (wk *worker) groupOf(verdict string, ha, hb []scenarios.HookCall) (int32, bool) {
+	if wk.s.q != nil {
+		g, _, _, ok := wk.s.classify(verdict, ha, hb)
+		if !ok {
+			return 0, false
+		}
+		return wk.groupIndex(g), true
+	}
+	for _, h := range ha {
+		if h.Verdict != verdict {
+			continue
+		}
+		k := causeKey{verdict, h.Hook, h.Cause}
+		if i, ok := wk.causes[k]; ok {
+			return i, true
+		}
+		i := wk.groupIndex(group(verdict, h.Hook, h.Cause))
+		if wk.causes == nil || len(wk.causes) >= maxCauses {
+			wk.causes = map[causeKey]int32{} // bounded memory
+		}
+		wk.causes[k] = i
+		return i, true
+	}
+	return 0, false
+}
+
+// causeKey is what classify derives a group from under one profile.
+type causeKey struct{ verdict, hook, cause string }
+
+// maxCauses bounds a worker's table of causes.
+const maxCauses = 1 << 14
 
 // groupIndex numbers a group name (the search's table, through the
 // worker's cache of it): a search may find hundreds of thousands of
