@@ -31,16 +31,13 @@ type BootAggregateCheck struct {
 // show what the firmware measured.
 func CheckBootAggregatePCRs(pcrFile, binList []byte) *BootAggregateCheck {
 	c := &BootAggregateCheck{}
-	l, err := measure.ReadList(bytes.NewReader(binList), measure.ReadOptions{})
-	if err == nil && l.Len() == 0 {
-		err = errors.New("empty measurement list")
-	}
+	first, err := firstEntry(binList)
 	if err != nil {
-		c.Err = "measurement list: " + err.Error()
+		c.Err = err.Error()
 		return c
 	}
-	pre, listed, ok := l.Entries[0].FileDigest()
-	if name, _ := l.Entries[0].FileName(); !ok || name != "boot_aggregate" {
+	pre, listed, ok := first.FileDigest()
+	if name, _ := first.FileName(); !ok || name != "boot_aggregate" {
 		c.Err = "the list does not start with boot_aggregate"
 		return c
 	}
@@ -101,15 +98,12 @@ func CheckBootAggregatePCRs(pcrFile, binList []byte) *BootAggregateCheck {
 // binary list.
 func CheckBootAggregate(eventLog, binList []byte) *BootAggregateCheck {
 	c := &BootAggregateCheck{}
-	l, err := measure.ReadList(bytes.NewReader(binList), measure.ReadOptions{})
-	if err == nil && l.Len() == 0 {
-		err = errors.New("empty measurement list")
-	}
+	first, err := firstEntry(binList)
 	if err != nil {
-		c.Err = "measurement list: " + err.Error()
+		c.Err = err.Error()
 		return c
 	}
-	if pre, d, ok := l.Entries[0].FileDigest(); ok {
+	if pre, d, ok := first.FileDigest(); ok {
 		c.Listed = pre + ":" + hex.EncodeToString(d)
 	}
 	log, err := eventlog.Parse(eventLog)
@@ -117,7 +111,7 @@ func CheckBootAggregate(eventLog, binList []byte) *BootAggregateCheck {
 		c.Err = err.Error()
 		return c
 	}
-	want, a, err := log.CheckList(l.Entries[0])
+	want, a, err := log.CheckList(first)
 	if want != nil {
 		c.FromLog = a.String() + ":" + hex.EncodeToString(want)
 	}
@@ -127,4 +121,16 @@ func CheckBootAggregate(eventLog, binList []byte) *BootAggregateCheck {
 	}
 	c.OK = true
 	return c
+}
+
+// firstEntry reads a binary list's first entry.
+func firstEntry(binList []byte) (*measure.Entry, error) {
+	l, err := measure.ReadList(bytes.NewReader(binList), measure.ReadOptions{})
+	if err == nil && l.Len() == 0 {
+		err = errors.New("empty measurement list")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("measurement list: %w", err)
+	}
+	return l.Entries[0], nil
 }
