@@ -517,16 +517,22 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	if len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
 		// Kernel printk form: "type=1805 audit(…): body"
 		// (Linux: kernel/audit.c:kauditd_printk_skb).
-		j := 0
-		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-			j++
+		if len(rest) >= 11 && rest[1]-'0' <= 9 && rest[2]-'0' <= 9 && rest[3]-'0' <= 9 && string(rest[4:11]) == " audit(" {
+			// The usual four digits.
+			typ = Type(uint(rest[0]-'0')*1000 + uint(rest[1]-'0')*100 + uint(rest[2]-'0')*10 + uint(rest[3]-'0'))
+			rest = rest[11:]
+		} else {
+			j := 0
+			for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+				j++
+			}
+			num, ok := atou(rest[:j])
+			if !ok || !bytes.HasPrefix(rest[j:], []byte(" audit(")) {
+				return s.handleOther(msg, n)
+			}
+			rest = rest[j+7:]
+			typ = Type(num)
 		}
-		num, ok := atou(rest[:j])
-		if !ok || !bytes.HasPrefix(rest[j:], []byte(" audit(")) {
-			return s.handleOther(msg, n)
-		}
-		rest = rest[j+7:]
-		typ = Type(num)
 		integrity = typ.Integrity()
 	} else {
 		// auditd form: "type=NAME msg=audit(…): body".
@@ -556,18 +562,23 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 		s.sawAuditLog = true
 	}
 	s.stats.Recognized++
-	cp := bytes.IndexByte(rest, ')')
+	cp, colon, serial := rawHeader(rest)
+	interpreted := false
 	if cp < 0 {
-		return s.handleOther(msg, n)
+		cp = bytes.IndexByte(rest, ')')
+		if cp < 0 {
+			return s.handleOther(msg, n)
+		}
+		hdr := rest[:cp]
+		interpreted = bytes.IndexByte(hdr, ' ') >= 0 || bytes.IndexByte(hdr, '/') >= 0
+		colon = bytes.LastIndexByte(hdr, ':')
+		serial = 0
+		if colon >= 0 {
+			serial, _ = atou(hdr[colon+1:])
+		}
 	}
 	hdr := rest[:cp]
 	body := rest[cp+1:]
-	interpreted := bytes.IndexByte(hdr, ' ') >= 0 || bytes.IndexByte(hdr, '/') >= 0
-	colon := bytes.LastIndexByte(hdr, ':')
-	var serial uint64
-	if colon >= 0 {
-		serial, _ = atou(hdr[colon+1:])
-	}
 	if interpreted {
 		s.ausearch = true
 		if form == FormAuditLog {
@@ -603,6 +614,33 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	s.stats.Records++
 	s.byType[typ-firstIntegrity]++
 	return true
+}
+
+// rawHeader reads the usual audit(…) header, "sec.frac:serial)", in one
+// pass: it returns the index of the ')', of the ':' and the serial, or
+// cp -1 when b does not start with such a header (then the caller
+// searches it in the general way).
+func rawHeader(b []byte) (cp, colon int, serial uint64) {
+	colon = -1
+	for i, c := range b {
+		switch {
+		case c-'0' <= 9:
+			if colon >= 0 {
+				serial = serial*10 + uint64(c-'0')
+			}
+		case c == '.' && colon < 0:
+		case c == ':' && colon < 0:
+			colon = i
+		case c == ')':
+			if colon >= 0 && i-colon-1 > 19 {
+				return -1, -1, 0 // a serial that may not fit
+			}
+			return i, colon, serial
+		default:
+			return -1, -1, 0
+		}
+	}
+	return -1, -1, 0
 }
 
 // setBody makes b the current record's text: aliased when b lies in
