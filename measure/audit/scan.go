@@ -81,6 +81,7 @@ type Scanner struct {
 	rec     Record
 	byType  [lastIntegrity - firstIntegrity + 1]int // Stats.ByType
 	built   bool
+	recRefs bool // rec may hold Fields, Time or Marker
 	bodyLen int
 	interp  bool   // ausearch-interpreted body
 	stamp   []byte // the audit(…) time text, parsed on demand
@@ -188,7 +189,7 @@ func (s *Scanner) Record() Record {
 // build turns the current record's body into fields and its stamp into a
 // time.
 func (s *Scanner) build() {
-	s.built = true
+	s.built, s.recRefs = true, true
 	text := string(s.cur[:s.bodyLen])
 	fields := newFields(text)
 	if s.interp {
@@ -204,13 +205,27 @@ func (s *Scanner) build() {
 // setRecord makes rec (header only) the current record, its body in
 // s.cur[:bodyLen].
 func (s *Scanner) setRecord(rec Record, bodyLen int, interp bool) {
-	if p := &s.rec; p.Fields == nil && p.Marker == "" && p.Time.IsZero() && rec.Fields == nil && rec.Marker == "" && rec.Time.IsZero() {
-		// Only numbers change: no copy of the pointer words (and their
-		// write barriers) for the usual unbuilt record.
-		p.Type, p.Serial, p.Line, p.Form, p.Truncated, p.Joined = rec.Type, rec.Serial, rec.Line, rec.Form, rec.Truncated, rec.Joined
-	} else {
-		s.rec = rec
+	if rec.Fields == nil && rec.Marker == "" && rec.Time.IsZero() {
+		s.setNums(rec.Type, rec.Serial, rec.Line, rec.Form, rec.Joined, bodyLen, interp)
+		return
 	}
+	s.rec, s.recRefs = rec, true
+	s.reset(bodyLen, interp)
+}
+
+// setNums is setRecord for a record of numbers only: for the usual
+// unbuilt record, no copy of the pointer words (and their write
+// barriers).
+func (s *Scanner) setNums(t Type, serial uint64, line int, form Form, joined, bodyLen int, interp bool) {
+	if s.recRefs {
+		s.rec, s.recRefs = Record{}, false
+	}
+	p := &s.rec
+	p.Type, p.Serial, p.Line, p.Form, p.Truncated, p.Joined = t, serial, line, form, false, joined
+	s.reset(bodyLen, interp)
+}
+
+func (s *Scanner) reset(bodyLen int, interp bool) {
 	s.built = false
 	s.bodyLen = bodyLen
 	s.interp = interp
@@ -492,7 +507,7 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	if len(msg) > 0 && msg[0] == '[' {
 		// The usual printk line, "[   12.345678] audit: type=…": its
 		// first "type=" is right after the stamp when the stamp has no 't'.
-		if j := bytes.IndexByte(msg, ']'); j > 0 && bytes.HasPrefix(msg[j+1:], []byte(" audit: type=")) && bytes.IndexByte(msg[:j], 't') < 0 {
+		if j := bytes.IndexByte(msg, ']'); j > 0 && len(msg) >= j+14 && string(msg[j+1:j+14]) == " audit: type=" && bytes.IndexByte(msg[:j], 't') < 0 {
 			t = j + 9
 		}
 	}
@@ -594,9 +609,15 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 		return false
 	}
 	// Body starts after "): " (raw) or ") : " (interpreted).
-	body = bytes.TrimPrefix(body, []byte(" "))
-	body = bytes.TrimPrefix(body, []byte(":"))
-	body = bytes.TrimPrefix(body, []byte(" "))
+	if len(body) > 0 && body[0] == ' ' {
+		body = body[1:]
+	}
+	if len(body) > 0 && body[0] == ':' {
+		body = body[1:]
+	}
+	if len(body) > 0 && body[0] == ' ' {
+		body = body[1:]
+	}
 	if colon >= 0 {
 		// Copied before joinWrapped reads on: hdr may lie in the
 		// reader's buffer.
@@ -609,7 +630,7 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 		s.stats.Duplicates++
 		return false
 	}
-	s.setRecord(Record{Type: typ, Serial: serial, Line: n, Form: form, Joined: joined}, len(s.cur), interpreted)
+	s.setNums(typ, serial, n, form, joined, len(s.cur), interpreted)
 	s.stampOK = colon >= 0
 	s.stats.Records++
 	s.byType[typ-firstIntegrity]++
