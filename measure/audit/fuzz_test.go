@@ -257,3 +257,19 @@ func FuzzRawHeader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDigits8: the eight-byte digit test says what a byte loop says.
+func FuzzDigits8(f *testing.F) {
+	for _, s := range []string{"01234567", "0123456/", "012345:7", "\xb0\xb1\xb2\xb3\xb4\xb5\xb6\xb7", "9999999\x3f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) < 8 {
+			return
+		}
+		want := strings.Trim(s[:8], "0123456789") == ""
+		if got := digits8([]byte(s)); got != want {
+			t.Fatalf("digits8(%q) = %v", s[:8], got)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -643,7 +644,15 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 // searches it in the general way).
 func rawHeader(b []byte) (cp, colon int, serial uint64) {
 	colon = -1
-	for i, c := range b {
+	i := 0
+	if len(b) > 15 && b[10] == '.' && b[14] == ':' && digits8(b) && b[8]-'0' <= 9 && b[9]-'0' <= 9 &&
+		b[11]-'0' <= 9 && b[12]-'0' <= 9 && b[13]-'0' <= 9 {
+		// The usual ten-digit seconds and milliseconds (Linux:
+		// kernel/audit.c:audit_log_start), read as the loop would.
+		colon, i = 14, 15
+	}
+	for ; i < len(b); i++ {
+		c := b[i]
 		switch {
 		case c-'0' <= 9:
 			if colon >= 0 {
@@ -662,6 +671,15 @@ func rawHeader(b []byte) (cp, colon int, serial uint64) {
 		}
 	}
 	return -1, -1, 0
+}
+
+// digits8 reports whether b's first eight bytes are decimal digits.
+func digits8(b []byte) bool {
+	const hi, six = 0xf0f0f0f0f0f0f0f0, 0x0606060606060606
+	x := binary.LittleEndian.Uint64(b)
+	// A byte is a digit when its high nibble is 3 and adding 6 keeps it
+	// so (no carry crosses a byte whose high nibble is 3).
+	return x&hi == 0x3030303030303030 && (x+six)&hi == 0x3030303030303030
 }
 
 // setBody makes b the current record's text: aliased when b lies in
