@@ -244,6 +244,9 @@ func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 	if c.n == 0 {
 		return
 	}
+	if c.slots == nil {
+		c.rebuild() // listed before: the order needs the table's memory
+	}
 	lcp := c.lcp
 	const nb = 257 * 257
 	bucket := func(k []byte) int {
