@@ -152,7 +152,7 @@ func (c *PathCounts) insert(slot uint32, p []byte, h uint32) {
 	}
 	if c.n == 0 {
 		c.lcp = len(p)
-	} else if c.lcp > 0 {
+	} else if c.lcp > 0 && !bytes.HasPrefix(p, c.key(c.ent(0))[:c.lcp]) {
 		first, j := c.key(c.ent(0)), 0
 		for j < c.lcp && j < len(p) && p[j] == first[j] {
 			j++
