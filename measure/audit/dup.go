@@ -65,12 +65,11 @@ func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 			full = d.fullKey(t, serial, text)
 		}
 		e := d.keep()
-		*e = dupEnt{full: full, t: t, serial: serial}
 		if full != 0 {
 			d.full.add(full)
-		} else {
-			e.text = text
+			text = nil
 		}
+		*e = dupEnt{full: full, text: text, t: t, serial: serial}
 		return false
 	}
 	d.pairRun()
@@ -129,14 +128,14 @@ func (d *dupWin) pairRun() {
 	d.mono = d.n
 }
 
-// evict drops the record in slot; run says it is not in pairs.
+// evict drops the record in slot (keep's caller overwrites its entry);
+// run says it is not in pairs.
 func (d *dupWin) evict(slot int, run bool) {
 	e := &d.ring[slot]
 	if run {
 		if e.full != 0 {
 			d.full.remove(e.full)
 		}
-		e.text = nil
 		return
 	}
 	i := d.pairs.find(pairKey(e.t, e.serial))
@@ -150,7 +149,6 @@ func (d *dupWin) evict(slot int, run bool) {
 	if p.count == 0 {
 		d.pairs.del(i)
 	}
-	e.text = nil
 }
 
 // pairTable is a fixed-size open-addressing map from non-zero keys to a
