@@ -12,17 +12,22 @@ import (
 // and serial. pairs counts the kept records per (type, serial) and points
 // at the one of them not yet hashed, if any (at most one is: every later
 // one was hashed to be checked).
+//
+// A record whose serial is above every kept one (the usual case) cannot
+// have a pair kept: it goes into the ring only. pairs learns the records
+// of such a run (from record number mono on) when a record with a lower
+// or equal serial comes and has to be looked up.
 type dupWin struct {
 	seed  maphash.Seed
 	ring  [dupWindow]dupEnt
 	n     int
+	mono  int       // records mono.. are not in pairs (their serials rise)
 	full  dupTable  // full keys of the hashed records kept
-	pairs pairTable // (type, serial) of the records kept
+	pairs pairTable // (type, serial) of the records kept before mono
 	top   uint64    // no record kept had a higher serial
 }
 
 type dupEnt struct {
-	pair   uint64
 	full   uint64 // 0 until hashed
 	text   []byte // until hashed
 	t      Type
@@ -52,14 +57,24 @@ func pairKey(t Type, serial uint64) uint64 {
 // seen reports whether (t, serial, text) is in the window, and keeps it
 // when not. stable says text stays valid while it is in the window.
 func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
-	pk := pairKey(t, serial)
 	var full uint64
-	i := -1
-	if serial <= d.top || d.n == 0 {
-		i = d.pairs.find(pk) // else no record kept has this serial
+	if serial > d.top || d.n == 0 {
+		// No record kept has this serial.
+		d.top = serial
+		if !stable {
+			full = d.fullKey(t, serial, text)
+		}
+		e := d.keep()
+		if full != 0 {
+			d.full.add(full)
+			text = nil
+		}
+		*e = dupEnt{full: full, text: text, t: t, serial: serial}
+		return false
 	}
-	d.top = max(d.top, serial)
-	if i >= 0 {
+	d.pairRun()
+	pk := pairKey(t, serial)
+	if i := d.pairs.find(pk); i >= 0 {
 		if p := &d.pairs.slots[i]; p.pending >= 0 {
 			e := &d.ring[p.pending]
 			e.full, e.text = d.fullKey(e.t, e.serial, e.text), nil
@@ -74,12 +89,9 @@ func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 		full = d.fullKey(t, serial, text)
 	}
 	slot := d.n % dupWindow
-	if d.n >= dupWindow {
-		d.evict(slot)
-	}
-	d.n++
-	e := &d.ring[slot]
-	*e = dupEnt{pair: pk, full: full, t: t, serial: serial}
+	e := d.keep()
+	d.mono = d.n
+	*e = dupEnt{full: full, t: t, serial: serial}
 	p := d.pairs.insert(pk)
 	p.count++
 	if full != 0 {
@@ -91,9 +103,42 @@ func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 	return false
 }
 
-func (d *dupWin) evict(slot int) {
+// keep makes room for a record (evicting the oldest when the window is
+// full) and returns its ring entry.
+func (d *dupWin) keep() *dupEnt {
+	slot := d.n % dupWindow
+	if d.n >= dupWindow {
+		d.evict(slot, d.n-dupWindow >= d.mono)
+	}
+	d.n++
+	return &d.ring[slot]
+}
+
+// pairRun puts the records from mono on into pairs. Their serials rise,
+// above those of the records before: none shares a pair with another.
+func (d *dupWin) pairRun() {
+	for k := max(d.mono, d.n-dupWindow); k < d.n; k++ {
+		e := &d.ring[k%dupWindow]
+		p := d.pairs.insert(pairKey(e.t, e.serial))
+		p.count++
+		if e.full == 0 {
+			p.pending = int32(k % dupWindow)
+		}
+	}
+	d.mono = d.n
+}
+
+// evict drops the record in slot (keep's caller overwrites its entry);
+// run says it is not in pairs.
+func (d *dupWin) evict(slot int, run bool) {
 	e := &d.ring[slot]
-	i := d.pairs.find(e.pair)
+	if run {
+		if e.full != 0 {
+			d.full.remove(e.full)
+		}
+		return
+	}
+	i := d.pairs.find(pairKey(e.t, e.serial))
 	p := &d.pairs.slots[i]
 	p.count--
 	if e.full != 0 {
@@ -104,7 +149,6 @@ func (d *dupWin) evict(slot int) {
 	if p.count == 0 {
 		d.pairs.del(i)
 	}
-	e.text = nil
 }
 
 // pairTable is a fixed-size open-addressing map from non-zero keys to a

@@ -296,6 +296,9 @@ func TestPathCounts(t *testing.T) {
 		break
 	}
 	c.Sorted(func([]byte, int) {})
+	again := 0
+	c.Sorted(func([]byte, int) { again++ }) // twice in a row
+	assert.Equal(t, len(want), again)
 	for i := 0; i < 5000; i++ {
 		p := fmt.Appendf(nil, "/usr/lib/pkg%d/lib%d.so", rng.IntN(40), rng.IntN(6000))
 		c.Add(p)

@@ -223,3 +223,53 @@ func FuzzNeedsQuote(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRawHeader: the one-pass header reader agrees with the general
+// search (first ')', last ':', serial by atou, not interpreted) whenever
+// it takes the header, and takes every plain "sec.frac:serial)" header.
+func FuzzRawHeader(f *testing.F) {
+	for _, s := range []string{"1763805600.001:2): x", "1.2:3)", "1:)", ":)", "1.2.3)", "1:2:3)", "1:2.3)",
+		"1:12345678901234567890)", "1:1234567890123456789)", "11/22/2026 10:00:00.123:5)", "1:2", ")"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := []byte(s)
+		cp, colon, serial := rawHeader(b)
+		want := bytes.IndexByte(b, ')')
+		if cp < 0 {
+			if want >= 0 && strings.Trim(s[:want], "0123456789.") == "" {
+				t.Fatalf("rawHeader(%q) refused a header without ':'", s)
+			}
+			if c := strings.IndexByte(s, ':'); want >= 0 && c >= 0 && c < want && want-c-1 <= 19 &&
+				strings.Trim(s[:c], "0123456789.") == "" && strings.Trim(s[c+1:want], "0123456789") == "" {
+				t.Fatalf("rawHeader(%q) refused a plain header", s)
+			}
+			return
+		}
+		hdr := b[:want]
+		wantColon := bytes.LastIndexByte(hdr, ':')
+		var wantSerial uint64
+		if wantColon >= 0 {
+			wantSerial, _ = atou(hdr[wantColon+1:])
+		}
+		if cp != want || colon != wantColon || serial != wantSerial || bytes.ContainsAny(hdr, " /") {
+			t.Fatalf("rawHeader(%q) = %d, %d, %d; want %d, %d, %d", s, cp, colon, serial, want, wantColon, wantSerial)
+		}
+	})
+}
+
+// FuzzDigits8: the eight-byte digit test says what a byte loop says.
+func FuzzDigits8(f *testing.F) {
+	for _, s := range []string{"01234567", "0123456/", "012345:7", "\xb0\xb1\xb2\xb3\xb4\xb5\xb6\xb7", "9999999\x3f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) < 8 {
+			return
+		}
+		want := strings.Trim(s[:8], "0123456789") == ""
+		if got := digits8([]byte(s)); got != want {
+			t.Fatalf("digits8(%q) = %v", s[:8], got)
+		}
+	})
+}

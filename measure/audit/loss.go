@@ -326,17 +326,17 @@ func lossMarker(msg []byte, line int, loss *Loss) bool {
 		}
 		return false
 	}
-	if i := bytes.Index(msg, mAuditLost); i >= 0 {
-		j := i + len(mAuditLost)
-		k := j
-		for k < len(msg) && msg[k] >= '0' && msg[k] <= '9' {
-			k++
-		}
-		n, _ := atou(msg[j:k])
-		loss.add(Evidence{Kind: AuditLost, Line: line, Count: n, Text: string(bytes.TrimSpace(msg))})
-		return true
-	}
 	if bytes.Contains(msg, []byte("audit")) {
+		if i := bytes.Index(msg, mAuditLost); i >= 0 {
+			j := i + len(mAuditLost)
+			k := j
+			for k < len(msg) && msg[k] >= '0' && msg[k] <= '9' {
+				k++
+			}
+			n, _ := atou(msg[j:k])
+			loss.add(Evidence{Kind: AuditLost, Line: line, Count: n, Text: string(bytes.TrimSpace(msg))})
+			return true
+		}
 		for _, m := range auditLimits {
 			if bytes.Contains(msg, m) {
 				loss.add(Evidence{Kind: AuditLimit, Line: line, Text: string(bytes.TrimSpace(msg))})

@@ -152,7 +152,7 @@ func (c *PathCounts) insert(slot uint32, p []byte, h uint32) {
 	}
 	if c.n == 0 {
 		c.lcp = len(p)
-	} else if c.lcp > 0 {
+	} else if c.lcp > 0 && !bytes.HasPrefix(p, c.key(c.ent(0))[:c.lcp]) {
 		first, j := c.key(c.ent(0)), 0
 		for j < c.lcp && j < len(p) && p[j] == first[j] {
 			j++
@@ -243,6 +243,9 @@ func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 	c.flush()
 	if c.n == 0 {
 		return
+	}
+	if c.slots == nil {
+		c.rebuild() // listed before: the order needs the table's memory
 	}
 	lcp := c.lcp
 	const nb = 257 * 257

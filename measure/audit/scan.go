@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -81,6 +82,7 @@ type Scanner struct {
 	rec     Record
 	byType  [lastIntegrity - firstIntegrity + 1]int // Stats.ByType
 	built   bool
+	recRefs bool // rec may hold Fields, Time or Marker
 	bodyLen int
 	interp  bool   // ausearch-interpreted body
 	stamp   []byte // the audit(…) time text, parsed on demand
@@ -188,7 +190,7 @@ func (s *Scanner) Record() Record {
 // build turns the current record's body into fields and its stamp into a
 // time.
 func (s *Scanner) build() {
-	s.built = true
+	s.built, s.recRefs = true, true
 	text := string(s.cur[:s.bodyLen])
 	fields := newFields(text)
 	if s.interp {
@@ -204,13 +206,27 @@ func (s *Scanner) build() {
 // setRecord makes rec (header only) the current record, its body in
 // s.cur[:bodyLen].
 func (s *Scanner) setRecord(rec Record, bodyLen int, interp bool) {
-	if p := &s.rec; p.Fields == nil && p.Marker == "" && p.Time.IsZero() && rec.Fields == nil && rec.Marker == "" && rec.Time.IsZero() {
-		// Only numbers change: no copy of the pointer words (and their
-		// write barriers) for the usual unbuilt record.
-		p.Type, p.Serial, p.Line, p.Form, p.Truncated, p.Joined = rec.Type, rec.Serial, rec.Line, rec.Form, rec.Truncated, rec.Joined
-	} else {
-		s.rec = rec
+	if rec.Fields == nil && rec.Marker == "" && rec.Time.IsZero() {
+		s.setNums(rec.Type, rec.Serial, rec.Line, rec.Form, rec.Joined, bodyLen, interp)
+		return
 	}
+	s.rec, s.recRefs = rec, true
+	s.reset(bodyLen, interp)
+}
+
+// setNums is setRecord for a record of numbers only: for the usual
+// unbuilt record, no copy of the pointer words (and their write
+// barriers).
+func (s *Scanner) setNums(t Type, serial uint64, line int, form Form, joined, bodyLen int, interp bool) {
+	if s.recRefs {
+		s.rec, s.recRefs = Record{}, false
+	}
+	p := &s.rec
+	p.Type, p.Serial, p.Line, p.Form, p.Truncated, p.Joined = t, serial, line, form, false, joined
+	s.reset(bodyLen, interp)
+}
+
+func (s *Scanner) reset(bodyLen int, interp bool) {
 	s.built = false
 	s.bodyLen = bodyLen
 	s.interp = interp
@@ -492,7 +508,7 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	if len(msg) > 0 && msg[0] == '[' {
 		// The usual printk line, "[   12.345678] audit: type=…": its
 		// first "type=" is right after the stamp when the stamp has no 't'.
-		if j := bytes.IndexByte(msg, ']'); j > 0 && bytes.HasPrefix(msg[j+1:], []byte(" audit: type=")) && bytes.IndexByte(msg[:j], 't') < 0 {
+		if j := bytes.IndexByte(msg, ']'); j > 0 && len(msg) >= j+14 && string(msg[j+1:j+14]) == " audit: type=" && bytes.IndexByte(msg[:j], 't') < 0 {
 			t = j + 9
 		}
 	}
@@ -517,16 +533,22 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	if len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
 		// Kernel printk form: "type=1805 audit(…): body"
 		// (Linux: kernel/audit.c:kauditd_printk_skb).
-		j := 0
-		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-			j++
+		if len(rest) >= 11 && rest[1]-'0' <= 9 && rest[2]-'0' <= 9 && rest[3]-'0' <= 9 && string(rest[4:11]) == " audit(" {
+			// The usual four digits.
+			typ = Type(uint(rest[0]-'0')*1000 + uint(rest[1]-'0')*100 + uint(rest[2]-'0')*10 + uint(rest[3]-'0'))
+			rest = rest[11:]
+		} else {
+			j := 0
+			for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+				j++
+			}
+			num, ok := atou(rest[:j])
+			if !ok || !bytes.HasPrefix(rest[j:], []byte(" audit(")) {
+				return s.handleOther(msg, n)
+			}
+			rest = rest[j+7:]
+			typ = Type(num)
 		}
-		num, ok := atou(rest[:j])
-		if !ok || !bytes.HasPrefix(rest[j:], []byte(" audit(")) {
-			return s.handleOther(msg, n)
-		}
-		rest = rest[j+7:]
-		typ = Type(num)
 		integrity = typ.Integrity()
 	} else {
 		// auditd form: "type=NAME msg=audit(…): body".
@@ -556,18 +578,23 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 		s.sawAuditLog = true
 	}
 	s.stats.Recognized++
-	cp := bytes.IndexByte(rest, ')')
+	cp, colon, serial := rawHeader(rest)
+	interpreted := false
 	if cp < 0 {
-		return s.handleOther(msg, n)
+		cp = bytes.IndexByte(rest, ')')
+		if cp < 0 {
+			return s.handleOther(msg, n)
+		}
+		hdr := rest[:cp]
+		interpreted = bytes.IndexByte(hdr, ' ') >= 0 || bytes.IndexByte(hdr, '/') >= 0
+		colon = bytes.LastIndexByte(hdr, ':')
+		serial = 0
+		if colon >= 0 {
+			serial, _ = atou(hdr[colon+1:])
+		}
 	}
 	hdr := rest[:cp]
 	body := rest[cp+1:]
-	interpreted := bytes.IndexByte(hdr, ' ') >= 0 || bytes.IndexByte(hdr, '/') >= 0
-	colon := bytes.LastIndexByte(hdr, ':')
-	var serial uint64
-	if colon >= 0 {
-		serial, _ = atou(hdr[colon+1:])
-	}
 	if interpreted {
 		s.ausearch = true
 		if form == FormAuditLog {
@@ -583,9 +610,15 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 		return false
 	}
 	// Body starts after "): " (raw) or ") : " (interpreted).
-	body = bytes.TrimPrefix(body, []byte(" "))
-	body = bytes.TrimPrefix(body, []byte(":"))
-	body = bytes.TrimPrefix(body, []byte(" "))
+	if len(body) > 0 && body[0] == ' ' {
+		body = body[1:]
+	}
+	if len(body) > 0 && body[0] == ':' {
+		body = body[1:]
+	}
+	if len(body) > 0 && body[0] == ' ' {
+		body = body[1:]
+	}
 	if colon >= 0 {
 		// Copied before joinWrapped reads on: hdr may lie in the
 		// reader's buffer.
@@ -598,11 +631,55 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 		s.stats.Duplicates++
 		return false
 	}
-	s.setRecord(Record{Type: typ, Serial: serial, Line: n, Form: form, Joined: joined}, len(s.cur), interpreted)
+	s.setNums(typ, serial, n, form, joined, len(s.cur), interpreted)
 	s.stampOK = colon >= 0
 	s.stats.Records++
 	s.byType[typ-firstIntegrity]++
 	return true
+}
+
+// rawHeader reads the usual audit(…) header, "sec.frac:serial)", in one
+// pass: it returns the index of the ')', of the ':' and the serial, or
+// cp -1 when b does not start with such a header (then the caller
+// searches it in the general way).
+func rawHeader(b []byte) (cp, colon int, serial uint64) {
+	colon = -1
+	i := 0
+	if len(b) > 15 && b[10] == '.' && b[14] == ':' && digits8(b) && b[8]-'0' <= 9 && b[9]-'0' <= 9 &&
+		b[11]-'0' <= 9 && b[12]-'0' <= 9 && b[13]-'0' <= 9 {
+		// The usual ten-digit seconds and milliseconds (Linux:
+		// kernel/audit.c:audit_log_start), read as the loop would.
+		colon, i = 14, 15
+	}
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c-'0' <= 9:
+			if colon >= 0 {
+				serial = serial*10 + uint64(c-'0')
+			}
+		case c == '.' && colon < 0:
+		case c == ':' && colon < 0:
+			colon = i
+		case c == ')':
+			if colon >= 0 && i-colon-1 > 19 {
+				return -1, -1, 0 // a serial that may not fit
+			}
+			return i, colon, serial
+		default:
+			return -1, -1, 0
+		}
+	}
+	return -1, -1, 0
+}
+
+// digits8 reports whether b's first eight bytes are decimal digits.
+func digits8(b []byte) bool {
+	const hi, six = 0xf0f0f0f0f0f0f0f0, 0x0606060606060606
+	x := binary.LittleEndian.Uint64(b)
+	// A byte is a digit when its high nibble is 3 and adding 6 keeps it
+	// so (no carry crosses a byte whose high nibble is 3).
+	return x&hi == 0x3030303030303030 && (x+six)&hi == 0x3030303030303030
 }
 
 // setBody makes b the current record's text: aliased when b lies in

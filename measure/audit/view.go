@@ -98,6 +98,13 @@ func (s *Scanner) Path() []byte {
 		return name
 	}
 	body := s.cur[:s.bodyLen]
+	if len(body) >= 6 && string(body[:6]) == `file="` {
+		// The usual first field, read as nextField reads it.
+		if e := bytes.IndexByte(body[6:], '"'); e >= 0 {
+			return body[6 : 6+e]
+		}
+		return body[6:]
+	}
 	var name fieldTok
 	found := false
 	for i := 0; ; {
