@@ -158,8 +158,9 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	defer limitMemory()()
+	restore := limitMemory(o.Depth)
 	s.exhaustive(ctx, root, workers)
+	restore()
 	if o.Random > 0 && ctx.Err() == nil {
 		s.random(ctx, root, workers)
 	}
@@ -167,18 +168,27 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 	return s.finish(workers), st, nil
 }
 
-// memoryLimit is the soft limit on the Go runtime's memory while Search
-// runs, unless the user set one (GOMEMLIMIT). A depth-7 search keeps
-// about 35 MB live, and the heap peaks near 70 MB before a collection
-// when one batch's seen tables grow at once; the limit makes the
-// collector start early enough that such a burst stays under the
-// 100 MB the search is held to (scripts/bench-explore.sh). Far above
-// the live heap, it costs no collections otherwise.
-const memoryLimit = 80 << 20
+// memoryLimit is the soft limit on the Go runtime's memory while the
+// exhaustive search runs to a depth of at most limitedDepth, unless the
+// user set one (GOMEMLIMIT). At depth 7 the search keeps about 35 MB
+// live, and the heap peaks near 70 MB before a collection when a batch's
+// seen tables grow at once; the limit makes the collector start early
+// enough that such a burst stays under the 100 MB the search is held to
+// (scripts/bench-explore.sh). Far above the live heap, it costs no
+// collections otherwise. Deeper searches keep more states than it
+// would hold, and a limit below the live heap keeps the collector
+// running, so they get none.
+const (
+	memoryLimit  = 80 << 20
+	limitedDepth = 7
+)
 
-// limitMemory sets memoryLimit when no limit is set, and returns what
-// restores the limit before it.
-func limitMemory() (restore func()) {
+// limitMemory sets memoryLimit for a search to the given depth when no
+// limit is set, and returns what restores the limit before it.
+func limitMemory(depth int) (restore func()) {
+	if depth > limitedDepth {
+		return func() {}
+	}
 	old := debug.SetMemoryLimit(-1)
 	if old != math.MaxInt64 {
 		return func() {}

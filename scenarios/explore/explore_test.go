@@ -176,8 +176,9 @@ func TestCloneIntoReusedRunner(t *testing.T) {
 	}
 }
 
-// Search holds the runtime to memoryLimit while it runs when no limit is
-// set, restores it after, and leaves a limit the user set alone.
+// Search holds the runtime to memoryLimit while its exhaustive search
+// runs when no limit is set, restores it after, and leaves a limit the
+// user set alone.
 func TestSearchMemoryLimit(t *testing.T) {
 	p := prof(t, "7.1")
 	limitDuring := func() int64 {
@@ -199,4 +200,8 @@ func TestSearchMemoryLimit(t *testing.T) {
 	debug.SetMemoryLimit(1 << 30)
 	assert.Equal(t, int64(1<<30), limitDuring(), "a set limit is kept")
 	assert.Equal(t, int64(1<<30), debug.SetMemoryLimit(-1))
+	debug.SetMemoryLimit(math.MaxInt64)
+	restore := limitMemory(limitedDepth + 1)
+	assert.Equal(t, int64(math.MaxInt64), debug.SetMemoryLimit(-1), "deeper searches are not limited")
+	restore()
 }
