@@ -156,6 +156,35 @@ func TestOverlayCopyUp(t *testing.T) {
 	assert.NotEqual(t, ud, st.Dev)
 }
 
+// Lookup leaves RealInode's answer cached for the overlay inode, and a
+// copy-up after it (a chmod through the overlay, in a clone whose cache
+// started empty) still moves RealInode to the upper inode.
+func TestLookupCachesRealInode(t *testing.T) {
+	w := NewWorld(true)
+	lower := newFile(t, w, "xfs", "/lower", "/lower/f")
+	_, err := w.Mount(mustModel(t, "tmpfs"), "/t", nil)
+	require.NoError(t, err)
+	require.NoError(t, w.Mkdir("/t/upper"))
+	require.NoError(t, w.Mkdir("/t/work"))
+	_, err = w.MountOverlay(mustModel(t, "overlay"), "/ovl", "/lower", "/t/upper", "/t/work")
+	require.NoError(t, err)
+	oi, err := w.Lookup("/ovl/f")
+	require.NoError(t, err)
+	assert.Same(t, lower, oi.real, "cached by Lookup")
+	c := w.Clone()
+	coi, err := c.Lookup("/ovl/f")
+	require.NoError(t, err)
+	clower, err := c.Lookup("/lower/f")
+	require.NoError(t, err)
+	assert.Same(t, clower, c.RealInode(coi), "the clone's own lower inode")
+	require.NoError(t, c.Chmod("/ovl/f", 0o700))
+	up, err := c.Lookup("/t/upper/f")
+	require.NoError(t, err)
+	assert.Same(t, up, c.RealInode(coi))
+	assert.Equal(t, uint32(0o700), c.RealInode(coi).Mode)
+	assert.Same(t, lower, w.RealInode(oi), "the original keeps its lower inode")
+}
+
 func TestRemountClearsIVersion(t *testing.T) {
 	w := NewWorld(true)
 	i := newFile(t, w, "tmpfs", "/t", "/t/f")

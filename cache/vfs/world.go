@@ -290,7 +290,8 @@ func (w *World) Lookup(p string) (*Inode, error) {
 		return nil, err
 	}
 	if sb.Model.Overlay {
-		if _, err := w.ovlReal(sb, rel); err != nil {
+		real, err := w.ovlReal(sb, rel)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		oi := get(sb.ovlInodes, rel)
@@ -301,6 +302,9 @@ func (w *World) Lookup(p string) (*Inode, error) {
 			sb.nextIno++
 			sb.ovlInodes = put(sb.ovlInodes, rel, oi)
 		}
+		// RealInode's answer, found already: a step's hooks ask for it
+		// next, and a clone starts with the cache empty.
+		oi.real, oi.realGen = real, w.gen
 		return oi, nil
 	}
 	ino := get(sb.files, rel)

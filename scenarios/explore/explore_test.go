@@ -3,8 +3,10 @@ package explore
 import (
 	"context"
 	"fmt"
+	"math"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -172,4 +174,34 @@ func TestCloneIntoReusedRunner(t *testing.T) {
 		assert.Equal(t, full.Result().AuditRecords, scratch.Result().AuditRecords)
 		assert.Equal(t, full.Result().Measurements, scratch.Result().Measurements)
 	}
+}
+
+// Search holds the runtime to memoryLimit while its exhaustive search
+// runs when no limit is set, restores it after, and leaves a limit the
+// user set alone.
+func TestSearchMemoryLimit(t *testing.T) {
+	p := prof(t, "7.1")
+	limitDuring := func() int64 {
+		var seen int64 = -1
+		o := Options{Depth: 5, Workers: 1, Progress: func(int64, int64) {
+			if seen < 0 {
+				seen = debug.SetMemoryLimit(-1)
+			}
+		}}
+		_, _, err := Search(context.Background(), DefaultWorld("xfs"), p, nil, o)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, seen, int64(0), "no progress reported")
+		return seen
+	}
+	old := debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetMemoryLimit(old)
+	assert.Equal(t, int64(memoryLimit), limitDuring())
+	assert.Equal(t, int64(math.MaxInt64), debug.SetMemoryLimit(-1), "restored")
+	debug.SetMemoryLimit(1 << 30)
+	assert.Equal(t, int64(1<<30), limitDuring(), "a set limit is kept")
+	assert.Equal(t, int64(1<<30), debug.SetMemoryLimit(-1))
+	debug.SetMemoryLimit(math.MaxInt64)
+	restore := limitMemory(limitedDepth + 1)
+	assert.Equal(t, int64(math.MaxInt64), debug.SetMemoryLimit(-1), "deeper searches are not limited")
+	restore()
 }
