@@ -12,8 +12,10 @@ import (
 	"sync/atomic"
 )
 
-// replayBatch is how many entries travel between the goroutines at once.
-const replayBatch = 256
+// replayBatch is how many entries travel between the goroutines at once
+// (200k-entry replay on 2 cores: 1.3-1.55x the one-core speed with 256,
+// 1.8x with 1024, 1.6x with 4096: fewer hand-offs, batches still in cache).
+const replayBatch = 1024
 
 // rbatch is a batch of entries reduced to what replay needs: PCR,
 // violation flag, stored digest and template hash input.
