@@ -18,7 +18,7 @@ import (
 )
 
 // Main is the agent's entry point (PID 1 in the VM). It never returns on a
-// real guest: it powers the VM off after shipping the results.
+// real guest: it resets the VM after shipping the results.
 func Main(jobPath string, console io.Writer) int {
 	a := &agent{console: console, rep: &Report{Timing: map[string]float64{}}, files: map[string][]byte{}, kauditd: -1}
 	defer a.finish()
@@ -311,7 +311,7 @@ func (a *agent) finish() {
 		a.logf("ERROR: shipping results: %v", err)
 	}
 	unix.Sync()
-	a.logf("done, powering off")
+	a.logf("done, resetting the guest")
 	if os.Getpid() == 1 || os.Getenv(EnvMarker) == "1" {
 		// A reset, not a power-off: QEMU runs with -no-reboot and exits
 		// either way, and a direct (PVH) boot has no ACPI to power off.
