@@ -138,7 +138,7 @@ func halve(g Group, cost func(Group) time.Duration) (Group, Group) {
 	a, b := g, g
 	best := time.Duration(-1)
 	for i := 1; i < len(ordered); i++ {
-		x, y := Group{Policy: g.Policy, Scenarios: ordered[:i]}, Group{Policy: g.Policy, Scenarios: ordered[i:]}
+		x, y := Group{Policy: g.Policy, Scenarios: ordered[:i:i]}, Group{Policy: g.Policy, Scenarios: ordered[i:]}
 		if m := max(cost(x), cost(y)); best < 0 || m < best {
 			best, a.Scenarios, b.Scenarios = m, x.Scenarios, y.Scenarios
 		}
