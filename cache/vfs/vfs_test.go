@@ -115,13 +115,8 @@ func TestMultigrainCtime(t *testing.T) {
 }
 
 func TestOverlayCopyUp(t *testing.T) {
-	w := NewWorld(true)
-	lower := newFile(t, w, "xfs", "/lower", "/lower/f")
-	_, err := w.Mount(mustModel(t, "tmpfs"), "/t", nil)
-	require.NoError(t, err)
-	require.NoError(t, w.Mkdir("/t/upper"))
-	require.NoError(t, w.Mkdir("/t/work"))
-	_, err = w.MountOverlay(mustModel(t, "overlay"), "/ovl", "/lower", "/t/upper", "/t/work")
+	w := overlayWorld(t)
+	lower, err := w.Lookup("/lower/f")
 	require.NoError(t, err)
 	oi, err := w.Lookup("/ovl/f")
 	require.NoError(t, err)
@@ -160,13 +155,8 @@ func TestOverlayCopyUp(t *testing.T) {
 // copy-up after it (a chmod through the overlay, in a clone whose cache
 // started empty) still moves RealInode to the upper inode.
 func TestLookupCachesRealInode(t *testing.T) {
-	w := NewWorld(true)
-	lower := newFile(t, w, "xfs", "/lower", "/lower/f")
-	_, err := w.Mount(mustModel(t, "tmpfs"), "/t", nil)
-	require.NoError(t, err)
-	require.NoError(t, w.Mkdir("/t/upper"))
-	require.NoError(t, w.Mkdir("/t/work"))
-	_, err = w.MountOverlay(mustModel(t, "overlay"), "/ovl", "/lower", "/t/upper", "/t/work")
+	w := overlayWorld(t)
+	lower, err := w.Lookup("/lower/f")
 	require.NoError(t, err)
 	oi, err := w.Lookup("/ovl/f")
 	require.NoError(t, err)

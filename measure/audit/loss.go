@@ -328,12 +328,7 @@ func lossMarker(msg []byte, line int, loss *Loss) bool {
 	}
 	if bytes.Contains(msg, []byte("audit")) {
 		if i := bytes.Index(msg, mAuditLost); i >= 0 {
-			j := i + len(mAuditLost)
-			k := j
-			for k < len(msg) && msg[k] >= '0' && msg[k] <= '9' {
-				k++
-			}
-			n, _ := atou(msg[j:k])
+			n, _ := atou(digitsAt(msg, i+len(mAuditLost)))
 			loss.add(Evidence{Kind: AuditLost, Line: line, Count: n, Text: string(bytes.TrimSpace(msg))})
 			return true
 		}
@@ -354,12 +349,7 @@ func lossMarker(msg []byte, line int, loss *Loss) bool {
 		return true
 	}
 	if i := bytes.Index(msg, mMissed); i >= 0 && bytes.Contains(msg[i:], mKernelMsgs) {
-		j := i + len(mMissed)
-		k := j
-		for k < len(msg) && msg[k] >= '0' && msg[k] <= '9' {
-			k++
-		}
-		n, _ := atou(msg[j:k])
+		n, _ := atou(digitsAt(msg, i+len(mMissed)))
 		loss.add(Evidence{Kind: JournalMissed, Line: line, Count: n, Text: string(bytes.TrimSpace(msg))})
 		return true
 	}
@@ -409,4 +399,13 @@ func atou(b []byte) (uint64, bool) {
 		n = n*10 + d
 	}
 	return n, true
+}
+
+// digitsAt returns the run of decimal digits starting at msg[j:].
+func digitsAt(msg []byte, j int) []byte {
+	k := j
+	for k < len(msg) && msg[k] >= '0' && msg[k] <= '9' {
+		k++
+	}
+	return msg[j:k]
 }
