@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/imasim/imasim/cache"
+	"github.com/imasim/imasim/measure"
 	"github.com/imasim/imasim/scenarios"
 	"github.com/imasim/imasim/scenarios/vm/guest"
 )
@@ -289,5 +290,43 @@ func FuzzGuestReport(f *testing.F) {
 			t.Fatal("compared without the guest's scenario")
 		}
 		WriteText(io.Discard, &Kernel{Release: "7.2"}, p, []*Run{r}, true)
+	})
+}
+
+// FuzzBootAggregatePCRs: the guest's PCR file against a list whose
+// boot_aggregate was made from known PCRs. OK only when the file gives
+// that very value; an error names the file and line or the PCR missing.
+func FuzzBootAggregatePCRs(f *testing.F) {
+	var good strings.Builder
+	var vals [][]byte
+	for i := 0; i < 10; i++ {
+		v := bytes.Repeat([]byte{byte(i + 1)}, 32)
+		vals = append(vals, v)
+		fmt.Fprintf(&good, "sha256 %d %x\n", i, v)
+	}
+	var l measure.List
+	ba, err := measure.NewBootAggregate("ima-ng", measure.SHA256, vals)
+	if err != nil {
+		f.Fatal(err)
+	}
+	l.Append(ba)
+	var list bytes.Buffer
+	if err := l.WriteBinary(&list, measure.WriteOptions{}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(good.String()))
+	f.Add([]byte("sha256 0 00\nsha1 1 zz\n"))
+	f.Add([]byte("sha256 -1 00\n\n\nsha256 9"))
+	f.Fuzz(func(t *testing.T, pcrs []byte) {
+		c := CheckBootAggregatePCRs(pcrs, list.Bytes())
+		if c.OK != (c.Err == "") {
+			t.Fatalf("OK %v with error %q", c.OK, c.Err)
+		}
+		if c.OK && (c.FromPCRs != c.Listed || c.Listed == "") {
+			t.Fatalf("OK but %q vs %q", c.FromPCRs, c.Listed)
+		}
+		if !c.OK && !strings.Contains(c.Err, guest.FilePCRs) && !strings.Contains(c.Err, "boot_aggregate") {
+			t.Fatalf("error %q names neither the file nor boot_aggregate", c.Err)
+		}
 	})
 }

@@ -139,21 +139,31 @@ func hasNote(b []byte, name string, typ uint32) bool {
 	return false
 }
 
-var pvhMu sync.Mutex
+var (
+	pvhMu   sync.Mutex
+	pvhSeen = map[[2]string]string{} // (image, dir) -> vmlinux, this process
+)
 
 // PVHImage returns the path of image's vmlinux for a direct boot,
 // extracted once into dir (named by the bzImage's SHA-256, so a changed
-// image gets its own) and reused after that.
+// image gets its own) and reused after that; within one process an
+// image is read and hashed once, not at every boot.
 func PVHImage(image, dir string) (string, error) {
+	pvhMu.Lock()
+	defer pvhMu.Unlock()
+	if p, ok := pvhSeen[[2]string{image, dir}]; ok {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
 	bz, err := readBounded(image, maxDebEntry)
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(bz)
 	p := filepath.Join(dir, "vmlinux-"+hex.EncodeToString(sum[:12]))
-	pvhMu.Lock()
-	defer pvhMu.Unlock()
 	if _, err := os.Stat(p); err == nil {
+		pvhSeen[[2]string{image, dir}] = p
 		return p, nil
 	}
 	if _, err := os.Stat(p + ".none"); err == nil {
@@ -184,5 +194,6 @@ func PVHImage(image, dir string) (string, error) {
 		os.Remove(tmp.Name())
 		return "", fmt.Errorf("vmlinux cache: %w", err)
 	}
+	pvhSeen[[2]string{image, dir}] = p
 	return p, nil
 }
