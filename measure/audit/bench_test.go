@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // genAuditLog writes about size bytes of a raw audit.log: syscall events
@@ -187,4 +188,33 @@ func TestNoAllocationPerOtherLine(t *testing.T) {
 	if big > small+20 {
 		t.Errorf("allocations grow with other lines: %d -> %d", small, big)
 	}
+}
+
+// BenchmarkPathCountsSorted adds n distinct paths in the form
+// scripts/auditgen writes and lists them in order: the distinct-path
+// cost of `imasim audit --summary`, without the log.
+func BenchmarkPathCountsSorted(b *testing.B) {
+	const n = 1 << 20
+	paths := make([][]byte, n)
+	for i := range paths {
+		paths[i] = fmt.Appendf(nil, "/usr/lib/x86_64-linux-gnu/pkg%d/libimasim%d.so.6", i%97, i)
+	}
+	var add, list time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		c := NewPathCounts()
+		for _, p := range paths {
+			c.Add(p)
+		}
+		c.Len()
+		t1 := time.Now()
+		sum := 0
+		c.Sorted(func(p []byte, n int) { sum += len(p) + n })
+		if sum == 0 {
+			b.Fatal("nothing listed")
+		}
+		add, list = add+t1.Sub(t0), list+time.Since(t1)
+	}
+	b.ReportMetric(float64(add.Nanoseconds())/float64(b.N*n), "add-ns/path")
+	b.ReportMetric(float64(list.Nanoseconds())/float64(b.N*n), "list-ns/path")
 }

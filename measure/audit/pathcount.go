@@ -17,8 +17,10 @@ import (
 // plus the string's own allocation.
 //
 // Add is pipelined: it hashes the path and prefetches its slot, and
-// counts the path added before it (kept in pend), whose slot is in cache
-// by then. Every other method counts the pending path first.
+// counts the path added pipeDepth calls before it (kept in pend), whose
+// slot is in cache by then: with distinct paths nearly every slot is a
+// cache miss, and one call's work is too short to hide it. Every other
+// method counts the pending paths first.
 type PathCounts struct {
 	seed   maphash.Seed
 	chunks [][]byte
@@ -29,10 +31,19 @@ type PathCounts struct {
 	lcp    int // length of the prefix all paths share
 	tmp    []sortKey
 
-	pend   []byte
-	pendH  uint32
-	pendOK bool
+	pend     [pipeDepth]pending // a ring: pendN paths from pendHead
+	pendHead int
+	pendN    int
 }
+
+// pending is a path Add has hashed but not yet counted.
+type pending struct {
+	p []byte // a copy: the caller's bytes may change after Add
+	h uint32
+}
+
+// pipeDepth is how many paths Add keeps pending.
+const pipeDepth = 8
 
 // pathEnt locates a path: lo is its offset in its chunk (20 bits) and the
 // chunk's index's low 12 bits; hi its length (21 bits, or lenInChunk for a
@@ -95,17 +106,23 @@ func (c *PathCounts) Add(p []byte) {
 	c.total++
 	h := c.hash(p)
 	prefetch(uintptr(unsafe.Pointer(&c.slots[c.home(h)])))
-	if c.pendOK {
-		c.add(c.pend, c.pendH)
+	if c.pendN == pipeDepth {
+		x := &c.pend[c.pendHead]
+		c.add(x.p, x.h)
+		c.pendHead = (c.pendHead + 1) % pipeDepth
+		c.pendN--
 	}
-	c.pend, c.pendH, c.pendOK = append(c.pend[:0], p...), h, true
+	x := &c.pend[(c.pendHead+c.pendN)%pipeDepth]
+	x.p, x.h = append(x.p[:0], p...), h
+	c.pendN++
 }
 
-// flush counts the pending path.
+// flush counts the pending paths, oldest first.
 func (c *PathCounts) flush() {
-	if c.pendOK {
-		c.pendOK = false
-		c.add(c.pend, c.pendH)
+	for ; c.pendN > 0; c.pendN-- {
+		x := &c.pend[c.pendHead]
+		c.add(x.p, x.h)
+		c.pendHead = (c.pendHead + 1) % pipeDepth
 	}
 }
 
@@ -189,6 +206,7 @@ func (c *PathCounts) grow() {
 		}
 		slots[j] = s
 	}
+	releaseTable(c.slots)
 	c.slots = slots
 }
 

@@ -1,0 +1,27 @@
+package audit
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// releaseTable gives the whole pages of a big slot table that is about to
+// become garbage back to the kernel at once. Left to the collector, the
+// old copies of a growing table (half, a quarter… of the last) stay in
+// the process's peak memory. s must be unreferenced after the call; the
+// allocator zeroes memory it reuses, so pages that read back as zero are
+// fine.
+func releaseTable(s []uint64) {
+	const page = 4096
+	if len(s)*8 < 64*page {
+		return
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 8*len(s))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo := (p + page - 1) &^ (page - 1)
+	hi := (p + uintptr(len(b))) &^ (page - 1)
+	if hi > lo {
+		_ = unix.Madvise(b[lo-p:hi-p], unix.MADV_DONTNEED)
+	}
+}
