@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -322,5 +323,47 @@ func TestRadixSort(t *testing.T) {
 			radixSort(a, make([]sortKey, n))
 			require.Equal(t, want, a, "n %d mask %x", n, mask)
 		}
+	}
+}
+
+// TestPathCountsSortedBuckets lists sets built to hit each way a bucket
+// is sorted: paths that end where their bucket's shared prefix ends,
+// trailing NULs (which pad like a path's end), keys equal for 8 bytes
+// and more, long shared prefixes and buckets of one, of under 16, of
+// under 256 and of more.
+func TestPathCountsSortedBuckets(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	long := strings.Repeat("x", 40)
+	for round := range 20 {
+		c := NewPathCounts()
+		want := map[string]int{}
+		n := []int{1, 10, 200, 3000}[round%4]
+		for range n {
+			var p string
+			switch rng.IntN(6) {
+			case 0:
+				p = "/a/" + long[:rng.IntN(len(long))]
+			case 1:
+				p = "/a/" + long[:rng.IntN(12)] + strings.Repeat("\x00", rng.IntN(3))
+			case 2:
+				p = fmt.Sprintf("/a/%s%d", long, rng.IntN(50))
+			case 3:
+				p = fmt.Sprintf("/b%d/lib%d.so.%d", rng.IntN(3), rng.IntN(1e6), rng.IntN(3))
+			case 4:
+				p = fmt.Sprintf("/a/%c", 'a'+rng.IntN(26))
+			default:
+				p = "/" + strings.Repeat("\x00", rng.IntN(10))
+			}
+			c.Add([]byte(p))
+			want[p]++
+		}
+		var got []string
+		c.Sorted(func(p []byte, k int) {
+			require.Equal(t, want[string(p)], k, "%q", p)
+			got = append(got, string(p))
+		})
+		keys := slices.Collect(maps.Keys(want))
+		sort.Strings(keys)
+		require.Equal(t, keys, got, "round %d", round)
 	}
 }

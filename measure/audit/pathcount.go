@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"hash/maphash"
+	"math/bits"
 	"slices"
 	"unsafe"
 )
@@ -255,15 +256,15 @@ func (c *PathCounts) Sorted(f func(path []byte, count int)) {
 
 // sorted is Sorted that also says whether the path needs quotes. The
 // paths are first put in buckets by their two bytes after the prefix all
-// share (a counting sort), then each bucket is sorted on its own: the extra
-// memory is 16 bytes a path of the largest bucket.
+// share (a counting sort) while reading them in the order they were
+// stored, which also finds the longer prefix each bucket's paths share
+// and the 8 bytes after it, the key the bucket is sorted on. So only
+// ties and the listing itself reach the paths in random order. The extra
+// memory is 16 bytes a path; the table's memory goes back first.
 func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 	c.flush()
 	if c.n == 0 {
 		return
-	}
-	if c.slots == nil {
-		c.rebuild() // listed before: the order needs the table's memory
 	}
 	lcp := c.lcp
 	const nb = 257 * 257
@@ -278,52 +279,84 @@ func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 		return v1*257 + v2
 	}
 	start := make([]uint32, nb+1)
+	first := make([]uint32, nb) // a bucket's first path's entry + 1
+	blcp := make([]uint32, nb)  // the length of the prefix its paths share
 	for i := 0; i < c.n; i++ {
-		start[bucket(c.key(c.ent(i)))+1]++
+		k := c.key(c.ent(i))
+		b := bucket(k)
+		start[b+1]++
+		if first[b] == 0 {
+			first[b], blcp[b] = uint32(i+1), uint32(len(k))
+		} else if m := int(blcp[b]); m > lcp+2 {
+			fk := c.key(c.ent(int(first[b] - 1)))
+			blcp[b] = uint32(lcp + 2 + commonPrefix(fk[lcp+2:m], k[min(lcp+2, len(k)):]))
+		}
 	}
 	for b := 1; b <= nb; b++ {
 		start[b] += start[b-1]
 	}
-	// The table is not needed to list the paths: its memory (at least
-	// 4/3 slots of 8 bytes a path) holds the order. Add and Count make it
-	// again.
-	order := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(c.slots))), 2*len(c.slots))[:c.n]
-	c.slots = nil
+	// Add and Count make the table again.
+	if c.slots != nil {
+		releaseTable(c.slots)
+		c.slots = nil
+	}
+	keys := make([]sortKey, c.n)
 	next := start[:nb:nb]
 	for i := 0; i < c.n; i++ {
-		b := bucket(c.key(c.ent(i)))
-		order[next[b]] = uint32(i)
+		k := c.key(c.ent(i))
+		b := bucket(k)
+		keys[next[b]] = sortKey{k: key8(k, int(blcp[b])), i: uint32(i)}
 		next[b]++
 	}
 	// next[b] is now the end of bucket b, and the start of b+1.
-	var keys []sortKey
 	from := uint32(0)
 	for b := 0; b < nb; b++ {
-		to := next[b]
-		if to-from > 1 {
-			keys = keys[:0]
-			for _, i := range order[from:to] {
-				keys = append(keys, sortKey{i: i})
-			}
-			c.sortKeys(keys, lcp+2)
-			for j, k := range keys {
-				order[int(from)+j] = k.i
-			}
+		if to := next[b]; to-from > 1 {
+			c.sortKeys(keys[from:to], int(blcp[b]), true)
 		}
-		from = to
+		from = next[b]
 	}
 	// The paths lie all over memory: prefetch the entry 32 ahead and the
 	// path 16 ahead so that their cache misses overlap with this work.
-	for j, i := range order {
-		if j+32 < len(order) {
-			prefetch(uintptr(unsafe.Pointer(c.ent(int(order[j+32])))))
+	for j, x := range keys {
+		if j+32 < len(keys) {
+			prefetch(uintptr(unsafe.Pointer(c.ent(int(keys[j+32].i)))))
 		}
-		if j+16 < len(order) {
-			c.prefetchKey(c.ent(int(order[j+16])), 0)
+		if j+16 < len(keys) {
+			c.prefetchKey(c.ent(int(keys[j+16].i)), 0)
 		}
-		e := c.ent(int(i))
+		e := c.ent(int(x.i))
 		f(c.key(e), int(e.count), e.quoted())
 	}
+}
+
+// commonPrefix returns the length of the prefix a and b share.
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		if x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:]); x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+// key8 returns the 8 bytes of p from at, big-endian, zero-padded.
+func key8(p []byte, at int) uint64 {
+	if at >= len(p) {
+		return 0
+	}
+	p = p[at:]
+	if len(p) >= 8 {
+		return binary.BigEndian.Uint64(p)
+	}
+	var b [8]byte
+	copy(b[:], p)
+	return binary.BigEndian.Uint64(b[:])
 }
 
 // prefetchKey prefetches e's path from byte at (and its last byte: a
@@ -343,8 +376,9 @@ type sortKey struct {
 	i uint32
 }
 
-// sortKeys sorts a, whose paths are equal before depth.
-func (c *PathCounts) sortKeys(a []sortKey, depth int) {
+// sortKeys sorts a, whose paths are equal before depth; have says a's
+// keys already hold the 8 bytes from depth.
+func (c *PathCounts) sortKeys(a []sortKey, depth int, have bool) {
 	full := func(x, y sortKey) int {
 		return bytes.Compare(c.key(c.ent(int(x.i)))[depth:], c.key(c.ent(int(y.i)))[depth:])
 	}
@@ -356,6 +390,12 @@ func (c *PathCounts) sortKeys(a []sortKey, depth int) {
 			slices.SortFunc(a, full)
 			return
 		}
+		if have {
+			have = false
+			if slices.ContainsFunc(a[1:], func(x sortKey) bool { return x.k != a[0].k }) {
+				break
+			}
+		}
 		equal, ends := true, false
 		for j := range a {
 			if j+16 < len(a) {
@@ -364,18 +404,10 @@ func (c *PathCounts) sortKeys(a []sortKey, depth int) {
 			if j+8 < len(a) {
 				c.prefetchKey(c.ent(int(a[j+8].i)), depth)
 			}
-			p := c.key(c.ent(int(a[j].i)))[depth:]
-			var k uint64
-			if len(p) >= 8 {
-				k = binary.BigEndian.Uint64(p)
-			} else {
-				var b [8]byte
-				copy(b[:], p)
-				k = binary.BigEndian.Uint64(b[:])
-			}
-			ends = ends || len(p) <= 8
-			a[j].k = k
-			equal = equal && k == a[0].k
+			p := c.key(c.ent(int(a[j].i)))
+			a[j].k = key8(p, depth)
+			ends = ends || len(p) <= depth+8
+			equal = equal && a[j].k == a[0].k
 		}
 		if ends && equal {
 			slices.SortFunc(a, full)
@@ -411,7 +443,7 @@ func (c *PathCounts) sortKeys(a []sortKey, depth int) {
 					return bytes.Compare(c.key(c.ent(int(x.i)))[d:], c.key(c.ent(int(y.i)))[d:])
 				})
 			} else {
-				c.sortKeys(g, depth+8)
+				c.sortKeys(g, depth+8, false)
 			}
 		}
 		i = j
