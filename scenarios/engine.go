@@ -99,6 +99,7 @@ type engine struct {
 	lastEval []evaluated
 	pid      int
 	quiet    bool
+	terse    bool // no causes: quiet without Options.Causes
 	noAudit  bool // Options.NoAuditText
 	// decisions caches policy decisions; shared by clones.
 	decisions *decisionCache
@@ -176,6 +177,11 @@ type Options struct {
 	// text costs a Sprintf; AuditRecords still counts them): a search
 	// that replays found sequences reads causes, not audit logs.
 	NoAuditText bool
+	// Causes, with Quiet, still explains each hook call: the causes a
+	// full run gives, up to their " -- " details (which name digests; a
+	// quiet run's truth is the content). Still no measurement list,
+	// TPM or hashing: a search groups its findings by cause this way.
+	Causes bool
 }
 
 // RunWith runs s through the model under profile p.
@@ -246,7 +252,8 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 	}
 	e := &engine{s: s, p: p, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p), pol: pol,
 		handles: map[string]handle{}, res: res, pid: 1000, quiet: quiet, decisions: &decisionCache{}}
-	e.ima.Quiet = quiet
+	e.terse = quiet && !o.Causes
+	e.ima.Quiet = e.terse
 	e.noAudit = o.NoAuditText
 	for _, r := range pol.Rules {
 		switch {
@@ -496,7 +503,7 @@ func (e *engine) processMeasurement(f *vfs.File, fn policy.Func, mask policy.Mas
 	if actions == 0 {
 		return
 	}
-	verdict, cause := classify(out, judged{seen: seen, before: last.truth, now: truth, metaSame: metaSame, appraise: appraise}, e.quiet)
+	verdict, cause := classify(out, judged{seen: seen, before: last.truth, now: truth, metaSame: metaSame, appraise: appraise}, e.terse)
 	evaluatedAny := out.Evaluated || out.Appraised
 	if evaluatedAny {
 		var t []byte
