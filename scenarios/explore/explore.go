@@ -541,6 +541,13 @@ func (pr pair) hash() uint64 {
 
 // apply runs op i and reports the worst new verdict ("" when none).
 func (wk *worker) apply(pr pair, i int) (string, bool) {
+	v, ok := wk.run(pr, i)
+	pr.forget()
+	return v, ok
+}
+
+// run is apply without forget.
+func (wk *worker) run(pr pair, i int) (string, bool) {
 	s := wk.s
 	wk.states++
 	na := len(pr.a.Result().Steps)
@@ -548,7 +555,6 @@ func (wk *worker) apply(pr pair, i int) (string, bool) {
 	if pr.b != nil {
 		nb = len(pr.b.Result().Steps)
 	}
-	defer pr.forget()
 	for _, st := range s.w.Ops[i].steps {
 		wk.ops++
 		if pr.a.Step(st) != nil {
@@ -582,16 +588,18 @@ func (wk *worker) apply(pr pair, i int) (string, bool) {
 // the operation it just applied, and the engine decides nothing from
 // them, so the clones of a state then copy none of its history.
 func (pr pair) forget() {
-	for _, r := range []*scenarios.Runner{pr.a, pr.b} {
-		if r == nil {
-			continue
-		}
-		res := r.Result()
-		res.Steps = res.Steps[:0]
-		res.Audit = res.Audit[:0]
-		if len(res.AuditRecords) > 0 {
-			clear(res.AuditRecords)
-		}
+	forget(pr.a)
+	if pr.b != nil {
+		forget(pr.b)
+	}
+}
+
+func forget(r *scenarios.Runner) {
+	res := r.Result()
+	res.Steps = res.Steps[:0]
+	res.Audit = res.Audit[:0]
+	if len(res.AuditRecords) > 0 {
+		clear(res.AuditRecords)
 	}
 }
 
