@@ -25,7 +25,7 @@ type arena struct {
 type cachedID struct {
 	m        *Model
 	dev, ino uint64
-	gen      int
+	gen      int32
 	id       string
 }
 
