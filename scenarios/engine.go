@@ -77,20 +77,18 @@ func (r *Result) Count(v string) int {
 // StepGap is the simulated time between two steps.
 const StepGap = 10 * 1_000_000
 
+// engine is one run's state. A search clones it at every step
+// (CloneInto), so what stays fixed after NewRunnerWith is shared by
+// clones (engineConf), and what a step only uses while it runs is each
+// runner's own and never copied (engineScratch).
 type engine struct {
+	*engineConf
+	*engineScratch
 	grown   int // file content bytes the run has written (MaxModelBytes)
-	s       *Scenario
-	p       *cache.Profile
 	w       *vfs.World
 	ima     *cache.IMA
-	pol     *policy.Policy
-	measure bool // the policy has a measure rule (ima_policy_flag & IMA_MEASURE)
-	// appraise: the policy has an appraise rule (ima_policy_flag &
-	// IMA_APPRAISE; with ima_appraise=log too).
-	appraise bool
-	handles  map[string]handle
-	st       Step // the step being run
-	res      *Result
+	handles map[string]handle
+	res     *Result
 	// listed: "pcr/name/content" of each quiet-mode list entry, for
 	// dedup. A few entries: a slice clones cheaper than a map.
 	listed []string
@@ -98,20 +96,37 @@ type engine struct {
 	// that path — the ground truth for "excessive". Sorted by path.
 	lastEval []evaluated
 	pid      int
+	err      error        // first list or TPM failure, reported after the step
+	ix       *interpState // interpreter steps (interp.go); nil until used
+}
+
+// engineConf is what a run fixes when it starts; clones share it.
+type engineConf struct {
+	s       *Scenario
+	p       *cache.Profile
+	pol     *policy.Policy
+	measure bool // the policy has a measure rule (ima_policy_flag & IMA_MEASURE)
+	// appraise: the policy has an appraise rule (ima_policy_flag &
+	// IMA_APPRAISE; with ima_appraise=log too).
+	appraise bool
 	quiet    bool
+	terse    bool // no causes: quiet without Options.Causes
 	noAudit  bool // Options.NoAuditText
-	// decisions caches policy decisions; shared by clones.
+	// decisions caches policy decisions.
 	decisions *decisionCache
-	cf        vfsFile  // reused by file() so hooks do not allocate
-	tmp       vfs.File // a file opened and closed within one step
-	hs        handle   // the open handle a step works on (a copy, as in e.handles), off the heap
 	tpm       tpm.PCRs // extended for every list entry; nil in quiet mode
 	hashAlgo  measure.Algo
 	// dField: the template has a "d" field (SHA-1 or MD5); dSHA1: and
 	// hashAlgo is neither, so entries need the file's SHA-1 too.
 	dField, dSHA1 bool
-	err           error        // first list or TPM failure, reported after the step
-	ix            *interpState // interpreter steps (interp.go); nil until used
+}
+
+// engineScratch is what a step uses while it runs, kept off the heap.
+type engineScratch struct {
+	st  Step     // the step being run
+	cf  vfsFile  // reused by file() so hooks do not allocate
+	tmp vfs.File // a file opened and closed within one step
+	hs  handle   // the open handle a step works on (a copy, as in e.handles)
 }
 
 // evaluated is the content a path had when IMA last hashed it, and the
@@ -176,6 +191,11 @@ type Options struct {
 	// text costs a Sprintf; AuditRecords still counts them): a search
 	// that replays found sequences reads causes, not audit logs.
 	NoAuditText bool
+	// Causes, with Quiet, still explains each hook call: the causes a
+	// full run gives, up to their " -- " details (which name digests; a
+	// quiet run's truth is the content). Still no measurement list,
+	// TPM or hashing: a search groups its findings by cause this way.
+	Causes bool
 }
 
 // RunWith runs s through the model under profile p.
@@ -244,9 +264,11 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{s: s, p: p, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p), pol: pol,
-		handles: map[string]handle{}, res: res, pid: 1000, quiet: quiet, decisions: &decisionCache{}}
-	e.ima.Quiet = quiet
+	e := &engine{engineConf: &engineConf{s: s, p: p, pol: pol, quiet: quiet, decisions: &decisionCache{}},
+		engineScratch: &engineScratch{}, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p),
+		handles: map[string]handle{}, res: res, pid: 1000}
+	e.terse = quiet && !o.Causes
+	e.ima.Quiet = e.terse
 	e.noAudit = o.NoAuditText
 	for _, r := range pol.Rules {
 		switch {
@@ -367,12 +389,15 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 		b := &struct {
 			r   Runner
 			e   engine
+			sc  engineScratch
 			res Result
 		}{}
 		b.r = Runner{e: &b.e, res: &b.res}
+		b.e.engineScratch = &b.sc
 		dst = &b.r
 	}
 	e, res := dst.e, dst.res
+	sc := e.engineScratch
 	// The destination's own buffers, reused below.
 	w, ima, handles, lastEval := e.w, e.ima, e.handles, e.lastEval
 	audit, listed := res.AuditRecords, e.listed
@@ -380,6 +405,7 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 	*e = *r.e
 	*res = *r.res
 	e.res = res
+	e.engineScratch = sc // the destination's own
 	if r.res.ML != nil {
 		// Verbose clones get their own list; quiet runs have none. They
 		// share the TPM, so only quiet runners should be cloned for a search.
@@ -496,7 +522,7 @@ func (e *engine) processMeasurement(f *vfs.File, fn policy.Func, mask policy.Mas
 	if actions == 0 {
 		return
 	}
-	verdict, cause := classify(out, judged{seen: seen, before: last.truth, now: truth, metaSame: metaSame, appraise: appraise}, e.quiet)
+	verdict, cause := classify(out, judged{seen: seen, before: last.truth, now: truth, metaSame: metaSame, appraise: appraise}, e.terse)
 	evaluatedAny := out.Evaluated || out.Appraised
 	if evaluatedAny {
 		var t []byte

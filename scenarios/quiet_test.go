@@ -12,6 +12,8 @@ import (
 // TestQuietAgrees runs every built-in scenario under every built-in
 // profile in normal and quiet mode (the mode explore searches in): the
 // verdicts, evaluations, audit counts and measurements must be the same.
+// Quiet with causes (how explore groups its findings) must also give
+// the causes up to their " -- " details.
 func TestQuietAgrees(t *testing.T) {
 	quietAgrees(t, loadAll(t))
 }
@@ -48,13 +50,21 @@ func quietAgrees(t *testing.T, ss []*Scenario) {
 				require.NoError(t, err)
 				quiet, err := RunWith(s, p, Options{Quiet: true})
 				require.NoError(t, err)
+				causes, err := RunWith(s, p, Options{Quiet: true, Causes: true})
+				require.NoError(t, err)
 				require.Equal(t, full.NA, quiet.NA)
 				require.Len(t, quiet.Steps, len(full.Steps))
+				require.Len(t, causes.Steps, len(full.Steps))
 				for k, st := range full.Steps {
 					q := quiet.Steps[k]
 					where := fmt.Sprintf("line %d %s %s", st.Line, st.Hook, st.Path)
 					assert.Equal(t, st.Verdict, q.Verdict, "%s: normal cause: %s", where, st.Cause)
 					assert.Equal(t, st.Evaluated, q.Evaluated, where)
+					c := causes.Steps[k]
+					assert.Equal(t, st.Verdict, c.Verdict, where)
+					head, _, _ := strings.Cut(st.Cause, " -- ")
+					got, _, _ := strings.Cut(c.Cause, " -- ")
+					assert.Equal(t, head, got, where)
 				}
 				assert.Equal(t, full.AuditRecords, quiet.AuditRecords)
 				assert.Equal(t, full.Measurements, quiet.Measurements)

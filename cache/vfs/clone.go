@@ -12,6 +12,39 @@ type arena struct {
 	// over and over.
 	resolved     [16]resolved
 	nextResolved int
+	// ids holds recent inode IDs: a search makes the same few inodes
+	// (a copy-up, a re-read after drop_caches) again and again.
+	ids    [8]cachedID
+	nextID int
+	// dropped is DropCaches' answer, reused.
+	dropped []*Inode
+}
+
+// cachedID is the ID of the inode ino (generation gen) of the
+// filesystem of model m with device dev.
+type cachedID struct {
+	m        *Model
+	dev, ino uint64
+	gen      int32
+	id       string
+}
+
+// inodeID returns i.makeID(), from the arena's recent IDs when there.
+func (w *World) inodeID(i *Inode) string {
+	ar := w.arena
+	if ar == nil {
+		return i.makeID()
+	}
+	for k := range ar.ids {
+		c := &ar.ids[k]
+		if c.ino == i.Ino && c.dev == i.SB.Dev && c.gen == i.gen && c.m == i.SB.Model && c.id != "" {
+			return c.id
+		}
+	}
+	id := i.makeID()
+	ar.ids[ar.nextID] = cachedID{i.SB.Model, i.SB.Dev, i.Ino, i.gen, id}
+	ar.nextID = (ar.nextID + 1) % len(ar.ids)
+	return id
 }
 
 // Spare room per clone: new inodes, and names per superblock.

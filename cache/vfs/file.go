@@ -429,12 +429,16 @@ func (w *World) sameFS(ovl *Super) bool {
 // DropCaches evicts every inode of a disk filesystem that no file holds
 // open (echo 3 > /proc/sys/vm/drop_caches), and the overlay inodes above
 // them. It returns the evicted inodes so IMA can free their iints
-// (Linux v6.12: fs/inode.c:evict -> security_inode_free). An inode read
+// (Linux v6.12: fs/inode.c:evict -> security_inode_free), in a slice
+// valid until the next DropCaches. An inode read
 // back from disk starts with QUERIED set on XFS, ext4 and btrfs
 // (fs/xfs/libxfs/xfs_inode_buf.c:xfs_inode_from_disk,
 // fs/ext4/inode.c:ext4_inode_set_iversion_queried).
 func (w *World) DropCaches() []*Inode {
 	var out []*Inode
+	if w.arena != nil {
+		out = w.arena.dropped[:0]
+	}
 	w.gen++
 	for _, m := range w.mounts {
 		sb := m.sb
@@ -466,9 +470,12 @@ func (w *World) DropCaches() []*Inode {
 			n.stale = false
 			n.ctimeQueried = false
 			n.gen++
-			n.id = n.makeID()
+			n.id = w.inodeID(n)
 			sb.files[k].ino = n
 		}
+	}
+	if w.arena != nil {
+		w.arena.dropped = out // the next call reuses it
 	}
 	return out
 }

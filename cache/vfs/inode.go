@@ -27,39 +27,38 @@ type Super struct {
 	ovlInodes          []dirent // overlay inodes by path, sorted
 }
 
-// Inode is analogous to struct inode.
+// Inode is analogous to struct inode. The fields holding pointers come
+// first, and the flags share a word: a search copies inodes at every
+// step (World.CloneInto).
 type Inode struct {
-	SB  *Super
-	Ino uint64
-
-	iversion uint64 // the counter, without the QUERIED bit
-	queried  bool   // I_VERSION_QUERIED
-	stale    bool   // value may be a recycled inode's (Model.CreateStale, no bump yet)
-	// Timestamps.
-	Ctime, Mtime, Atime Time
-	ctimeQueried        bool // multigrain: ctime was queried since it last changed
-
+	SB      *Super
 	Content []byte
-	Mode    uint32
-	Verity  bool // fs-verity enabled (IS_VERITY)
-	UID     uint32
-	GID     uint32
 	Xattrs  map[string]string
-	Writers int // i_writecount
-	Readers int // i_readcount
-
-	dirtyExtend bool // size-extending data not yet written back
-	dirtyAlloc  bool // ... that needs new blocks (delalloc conversion at writeback)
-	gen         int  // bumped when the inode is read back from disk
-
 	// overlay: the path inside the overlay, to find the real inode.
 	ovlPath string
 	// real caches RealInode for an overlay inode while the world's
 	// namespace generation is realGen.
-	real    *Inode
-	realGen uint64
+	real *Inode
+	id   string // ID(), set when the inode is made
 
-	id string // ID(), set when the inode is made
+	Ino      uint64
+	iversion uint64 // the counter, without the QUERIED bit
+	// Timestamps.
+	Ctime, Mtime, Atime Time
+	realGen             uint64
+	Writers             int   // i_writecount
+	Readers             int   // i_readcount
+	gen                 int32 // bumped when the inode is read back from disk
+	Mode                uint32
+	UID                 uint32
+	GID                 uint32
+
+	queried      bool // I_VERSION_QUERIED
+	stale        bool // value may be a recycled inode's (Model.CreateStale, no bump yet)
+	ctimeQueried bool // multigrain: ctime was queried since it last changed
+	Verity       bool // fs-verity enabled (IS_VERITY)
+	dirtyExtend  bool // size-extending data not yet written back
+	dirtyAlloc   bool // ... that needs new blocks (delalloc conversion at writeback)
 }
 
 // ID names the inode for traces: "xfs:dev=7:ino=131".

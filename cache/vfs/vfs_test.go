@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"fmt"
 	"path"
 	"testing"
 
@@ -375,4 +376,35 @@ func TestWriteCopyOnWrite(t *testing.T) {
 	require.NoError(t, w.Write(f, nil, false))
 	assert.Nil(t, i.Content)
 	w.Close(f)
+}
+
+// Inodes made in a world cloned into reused memory (whose arena keeps
+// recent IDs) are named as makeID names them, across re-reads after
+// drop_caches, copy-ups and new files, and the evicted inodes come back
+// each time.
+func TestArenaInodeIDs(t *testing.T) {
+	w := overlayWorld(t)
+	var reuse *World
+	for round := 0; round < 4; round++ {
+		c := w.CloneInto(reuse)
+		for k := 0; k <= round; k++ {
+			dropped := c.DropCaches()
+			require.NotEmpty(t, dropped, "round %d", round)
+			for _, i := range dropped {
+				assert.NotNil(t, i.SB)
+			}
+		}
+		f, err := c.Open("/ovl/f", OpenFlags{Write: true, Append: true}, 0, 0) // copy-up
+		require.NoError(t, err)
+		c.Close(f)
+		g, err := c.Open("/t/new", OpenFlags{Write: true, Create: true}, 0, 0)
+		require.NoError(t, err)
+		c.Close(g)
+		for _, p := range []string{"/lower/f", "/ovl/f", "/t/upper/f", "/t/new"} {
+			i := mustLookup(t, c, p)
+			assert.Equal(t, i.makeID(), i.ID(), "round %d %s", round, p)
+		}
+		assert.Contains(t, mustLookup(t, c, "/lower/f").ID(), fmt.Sprintf("'%d", round+1))
+		reuse = c
+	}
 }

@@ -298,7 +298,7 @@ func (w *World) Lookup(p string) (*Inode, error) {
 		if oi == nil {
 			oi = w.newInode()
 			*oi = Inode{SB: sb, Ino: sb.nextIno, ovlPath: rel}
-			oi.id = oi.makeID()
+			oi.id = w.inodeID(oi)
 			sb.nextIno++
 			sb.ovlInodes = put(sb.ovlInodes, rel, oi)
 		}
@@ -482,7 +482,7 @@ func (w *World) create(p string, mode, uid, gid uint32) (*Inode, error) {
 		w.shmemFreed--
 		i.iversion, i.queried, i.stale = 1, false, false
 	}
-	i.id = i.makeID()
+	i.id = w.inodeID(i)
 	sb.nextIno++
 	sb.files = put(sb.files, rel, i)
 	w.gen++

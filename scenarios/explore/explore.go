@@ -113,6 +113,8 @@ type Options struct {
 	Seed     int64 // for random sequences
 	Workers  int   // default GOMAXPROCS
 	Progress func(states, findings int64)
+
+	groupFull bool // see search.groupFull
 }
 
 // Finding is one minimal counterexample and how many sequences hit its group.
@@ -149,7 +151,7 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 	if o.Depth > maxDepth {
 		return nil, Stats{}, fmt.Errorf("depth %d: at most %d", o.Depth, maxDepth)
 	}
-	s := &search{w: w, prelude: prelude, p: p, q: q, opt: o, width: keyWidth(len(w.Ops))}
+	s := &search{w: w, prelude: prelude, p: p, q: q, opt: o, width: keyWidth(len(w.Ops)), groupFull: o.groupFull}
 	root, err := s.start()
 	if err != nil {
 		return nil, Stats{}, err
@@ -330,6 +332,10 @@ type search struct {
 	fullOnce sync.Once
 	full     pair // the prelude run with causes, for replays
 	fullErr  error
+	// groupFull groups findings by replays with the measurement list
+	// and digests, as bad does, instead of quiet ones with causes (the
+	// tests compare the two).
+	groupFull bool
 }
 
 // worker is one goroutine's share of a search: runners to clone into,
@@ -535,6 +541,13 @@ func (pr pair) hash() uint64 {
 
 // apply runs op i and reports the worst new verdict ("" when none).
 func (wk *worker) apply(pr pair, i int) (string, bool) {
+	v, ok := wk.run(pr, i)
+	pr.forget()
+	return v, ok
+}
+
+// run is apply without forget.
+func (wk *worker) run(pr pair, i int) (string, bool) {
 	s := wk.s
 	wk.states++
 	na := len(pr.a.Result().Steps)
@@ -542,7 +555,6 @@ func (wk *worker) apply(pr pair, i int) (string, bool) {
 	if pr.b != nil {
 		nb = len(pr.b.Result().Steps)
 	}
-	defer pr.forget()
 	for _, st := range s.w.Ops[i].steps {
 		wk.ops++
 		if pr.a.Step(st) != nil {
@@ -576,16 +588,18 @@ func (wk *worker) apply(pr pair, i int) (string, bool) {
 // the operation it just applied, and the engine decides nothing from
 // them, so the clones of a state then copy none of its history.
 func (pr pair) forget() {
-	for _, r := range []*scenarios.Runner{pr.a, pr.b} {
-		if r == nil {
-			continue
-		}
-		res := r.Result()
-		res.Steps = res.Steps[:0]
-		res.Audit = res.Audit[:0]
-		if len(res.AuditRecords) > 0 {
-			clear(res.AuditRecords)
-		}
+	forget(pr.a)
+	if pr.b != nil {
+		forget(pr.b)
+	}
+}
+
+func forget(r *scenarios.Runner) {
+	res := r.Result()
+	res.Steps = res.Steps[:0]
+	res.Audit = res.Audit[:0]
+	if len(res.AuditRecords) > 0 {
+		clear(res.AuditRecords)
 	}
 }
 
@@ -706,16 +720,16 @@ func (wk *worker) walk(root pair, seq []int) {
 // fullRoot returns the prelude run with causes, for the replays of the
 // goroutine that calls Search (built once).
 func (s *search) fullRoot() (pair, error) {
-	s.fullOnce.Do(func() { s.full, s.fullErr = s.newFullRoot() })
+	s.fullOnce.Do(func() { s.full, s.fullErr = s.newFullRoot(scenarios.Options{NoAuditText: true}) })
 	return s.full, s.fullErr
 }
 
-// newFullRoot runs the prelude with causes. Runners with causes keep a
-// measurement list and extend a TPM their clones share, so each
-// goroutine replays from a root of its own.
-func (s *search) newFullRoot() (pair, error) {
+// newFullRoot runs the prelude with causes, with options o. Runners
+// that are not quiet keep a measurement list and extend a TPM their
+// clones share, so each goroutine replays from a root of its own.
+func (s *search) newFullRoot(o scenarios.Options) (pair, error) {
 	mk := func(p *cache.Profile) (*scenarios.Runner, error) {
-		r, err := scenarios.NewRunnerWith(s.prelude, p, scenarios.Options{NoAuditText: true})
+		r, err := scenarios.NewRunnerWith(s.prelude, p, o)
 		if err != nil {
 			return nil, err
 		}
@@ -843,7 +857,8 @@ func (s *search) classify(verdict string, ha, hb []scenarios.HookCall) (string, 
 }
 
 // groupAll replays every found sequence with causes to find its group,
-// as bad would, sharing common prefixes: the sequences, sorted, form a
+// as bad would (in quiet runners with causes unless groupFull: the same
+// groups, see scenarios.Options.Causes), sharing common prefixes: the sequences, sorted, form a
 // trie walked depth first with one runner pair per depth. Subtrees of
 // different first operations run in parallel. It returns each
 // sequence's group as an index into names, -1 when the sequence no
@@ -873,7 +888,13 @@ func (s *search) groupAll(keys []string, verdicts []uint8, workers int) ([]int32
 		go func() {
 			defer wg.Done()
 			wk := s.newWorker()
-			root, err := s.newFullRoot()
+			// Quiet runners with causes: the groups need only the
+			// causes, not the measurement list or digests.
+			o := scenarios.Options{Quiet: true, Causes: true}
+			if s.groupFull {
+				o = scenarios.Options{NoAuditText: true}
+			}
+			root, err := s.newFullRoot(o)
 			if err != nil {
 				return // the sequences stay ungrouped, as bad would leave them
 			}

@@ -76,3 +76,35 @@ func TestSearchGolden(t *testing.T) {
 		})
 	}
 }
+
+// Grouping findings by replays in quiet runners with causes gives the
+// groups, hits and shrunk examples that replays with the measurement
+// list and digests give (as the golden files were made).
+func TestGroupQuietReplays(t *testing.T) {
+	cases := []struct {
+		fs   string
+		p, q string
+		o    Options
+	}{
+		{fs: "xfs", p: "7.1", o: Options{Depth: 5}},
+		{fs: "ext4", p: "6.12", o: Options{Depth: 5}},
+		{fs: "tmpfs", p: "6.1-stable", o: Options{Depth: 4}},
+		{fs: "xfs", p: "6.13", o: Options{Depth: 4, Random: 200, Length: 9, Seed: 2}},
+		{fs: "xfs", p: "6.12", q: "7.1", o: Options{Depth: 4}},
+		{fs: "tmpfs", p: "fix-v2", o: Options{Depth: 4}},
+	}
+	for _, c := range cases {
+		var q *cache.Profile
+		if c.q != "" {
+			q = prof(t, c.q)
+		}
+		full := c.o
+		full.groupFull = true
+		want, _, err := Search(context.Background(), DefaultWorld(c.fs), prof(t, c.p), q, full)
+		require.NoError(t, err)
+		got, _, err := Search(context.Background(), DefaultWorld(c.fs), prof(t, c.p), q, c.o)
+		require.NoError(t, err)
+		require.NotEmpty(t, want, "%s %s: nothing found to group", c.p, c.fs)
+		require.Equal(t, want, got, "%s %s %s", c.p, c.q, c.fs)
+	}
+}
