@@ -121,12 +121,16 @@ type engineConf struct {
 	dField, dSHA1 bool
 }
 
-// engineScratch is what a step uses while it runs, kept off the heap.
+// engineScratch is what a step uses while it runs, kept off the heap,
+// and the runner's caches.
 type engineScratch struct {
 	st  Step     // the step being run
 	cf  vfsFile  // reused by file() so hooks do not allocate
 	tmp vfs.File // a file opened and closed within one step
 	hs  handle   // the open handle a step works on (a copy, as in e.handles)
+	// entries are recent quiet-mode list entries (listEntry).
+	entries   [8]string
+	nextEntry int
 }
 
 // evaluated is the content a path had when IMA last hashed it, and the

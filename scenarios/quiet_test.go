@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,5 +72,26 @@ func quietAgrees(t *testing.T, ss []*Scenario) {
 				assert.Equal(t, full.Violations, quiet.Violations)
 			})
 		}
+	}
+}
+
+// A quiet run's list entries are pcr/name/content, whether built or
+// reused from the recent ones, and listedHas finds exactly those.
+func TestListEntry(t *testing.T) {
+	e := &engine{engineScratch: &engineScratch{}}
+	var listed []string
+	for k := range 40 {
+		name := fmt.Sprintf("/p%d", k%11)
+		d := []byte(strings.Repeat("x", k%5))
+		pcr := []byte(fmt.Sprint(10 + k%2))
+		want := string(pcr) + "/" + name + "/" + string(d)
+		assert.Equal(t, slices.Contains(listed, want), listedHas(listed, pcr, name, d), want)
+		got := e.listEntry(pcr, name, d)
+		require.Equal(t, want, got)
+		if !slices.Contains(listed, want) {
+			listed = append(listed, got)
+		}
+		assert.True(t, listedHas(listed, pcr, name, d))
+		assert.False(t, listedHas(listed, pcr, name+"x", d))
 	}
 }
