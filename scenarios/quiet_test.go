@@ -95,3 +95,27 @@ func TestListEntry(t *testing.T) {
 		assert.False(t, listedHas(listed, pcr, name+"x", d))
 	}
 }
+
+// The open handles keep their order of opening; set replaces, del
+// closes, get finds only open ones.
+func TestHandleSet(t *testing.T) {
+	var s handleSet
+	for k, n := range []string{"%a", "%b", "%c"} {
+		s.set(n, handle{uid: uint32(k)})
+	}
+	s.set("%b", handle{uid: 7})
+	h, ok := s.get("%b")
+	require.True(t, ok)
+	assert.Equal(t, uint32(7), h.uid)
+	s.del("%a")
+	s.del("%x")
+	_, ok = s.get("%a")
+	assert.False(t, ok)
+	var names []string
+	for _, nh := range s {
+		names = append(names, nh.name)
+	}
+	assert.Equal(t, []string{"%b", "%c"}, names)
+	s.set("%a", handle{uid: 9})
+	assert.Equal(t, "%a", s[len(s)-1].name)
+}
