@@ -536,7 +536,6 @@ func (e *engine) processMeasurement(f *vfs.File, fn policy.Func, mask policy.Mas
 	} else {
 		truth = e.calcFileHash(content)
 	}
-	last, seen := e.lastEvaluated(f.Path)
 	// Appraisal-relevant metadata (EVM-protected) counts as a relevant
 	// change only under an appraise action.
 	appraise := actions&cache.FlagAppraise != 0
@@ -544,7 +543,6 @@ func (e *engine) processMeasurement(f *vfs.File, fn policy.Func, mask policy.Mas
 	if appraise {
 		metaNow = real.MetaKey()
 	}
-	metaSame := !appraise || last.meta == "" || last.meta == metaNow
 	out := e.ima.ProcessMeasurement(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
 		MustMeasure: actions&cache.FlagMeasure != 0}, func() []byte { return truth })
 	for _, v := range out.Violation {
@@ -560,6 +558,8 @@ func (e *engine) processMeasurement(f *vfs.File, fn policy.Func, mask policy.Mas
 	if actions == 0 {
 		return
 	}
+	last, seen := e.lastEvaluated(f.Path) // what the hook call is judged by
+	metaSame := !appraise || last.meta == "" || last.meta == metaNow
 	verdict, cause := classify(out, judged{seen: seen, before: last.truth, now: truth, metaSame: metaSame, appraise: appraise}, e.terse)
 	evaluatedAny := out.Evaluated || out.Appraised
 	if evaluatedAny {
