@@ -368,7 +368,7 @@ func (e *engine) exec(p string, uid, gid uint32, check bool) error {
 		}
 	}
 	f := &e.tmp
-	if err := e.w.OpenInto(f, p, vfs.OpenFlags{Read: true}, uid, gid); err != nil {
+	if err := e.w.OpenFoundInto(f, p, ino, vfs.OpenFlags{Read: true}); err != nil {
 		return err
 	}
 	e.processMeasurement(f, policy.FileCheck, policy.MayExec, uid, gid)
