@@ -25,24 +25,31 @@ const (
 	DoneMask = FlagMeasured | FlagAppraised | FlagAudited | FlagHashed | FlagCollected
 )
 
-// FlagString renders iint flags as IMA_ names.
+// flagNames names the iint flags FlagString renders, in its order.
+var flagNames = [...]struct {
+	bit  uint64
+	name string
+}{{FlagMeasure, "MEASURE"}, {FlagMeasured, "MEASURED"}, {FlagAppraise, "APPRAISE"},
+	{FlagAppraised, "APPRAISED"}, {FlagCollected, "COLLECTED"}, {FlagAudit, "AUDIT"},
+	{FlagAudited, "AUDITED"}, {FlagHash, "HASH"}, {FlagHashed, "HASHED"}, {FlagNewFile, "NEW_FILE"}}
+
+// FlagString renders iint flags as IMA_ names ("0" for none), in one
+// allocation: causes name flags at nearly every hook call.
 func FlagString(f uint64) string {
-	names := []struct {
-		bit  uint64
-		name string
-	}{{FlagMeasure, "MEASURE"}, {FlagMeasured, "MEASURED"}, {FlagAppraise, "APPRAISE"},
-		{FlagAppraised, "APPRAISED"}, {FlagCollected, "COLLECTED"}, {FlagAudit, "AUDIT"},
-		{FlagAudited, "AUDITED"}, {FlagHash, "HASH"}, {FlagHashed, "HASHED"}, {FlagNewFile, "NEW_FILE"}}
-	var out []string
-	for _, n := range names {
+	var buf [96]byte
+	b := buf[:0]
+	for _, n := range flagNames {
 		if f&n.bit != 0 {
-			out = append(out, n.name)
+			if len(b) > 0 {
+				b = append(b, '|')
+			}
+			b = append(b, n.name...)
 		}
 	}
-	if len(out) == 0 {
+	if len(b) == 0 {
 		return "0"
 	}
-	return strings.Join(out, "|")
+	return string(b)
 }
 
 // Inode is what the decisions need of a struct inode.
@@ -365,15 +372,19 @@ func (m *IMA) ProcessMeasurement(f File, h Hook, hash func() []byte) Outcome {
 		return out
 	}
 	if action == 0 {
+		// Each cause in one concatenation.
+		const notStacked = ", nothing to do; not stacked: only the last writer can clear the flags"
 		cached := FlagString(iint.Flags & DoneMask)
-		c := "cached " + cached + ", nothing to do"
-		if len(why) > 0 {
-			c += "; " + strings.Join(why, "; ")
-		} else if real.ID() == inode.ID() {
-			c += "; not stacked: only the last writer can clear the flags"
-			if iint.keepCause != "" {
-				c += "; " + iint.keepCause
-			}
+		var c string
+		switch {
+		case len(why) > 0:
+			c = "cached " + cached + ", nothing to do; " + strings.Join(why, "; ")
+		case real.ID() == inode.ID() && iint.keepCause != "":
+			c = "cached " + cached + notStacked + "; " + iint.keepCause
+		case real.ID() == inode.ID():
+			c = "cached " + cached + notStacked
+		default:
+			c = "cached " + cached + ", nothing to do"
 		}
 		out.Cause = c
 		out.Digest = iint.Digest

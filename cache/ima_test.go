@@ -2,6 +2,7 @@ package cache
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -268,4 +269,25 @@ func TestFailedAppraisalNotCached(t *testing.T) {
 	o := m.ProcessMeasurement(f, hook, hash)
 	assert.True(t, o.Appraised, o.Cause)
 	assert.False(t, o.Evaluated || o.Audit, o.Cause)
+}
+
+// FlagString names every set flag bit in flagNames' order, joined by |,
+// for any combination of them.
+func TestFlagString(t *testing.T) {
+	assert.Equal(t, "0", FlagString(0))
+	assert.Equal(t, "MEASURED|COLLECTED|AUDITED", FlagString(FlagAudited|FlagMeasured|FlagCollected))
+	for f := uint64(0); f < 1<<len(flagNames); f++ {
+		var bits uint64
+		var want []string
+		for k, n := range flagNames {
+			if f&(1<<k) != 0 {
+				bits |= n.bit
+				want = append(want, n.name)
+			}
+		}
+		if len(want) == 0 {
+			want = []string{"0"}
+		}
+		require.Equal(t, strings.Join(want, "|"), FlagString(bits|1<<40), "%#x", bits)
+	}
 }

@@ -174,7 +174,7 @@ func (e *engine) storeMeasurement(f *vfs.File, name string, d []byte, pcr int) {
 		var buf [20]byte
 		n := strconv.AppendInt(buf[:0], int64(pcr), 10)
 		if !listedHas(e.listed, n, name, d) {
-			e.listed = append(e.listed, string(n)+"/"+name+"/"+string(d))
+			e.listed = append(e.listed, e.listEntry(n, name, d))
 			e.res.Measurements++
 		}
 		return
@@ -195,15 +195,32 @@ func (e *engine) storeMeasurement(f *vfs.File, name string, d []byte, pcr int) {
 // listedHas reports whether listed holds pcr+"/"+name+"/"+d, without
 // building that string (a search measures millions of times).
 func listedHas(listed []string, pcr []byte, name string, d []byte) bool {
-	n := len(pcr) + 1 + len(name) + 1 + len(d)
 	for _, l := range listed {
-		if len(l) == n && l[:len(pcr)] == string(pcr) && l[len(pcr)] == '/' &&
-			l[len(pcr)+1:len(pcr)+1+len(name)] == name && l[len(pcr)+1+len(name)] == '/' &&
-			l[len(pcr)+2+len(name):] == string(d) {
+		if isListEntry(l, pcr, name, d) {
 			return true
 		}
 	}
 	return false
+}
+
+func isListEntry(l string, pcr []byte, name string, d []byte) bool {
+	return len(l) == len(pcr)+1+len(name)+1+len(d) && l[:len(pcr)] == string(pcr) && l[len(pcr)] == '/' &&
+		l[len(pcr)+1:len(pcr)+1+len(name)] == name && l[len(pcr)+1+len(name)] == '/' &&
+		l[len(pcr)+2+len(name):] == string(d)
+}
+
+// listEntry returns pcr+"/"+name+"/"+d, reusing a recent one: a
+// search's clones list the same few contents over and over.
+func (e *engine) listEntry(pcr []byte, name string, d []byte) string {
+	for _, l := range e.entries {
+		if isListEntry(l, pcr, name, d) {
+			return l
+		}
+	}
+	l := string(pcr) + "/" + name + "/" + string(d)
+	e.entries[e.nextEntry] = l
+	e.nextEntry = (e.nextEntry + 1) % len(e.entries)
+	return l
 }
 
 // auditMeasurement emits the INTEGRITY_RULE record of ima_audit_measurement

@@ -87,7 +87,7 @@ type engine struct {
 	grown   int // file content bytes the run has written (MaxModelBytes)
 	w       *vfs.World
 	ima     *cache.IMA
-	handles map[string]handle
+	handles handleSet
 	res     *Result
 	// listed: "pcr/name/content" of each quiet-mode list entry, for
 	// dedup. A few entries: a slice clones cheaper than a map.
@@ -121,12 +121,16 @@ type engineConf struct {
 	dField, dSHA1 bool
 }
 
-// engineScratch is what a step uses while it runs, kept off the heap.
+// engineScratch is what a step uses while it runs, kept off the heap,
+// and the runner's caches.
 type engineScratch struct {
 	st  Step     // the step being run
 	cf  vfsFile  // reused by file() so hooks do not allocate
 	tmp vfs.File // a file opened and closed within one step
 	hs  handle   // the open handle a step works on (a copy, as in e.handles)
+	// entries are recent quiet-mode list entries (listEntry).
+	entries   [8]string
+	nextEntry int
 }
 
 // evaluated is the content a path had when IMA last hashed it, and the
@@ -173,6 +177,47 @@ func (e *engine) setEvaluated(p string, truth []byte, meta string) {
 type handle struct {
 	f        vfs.File
 	uid, gid uint32
+}
+
+// handleSet is the open handles by name, in the order they were opened:
+// a few at most, which a slice holds, clones and searches cheaper than a
+// map.
+type handleSet []namedHandle
+
+type namedHandle struct {
+	name string
+	h    handle
+}
+
+// get returns the handle named name.
+func (s handleSet) get(name string) (handle, bool) {
+	for i := range s {
+		if s[i].name == name {
+			return s[i].h, true
+		}
+	}
+	return handle{}, false
+}
+
+// set opens (or replaces) the handle named name.
+func (s *handleSet) set(name string, h handle) {
+	for i := range *s {
+		if (*s)[i].name == name {
+			(*s)[i].h = h
+			return
+		}
+	}
+	*s = append(*s, namedHandle{name, h})
+}
+
+// del closes the handle named name, if open.
+func (s *handleSet) del(name string) {
+	for i := range *s {
+		if (*s)[i].name == name {
+			*s = append((*s)[:i], (*s)[i+1:]...)
+			return
+		}
+	}
 }
 
 // Run runs s through the model under profile p with software PCR banks.
@@ -266,7 +311,7 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 	}
 	e := &engine{engineConf: &engineConf{s: s, p: p, pol: pol, quiet: quiet, decisions: &decisionCache{}},
 		engineScratch: &engineScratch{}, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p),
-		handles: map[string]handle{}, res: res, pid: 1000}
+		res: res, pid: 1000}
 	e.terse = quiet && !o.Causes
 	e.ima.Quiet = e.terse
 	e.noAudit = o.NoAuditText
@@ -366,13 +411,14 @@ func (r *Runner) Result() *Result { return r.res }
 // them with the real ones).
 func (r *Runner) World() *vfs.World { return r.e.w }
 
-// CloseAll closes the scenario's open handles (as unmounting requires).
+// CloseAll closes the scenario's open handles (as unmounting requires),
+// in the order they were opened.
 func (r *Runner) CloseAll() {
-	for name, h := range r.e.handles {
-		f := h.f
+	for len(r.e.handles) > 0 {
+		f := r.e.handles[0].h.f
 		r.e.st = Step{Op: Close{}}
 		r.e.fileFree(&f)
-		delete(r.e.handles, name)
+		r.e.handles.del(r.e.handles[0].name)
 	}
 }
 
@@ -413,18 +459,10 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 	}
 	e.w = r.e.w.CloneInto(w)
 	e.ima = r.e.ima.CloneInto(ima)
-	e.handles = handles // step makes the map when a file is opened
-	if len(e.handles) > 0 {
-		clear(e.handles)
-	}
-	if len(r.e.handles) > 0 { // an empty map costs an iterator too
-		for k, h := range r.e.handles {
-			if e.handles == nil {
-				e.handles = map[string]handle{}
-			}
-			h.f.Inode, h.f.Backing = e.w.Translate(r.e.w, h.f.Inode), e.w.Translate(r.e.w, h.f.Backing)
-			e.handles[k] = h
-		}
+	e.handles = handles[:0]
+	for _, nh := range r.e.handles {
+		nh.h.f.Inode, nh.h.f.Backing = e.w.Translate(r.e.w, nh.h.f.Inode), e.w.Translate(r.e.w, nh.h.f.Backing)
+		e.handles = append(e.handles, nh)
 	}
 	e.res.AuditRecords = copyMap(audit, r.res.AuditRecords)
 	e.listed = copyInto(listed, r.e.listed)
@@ -498,7 +536,6 @@ func (e *engine) processMeasurement(f *vfs.File, fn policy.Func, mask policy.Mas
 	} else {
 		truth = e.calcFileHash(content)
 	}
-	last, seen := e.lastEvaluated(f.Path)
 	// Appraisal-relevant metadata (EVM-protected) counts as a relevant
 	// change only under an appraise action.
 	appraise := actions&cache.FlagAppraise != 0
@@ -506,7 +543,6 @@ func (e *engine) processMeasurement(f *vfs.File, fn policy.Func, mask policy.Mas
 	if appraise {
 		metaNow = real.MetaKey()
 	}
-	metaSame := !appraise || last.meta == "" || last.meta == metaNow
 	out := e.ima.ProcessMeasurement(cf, cache.Hook{Actions: actions, PCR: pcr, ViolationCheck: vc,
 		MustMeasure: actions&cache.FlagMeasure != 0}, func() []byte { return truth })
 	for _, v := range out.Violation {
@@ -522,6 +558,8 @@ func (e *engine) processMeasurement(f *vfs.File, fn policy.Func, mask policy.Mas
 	if actions == 0 {
 		return
 	}
+	last, seen := e.lastEvaluated(f.Path) // what the hook call is judged by
+	metaSame := !appraise || last.meta == "" || last.meta == metaNow
 	verdict, cause := classify(out, judged{seen: seen, before: last.truth, now: truth, metaSame: metaSame, appraise: appraise}, e.terse)
 	evaluatedAny := out.Evaluated || out.Appraised
 	if evaluatedAny {

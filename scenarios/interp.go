@@ -75,7 +75,8 @@ func (e *engine) checkHandles(p string) {
 		return
 	}
 	real := e.w.RealInode(ino)
-	for name, h := range e.handles {
+	for _, nh := range e.handles {
+		name, h := nh.name, nh.h
 		if path.Clean(h.f.Path) != path.Clean(p) {
 			continue
 		}
@@ -91,7 +92,7 @@ func (e *engine) trackChecked() {
 		return
 	}
 	for name, c := range e.ix.checked {
-		h, ok := e.handles[name]
+		h, ok := e.handles.get(name)
 		if !ok {
 			delete(e.ix.checked, name)
 			continue
@@ -110,7 +111,7 @@ func (e *engine) trackChecked() {
 // a handle: the content the read returns, and for a checked fd the
 // verdict on it.
 func (e *engine) readHandle(name string, off int) error {
-	h, ok := e.handles[name]
+	h, ok := e.handles.get(name)
 	if !ok {
 		return fmt.Errorf("%s is not open", name)
 	}
@@ -130,7 +131,7 @@ func (e *engine) readHandle(name string, off int) error {
 // mmapHandle maps a handle (PROT_EXEC when exec) and reports what the
 // mapping holds; MMAP_CHECK runs on the overlay (user) file for exec.
 func (e *engine) mmapHandle(name string, exec bool) error {
-	h, ok := e.handles[name]
+	h, ok := e.handles.get(name)
 	if !ok {
 		return fmt.Errorf("%s is not open", name)
 	}
@@ -208,7 +209,7 @@ func statFacts(s vfs.Stat) StatFacts {
 // before it (the interpreter refuses what it read).
 func (e *engine) look(target string, statx bool) error {
 	var ino *vfs.Inode
-	if h, ok := e.handles[target]; ok {
+	if h, ok := e.handles.get(target); ok {
 		ino = h.f.Inode
 	} else if IsHandle(target) {
 		return fmt.Errorf("%s is not open", target)

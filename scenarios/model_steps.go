@@ -66,7 +66,7 @@ func (e *engine) write(t, data string, fl vfs.OpenFlags, c Creds, overwrite bool
 		return err
 	}
 	b := []byte(data)
-	if h, ok := e.handles[t]; ok {
+	if h, ok := e.handles.get(t); ok {
 		if overwrite && len(b) > len(h.f.Backing.Content) {
 			return fmt.Errorf("overwrite is in place: %d bytes do not fit in %d", len(b), len(h.f.Backing.Content))
 		}
@@ -186,10 +186,7 @@ func (e *engine) Open(o Open) error {
 	if _, err := e.open(o.Path, fl, o.UID, o.GID, &e.hs.f); err != nil {
 		return err
 	}
-	if e.handles == nil {
-		e.handles = map[string]handle{}
-	}
-	e.handles[o.Handle] = e.hs
+	e.handles.set(o.Handle, e.hs)
 	return nil
 }
 
@@ -198,7 +195,7 @@ func (e *engine) Read(o Read) error { return e.readHandle(o.Handle, -1) }
 func (e *engine) Mmap(o Mmap) error { return e.mmapHandle(o.Handle, o.Exec) }
 
 func (e *engine) Mprotect(o Mprotect) error {
-	e.hs = e.handles[o.Handle]
+	e.hs, _ = e.handles.get(o.Handle)
 	h := &e.hs
 	e.w.Mmap(&h.f) // the PROT_READ mapping: no IMA hook
 	e.fileMprotect(&h.f, h.uid, h.gid)
@@ -206,8 +203,8 @@ func (e *engine) Mprotect(o Mprotect) error {
 }
 
 func (e *engine) Close(o Close) error {
-	e.hs = e.handles[o.Handle]
-	delete(e.handles, o.Handle)
+	e.hs, _ = e.handles.get(o.Handle)
+	e.handles.del(o.Handle)
 	e.fileFree(&e.hs.f)
 	return nil
 }
@@ -371,7 +368,7 @@ func (e *engine) exec(p string, uid, gid uint32, check bool) error {
 		}
 	}
 	f := &e.tmp
-	if err := e.w.OpenInto(f, p, vfs.OpenFlags{Read: true}, uid, gid); err != nil {
+	if err := e.w.OpenFoundInto(f, p, ino, vfs.OpenFlags{Read: true}); err != nil {
 		return err
 	}
 	e.processMeasurement(f, policy.FileCheck, policy.MayExec, uid, gid)

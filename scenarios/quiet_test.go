@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -72,4 +73,49 @@ func quietAgrees(t *testing.T, ss []*Scenario) {
 			})
 		}
 	}
+}
+
+// A quiet run's list entries are pcr/name/content, whether built or
+// reused from the recent ones, and listedHas finds exactly those.
+func TestListEntry(t *testing.T) {
+	e := &engine{engineScratch: &engineScratch{}}
+	var listed []string
+	for k := range 40 {
+		name := fmt.Sprintf("/p%d", k%11)
+		d := []byte(strings.Repeat("x", k%5))
+		pcr := []byte(fmt.Sprint(10 + k%2))
+		want := string(pcr) + "/" + name + "/" + string(d)
+		assert.Equal(t, slices.Contains(listed, want), listedHas(listed, pcr, name, d), want)
+		got := e.listEntry(pcr, name, d)
+		require.Equal(t, want, got)
+		if !slices.Contains(listed, want) {
+			listed = append(listed, got)
+		}
+		assert.True(t, listedHas(listed, pcr, name, d))
+		assert.False(t, listedHas(listed, pcr, name+"x", d))
+	}
+}
+
+// The open handles keep their order of opening; set replaces, del
+// closes, get finds only open ones.
+func TestHandleSet(t *testing.T) {
+	var s handleSet
+	for k, n := range []string{"%a", "%b", "%c"} {
+		s.set(n, handle{uid: uint32(k)})
+	}
+	s.set("%b", handle{uid: 7})
+	h, ok := s.get("%b")
+	require.True(t, ok)
+	assert.Equal(t, uint32(7), h.uid)
+	s.del("%a")
+	s.del("%x")
+	_, ok = s.get("%a")
+	assert.False(t, ok)
+	var names []string
+	for _, nh := range s {
+		names = append(names, nh.name)
+	}
+	assert.Equal(t, []string{"%b", "%c"}, names)
+	s.set("%a", handle{uid: 9})
+	assert.Equal(t, "%a", s[len(s)-1].name)
 }

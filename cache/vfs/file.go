@@ -45,6 +45,18 @@ func (w *World) OpenInto(f *File, p string, fl OpenFlags, uid, gid uint32) error
 			return err
 		}
 	}
+	return w.openInode(f, p, ino, fl)
+}
+
+// OpenFoundInto is OpenInto for a file that exists, whose inode the
+// caller has from Lookup(p) with nothing changed since (exec looks at
+// the file before it opens it).
+func (w *World) OpenFoundInto(f *File, p string, ino *Inode, fl OpenFlags) error {
+	return w.openInode(f, clean(p), ino, fl)
+}
+
+// openInode opens ino, found at the clean path p.
+func (w *World) openInode(f *File, p string, ino *Inode, fl OpenFlags) error {
 	if fl.Write || fl.Trunc {
 		if err := w.verityDeniesWrite(ino); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
