@@ -21,19 +21,32 @@ type judged struct {
 	appraise bool // the call appraises
 }
 
+// causeLevel is how much a run explains its hook calls.
+type causeLevel uint8
+
+const (
+	noCauses   causeLevel = iota // a search: verdicts only
+	causeHeads                   // causes up to their " -- " details (how a search groups findings)
+	allCauses
+)
+
 // classify judges one hook call by what the cache did (out) against the
 // ground truth: excessive when it re-evaluated unchanged content and
 // metadata, missed when it kept a result for changed content or
 // metadata, indeterminate when kernel state the scenario cannot know
-// decided it, else ok. quiet leaves causes short (a search).
-func classify(out cache.Outcome, j judged, quiet bool) (verdict, cause string) {
+// decided it, else ok. Below allCauses the cause stays short.
+func classify(out cache.Outcome, j judged, level causeLevel) (verdict, cause string) {
+	quiet := level == noCauses
+	details := level == allCauses
 	verdict, cause = OK, out.Cause
 	evaluatedAny := out.Evaluated || out.Appraised
 	unchanged := j.seen && bytes.Equal(j.before, j.now)
 	switch {
 	case out.Indeterminate != "":
 		verdict = Indeterminate
-		cause += " -- indeterminate: " + out.Indeterminate
+		if level != causeHeads {
+			cause += " -- indeterminate: " + out.Indeterminate
+		}
 	case out.Retried:
 		// A failed appraisal is re-done at every access by design.
 	case evaluatedAny && unchanged && out.First:
@@ -44,7 +57,7 @@ func classify(out cache.Outcome, j judged, quiet bool) (verdict, cause string) {
 		}
 	case evaluatedAny && unchanged && j.metaSame:
 		verdict = Excessive
-		if quiet {
+		if !details {
 			break
 		}
 		cause += " -- content unchanged since the last evaluation"
@@ -53,12 +66,12 @@ func classify(out cache.Outcome, j judged, quiet bool) (verdict, cause string) {
 		}
 	case !evaluatedAny && out.Digest != nil && !bytes.Equal(out.Digest, j.now):
 		verdict = Missed
-		if !quiet {
+		if details {
 			cause += fmt.Sprintf(" -- but content changed: measured %s, now %s", short(out.Digest), short(j.now))
 		}
 	case !evaluatedAny && !j.metaSame:
 		verdict = Missed
-		if !quiet {
+		if details {
 			cause += " -- but its EVM-protected metadata (mode, owner, security.* xattrs) changed since the last appraisal"
 		}
 	case out.Appraised && !out.Evaluated && !quiet:

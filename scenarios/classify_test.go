@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -33,13 +34,17 @@ func TestClassify(t *testing.T) {
 		{"re-appraised from the cached hash", cache.Outcome{Appraised: true, Cause: "c"}, changed, OK, "re-appraised from the cached hash: c"},
 	}
 	for _, tc := range tests {
-		v, c := classify(tc.out, tc.j, false)
+		v, c := classify(tc.out, tc.j, allCauses)
 		assert.Equal(t, tc.verdict, v, tc.name)
 		assert.Contains(t, c, tc.cause, tc.name)
-		qv, qc := classify(tc.out, tc.j, true)
+		qv, qc := classify(tc.out, tc.j, noCauses)
 		assert.Equal(t, v, qv, "%s: quiet gives the same verdict", tc.name)
 		if tc.verdict != Indeterminate {
 			assert.Equal(t, tc.out.Cause, qc, "%s: quiet adds nothing to the cause: %q", tc.name, qc)
 		}
+		hv, hc := classify(tc.out, tc.j, causeHeads)
+		assert.Equal(t, v, hv, "%s: heads give the same verdict", tc.name)
+		head, _, _ := strings.Cut(c, " -- ")
+		assert.Equal(t, head, hc, "%s: heads are the cause up to its details", tc.name)
 	}
 }

@@ -110,7 +110,7 @@ type engineConf struct {
 	// IMA_APPRAISE; with ima_appraise=log too).
 	appraise bool
 	quiet    bool
-	terse    bool // no causes: quiet without Options.Causes
+	causes   causeLevel
 	noAudit  bool // Options.NoAuditText
 	// decisions caches policy decisions.
 	decisions *decisionCache
@@ -237,7 +237,7 @@ type Options struct {
 	// that replays found sequences reads causes, not audit logs.
 	NoAuditText bool
 	// Causes, with Quiet, still explains each hook call: the causes a
-	// full run gives, up to their " -- " details (which name digests; a
+	// full run gives, without their " -- " details (which name digests; a
 	// quiet run's truth is the content). Still no measurement list,
 	// TPM or hashing: a search groups its findings by cause this way.
 	Causes bool
@@ -312,8 +312,14 @@ func NewRunnerWith(s *Scenario, p *cache.Profile, o Options) (*Runner, error) {
 	e := &engine{engineConf: &engineConf{s: s, p: p, pol: pol, quiet: quiet, decisions: &decisionCache{}},
 		engineScratch: &engineScratch{}, w: vfs.NewWorld(p.ChangeCookie), ima: cache.New(p),
 		res: res, pid: 1000}
-	e.terse = quiet && !o.Causes
-	e.ima.Quiet = e.terse
+	e.causes = allCauses
+	if quiet {
+		e.causes = noCauses
+		if o.Causes {
+			e.causes = causeHeads
+		}
+	}
+	e.ima.Quiet = e.causes == noCauses
 	e.noAudit = o.NoAuditText
 	for _, r := range pol.Rules {
 		switch {
@@ -560,7 +566,7 @@ func (e *engine) processMeasurement(f *vfs.File, fn policy.Func, mask policy.Mas
 	}
 	last, seen := e.lastEvaluated(f.Path) // what the hook call is judged by
 	metaSame := !appraise || last.meta == "" || last.meta == metaNow
-	verdict, cause := classify(out, judged{seen: seen, before: last.truth, now: truth, metaSame: metaSame, appraise: appraise}, e.terse)
+	verdict, cause := classify(out, judged{seen: seen, before: last.truth, now: truth, metaSame: metaSame, appraise: appraise}, e.causes)
 	evaluatedAny := out.Evaluated || out.Appraised
 	if evaluatedAny {
 		var t []byte

@@ -144,12 +144,12 @@ func (e *engine) mmapHandle(name string, exec bool) error {
 		e.processMeasurement(&h.f, policy.MmapCheck, policy.MayExec, h.uid, h.gid)
 		if d := e.w.ReadInode(&h.f); len(e.res.Steps) > n && d != h.f.Backing && !bytes.Equal(d.Content, mapped) {
 			last := &e.res.Steps[len(e.res.Steps)-1]
-			if !e.terse {
+			if e.causes == allCauses {
 				last.Cause += fmt.Sprintf(" -- the mapping holds %s, the file opened at open (ovl_mmap), while IMA hashed %s through the overlay's read (ovl_read_iter)", h.f.Backing.ID(), d.ID())
 			}
 			if e.wasMeasured(h.f.Path, d.Content) && !e.wasMeasured(h.f.Path, mapped) {
 				last.Verdict = Missed
-				if !e.terse {
+				if e.causes == allCauses {
 					last.Cause += ": the list records content that is not mapped, and the mapped content was never measured"
 				}
 			}

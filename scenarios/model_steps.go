@@ -335,6 +335,12 @@ func (e *engine) notified(p string) ([2]*vfs.Inode, int) {
 // inodePostSetattr runs ima_inode_post_setattr for a notify_change at p
 // (chmod, chown, utimes, truncate).
 func (e *engine) inodePostSetattr(p string) {
+	if !e.appraise {
+		// ima_inode_post_setattr does nothing without an appraise rule
+		// (cache.IMA.InodePostSetattr); looking the path up again would
+		// change nothing either (the step itself looked it up).
+		return
+	}
 	inos, n := e.notified(p)
 	for _, ino := range inos[:n] {
 		e.ima.InodePostSetattr(ino, e.appraise)

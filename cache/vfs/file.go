@@ -442,8 +442,8 @@ func (w *World) sameFS(ovl *Super) bool {
 // open (echo 3 > /proc/sys/vm/drop_caches), and the overlay inodes above
 // them. It returns the evicted inodes so IMA can free their iints
 // (Linux v6.12: fs/inode.c:evict -> security_inode_free), in a slice
-// valid until the next DropCaches. An inode read
-// back from disk starts with QUERIED set on XFS, ext4 and btrfs
+// valid until the next DropCaches. An inode read back from disk starts
+// with QUERIED set on XFS, ext4 and btrfs
 // (fs/xfs/libxfs/xfs_inode_buf.c:xfs_inode_from_disk,
 // fs/ext4/inode.c:ext4_inode_set_iversion_queried).
 func (w *World) DropCaches() []*Inode {
