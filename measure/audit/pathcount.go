@@ -14,8 +14,9 @@ import (
 // memory: the strings are packed into 1 MiB chunks and each distinct one
 // costs a 12-byte entry and an 8-byte slot (32 bits of its hash, its entry
 // index) of an open-addressing table kept at most 3/4 full, about
-// len(path)+30 bytes; listing them in order takes 16 bytes a path more
-// for a while, and gives the table's memory back. A Go map[string]int
+// len(path)+30 bytes; listing them in order takes, for a while, 16 bytes
+// a path, 16 more a path of the largest bucket and 0.8 MB more, and gives
+// the table's memory back. A Go map[string]int
 // costs about 80 bytes per path plus the string's own allocation.
 //
 // Add is pipelined: it hashes the path and prefetches its slot, and
@@ -261,7 +262,8 @@ func (c *PathCounts) Sorted(f func(path []byte, count int)) {
 // stored, which also finds the longer prefix each bucket's paths share
 // and the 8 bytes after it, the key the bucket is sorted on. So only
 // ties and the listing itself reach the paths in random order. The extra
-// memory is 16 bytes a path; the table's memory goes back first.
+// memory (see PathCounts) lasts until the listing ends; the table's memory
+// goes back first.
 func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 	c.flush()
 	if c.n == 0 {
@@ -329,6 +331,7 @@ func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 		e := c.ent(int(x.i))
 		f(c.key(e), int(e.count), e.quoted())
 	}
+	c.tmp = nil
 }
 
 // commonPrefix returns the length of the prefix a and b share.

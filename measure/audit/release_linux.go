@@ -13,8 +13,8 @@ import (
 // allocator zeroes memory it reuses, so pages that read back as zero are
 // fine.
 func releaseTable(s []uint64) {
-	const page = 4096
-	if len(s)*8 < 64*page {
+	page := uintptr(unix.Getpagesize())
+	if uintptr(len(s))*8 < 64*page {
 		return
 	}
 	b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 8*len(s))
