@@ -16,8 +16,8 @@ import (
 // index) of an open-addressing table kept at most 3/4 full, about
 // len(path)+30 bytes; listing them in order takes, for a while, 16 bytes
 // a path, 16 more a path of the largest bucket and 0.8 MB more, and gives
-// the table's memory back. A Go map[string]int
-// costs about 80 bytes per path plus the string's own allocation.
+// the table's memory back. A Go map[string]int costs about 80 bytes per
+// path plus the string's own allocation.
 //
 // Add is pipelined: it hashes the path and prefetches its slot, and
 // counts the path added pipeDepth calls before it (kept in pend), whose
