@@ -11,13 +11,14 @@ import (
 )
 
 // PathCounts counts occurrences of byte strings (file paths) in little
-// memory: the strings are packed into 1 MiB chunks and each distinct one
-// costs a 12-byte entry and an 8-byte slot (32 bits of its hash, its entry
-// index) of an open-addressing table kept at most 3/4 full, about
-// len(path)+30 bytes; listing them in order takes, for a while, 16 bytes
-// a path, 16 more a path of the largest bucket and 0.8 MB more, and gives
-// the table's memory back. A Go map[string]int costs about 80 bytes per
-// path plus the string's own allocation.
+// memory: each distinct path is stored once in 1 MiB chunks, behind an
+// 8-byte header (its count and its length) and 8-byte aligned, and an
+// open-addressing table kept at most 3/4 full holds 32 bits of its hash
+// and its place (8 bytes a slot): about len(path)+24 bytes. Listing them
+// in order takes, for a while, 16 bytes a path, 16 more a path of the
+// largest bucket and 0.8 MB more, and gives the table's memory back. A
+// Go map[string]int costs about 80 bytes per path plus the string's own
+// allocation.
 //
 // Add is pipelined: it hashes the path and prefetches its slot, and
 // counts the path added pipeDepth calls before it (kept in pend), whose
@@ -27,9 +28,8 @@ import (
 type PathCounts struct {
 	seed   maphash.Seed
 	chunks [][]byte
-	ents   [][]pathEnt // in blocks of entBlock, never moved
 	n      int
-	slots  []uint64 // hash<<32 | entry index + 1; 0 is empty
+	slots  []uint64 // hash<<32 | place + 1; 0 is empty
 	total  int
 	lcp    int // length of the prefix all paths share
 	tmp    []sortKey
@@ -48,26 +48,18 @@ type pending struct {
 // pipeDepth is how many paths Add keeps pending.
 const pipeDepth = 8
 
-// pathEnt locates a path: lo is its offset in its chunk (20 bits) and the
-// chunk's index's low 12 bits; hi its length (21 bits, or lenInChunk for a
-// path longer, alone in its chunk), whether it must be quoted (bit 21) and
-// the chunk index's high 10 bits.
-type pathEnt struct {
-	lo, hi uint32
-	count  uint32
-}
-
+// A place locates a stored path's header: its chunk's index times
+// chunkUnits plus its offset in the chunk in 8-byte units. The header is
+// the path's count (4 bytes, little-endian) and its length, with
+// quoteBit set when it must be quoted in text output; the path follows.
+// A path longer than a quarter chunk gets a chunk of its own.
 const (
-	offBits    = 20
-	lenBits    = 21
-	lenInChunk = 1<<lenBits - 1
-	quoteBit   = 1 << lenBits
-	maxChunks  = 1 << 22
-)
-
-const (
-	chunkSize = 1 << 20
-	entBlock  = 1 << 12
+	chunkSize  = 1 << 20
+	unitShift  = 3
+	chunkUnits = chunkSize >> unitShift
+	maxChunks  = 1<<32/chunkUnits - 1 // place+1 fits 32 bits: 32 GiB
+	hdrSize    = 8
+	quoteBit   = 1 << 31
 )
 
 // NewPathCounts returns an empty PathCounts.
@@ -81,20 +73,35 @@ func (c *PathCounts) Len() int { c.flush(); return c.n }
 // Total returns the number of Add calls.
 func (c *PathCounts) Total() int { return c.total }
 
-func (c *PathCounts) ent(i int) *pathEnt { return &c.ents[i/entBlock][i%entBlock] }
-
-func (c *PathCounts) key(e *pathEnt) []byte {
-	ck := e.lo>>offBits | e.hi>>(lenBits+1)<<(32-offBits)
-	n := e.hi & lenInChunk
-	if n == lenInChunk {
-		return c.chunks[ck]
-	}
-	off := e.lo & (1<<offBits - 1)
-	return c.chunks[ck][off : off+n : off+n]
+// hdr returns the header of the path at place followed by the path, and
+// the path's length.
+func (c *PathCounts) hdr(place uint32) ([]byte, int) {
+	ch := c.chunks[place/chunkUnits]
+	off := int(place%chunkUnits) << unitShift
+	n := int(binary.LittleEndian.Uint32(ch[off+4:]) &^ quoteBit)
+	return ch[off : off+hdrSize+n : off+hdrSize+n], n
 }
 
-// quoted reports whether e's path needs quotes in text output.
-func (e *pathEnt) quoted() bool { return e.hi&quoteBit != 0 }
+// key returns the path at place.
+func (c *PathCounts) key(place uint32) []byte {
+	ch := c.chunks[place/chunkUnits]
+	off := int(place%chunkUnits)<<unitShift + hdrSize
+	n := int(binary.LittleEndian.Uint32(ch[off-4:]) &^ quoteBit)
+	return ch[off : off+n : off+n]
+}
+
+// stored calls f for each path's place in the order they were stored.
+func (c *PathCounts) stored(f func(place uint32)) {
+	for ck, ch := range c.chunks {
+		for off := 0; off < len(ch); {
+			f(uint32(ck*chunkUnits + off>>unitShift))
+			n := int(binary.LittleEndian.Uint32(ch[off+4:]) &^ quoteBit)
+			off = align8(off + hdrSize + n)
+		}
+	}
+}
+
+func align8(n int) int { return (n + 7) &^ 7 }
 
 func (c *PathCounts) hash(p []byte) uint32 { return uint32(maphash.Bytes(c.seed, p) >> 32) }
 
@@ -140,10 +147,11 @@ func (c *PathCounts) add(p []byte, h uint32) {
 		if uint32(s>>32) != h {
 			continue
 		}
-		e := c.ent(int(uint32(s) - 1))
-		if bytes.Equal(c.key(e), p) {
-			if e.count < ^uint32(0) {
-				e.count++
+		place := uint32(s) - 1
+		if bytes.Equal(c.key(place), p) {
+			hd, _ := c.hdr(place)
+			if n := binary.LittleEndian.Uint32(hd); n < ^uint32(0) {
+				binary.LittleEndian.PutUint32(hd, n+1)
 			}
 			return
 		}
@@ -151,45 +159,41 @@ func (c *PathCounts) add(p []byte, h uint32) {
 }
 
 func (c *PathCounts) insert(slot uint32, p []byte, h uint32) {
+	if len(p) >= quoteBit {
+		panic("audit: PathCounts: a path of 2 GiB or more")
+	}
+	need := hdrSize + len(p)
 	var ck, off int
 	if len(p) > chunkSize/4 {
-		c.chunks = append(c.chunks, bytes.Clone(p)) // a long path gets its own chunk
+		c.chunks = append(c.chunks, make([]byte, need)) // a long path gets its own chunk
 		ck = len(c.chunks) - 1
 	} else {
-		last := len(c.chunks) - 1
-		if last < 0 || cap(c.chunks[last])-len(c.chunks[last]) < len(p) {
+		ck = len(c.chunks) - 1
+		if ck < 0 || cap(c.chunks[ck])-len(c.chunks[ck]) < need {
 			c.chunks = append(c.chunks, make([]byte, 0, chunkSize))
-			last++
+			ck++
 		}
-		ck, off = last, len(c.chunks[last])
-		c.chunks[last] = append(c.chunks[last], p...)
+		off = len(c.chunks[ck])
+		c.chunks[ck] = c.chunks[ck][:align8(off+need)]
 	}
-	if c.n%entBlock == 0 {
-		c.ents = append(c.ents, make([]pathEnt, entBlock))
+	if len(c.chunks) > maxChunks {
+		panic("audit: PathCounts: more than 32 GiB of paths")
 	}
-	if len(c.chunks) > maxChunks || c.n == 1<<32-1 {
-		panic("audit: PathCounts: more than 4 TiB or 2^32 paths")
+	ch := c.chunks[ck]
+	n := uint32(len(p))
+	if needsQuote(p) {
+		n |= quoteBit
 	}
+	binary.LittleEndian.PutUint32(ch[off:], 1)
+	binary.LittleEndian.PutUint32(ch[off+4:], n)
+	copy(ch[off+hdrSize:], p)
 	if c.n == 0 {
 		c.lcp = len(p)
-	} else if c.lcp > 0 && !bytes.HasPrefix(p, c.key(c.ent(0))[:c.lcp]) {
-		first, j := c.key(c.ent(0)), 0
-		for j < c.lcp && j < len(p) && p[j] == first[j] {
-			j++
-		}
-		c.lcp = j
+	} else if first := c.key(0); c.lcp > 0 && !bytes.HasPrefix(p, first[:c.lcp]) {
+		c.lcp = commonPrefix(first[:c.lcp], p)
 	}
-	n := uint32(len(p))
-	if len(p) >= lenInChunk {
-		n = lenInChunk
-	}
-	hi := n | uint32(ck)>>(32-offBits)<<(lenBits+1)
-	if needsQuote(p) {
-		hi |= quoteBit
-	}
-	*c.ent(c.n) = pathEnt{lo: uint32(off) | uint32(ck)<<offBits, hi: hi, count: 1}
 	c.n++
-	c.slots[slot] = uint64(h)<<32 | uint64(c.n)
+	c.slots[slot] = uint64(h)<<32 | uint64(ck*chunkUnits+off>>unitShift+1)
 	if c.n*4 > len(c.slots)*3 {
 		c.grow()
 	}
@@ -221,14 +225,14 @@ func (c *PathCounts) rebuild() {
 	}
 	c.slots = make([]uint64, size)
 	mask := uint32(size - 1)
-	for i := 0; i < c.n; i++ {
-		h := c.hash(c.key(c.ent(i)))
+	c.stored(func(place uint32) {
+		h := c.hash(c.key(place))
 		j := h & mask
 		for c.slots[j] != 0 {
 			j = (j + 1) & mask
 		}
-		c.slots[j] = uint64(h)<<32 | uint64(i+1)
-	}
+		c.slots[j] = uint64(h)<<32 | uint64(place+1)
+	})
 }
 
 // Count returns how often p was added.
@@ -244,8 +248,9 @@ func (c *PathCounts) Count(p []byte) int {
 		if s == 0 {
 			return 0
 		}
-		if uint32(s>>32) == h && bytes.Equal(c.key(c.ent(int(uint32(s)-1))), p) {
-			return int(c.ent(int(uint32(s) - 1)).count)
+		if place := uint32(s) - 1; uint32(s>>32) == h && bytes.Equal(c.key(place), p) {
+			hd, _ := c.hdr(place)
+			return int(binary.LittleEndian.Uint32(hd))
 		}
 	}
 }
@@ -282,19 +287,19 @@ func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 		return v1*257 + v2
 	}
 	start := make([]uint32, nb+1)
-	first := make([]uint32, nb) // a bucket's first path's entry + 1
+	first := make([]uint32, nb) // a bucket's first path's place + 1
 	blcp := make([]uint32, nb)  // the length of the prefix its paths share
-	for i := 0; i < c.n; i++ {
-		k := c.key(c.ent(i))
+	c.stored(func(place uint32) {
+		k := c.key(place)
 		b := bucket(k)
 		start[b+1]++
 		if first[b] == 0 {
-			first[b], blcp[b] = uint32(i+1), uint32(len(k))
+			first[b], blcp[b] = place+1, uint32(len(k))
 		} else if m := int(blcp[b]); m > lcp+2 {
-			fk := c.key(c.ent(int(first[b] - 1)))
+			fk := c.key(first[b] - 1)
 			blcp[b] = uint32(lcp + 2 + commonPrefix(fk[lcp+2:m], k[min(lcp+2, len(k)):]))
 		}
-	}
+	})
 	for b := 1; b <= nb; b++ {
 		start[b] += start[b-1]
 	}
@@ -305,12 +310,12 @@ func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 	}
 	keys := make([]sortKey, c.n)
 	next := start[:nb:nb]
-	for i := 0; i < c.n; i++ {
-		k := c.key(c.ent(i))
+	c.stored(func(place uint32) {
+		k := c.key(place)
 		b := bucket(k)
-		keys[next[b]] = sortKey{k: key8(k, int(blcp[b])), i: uint32(i)}
+		keys[next[b]] = sortKey{k: key8(k, int(blcp[b])), i: place}
 		next[b]++
-	}
+	})
 	// next[b] is now the end of bucket b, and the start of b+1.
 	from := uint32(0)
 	for b := 0; b < nb; b++ {
@@ -319,17 +324,15 @@ func (c *PathCounts) sorted(f func(path []byte, count int, quoted bool)) {
 		}
 		from = next[b]
 	}
-	// The paths lie all over memory: prefetch the entry 32 ahead and the
-	// path 16 ahead so that their cache misses overlap with this work.
+	// The paths lie all over memory: prefetch the one 16 ahead with its
+	// header so that its cache misses overlap with this work.
 	for j, x := range keys {
-		if j+32 < len(keys) {
-			prefetch(uintptr(unsafe.Pointer(c.ent(int(keys[j+32].i)))))
-		}
 		if j+16 < len(keys) {
-			c.prefetchKey(c.ent(int(keys[j+16].i)), 0)
+			c.prefetchPath(keys[j+16].i, -hdrSize, 72)
 		}
-		e := c.ent(int(x.i))
-		f(c.key(e), int(e.count), e.quoted())
+		hd, n := c.hdr(x.i)
+		p := hd[hdrSize : hdrSize+n : hdrSize+n]
+		f(p, int(binary.LittleEndian.Uint32(hd)), binary.LittleEndian.Uint32(hd[4:])&quoteBit != 0)
 	}
 	c.tmp = nil
 }
@@ -363,16 +366,18 @@ func key8(p []byte, at int) uint64 {
 	return binary.BigEndian.Uint64(b[:])
 }
 
-// prefetchKey prefetches e's path from byte at (and its last byte: a
-// path may cross a cache line).
-func (c *PathCounts) prefetchKey(e *pathEnt, at int) {
-	if k := c.key(e); len(k) > at {
-		prefetch(uintptr(unsafe.Pointer(&k[at])))
-		prefetch(uintptr(unsafe.Pointer(&k[min(len(k)-1, at+15)])))
+// prefetchPath prefetches the cache lines of bytes at to at+n of the
+// path at place (at -hdrSize is its header) without reading anything.
+func (c *PathCounts) prefetchPath(place uint32, at, n int) {
+	ch := c.chunks[place/chunkUnits]
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(ch))) + uintptr(place%chunkUnits)<<unitShift + uintptr(hdrSize+at)
+	prefetch(p)
+	if (p+uintptr(n)-1)>>6 != p>>6 {
+		prefetch(p + uintptr(n) - 1)
 	}
 }
 
-// sortKey is an entry and 8 bytes of its path from the current depth,
+// sortKey is a path's place and 8 bytes of its path from the current depth,
 // big-endian, so that most comparisons read no path bytes: the paths lie
 // all over memory and share long prefixes (/usr/lib/x86_64-linux-gnu/…).
 type sortKey struct {
@@ -384,7 +389,7 @@ type sortKey struct {
 // keys already hold the 8 bytes from depth.
 func (c *PathCounts) sortKeys(a []sortKey, depth int, have bool) {
 	full := func(x, y sortKey) int {
-		return bytes.Compare(c.key(c.ent(int(x.i)))[depth:], c.key(c.ent(int(y.i)))[depth:])
+		return bytes.Compare(c.key(x.i)[depth:], c.key(y.i)[depth:])
 	}
 	for {
 		if len(a) < 2 {
@@ -402,13 +407,10 @@ func (c *PathCounts) sortKeys(a []sortKey, depth int, have bool) {
 		}
 		equal, ends := true, false
 		for j := range a {
-			if j+16 < len(a) {
-				prefetch(uintptr(unsafe.Pointer(c.ent(int(a[j+16].i)))))
+			if j+8 < len(a) { // its header and its 8 bytes from depth
+				c.prefetchPath(a[j+8].i, -hdrSize, hdrSize+depth+8)
 			}
-			if j+8 < len(a) {
-				c.prefetchKey(c.ent(int(a[j+8].i)), depth)
-			}
-			p := c.key(c.ent(int(a[j].i)))
+			p := c.key(a[j].i)
 			a[j].k = key8(p, depth)
 			ends = ends || len(p) <= depth+8
 			equal = equal && a[j].k == a[0].k
@@ -439,12 +441,12 @@ func (c *PathCounts) sortKeys(a []sortKey, depth int, have bool) {
 			g := a[i:j]
 			short := false
 			for _, k := range g {
-				short = short || len(c.key(c.ent(int(k.i)))) <= depth+8
+				short = short || len(c.key(k.i)) <= depth+8
 			}
 			if short {
 				d := depth
 				slices.SortFunc(g, func(x, y sortKey) int {
-					return bytes.Compare(c.key(c.ent(int(x.i)))[d:], c.key(c.ent(int(y.i)))[d:])
+					return bytes.Compare(c.key(x.i)[d:], c.key(y.i)[d:])
 				})
 			} else {
 				c.sortKeys(g, depth+8, false)
@@ -458,10 +460,10 @@ func (c *PathCounts) sortKeys(a []sortKey, depth int, have bool) {
 func (c *PathCounts) Map() map[string]int {
 	c.flush()
 	m := make(map[string]int, c.n)
-	for i := 0; i < c.n; i++ {
-		e := c.ent(i)
-		m[string(c.key(e))] = int(e.count)
-	}
+	c.stored(func(place uint32) {
+		hd, n := c.hdr(place)
+		m[string(hd[hdrSize:hdrSize+n:hdrSize+n])] = int(binary.LittleEndian.Uint32(hd))
+	})
 	return m
 }
 
