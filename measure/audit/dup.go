@@ -3,6 +3,8 @@ package audit
 import (
 	"bytes"
 	"hash/maphash"
+	"math"
+	"unsafe"
 )
 
 // dupWin is the duplicate window: the last dupWindow records kept, each
@@ -25,16 +27,42 @@ type dupWin struct {
 	full  dupTable  // full keys of the hashed records kept
 	pairs pairTable // (type, serial) of the records kept before mono
 	top   uint64    // no record kept had a higher serial
+	base  []byte    // the in-memory input, if any
+	// hashed counts the kept records hashed: while it is 0 (in-memory
+	// input, no pair) evicting a record of a rising run reads nothing.
+	hashed int
 }
 
+// dupEnt is a kept record. Its text, until hashed, is base[off:off+n]:
+// no pointer, so keeping a record stores no pointer (and needs no write
+// barrier).
 type dupEnt struct {
 	full   uint64 // 0 until hashed
-	text   []byte // until hashed
-	t      Type
 	serial uint64
+	off    int
+	n      uint32
+	t      Type
 }
 
-func newDupWin() *dupWin { return &dupWin{seed: maphash.MakeSeed()} }
+// newDupWin returns an empty window; texts that lie in base stay valid
+// and are hashed only when needed.
+func newDupWin(base []byte) *dupWin { return &dupWin{seed: maphash.MakeSeed(), base: base} }
+
+// at returns where text lies in base, or ok false (then it is hashed at
+// once).
+func (d *dupWin) at(text []byte) (off int, ok bool) {
+	if len(text) == 0 || len(d.base) == 0 || uint64(len(text)) > math.MaxUint32 {
+		return 0, false
+	}
+	o := uintptr(unsafe.Pointer(unsafe.SliceData(text))) - uintptr(unsafe.Pointer(unsafe.SliceData(d.base)))
+	if o >= uintptr(len(d.base)) || uintptr(len(d.base))-o < uintptr(len(text)) {
+		return 0, false
+	}
+	return int(o), true
+}
+
+// text returns a kept record's text, not yet hashed.
+func (d *dupWin) text(e *dupEnt) []byte { return d.base[e.off : e.off+int(e.n)] }
 
 // fullKey hashes type, serial and text; auditd's enriched section and
 // trailing blanks are not part of the text (kernel copies lack them).
@@ -58,18 +86,22 @@ func pairKey(t Type, serial uint64) uint64 {
 // when not. stable says text stays valid while it is in the window.
 func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 	var full uint64
+	off, in := 0, false
+	if stable {
+		off, in = d.at(text)
+	}
 	if serial > d.top || d.n == 0 {
 		// No record kept has this serial.
 		d.top = serial
-		if !stable {
+		if !in {
 			full = d.fullKey(t, serial, text)
 		}
 		e := d.keep()
 		if full != 0 {
 			d.full.add(full)
-			text = nil
+			d.hashed++
 		}
-		*e = dupEnt{full: full, text: text, t: t, serial: serial}
+		*e = dupEnt{full: full, off: off, n: uint32(len(text)), t: t, serial: serial}
 		return false
 	}
 	d.pairRun()
@@ -77,27 +109,28 @@ func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 	if i := d.pairs.find(pk); i >= 0 {
 		if p := &d.pairs.slots[i]; p.pending >= 0 {
 			e := &d.ring[p.pending]
-			e.full, e.text = d.fullKey(e.t, e.serial, e.text), nil
+			e.full = d.fullKey(e.t, e.serial, d.text(e))
 			d.full.add(e.full)
+			d.hashed++
 			p.pending = -1
 		}
 		full = d.fullKey(t, serial, text)
 		if d.full.has(full) {
 			return true
 		}
-	} else if !stable {
+	} else if !in {
 		full = d.fullKey(t, serial, text)
 	}
 	slot := d.n % dupWindow
 	e := d.keep()
 	d.mono = d.n
-	*e = dupEnt{full: full, t: t, serial: serial}
+	*e = dupEnt{full: full, off: off, n: uint32(len(text)), t: t, serial: serial}
 	p := d.pairs.insert(pk)
 	p.count++
 	if full != 0 {
 		d.full.add(full)
+		d.hashed++
 	} else {
-		e.text = text
 		p.pending = int32(slot)
 	}
 	return false
@@ -133,8 +166,9 @@ func (d *dupWin) pairRun() {
 func (d *dupWin) evict(slot int, run bool) {
 	e := &d.ring[slot]
 	if run {
-		if e.full != 0 {
+		if d.hashed > 0 && e.full != 0 {
 			d.full.remove(e.full)
+			d.hashed--
 		}
 		return
 	}
@@ -143,6 +177,7 @@ func (d *dupWin) evict(slot int, run bool) {
 	p.count--
 	if e.full != 0 {
 		d.full.remove(e.full)
+		d.hashed--
 	} else {
 		p.pending = -1
 	}

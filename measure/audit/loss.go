@@ -112,6 +112,14 @@ const serialWindow = 1 << 16
 const maxSerial = 1<<32 - 1
 
 // serials tracks which audit serials were seen, in a sliding window.
+//
+// The line of a seen serial is needed only next to a gap: as the line
+// before it (the serial below the gap) or after it (the serial above).
+// So it is read lazily (prevSer), and a serial one above the highest
+// (the usual next record) does not store its line while it is the
+// highest (maxLine): its predecessor was seen, so no gap ends at it, and
+// when a gap may start above it (a higher serial skips ahead, or the
+// window reaches it) its line is stored.
 type serials struct {
 	started bool
 	base    uint64 // every serial below base has been judged
@@ -120,10 +128,15 @@ type serials struct {
 	lines   *[serialWindow]uint32      // input line of a seen serial
 	gapFrom uint64                     // start of an open gap run (0 = none)
 	gapPrev int                        // line before the open gap
-	prev    int                        // line of the last seen serial judged
+	prev    int                        // line of the last seen serial judged (see prevSer)
+	prevSer uint64                     // with prevLazy: that serial, its line in lines
+	maxLine uint32                     // with maxLazy: the line of max, not in lines
 	late    int                        // serials arriving after being judged missing
 	any     bool                       // some serial was observed (kept across resets)
 	judged  bool                       // base has advanced past a judged serial
+
+	prevLazy bool
+	maxLazy  bool
 }
 
 func (s *serials) reset() {
@@ -175,16 +188,69 @@ func (s *serials) observe(serial uint64, line int, loss *Loss) {
 		}
 	}
 	if serial >= s.base+serialWindow {
-		s.judge(serial-serialWindow+1, loss)
+		if !s.judgeOne(serial - serialWindow + 1) {
+			s.judge(serial-serialWindow+1, loss)
+		}
 	}
 	i := serial % serialWindow
 	if s.seen[i/64]&(1<<(i%64)) == 0 {
 		s.seen[i/64] |= 1 << (i % 64)
-		s.lines[i] = uint32(line)
+		switch {
+		case serial == s.max+1:
+			s.maxLine, s.maxLazy = uint32(line), true
+		case serial > s.max:
+			s.storeMax()
+			s.setLine(i, uint32(line))
+		default:
+			s.setLine(i, uint32(line))
+		}
 	}
 	if serial > s.max {
 		s.max = serial
 	}
+}
+
+// judgeOne is judge's usual step: the window moves up by one over a
+// serial seen, no gap open. It reports false when that is not the case.
+func (s *serials) judgeOne(upTo uint64) bool {
+	if upTo != s.base+1 || s.gapFrom != 0 || s.maxLazy && upTo > s.max {
+		return false
+	}
+	i := s.base % serialWindow
+	bit := uint64(1) << (i % 64)
+	if s.seen[i/64]&bit == 0 {
+		return false
+	}
+	s.judged = true
+	s.prevSer, s.prevLazy = s.base, true
+	s.seen[i/64] &^= bit
+	s.base++
+	return true
+}
+
+// setLine stores the line of the serial in slot i, first reading the
+// line of prevSer when it is about to be overwritten.
+func (s *serials) setLine(i uint64, line uint32) {
+	if s.prevLazy && s.prevSer%serialWindow == i {
+		s.prevLine()
+	}
+	s.lines[i] = line
+}
+
+// storeMax stores max's line when only maxLine holds it.
+func (s *serials) storeMax() {
+	if s.maxLazy {
+		s.maxLazy = false
+		s.setLine(s.max%serialWindow, s.maxLine)
+	}
+}
+
+// prevLine returns the line of the last seen serial judged.
+func (s *serials) prevLine() int {
+	if s.prevLazy {
+		s.prev, s.prevLazy = int(s.lines[s.prevSer%serialWindow]), false
+	}
+	return s.prev
 }
 
 // startAt makes the window start at first (1 after a boot banner), so that
@@ -204,12 +270,15 @@ func (s *serials) judge(upTo uint64, loss *Loss) {
 	if upTo <= s.base {
 		return
 	}
+	if upTo > s.max {
+		s.storeMax()
+	}
 	if upTo-s.base > serialWindow {
 		// Nothing beyond the window was seen: judge the window, then the
 		// rest is one run of missing serials (no per-serial loop).
 		s.judge(s.base+serialWindow, loss)
 		if s.gapFrom == 0 {
-			s.gapFrom, s.gapPrev = s.base, s.prev
+			s.gapFrom, s.gapPrev = s.base, s.prevLine()
 		}
 		s.base = upTo
 		return
@@ -221,14 +290,14 @@ func (s *serials) judge(upTo uint64, loss *Loss) {
 		if i%64 == 0 && s.base+64 <= upTo {
 			// Whole words at a time: all seen, or none seen.
 			if s.seen[w] == ^uint64(0) && s.gapFrom == 0 {
-				s.prev = int(s.lines[i+63])
+				s.prevSer, s.prevLazy = s.base+63, true
 				s.seen[w] = 0
 				s.base += 64
 				continue
 			}
 			if s.seen[w] == 0 {
 				if s.gapFrom == 0 {
-					s.gapFrom, s.gapPrev = s.base, s.prev
+					s.gapFrom, s.gapPrev = s.base, s.prevLine()
 				}
 				s.base += 64
 				continue
@@ -239,11 +308,11 @@ func (s *serials) judge(upTo uint64, loss *Loss) {
 			if s.gapFrom != 0 {
 				s.closeGap(s.base-1, int(s.lines[i]), loss)
 			}
-			s.prev = int(s.lines[i])
+			s.prevSer, s.prevLazy = s.base, true
 			s.seen[w] &^= bit
 		} else if s.gapFrom == 0 {
 			s.gapFrom = s.base
-			s.gapPrev = s.prev
+			s.gapPrev = s.prevLine()
 		}
 		s.base++
 	}

@@ -79,25 +79,26 @@ type Scanner struct {
 
 	// The current record is built lazily (see Record): rec holds its
 	// header, cur[:bodyLen] its body; fields are tokenized on demand.
-	rec     Record
-	byType  [lastIntegrity - firstIntegrity + 1]int // Stats.ByType
-	built   bool
-	recRefs bool // rec may hold Fields, Time or Marker
-	bodyLen int
-	interp  bool   // ausearch-interpreted body
-	stamp   []byte // the audit(…) time text, parsed on demand
-	stampOK bool
-	views   []FieldView
-	viewsOK bool
-	trunc   bool
-	err     error
-	done    bool
-	stats   Stats
-	loss    Loss
-	sers    serials
-	kernel  string
-	banner  string
-	kernLn  int
+	rec      Record
+	byType   [lastIntegrity - firstIntegrity + 1]int // Stats.ByType
+	built    bool
+	recRefs  bool // rec may hold Fields, Time or Marker
+	bodyLen  int
+	interp   bool   // ausearch-interpreted body
+	stamp    []byte // the audit(…) time text, parsed on demand (may alias data)
+	stampBuf []byte // stamp's own buffer
+	stampOK  bool
+	views    []FieldView
+	viewsOK  bool
+	trunc    bool
+	err      error
+	done     bool
+	stats    Stats
+	loss     Loss
+	sers     serials
+	kernel   string
+	banner   string
+	kernLn   int
 
 	ausearch     bool // ausearch markers or interpreted records seen
 	sawAuditLog  bool // auditd-form records seen
@@ -113,6 +114,7 @@ const (
 	checkEvery     = 1 << 20
 	dupWindow      = 4096
 	maxJoin        = 8
+	stampScan      = 40 // bytes looked at byte by byte for a printk stamp's ']'
 )
 
 // NewScanner returns a Scanner reading r with default options.
@@ -508,7 +510,17 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	if len(msg) > 0 && msg[0] == '[' {
 		// The usual printk line, "[   12.345678] audit: type=…": its
 		// first "type=" is right after the stamp when the stamp has no 't'.
-		if j := bytes.IndexByte(msg, ']'); j > 0 && len(msg) >= j+14 && string(msg[j+1:j+14]) == " audit: type=" && bytes.IndexByte(msg[:j], 't') < 0 {
+		// One short loop finds the ']' or a 't' before it.
+		j := 1
+		for j < len(msg) && j < stampScan && msg[j] != ']' && msg[j] != 't' {
+			j++
+		}
+		if j == stampScan {
+			if k := bytes.IndexByte(msg, ']'); k > 0 && bytes.IndexByte(msg[:k], 't') < 0 {
+				j = k
+			}
+		}
+		if j < len(msg) && msg[j] == ']' && len(msg) >= j+14 && string(msg[j+1:j+14]) == " audit: type=" {
 			t = j + 9
 		}
 	}
@@ -619,12 +631,18 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	if len(body) > 0 && body[0] == ' ' {
 		body = body[1:]
 	}
+	alias := s.r == nil && form != FormJournal
 	if colon >= 0 {
-		// Copied before joinWrapped reads on: hdr may lie in the
-		// reader's buffer.
-		s.stamp = append(s.stamp[:0], hdr[:colon]...)
+		if alias {
+			s.stamp = hdr[:colon:colon]
+		} else {
+			// Copied before joinWrapped reads on: hdr may lie in the
+			// reader's buffer.
+			s.stampBuf = append(s.stampBuf[:0], hdr[:colon]...)
+			s.stamp = s.stampBuf
+		}
 	}
-	s.setBody(body, s.r == nil && form != FormJournal)
+	s.setBody(body, alias)
 	joined := s.joinWrapped()
 
 	if s.duplicate(typ, serial, s.cur) {
@@ -935,7 +953,7 @@ func (s *Scanner) kmsgSequence(seq uint64, n int) {
 // type and serial.
 func (s *Scanner) duplicate(t Type, serial uint64, text []byte) bool {
 	if s.dups == nil {
-		s.dups = newDupWin()
+		s.dups = newDupWin(s.data)
 	}
 	return s.dups.seen(t, serial, text, s.aliased)
 }
