@@ -44,6 +44,13 @@ type dupEnt struct {
 	t      Type
 }
 
+// set fills e field by field: a composite literal is built on the stack
+// and copied in wider words, which the CPU cannot forward from the
+// narrower stores (a stall per record).
+func (e *dupEnt) set(full, serial uint64, off, n int, t Type) {
+	e.full, e.serial, e.off, e.n, e.t = full, serial, off, uint32(n), t
+}
+
 // newDupWin returns an empty window; texts that lie in base stay valid
 // and are hashed only when needed.
 func newDupWin(base []byte) *dupWin { return &dupWin{seed: maphash.MakeSeed(), base: base} }
@@ -101,7 +108,7 @@ func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 			d.full.add(full)
 			d.hashed++
 		}
-		*e = dupEnt{full: full, off: off, n: uint32(len(text)), t: t, serial: serial}
+		e.set(full, serial, off, len(text), t)
 		return false
 	}
 	d.pairRun()
@@ -124,7 +131,7 @@ func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 	slot := d.n % dupWindow
 	e := d.keep()
 	d.mono = d.n
-	*e = dupEnt{full: full, off: off, n: uint32(len(text)), t: t, serial: serial}
+	e.set(full, serial, off, len(text), t)
 	p := d.pairs.insert(pk)
 	p.count++
 	if full != 0 {
@@ -134,6 +141,23 @@ func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 		p.pending = int32(slot)
 	}
 	return false
+}
+
+// rise is seen's usual case, kept inline: a text in base whose serial
+// is above every kept one, in a full window of a rising run with no
+// record hashed. It reports false, changing nothing, in any other case.
+func (d *dupWin) rise(t Type, serial uint64, text []byte) bool {
+	if serial <= d.top || d.hashed != 0 || d.n < dupWindow || d.n-dupWindow < d.mono {
+		return false
+	}
+	off, in := d.at(text)
+	if !in {
+		return false
+	}
+	d.top = serial
+	d.ring[uint(d.n)%dupWindow].set(0, serial, off, len(text), t)
+	d.n++
+	return true
 }
 
 // keep makes room for a record (evicting the oldest when the window is

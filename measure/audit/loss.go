@@ -210,6 +210,28 @@ func (s *serials) observe(serial uint64, line int, loss *Loss) {
 	}
 }
 
+// next is observe for the usual next serial, one above the highest, the
+// window moving up by at most one over a seen serial (judgeOne). It
+// reports false, changing nothing, in any other case.
+func (s *serials) next(serial uint64, line int) bool {
+	if !s.started || serial != s.max+1 || serial > maxSerial || serial < s.base {
+		return false
+	}
+	i := serial % serialWindow
+	if serial >= s.base+serialWindow {
+		if !s.judgeOne(serial - serialWindow + 1) {
+			return false
+		}
+	} else if s.seen[i/64]&(1<<(i%64)) != 0 {
+		return false
+	}
+	s.seen[i/64] |= 1 << (i % 64)
+	s.maxLine, s.maxLazy = uint32(line), true
+	s.max = serial
+	s.any = true
+	return true
+}
+
 // judgeOne is judge's usual step: the window moves up by one over a
 // serial seen, no gap open. It reports false when that is not the case.
 func (s *serials) judgeOne(upTo uint64) bool {
@@ -362,6 +384,47 @@ var (
 		[]byte("audit_backlog="),
 	}
 )
+
+// noteWords are the words that journalShort (" audit"), kernelVersion
+// and lossMarker look for; a message holding none of them is none of
+// theirs (see mayNote).
+var noteWords = []string{"audit", "suppressed", "Linux version ", " printk messages dropped", "Missed "}
+
+// mayNote reports whether msg holds one of noteWords. Each word has a
+// byte that is rarer in kernel messages than its first one ('u' in the
+// first three, 'k', 'M'): those bytes are looked for, and a word is
+// compared only where its byte is.
+func mayNote(msg []byte) bool {
+	for _, c := range []byte{'u', 'k', 'M'} {
+		for i := 0; ; i++ {
+			j := bytes.IndexByte(msg[i:], c)
+			if j < 0 {
+				break
+			}
+			i += j
+			if noteAt(msg, i) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// noteAt reports whether a note word has its rare byte at msg[i].
+func noteAt(msg []byte, i int) bool {
+	has := func(at int, w string) bool {
+		return at >= 0 && len(msg)-at >= len(w) && string(msg[at:at+len(w)]) == w
+	}
+	switch msg[i] {
+	case 'u':
+		return has(i-1, "audit") || has(i-1, "suppressed") || has(i-3, "Linux version ")
+	case 'k':
+		return has(i-6, " printk messages dropped")
+	case 'M':
+		return has(i, "Missed ")
+	}
+	return false
+}
 
 // lossMarker checks a non-record kernel log message for loss evidence.
 // msg is the message without printk/kmsg prefixes.

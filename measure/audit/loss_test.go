@@ -3,6 +3,7 @@ package audit
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -293,4 +294,38 @@ func FuzzSerials(f *testing.F) {
 		}
 		checkSerials(t, data)
 	})
+}
+
+// FuzzMayNote: mayNote is false only for messages that hold none of
+// noteWords, which the messages' checks look for.
+func FuzzMayNote(f *testing.F) {
+	f.Add([]byte("[    0.003000] virtio_net virtio0 enp0s3: renamed from eth0"))
+	f.Add([]byte("kauditd_printk_skb: 12 callbacks suppressed"))
+	f.Add([]byte("** 3 printk messages dropped **"))
+	f.Add([]byte("Missed 4 kernel messages"))
+	f.Add([]byte("Linux version 6.1.0-41-amd64"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		holds := false
+		for _, w := range noteWords {
+			holds = holds || strings.Contains(string(msg), w)
+		}
+		if holds && !mayNote(msg) {
+			t.Fatalf("mayNote(%q) false", msg)
+		}
+	})
+}
+
+// TestMayNote: each word is found wherever it lies; text without them
+// (or with only a part of one) is not.
+func TestMayNote(t *testing.T) {
+	for _, w := range noteWords {
+		for _, pre := range []string{"", "x", "xy", "xyz", "[   1.000000] "} {
+			require.True(t, mayNote([]byte(pre+w)), "%q", pre+w)
+			require.True(t, mayNote([]byte(pre+w+" tail")), "%q", pre+w)
+		}
+		require.False(t, mayNote([]byte(w[:3])), "%q", w[:3])
+	}
+	for _, m := range []string{"", "aud", "[    0.003000] virtio_net virtio0 enp0s3: renamed from eth0", "AUDIT supPressed linux version"} {
+		require.False(t, mayNote([]byte(m)), "%q", m)
+	}
 }
