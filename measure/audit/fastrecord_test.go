@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -30,8 +31,10 @@ func TestFastRecordTakesUsualLines(t *testing.T) {
 	s := NewScanner(&Bytes{Data: []byte(log.String())})
 	taken := 0
 	for {
-		line, ln, ok := s.next()
-		if !ok {
+		line, ln, ok := s.pend, s.pendLine, s.pendOK
+		if ok {
+			s.pendOK = false
+		} else if line, ln, ok = s.read(); !ok {
 			break
 		}
 		if rec, done := s.fastRecord(line, ln); done && rec {
@@ -235,4 +238,35 @@ func FuzzLeadingDigits(f *testing.F) {
 			t.Fatalf("leadingDigits(%q) = %d, %d; want %d, %d", b[:8], n, v, want, wantV)
 		}
 	})
+}
+
+// TestFastRecordCheck: records read through fastRecord still call Bytes'
+// Check every MiB, at the start of a line, and stop where it says.
+func TestFastRecordCheck(t *testing.T) {
+	var b bytes.Buffer
+	for i := uint64(1); b.Len() < 3*checkEvery; i++ {
+		b.WriteString(fastLine("    0.003000", 1805, i, fmt.Sprintf(`file="/p%d" hash="sha256:00"`, i%9)))
+	}
+	data := b.Bytes()
+	stop := errors.New("stop")
+	var offs []int64
+	s := NewScanner(&Bytes{Data: data, Check: func(off int64) error {
+		offs = append(offs, off)
+		require.Equal(t, byte('['), data[off], "a line starts at %d", off)
+		if len(offs) == 2 {
+			return stop
+		}
+		return nil
+	}})
+	n := 0
+	for s.Scan() {
+		n++
+	}
+	require.ErrorIs(t, s.Err(), stop)
+	require.Len(t, offs, 2)
+	require.GreaterOrEqual(t, offs[0], int64(checkEvery))
+	require.Less(t, offs[0], int64(checkEvery)+200)
+	require.GreaterOrEqual(t, offs[1]-offs[0], int64(checkEvery))
+	require.Less(t, offs[1]-offs[0], int64(checkEvery)+200)
+	require.Equal(t, bytes.Count(data[:offs[1]], []byte("\n")), n, "records before the stop")
 }

@@ -167,8 +167,10 @@ func (s *Scanner) Scan() bool {
 		return false
 	}
 	for {
-		line, n, ok := s.next()
-		if !ok {
+		line, n, ok := s.pend, s.pendLine, s.pendOK
+		if ok {
+			s.pendOK = false
+		} else if line, n, ok = s.read(); !ok {
 			s.finish()
 			return false
 		}
@@ -324,15 +326,6 @@ func (s *Scanner) finish() {
 }
 
 func (s *Scanner) serialsOn() bool { return !s.opts.NoSerialGaps && !s.ausearch }
-
-// next returns the next input line without its line ending.
-func (s *Scanner) next() ([]byte, int, bool) {
-	if s.pendOK {
-		s.pendOK = false
-		return s.pend, s.pendLine, true
-	}
-	return s.read()
-}
 
 // read reads one physical line. The slice is valid until the next read
 // (in memory: until the data is released).
@@ -745,9 +738,23 @@ func (s *Scanner) fastRecord(line []byte, n int) (rec, done bool) {
 	}
 	s.stamp = h[:14:14]
 	s.cur, s.aliased = body[:len(body):len(body)], true
-	// The next line, unless it continues this record (joinWrapped).
+	// The next line, unless it continues this record (joinWrapped). A
+	// whole line past the head, not due for a check, is read here (read's
+	// steps for it).
+	var b []byte
+	m, ok := 0, false
+	if s.err == nil && s.off >= HeadCheck && s.off < int64(len(s.data)) && (s.check == nil || s.off < s.nextCheck) {
+		rest := s.data[s.off:]
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 && i < s.opts.MaxLine {
+			s.off += int64(i) + 1
+			b, m, ok = s.took(rest[:i+1]), s.line, true
+		}
+	}
+	if !ok {
+		b, m, ok = s.read()
+	}
 	joined := 0
-	if b, m, ok := s.read(); ok && len(b) > 0 && b[0] == '[' {
+	if ok && len(b) > 0 && b[0] == '[' {
 		s.pend, s.pendLine, s.pendOK = b, m, true
 	} else {
 		joined = s.joinFrom(b, m, ok)
