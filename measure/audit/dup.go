@@ -24,6 +24,7 @@ type dupWin struct {
 	ring  [dupWindow]dupEnt
 	n     int
 	mono  int       // records mono.. are not in pairs (their serials rise)
+	quiet int       // mono+dupWindow: from then on the window holds only the run
 	full  dupTable  // full keys of the hashed records kept
 	pairs pairTable // (type, serial) of the records kept before mono
 	top   uint64    // no record kept had a higher serial
@@ -53,7 +54,9 @@ func (e *dupEnt) set(full, serial uint64, off, n int, t Type) {
 
 // newDupWin returns an empty window; texts that lie in base stay valid
 // and are hashed only when needed.
-func newDupWin(base []byte) *dupWin { return &dupWin{seed: maphash.MakeSeed(), base: base} }
+func newDupWin(base []byte) *dupWin {
+	return &dupWin{seed: maphash.MakeSeed(), base: base, quiet: dupWindow}
+}
 
 // at returns where text lies in base, or ok false (then it is hashed at
 // once).
@@ -130,7 +133,7 @@ func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 	}
 	slot := d.n % dupWindow
 	e := d.keep()
-	d.mono = d.n
+	d.mono, d.quiet = d.n, d.n+dupWindow
 	e.set(full, serial, off, len(text), t)
 	p := d.pairs.insert(pk)
 	p.count++
@@ -147,7 +150,7 @@ func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 // is above every kept one, in a full window of a rising run with no
 // record hashed. It reports false, changing nothing, in any other case.
 func (d *dupWin) rise(t Type, serial uint64, text []byte) bool {
-	if serial <= d.top || d.hashed != 0 || d.n < dupWindow || d.n-dupWindow < d.mono {
+	if serial <= d.top || d.hashed != 0 || d.n < d.quiet {
 		return false
 	}
 	off, in := d.at(text)
@@ -182,7 +185,7 @@ func (d *dupWin) pairRun() {
 			p.pending = int32(k % dupWindow)
 		}
 	}
-	d.mono = d.n
+	d.mono, d.quiet = d.n, d.n+dupWindow
 }
 
 // evict drops the record in slot (keep's caller overwrites its entry);
