@@ -210,25 +210,27 @@ func (s *serials) observe(serial uint64, line int, loss *Loss) {
 	}
 }
 
-// next is observe for the usual next serial, one above the highest, the
-// window moving up by at most one over a seen serial (judgeOne). It
-// reports false, changing nothing, in any other case.
+// next is observe for the usual next serial, one above the highest,
+// the window filling up or moving up by one over a seen serial (as in
+// judgeOne, whose bit the new serial takes at once). It reports false,
+// changing nothing, in any other case.
 func (s *serials) next(serial uint64, line int) bool {
-	if !s.started || serial != s.max+1 || serial > maxSerial || serial < s.base {
+	if serial != s.max+1 || !s.started || serial > maxSerial || s.gapFrom != 0 || serial < s.base {
 		return false
 	}
 	i := serial % serialWindow
-	if serial >= s.base+serialWindow {
-		if !s.judgeOne(serial - serialWindow + 1) {
-			return false
-		}
-	} else if s.seen[i/64]&(1<<(i%64)) != 0 {
+	w, bit := &s.seen[i/64], uint64(1)<<(i%64)
+	switch {
+	case serial == s.base+serialWindow && *w&bit != 0:
+		s.judged = true
+		s.prevSer, s.prevLazy = s.base, true
+		s.base++
+	case serial < s.base+serialWindow && *w&bit == 0:
+		*w |= bit
+	default:
 		return false
 	}
-	s.seen[i/64] |= 1 << (i % 64)
-	s.maxLine, s.maxLazy = uint32(line), true
-	s.max = serial
-	s.any = true
+	s.maxLine, s.maxLazy, s.max, s.any = uint32(line), true, serial, true
 	return true
 }
 

@@ -230,29 +230,39 @@ func serialOps(data []byte, observe func(serial uint64, line int), boot func()) 
 	}
 }
 
-// checkSerials runs the steps of data through serials and refSerials
-// and requires the same loss, step by step and at the end.
+// checkSerials runs the steps of data through serials (observe alone,
+// and next first as fastRecord calls them) and refSerials, and requires
+// the same loss, step by step and at the end.
 func checkSerials(t *testing.T, data []byte) {
-	var s serials
+	var s, f serials
 	var r refSerials
-	var ls, lr Loss
+	var ls, lf, lr Loss
 	step := 0
 	serialOps(data, func(serial uint64, line int) {
 		s.observe(serial, line, &ls)
+		if !f.next(serial, line) {
+			f.observe(serial, line, &lf)
+		}
 		r.observe(serial, line, &lr)
 		step++
-		if len(ls.Evidence) != len(lr.Evidence) || ls.More != lr.More {
-			t.Fatalf("step %d (serial %d, line %d): %d evidence (+%d), reference %d (+%d)", step, serial, line, len(ls.Evidence), ls.More, len(lr.Evidence), lr.More)
+		for _, l := range []Loss{ls, lf} {
+			if len(l.Evidence) != len(lr.Evidence) || l.More != lr.More {
+				t.Fatalf("step %d (serial %d, line %d): %d evidence (+%d), reference %d (+%d)", step, serial, line, len(l.Evidence), l.More, len(lr.Evidence), lr.More)
+			}
 		}
 	}, func() {
 		s.finish(&ls)
 		s.startAt(1)
+		f.finish(&lf)
+		f.startAt(1)
 		r.finish(&lr)
 		r.startAt(1)
 	})
 	s.finish(&ls)
+	f.finish(&lf)
 	r.finish(&lr)
 	require.Equal(t, lr, ls)
+	require.Equal(t, lr, lf)
 }
 
 // TestSerialsMatchReference compares the lazy line bookkeeping with the

@@ -381,6 +381,15 @@ func (s *Scanner) read() ([]byte, int, bool) {
 func (s *Scanner) took(b []byte) []byte {
 	s.line++
 	s.stats.Lines++
+	if n := len(b); n > 1 && b[n-1] == '\n' && b[n-2] > '\r' && b[0] > ' ' && b[0] < utf8.RuneSelf {
+		s.text++ // the usual line: one '\n' after text
+		return b[:n-1]
+	}
+	return s.trim(b)
+}
+
+// trim is took's general case.
+func (s *Scanner) trim(b []byte) []byte {
 	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
 		b = b[:len(b)-1]
 	}
