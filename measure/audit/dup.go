@@ -146,7 +146,7 @@ func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 	return false
 }
 
-// rise is seen's usual case, kept inline: a text in base whose serial
+// rise is seen's usual case in few steps: a text in base whose serial
 // is above every kept one, in a full window of a rising run with no
 // record hashed. It reports false, changing nothing, in any other case.
 func (d *dupWin) rise(t Type, serial uint64, text []byte) bool {
