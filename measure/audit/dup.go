@@ -3,6 +3,8 @@ package audit
 import (
 	"bytes"
 	"hash/maphash"
+	"math"
+	"unsafe"
 )
 
 // dupWin is the duplicate window: the last dupWindow records kept, each
@@ -22,19 +24,55 @@ type dupWin struct {
 	ring  [dupWindow]dupEnt
 	n     int
 	mono  int       // records mono.. are not in pairs (their serials rise)
+	quiet int       // mono+dupWindow: from then on the window holds only the run
 	full  dupTable  // full keys of the hashed records kept
 	pairs pairTable // (type, serial) of the records kept before mono
 	top   uint64    // no record kept had a higher serial
+	base  []byte    // the in-memory input, if any
+	// hashed counts the kept records hashed: while it is 0 (in-memory
+	// input, no pair) evicting a record of a rising run reads nothing.
+	hashed int
 }
 
+// dupEnt is a kept record. Its text, until hashed, is base[off:off+n]:
+// no pointer, so keeping a record stores no pointer (and needs no write
+// barrier).
 type dupEnt struct {
 	full   uint64 // 0 until hashed
-	text   []byte // until hashed
-	t      Type
 	serial uint64
+	off    int
+	n      uint32
+	t      Type
 }
 
-func newDupWin() *dupWin { return &dupWin{seed: maphash.MakeSeed()} }
+// set fills e field by field: a composite literal is built on the stack
+// and copied in wider words, which the CPU cannot forward from the
+// narrower stores (a stall per record).
+func (e *dupEnt) set(full, serial uint64, off, n int, t Type) {
+	e.full, e.serial, e.off, e.n, e.t = full, serial, off, uint32(n), t
+}
+
+// newDupWin returns an empty window; texts that lie in base stay valid
+// and are hashed only when needed.
+func newDupWin(base []byte) *dupWin {
+	return &dupWin{seed: maphash.MakeSeed(), base: base, quiet: dupWindow}
+}
+
+// at returns where text lies in base, or ok false (then it is hashed at
+// once).
+func (d *dupWin) at(text []byte) (off int, ok bool) {
+	if len(text) == 0 || len(d.base) == 0 || uint64(len(text)) > math.MaxUint32 {
+		return 0, false
+	}
+	o := uintptr(unsafe.Pointer(unsafe.SliceData(text))) - uintptr(unsafe.Pointer(unsafe.SliceData(d.base)))
+	if o >= uintptr(len(d.base)) || uintptr(len(d.base))-o < uintptr(len(text)) {
+		return 0, false
+	}
+	return int(o), true
+}
+
+// text returns a kept record's text, not yet hashed.
+func (d *dupWin) text(e *dupEnt) []byte { return d.base[e.off : e.off+int(e.n)] }
 
 // fullKey hashes type, serial and text; auditd's enriched section and
 // trailing blanks are not part of the text (kernel copies lack them).
@@ -58,18 +96,22 @@ func pairKey(t Type, serial uint64) uint64 {
 // when not. stable says text stays valid while it is in the window.
 func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 	var full uint64
+	off, in := 0, false
+	if stable {
+		off, in = d.at(text)
+	}
 	if serial > d.top || d.n == 0 {
 		// No record kept has this serial.
 		d.top = serial
-		if !stable {
+		if !in {
 			full = d.fullKey(t, serial, text)
 		}
 		e := d.keep()
 		if full != 0 {
 			d.full.add(full)
-			text = nil
+			d.hashed++
 		}
-		*e = dupEnt{full: full, text: text, t: t, serial: serial}
+		e.set(full, serial, off, len(text), t)
 		return false
 	}
 	d.pairRun()
@@ -77,30 +119,48 @@ func (d *dupWin) seen(t Type, serial uint64, text []byte, stable bool) bool {
 	if i := d.pairs.find(pk); i >= 0 {
 		if p := &d.pairs.slots[i]; p.pending >= 0 {
 			e := &d.ring[p.pending]
-			e.full, e.text = d.fullKey(e.t, e.serial, e.text), nil
+			e.full = d.fullKey(e.t, e.serial, d.text(e))
 			d.full.add(e.full)
+			d.hashed++
 			p.pending = -1
 		}
 		full = d.fullKey(t, serial, text)
 		if d.full.has(full) {
 			return true
 		}
-	} else if !stable {
+	} else if !in {
 		full = d.fullKey(t, serial, text)
 	}
 	slot := d.n % dupWindow
 	e := d.keep()
-	d.mono = d.n
-	*e = dupEnt{full: full, t: t, serial: serial}
+	d.mono, d.quiet = d.n, d.n+dupWindow
+	e.set(full, serial, off, len(text), t)
 	p := d.pairs.insert(pk)
 	p.count++
 	if full != 0 {
 		d.full.add(full)
+		d.hashed++
 	} else {
-		e.text = text
 		p.pending = int32(slot)
 	}
 	return false
+}
+
+// rise is seen's usual case in few steps: a text in base whose serial
+// is above every kept one, in a full window of a rising run with no
+// record hashed. It reports false, changing nothing, in any other case.
+func (d *dupWin) rise(t Type, serial uint64, text []byte) bool {
+	if serial <= d.top || d.hashed != 0 || d.n < d.quiet {
+		return false
+	}
+	off, in := d.at(text)
+	if !in {
+		return false
+	}
+	d.top = serial
+	d.ring[uint(d.n)%dupWindow].set(0, serial, off, len(text), t)
+	d.n++
+	return true
 }
 
 // keep makes room for a record (evicting the oldest when the window is
@@ -125,7 +185,7 @@ func (d *dupWin) pairRun() {
 			p.pending = int32(k % dupWindow)
 		}
 	}
-	d.mono = d.n
+	d.mono, d.quiet = d.n, d.n+dupWindow
 }
 
 // evict drops the record in slot (keep's caller overwrites its entry);
@@ -133,8 +193,9 @@ func (d *dupWin) pairRun() {
 func (d *dupWin) evict(slot int, run bool) {
 	e := &d.ring[slot]
 	if run {
-		if e.full != 0 {
+		if d.hashed > 0 && e.full != 0 {
 			d.full.remove(e.full)
+			d.hashed--
 		}
 		return
 	}
@@ -143,6 +204,7 @@ func (d *dupWin) evict(slot int, run bool) {
 	p.count--
 	if e.full != 0 {
 		d.full.remove(e.full)
+		d.hashed--
 	} else {
 		p.pending = -1
 	}

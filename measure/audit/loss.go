@@ -112,6 +112,14 @@ const serialWindow = 1 << 16
 const maxSerial = 1<<32 - 1
 
 // serials tracks which audit serials were seen, in a sliding window.
+//
+// The line of a seen serial is needed only next to a gap: as the line
+// before it (the serial below the gap) or after it (the serial above).
+// So it is read lazily (prevSer), and a serial one above the highest
+// (the usual next record) does not store its line while it is the
+// highest (maxLine): its predecessor was seen, so no gap ends at it, and
+// when a gap may start above it (a higher serial skips ahead, or the
+// window reaches it) its line is stored.
 type serials struct {
 	started bool
 	base    uint64 // every serial below base has been judged
@@ -120,10 +128,15 @@ type serials struct {
 	lines   *[serialWindow]uint32      // input line of a seen serial
 	gapFrom uint64                     // start of an open gap run (0 = none)
 	gapPrev int                        // line before the open gap
-	prev    int                        // line of the last seen serial judged
+	prev    int                        // line of the last seen serial judged (see prevSer)
+	prevSer uint64                     // with prevLazy: that serial, its line in lines
+	maxLine uint32                     // with maxLazy: the line of max, not in lines
 	late    int                        // serials arriving after being judged missing
 	any     bool                       // some serial was observed (kept across resets)
 	judged  bool                       // base has advanced past a judged serial
+
+	prevLazy bool
+	maxLazy  bool
 }
 
 func (s *serials) reset() {
@@ -175,16 +188,93 @@ func (s *serials) observe(serial uint64, line int, loss *Loss) {
 		}
 	}
 	if serial >= s.base+serialWindow {
-		s.judge(serial-serialWindow+1, loss)
+		if !s.judgeOne(serial - serialWindow + 1) {
+			s.judge(serial-serialWindow+1, loss)
+		}
 	}
 	i := serial % serialWindow
 	if s.seen[i/64]&(1<<(i%64)) == 0 {
 		s.seen[i/64] |= 1 << (i % 64)
-		s.lines[i] = uint32(line)
+		switch {
+		case serial == s.max+1:
+			s.maxLine, s.maxLazy = uint32(line), true
+		case serial > s.max:
+			s.storeMax()
+			s.setLine(i, uint32(line))
+		default:
+			s.setLine(i, uint32(line))
+		}
 	}
 	if serial > s.max {
 		s.max = serial
 	}
+}
+
+// next is observe for the usual next serial, one above the highest,
+// the window filling up or moving up by one over a seen serial (as in
+// judgeOne, whose bit the new serial takes at once). It reports false,
+// changing nothing, in any other case.
+func (s *serials) next(serial uint64, line int) bool {
+	if serial != s.max+1 || !s.started || serial > maxSerial || s.gapFrom != 0 || serial < s.base {
+		return false
+	}
+	i := serial % serialWindow
+	w, bit := &s.seen[i/64], uint64(1)<<(i%64)
+	switch {
+	case serial == s.base+serialWindow && *w&bit != 0:
+		s.judged = true
+		s.prevSer, s.prevLazy = s.base, true
+		s.base++
+	case serial < s.base+serialWindow && *w&bit == 0:
+		*w |= bit
+	default:
+		return false
+	}
+	s.maxLine, s.maxLazy, s.max, s.any = uint32(line), true, serial, true
+	return true
+}
+
+// judgeOne is judge's usual step: the window moves up by one over a
+// serial seen, no gap open. It reports false when that is not the case.
+func (s *serials) judgeOne(upTo uint64) bool {
+	if upTo != s.base+1 || s.gapFrom != 0 || s.maxLazy && upTo > s.max {
+		return false
+	}
+	i := s.base % serialWindow
+	bit := uint64(1) << (i % 64)
+	if s.seen[i/64]&bit == 0 {
+		return false
+	}
+	s.judged = true
+	s.prevSer, s.prevLazy = s.base, true
+	s.seen[i/64] &^= bit
+	s.base++
+	return true
+}
+
+// setLine stores the line of the serial in slot i, first reading the
+// line of prevSer when it is about to be overwritten.
+func (s *serials) setLine(i uint64, line uint32) {
+	if s.prevLazy && s.prevSer%serialWindow == i {
+		s.prevLine()
+	}
+	s.lines[i] = line
+}
+
+// storeMax stores max's line when only maxLine holds it.
+func (s *serials) storeMax() {
+	if s.maxLazy {
+		s.maxLazy = false
+		s.setLine(s.max%serialWindow, s.maxLine)
+	}
+}
+
+// prevLine returns the line of the last seen serial judged.
+func (s *serials) prevLine() int {
+	if s.prevLazy {
+		s.prev, s.prevLazy = int(s.lines[s.prevSer%serialWindow]), false
+	}
+	return s.prev
 }
 
 // startAt makes the window start at first (1 after a boot banner), so that
@@ -204,12 +294,15 @@ func (s *serials) judge(upTo uint64, loss *Loss) {
 	if upTo <= s.base {
 		return
 	}
+	if upTo > s.max {
+		s.storeMax()
+	}
 	if upTo-s.base > serialWindow {
 		// Nothing beyond the window was seen: judge the window, then the
 		// rest is one run of missing serials (no per-serial loop).
 		s.judge(s.base+serialWindow, loss)
 		if s.gapFrom == 0 {
-			s.gapFrom, s.gapPrev = s.base, s.prev
+			s.gapFrom, s.gapPrev = s.base, s.prevLine()
 		}
 		s.base = upTo
 		return
@@ -221,14 +314,14 @@ func (s *serials) judge(upTo uint64, loss *Loss) {
 		if i%64 == 0 && s.base+64 <= upTo {
 			// Whole words at a time: all seen, or none seen.
 			if s.seen[w] == ^uint64(0) && s.gapFrom == 0 {
-				s.prev = int(s.lines[i+63])
+				s.prevSer, s.prevLazy = s.base+63, true
 				s.seen[w] = 0
 				s.base += 64
 				continue
 			}
 			if s.seen[w] == 0 {
 				if s.gapFrom == 0 {
-					s.gapFrom, s.gapPrev = s.base, s.prev
+					s.gapFrom, s.gapPrev = s.base, s.prevLine()
 				}
 				s.base += 64
 				continue
@@ -239,11 +332,11 @@ func (s *serials) judge(upTo uint64, loss *Loss) {
 			if s.gapFrom != 0 {
 				s.closeGap(s.base-1, int(s.lines[i]), loss)
 			}
-			s.prev = int(s.lines[i])
+			s.prevSer, s.prevLazy = s.base, true
 			s.seen[w] &^= bit
 		} else if s.gapFrom == 0 {
 			s.gapFrom = s.base
-			s.gapPrev = s.prev
+			s.gapPrev = s.prevLine()
 		}
 		s.base++
 	}
@@ -293,6 +386,47 @@ var (
 		[]byte("audit_backlog="),
 	}
 )
+
+// noteWords are the words that journalShort (" audit"), kernelVersion
+// and lossMarker look for; a message holding none of them is none of
+// theirs (see mayNote).
+var noteWords = []string{"audit", "suppressed", "Linux version ", " printk messages dropped", "Missed "}
+
+// mayNote reports whether msg holds one of noteWords. Each word has a
+// byte that is rarer in kernel messages than its first one ('u' in the
+// first three, 'k', 'M'): those bytes are looked for, and a word is
+// compared only where its byte is.
+func mayNote(msg []byte) bool {
+	for _, c := range []byte{'u', 'k', 'M'} {
+		for i := 0; ; i++ {
+			j := bytes.IndexByte(msg[i:], c)
+			if j < 0 {
+				break
+			}
+			i += j
+			if noteAt(msg, i) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// noteAt reports whether a note word has its rare byte at msg[i].
+func noteAt(msg []byte, i int) bool {
+	has := func(at int, w string) bool {
+		return at >= 0 && len(msg)-at >= len(w) && string(msg[at:at+len(w)]) == w
+	}
+	switch msg[i] {
+	case 'u':
+		return has(i-1, "audit") || has(i-1, "suppressed") || has(i-3, "Linux version ")
+	case 'k':
+		return has(i-6, " printk messages dropped")
+	case 'M':
+		return has(i, "Missed ")
+	}
+	return false
+}
 
 // lossMarker checks a non-record kernel log message for loss evidence.
 // msg is the message without printk/kmsg prefixes.

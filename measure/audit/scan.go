@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -79,25 +80,26 @@ type Scanner struct {
 
 	// The current record is built lazily (see Record): rec holds its
 	// header, cur[:bodyLen] its body; fields are tokenized on demand.
-	rec     Record
-	byType  [lastIntegrity - firstIntegrity + 1]int // Stats.ByType
-	built   bool
-	recRefs bool // rec may hold Fields, Time or Marker
-	bodyLen int
-	interp  bool   // ausearch-interpreted body
-	stamp   []byte // the audit(…) time text, parsed on demand
-	stampOK bool
-	views   []FieldView
-	viewsOK bool
-	trunc   bool
-	err     error
-	done    bool
-	stats   Stats
-	loss    Loss
-	sers    serials
-	kernel  string
-	banner  string
-	kernLn  int
+	rec      Record
+	byType   [lastIntegrity - firstIntegrity + 1]int // Stats.ByType
+	built    bool
+	recRefs  bool // rec may hold Fields, Time or Marker
+	bodyLen  int
+	interp   bool   // ausearch-interpreted body
+	stamp    []byte // the audit(…) time text, parsed on demand (may alias data)
+	stampBuf []byte // stamp's own buffer
+	stampOK  bool
+	views    []FieldView
+	viewsOK  bool
+	trunc    bool
+	err      error
+	done     bool
+	stats    Stats
+	loss     Loss
+	sers     serials
+	kernel   string
+	banner   string
+	kernLn   int
 
 	ausearch     bool // ausearch markers or interpreted records seen
 	sawAuditLog  bool // auditd-form records seen
@@ -165,10 +167,20 @@ func (s *Scanner) Scan() bool {
 		return false
 	}
 	for {
-		line, n, ok := s.next()
-		if !ok {
+		line, n, ok := s.pend, s.pendLine, s.pendOK
+		if ok {
+			s.pendOK = false
+		} else if line, n, ok = s.read(); !ok {
 			s.finish()
 			return false
+		}
+		if s.r == nil && len(line) >= fastMin && line[0] == '[' {
+			if rec, done := s.fastRecord(line, n); done {
+				if rec {
+					return true
+				}
+				continue
+			}
 		}
 		if s.handle(line, n) {
 			return true
@@ -315,15 +327,6 @@ func (s *Scanner) finish() {
 
 func (s *Scanner) serialsOn() bool { return !s.opts.NoSerialGaps && !s.ausearch }
 
-// next returns the next input line without its line ending.
-func (s *Scanner) next() ([]byte, int, bool) {
-	if s.pendOK {
-		s.pendOK = false
-		return s.pend, s.pendLine, true
-	}
-	return s.read()
-}
-
 // read reads one physical line. The slice is valid until the next read
 // (in memory: until the data is released).
 func (s *Scanner) read() ([]byte, int, bool) {
@@ -378,6 +381,15 @@ func (s *Scanner) read() ([]byte, int, bool) {
 func (s *Scanner) took(b []byte) []byte {
 	s.line++
 	s.stats.Lines++
+	if n := len(b); n > 1 && b[n-1] == '\n' && b[n-2] > '\r' && b[0] > ' ' && b[0] < utf8.RuneSelf {
+		s.text++ // the usual line: one '\n' after text
+		return b[:n-1]
+	}
+	return s.trim(b)
+}
+
+// trim is took's general case.
+func (s *Scanner) trim(b []byte) []byte {
 	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
 		b = b[:len(b)-1]
 	}
@@ -508,7 +520,7 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	if len(msg) > 0 && msg[0] == '[' {
 		// The usual printk line, "[   12.345678] audit: type=…": its
 		// first "type=" is right after the stamp when the stamp has no 't'.
-		if j := bytes.IndexByte(msg, ']'); j > 0 && len(msg) >= j+14 && string(msg[j+1:j+14]) == " audit: type=" && bytes.IndexByte(msg[:j], 't') < 0 {
+		if j := stampEnd(msg); j > 0 && len(msg) >= j+14 && string(msg[j+1:j+14]) == " audit: type=" {
 			t = j + 9
 		}
 	}
@@ -619,12 +631,18 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	if len(body) > 0 && body[0] == ' ' {
 		body = body[1:]
 	}
+	alias := s.r == nil && form != FormJournal
 	if colon >= 0 {
-		// Copied before joinWrapped reads on: hdr may lie in the
-		// reader's buffer.
-		s.stamp = append(s.stamp[:0], hdr[:colon]...)
+		if alias {
+			s.stamp = hdr[:colon:colon]
+		} else {
+			// Copied before joinWrapped reads on: hdr may lie in the
+			// reader's buffer.
+			s.stampBuf = append(s.stampBuf[:0], hdr[:colon]...)
+			s.stamp = s.stampBuf
+		}
 	}
-	s.setBody(body, s.r == nil && form != FormJournal)
+	s.setBody(body, alias)
 	joined := s.joinWrapped()
 
 	if s.duplicate(typ, serial, s.cur) {
@@ -636,6 +654,129 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	s.stats.Records++
 	s.byType[typ-firstIntegrity]++
 	return true
+}
+
+// stampEnd returns the index of msg's first ']' when no 't' comes before
+// it, else -1. The usual printk stamp ends within 16 bytes: those are
+// looked at eight at a time.
+func stampEnd(msg []byte) int {
+	if len(msg) >= 16 {
+		a, b := binary.LittleEndian.Uint64(msg), binary.LittleEndian.Uint64(msg[8:])
+		for k, w := range [2]uint64{a, b} {
+			r, t := bytesEqual(w, ']'), bytesEqual(w, 't')
+			if r != 0 {
+				if t&(r&-r-1) != 0 {
+					return -1 // a 't' before the ']'
+				}
+				return 8*k + bits.TrailingZeros64(r)/8
+			}
+			if t != 0 {
+				return -1
+			}
+		}
+	}
+	if j := bytes.IndexByte(msg, ']'); j >= 0 && bytes.IndexByte(msg[:j], 't') < 0 {
+		return j
+	}
+	return -1
+}
+
+// bytesEqual sets the high bit of each byte of w that equals c, and no
+// other bit.
+func bytesEqual(w uint64, c byte) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	x := w ^ uint64(c)*0x0101010101010101
+	return ^((x&low7 + low7) | x | low7)
+}
+
+// fastMin is the shortest line fastRecord takes: a stamp of up to 16
+// bytes, " audit: type=NNNN audit(", a 23-byte header and the body's start.
+const fastMin = 16 + 13 + 11 + 23 + 3
+
+// fastRecord is handle for the usual line of an in-memory kernel log,
+// "[   12.345678] audit: type=18NN audit(1763805600.123:4567): body":
+// the same steps as handleText's, with the checks of that form only,
+// done together, and fewer calls. done is false, and nothing is changed,
+// for any other line (then handle reads it).
+func (s *Scanner) fastRecord(line []byte, n int) (rec, done bool) {
+	// The stamp's ']' within 16 bytes, no 't' before it (stampEnd).
+	j := -1
+	w0, w1 := binary.LittleEndian.Uint64(line), binary.LittleEndian.Uint64(line[8:])
+	if r, t := bytesEqual(w0, ']'), bytesEqual(w0, 't'); r != 0 {
+		if t&(r&-r-1) == 0 {
+			j = bits.TrailingZeros64(r) / 8
+		}
+	} else if r, t1 := bytesEqual(w1, ']'), bytesEqual(w1, 't'); t == 0 && r != 0 && t1&(r&-r-1) == 0 {
+		j = 8 + bits.TrailingZeros64(r)/8
+	}
+	if j < 0 {
+		return false, false
+	}
+	rest := line[j+1:] // len(line) >= fastMin keeps the checks below in bounds
+	// " audit: type=NNNN audit(" as overlapping words.
+	if le64(rest) != wAudit || le64(rest[5:]) != wType || le32(rest[17:]) != wAud || le32(rest[20:]) != wDit ||
+		rest[13]-'0' > 9 || rest[14]-'0' > 9 || rest[15]-'0' > 9 || rest[16]-'0' > 9 {
+		return false, false
+	}
+	typ := Type(uint(rest[13]-'0')*1000 + uint(rest[14]-'0')*100 + uint(rest[15]-'0')*10 + uint(rest[16]-'0'))
+	if !typ.Integrity() {
+		return false, false
+	}
+	// The header, as rawHeader's first case reads it: "DDDDDDDDDD.DDD:".
+	h := rest[24:]
+	if !digits8(h) || !stampTail(le64(h[8:])) {
+		return false, false
+	}
+	k, serial := leadingDigits(binary.LittleEndian.Uint64(h[15:]))
+	if k == 8 || h[15+k] != ')' {
+		return false, false
+	}
+	body := h[16+k:]
+	s.stats.Recognized++
+	if s.serialsOn() && !s.sers.next(serial, n) {
+		s.sers.observe(serial, n, &s.loss)
+	}
+	if len(body) > 0 && body[0] == ' ' {
+		body = body[1:]
+	}
+	if len(body) > 0 && body[0] == ':' {
+		body = body[1:]
+	}
+	if len(body) > 0 && body[0] == ' ' {
+		body = body[1:]
+	}
+	s.stamp = h[:14:14]
+	s.cur, s.aliased = body[:len(body):len(body)], true
+	// The next line, unless it continues this record (joinWrapped). A
+	// whole line past the head, not due for a check, is read here (read's
+	// steps for it).
+	var b []byte
+	m, ok := 0, false
+	if s.err == nil && s.off >= HeadCheck && s.off < int64(len(s.data)) && (s.check == nil || s.off < s.nextCheck) {
+		rest := s.data[s.off:]
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 && i < s.opts.MaxLine {
+			s.off += int64(i) + 1
+			b, m, ok = s.took(rest[:i+1]), s.line, true
+		}
+	}
+	if !ok {
+		b, m, ok = s.read()
+	}
+	joined := 0
+	if ok && len(b) > 0 && b[0] == '[' {
+		s.pend, s.pendLine, s.pendOK = b, m, true
+	} else {
+		joined = s.joinFrom(b, m, ok)
+	}
+	if (s.dups == nil || !s.aliased || !s.dups.rise(typ, serial, s.cur)) && s.duplicate(typ, serial, s.cur) {
+		s.stats.Duplicates++
+		return false, true
+	}
+	s.setNums(typ, serial, n, FormKernel, joined, len(s.cur), false)
+	s.stampOK = true
+	s.stats.Records++
+	s.byType[typ-firstIntegrity]++
+	return true, true
 }
 
 // rawHeader reads the usual audit(…) header, "sec.frac:serial)", in one
@@ -650,6 +791,12 @@ func rawHeader(b []byte) (cp, colon int, serial uint64) {
 		// The usual ten-digit seconds and milliseconds (Linux:
 		// kernel/audit.c:audit_log_start), read as the loop would.
 		colon, i = 14, 15
+		if len(b) >= 23 {
+			// A serial of up to seven digits, read eight bytes at once.
+			if n, v := leadingDigits(binary.LittleEndian.Uint64(b[15:])); n < 8 && b[15+n] == ')' {
+				return 15 + n, 14, v
+			}
+		}
 	}
 	for ; i < len(b); i++ {
 		c := b[i]
@@ -672,6 +819,48 @@ func rawHeader(b []byte) (cp, colon int, serial uint64) {
 	}
 	return -1, -1, 0
 }
+
+// leadingDigits returns how many of w's bytes (in memory order) are
+// decimal digits before the first that is not, and, when fewer than
+// eight, their value.
+func leadingDigits(w uint64) (n int, v uint64) {
+	const ones, high, low7 = 0x0101010101010101, 0x8080808080808080, 0x7f7f7f7f7f7f7f7f
+	// A digit's high nibble is 3 and stays 3 when 6 is added. A carry
+	// out of a byte only follows a byte that is not a digit.
+	x := (w&(0xf0*ones) ^ 0x30*ones) | ((w+6*ones)&(0xf0*ones) ^ 0x30*ones)
+	notDigit := (x&low7 + low7 | x) & high
+	n = bits.TrailingZeros64(notDigit) / 8
+	if n == 0 || n == 8 {
+		return n, 0
+	}
+	// The digits, as values, moved to the top with zeros before them;
+	// then pairs, fours and eights of them are added up.
+	d := (w - 0x30*ones) << (8 * (8 - n))
+	d = (d & (0x0f * ones)) * (1 + 10<<8) >> 8
+	d = (d & 0x00ff00ff00ff00ff) * (1 + 100<<16) >> 16
+	return n, (d & 0x0000ffff0000ffff) * (1 + 10000<<32) >> 32
+}
+
+// stampTail reports whether w (bytes 8 to 15 of an audit(…) header, in
+// memory order) is "DD.DDD:" and one more byte: digits where the header
+// has them, as in digits8 (a byte whose high nibble is 3 carries
+// nothing when 6 is added).
+func stampTail(w uint64) bool {
+	const punct, digit = 0x00ff000000ff0000, 0x0000ffffff00ffff
+	const hi, zeros, six = digit & 0xf0f0f0f0f0f0f0f0, digit & 0x3030303030303030, digit & 0x0606060606060606
+	return w&punct == 0x003a0000002e0000 && w&hi == zeros && (w+six)&hi == zeros
+}
+
+func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
+
+// The words of " audit: type=NNNN audit(" that fastRecord compares.
+var (
+	wAudit = le64([]byte(" audit: "))
+	wType  = le64([]byte("t: type="))
+	wAud   = le32([]byte(" aud"))
+	wDit   = le32([]byte("dit("))
+)
 
 // digits8 reports whether b's first eight bytes are decimal digits.
 func digits8(b []byte) bool {
@@ -702,8 +891,13 @@ func newFields(text string) []Field {
 // line in no known log form, after a record left inside a quoted value or
 // starting with a known field name.
 func (s *Scanner) joinWrapped() (joined int) {
-	for k := 0; k < maxJoin; k++ {
-		b, n, ok := s.read()
+	b, n, ok := s.read()
+	return s.joinFrom(b, n, ok)
+}
+
+// joinFrom is joinWrapped with its first line read (b, n, ok as from read).
+func (s *Scanner) joinFrom(b []byte, n int, ok bool) (joined int) {
+	for {
 		if !ok {
 			return joined
 		}
@@ -727,8 +921,11 @@ func (s *Scanner) joinWrapped() (joined int) {
 		}
 		s.cur = append(s.cur, b...)
 		s.own = s.cur
+		if joined == maxJoin {
+			return joined
+		}
+		b, n, ok = s.read()
 	}
-	return joined
 }
 
 var knownKeys = map[string]bool{
@@ -776,6 +973,9 @@ func (s *Scanner) handleOther(msg []byte, n int) bool {
 		s.ausearch = true
 		return false
 	}
+	if s.opts.Marker == "" && !mayNote(msg) {
+		return false // the usual kernel message: nothing below can match
+	}
 	if s.journalShort(msg, n) {
 		s.stats.Skipped--
 		return true
@@ -812,23 +1012,26 @@ func printkStamp(msg []byte) bool {
 	if len(msg) < 3 || msg[0] != '[' {
 		return false
 	}
-	b := bytes.TrimLeft(msg[1:], " ")
-	digits := func(b []byte) int {
-		n := 0
-		for n < len(b) && b[n] >= '0' && b[n] <= '9' {
-			n++
-		}
-		return n
+	i := 1
+	for i < len(msg) && msg[i] == ' ' {
+		i++
 	}
-	if n := digits(b); n > 0 {
-		b = b[n:]
-		if len(b) > 1 && b[0] == '.' {
-			if m := digits(b[1:]); m > 0 {
-				return len(b) > m+1 && b[m+1] == ']'
-			}
-		}
-		return false
+	d := i
+	for i < len(msg) && msg[i]-'0' <= 9 {
+		i++
 	}
+	if i > d {
+		if i+1 >= len(msg) || msg[i] != '.' {
+			return false
+		}
+		i++
+		f := i
+		for i < len(msg) && msg[i]-'0' <= 9 {
+			i++
+		}
+		return i > f && i < len(msg) && msg[i] == ']'
+	}
+	b := msg[i:]
 	if len(b) < 5 || b[3] != ' ' {
 		return false
 	}
@@ -935,7 +1138,7 @@ func (s *Scanner) kmsgSequence(seq uint64, n int) {
 // type and serial.
 func (s *Scanner) duplicate(t Type, serial uint64, text []byte) bool {
 	if s.dups == nil {
-		s.dups = newDupWin()
+		s.dups = newDupWin(s.data)
 	}
 	return s.dups.seen(t, serial, text, s.aliased)
 }
