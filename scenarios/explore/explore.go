@@ -114,7 +114,9 @@ type Options struct {
 	Workers  int   // default GOMAXPROCS
 	Progress func(states, findings int64)
 
-	groupFull bool // see search.groupFull
+	groupFull    bool // see search.groupFull
+	noRestore    bool // see search.noRestore
+	checkRestore bool // see search.checkRestore
 }
 
 // Finding is one minimal counterexample and how many sequences hit its group.
@@ -151,7 +153,7 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 	if o.Depth > maxDepth {
 		return nil, Stats{}, fmt.Errorf("depth %d: at most %d", o.Depth, maxDepth)
 	}
-	s := &search{w: w, prelude: prelude, p: p, q: q, opt: o, width: keyWidth(len(w.Ops)), groupFull: o.groupFull}
+	s := &search{w: w, prelude: prelude, p: p, q: q, opt: o, width: keyWidth(len(w.Ops)), groupFull: o.groupFull, noRestore: o.noRestore, checkRestore: o.checkRestore}
 	root, err := s.start()
 	if err != nil {
 		return nil, Stats{}, err
@@ -336,6 +338,10 @@ type search struct {
 	// and digests, as bad does, instead of quiet ones with causes (the
 	// tests compare the two).
 	groupFull bool
+	// noRestore clones the parent for every leaf instead of restoring
+	// a saved clone (the tests compare the two); checkRestore compares
+	// each restored state's hash with its parent's.
+	noRestore, checkRestore bool
 }
 
 // worker is one goroutine's share of a search: runners to clone into,
@@ -651,13 +657,45 @@ func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen 
 	}
 	// The children are leaves: nothing below them is explored, so the
 	// last one runs in pr itself (this worker's scratch, not needed
-	// after its last child) instead of in a clone.
+	// after its last child) instead of in a clone, and the others in
+	// one clone of pr, saved and restored before each (Runner.Save).
+	d := len(seq) + 1
+	saved := false
 	for i := range n {
 		if ctx.Err() != nil {
 			return
 		}
-		wk.node(pr, append(seq, i), seen, frozen, i == n-1)
+		var c pair
+		switch {
+		case i == n-1:
+			c = pr
+		case saved:
+			c = wk.restore(d)
+			if wk.s.checkRestore && c.hash() != pr.hash() {
+				panic(fmt.Sprintf("explore: the state restored for %v differs from its parent's", append(seq, i)))
+			}
+		default:
+			c = wk.at(d, pr)
+			saved = !wk.s.noRestore && c.save()
+		}
+		wk.visit(c, append(seq, i), seen, frozen)
 	}
+}
+
+// save saves the pair's state (Runner.Save), reporting whether both
+// runners could.
+func (pr pair) save() bool {
+	return pr.a.Save() && (pr.b == nil || pr.b.Save())
+}
+
+// restore brings the scratch pair of depth d back to its saved state.
+func (wk *worker) restore(d int) pair {
+	pr := wk.scratch[d]
+	pr.a.Restore()
+	if pr.b != nil {
+		pr.b.Restore()
+	}
+	return pr
 }
 
 // node applies seq's last operation to a clone of parent and reports
@@ -667,14 +705,20 @@ func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen 
 // seen gains the state otherwise). inPlace applies the operation to
 // parent itself, which the caller no longer needs.
 func (wk *worker) node(parent pair, seq []int, seen, frozen *seenSet, inPlace bool) (pair, bool) {
-	s := wk.s
 	pr := parent
 	if !inPlace {
 		pr = wk.at(len(seq), parent)
 	}
+	return pr, wk.visit(pr, seq, seen, frozen)
+}
+
+// visit is node for the state pr, a copy of the parent's that the
+// caller owns.
+func (wk *worker) visit(pr pair, seq []int, seen, frozen *seenSet) bool {
+	s := wk.s
 	v, ok := wk.apply(pr, seq[len(seq)-1])
 	if !ok {
-		return pr, false
+		return false
 	}
 	if wk.states-wk.reported >= 4096 {
 		wk.flush()
@@ -684,22 +728,22 @@ func (wk *worker) node(parent pair, seq []int, seen, frozen *seenSet, inPlace bo
 	}
 	if v != "" {
 		s.record(seq, v)
-		return pr, false // a shorter prefix already shows it; deeper ones add nothing new
+		return false // a shorter prefix already shows it; deeper ones add nothing new
 	}
 	if len(seq) >= s.opt.Depth {
-		return pr, false
+		return false
 	}
 	h := pr.hash()
 	if d, ok := seen.get(h); ok && d <= len(seq) {
 		wk.dedup++
-		return pr, false
+		return false
 	}
 	if d, ok := frozen.get(h); ok && d <= len(seq) {
 		wk.dedup++
-		return pr, false
+		return false
 	}
 	seen.put(h, len(seq))
-	return pr, true
+	return true
 }
 
 // walk runs one random sequence and records its first bad prefix.
