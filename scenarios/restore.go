@@ -42,9 +42,9 @@ func (r *Runner) Save() bool {
 	e.ima.Save()
 	s.e = *e
 	s.res = *res
-	s.handles = append(s.handles[:0], e.handles...)
-	s.listed = append(s.listed[:0], e.listed...)
-	s.lastEval = append(s.lastEval[:0], e.lastEval...)
+	s.handles = copyInto(s.handles, e.handles)
+	s.listed = copyInto(s.listed, e.listed)
+	s.lastEval = copyInto(s.lastEval, e.lastEval)
 	s.ok = true
 	return true
 }
@@ -62,9 +62,9 @@ func (r *Runner) Restore() {
 	// since), with the saved contents.
 	handles, listed, lastEval := e.handles, e.listed, e.lastEval
 	*e = s.e
-	e.handles = append(handles[:0], s.handles...)
-	e.listed = append(listed[:0], s.listed...)
-	e.lastEval = append(lastEval[:0], s.lastEval...)
+	e.handles = copyInto(handles, s.handles)
+	e.listed = copyInto(listed, s.listed)
+	e.lastEval = copyInto(lastEval, s.lastEval)
 	res := r.res
 	steps, audits, seen, list, audit := res.Steps[:0], res.Audit[:0], res.Seen[:0], res.List[:0], res.AuditRecords
 	*res = s.res // Save saw these empty

@@ -20,6 +20,9 @@ type arena struct {
 	dropped []*Inode
 	// saved is the state Save recorded (restore.go).
 	saved saved
+	// clean holds paths clean found clean: steps open the same few.
+	clean     [4]string
+	nextClean int
 }
 
 // cachedID is the ID of the inode ino (generation gen) of the

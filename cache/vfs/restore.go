@@ -1,5 +1,7 @@
 package vfs
 
+import "unsafe"
+
 // saved is a world's state as Save recorded it: the world's own fields,
 // its clock and a copy of every arena block that holds state. Restore
 // copies them back to the same memory, so pointers between the blocks
@@ -94,14 +96,15 @@ func (w *World) Owns(i *Inode) bool {
 	return w.arena != nil && inBlock(i, w.arena.inodes)
 }
 
-// inBlock reports whether p points at an element of s.
+// inBlock reports whether p points at an element of s (by address: a
+// range check instead of a scan, Save runs often).
 func inBlock[T any](p *T, s []T) bool {
-	for k := range s {
-		if p == &s[k] {
-			return true
-		}
+	if len(s) == 0 || p == nil {
+		return false
 	}
-	return false
+	size := unsafe.Sizeof(s[0])
+	off := uintptr(unsafe.Pointer(p)) - uintptr(unsafe.Pointer(&s[0]))
+	return off < uintptr(len(s))*size && off%size == 0
 }
 
 // inEnts reports whether the name slice set lies in the block ents

@@ -138,3 +138,21 @@ func TestRestoreMatchesClone(t *testing.T) {
 		require.Greater(t, saves, 30, "%s: states saved", lower)
 	}
 }
+
+// inBlock finds a pointer into a block by address: its elements, not the
+// room past its length, nor another block.
+func TestInBlock(t *testing.T) {
+	block := make([]Inode, 3, 5)
+	other := make([]Inode, 3)
+	for k := range block {
+		require.True(t, inBlock(&block[k], block))
+		require.False(t, inBlock(&other[k], block))
+	}
+	require.False(t, inBlock(&block[:5][3], block), "past the length")
+	require.False(t, inBlock(nil, block))
+	require.False(t, inBlock(&block[0], nil))
+	ents := make([]dirent, 6)
+	require.True(t, inEnts(ents[1:3:4], ents))
+	require.True(t, inEnts(nil, ents))
+	require.False(t, inEnts(make([]dirent, 1), ents))
+}

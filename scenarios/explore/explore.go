@@ -644,22 +644,20 @@ func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen 
 	if ctx.Err() != nil {
 		return
 	}
-	pr, ok := wk.node(parent, seq, seen, frozen, false)
-	if !ok {
-		return
+	if pr, ok := wk.node(parent, seq, seen, frozen, false); ok {
+		wk.children(ctx, pr, seq, seen, frozen)
 	}
+}
+
+// children explores below pr, the state seq reached (this worker's
+// scratch). The children run in one clone of pr, saved once and
+// restored before each but the first (Runner.Save), each explored below
+// before the next. When they are leaves (nothing below them is
+// explored) the last runs in pr itself, not needed after it.
+func (wk *worker) children(ctx context.Context, pr pair, seq []int, seen, frozen *seenSet) {
 	n := len(wk.s.w.Ops)
-	if len(seq)+1 < wk.s.opt.Depth {
-		for i := range n {
-			wk.dfs(ctx, pr, append(seq, i), seen, frozen)
-		}
-		return
-	}
-	// The children are leaves: nothing below them is explored, so the
-	// last one runs in pr itself (this worker's scratch, not needed
-	// after its last child) instead of in a clone, and the others in
-	// one clone of pr, saved and restored before each (Runner.Save).
 	d := len(seq) + 1
+	leaves := d >= wk.s.opt.Depth
 	saved := false
 	for i := range n {
 		if ctx.Err() != nil {
@@ -667,7 +665,7 @@ func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen 
 		}
 		var c pair
 		switch {
-		case i == n-1:
+		case leaves && i == n-1:
 			c = pr
 		case saved:
 			c = wk.restore(d)
@@ -678,7 +676,9 @@ func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen 
 			c = wk.at(d, pr)
 			saved = !wk.s.noRestore && c.save()
 		}
-		wk.visit(c, append(seq, i), seen, frozen)
+		if cs := append(seq, i); wk.visit(c, cs, seen, frozen) && !leaves {
+			wk.children(ctx, c, cs, seen, frozen)
+		}
 	}
 }
 
@@ -734,7 +734,8 @@ func (wk *worker) visit(pr pair, seq []int, seen, frozen *seenSet) bool {
 		return false
 	}
 	h := pr.hash()
-	if d, ok := seen.get(h); ok && d <= len(seq) {
+	slot, d, ok := seen.lookup(h)
+	if ok && d <= len(seq) {
 		wk.dedup++
 		return false
 	}
@@ -742,7 +743,7 @@ func (wk *worker) visit(pr pair, seq []int, seen, frozen *seenSet) bool {
 		wk.dedup++
 		return false
 	}
-	seen.put(h, len(seq))
+	seen.putAt(slot, h, len(seq))
 	return true
 }
 
