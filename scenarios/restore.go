@@ -8,11 +8,17 @@ type runSaved struct {
 	handles  handleSet
 	listed   []string
 	lastEval []evaluated
+	audit    []auditCount // Result.AuditRecords
+}
+
+type auditCount struct {
+	path string
+	n    int
 }
 
 // Save records the run's state for Restore, and reports whether it
 // could: only a quiet runner made by Clone or CloneInto, with nothing
-// recorded for its caller (no hook calls, audit records or observations
+// recorded for its caller (no hook calls, audit texts or observations
 // since they were last dropped), no interpreter state, and open files
 // only on inodes its world's Save covers. A search that tries several
 // operations on one state saves it once and restores it before each
@@ -28,7 +34,7 @@ func (r *Runner) Save() bool {
 	s.ok = false
 	res := r.res
 	if !e.quiet || e.ix != nil || res.ML != nil || len(res.Steps) > 0 || len(res.Audit) > 0 ||
-		len(res.AuditRecords) > 0 || len(res.Seen) > 0 || len(res.List) > 0 || len(res.Expects) > 0 {
+		len(res.Seen) > 0 || len(res.List) > 0 || len(res.Expects) > 0 {
 		return false
 	}
 	for _, nh := range e.handles {
@@ -45,6 +51,10 @@ func (r *Runner) Save() bool {
 	s.handles = copyInto(s.handles, e.handles)
 	s.listed = copyInto(s.listed, e.listed)
 	s.lastEval = copyInto(s.lastEval, e.lastEval)
+	s.audit = s.audit[:0]
+	for p, n := range res.AuditRecords {
+		s.audit = append(s.audit, auditCount{p, n})
+	}
 	s.ok = true
 	return true
 }
@@ -71,6 +81,9 @@ func (r *Runner) Restore() {
 	res.Steps, res.Audit, res.Seen, res.List, res.AuditRecords = steps, audits, seen, list, audit
 	if len(audit) > 0 {
 		clear(audit)
+	}
+	for _, a := range s.audit {
+		audit[a.path] = a.n
 	}
 	e.w.Restore()
 	e.ima.Restore()

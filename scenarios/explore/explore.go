@@ -965,17 +965,30 @@ func (s *search) groupAll(keys []string, verdicts []uint8, workers int) ([]int32
 func (wk *worker) groupTrie(ns []int, d int, parent pair, keys []string, verdicts []uint8, gs []int32) {
 	s := wk.s
 	w := s.width
+	saved := false
 	for lo := 0; lo < len(ns); {
 		op := opAt(keys[ns[lo]], d, w)
 		hi := lo
 		for hi < len(ns) && opAt(keys[ns[hi]], d, w) == op {
 			hi++
 		}
-		pr := parent
 		// The last operation below parent runs in parent itself when it
-		// is this worker's scratch (not the shared root at depth 0).
-		if d == 0 || hi < len(ns) {
+		// is this worker's scratch (not the shared root at depth 0), the
+		// others in one clone of parent, saved once and restored before
+		// each but the first (Runner.Save).
+		var pr pair
+		switch {
+		case d > 0 && hi == len(ns):
+			pr = parent
+		case saved:
+			pr = wk.restore(d + 1)
+			if s.checkRestore && pr.hash() != parent.hash() {
+				panic(fmt.Sprintf("explore: the state restored below %q differs from its parent's", keys[ns[lo]][:d*w]))
+			}
+		default:
 			pr = wk.at(d+1, parent)
+			pr.trim()
+			saved = !s.noRestore && pr.save()
 		}
 		// pr is this worker's scratch, never the shared root. The hook
 		// calls of its prefix are judged already: clones need not copy them.
