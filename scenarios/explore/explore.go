@@ -188,8 +188,8 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 // search allocates about 12 MB between collections at the default, and
 // collecting only near the limit took about 5% less CPU in paired runs
 // than letting the heap triple (and that 4% less than doubling), the peak
-// RSS 86 MB instead of 85. A search that allocates less than the limit
-// in all never collects.
+// RSS 83-88 MB instead of 80-85. A search that allocates less than the
+// limit in all never collects.
 const (
 	memoryLimit  = 80 << 20
 	limitedDepth = 7
