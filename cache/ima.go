@@ -128,6 +128,9 @@ type IMA struct {
 	// Quiet skips building cause strings (for search, where only verdicts
 	// matter; found cases are re-run with causes).
 	Quiet bool
+	// saved holds iints as Save recorded them, when savedOK.
+	saved   []idIInt
+	savedOK bool
 }
 
 // say returns an explanation, built only when causes are wanted: the
@@ -176,9 +179,28 @@ func (m *IMA) CloneInto(dst *IMA) *IMA {
 		dst = &IMA{}
 	}
 	dst.P, dst.Quiet = m.P, m.Quiet
+	dst.savedOK = false
 	dst.iints = append(dst.iints[:0], m.iints...)
 	return dst
 }
+
+// Save records the cache for Restore: a search that tries several
+// operations on one state restores it before each instead of cloning it.
+func (m *IMA) Save() {
+	m.saved, m.savedOK = append(m.saved[:0], m.iints...), true
+}
+
+// Restore brings back the cache as the last Save recorded it.
+func (m *IMA) Restore() {
+	if !m.savedOK {
+		panic("cache: Restore without Save")
+	}
+	m.iints = append(m.iints[:0], m.saved...)
+}
+
+// Dump writes out every iint with all its fields, for tests that compare
+// two caches (a clone and one restored to the same state).
+func (m *IMA) Dump() string { return fmt.Sprintf("%+v", m.iints) }
 
 // Hash folds the cache state into h (for state deduplication).
 func (m *IMA) Hash(h *vfs.Hasher) {

@@ -131,6 +131,8 @@ type engineScratch struct {
 	// entries are recent quiet-mode list entries (listEntry).
 	entries   [8]string
 	nextEntry int
+	// saved is the state Save recorded (restore.go).
+	saved *runSaved
 }
 
 // evaluated is the content a path had when IMA last hashed it, and the
@@ -458,6 +460,9 @@ func (r *Runner) CloneInto(dst *Runner) *Runner {
 	*res = *r.res
 	e.res = res
 	e.engineScratch = sc // the destination's own
+	if sc.saved != nil {
+		sc.saved.ok = false // the state it restores is overwritten
+	}
 	if r.res.ML != nil {
 		// Verbose clones get their own list; quiet runs have none. They
 		// share the TPM, so only quiet runners should be cloned for a search.

@@ -18,6 +18,11 @@ type arena struct {
 	nextID int
 	// dropped is DropCaches' answer, reused.
 	dropped []*Inode
+	// saved is the state Save recorded (restore.go).
+	saved saved
+	// clean holds paths clean found clean: steps open the same few.
+	clean     [4]string
+	nextClean int
 }
 
 // cachedID is the ID of the inode ino (generation gen) of the
@@ -91,6 +96,7 @@ func (w *World) CloneInto(dst *World) *World {
 	*dst = *w
 	*clock = *w.Clock
 	dst.Clock, dst.arena = clock, ar
+	ar.saved.ok = false // the blocks are overwritten
 	total := 0
 	for _, m := range w.mounts {
 		total += len(m.sb.files) + len(m.sb.ovlInodes)

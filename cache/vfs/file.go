@@ -35,7 +35,7 @@ func (w *World) Open(p string, fl OpenFlags, uid, gid uint32) (*File, error) {
 // OpenInto is Open filling in f, for callers that keep files in memory
 // of their own.
 func (w *World) OpenInto(f *File, p string, fl OpenFlags, uid, gid uint32) error {
-	p = clean(p)
+	p = w.clean(p)
 	ino, err := w.Lookup(p)
 	if err != nil {
 		if !fl.Create {
@@ -52,7 +52,7 @@ func (w *World) OpenInto(f *File, p string, fl OpenFlags, uid, gid uint32) error
 // caller has from Lookup(p) with nothing changed since (exec looks at
 // the file before it opens it).
 func (w *World) OpenFoundInto(f *File, p string, ino *Inode, fl OpenFlags) error {
-	return w.openInode(f, clean(p), ino, fl)
+	return w.openInode(f, w.clean(p), ino, fl)
 }
 
 // openInode opens ino, found at the clean path p.

@@ -7,8 +7,9 @@ import (
 
 // Hasher folds values into a 64-bit hash without formatting or
 // allocating (xxHash64's round per word, with murmur3's final avalanche).
-// The zero value is ready to use.
-type Hasher struct{ h uint64 }
+// Words go to two lanes in turn, so the rounds of consecutive words do
+// not wait for each other. The zero value is ready to use.
+type Hasher struct{ a, b uint64 }
 
 const (
 	mixMul1 = 0x9E3779B185EBCA87
@@ -16,10 +17,11 @@ const (
 )
 
 // U writes an unsigned value. The word's own multiply is off the chain
-// through h, which carries an add, a rotate and one multiply per word: a
-// search hashes a state of about a hundred words at every step.
+// through its lane, which carries an add, a rotate and one multiply per
+// word; the next word goes to the other lane (the swap): a search
+// hashes a state of about a hundred words at every step.
 func (h *Hasher) U(v uint64) {
-	h.h = bits.RotateLeft64(h.h+v*mixMul2, 31) * mixMul1
+	h.a, h.b = h.b, bits.RotateLeft64(h.a+v*mixMul2, 31)*mixMul1
 }
 
 // I writes a signed value.
@@ -65,7 +67,7 @@ func (h *Hasher) Bytes(b []byte) {
 
 // Sum64 returns the hash of everything written.
 func (h *Hasher) Sum64() uint64 {
-	x := h.h
+	x := (h.a ^ bits.RotateLeft64(h.b, 27)) * mixMul1
 	x ^= x >> 33
 	x *= 0xFF51AFD7ED558CCD
 	x ^= x >> 33

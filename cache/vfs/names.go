@@ -92,6 +92,26 @@ func (sb *Super) addDir(rel string) {
 	}
 }
 
+// clean is the package's clean, remembering the last few paths found
+// clean in the arena.
+func (w *World) clean(p string) string {
+	ar := w.arena
+	if ar == nil {
+		return clean(p)
+	}
+	for k := range ar.clean {
+		if len(ar.clean[k]) == len(p) && ar.clean[k] == p {
+			return p
+		}
+	}
+	if !isClean(p) {
+		return path.Clean(p)
+	}
+	ar.clean[ar.nextClean] = p
+	ar.nextClean = (ar.nextClean + 1) % len(ar.clean)
+	return p
+}
+
 // clean is path.Clean, quick for the absolute clean paths steps use.
 func clean(p string) string {
 	if isClean(p) {

@@ -114,7 +114,9 @@ type Options struct {
 	Workers  int   // default GOMAXPROCS
 	Progress func(states, findings int64)
 
-	groupFull bool // see search.groupFull
+	groupFull    bool // see search.groupFull
+	noRestore    bool // see search.noRestore
+	checkRestore bool // see search.checkRestore
 }
 
 // Finding is one minimal counterexample and how many sequences hit its group.
@@ -151,7 +153,7 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 	if o.Depth > maxDepth {
 		return nil, Stats{}, fmt.Errorf("depth %d: at most %d", o.Depth, maxDepth)
 	}
-	s := &search{w: w, prelude: prelude, p: p, q: q, opt: o, width: keyWidth(len(w.Ops)), groupFull: o.groupFull}
+	s := &search{w: w, prelude: prelude, p: p, q: q, opt: o, width: keyWidth(len(w.Ops)), groupFull: o.groupFull, noRestore: o.noRestore, checkRestore: o.checkRestore}
 	root, err := s.start()
 	if err != nil {
 		return nil, Stats{}, err
@@ -181,13 +183,17 @@ func Search(ctx context.Context, w World, p, q *cache.Profile, o Options) ([]Fin
 // would hold, and a limit below the live heap keeps the collector
 // running, so they get none.
 //
-// Under that limit the collector may also wait for the heap to triple
-// (gcPercent) instead of double: at depth 7 about 4% less CPU in paired
-// runs, the peak RSS 85 MB instead of 81.
+// Under that limit the collector runs only when the heap nears it
+// (gcPercent off), not each time the heap doubles: at depth 7 the
+// search allocates about 12 MB between collections at the default, and
+// collecting only near the limit took about 5% less CPU in paired runs
+// than letting the heap triple (and that 4% less than doubling), the peak
+// RSS 83-88 MB instead of 80-85. A search that allocates less than the
+// limit in all never collects.
 const (
 	memoryLimit  = 80 << 20
 	limitedDepth = 7
-	gcPercent    = 200
+	gcPercent    = -1
 )
 
 // limitMemory sets memoryLimit for a search to the given depth when no
@@ -336,6 +342,10 @@ type search struct {
 	// and digests, as bad does, instead of quiet ones with causes (the
 	// tests compare the two).
 	groupFull bool
+	// noRestore clones the parent for every leaf instead of restoring
+	// a saved clone (the tests compare the two); checkRestore compares
+	// each restored state's hash with its parent's.
+	noRestore, checkRestore bool
 }
 
 // worker is one goroutine's share of a search: runners to clone into,
@@ -638,26 +648,58 @@ func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen 
 	if ctx.Err() != nil {
 		return
 	}
-	pr, ok := wk.node(parent, seq, seen, frozen, false)
-	if !ok {
-		return
+	if pr, ok := wk.node(parent, seq, seen, frozen, false); ok {
+		wk.children(ctx, pr, seq, seen, frozen)
 	}
+}
+
+// children explores below pr, the state seq reached (this worker's
+// scratch). The children run in one clone of pr, saved once and
+// restored before each but the first (Runner.Save), each explored below
+// before the next. When they are leaves (nothing below them is
+// explored) the last runs in pr itself, not needed after it.
+func (wk *worker) children(ctx context.Context, pr pair, seq []int, seen, frozen *seenSet) {
 	n := len(wk.s.w.Ops)
-	if len(seq)+1 < wk.s.opt.Depth {
-		for i := range n {
-			wk.dfs(ctx, pr, append(seq, i), seen, frozen)
-		}
-		return
-	}
-	// The children are leaves: nothing below them is explored, so the
-	// last one runs in pr itself (this worker's scratch, not needed
-	// after its last child) instead of in a clone.
+	d := len(seq) + 1
+	leaves := d >= wk.s.opt.Depth
+	saved := false
 	for i := range n {
 		if ctx.Err() != nil {
 			return
 		}
-		wk.node(pr, append(seq, i), seen, frozen, i == n-1)
+		var c pair
+		switch {
+		case leaves && i == n-1:
+			c = pr
+		case saved:
+			c = wk.restore(d)
+			if wk.s.checkRestore && c.hash() != pr.hash() {
+				panic(fmt.Sprintf("explore: the state restored for %v differs from its parent's", append(seq, i)))
+			}
+		default:
+			c = wk.at(d, pr)
+			saved = !wk.s.noRestore && c.save()
+		}
+		if cs := append(seq, i); wk.visit(c, cs, seen, frozen) && !leaves {
+			wk.children(ctx, c, cs, seen, frozen)
+		}
 	}
+}
+
+// save saves the pair's state (Runner.Save), reporting whether both
+// runners could.
+func (pr pair) save() bool {
+	return pr.a.Save() && (pr.b == nil || pr.b.Save())
+}
+
+// restore brings the scratch pair of depth d back to its saved state.
+func (wk *worker) restore(d int) pair {
+	pr := wk.scratch[d]
+	pr.a.Restore()
+	if pr.b != nil {
+		pr.b.Restore()
+	}
+	return pr
 }
 
 // node applies seq's last operation to a clone of parent and reports
@@ -667,14 +709,20 @@ func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen 
 // seen gains the state otherwise). inPlace applies the operation to
 // parent itself, which the caller no longer needs.
 func (wk *worker) node(parent pair, seq []int, seen, frozen *seenSet, inPlace bool) (pair, bool) {
-	s := wk.s
 	pr := parent
 	if !inPlace {
 		pr = wk.at(len(seq), parent)
 	}
+	return pr, wk.visit(pr, seq, seen, frozen)
+}
+
+// visit is node for the state pr, a copy of the parent's that the
+// caller owns.
+func (wk *worker) visit(pr pair, seq []int, seen, frozen *seenSet) bool {
+	s := wk.s
 	v, ok := wk.apply(pr, seq[len(seq)-1])
 	if !ok {
-		return pr, false
+		return false
 	}
 	if wk.states-wk.reported >= 4096 {
 		wk.flush()
@@ -684,22 +732,23 @@ func (wk *worker) node(parent pair, seq []int, seen, frozen *seenSet, inPlace bo
 	}
 	if v != "" {
 		s.record(seq, v)
-		return pr, false // a shorter prefix already shows it; deeper ones add nothing new
+		return false // a shorter prefix already shows it; deeper ones add nothing new
 	}
 	if len(seq) >= s.opt.Depth {
-		return pr, false
+		return false
 	}
 	h := pr.hash()
-	if d, ok := seen.get(h); ok && d <= len(seq) {
+	slot, d, ok := seen.lookup(h)
+	if ok && d <= len(seq) {
 		wk.dedup++
-		return pr, false
+		return false
 	}
 	if d, ok := frozen.get(h); ok && d <= len(seq) {
 		wk.dedup++
-		return pr, false
+		return false
 	}
-	seen.put(h, len(seq))
-	return pr, true
+	seen.putAt(slot, h, len(seq))
+	return true
 }
 
 // walk runs one random sequence and records its first bad prefix.
@@ -916,17 +965,30 @@ func (s *search) groupAll(keys []string, verdicts []uint8, workers int) ([]int32
 func (wk *worker) groupTrie(ns []int, d int, parent pair, keys []string, verdicts []uint8, gs []int32) {
 	s := wk.s
 	w := s.width
+	saved := false
 	for lo := 0; lo < len(ns); {
 		op := opAt(keys[ns[lo]], d, w)
 		hi := lo
 		for hi < len(ns) && opAt(keys[ns[hi]], d, w) == op {
 			hi++
 		}
-		pr := parent
 		// The last operation below parent runs in parent itself when it
-		// is this worker's scratch (not the shared root at depth 0).
-		if d == 0 || hi < len(ns) {
+		// is this worker's scratch (not the shared root at depth 0), the
+		// others in one clone of parent, saved once and restored before
+		// each but the first (Runner.Save).
+		var pr pair
+		switch {
+		case d > 0 && hi == len(ns):
+			pr = parent
+		case saved:
+			pr = wk.restore(d + 1)
+			if s.checkRestore && pr.hash() != parent.hash() {
+				panic(fmt.Sprintf("explore: the state restored below %q differs from its parent's", keys[ns[lo]][:d*w]))
+			}
+		default:
 			pr = wk.at(d+1, parent)
+			pr.trim()
+			saved = !s.noRestore && pr.save()
 		}
 		// pr is this worker's scratch, never the shared root. The hook
 		// calls of its prefix are judged already: clones need not copy them.

@@ -108,3 +108,40 @@ func TestGroupQuietReplays(t *testing.T) {
 		require.Equal(t, want, got, "%s %s %s", c.p, c.q, c.fs)
 	}
 }
+
+// Leaves run in a saved clone restored before each (Runner.Save) find
+// exactly what leaves run in fresh clones find: the same findings with
+// the same hits, and the same work counted; and each restored state
+// hashes as its parent does (checkRestore).
+func TestLeavesRestoredAsCloned(t *testing.T) {
+	cases := []struct {
+		fs   string
+		p, q string
+		o    Options
+	}{
+		{fs: "xfs", p: "7.1", o: Options{Depth: 5}},
+		{fs: "ext4", p: "6.12", o: Options{Depth: 5}},
+		{fs: "btrfs", p: "6.13", o: Options{Depth: 4}},
+		{fs: "tmpfs", p: "6.1-stable", o: Options{Depth: 4}},
+		{fs: "xfs", p: "5.10", o: Options{Depth: 4}},
+		{fs: "xfs", p: "6.12", q: "7.1", o: Options{Depth: 4}},
+		{fs: "ext4", p: "6.1-stable", q: "7.1", o: Options{Depth: 3}},
+	}
+	for _, c := range cases {
+		var q *cache.Profile
+		if c.q != "" {
+			q = prof(t, c.q)
+		}
+		cloned := c.o
+		cloned.noRestore = true
+		want, wantSt, err := Search(context.Background(), DefaultWorld(c.fs), prof(t, c.p), q, cloned)
+		require.NoError(t, err)
+		restored := c.o
+		restored.checkRestore = true
+		got, gotSt, err := Search(context.Background(), DefaultWorld(c.fs), prof(t, c.p), q, restored)
+		require.NoError(t, err)
+		require.NotEmpty(t, want, "%s %s: nothing found", c.p, c.fs)
+		require.Equal(t, want, got, "%s %s %s", c.p, c.q, c.fs)
+		require.Equal(t, wantSt, gotSt, "%s %s %s", c.p, c.q, c.fs)
+	}
+}

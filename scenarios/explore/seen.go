@@ -42,6 +42,28 @@ func (t *seenSet) get(h uint64) (int, bool) {
 
 // put records depth d for h (replacing what was there).
 func (t *seenSet) put(h uint64, d int) {
+	if h == 0 {
+		t.putAt(0, h, d)
+		return
+	}
+	t.putAt(t.slot(h), h, d)
+}
+
+// lookup is get that also returns the slot for putAt.
+func (t *seenSet) lookup(h uint64) (slot, depth int, ok bool) {
+	if h == 0 {
+		return 0, int(t.zeroAt), t.zero
+	}
+	i := t.slot(h)
+	if t.keys[i] == 0 {
+		return i, 0, false
+	}
+	return i, int(t.depths[i]), true
+}
+
+// putAt is put for h at the slot lookup returned, with no change to the
+// table since.
+func (t *seenSet) putAt(i int, h uint64, d int) {
 	if d > maxDepth {
 		d = maxDepth
 	}
@@ -49,7 +71,6 @@ func (t *seenSet) put(h uint64, d int) {
 		t.zero, t.zeroAt = true, uint16(d)
 		return
 	}
-	i := t.slot(h)
 	if t.keys[i] == 0 {
 		if 4*(t.n+1) > 3*len(t.keys) {
 			t.grow()
