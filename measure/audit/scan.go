@@ -621,16 +621,7 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 		s.stats.Skipped++
 		return false
 	}
-	// Body starts after "): " (raw) or ") : " (interpreted).
-	if len(body) > 0 && body[0] == ' ' {
-		body = body[1:]
-	}
-	if len(body) > 0 && body[0] == ':' {
-		body = body[1:]
-	}
-	if len(body) > 0 && body[0] == ' ' {
-		body = body[1:]
-	}
+	body = bodyStart(body)
 	alias := s.r == nil && form != FormJournal
 	if colon >= 0 {
 		if alias {
@@ -654,6 +645,18 @@ func (s *Scanner) handleText(msg []byte, n int, form Form) bool {
 	s.stats.Records++
 	s.byType[typ-firstIntegrity]++
 	return true
+}
+
+// bodyStart returns b after the "): " (raw) or ") : " (interpreted)
+// that ends a record's header: a space, a colon and a space, each
+// optional.
+func bodyStart(b []byte) []byte {
+	for _, c := range []byte{' ', ':', ' '} {
+		if len(b) > 0 && b[0] == c {
+			b = b[1:]
+		}
+	}
+	return b
 }
 
 // stampEnd returns the index of msg's first ']' when no 't' comes before
@@ -736,15 +739,7 @@ func (s *Scanner) fastRecord(line []byte, n int) (rec, done bool) {
 	if s.serialsOn() && !s.sers.next(serial, n) {
 		s.sers.observe(serial, n, &s.loss)
 	}
-	if len(body) > 0 && body[0] == ' ' {
-		body = body[1:]
-	}
-	if len(body) > 0 && body[0] == ':' {
-		body = body[1:]
-	}
-	if len(body) > 0 && body[0] == ' ' {
-		body = body[1:]
-	}
+	body = bodyStart(body)
 	s.stamp = h[:14:14]
 	s.cur, s.aliased = body[:len(body):len(body)], true
 	// The next line, unless it continues this record (joinWrapped). A
