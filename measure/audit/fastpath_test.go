@@ -308,6 +308,24 @@ func TestPathCounts(t *testing.T) {
 	assert.Equal(t, want, c.Map())
 }
 
+// TestPathCountsFull: when the store is full, counting stops with an
+// error, the counts so far stay, and Add does nothing more.
+func TestPathCountsFull(t *testing.T) {
+	c := NewPathCounts()
+	c.limit = 2
+	long := func(b byte) []byte { return bytes.Repeat([]byte{b}, chunkSize/4+1) }
+	c.Add([]byte("/short"))
+	c.Add(long('a'))
+	c.Add([]byte("/short"))
+	require.NoError(t, c.Err())
+	c.Add(long('b')) // a third chunk
+	c.Add([]byte("/other")) // no room either: the last chunk is the long path's
+	c.Len()
+	require.ErrorContains(t, c.Err(), "too many distinct file paths")
+	c.Add([]byte("/later"))
+	assert.Equal(t, map[string]int{"/short": 2, string(long('a')): 1}, c.Map())
+}
+
 // TestRadixSort: radixSort orders by k like a comparison sort, stable,
 // on keys that share bytes, differ in one byte or are all equal.
 func TestRadixSort(t *testing.T) {

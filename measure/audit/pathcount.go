@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"fmt"
 	"hash/maphash"
 	"math/bits"
 	"slices"
@@ -33,6 +34,8 @@ type PathCounts struct {
 	total  int
 	lcp    int // length of the prefix all paths share
 	tmp    []sortKey
+	limit  int   // maxChunks (lower in tests)
+	err    error // why a path could not be stored; Add does nothing then
 
 	pend     [pipeDepth]pending // a ring: pendN paths from pendHead
 	pendHead int
@@ -64,8 +67,13 @@ const (
 
 // NewPathCounts returns an empty PathCounts.
 func NewPathCounts() *PathCounts {
-	return &PathCounts{seed: maphash.MakeSeed(), slots: make([]uint64, 1024)}
+	return &PathCounts{seed: maphash.MakeSeed(), slots: make([]uint64, 1024), limit: maxChunks}
 }
+
+// Err reports why counting stopped: a path of 2 GiB or more, or the
+// store full (32 GiB; a path over a quarter MiB takes a 1 MiB chunk's
+// place). From then on Add does nothing; the counts so far stay.
+func (c *PathCounts) Err() error { return c.err }
 
 // Len returns the number of distinct paths.
 func (c *PathCounts) Len() int { c.flush(); return c.n }
@@ -110,6 +118,9 @@ func (c *PathCounts) home(h uint32) uint32 { return h & uint32(len(c.slots)-1) }
 
 // Add counts one occurrence of p (copied when new).
 func (c *PathCounts) Add(p []byte) {
+	if c.err != nil {
+		return
+	}
 	if c.slots == nil {
 		c.rebuild()
 	}
@@ -159,11 +170,17 @@ func (c *PathCounts) add(p []byte, h uint32) {
 }
 
 func (c *PathCounts) insert(slot uint32, p []byte, h uint32) {
-	if len(p) >= quoteBit {
-		panic("audit: PathCounts: a path of 2 GiB or more")
+	if uint64(len(p)) >= quoteBit {
+		c.err = fmt.Errorf("a file path of %d bytes: too long to count", len(p))
+		return
 	}
 	need := hdrSize + len(p)
 	var ck, off int
+	last := len(c.chunks) - 1
+	if len(c.chunks) >= c.limit && (len(p) > chunkSize/4 || cap(c.chunks[last])-len(c.chunks[last]) < need) {
+		c.err = fmt.Errorf("too many distinct file paths to count: %d chunks of up to 1 MiB hold them (a path over 256 KiB takes a chunk of its own)", c.limit)
+		return
+	}
 	if len(p) > chunkSize/4 {
 		c.chunks = append(c.chunks, make([]byte, need)) // a long path gets its own chunk
 		ck = len(c.chunks) - 1
@@ -175,9 +192,6 @@ func (c *PathCounts) insert(slot uint32, p []byte, h uint32) {
 		}
 		off = len(c.chunks[ck])
 		c.chunks[ck] = c.chunks[ck][:align8(off+need)]
-	}
-	if len(c.chunks) > maxChunks {
-		panic("audit: PathCounts: more than 32 GiB of paths")
 	}
 	ch := c.chunks[ck]
 	n := uint32(len(p))
@@ -408,7 +422,8 @@ func (c *PathCounts) sortKeys(a []sortKey, depth int, have bool) {
 		equal, ends := true, false
 		for j := range a {
 			if j+8 < len(a) { // its header and its 8 bytes from depth
-				c.prefetchPath(a[j+8].i, -hdrSize, hdrSize+depth+8)
+				c.prefetchPath(a[j+8].i, -hdrSize, 1)
+				c.prefetchPath(a[j+8].i, depth, 8)
 			}
 			p := c.key(a[j].i)
 			a[j].k = key8(p, depth)

@@ -76,6 +76,10 @@ func report(bw *bufio.Writer, r io.Reader, o ReportOptions, p printer) (Result, 
 		t := s.Type()
 		if t == TypeRule {
 			res.PerFile.Add(s.Path())
+			if err := res.PerFile.Err(); err != nil {
+				bw.Flush()
+				return res, fmt.Errorf("line %d: %w", s.Line(), err)
+			}
 		}
 		if !o.Summary && (s.Marker() != "" || o.Types == nil || o.Types[t]) {
 			p.record(s)

@@ -143,8 +143,10 @@ type Bytes struct {
 	// Check, when set, is called every MiB with the offset of the next
 	// line; an error stops the scan and is the Scanner's Err (e.g. a
 	// cancelled context's cause). The Scanner reads data before that
-	// line again only for the records it holds: a mapped file's pages
-	// before it may be released.
+	// line again only for the records it holds (the current record's
+	// first line, and the last records' text for the duplicate check):
+	// a mapped file's pages before it may be released when they read
+	// back unchanged, as a read-only MAP_SHARED mapping's do.
 	Check func(off int64) error
 	off   int
 }
