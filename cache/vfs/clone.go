@@ -1,5 +1,7 @@
 package vfs
 
+import "slices"
+
 // arena holds the buffers a world cloned into reuses, so a search that
 // clones into the same few worlds over and over stops allocating. Room
 // past the copied inodes serves inodes the world makes later (newInode),
@@ -186,6 +188,10 @@ func (w *World) Hash(h *Hasher) {
 		h.B(sb.IVersion)
 		h.B(sb.NoAtime)
 		h.B(sb.StrictAt)
+		h.I(int64(len(sb.dirs)))
+		for _, d := range sb.dirs {
+			h.S(d)
+		}
 		for _, set := range [2][]dirent{sb.files, sb.ovlInodes} {
 			for _, e := range set { // sorted by path
 				i := e.ino
@@ -199,11 +205,29 @@ func (w *World) Hash(h *Hasher) {
 				h.U(uint64(i.Mode)<<32 | uint64(i.UID))
 				h.U(uint64(i.GID)<<32 | uint64(uint32(i.Writers)))
 				h.I(int64(i.Readers))
+				hashXattrs(h, i.Xattrs)
 				// The flags in one word, with the generation.
 				h.U(bit(i.queried) | bit(i.stale)<<1 | bit(i.ctimeQueried)<<2 | bit(i.Verity)<<3 |
 					bit(i.dirtyExtend)<<4 | bit(i.dirtyAlloc)<<5 | uint64(uint32(i.gen))<<8)
 			}
 		}
+	}
+}
+
+// hashXattrs hashes the names and values of x in name order.
+func hashXattrs(h *Hasher, x map[string]string) {
+	h.I(int64(len(x)))
+	if len(x) == 0 {
+		return
+	}
+	names := make([]string, 0, len(x))
+	for k := range x {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		h.S(k)
+		h.S(x[k])
 	}
 }
 

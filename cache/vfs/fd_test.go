@@ -85,3 +85,21 @@ func TestReadOnlyOverlay(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "v1", string(w.Read(f)))
 }
+
+// The search's state hash sees xattr values and directories: worlds that
+// differ only by them are different states.
+func TestHashXattrsAndDirs(t *testing.T) {
+	w := NewWorld(true)
+	newFile(t, w, "ext4", "/x", "/x/f")
+	a, b := w.Clone(), w.Clone()
+	require.NoError(t, a.Setxattr("/x/f", "security.ima", "abc"))
+	require.NoError(t, b.Setxattr("/x/f", "security.ima", "xyz"))
+	assert.NotEqual(t, hashOf(a), hashOf(b), "xattr values")
+	c := w.Clone()
+	require.NoError(t, c.Setxattr("/x/f", "security.ima", "abc"))
+	assert.Equal(t, hashOf(a), hashOf(c), "the same xattrs")
+	d, e := w.Clone(), w.Clone()
+	require.NoError(t, d.Mkdir("/x/a"))
+	require.NoError(t, e.Mkdir("/x/b"))
+	assert.NotEqual(t, hashOf(d), hashOf(e), "directories")
+}

@@ -35,6 +35,12 @@ func (w *World) Save() bool {
 	if !w.ownsState() {
 		return false
 	}
+	// A directory list appended to after Save would write into spare
+	// capacity a child's clone may share: make appends copy instead.
+	for i := range ar.supers {
+		d := ar.supers[i].dirs
+		ar.supers[i].dirs = d[:len(d):len(d)]
+	}
 	s := &ar.saved
 	s.w = *w
 	s.clock = *w.Clock
