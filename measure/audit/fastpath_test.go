@@ -318,7 +318,7 @@ func TestPathCountsFull(t *testing.T) {
 	c.Add(long('a'))
 	c.Add([]byte("/short"))
 	require.NoError(t, c.Err())
-	c.Add(long('b')) // a third chunk
+	c.Add(long('b'))        // a third chunk
 	c.Add([]byte("/other")) // no room either: the last chunk is the long path's
 	c.Len()
 	require.ErrorContains(t, c.Err(), "too many distinct file paths")
