@@ -155,7 +155,7 @@ func FuzzStampTail(f *testing.F) {
 }
 
 // refPrintkStamp is printkStamp as it was first written, the reference
-// for the one-pass version.
+// for the one-pass scan of the numeric stamp.
 func refPrintkStamp(msg []byte) bool {
 	if len(msg) < 3 || msg[0] != '[' {
 		return false
@@ -177,15 +177,7 @@ func refPrintkStamp(msg []byte) bool {
 		}
 		return false
 	}
-	if len(b) < 5 || b[3] != ' ' {
-		return false
-	}
-	for _, d := range []string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"} {
-		if string(b[:3]) == d {
-			return bytes.IndexByte(b, ']') > 0
-		}
-	}
-	return false
+	return weekdayStamp(b) // not rewritten: shared
 }
 
 func FuzzPrintkStamp(f *testing.F) {

@@ -1028,7 +1028,12 @@ func printkStamp(msg []byte) bool {
 		}
 		return i > f && i < len(msg) && msg[i] == ']'
 	}
-	b := msg[i:]
+	return weekdayStamp(msg[i:])
+}
+
+// weekdayStamp reports whether b is the rest of dmesg -T's stamp after
+// its '[': a weekday, a space, and a ']' further on.
+func weekdayStamp(b []byte) bool {
 	if len(b) < 5 || b[3] != ' ' {
 		return false
 	}
