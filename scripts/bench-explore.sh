@@ -30,6 +30,7 @@ awk -v ops="$ops" -v d="$depth" -v cpu="$cpu" -v lo="$lo" -v hi="$hi" -v kb="$kb
 	mb = kb / 1024
 	# The clock counts in 10 ms steps: a shallow search may take none.
 	if (lo < 0.01) lo = 0.01
+	if (hi < 0.01) hi = 0.01
 	if (cpu < 0.01) cpu = 0.01
 	printf "imasim explore --depth %d: %d ops in %.1f CPU-s (median of %d; %.2f-%.2f M ops/CPU-s): %.2f M ops/CPU-s (target >= 3; ratio %.2f); peak RSS %.0f MB (target <= 100; ratio %.2f)\n",
 		d, ops, cpu, n, ops / hi / 1e6, ops / lo / 1e6, ops / cpu / 1e6, ops / cpu / 3e6, mb, mb / 100
