@@ -216,6 +216,7 @@ func (c *PathCounts) insert(slot uint32, p []byte, h uint32) {
 // grow doubles the table; the slots hold what it needs.
 func (c *PathCounts) grow() {
 	slots := make([]uint64, 2*len(c.slots))
+	populateTable(slots)
 	mask := uint32(len(slots) - 1)
 	for _, s := range c.slots {
 		if s == 0 {
