@@ -20,6 +20,9 @@ trap 'rm -rf "$dir"' EXIT INT TERM
 ${GO:-go} run ./scripts/auditgen -mb "$mb" -distinct >"$dir/distinct" 2>"$dir/distinct.n"
 ${GO:-go} run ./scripts/auditgen -mb "$mb" >"$dir/repeat" 2>"$dir/repeat.n"
 bytes=$(wc -c <"$dir/distinct")
+# Write the new logs out first: the kernel flushing a gigabyte of dirty
+# pages would otherwise run on the same cores as the first measurements.
+sync
 
 # measure NAME CMD...: runs CMD $runs times; sets cpu (s) and peak (KiB) medians.
 measure() {
