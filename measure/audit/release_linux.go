@@ -21,6 +21,7 @@ func releaseTable(s []uint64) { advise(words(s), unix.MADV_DONTNEED) }
 // leave the pages to fault as before.
 func populateTable(s []uint64) { advise(words(s), unix.MADV_POPULATE_WRITE) }
 
+// words is s's memory as bytes.
 func words(s []uint64) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 8*len(s))
 }
