@@ -100,7 +100,7 @@ func (w *World) clean(p string) string {
 		return clean(p)
 	}
 	for k := range ar.clean {
-		if len(ar.clean[k]) == len(p) && ar.clean[k] == p {
+		if ar.clean[k] == p {
 			return p
 		}
 	}

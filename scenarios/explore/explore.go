@@ -247,7 +247,7 @@ func (s *search) exhaustive(ctx context.Context, root pair, workers int) {
 			break
 		}
 		seen := newSeenSet()
-		pr, ok := first.node(root, []int{i}, seen, frozen, false)
+		pr, ok := first.node(root, []int{i}, seen, frozen)
 		if !ok {
 			continue
 		}
@@ -648,7 +648,7 @@ func (wk *worker) dfs(ctx context.Context, parent pair, seq []int, seen, frozen 
 	if ctx.Err() != nil {
 		return
 	}
-	if pr, ok := wk.node(parent, seq, seen, frozen, false); ok {
+	if pr, ok := wk.node(parent, seq, seen, frozen); ok {
 		wk.children(ctx, pr, seq, seen, frozen)
 	}
 }
@@ -667,23 +667,35 @@ func (wk *worker) children(ctx context.Context, pr pair, seq []int, seen, frozen
 		if ctx.Err() != nil {
 			return
 		}
-		var c pair
-		switch {
-		case leaves && i == n-1:
-			c = pr
-		case saved:
-			c = wk.restore(d)
-			if wk.s.checkRestore && c.hash() != pr.hash() {
-				panic(fmt.Sprintf("explore: the state restored for %v differs from its parent's", append(seq, i)))
-			}
-		default:
-			c = wk.at(d, pr)
-			saved = !wk.s.noRestore && c.save()
-		}
+		c := wk.child(d, pr, leaves && i == n-1, &saved, false)
 		if cs := append(seq, i); wk.visit(c, cs, seen, frozen) && !leaves {
 			wk.children(ctx, c, cs, seen, frozen)
 		}
 	}
+}
+
+// child returns the state a child of parent runs in, at depth d: parent
+// itself when inParent (the caller no longer needs it), else this
+// worker's scratch of depth d, cloned from parent and saved for the
+// first child (after trim when trim) and restored to that for the next
+// ones (*saved says which).
+func (wk *worker) child(d int, parent pair, inParent bool, saved *bool, trim bool) pair {
+	switch {
+	case inParent:
+		return parent
+	case *saved:
+		c := wk.restore(d)
+		if wk.s.checkRestore && c.hash() != parent.hash() {
+			panic(fmt.Sprintf("explore: a state restored at depth %d differs from its parent's", d))
+		}
+		return c
+	}
+	c := wk.at(d, parent)
+	if trim {
+		c.trim()
+	}
+	*saved = !wk.s.noRestore && c.save()
+	return c
 }
 
 // save saves the pair's state (Runner.Save), reporting whether both
@@ -706,13 +718,9 @@ func (wk *worker) restore(d int) pair {
 // whether to explore below the state reached: not when the operation
 // does not apply, shows a bad verdict (recorded), ends the depth, or
 // reaches a state seen before at a depth no greater (in seen or frozen;
-// seen gains the state otherwise). inPlace applies the operation to
-// parent itself, which the caller no longer needs.
-func (wk *worker) node(parent pair, seq []int, seen, frozen *seenSet, inPlace bool) (pair, bool) {
-	pr := parent
-	if !inPlace {
-		pr = wk.at(len(seq), parent)
-	}
+// seen gains the state otherwise).
+func (wk *worker) node(parent pair, seq []int, seen, frozen *seenSet) (pair, bool) {
+	pr := wk.at(len(seq), parent)
 	return pr, wk.visit(pr, seq, seen, frozen)
 }
 
@@ -976,20 +984,7 @@ func (wk *worker) groupTrie(ns []int, d int, parent pair, keys []string, verdict
 		// is this worker's scratch (not the shared root at depth 0), the
 		// others in one clone of parent, saved once and restored before
 		// each but the first (Runner.Save).
-		var pr pair
-		switch {
-		case d > 0 && hi == len(ns):
-			pr = parent
-		case saved:
-			pr = wk.restore(d + 1)
-			if s.checkRestore && pr.hash() != parent.hash() {
-				panic(fmt.Sprintf("explore: the state restored below %q differs from its parent's", keys[ns[lo]][:d*w]))
-			}
-		default:
-			pr = wk.at(d+1, parent)
-			pr.trim()
-			saved = !s.noRestore && pr.save()
-		}
+		pr := wk.child(d+1, parent, d > 0 && hi == len(ns), &saved, true)
 		// pr is this worker's scratch, never the shared root. The hook
 		// calls of its prefix are judged already: clones need not copy them.
 		pr.trim()

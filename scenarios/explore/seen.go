@@ -30,14 +30,8 @@ func (t *seenSet) slot(h uint64) int {
 
 // get returns the depth recorded for h.
 func (t *seenSet) get(h uint64) (int, bool) {
-	if h == 0 {
-		return int(t.zeroAt), t.zero
-	}
-	i := t.slot(h)
-	if t.keys[i] == 0 {
-		return 0, false
-	}
-	return int(t.depths[i]), true
+	_, d, ok := t.lookup(h)
+	return d, ok
 }
 
 // put records depth d for h (replacing what was there).
