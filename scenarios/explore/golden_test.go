@@ -77,35 +77,47 @@ func TestSearchGolden(t *testing.T) {
 	}
 }
 
+// searchCase is one search two tests run in two ways.
+type searchCase struct {
+	fs   string
+	p, q string
+	o    Options
+}
+
+// searchTwice runs c's search with its options changed by want and by
+// got, requires both to find something and the same findings, and
+// returns the two searches' counters.
+func searchTwice(t *testing.T, c searchCase, want, got func(*Options)) (Stats, Stats) {
+	t.Helper()
+	var q *cache.Profile
+	if c.q != "" {
+		q = prof(t, c.q)
+	}
+	ow, og := c.o, c.o
+	want(&ow)
+	got(&og)
+	fw, sw, err := Search(context.Background(), DefaultWorld(c.fs), prof(t, c.p), q, ow)
+	require.NoError(t, err)
+	fg, sg, err := Search(context.Background(), DefaultWorld(c.fs), prof(t, c.p), q, og)
+	require.NoError(t, err)
+	require.NotEmpty(t, fw, "%s %s: nothing found", c.p, c.fs)
+	require.Equal(t, fw, fg, "%s %s %s", c.p, c.q, c.fs)
+	return sw, sg
+}
+
 // Grouping findings by replays in quiet runners with causes gives the
 // groups, hits and shrunk examples that replays with the measurement
 // list and digests give (as the golden files were made).
 func TestGroupQuietReplays(t *testing.T) {
-	cases := []struct {
-		fs   string
-		p, q string
-		o    Options
-	}{
+	for _, c := range []searchCase{
 		{fs: "xfs", p: "7.1", o: Options{Depth: 5}},
 		{fs: "ext4", p: "6.12", o: Options{Depth: 5}},
 		{fs: "tmpfs", p: "6.1-stable", o: Options{Depth: 4}},
 		{fs: "xfs", p: "6.13", o: Options{Depth: 4, Random: 200, Length: 9, Seed: 2}},
 		{fs: "xfs", p: "6.12", q: "7.1", o: Options{Depth: 4}},
 		{fs: "tmpfs", p: "fix-v2", o: Options{Depth: 4}},
-	}
-	for _, c := range cases {
-		var q *cache.Profile
-		if c.q != "" {
-			q = prof(t, c.q)
-		}
-		full := c.o
-		full.groupFull = true
-		want, _, err := Search(context.Background(), DefaultWorld(c.fs), prof(t, c.p), q, full)
-		require.NoError(t, err)
-		got, _, err := Search(context.Background(), DefaultWorld(c.fs), prof(t, c.p), q, c.o)
-		require.NoError(t, err)
-		require.NotEmpty(t, want, "%s %s: nothing found to group", c.p, c.fs)
-		require.Equal(t, want, got, "%s %s %s", c.p, c.q, c.fs)
+	} {
+		searchTwice(t, c, func(o *Options) { o.groupFull = true }, func(*Options) {})
 	}
 }
 
@@ -114,11 +126,7 @@ func TestGroupQuietReplays(t *testing.T) {
 // the same hits, and the same work counted; and each restored state
 // hashes as its parent does (checkRestore).
 func TestLeavesRestoredAsCloned(t *testing.T) {
-	cases := []struct {
-		fs   string
-		p, q string
-		o    Options
-	}{
+	for _, c := range []searchCase{
 		{fs: "xfs", p: "7.1", o: Options{Depth: 5}},
 		{fs: "ext4", p: "6.12", o: Options{Depth: 5}},
 		{fs: "btrfs", p: "6.13", o: Options{Depth: 4}},
@@ -126,22 +134,8 @@ func TestLeavesRestoredAsCloned(t *testing.T) {
 		{fs: "xfs", p: "5.10", o: Options{Depth: 4}},
 		{fs: "xfs", p: "6.12", q: "7.1", o: Options{Depth: 4}},
 		{fs: "ext4", p: "6.1-stable", q: "7.1", o: Options{Depth: 3}},
-	}
-	for _, c := range cases {
-		var q *cache.Profile
-		if c.q != "" {
-			q = prof(t, c.q)
-		}
-		cloned := c.o
-		cloned.noRestore = true
-		want, wantSt, err := Search(context.Background(), DefaultWorld(c.fs), prof(t, c.p), q, cloned)
-		require.NoError(t, err)
-		restored := c.o
-		restored.checkRestore = true
-		got, gotSt, err := Search(context.Background(), DefaultWorld(c.fs), prof(t, c.p), q, restored)
-		require.NoError(t, err)
-		require.NotEmpty(t, want, "%s %s: nothing found", c.p, c.fs)
+	} {
+		want, got := searchTwice(t, c, func(o *Options) { o.noRestore = true }, func(o *Options) { o.checkRestore = true })
 		require.Equal(t, want, got, "%s %s %s", c.p, c.q, c.fs)
-		require.Equal(t, wantSt, gotSt, "%s %s %s", c.p, c.q, c.fs)
 	}
 }
