@@ -106,7 +106,6 @@ type ASCIIReader struct {
 	n     int
 	err   error
 	cache templateCache
-	e     Entry
 }
 
 // NewASCIIReader returns a reader for an ASCII list.

@@ -18,13 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func unhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	require.NoError(t, err)
-	return b
-}
-
 // Known answers computed independently (Python hashlib): PCR = H(PCR || d)
 // from a zero PCR.
 func TestSoftwareKnownAnswers(t *testing.T) {

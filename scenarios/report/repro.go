@@ -548,11 +548,6 @@ func ifOpts(o string) string {
 	return "-o " + sq(o) + " "
 }
 
-func mustOctal(s string) uint64 {
-	n, _ := strconv.ParseUint(s, 8, 32)
-	return n
-}
-
 // expect renders a count check; false for what only imasim judges.
 func (r *repro) expect(x scenarios.Expect) (string, bool) {
 	t := sq(ascii(x.Text))

@@ -100,7 +100,6 @@ func TestSaveName(t *testing.T) {
 type tarEnt struct {
 	name, link, body string
 	typ              byte
-	size             int64 // announced size when not len(body)
 }
 
 func tarOf(t testing.TB, ents []tarEnt) []byte {

@@ -105,15 +105,6 @@ func cryptoHash(a attest.HashAlg) (crypto.Hash, bool) {
 	return 0, false
 }
 
-func hashAlg(h crypto.Hash) attest.HashAlg {
-	for _, x := range algs {
-		if x.h == h {
-			return x.alg
-		}
-	}
-	return 0
-}
-
 // replay extends each event's digest of bank h into its PCR, as a TPM
 // did during boot: PCR = H(PCR || digest). EV_NO_ACTION events are not
 // extended; a StartupLocality one sets PCR 0's initial value to the
