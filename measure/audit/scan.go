@@ -663,27 +663,35 @@ func bodyStart(b []byte) []byte {
 
 // stampEnd returns the index of msg's first ']' when no 't' comes before
 // it, else -1. The usual printk stamp ends within 16 bytes: those are
-// looked at eight at a time.
+// looked at eight at a time (stampEnd16).
 func stampEnd(msg []byte) int {
 	if len(msg) >= 16 {
-		a, b := binary.LittleEndian.Uint64(msg), binary.LittleEndian.Uint64(msg[8:])
-		for k, w := range [2]uint64{a, b} {
-			r, t := bytesEqual(w, ']'), bytesEqual(w, 't')
-			if r != 0 {
-				if t&(r&-r-1) != 0 {
-					return -1 // a 't' before the ']'
-				}
-				return 8*k + bits.TrailingZeros64(r)/8
-			}
-			if t != 0 {
-				return -1
-			}
+		if j := stampEnd16(le64(msg), le64(msg[8:])); j != -2 {
+			return j
 		}
 	}
 	if j := bytes.IndexByte(msg, ']'); j >= 0 && bytes.IndexByte(msg[:j], 't') < 0 {
 		return j
 	}
 	return -1
+}
+
+// stampEnd16 is stampEnd for 16 bytes read as two words w0, w1: the
+// index of the first ']', -1 when a 't' comes before it, -2 when
+// neither is among them.
+func stampEnd16(w0, w1 uint64) int {
+	r, t := bytesEqual(w0, ']'), bytesEqual(w0, 't')
+	k := 0
+	if r == 0 && t == 0 {
+		r, t, k = bytesEqual(w1, ']'), bytesEqual(w1, 't'), 8
+	}
+	switch {
+	case r != 0 && t&(r&-r-1) == 0:
+		return k + bits.TrailingZeros64(r)/8
+	case r != 0 || t != 0:
+		return -1
+	}
+	return -2
 }
 
 // bytesEqual sets the high bit of each byte of w that equals c, and no
@@ -704,16 +712,8 @@ const fastMin = 16 + 13 + 11 + 23 + 3
 // done together, and fewer calls. done is false, and nothing is changed,
 // for any other line (then handle reads it).
 func (s *Scanner) fastRecord(line []byte, n int) (rec, done bool) {
-	// The stamp's ']' within 16 bytes, no 't' before it (stampEnd).
-	j := -1
-	w0, w1 := binary.LittleEndian.Uint64(line), binary.LittleEndian.Uint64(line[8:])
-	if r, t := bytesEqual(w0, ']'), bytesEqual(w0, 't'); r != 0 {
-		if t&(r&-r-1) == 0 {
-			j = bits.TrailingZeros64(r) / 8
-		}
-	} else if r, t1 := bytesEqual(w1, ']'), bytesEqual(w1, 't'); t == 0 && r != 0 && t1&(r&-r-1) == 0 {
-		j = 8 + bits.TrailingZeros64(r)/8
-	}
+	// The stamp's ']' within 16 bytes, no 't' before it.
+	j := stampEnd16(le64(line), le64(line[8:]))
 	if j < 0 {
 		return false, false
 	}
